@@ -1,0 +1,282 @@
+"""ICRS -> Galactocentric positions and velocities, nominal and Monte Carlo.
+
+METHOD.md section 3.  The kernels (``_core.mc_transform``) reduce each star's
+draws on the fly: memory stays O(N) whatever ``n_samples``.
+"""
+import numpy as np
+import astropy.units as u
+from astropy.table import Table
+
+from . import _core
+from ._threads import effective_n_threads
+from ._validation import as_float_array, check_lengths, raise_bad_rows
+from .frames import PM_TO_KMS, frame_constants, frame_metadata, get_frame
+
+__all__ = ["galactocentric", "mc_galactocentric", "COORD_NAMES", "GAIA_CORRELATIONS"]
+
+#: output columns, in the kernel's order, with their units
+COORD_NAMES = ("x", "y", "z", "vx", "vy", "vz", "R", "phi", "absz")
+COORD_UNITS = (u.kpc, u.kpc, u.kpc, u.km / u.s, u.km / u.s, u.km / u.s, u.kpc, u.rad, u.kpc)
+COORD_DESCRIPTIONS = (
+    "Galactocentric x (Sun at x < 0)", "Galactocentric y (direction of rotation at the Sun)",
+    "Galactocentric z (towards the North Galactic Pole)",
+    "Galactocentric v_x", "Galactocentric v_y", "Galactocentric v_z",
+    "cylindrical radius sqrt(x^2 + y^2)",
+    "azimuth atan2(y, -x): 0 at the Sun, growing with Galactic rotation",
+    "|z|",
+)
+
+#: Gaia DR3 correlation columns used for a correlated draw, in the kernel's order
+GAIA_CORRELATIONS = ("ra_dec_corr", "ra_pmra_corr", "ra_pmdec_corr",
+                     "dec_pmra_corr", "dec_pmdec_corr", "pmra_pmdec_corr")
+
+_NAN_POLICIES = ("raise", "propagate")
+
+#: rows above this many run on one thread: OpenMP's fork/join (~0.5 us) dominates below
+_SERIAL_BELOW = 256
+
+
+def _inputs(names_units, values, nan_policy):
+    arrays = {}
+    for (name, unit), value in zip(names_units, values):
+        arrays[name] = as_float_array(name, value, unit)
+    n = check_lengths(**arrays)
+    bad = np.zeros(n, dtype=bool)
+    for name, arr in arrays.items():
+        nonfinite = ~np.isfinite(arr)
+        if nan_policy == "raise":
+            raise_bad_rows(name, nonfinite, "are NaN or infinite",
+                           "pass nan_policy='propagate' to get NaN rows instead")
+        bad |= nonfinite
+    return arrays, n, bad
+
+
+def _check_policy(nan_policy):
+    if nan_policy not in _NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of {_NAN_POLICIES}, got {nan_policy!r}")
+
+
+def _check_ranges(arrays, ok):
+    """Physical ranges of the central values (rows already flagged are skipped)."""
+    dec = arrays["dec"]
+    raise_bad_rows("dec", ok & (np.abs(dec) > 90.0), "are outside [-90, 90] deg")
+    raise_bad_rows("distance", ok & (arrays["distance"] <= 0.0),
+                   "are not positive (distance in kpc)")
+
+
+def _seed64(seed):
+    """A 64-bit key from None (fresh OS entropy), an int, a SeedSequence or a Generator."""
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**63, dtype=np.int64))
+    if isinstance(seed, np.random.SeedSequence):
+        return int(seed.generate_state(1, np.uint64)[0])
+    if isinstance(seed, (bool, np.bool_)) or int(seed) != seed:
+        raise ValueError(f"seed must be None, an int, a SeedSequence or a Generator, got {seed!r}")
+    return int(seed) & 0xFFFFFFFFFFFFFFFF
+
+
+def _ids(ids, n):
+    if ids is None:
+        return np.arange(n, dtype=np.uint64)
+    arr = np.asarray(ids)
+    if arr.shape != (n,):
+        raise ValueError(f"ids: expected shape ({n},), got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"ids: expected integers (e.g. Gaia source_id), got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr.astype(np.uint64, copy=False))
+
+
+def _correlations(correlations, n, ok):
+    if correlations is None:
+        return np.zeros((0, 6))
+    corr = np.zeros((n, 6))
+    columns = getattr(correlations, "colnames", None)
+    if columns is None and hasattr(correlations, "columns"):
+        columns = list(correlations.columns)
+    if columns is not None:  # a Table or DataFrame: take the Gaia columns it has
+        keys = [k for k in GAIA_CORRELATIONS if k in columns]
+    else:  # a mapping: every key must be a Gaia correlation name
+        unknown = sorted(set(correlations.keys()) - set(GAIA_CORRELATIONS))
+        if unknown:
+            raise ValueError(f"correlations: unknown names {unknown}; use {GAIA_CORRELATIONS}")
+        keys = [k for k in GAIA_CORRELATIONS if k in correlations]
+    for k in keys:
+        arr = as_float_array(k, correlations[k])
+        if arr.shape != (n,):
+            raise ValueError(f"{k}: expected {n} rows, got {arr.shape[0]}")
+        nonfinite = ~np.isfinite(arr)
+        arr = np.where(nonfinite, 0.0, arr)
+        raise_bad_rows(k, ok & nonfinite, "are NaN or infinite")
+        raise_bad_rows(k, ok & (np.abs(arr) > 1.0), "are outside [-1, 1]")
+        corr[:, GAIA_CORRELATIONS.index(k)] = arr
+    return corr
+
+
+def _table(out, with_errors, frame, n_samples=None, seed=None):
+    t = Table()
+    for j, (name, unit, desc) in enumerate(zip(COORD_NAMES, COORD_UNITS, COORD_DESCRIPTIONS)):
+        t[name] = out[:, j]
+        t[name].unit = unit
+        t[name].description = desc
+    if with_errors:
+        for j, (name, unit) in enumerate(zip(COORD_NAMES, COORD_UNITS)):
+            t[name + "_err"] = out[:, 9 + j]
+            t[name + "_err"].unit = unit
+            t[name + "_err"].description = f"Monte-Carlo standard deviation of {name}"
+    t.meta["frame"] = frame_metadata(frame)
+    if n_samples is not None:
+        t.meta["n_samples"] = int(n_samples)
+        t.meta["seed"] = int(seed)
+    return t
+
+
+def _run_kernel(a, errs, corr, ids, frame, n_samples, seed, n_threads, ok):
+    A, tvec, vvec = frame_constants(frame)
+    n = a["ra"].shape[0]
+    out = np.full((n, 18), np.nan)
+    status = np.zeros(n, dtype=np.int8)
+    idx = np.flatnonzero(ok)
+    all_ok = idx.size == n
+
+    def sel(x):
+        return x if all_ok else np.ascontiguousarray(x[idx])
+
+    deg = np.pi / 180.0
+    mas = np.pi / (180.0 * 3600e3)
+    m = idx.size
+    if m:
+        sub_out = out if all_ok else np.empty((m, 18))
+        sub_status = status if all_ok else np.zeros(m, dtype=np.int8)
+        zeros = np.zeros(m)
+        e = {k: (sel(v) if v is not None else zeros) for k, v in errs.items()}
+        threads = effective_n_threads(n_threads) if m >= _SERIAL_BELOW else 1
+        _core.mc_transform(
+            sel(a["ra"]) * deg, sel(a["dec"]) * deg, sel(a["distance"]),
+            sel(a["pmra"]), sel(a["pmdec"]), sel(a["radial_velocity"]),
+            e["ra_error"] * mas, e["dec_error"] * mas, e["distance_error"],
+            e["pmra_error"], e["pmdec_error"], e["radial_velocity_error"],
+            corr if corr.shape[0] == 0 else np.ascontiguousarray(corr[idx]), sel(ids),
+            A, tvec, vvec, PM_TO_KMS, int(n_samples), np.uint64(seed), sub_out, sub_status,
+            int(threads))
+        if not all_ok:
+            out[idx] = sub_out
+            status[idx] = sub_status
+    return out, status
+
+
+_POSITIONAL = (("ra", u.deg), ("dec", u.deg), ("distance", u.kpc),
+               ("pmra", u.mas / u.yr), ("pmdec", u.mas / u.yr),
+               ("radial_velocity", u.km / u.s))
+
+
+def galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, frame=None,
+                   nan_policy="raise", n_threads=None):
+    """Galactocentric positions and velocities of stars (no uncertainties).
+
+    Parameters
+    ----------
+    ra, dec : array-like or Quantity
+        ICRS position, deg.
+    distance : array-like or Quantity
+        Heliocentric distance, kpc (> 0).
+    pmra, pmdec : array-like or Quantity
+        Proper motion mu_alpha* = mu_alpha cos(dec) and mu_delta, mas/yr.
+    radial_velocity : array-like or Quantity
+        km/s.
+    frame : None, str or astropy.coordinates.Galactocentric
+        ``None`` is :func:`fastgrad.paper_frame`; a preset name or any
+        ``Galactocentric`` instance, whose constants are read from astropy.
+    nan_policy : {"raise", "propagate"}
+        NaN or infinite inputs raise ``ValueError`` naming the argument and
+        rows, or give NaN output rows.
+    n_threads : int or None
+        OpenMP threads (None: OMP_NUM_THREADS or all CPUs).
+
+    Returns
+    -------
+    astropy.table.Table
+        ``x, y, z`` (kpc), ``vx, vy, vz`` (km/s), ``R`` (kpc), ``phi`` (rad,
+        0 at the Sun, growing with Galactic rotation, in (-pi, pi]), ``absz``
+        (kpc). ``meta['frame']`` describes the frame.
+    """
+    _check_policy(nan_policy)
+    frame = get_frame(frame)
+    a, n, bad = _inputs(_POSITIONAL, (ra, dec, distance, pmra, pmdec, radial_velocity), nan_policy)
+    ok = ~bad
+    _check_ranges(a, ok)
+    errs = dict.fromkeys(("ra_error", "dec_error", "distance_error", "pmra_error",
+                          "pmdec_error", "radial_velocity_error"))
+    out, _ = _run_kernel(a, errs, np.zeros((0, 6)), np.arange(n, dtype=np.uint64), frame,
+                         0, 0, n_threads, ok)
+    return _table(out, False, frame)
+
+
+def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_error,
+                      dec_error, distance_error, pmra_error, pmdec_error,
+                      radial_velocity_error, n_samples=1000, frame=None, seed=None,
+                      correlations=None, ids=None, nan_policy="raise", n_threads=None):
+    """Galactocentric coordinates with Monte-Carlo uncertainties (METHOD.md section 3).
+
+    Each star's observables are drawn ``n_samples`` times from normals around
+    the central values and transformed; the kernel keeps only running sums per
+    star (O(N) memory). The central values' transform is returned with the
+    draws' standard deviations.
+
+    Parameters
+    ----------
+    ra, dec, distance, pmra, pmdec, radial_velocity :
+        As in :func:`galactocentric` (deg, deg, kpc, mas/yr, mas/yr, km/s).
+    ra_error, dec_error : array-like or Quantity
+        mas, as Gaia gives them: ``ra_error`` is sigma(ra cos dec).
+    distance_error : array-like or Quantity
+        kpc, e.g. (r_hi_geo - r_lo_geo) / 2 of Bailer-Jones (2021).
+        Distance draws <= 0 are redrawn (a normal truncated at zero).
+    pmra_error, pmdec_error : mas/yr.  radial_velocity_error : km/s.
+        All errors finite and >= 0 (0 holds a quantity fixed).
+    n_samples : int
+        Draws per star (the paper: 1000), >= 2.
+    seed : None, int, numpy SeedSequence or Generator
+        Same seed, same numbers, whatever ``n_threads``.
+    correlations : mapping or Table, optional
+        Gaia DR3 correlation coefficients among ra, dec, pmra, pmdec
+        (``ra_dec_corr``, ``ra_pmra_corr``, ``ra_pmdec_corr``,
+        ``dec_pmra_corr``, ``dec_pmdec_corr``, ``pmra_pmdec_corr``; any
+        subset, absent ones are 0) for a correlated draw.
+    ids : integer array, optional
+        Keys of the stars' random streams (e.g. Gaia ``source_id``): results do
+        not depend on row order or partitioning. Default: the row index.
+    frame, nan_policy, n_threads :
+        As in :func:`galactocentric`.
+
+    Returns
+    -------
+    astropy.table.Table
+        The columns of :func:`galactocentric` plus ``x_err ... absz_err``, the
+        Monte-Carlo standard deviations in the same units (``phi_err`` from
+        the wrapped azimuth differences, so no jump at phi = +-pi).
+    """
+    _check_policy(nan_policy)
+    frame = get_frame(frame)
+    if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 2:
+        raise ValueError(f"n_samples must be an int >= 2, got {n_samples!r}")
+    err_spec = (("ra_error", u.mas), ("dec_error", u.mas), ("distance_error", u.kpc),
+                ("pmra_error", u.mas / u.yr), ("pmdec_error", u.mas / u.yr),
+                ("radial_velocity_error", u.km / u.s))
+    a, n, bad = _inputs(_POSITIONAL + err_spec,
+                        (ra, dec, distance, pmra, pmdec, radial_velocity, ra_error, dec_error,
+                         distance_error, pmra_error, pmdec_error, radial_velocity_error),
+                        nan_policy)
+    ok = ~bad
+    _check_ranges(a, ok)
+    for name, _ in err_spec:
+        raise_bad_rows(name, ok & (a[name] < 0.0), "are negative (errors must be >= 0)")
+    corr = _correlations(correlations, n, ok)
+    seed = _seed64(seed)
+    errs = {name: a[name] for name, _ in err_spec}
+    out, status = _run_kernel(a, errs, corr, _ids(ids, n), frame, n_samples, seed,
+                              n_threads, ok)
+    raise_bad_rows("correlations", status != 0,
+                   "give a covariance that is not positive semi-definite")
+    return _table(out, True, frame, n_samples, seed)
