@@ -1,7 +1,8 @@
 """fastgrad.show_config(): how this build was compiled and what it will use."""
 import sys
 
-from . import _build_info, _core
+from . import _build_info
+from ._kernels import core as _core, variant as _variant
 from ._threads import effective_n_threads
 
 __all__ = ["show_config", "build_config"]
@@ -18,6 +19,7 @@ def build_config():
         "cython": _build_info.cython,
         "openmp": bool(_core.openmp_enabled()),
         "vector_maths": "glibc libmvec" if _build_info.libmvec else "scalar libm",
+        "kernels": _variant,
         "n_threads": effective_n_threads(None),
     }
 

@@ -19,6 +19,7 @@ cdef extern from "_vecmath.h" nogil:
     uint64_t fg_stream_key(uint64_t seed, uint64_t star_id)
     double fg_uniform(uint64_t key, uint64_t counter)
     void fg_normal_pair(uint64_t key, uint64_t counter, double *z0, double *z1)
+    void fg_normal_pair_f(uint64_t key, uint64_t counter, double *z0, double *z1)
     double fg_atan2(double y, double x)
     double FG_HALF_PI
 
@@ -26,6 +27,26 @@ cdef extern from "_vecmath.h" nogil:
 # --------------------------------------------------------------------------
 # OpenMP introspection (used by _threads.py and show_config)
 # --------------------------------------------------------------------------
+cdef extern from *:
+    """
+    static int fg_cpu_has_avx2_fma(void)
+    {
+    #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    #else
+        return 0;
+    #endif
+    }
+    """
+    int fg_cpu_has_avx2_fma() nogil
+
+
+def cpu_has_avx2_fma():
+    """True when this CPU (and OS) can run the AVX2+FMA build of the kernels."""
+    return bool(fg_cpu_has_avx2_fma())
+
+
 def openmp_enabled():
     """True when the kernels were compiled with OpenMP."""
     return bool(FG_OPENMP_ENABLED)
@@ -127,8 +148,9 @@ def mc_transform(const double[::1] ra, const double[::1] dec, const double[::1] 
     coefficients (ra_dec, ra_pmra, ra_pmdec, dec_pmra, dec_pmdec, pmra_pmdec)
     or (0, 6) for independent draws.  ``out`` is (N, 18): the nine nominal
     coordinates then their nine standard deviations (zero when n_samples is
-    0).  ``status[i]`` is set to 1 where the covariance of star i is not
-    positive semi-definite (its row is NaN).
+    0).  ``status[i]`` is 1 where the covariance of star i is not positive
+    semi-definite, 2 where its positional errors exceed the small-angle bound
+    (~4 arcmin); such rows are NaN.
     """
     cdef Py_ssize_t n = ra.shape[0], i
     cdef Frame f
@@ -150,14 +172,17 @@ def mc_transform(const double[::1] ra, const double[::1] dec, const double[::1] 
 
 
 cdef inline double _small_sin(double x) noexcept nogil:
-    # Taylor series, exact to double precision for |x| <= 1e-2
+    # Taylor series, exact to double precision for |x| <= 1e-2 rad
+    # (multiplications by constant coefficients, no divisions)
     cdef double x2 = x * x
-    return x * (1.0 - x2 / 6.0 * (1.0 - x2 / 20.0 * (1.0 - x2 / 42.0)))
+    return x + x * x2 * (-1.6666666666666666e-01 + x2 * (8.3333333333333332e-03
+                        + x2 * (-1.9841269841269841e-04)))
 
 
 cdef inline double _small_cos(double x) noexcept nogil:
     cdef double x2 = x * x
-    return 1.0 - x2 / 2.0 * (1.0 - x2 / 12.0 * (1.0 - x2 / 30.0 * (1.0 - x2 / 56.0)))
+    return 1.0 + x2 * (-0.5 + x2 * (4.1666666666666664e-02 + x2 * (
+        -1.3888888888888889e-03 + x2 * 2.4801587301587302e-05)))
 
 
 cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmra,
@@ -205,14 +230,22 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef double L00 = L[0][0] * icd, L10 = L[1][0], L11 = L[1][1]
     cdef double L20 = L[2][0], L21 = L[2][1], L22 = L[2][2]
     cdef double L30 = L[3][0], L31 = L[3][1], L32 = L[3][2], L33 = L[3][3]
-    cdef bint exact = (MAX_NORMAL * fabs(L00) > SMALL_ANGLE or
-                       MAX_NORMAL * (fabs(L10) + fabs(L11)) > SMALL_ANGLE)
+    # The offsets' sines and cosines come from a series exact to double
+    # precision below SMALL_ANGLE rad; Box-Muller normals never exceed
+    # MAX_NORMAL, so this bounds every draw.  Larger positional errors (> ~4
+    # arcmin) are not astrometric errors: the caller reports them (status 2).
+    if (MAX_NORMAL * fabs(L00) > SMALL_ANGLE or
+            MAX_NORMAL * (fabs(L10) + fabs(L11)) > SMALL_ANGLE):
+        for q in range(18):
+            o[q] = NAN
+        return 2
 
     cdef uint64_t key = fg_stream_key(seed, star_id)
     cdef double s1[9][LANES]
     cdef double s2[9][LANES]
     cdef double zb[6][LANES]
     cdef double db[LANES]
+    cdef double wl[LANES]
     for q in range(9):
         for l in range(LANES):
             s1[q][l] = 0.0
@@ -232,11 +265,12 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
         blk = ib * LANES
         # pass 1: six standard normals per draw
         for l in range(LANES):
-            c = <uint64_t>(blk + l) * 6
-            fg_normal_pair(key, c, &zb[0][l], &zb[1][l])
-            fg_normal_pair(key, c + 2, &zb[2][l], &zb[3][l])
-            fg_normal_pair(key, c + 4, &zb[4][l], &zb[5][l])
+            c = <uint64_t>(blk + l) * 3
+            fg_normal_pair_f(key, c, &zb[0][l], &zb[1][l])
+            fg_normal_pair_f(key, c + 1, &zb[2][l], &zb[3][l])
+            fg_normal_pair_f(key, c + 2, &zb[4][l], &zb[5][l])
             db[l] = d + s_d * zb[4][l]
+            wl[l] = 1.0 if blk + l < K else 0.0  # 0: padding lane of the last block
         # pass 2 (rare, scalar): redraw non-positive distances from a
         # separate part of the stream, so the other draws are unchanged
         for l in range(LANES):
@@ -251,7 +285,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
                     db[l] = d  # probability < 2**-64: keep the central value
         # pass 3: transform each draw and accumulate shifted sums
         for l in range(LANES):
-            w = 1.0 if blk + l < K else 0.0
+            w = wl[l]
             e0 = zb[0][l]
             e1 = zb[1][l]
             e2 = zb[2][l]
@@ -260,16 +294,10 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
             ddec = L10 * e0 + L11 * e1
             pmra_k = pmra + L20 * e0 + L21 * e1 + L22 * e2
             pmdec_k = pmdec + L30 * e0 + L31 * e1 + L32 * e2 + L33 * e3
-            if exact:
-                sdr = sin(dra)
-                cdr = cos(dra)
-                sdd = sin(ddec)
-                cdd = cos(ddec)
-            else:
-                sdr = _small_sin(dra)
-                cdr = _small_cos(dra)
-                sdd = _small_sin(ddec)
-                cdd = _small_cos(ddec)
+            sdr = _small_sin(dra)
+            cdr = _small_cos(dra)
+            sdd = _small_sin(ddec)
+            cdd = _small_cos(ddec)
             sa_k = sa * cdr + ca * sdr
             ca_k = ca * cdr - sa * sdr
             sd_k = sd * cdd + cd * sdd

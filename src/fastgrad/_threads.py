@@ -5,7 +5,7 @@ Resolved at call time from the OpenMP runtime, so ``OMP_NUM_THREADS`` and
 """
 import os
 
-from . import _core
+from ._kernels import core as _core
 
 __all__ = ["effective_n_threads"]
 

@@ -7,7 +7,7 @@ import numpy as np
 import astropy.units as u
 from astropy.table import Table
 
-from . import _core
+from ._kernels import core as _core
 from ._threads import effective_n_threads
 from ._validation import as_float_array, check_lengths, raise_bad_rows
 from .frames import PM_TO_KMS, frame_constants, frame_metadata, get_frame
@@ -277,6 +277,9 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
     errs = {name: a[name] for name, _ in err_spec}
     out, status = _run_kernel(a, errs, corr, _ids(ids, n), frame, n_samples, seed,
                               n_threads, ok)
-    raise_bad_rows("correlations", status != 0,
+    raise_bad_rows("ra_error/dec_error", status == 2,
+                   "exceed ~4 arcmin (2.4e5 mas / cos dec): not astrometric errors",
+                   "ra_error and dec_error are in mas")
+    raise_bad_rows("correlations", status == 1,
                    "give a covariance that is not positive semi-definite")
     return _table(out, True, frame, n_samples, seed)

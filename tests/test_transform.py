@@ -1,0 +1,321 @@
+"""fastgrad.galactocentric / mc_galactocentric against astropy."""
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+import astropy.units as u
+from astropy.coordinates import CartesianDifferential, Galactocentric, SkyCoord
+
+import fastgrad
+from fastgrad.frames import frame_constants
+
+MAS = np.pi / (180 * 3600e3)
+
+
+def random_stars(n, seed=0, dmax=10.0):
+    rng = np.random.default_rng(seed)
+    return dict(
+        ra=rng.uniform(0, 360, n),
+        dec=np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+        distance=rng.uniform(0.05, dmax, n),
+        pmra=rng.normal(0, 20, n),
+        pmdec=rng.normal(0, 20, n),
+        radial_velocity=rng.normal(0, 60, n),
+    )
+
+
+def random_errors(s, seed=1):
+    rng = np.random.default_rng(seed)
+    n = len(s["ra"])
+    return dict(
+        ra_error=rng.uniform(0.01, 0.1, n),
+        dec_error=rng.uniform(0.01, 0.1, n),
+        distance_error=rng.uniform(0.02, 0.25, n) * s["distance"],
+        pmra_error=rng.uniform(0.02, 0.5, n),
+        pmdec_error=rng.uniform(0.02, 0.5, n),
+        radial_velocity_error=rng.uniform(1, 15, n),
+    )
+
+
+def astropy_gc(s, frame):
+    c = SkyCoord(ra=s["ra"] * u.deg, dec=s["dec"] * u.deg, distance=s["distance"] * u.kpc,
+                 pm_ra_cosdec=s["pmra"] * u.mas / u.yr, pm_dec=s["pmdec"] * u.mas / u.yr,
+                 radial_velocity=s["radial_velocity"] * u.km / u.s)
+    return c.transform_to(frame)
+
+
+@pytest.mark.parametrize("frame", [fastgrad.paper_frame(), Galactocentric()],
+                         ids=["hawkins2023", "astropy-default"])
+def test_nominal_matches_astropy(frame):
+    s = random_stars(10_000)
+    t = fastgrad.galactocentric(**s, frame=frame)
+    g = astropy_gc(s, frame)
+    # astropy's own arithmetic rounds at ~1e-15 relative; 1e-9 kpc and
+    # 1e-7 km/s are the issue's bounds and leave room for any platform libm
+    for name, ref, unit, tol in (("x", g.x, u.kpc, 1e-9), ("y", g.y, u.kpc, 1e-9),
+                                 ("z", g.z, u.kpc, 1e-9), ("vx", g.v_x, u.km / u.s, 1e-7),
+                                 ("vy", g.v_y, u.km / u.s, 1e-7), ("vz", g.v_z, u.km / u.s, 1e-7)):
+        np.testing.assert_allclose(t[name], ref.to_value(unit), rtol=0, atol=tol, err_msg=name)
+        assert t[name].unit == unit
+    x, y, z = (q.to_value(u.kpc) for q in (g.x, g.y, g.z))
+    np.testing.assert_allclose(t["R"], np.hypot(x, y), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(t["phi"], np.arctan2(y, -x), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(t["absz"], np.abs(z), rtol=0, atol=1e-9)
+
+
+def test_frame_constants_follow_the_frame():
+    A, t, v = frame_constants(fastgrad.paper_frame())
+    np.testing.assert_allclose(A @ A.T, np.eye(3), atol=1e-14)
+    np.testing.assert_allclose(v, [12.9, 245.0, 7.78], atol=1e-12)
+    # the Sun sits at R = 8.27 kpc (up to the z_sun tilt), at x < 0
+    assert t[0] < 0 and abs(np.hypot(t[0], t[2]) - 8.27) < 1e-12
+    A2, t2, v2 = frame_constants(Galactocentric())
+    np.testing.assert_allclose(v2, [12.9, 245.6, 7.78], atol=1e-12)
+    assert abs(np.hypot(t2[0], t2[2]) - 8.122) < 1e-12
+    meta = fastgrad.frames.frame_metadata(None)
+    assert meta["preset"] == "hawkins2023" and meta["galcen_distance_kpc"] == 8.27
+
+
+def test_phi_convention():
+    # phi = 0 towards the Sun from the centre, growing with Galactic rotation
+    # (the Sun moves towards +y in astropy's frame)
+    frame = fastgrad.paper_frame()
+    sun = SkyCoord(x=-8.27 * u.kpc, y=0 * u.kpc, z=0 * u.kpc, frame=frame)
+    ahead = SkyCoord(x=-8.27 * u.kpc, y=0.5 * u.kpc, z=0 * u.kpc, frame=frame)
+    out = []
+    for c in (sun, ahead):
+        i = c.transform_to("icrs")
+        out.append(fastgrad.galactocentric(i.ra.deg, i.dec.deg, i.distance.to_value(u.kpc),
+                                           0.0, 0.0, 0.0))
+    assert abs(out[0]["phi"][0]) < 1e-12
+    assert out[1]["phi"][0] == pytest.approx(np.arctan2(0.5, 8.27), abs=1e-12)
+
+
+def test_inputs_as_quantities_series_and_presets():
+    s = random_stars(50)
+    ref = fastgrad.galactocentric(**s)
+    q = fastgrad.galactocentric(
+        ra=s["ra"] * u.deg, dec=(s["dec"] * u.deg).to(u.rad), distance=s["distance"] * 1000 * u.pc,
+        pmra=pd.Series(s["pmra"]), pmdec=s["pmdec"] * u.mas / u.yr,
+        radial_velocity=(s["radial_velocity"] * u.km / u.s).to(u.m / u.s))
+    for name in ("x", "vy", "phi"):
+        np.testing.assert_allclose(q[name], ref[name], rtol=1e-13, atol=1e-12)
+    v4 = fastgrad.galactocentric(**s, frame="v4.0")
+    g = astropy_gc(s, Galactocentric())
+    np.testing.assert_allclose(v4["x"], g.x.to_value(u.kpc), atol=1e-9)
+
+
+def _astropy_mc(s, e, frame, n_samples, seed, corr=None):
+    """Monte Carlo driven by numpy draws and one batched astropy transform."""
+    rng = np.random.default_rng(seed)
+    n = len(s["ra"])
+    shape = (n, n_samples)
+    cov = np.zeros((n, 4, 4))
+    sig = np.stack([e["ra_error"] * MAS, e["dec_error"] * MAS, e["pmra_error"], e["pmdec_error"]], 1)
+    cov[:, range(4), range(4)] = sig**2
+    if corr is not None:
+        pairs = [(0, 1, "ra_dec_corr"), (0, 2, "ra_pmra_corr"), (0, 3, "ra_pmdec_corr"),
+                 (1, 2, "dec_pmra_corr"), (1, 3, "dec_pmdec_corr"), (2, 3, "pmra_pmdec_corr")]
+        for i, j, k in pairs:
+            if k in corr:
+                cov[:, i, j] = cov[:, j, i] = corr[k] * sig[:, i] * sig[:, j]
+    L = np.linalg.cholesky(cov)
+    z = rng.standard_normal((n, n_samples, 4))
+    d4 = np.einsum("nij,nkj->nki", L, z)
+    ra = np.radians(s["ra"])[:, None] + d4[..., 0] / np.cos(np.radians(s["dec"]))[:, None]
+    dec = np.radians(s["dec"])[:, None] + d4[..., 1]
+    d = s["distance"][:, None] + e["distance_error"][:, None] * rng.standard_normal(shape)
+    while (d <= 0).any():  # truncated at zero, as fastgrad does
+        bad = d <= 0
+        d[bad] = (s["distance"][:, None] + e["distance_error"][:, None] * rng.standard_normal(shape))[bad]
+    c = SkyCoord(ra=ra.ravel() * u.rad, dec=dec.ravel() * u.rad, distance=d.ravel() * u.kpc,
+                 pm_ra_cosdec=(s["pmra"][:, None] + d4[..., 2]).ravel() * u.mas / u.yr,
+                 pm_dec=(s["pmdec"][:, None] + d4[..., 3]).ravel() * u.mas / u.yr,
+                 radial_velocity=(s["radial_velocity"][:, None] + e["radial_velocity_error"][:, None]
+                                  * rng.standard_normal(shape)).ravel() * u.km / u.s)
+    g = c.transform_to(frame)
+    x, y, zz = (q.to_value(u.kpc).reshape(shape) for q in (g.x, g.y, g.z))
+    vx, vy, vz = (q.to_value(u.km / u.s).reshape(shape) for q in (g.v_x, g.v_y, g.v_z))
+    phi = np.unwrap(np.arctan2(y, -x), axis=1)
+    cols = dict(x=x, y=y, z=zz, vx=vx, vy=vy, vz=vz, R=np.hypot(x, y), phi=phi, absz=np.abs(zz))
+    out = {}
+    for k, v in cols.items():
+        sd = v.std(axis=1, ddof=1)
+        kurt = ((v - v.mean(axis=1, keepdims=True)) ** 4).mean(axis=1) / np.maximum(sd, 1e-300) ** 4
+        # relative standard error of a sample std from K draws: sqrt((kurt - 1) / 4K)
+        out[k] = (sd, np.sqrt(np.maximum(kurt - 1, 0) / (4 * n_samples)))
+    return out
+
+
+@pytest.mark.parametrize("correlated", [False, True])
+def test_mc_std_matches_astropy_monte_carlo(correlated):
+    n, K = 300, 1000
+    s = random_stars(n, seed=3, dmax=6.0)
+    e = random_errors(s, seed=4)
+    # make the errors matter: large proper-motion and distance errors
+    e["pmra_error"] = e["pmra_error"] * 4
+    corr = None
+    if correlated:
+        rng = np.random.default_rng(5)
+        corr = {"pmra_pmdec_corr": rng.uniform(-0.9, 0.9, n), "ra_dec_corr": rng.uniform(-0.5, 0.5, n),
+                "ra_pmra_corr": rng.uniform(-0.3, 0.3, n)}
+    frame = fastgrad.paper_frame()
+    t = fastgrad.mc_galactocentric(**s, **e, n_samples=K, seed=11, correlations=corr)
+    ref = _astropy_mc(s, e, frame, K, seed=12, corr=corr)
+    for name in ("x", "y", "z", "vx", "vy", "vz", "R", "phi", "absz"):
+        sd, rel_se = ref[name]
+        ratio = np.asarray(t[name + "_err"]) / sd
+        # A std from K = 1000 draws has a relative sampling error
+        # sqrt((kurtosis - 1) / 4K): 2.2 % for Gaussian draws, more for the
+        # skewed R, phi, |z| of stars near the Galactic centre or the plane.
+        # Two independent estimates differ by sqrt(2) times that: allow 5 sigma.
+        z = np.abs(ratio - 1) / (np.sqrt(2) * rel_se)
+        assert np.all(z < 5), (name, z.max())
+        # pooled over 300 stars the mean ratio is known to ~0.2 %
+        pooled = np.sqrt(2 * np.sum(rel_se**2)) / len(sd)
+        assert abs(np.mean(ratio) - 1) < 5 * pooled, (name, np.mean(ratio), pooled)
+    # the nominal columns are the transform of the central values
+    nom = fastgrad.galactocentric(**s)
+    for name in ("x", "vy", "R", "phi"):
+        np.testing.assert_array_equal(t[name], nom[name])
+
+
+def test_distance_draws_truncated_at_zero():
+    # a nearby star with a distance error larger than its distance: the draws
+    # follow a normal truncated at 0, whose std is known in closed form
+    from math import erf, exp, pi, sqrt
+    mu, sig = 0.1, 0.2
+    a = -mu / sig
+    phi_a = exp(-a * a / 2) / sqrt(2 * pi)
+    Z = 1 - 0.5 * (1 + erf(a / sqrt(2)))
+    lam = phi_a / Z
+    std_trunc = sig * sqrt(1 + a * lam - lam**2)
+    s = dict(ra=[120.0], dec=[40.0], distance=[mu], pmra=[0.0], pmdec=[0.0], radial_velocity=[0.0])
+    e = dict(ra_error=[0.0], dec_error=[0.0], distance_error=[sig], pmra_error=[0.0],
+             pmdec_error=[0.0], radial_velocity_error=[0.0])
+    K = 200_000
+    t = fastgrad.mc_galactocentric(**s, **e, n_samples=K, seed=1)
+    # position = t + A (d u): the distance of a draw from the Sun is d
+    A, tvec, _ = frame_constants(None)
+    ra, dec = np.radians(120.0), np.radians(40.0)
+    uvec = A @ np.array([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
+    for j, name in enumerate(("x", "y", "z")):
+        expected = abs(uvec[j]) * std_trunc
+        # sampling error of a std from 2e5 draws ~0.2 %
+        assert t[name + "_err"][0] == pytest.approx(expected, rel=0.01)
+
+
+def test_same_seed_same_numbers_any_thread_count():
+    s = random_stars(3000, seed=7)
+    e = random_errors(s, seed=8)
+    runs = [fastgrad.mc_galactocentric(**s, **e, n_samples=200, seed=42, n_threads=k)
+            for k in (1, 2, 4)]
+    for r in runs[1:]:
+        for name in runs[0].colnames:
+            np.testing.assert_array_equal(r[name], runs[0][name])
+    other = fastgrad.mc_galactocentric(**s, **e, n_samples=200, seed=43)
+    assert not np.array_equal(other["x_err"], runs[0]["x_err"])
+
+
+def test_ids_make_results_independent_of_row_order():
+    s = random_stars(500, seed=9)
+    e = random_errors(s, seed=10)
+    ids = np.random.default_rng(0).integers(0, 2**62, 500)
+    a = fastgrad.mc_galactocentric(**s, **e, n_samples=100, seed=5, ids=ids)
+    perm = np.random.default_rng(1).permutation(500)
+    b = fastgrad.mc_galactocentric(**{k: v[perm] for k, v in s.items()},
+                                   **{k: v[perm] for k, v in e.items()},
+                                   n_samples=100, seed=5, ids=ids[perm])
+    for name in ("x_err", "vz_err", "phi_err"):
+        np.testing.assert_array_equal(np.asarray(a[name])[perm], b[name])
+
+
+def test_memory_is_linear_in_stars():
+    n, K = 20_000, 1000
+    s = random_stars(n, seed=2)
+    e = random_errors(s, seed=3)
+    fastgrad.mc_galactocentric(**s, **e, n_samples=10, seed=1)  # warm up caches
+    tracemalloc.start()
+    fastgrad.mc_galactocentric(**s, **e, n_samples=K, seed=1)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # an N x K array of doubles would be 160 MB; the inputs, a few copies and
+    # the (N, 18) output are ~100 doubles per star
+    assert peak < 150 * 8 * n, peak
+
+
+def test_bad_input_is_reported():
+    s = random_stars(20, seed=1)
+    e = random_errors(s, seed=2)
+    bad = dict(s)
+    bad["pmra"] = s["pmra"].copy()
+    bad["pmra"][[3, 7]] = np.nan
+    with pytest.raises(ValueError, match=r"pmra: 2 row\(s\) are NaN or infinite \(rows 3, 7\)"):
+        fastgrad.mc_galactocentric(**bad, **e)
+    # propagate: NaN rows, the others unchanged
+    t = fastgrad.mc_galactocentric(**bad, **e, nan_policy="propagate", seed=3)
+    ref = fastgrad.mc_galactocentric(**s, **e, seed=3)
+    assert np.isnan(t["x"][3]) and np.isnan(t["vz_err"][7])
+    np.testing.assert_array_equal(t["x_err"][:3], ref["x_err"][:3])
+    neg = dict(e)
+    neg["distance_error"] = e["distance_error"].copy()
+    neg["distance_error"][5] = -1
+    with pytest.raises(ValueError, match=r"distance_error: 1 row\(s\) are negative.*rows 5"):
+        fastgrad.mc_galactocentric(**s, **neg)
+    zero = dict(s)
+    zero["distance"] = s["distance"].copy()
+    zero["distance"][0] = 0.0
+    with pytest.raises(ValueError, match=r"distance: 1 row\(s\) are not positive"):
+        fastgrad.galactocentric(**zero)
+    with pytest.raises(ValueError, match="mismatched lengths"):
+        fastgrad.galactocentric(**{**s, "ra": s["ra"][:-1]})
+    with pytest.raises(u.UnitConversionError, match="distance: cannot convert"):
+        fastgrad.galactocentric(**{**s, "distance": s["distance"] * u.km / u.s})
+    with pytest.raises(ValueError, match=r"dec: 1 row\(s\) are outside"):
+        fastgrad.galactocentric(**{**s, "dec": np.r_[95.0, s["dec"][1:]]})
+    with pytest.raises(ValueError, match="n_samples"):
+        fastgrad.mc_galactocentric(**s, **e, n_samples=1)
+    # positional errors in degrees by mistake (3.6e6 mas): refused
+    big = dict(e)
+    big["ra_error"] = e["ra_error"].copy()
+    big["ra_error"][2] = 3.6e6
+    with pytest.raises(ValueError, match=r"ra_error.*rows 2"):
+        fastgrad.mc_galactocentric(**s, **big)
+    # a correlation matrix that is not positive semi-definite
+    corr = {"ra_dec_corr": np.full(20, 0.99), "ra_pmra_corr": np.full(20, 0.99),
+            "dec_pmra_corr": np.full(20, -0.99)}
+    with pytest.raises(ValueError, match="correlations: 20 row"):
+        fastgrad.mc_galactocentric(**s, **e, correlations=corr)
+    with pytest.raises(ValueError, match=r"pmra_pmdec_corr: 1 row\(s\) are outside \[-1, 1\]"):
+        fastgrad.mc_galactocentric(**s, **e, correlations={"pmra_pmdec_corr": np.r_[1.5, np.zeros(19)]})
+    with pytest.raises(ValueError, match="unknown names"):
+        fastgrad.mc_galactocentric(**s, **e, correlations={"pmra_pmdec": np.zeros(20)})
+
+
+def test_both_kernel_builds_agree():
+    """The baseline (SSE2) and AVX2 builds compute the same thing."""
+    from fastgrad import _core
+    try:
+        from fastgrad import _core_avx2
+    except ImportError:
+        pytest.skip("no AVX2 build on this platform")
+    if not _core.cpu_has_avx2_fma():
+        pytest.skip("CPU lacks AVX2/FMA")
+    import fastgrad.transform as tr
+    s = random_stars(400, seed=4)
+    e = random_errors(s, seed=5)
+    outs = []
+    for mod in (_core, _core_avx2):
+        saved = tr._core
+        tr._core = mod
+        try:
+            outs.append(fastgrad.mc_galactocentric(**s, **e, n_samples=300, seed=9))
+        finally:
+            tr._core = saved
+    for name in outs[0].colnames:
+        # same draws up to the float rounding of the single-precision normals
+        # (the SSE and AVX2 libmvec logf/sinf differ by an ulp, 6e-8); the
+        # nominal values differ only by FMA contraction
+        rtol = 1e-6 if name.endswith("_err") else 1e-12
+        np.testing.assert_allclose(outs[1][name], outs[0][name], rtol=rtol, atol=1e-12, err_msg=name)
