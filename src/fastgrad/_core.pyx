@@ -100,6 +100,58 @@ cdef inline void _star_nominal(const Frame *f, double sa, double ca, double sd, 
     o[5] = f.A[2][0] * qx + f.A[2][1] * qy + f.A[2][2] * qz + f.v[2]
 
 
+cdef inline void _frame_from(Frame *f, const double[:, ::1] A, const double[::1] t,
+                             const double[::1] v, double k) noexcept:
+    cdef int a, b
+    for a in range(3):
+        for b in range(3):
+            f.A[a][b] = A[a, b]
+        f.t[a] = t[a]
+        f.v[a] = v[a]
+    f.k = k
+
+
+def nominal_transform(const double[::1] ra, const double[::1] dec, const double[::1] dist,
+                      const double[::1] pmra, const double[::1] pmdec, const double[::1] rv,
+                      const double[:, ::1] A, const double[::1] t, const double[::1] v,
+                      double k, double[:, ::1] out, int n_threads):
+    """Transform of central values only: ``out`` (9, N) as in mc_transform.
+
+    Stars go through in blocks of LANES so that the sines and cosines of ra,
+    dec are vectorised (libmvec); the last block repeats its final star.
+    """
+    cdef Py_ssize_t n = ra.shape[0], ib, i, nblk = (n + LANES - 1) // LANES
+    cdef Frame f
+    cdef int l, q
+    cdef double sa[LANES]
+    cdef double ca[LANES]
+    cdef double sd[LANES]
+    cdef double cd[LANES]
+    cdef double o[6]
+    cdef Py_ssize_t idx[LANES]
+    if n == 0:
+        return
+    _frame_from(&f, A, t, v, k)
+    with nogil:
+        for ib in prange(nblk, num_threads=n_threads, schedule='static'):
+            for l in range(LANES):
+                idx[l] = ib * LANES + l if ib * LANES + l < n else n - 1
+            for l in range(LANES):
+                sa[l] = sin(ra[idx[l]])
+                ca[l] = sin(ra[idx[l]] + FG_HALF_PI)
+                sd[l] = sin(dec[idx[l]])
+                cd[l] = sin(dec[idx[l]] + FG_HALF_PI)
+            for l in range(LANES):
+                i = idx[l]
+                _star_nominal(&f, sa[l], ca[l], sd[l], cd[l], dist[i], pmra[i], pmdec[i],
+                              rv[i], o)
+                for q in range(6):
+                    out[q, i] = o[q]
+                out[6, i] = sqrt(o[0] * o[0] + o[1] * o[1])
+                out[7, i] = fg_atan2(o[1], -o[0])
+                out[8, i] = fabs(o[2])
+
+
 cdef inline bint _cholesky4(double c[4][4], double L[4][4]) noexcept nogil:
     """Lower Cholesky factor of a 4x4 covariance; False if not positive
     semi-definite.  A zero variance gives a zero column (a fixed value)."""
@@ -146,7 +198,7 @@ def mc_transform(const double[::1] ra, const double[::1] dec, const double[::1] 
     Angles in rad (ra_err is sigma(ra cos dec)), distance in kpc, proper motions
     in mas/yr, radial velocity in km/s.  ``corr`` is (N, 6) correlation
     coefficients (ra_dec, ra_pmra, ra_pmdec, dec_pmra, dec_pmdec, pmra_pmdec)
-    or (0, 6) for independent draws.  ``out`` is (N, 18): the nine nominal
+    or (0, 6) for independent draws.  ``out`` is (18, N): the nine nominal
     coordinates then their nine standard deviations (zero when n_samples is
     0).  ``status[i]`` is 1 where the covariance of star i is not positive
     semi-definite, 2 where its positional errors exceed the small-angle bound
@@ -154,21 +206,15 @@ def mc_transform(const double[::1] ra, const double[::1] dec, const double[::1] 
     """
     cdef Py_ssize_t n = ra.shape[0], i
     cdef Frame f
-    cdef int a, b
     cdef bint has_corr = corr.shape[0] > 0
-    for a in range(3):
-        for b in range(3):
-            f.A[a][b] = A[a, b]
-        f.t[a] = t[a]
-        f.v[a] = v[a]
-    f.k = k
+    _frame_from(&f, A, t, v, k)
     with nogil:
         for i in prange(n, num_threads=n_threads, schedule='static', chunksize=64):
             status[i] = _mc_star(&f, ra[i], dec[i], dist[i], pmra[i], pmdec[i], rv[i],
                                  ra_err[i], dec_err[i], dist_err[i], pmra_err[i],
                                  pmdec_err[i], rv_err[i],
                                  &corr[i, 0] if has_corr else NULL,
-                                 ids[i], seed, n_samples, &out[i, 0])
+                                 ids[i], seed, n_samples, &out[0, i], n)
 
 
 cdef inline double _small_sin(double x) noexcept nogil:
@@ -189,7 +235,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
                      double pmdec, double rv, double s_ra, double s_dec, double s_d,
                      double s_pmra, double s_pmdec, double s_rv, const double *rho,
                      uint64_t star_id, uint64_t seed, Py_ssize_t K,
-                     double *o) noexcept nogil:
+                     double *o, Py_ssize_t os) noexcept nogil:
     cdef double sa = sin(ra), ca = cos(ra), sd = sin(dec), cd = cos(dec)
     cdef double nom[6]
     cdef int q, l, j, a, b
@@ -197,12 +243,12 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef double x0 = nom[0], y0 = nom[1], z0 = nom[2]
     cdef double R0 = sqrt(x0 * x0 + y0 * y0)
     for q in range(6):
-        o[q] = nom[q]
-    o[6] = R0
-    o[7] = fg_atan2(y0, -x0)
-    o[8] = fabs(z0)
+        o[(q) * os] = nom[q]
+    o[(6) * os] = R0
+    o[(7) * os] = fg_atan2(y0, -x0)
+    o[(8) * os] = fabs(z0)
     for q in range(9, 18):
-        o[q] = 0.0
+        o[(q) * os] = 0.0
     if K <= 0:
         return 0
 
@@ -223,7 +269,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
         C[2][3] = C[3][2] = rho[5] * s_pmra * s_pmdec
     if not _cholesky4(C, L):
         for q in range(18):
-            o[q] = NAN
+            o[(q) * os] = NAN
         return 1
     # offsets in ra are offsets in (ra cos dec) / cos dec
     cdef double icd = 1.0 / cd
@@ -237,7 +283,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     if (MAX_NORMAL * fabs(L00) > SMALL_ANGLE or
             MAX_NORMAL * (fabs(L10) + fabs(L11)) > SMALL_ANGLE):
         for q in range(18):
-            o[q] = NAN
+            o[(q) * os] = NAN
         return 2
 
     cdef uint64_t key = fg_stream_key(seed, star_id)
@@ -367,7 +413,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
         m1 = m1 / K
         if K > 1:
             t1 = (m2 - K * m1 * m1) / (K - 1)
-            o[9 + q] = sqrt(t1) if t1 > 0.0 else 0.0
+            o[(9 + q) * os] = sqrt(t1) if t1 > 0.0 else 0.0
         else:
-            o[9 + q] = 0.0
+            o[(9 + q) * os] = 0.0
     return 0

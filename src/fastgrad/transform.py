@@ -115,16 +115,20 @@ def _correlations(correlations, n, ok):
 
 
 def _table(out, with_errors, frame, n_samples=None, seed=None):
-    t = Table()
+    # out is (18, N): each column is a contiguous row of it, taken without a copy
+    cols, names, units, descs = [], [], [], []
     for j, (name, unit, desc) in enumerate(zip(COORD_NAMES, COORD_UNITS, COORD_DESCRIPTIONS)):
-        t[name] = out[:, j]
-        t[name].unit = unit
-        t[name].description = desc
+        cols.append(out[j])
+        names.append(name)
+        units.append(unit)
+        descs.append(desc)
     if with_errors:
         for j, (name, unit) in enumerate(zip(COORD_NAMES, COORD_UNITS)):
-            t[name + "_err"] = out[:, 9 + j]
-            t[name + "_err"].unit = unit
-            t[name + "_err"].description = f"Monte-Carlo standard deviation of {name}"
+            cols.append(out[9 + j])
+            names.append(name + "_err")
+            units.append(unit)
+            descs.append(f"Monte-Carlo standard deviation of {name}")
+    t = Table(cols, names=names, units=units, descriptions=descs, copy=False)
     t.meta["frame"] = frame_metadata(frame)
     if n_samples is not None:
         t.meta["n_samples"] = int(n_samples)
@@ -132,38 +136,34 @@ def _table(out, with_errors, frame, n_samples=None, seed=None):
     return t
 
 
-def _run_kernel(a, errs, corr, ids, frame, n_samples, seed, n_threads, ok):
-    A, tvec, vvec = frame_constants(frame)
-    n = a["ra"].shape[0]
-    out = np.full((n, 18), np.nan)
-    status = np.zeros(n, dtype=np.int8)
+_DEG = np.pi / 180.0
+_MAS = np.pi / (180.0 * 3600e3)
+
+
+def _on_valid_rows(ok, n_rows_out, kernel):
+    """Call ``kernel(sel, out)`` on the rows where ``ok`` holds (all rows
+    without a copy when every row is valid); the others come back NaN.
+
+    ``sel(x)`` gives x's valid rows as a contiguous array; ``out`` is the
+    (n_rows_out, n_valid) array the kernel fills.  Returns the (n_rows_out, N)
+    result and the kernel's return value (None when no row is valid).
+    """
+    n = ok.shape[0]
+    if ok.all():
+        out = np.empty((n_rows_out, n))
+        return out, kernel(lambda x: x, out)
     idx = np.flatnonzero(ok)
-    all_ok = idx.size == n
+    out = np.full((n_rows_out, n), np.nan)
+    if idx.size == 0:
+        return out, None
+    sub = np.empty((n_rows_out, idx.size))
+    res = kernel(lambda x: np.ascontiguousarray(x[idx]), sub)
+    out[:, idx] = sub
+    return out, res
 
-    def sel(x):
-        return x if all_ok else np.ascontiguousarray(x[idx])
 
-    deg = np.pi / 180.0
-    mas = np.pi / (180.0 * 3600e3)
-    m = idx.size
-    if m:
-        sub_out = out if all_ok else np.empty((m, 18))
-        sub_status = status if all_ok else np.zeros(m, dtype=np.int8)
-        zeros = np.zeros(m)
-        e = {k: (sel(v) if v is not None else zeros) for k, v in errs.items()}
-        threads = effective_n_threads(n_threads) if m >= _SERIAL_BELOW else 1
-        _core.mc_transform(
-            sel(a["ra"]) * deg, sel(a["dec"]) * deg, sel(a["distance"]),
-            sel(a["pmra"]), sel(a["pmdec"]), sel(a["radial_velocity"]),
-            e["ra_error"] * mas, e["dec_error"] * mas, e["distance_error"],
-            e["pmra_error"], e["pmdec_error"], e["radial_velocity_error"],
-            corr if corr.shape[0] == 0 else np.ascontiguousarray(corr[idx]), sel(ids),
-            A, tvec, vvec, PM_TO_KMS, int(n_samples), np.uint64(seed), sub_out, sub_status,
-            int(threads))
-        if not all_ok:
-            out[idx] = sub_out
-            status[idx] = sub_status
-    return out, status
+def _threads_for(n_rows, n_threads):
+    return effective_n_threads(n_threads) if n_rows >= _SERIAL_BELOW else 1
 
 
 _POSITIONAL = (("ra", u.deg), ("dec", u.deg), ("distance", u.kpc),
@@ -206,10 +206,15 @@ def galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, frame=Non
     a, n, bad = _inputs(_POSITIONAL, (ra, dec, distance, pmra, pmdec, radial_velocity), nan_policy)
     ok = ~bad
     _check_ranges(a, ok)
-    errs = dict.fromkeys(("ra_error", "dec_error", "distance_error", "pmra_error",
-                          "pmdec_error", "radial_velocity_error"))
-    out, _ = _run_kernel(a, errs, np.zeros((0, 6)), np.arange(n, dtype=np.uint64), frame,
-                         0, 0, n_threads, ok)
+    A, tvec, vvec = frame_constants(frame)
+
+    def kernel(sel, out):
+        _core.nominal_transform(
+            sel(a["ra"]) * _DEG, sel(a["dec"]) * _DEG, sel(a["distance"]), sel(a["pmra"]),
+            sel(a["pmdec"]), sel(a["radial_velocity"]), A, tvec, vvec, PM_TO_KMS, out,
+            _threads_for(out.shape[1], n_threads))
+
+    out, _ = _on_valid_rows(ok, 9, kernel)
     return _table(out, False, frame)
 
 
@@ -274,9 +279,24 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
         raise_bad_rows(name, ok & (a[name] < 0.0), "are negative (errors must be >= 0)")
     corr = _correlations(correlations, n, ok)
     seed = _seed64(seed)
-    errs = {name: a[name] for name, _ in err_spec}
-    out, status = _run_kernel(a, errs, corr, _ids(ids, n), frame, n_samples, seed,
-                              n_threads, ok)
+    ids = _ids(ids, n)
+    A, tvec, vvec = frame_constants(frame)
+
+    def kernel(sel, out):
+        status = np.zeros(out.shape[1], dtype=np.int8)
+        _core.mc_transform(
+            sel(a["ra"]) * _DEG, sel(a["dec"]) * _DEG, sel(a["distance"]), sel(a["pmra"]),
+            sel(a["pmdec"]), sel(a["radial_velocity"]), sel(a["ra_error"]) * _MAS,
+            sel(a["dec_error"]) * _MAS, sel(a["distance_error"]), sel(a["pmra_error"]),
+            sel(a["pmdec_error"]), sel(a["radial_velocity_error"]),
+            corr if corr.shape[0] == 0 else sel(corr), sel(ids), A, tvec, vvec, PM_TO_KMS,
+            int(n_samples), np.uint64(seed), out, status, _threads_for(out.shape[1], n_threads))
+        return status
+
+    out, sub_status = _on_valid_rows(ok, 18, kernel)
+    status = np.zeros(n, dtype=np.int8)
+    if sub_status is not None:
+        status[ok] = sub_status
     raise_bad_rows("ra_error/dec_error", status == 2,
                    "exceed ~4 arcmin (2.4e5 mas / cos dec): not astrometric errors",
                    "ra_error and dec_error are in mas")
