@@ -9,6 +9,11 @@ from ._config import build_config, show_config
 from ._threads import effective_n_threads
 from .frames import frame_constants, get_frame, paper_frame
 from .transform import galactocentric, mc_galactocentric
+from .catalogs import (CUT_PRESETS, LAMOST_COLUMNS, Cut, add_distances, apply_cuts,
+                       crossmatch, get_cuts, join_distances, read_catalog,
+                       standardize_columns)
+from .populations import (BENSBY2003, Population, PopulationModel, add_kinematic_probabilities,
+                          halo_cut, kinematic_probabilities, lsr_velocities, uvw_probabilities)
 
 __all__ = [
     "__version__",
@@ -20,4 +25,24 @@ __all__ = [
     "frame_constants",
     "galactocentric",
     "mc_galactocentric",
+    # catalogs
+    "read_catalog",
+    "standardize_columns",
+    "LAMOST_COLUMNS",
+    "crossmatch",
+    "join_distances",
+    "add_distances",
+    "Cut",
+    "CUT_PRESETS",
+    "get_cuts",
+    "apply_cuts",
+    # populations
+    "Population",
+    "PopulationModel",
+    "BENSBY2003",
+    "lsr_velocities",
+    "uvw_probabilities",
+    "kinematic_probabilities",
+    "add_kinematic_probabilities",
+    "halo_cut",
 ]

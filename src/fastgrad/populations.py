@@ -1,0 +1,372 @@
+"""Kinematic thin-disk / thick-disk / halo membership and the paper's halo cut.
+
+METHOD.md section 4. Hawkins (2023, section 2.4) uses "the method outlined in
+Ramirez et al. (2013)" without parameters; fastgrad's reading is the Bensby et
+al. (2003) recipe: each population is a Gaussian velocity ellipsoid in the
+heliocentric velocities relative to the local standard of rest (U, V, W),
+
+    f = X * k * exp(-U^2 / 2 sU^2 - (V - V_asym)^2 / 2 sV^2 - W^2 / 2 sW^2),
+    k = 1 / ((2 pi)^(3/2) sU sV sW),
+
+and a star's membership probabilities are the f normalised to sum to one. The
+ellipsoids are a swappable :class:`PopulationModel` (default
+:data:`BENSBY2003`).
+
+U, V, W here are the simple heliocentric Cartesian components relative to the
+LSR: the star's Galactocentric velocity minus the Sun's, plus the Sun's
+peculiar motion, **not rotated to the star's own position** (that is what the
+heliocentric convention of Bensby et al. means). U points from the Sun to the
+Galactic centre (+x in astropy's frame, where the Sun is at x < 0), V along
+Galactic rotation (+y), W to the North Galactic Pole (+z). Astropy's
+Galactocentric axes are tilted from the Galactic (l, b) axes by the Sun's
+height (~0.2 deg for z_sun = 29 pc); the difference is below 0.4 % of the
+velocity and is ignored.
+"""
+import math
+from dataclasses import asdict, dataclass
+from types import MappingProxyType
+
+import numpy as np
+import astropy.units as u
+from astropy.table import Column, Table
+
+from ._validation import as_float_array, check_lengths
+from .catalogs import Cut, _col, apply_cuts
+from .frames import frame_metadata, get_frame
+
+__all__ = [
+    "Population",
+    "PopulationModel",
+    "BENSBY2003",
+    "SCHOENRICH2010_SOLAR_MOTION",
+    "lsr_velocities",
+    "uvw_probabilities",
+    "kinematic_probabilities",
+    "add_kinematic_probabilities",
+    "halo_cut",
+    "HALO_CUT",
+]
+
+_KMS = u.km / u.s
+
+#: The Sun's peculiar motion relative to the LSR, (U, V, W) in km/s
+#: (Schoenrich, Binney & Dehnen 2010; METHOD.md section 4, fastgrad's choice).
+SCHOENRICH2010_SOLAR_MOTION = (11.1, 12.24, 7.25) * _KMS
+
+#: Speeds are clipped to this (km/s) before squaring so that the exponent
+#: stays finite; membership is already 0 or 1 far below it.
+_MAX_SPEED = 1e100
+
+
+@dataclass(frozen=True)
+class Population:
+    """One kinematic population: a Gaussian velocity ellipsoid relative to the LSR.
+
+    Attributes
+    ----------
+    name : str
+        Gives the output column ``p_<name>``.
+    fraction : float
+        X, the population's fraction of stars in the solar neighbourhood.
+    sigma_u, sigma_v, sigma_w : float
+        Velocity dispersions, km/s (> 0).
+    v_asym : float
+        Asymmetric drift (mean V relative to the LSR), km/s.
+    u_asym : float
+        Mean U, km/s (0 for the disks and halo; non-zero for streams).
+    """
+
+    name: str
+    fraction: float
+    sigma_u: float
+    sigma_v: float
+    sigma_w: float
+    v_asym: float
+    u_asym: float = 0.0
+
+    def __post_init__(self):
+        if not self.name.isidentifier():
+            raise ValueError(f"population name must be an identifier, got {self.name!r}")
+        if not self.fraction > 0:
+            raise ValueError(f"population {self.name!r}: fraction must be > 0, got {self.fraction}")
+        for s in ("sigma_u", "sigma_v", "sigma_w"):
+            if not getattr(self, s) > 0:
+                raise ValueError(f"population {self.name!r}: {s} must be > 0, got {getattr(self, s)}")
+
+
+@dataclass(frozen=True)
+class PopulationModel:
+    """A named set of :class:`Population` ellipsoids with its reference."""
+
+    name: str
+    populations: tuple
+    reference: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "populations", tuple(self.populations))
+        if not self.populations:
+            raise ValueError("a PopulationModel needs at least one Population")
+        names = [p.name for p in self.populations]
+        if len(set(names)) != len(names):
+            raise ValueError(f"population names must be unique, got {names}")
+
+    @property
+    def names(self):
+        return tuple(p.name for p in self.populations)
+
+
+#: Bensby, Feltzing & Lundstrom (2003, A&A 410, 527), Table 1: fractions X,
+#: dispersions and asymmetric drifts in km/s (METHOD.md section 4).
+BENSBY2003 = PopulationModel(
+    "bensby2003",
+    (
+        Population("thin", 0.94, 35.0, 20.0, 16.0, -15.0),
+        Population("thick", 0.06, 67.0, 38.0, 35.0, -46.0),
+        Population("halo", 0.0015, 160.0, 90.0, 90.0, -220.0),
+    ),
+    "Bensby, Feltzing & Lundstrom 2003, A&A 410, 527, Table 1",
+)
+
+
+def _model(populations):
+    if isinstance(populations, PopulationModel):
+        return populations
+    return PopulationModel("custom", tuple(populations))
+
+
+def _solar_motion(solar_motion):
+    if isinstance(solar_motion, u.Quantity):
+        vals = solar_motion.to_value(_KMS)
+    else:
+        vals = np.asarray(solar_motion, dtype=np.float64)
+    vals = np.asarray(vals, dtype=np.float64).reshape(-1)
+    if vals.shape != (3,) or not np.all(np.isfinite(vals)):
+        raise ValueError(f"solar_motion must be three finite numbers (U, V, W) in km/s, got {solar_motion!r}")
+    return vals
+
+
+def _frame_v_sun(frame):
+    """galcen_v_sun of an astropy Galactocentric frame, km/s."""
+    v = frame.galcen_v_sun
+    xyz = v.d_xyz if hasattr(v, "d_xyz") else v.xyz
+    return np.asarray(xyz.to_value(_KMS), dtype=np.float64)
+
+
+def lsr_velocities(vx, vy, vz, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION):
+    """Heliocentric velocities relative to the LSR from Galactocentric ones.
+
+    ``U = vx - vx_sun + U_sun``, ``V = vy - vy_sun + V_sun``,
+    ``W = vz - vz_sun + W_sun``, with ``(vx, vy, vz)_sun`` the frame's
+    ``galcen_v_sun`` and ``(U, V, W)_sun`` the solar peculiar motion. U points
+    to the Galactic centre (astropy's +x: the Sun is at x < 0), V along
+    rotation, W to the North Galactic Pole; the components are not rotated to
+    the star's position.
+
+    Parameters
+    ----------
+    vx, vy, vz : array-like or Quantity
+        Galactocentric Cartesian velocities in ``frame`` (km/s), e.g. the
+        ``vx, vy, vz`` of :func:`fastgrad.galactocentric`.
+    frame : None, str or astropy.coordinates.Galactocentric
+        The frame the velocities are in (``None``: the paper's,
+        :func:`fastgrad.paper_frame`).
+    solar_motion : Quantity or sequence of 3 floats
+        (U, V, W) of the Sun relative to the LSR, km/s (default Schoenrich et
+        al. 2010: 11.1, 12.24, 7.25).
+
+    Returns
+    -------
+    U, V, W : ndarray
+        km/s.
+    """
+    frame = get_frame(frame)
+    vx = as_float_array("vx", vx, _KMS)
+    vy = as_float_array("vy", vy, _KMS)
+    vz = as_float_array("vz", vz, _KMS)
+    check_lengths(vx=vx, vy=vy, vz=vz)
+    v_sun = _frame_v_sun(frame)
+    pec = _solar_motion(solar_motion)
+    return vx - v_sun[0] + pec[0], vy - v_sun[1] + pec[1], vz - v_sun[2] + pec[2]
+
+
+def uvw_probabilities(U, V, W, *, populations=BENSBY2003):
+    """Membership probabilities from velocities relative to the LSR.
+
+    Parameters
+    ----------
+    U, V, W : array-like or Quantity
+        Heliocentric velocities relative to the LSR, km/s (U towards the
+        Galactic centre, V along rotation, W to the North Galactic Pole).
+    populations : PopulationModel or sequence of Population
+        Default :data:`BENSBY2003`.
+
+    Returns
+    -------
+    astropy.table.Table
+        One column ``p_<name>`` per population (thin, thick, halo by default),
+        summing to 1 in every row. The sum is normalised in log space
+        (log-sum-exp), so stars far from every ellipsoid get 0 and 1, not NaN;
+        rows with a NaN or infinite velocity get NaN. ``meta['populations']``
+        names the model.
+    """
+    model = _model(populations)
+    U = as_float_array("U", U, _KMS)
+    V = as_float_array("V", V, _KMS)
+    W = as_float_array("W", W, _KMS)
+    n = check_lengths(U=U, V=V, W=W)
+    finite = np.isfinite(U) & np.isfinite(V) & np.isfinite(W)
+    # clip so the squares stay finite: ordering of populations is kept
+    Uc, Vc, Wc = (np.clip(a, -_MAX_SPEED, _MAX_SPEED) for a in (U, V, W))
+    log_f = np.empty((len(model.populations), n))
+    for k, p in enumerate(model.populations):
+        log_norm = (math.log(p.fraction) - 1.5 * math.log(2.0 * math.pi)
+                    - math.log(p.sigma_u) - math.log(p.sigma_v) - math.log(p.sigma_w))
+        q = ((Uc - p.u_asym) / p.sigma_u) ** 2
+        q += ((Vc - p.v_asym) / p.sigma_v) ** 2
+        q += (Wc / p.sigma_w) ** 2
+        np.multiply(q, -0.5, out=log_f[k])
+        log_f[k] += log_norm
+    log_f -= log_f.max(axis=0)
+    np.exp(log_f, out=log_f)
+    log_f /= log_f.sum(axis=0)
+    log_f[:, ~finite] = np.nan
+    out = Table()
+    for k, p in enumerate(model.populations):
+        out[f"p_{p.name}"] = Column(log_f[k], description=f"probability of the {p.name} population")
+    out.meta["populations"] = {"model": model.name, "reference": model.reference,
+                               "populations": [asdict(p) for p in model.populations]}
+    return out
+
+
+def kinematic_probabilities(vx, vy, vz, *, frame=None,
+                            solar_motion=SCHOENRICH2010_SOLAR_MOTION, populations=BENSBY2003):
+    """Thin/thick-disk and halo probabilities from Galactocentric velocities.
+
+    METHOD.md section 4: U, V, W relative to the LSR (:func:`lsr_velocities`)
+    and the Bensby et al. (2003) ellipsoids (:func:`uvw_probabilities`), from
+    the stars' nominal (central-value) velocities.
+
+    Parameters
+    ----------
+    vx, vy, vz : array-like or Quantity
+        Galactocentric velocities in ``frame``, km/s.
+    frame : None, str or astropy.coordinates.Galactocentric
+        The frame of ``vx, vy, vz`` (``None``: the paper's).
+    solar_motion : Quantity or sequence of 3 floats
+        Sun's (U, V, W) relative to the LSR, km/s.
+    populations : PopulationModel or sequence of Population
+
+    Returns
+    -------
+    astropy.table.Table
+        ``U, V, W`` (km/s) and ``p_thin, p_thick, p_halo`` (one ``p_<name>``
+        per population; they sum to 1). ``meta`` records the frame, the solar
+        motion and the population model.
+    """
+    frame = get_frame(frame)
+    U, V, W = lsr_velocities(vx, vy, vz, frame=frame, solar_motion=solar_motion)
+    probs = uvw_probabilities(U, V, W, populations=populations)
+    out = Table()
+    for name, values, desc in (("U", U, "towards the Galactic centre"),
+                               ("V", V, "along Galactic rotation"),
+                               ("W", W, "towards the North Galactic Pole")):
+        out[name] = Column(values, unit=_KMS,
+                           description=f"heliocentric velocity relative to the LSR, {desc}")
+    for name in probs.colnames:
+        out[name] = probs[name]
+    out.meta["populations"] = probs.meta["populations"]
+    out.meta["solar_motion_kms"] = [float(x) for x in _solar_motion(solar_motion)]
+    out.meta["frame"] = frame_metadata(frame)
+    return out
+
+
+def add_kinematic_probabilities(table, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION,
+                                populations=BENSBY2003, copy=True):
+    """Add ``U, V, W`` and ``p_<population>`` columns to a table with ``vx, vy, vz``.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        With Galactocentric ``vx, vy, vz`` (km/s), e.g. from
+        :func:`fastgrad.galactocentric` joined to the catalogue.
+    frame : None, str or astropy.coordinates.Galactocentric
+        The frame of ``vx, vy, vz``. ``None``: the paper's, unless
+        ``table.meta['frame']`` (written by :mod:`fastgrad.transform`) names
+        another Sun velocity, which is then used.
+    solar_motion, populations :
+        As in :func:`kinematic_probabilities`.
+    copy : bool
+        ``False`` adds the columns to ``table`` itself.
+
+    Returns
+    -------
+    astropy.table.Table
+    """
+    missing = [c for c in ("vx", "vy", "vz") if c not in table.colnames]
+    if missing:
+        raise ValueError(f"table: column(s) {missing} missing; run fastgrad.galactocentric first")
+    if frame is None and isinstance(table.meta.get("frame"), dict):
+        frame = _frame_from_meta(table.meta["frame"])
+    result = kinematic_probabilities(table["vx"], table["vy"], table["vz"], frame=frame,
+                                     solar_motion=solar_motion, populations=populations)
+    out = Table(table, copy=False) if copy else table
+    for name in result.colnames:
+        out[name] = result[name]
+    out.meta["kinematics"] = {k: result.meta[k]
+                              for k in ("populations", "solar_motion_kms", "frame")}
+    return out
+
+
+def _frame_from_meta(meta):
+    """A Galactocentric frame rebuilt from :func:`fastgrad.frames.frame_metadata`."""
+    from astropy.coordinates import CartesianDifferential, Galactocentric, ICRS
+
+    try:
+        return Galactocentric(
+            galcen_distance=meta["galcen_distance_kpc"] * u.kpc,
+            z_sun=meta["z_sun_kpc"] * u.kpc,
+            galcen_v_sun=CartesianDifferential(list(meta["galcen_v_sun_kms"]) * _KMS),
+            roll=meta.get("roll_deg", 0.0) * u.deg,
+            galcen_coord=ICRS(ra=meta["galcen_ra_deg"] * u.deg, dec=meta["galcen_dec_deg"] * u.deg),
+        )
+    except (KeyError, TypeError):
+        return None
+
+
+def _halo_keep(t, p_halo_max):
+    return _col(t, "p_halo") < float(p_halo_max)
+
+
+#: The paper's halo cut (Hawkins 2023 sec. 2.4): keep P_halo < 1 %.
+HALO_CUT = Cut("halo", "keep p_halo < p_halo_max (0.01): drop stars with a 1 % or higher "
+               "probability of belonging to the halo; NaN (no velocity) removed",
+               "Hawkins 2023 sec. 2.4; METHOD.md sec. 4", ("p_halo",), _halo_keep,
+               MappingProxyType({"p_halo_max": 0.01}))
+
+
+def halo_cut(table, p_max=0.01, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION,
+             populations=BENSBY2003):
+    """Drop probable halo stars: keep ``p_halo < p_max`` (the paper: 1 %).
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        With ``p_halo``, or with ``vx, vy, vz`` from which it is computed
+        (:func:`add_kinematic_probabilities` with ``frame``, ``solar_motion``,
+        ``populations``).
+    p_max : float
+        Stars with ``p_halo >= p_max`` or NaN go.
+
+    Returns
+    -------
+    kept : astropy.table.Table
+    report : astropy.table.Table
+        As :func:`fastgrad.catalogs.apply_cuts`: one row ``halo`` with
+        ``n_before, n_removed, n_after, n_nonfinite``.
+    """
+    if "p_halo" not in table.colnames:
+        table = add_kinematic_probabilities(table, frame=frame, solar_motion=solar_motion,
+                                            populations=populations)
+        if "p_halo" not in table.colnames:
+            raise ValueError("populations has no population named 'halo'")
+    return apply_cuts(table, [HALO_CUT], thresholds={"p_halo_max": p_max})
