@@ -22,9 +22,13 @@ import shutil
 import sys
 import tempfile
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 import numpy as np
 import astropy.units as u
@@ -302,3 +306,323 @@ def azimuthal_analysis(sample, cfg, n_threads=None):
                                   min_count=a["min_count"])
     return dict(selection=s, fit=fit, predicted=predicted, residual_map=rmap, delta=delta,
                 profiles=profiles)
+
+
+# ---------------------------------------------------------------------------
+# Truth comparisons (synthetic input)
+# ---------------------------------------------------------------------------
+def _pulls(table, truth_rows):
+    """Per bin: fitted slope, injected slope and their pull (fit - truth) / sigma."""
+    out = []
+    for row in table:
+        match = [t for t in truth_rows if abs(t["bin_lo"] - row["bin_lo"]) < 1e-9]
+        fitted = not np.ma.is_masked(row["slope"])
+        if not match or not fitted:
+            continue
+        t = match[0]
+        out.append({"bin_lo": float(row["bin_lo"]), "bin_hi": float(row["bin_hi"]),
+                    "n_stars": int(row["n_stars"]),
+                    "slope": float(row["slope"]), "slope_err": float(row["slope_err"]),
+                    "slope_true": float(t["slope"]),
+                    "pull": float((row["slope"] - t["slope"]) / row["slope_err"])})
+    return out
+
+
+def _table_records(table):
+    recs = []
+    for row in table:
+        rec = {}
+        for name in table.colnames:
+            v = row[name]
+            rec[name] = None if np.ma.is_masked(v) else (v.item() if hasattr(v, "item") else v)
+        recs.append(rec)
+    return recs
+
+
+# ---------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------
+def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, figures=True):
+    """Run the paper's analysis end to end and write the results.
+
+    Parameters
+    ----------
+    config : None, dict or path
+        ``None`` runs on the embedded synthetic catalogues with the METHOD.md
+        defaults; a dict or TOML file overrides :data:`DEFAULT_CONFIG` (input
+        files, cuts, frame, Monte Carlo, fits, azimuthal analysis).
+    out : path
+        Output directory (created; replaced if it exists, once the run succeeded):
+        ``table1.ecsv``, ``table2.ecsv`` (per sample: ``table1_giants.ecsv`` ...),
+        ``azimuthal_profile.ecsv``, ``cuts.ecsv``, ``figures/fig1.png`` ...
+        ``fig8.png``, ``summary.json``, ``report.md``.
+    n_threads : int or None
+        OpenMP threads of the kernels (None: all CPUs / OMP_NUM_THREADS).
+    verbose : bool
+        Progress lines on stderr.
+    figures : bool
+        Draw Figures 1-8.
+
+    Returns
+    -------
+    RunResult
+        ``tables`` (per sample: table1, table2), ``cuts``, ``profiles``,
+        ``fits``, ``summary`` and ``out``.
+    """
+    cfg = load_config(config)
+    progress = _Progress(verbose)
+    out = Path(out)
+    frame = get_frame(cfg["frame"])
+    results = RunResult(config=cfg, tables={}, profiles={}, fits={}, samples={}, azimuthal={})
+    truths, reports = {}, []
+    for name in cfg["samples"]:
+        if name not in ("lamost", "giants"):
+            raise ValueError(f"samples: unknown sample {name!r} (use 'lamost' and/or 'giants')")
+        sample, report, truth = prepare_sample(cfg, name, progress, n_threads)
+        if len(sample) == 0:
+            raise ValueError(f"{name}: no star survives the cuts (see the cut report)")
+        results.samples[name] = sample
+        reports.append(report)
+        truths[name] = truth
+        with progress.step(f"{name}: Tables 1 and 2 (emcee fits of the |Z| and R bins)"):
+            t1, t2 = fit_tables(sample, cfg, n_threads)
+        results.tables[name] = {"table1": t1, "table2": t2}
+        with progress.step(f"{name}: residual maps and azimuthal profiles (|Z| < {cfg['azimuthal']['zmax']} kpc)"):
+            results.azimuthal[name] = azimuthal_analysis(sample, cfg, n_threads)
+    results["cuts"] = vstack(reports)
+    summary = _summary(results, cfg, truths, frame, progress)
+    results["summary"] = summary
+
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=parent))
+    try:
+        _write_outputs(tmp, results, cfg, frame, figures, progress)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    results["out"] = out
+    if verbose:
+        print(f"[fastgrad {time.perf_counter() - progress.t0:6.1f}s] results in {out}/",
+              file=sys.stderr, flush=True)
+    return results
+
+
+def _summary(results, cfg, truths, frame, progress):
+    s = {"fastgrad": _version, "frame": frame_metadata(frame), "config": cfg, "samples": {}}
+    for name, tabs in results.tables.items():
+        az = results.azimuthal[name]
+        fit = az["fit"]
+        entry = {
+            "n_final": len(results.samples[name]),
+            "table1": _table_records(tabs["table1"]),
+            "table2": _table_records(tabs["table2"]),
+            "map_fit": {"n_stars": len(az["selection"]), "slope": fit.slope,
+                        "slope_err": fit.slope_err, "intercept": fit.intercept,
+                        "intercept_err": fit.intercept_err, "scatter": fit.scatter,
+                        "scatter_err": fit.scatter_err},
+            "azimuthal": {},
+        }
+        for ring, prof in az["profiles"].items():
+            ok = ~np.ma.getmaskarray(prof["mean"])
+            m = np.ma.filled(prof["mean"], np.nan)[ok]
+            entry["azimuthal"][f"{ring[0]:g}-{ring[1]:g} kpc"] = {
+                "n_bins": int(ok.sum()), "max_abs_mean_dex": float(np.nanmax(np.abs(m))) if m.size else None,
+                "std_of_means_dex": float(np.nanstd(m)) if m.size else None}
+        truth = truths.get(name)
+        if truth:
+            entry["truth"] = truth
+            entry["pulls"] = {"table1": _pulls(tabs["table1"], truth.get("table1", [])),
+                              "table2": _pulls(tabs["table2"], truth.get("table2", []))}
+            amp = truth.get("azimuthal_amplitude")
+            if amp:
+                entry["azimuthal_recovery"] = _recover_amplitude(results.samples[name], az, cfg, truth)
+        s["samples"][name] = entry
+    s["timings_s"] = {k: round(v, 3) for k, v in progress.timings.items()}
+    return s
+
+
+def _recover_amplitude(sample, az, cfg, truth):
+    """Matched filter for the injected arm pattern: fit delta = A (g - <g>) + c
+    with g the injected profile shape (fastgrad.mock), <g> its annulus mean."""
+    from .mock import pattern_shape
+    from .azimuthal import annulus_mean
+    s = az["selection"]
+    g = pattern_shape(np.asarray(s["x"]), np.asarray(s["y"]), truth)
+    g = g - annulus_mean(np.asarray(s["R"]), g, cfg["azimuthal"]["half_width"])
+    d = np.asarray(az["delta"])
+    A = np.column_stack([g, np.ones_like(g)])
+    coef, *_ = np.linalg.lstsq(A, d, rcond=None)
+    resid = d - A @ coef
+    cov = np.linalg.inv(A.T @ A) * resid.var(ddof=2)
+    amp, err = float(coef[0]), float(np.sqrt(cov[0, 0]))
+    true = float(truth["azimuthal_amplitude"])
+    return {"amplitude_dex": amp, "amplitude_err_dex": err, "amplitude_true_dex": true,
+            "pull": (amp - true) / err}
+
+
+def _write_outputs(d, results, cfg, frame, figures, progress):
+    from . import figures as figs
+    import matplotlib.pyplot as plt
+    frame_meta = frame_metadata(frame)
+    with progress.step("write tables, figures, summary and report"):
+        names = list(results.tables)
+        for name in names:
+            suffix = "" if name == names[0] else f"_{name}"
+            for key in ("table1", "table2"):
+                t = results.tables[name][key].copy()
+                t.meta.update({"sample": name, "frame": frame_meta, "fastgrad": _version})
+                t.write(d / f"{key}{suffix}.ecsv", format="ascii.ecsv")
+            prof = []
+            for ring, p in results.azimuthal[name]["profiles"].items():
+                p = p.copy()
+                p.add_column([f"{ring[0]:g}-{ring[1]:g}"] * len(p), name="ring_kpc", index=0)
+                prof.append(p)
+            pt = vstack(prof)
+            pt.meta.update({"sample": name, "frame": frame_meta, "half_width_kpc": cfg["azimuthal"]["half_width"]})
+            pt.write(d / f"azimuthal_profile{suffix}.ecsv", format="ascii.ecsv")
+        results["cuts"].meta.update({"frame": frame_meta})
+        results["cuts"].write(d / "cuts.ecsv", format="ascii.ecsv")
+        with open(d / "summary.json", "w") as f:
+            json.dump(results["summary"], f, indent=1, default=_json_default)
+        if figures:
+            (d / "figures").mkdir()
+            for i, fig in _figures(results, cfg, frame):
+                fig.savefig(d / "figures" / f"fig{i}.png", dpi=110)
+                plt.close(fig)
+        (d / "report.md").write_text(_report(results, cfg, figures))
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer, np.bool_)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def _figures(results, cfg, frame):
+    from . import figures as figs
+    R0 = float(frame.galcen_distance.to_value(u.kpc))
+    z_sun = float(frame.z_sun.to_value(u.kpc))
+    first = "lamost" if "lamost" in results.samples else next(iter(results.samples))
+    s = results.samples[first]
+    x, y, z, R = (np.asarray(s[c]) for c in ("x", "y", "z", "R"))
+    feh = np.asarray(s["feh_used"])
+    title = "LAMOST OBAF stars" if first == "lamost" else "Gaia DR3 giants"
+    lab = "[Fe/H] (dex)" if first == "lamost" else "[M/H] (dex)"
+    yield 1, figs.fig1_density(x, y, z, R, R0=R0, z_sun=z_sun, title=title)
+    yield 2, figs.fig2_metallicity(x, y, z, R, feh, R0=R0, z_sun=z_sun,
+                                   min_count=cfg["azimuthal"]["map_min_count"], label=lab, title=title)
+    t1 = results.tables[first]["table1"]
+    e = cfg["fit"]["z_edges"]
+    sel = (np.asarray(s["absz"]) >= e[0]) & (np.asarray(s["absz"]) < e[1])
+    fit0 = t1.meta.get("fits", [None])[0] if "fits" in t1.meta else None
+    if fit0 is None:
+        f = cfg["fit"]
+        fit0 = fit_line(R[sel], feh[sel], np.asarray(s["R_err"])[sel],
+                        np.asarray(s["feh_used_err"])[sel], n_walkers=f["n_walkers"],
+                        n_steps=f["n_steps"], burn=f["burn"], scatter=f["scatter"], seed=f["seed"])
+    yield 3, figs.fig3_radial_fit(R[sel], feh[sel], fit0, zlabel=f"{e[0]:g} <= |Z| < {e[1]:g} kpc", label=lab)
+    yield 4, figs.fig4_radial_gradients(t1, min_stars=cfg["fit"]["min_stars"])
+    az = results.azimuthal[first]
+    sel_s = az["selection"]
+    yield 5, figs.fig5_residual_maps(np.asarray(sel_s["x"]), np.asarray(sel_s["y"]),
+                                     np.asarray(sel_s["feh_used"]), az["predicted"], R0=R0,
+                                     sign=cfg["azimuthal"]["sign"],
+                                     min_count=cfg["azimuthal"]["map_min_count"])
+    yield 6, figs.fig6_azimuthal_profile(az["profiles"])
+    yield 7, figs.fig7_vertical_gradients(results.tables[first]["table2"], min_stars=cfg["fit"]["min_stars"])
+    if "giants" in results.azimuthal:
+        g = results.azimuthal["giants"]
+        gs = g["selection"]
+        yield 8, figs.fig8_residual_maps(np.asarray(gs["x"]), np.asarray(gs["y"]),
+                                         np.asarray(gs["feh_used"]), g["predicted"], R0=R0,
+                                         sign=cfg["azimuthal"]["sign"],
+                                         min_count=cfg["azimuthal"]["map_min_count"])
+
+
+#: METHOD.md section 5: the paper's slopes (LAMOST), for the report
+PAPER_TABLE1 = {0.1: (-0.078, 0.001), 0.3: (-0.066, 0.002), 0.5: (-0.053, 0.002),
+                0.7: (-0.038, 0.003), 0.9: (-0.026, 0.005), 1.1: (-0.022, 0.007),
+                1.3: (-0.001, 0.004)}
+PAPER_TABLE2 = {7.5: (-0.221, 0.011), 8.5: (-0.155, 0.009), 9.5: (-0.129, 0.008),
+                10.5: (-0.054, 0.008), 11.5: (-0.048, 0.011), 12.5: (-0.040, 0.022),
+                13.5: (-0.066, 0.066)}
+
+
+def _fmt(v, nd=3):
+    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
+
+
+def _report(results, cfg, figures):
+    s = results["summary"]
+    lines = [f"# fastgrad run report", "",
+             f"fastgrad {s['fastgrad']}; frame `{s['frame']['preset']}` "
+             f"(R0 = {s['frame']['galcen_distance_kpc']} kpc, z_sun = {s['frame']['z_sun_kpc']} kpc, "
+             f"v_sun = {tuple(s['frame']['galcen_v_sun_kms'])} km/s).", ""]
+    synthetic = all(v is None for k, v in cfg["inputs"].items() if k != "lamost_columns")
+    if synthetic:
+        lines += ["Input: the embedded synthetic catalogues (`fastgrad.mock`), whose injected "
+                  "truth is compared with the fits below.", ""]
+    lines += ["## Sample selection", "", "| sample | step | before | removed | after |", "|---|---|---|---|---|"]
+    for r in results["cuts"]:
+        lines.append(f"| {r['sample']} | {r['cut']} | {r['n_before']:,} | {r['n_removed']:,} | {r['n_after']:,} |")
+    for name, entry in s["samples"].items():
+        paper = name == "lamost"
+        for key, label, ref in (("table1", "Table 1: radial gradient by |Z| bin", PAPER_TABLE1),
+                                ("table2", "Table 2: vertical gradient by R bin", PAPER_TABLE2)):
+            pulls = {p["bin_lo"]: p for p in entry.get("pulls", {}).get(key, [])}
+            lines += ["", f"## {name}: {label}", ""]
+            head = "| bin | N | m | σ_m | b | σ_b | λ | σ_λ |"
+            sep = "|---|---|---|---|---|---|---|---|"
+            if paper:
+                head += " paper m ± σ |"
+                sep += "---|"
+            if pulls:
+                head += " injected m | pull |"
+                sep += "---|---|"
+            lines += [head, sep]
+            for rec in entry[key]:
+                row = (f"| {rec['bin_lo']:g}–{rec['bin_hi']:g} | {rec['n_stars']:,} | {_fmt(rec['slope'])} | "
+                       f"{_fmt(rec['slope_err'])} | {_fmt(rec['intercept'])} | {_fmt(rec['intercept_err'])} | "
+                       f"{_fmt(rec['scatter'])} | {_fmt(rec['scatter_err'])} |")
+                if paper:
+                    pm = ref.get(round(rec["bin_center"], 1))
+                    row += f" {pm[0]:.3f} ± {pm[1]:.3f} |" if pm else " – |"
+                if pulls:
+                    p = pulls.get(rec["bin_lo"])
+                    row += f" {p['slope_true']:.3f} | {p['pull']:+.1f} |" if p else " – | – |"
+                lines.append(row)
+        mf = entry["map_fit"]
+        lines += ["", f"## {name}: azimuthal structure (|Z| < {cfg['azimuthal']['zmax']} kpc)", "",
+                  f"Radial fit used for the residual maps: m = {mf['slope']:.4f} ± {mf['slope_err']:.4f} dex/kpc, "
+                  f"b = {mf['intercept']:.3f} ± {mf['intercept_err']:.3f} dex, λ = {mf['scatter']:.3f} dex "
+                  f"({mf['n_stars']:,} stars).", ""]
+        for ring, a in entry["azimuthal"].items():
+            lines.append(f"- {ring}: {a['n_bins']} azimuth bins; largest |⟨δ[Fe/H]⟩| = {_fmt(a['max_abs_mean_dex'])} dex, "
+                         f"scatter of the bin means {_fmt(a['std_of_means_dex'])} dex")
+        rec = entry.get("azimuthal_recovery")
+        if rec:
+            lines.append(f"- injected arm pattern: amplitude recovered {rec['amplitude_dex']:.4f} ± "
+                         f"{rec['amplitude_err_dex']:.4f} dex vs {rec['amplitude_true_dex']:.4f} injected "
+                         f"(pull {rec['pull']:+.1f})")
+    if figures:
+        lines += ["", "## Figures", ""]
+        captions = {1: "density in X-Y and R-Z", 2: "median metallicity in X-Y and R-Z",
+                    3: "[Fe/H] vs R in the first |Z| bin with posterior draws",
+                    4: "radial gradient vs |Z|", 5: "observed, model and residual maps",
+                    6: "azimuthal deviation at fixed radius", 7: "vertical gradient vs R",
+                    8: "giants: observed, model and residual maps"}
+        for i in range(1, 9):
+            lines.append(f"![Figure {i}: {captions[i]}](figures/fig{i}.png)")
+    lines += ["", "## Timings", "", "| step | s |", "|---|---|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in s["timings_s"].items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,92 @@
+"""End to end: `fastgrad run` on small synthetic catalogues, every output checked."""
+import json
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from fastgrad import pipeline
+from fastgrad.cli import main
+
+SMALL = {
+    "synthetic": {"seed": 7, "n_lamost": 40_000, "n_giants": 40_000},
+    "monte_carlo": {"n_samples": 64, "seed": 3},
+    "fit": {"n_walkers": 12, "n_steps": 300, "min_stars": 300},
+    "azimuthal": {"phi_bin_deg": 6.0, "min_count": 10},
+}
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "results"
+    res = pipeline.run(SMALL, out=out, verbose=False)
+    return res, out
+
+
+def test_every_output_is_written(small_run):
+    res, out = small_run
+    names = {p.name for p in out.iterdir()}
+    assert {"table1.ecsv", "table2.ecsv", "table1_giants.ecsv", "table2_giants.ecsv",
+            "azimuthal_profile.ecsv", "azimuthal_profile_giants.ecsv", "cuts.ecsv",
+            "summary.json", "report.md", "figures"} <= names
+    figs = sorted(p.name for p in (out / "figures").iterdir())
+    assert figs == [f"fig{i}.png" for i in range(1, 9)]
+    for p in (out / "figures").iterdir():
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+    # no temporary directories left beside the output
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_tables_have_the_paper_layout(small_run):
+    _, out = small_run
+    t1 = Table.read(out / "table1.ecsv")
+    for col in ("bin_lo", "bin_hi", "bin_center", "n_stars", "slope", "slope_err",
+                "intercept", "intercept_err", "scatter", "scatter_err"):
+        assert col in t1.colnames
+    np.testing.assert_allclose(t1["bin_center"], [0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3])
+    t2 = Table.read(out / "table2.ecsv")
+    np.testing.assert_allclose(t2["bin_center"], [7.5, 8.5, 9.5, 10.5, 11.5, 12.5, 13.5])
+    assert t1.meta["frame"]["preset"] == "hawkins2023"
+    # the densest bin is fitted and near the injected gradient
+    assert not np.ma.is_masked(t1["slope"][0])
+    cuts = Table.read(out / "cuts.ecsv")
+    assert set(cuts["sample"]) == {"lamost", "giants"}
+    # each step starts from what the previous one left
+    for s in ("lamost", "giants"):
+        c = cuts[cuts["sample"] == s]
+        np.testing.assert_array_equal(c["n_before"][1:], c["n_after"][:-1])
+        assert np.all(c["n_removed"] == c["n_before"] - c["n_after"])
+    prof = Table.read(out / "azimuthal_profile.ecsv")
+    assert {"ring_kpc", "phi_lo", "phi_hi", "phi_center", "n", "mean", "sem"} <= set(prof.colnames)
+
+
+def test_summary_has_fits_truth_and_pulls(small_run):
+    res, out = small_run
+    s = json.loads((out / "summary.json").read_text())
+    assert s["frame"]["galcen_distance_kpc"] == 8.27
+    lam = s["samples"]["lamost"]
+    assert len(lam["table1"]) == 7 and len(lam["table2"]) == 7
+    pulls = lam["pulls"]["table1"]
+    assert pulls, "synthetic input carries its truth"
+    # the injected radial gradients come back within 4 sigma
+    assert all(abs(p["pull"]) < 4 for p in pulls), pulls
+    giants = s["samples"]["giants"]
+    assert "azimuthal_recovery" in giants
+    report = (out / "report.md").read_text()
+    assert "Table 1" in report and "fig8.png" in report and "pull" in report
+
+
+def test_missing_input_file_is_one_clear_error(tmp_path, capsys):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('samples = ["giants"]\n[inputs]\ngiants = "nope.fits"\n'
+                   'giants_bailer_jones = "nope_bj.fits"\n')
+    out = tmp_path / "out"
+    rc = main(["run", str(cfg), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "nope" in err[0]
+    assert not out.exists()
+
+
+def test_unknown_config_key(tmp_path):
+    with pytest.raises(ValueError, match="unknown configuration key 'fit.n_step'"):
+        pipeline.load_config({"fit": {"n_step": 5}})
