@@ -9,6 +9,8 @@ from ._config import build_config, show_config
 from ._threads import effective_n_threads
 from .frames import frame_constants, get_frame, paper_frame
 from .transform import galactocentric, mc_galactocentric
+from .fitting import (AutocorrWarning, LineFit, LineModel, fit_binned, fit_line,
+                      fit_tables, line_loglike)
 
 __all__ = [
     "__version__",
@@ -20,4 +22,11 @@ __all__ = [
     "frame_constants",
     "galactocentric",
     "mc_galactocentric",
+    "line_loglike",
+    "LineModel",
+    "LineFit",
+    "fit_line",
+    "fit_binned",
+    "fit_tables",
+    "AutocorrWarning",
 ]
