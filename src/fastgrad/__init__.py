@@ -14,6 +14,8 @@ from .catalogs import (CUT_PRESETS, LAMOST_COLUMNS, Cut, add_distances, apply_cu
                        standardize_columns)
 from .populations import (BENSBY2003, Population, PopulationModel, add_kinematic_probabilities,
                           halo_cut, kinematic_probabilities, lsr_velocities, uvw_probabilities)
+from .fitting import (AutocorrWarning, LineFit, LineModel, fit_binned, fit_line,
+                      fit_tables, line_loglike)
 
 __all__ = [
     "__version__",
@@ -45,4 +47,11 @@ __all__ = [
     "kinematic_probabilities",
     "add_kinematic_probabilities",
     "halo_cut",
+    "line_loglike",
+    "LineModel",
+    "LineFit",
+    "fit_line",
+    "fit_binned",
+    "fit_tables",
+    "AutocorrWarning",
 ]

@@ -427,3 +427,538 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
         else:
             o[(9 + q) * os] = 0.0
     return 0
+
+
+# ==========================================================================
+# Marginalised straight-line likelihood (METHOD.md section 5; issue 3)
+# ==========================================================================
+# ln L(m, b, lambda) = -1/2 sum_i [Delta_i^2 / Sigma_i^2 + ln(2 pi Sigma_i^2)],
+#   Delta_i   = y_i - (m x_i + b),
+#   Sigma_i^2 = v^T (S_i + Lambda) v with v = (-m, 1) NOT normalised
+#             = m^2 sx_i^2 - 2 m sxy_i + sy_i^2 + s,
+#   s = lambda^2 (1 + m^2) (perpendicular scatter) or lambda^2 (vertical).
+#
+# Speed.  A plain loop is bound by one division and one log per star.  Here
+# each of 8 lanes keeps a running fraction num/prod equal to the sum of
+# Delta^2/Sigma^2 over its stars,
+#     num <- num * Sigma^2 + Delta^2 * prod,   prod <- prod * Sigma^2,
+# so prod is also the product of the variances, whose log is the sum of the
+# ln Sigma^2 terms.  Every 16 stars per lane the fraction is divided out (one
+# division per 16 stars) and prod is brought back to [1, 2) by moving its
+# binary exponent into an integer sum: no log in the loop, one log per lane
+# per chunk.  The products stay in the normal range when every Sigma^2 lies
+# in [1e-19, 1e19] (16 * 19 < 307).  Whether it does is decided per theta
+# before the loop, from bounds on the data's variances (min/max of sigma_x^2
+# and sigma_y^2), so the loop carries no range checks; a theta outside, or a
+# chunk whose sum comes out non-finite, takes the plain loop (one division
+# and one log per star).  Both agree to rounding: ~1e-15 relative.
+#
+# The lanes are written with GCC/Clang vector extensions: 4-double vectors
+# where the build targets AVX, 2-double (SSE2) vectors otherwise, so the
+# code does not depend on the auto-vectoriser.  Lane j always handles the
+# stars i = j (mod 8) and the lanes are combined in one fixed order.  Other
+# compilers get the plain loop.
+#
+# Determinism.  Stars are cut into fixed chunks of LL_CHUNK, independent of
+# the thread count; every (chunk, theta) pair is one work item whose partial
+# sums are combined in chunk order afterwards, so a build gives bit-identical
+# results for any number of threads.  (The AVX2 build contracts a*b + c into
+# FMAs, so it differs from the baseline build by rounding, ~1e-15.)  Items
+# are ordered chunk-major, theta-minor: a thread evaluates consecutive
+# thetas on a chunk still in its cache, and a batch of walkers is spread
+# over the threads even when N fits in one chunk.
+from libc.stdlib cimport malloc, free
+import numpy as np
+
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stddef.h>
+    #include <stdint.h>
+    #include <string.h>
+
+    #define FG_LL_LANES 8
+    #define FG_LL_PROD 16
+    #define FG_LL_VAR_MIN 1e-19
+    #define FG_LL_VAR_MAX 1e19
+    #define FG_LL_COV_RTOL 1e-12
+    /* ln 2 split so that (integer) * FG_LN2_HI is exact (fdlibm's constants) */
+    #define FG_LN2_HI 6.93147180369123816490e-01
+    #define FG_LN2_LO 1.90821492927058770002e-10
+
+    #if defined(__GNUC__) || defined(__clang__)
+    #define FG_ALWAYS_INLINE static inline __attribute__((always_inline))
+    #define FG_LL_VECTOR 1
+    #else
+    #define FG_ALWAYS_INLINE static inline
+    #define FG_LL_VECTOR 0
+    #endif
+
+    /* Sigma_i^2; ex, ey are variances (variances != 0) or standard deviations */
+    FG_ALWAYS_INLINE double fg_ll_var(const double *ex, const double *ey,
+                                      const double *cxy, ptrdiff_t i, double m,
+                                      double s, int variances, int has_cov)
+    {
+        double var = variances ? (m * m) * ex[i] + ey[i] + s
+                               : (m * m) * (ex[i] * ex[i]) + ey[i] * ey[i] + s;
+        if (has_cov)
+            var = var - (2.0 * m) * cxy[i];
+        return var;
+    }
+
+    /* Stars i0 .. n-1 one by one: one division and one log each.
+     * chi = +inf when some Sigma^2 <= 0 (a degenerate likelihood). */
+    FG_ALWAYS_INLINE void fg_ll_exact(const double *x, const double *y,
+                                      const double *ex, const double *ey,
+                                      const double *cxy, ptrdiff_t i0, ptrdiff_t n,
+                                      double m, double b, double s, int variances,
+                                      int has_cov, double *chi, double *lg)
+    {
+        double c = 0.0, l = 0.0;
+        for (ptrdiff_t i = i0; i < n; i++) {
+            double var = fg_ll_var(ex, ey, cxy, i, m, s, variances, has_cov);
+            if (!(var > 0.0)) {
+                c = INFINITY;
+                break;
+            }
+            double d = y[i] - (m * x[i] + b);
+            c += d * d / var;
+            l += log(var);
+        }
+        *chi = c;
+        *lg = l;
+    }
+
+    /* Scan of the standard deviations sx = ex, sy = ey (and covariances):
+     * out = {min sx, max sx, min sy, max sy, min(sx + sy),
+     *        max(sxy^2 - (1 + rtol) sx^2 sy^2) (-inf without covariance)}.
+     * NaNs are skipped (they show up in the likelihood instead). */
+    #define FG_LL_NSCAN 6
+    FG_ALWAYS_INLINE void fg_ll_scan_init(double *out)
+    {
+        out[0] = out[2] = out[4] = INFINITY;
+        out[1] = out[3] = out[5] = -INFINITY;
+    }
+
+    /* fold the scan `b` into `a` */
+    FG_ALWAYS_INLINE void fg_ll_scan_merge(double *a, const double *b)
+    {
+        for (int j = 0; j < FG_LL_NSCAN; j++) {
+            int is_max = j == 1 || j == 3 || j == 5;
+            if (is_max ? b[j] > a[j] : b[j] < a[j])
+                a[j] = b[j];
+        }
+    }
+
+    FG_ALWAYS_INLINE void fg_ll_scan1(const double *ex, const double *ey,
+                                      const double *cxy, ptrdiff_t i, int has_cov,
+                                      double *out)
+    {
+        double v[FG_LL_NSCAN];
+        v[0] = v[1] = ex[i];
+        v[2] = v[3] = ey[i];
+        v[4] = ex[i] + ey[i];
+        v[5] = has_cov ? cxy[i] * cxy[i] - (ex[i] * ex[i]) * (ey[i] * ey[i])
+                                           * (1.0 + FG_LL_COV_RTOL)
+                       : -INFINITY;
+        fg_ll_scan_merge(out, v);
+    }
+
+    #if FG_LL_VECTOR
+    /* Vector width in doubles: 4 where the build targets AVX, else 2. */
+    #if defined(__AVX__)
+    #define FG_VW 4
+    #else
+    #define FG_VW 2
+    #endif
+    #define FG_NV (FG_LL_LANES / FG_VW)
+    #define FG_LL_VW FG_VW
+    typedef double fg_vd __attribute__((vector_size(8 * FG_VW)));
+    typedef uint64_t fg_vu __attribute__((vector_size(8 * FG_VW)));
+    typedef int64_t fg_vi __attribute__((vector_size(8 * FG_VW)));
+
+    FG_ALWAYS_INLINE fg_vd fg_load(const double *p)
+    {
+        fg_vd v;
+        memcpy(&v, p, sizeof v);  /* unaligned load */
+        return v;
+    }
+    FG_ALWAYS_INLINE fg_vd fg_splat(double a) { return (fg_vd){0} + a; }
+    /* minimum and maximum (the second operand where one is NaN) */
+    #if defined(__AVX__)
+    #include <immintrin.h>
+    #define fg_vmin(a, b) ((fg_vd)_mm256_min_pd((__m256d)(a), (__m256d)(b)))
+    #define fg_vmax(a, b) ((fg_vd)_mm256_max_pd((__m256d)(a), (__m256d)(b)))
+    #elif defined(__SSE2__)
+    #include <emmintrin.h>
+    #define fg_vmin(a, b) ((fg_vd)_mm_min_pd((__m128d)(a), (__m128d)(b)))
+    #define fg_vmax(a, b) ((fg_vd)_mm_max_pd((__m128d)(a), (__m128d)(b)))
+    #else
+    FG_ALWAYS_INLINE fg_vd fg_vmin(fg_vd a, fg_vd b)
+    {
+        fg_vi k = a < b;
+        return (fg_vd)((k & (fg_vi)a) | (~k & (fg_vi)b));
+    }
+    FG_ALWAYS_INLINE fg_vd fg_vmax(fg_vd a, fg_vd b)
+    {
+        fg_vi k = a > b;
+        return (fg_vd)((k & (fg_vi)a) | (~k & (fg_vi)b));
+    }
+    #endif
+
+    /* FG_NV independent sets of accumulators: a min/max chain has a latency
+     * of 3-4 cycles per vector, a single set would wait on it */
+    FG_ALWAYS_INLINE void fg_ll_scan_impl(const double *ex, const double *ey,
+                                          const double *cxy, ptrdiff_t n,
+                                          int has_cov, double *out)
+    {
+        const fg_vd inf = fg_splat(INFINITY), rtol1 = fg_splat(1.0 + FG_LL_COV_RTOL);
+        fg_vd acc[FG_NV][FG_LL_NSCAN];
+        for (int h = 0; h < FG_NV; h++) {
+            acc[h][0] = acc[h][2] = acc[h][4] = inf;
+            acc[h][1] = acc[h][3] = acc[h][5] = -inf;
+        }
+        const ptrdiff_t ng = n / FG_LL_LANES;
+        for (ptrdiff_t k = 0; k < ng; k++) {
+            for (int h = 0; h < FG_NV; h++) {
+                const ptrdiff_t o = k * FG_LL_LANES + h * FG_VW;
+                const fg_vd a = fg_load(ex + o), c = fg_load(ey + o);
+                acc[h][0] = fg_vmin(a, acc[h][0]);
+                acc[h][1] = fg_vmax(a, acc[h][1]);
+                acc[h][2] = fg_vmin(c, acc[h][2]);
+                acc[h][3] = fg_vmax(c, acc[h][3]);
+                acc[h][4] = fg_vmin(a + c, acc[h][4]);
+                if (has_cov) {
+                    const fg_vd cv = fg_load(cxy + o);
+                    acc[h][5] = fg_vmax(cv * cv - (a * a) * (c * c) * rtol1, acc[h][5]);
+                }
+            }
+        }
+        fg_ll_scan_init(out);
+        for (int h = 0; h < FG_NV; h++) {
+            for (int l = 0; l < FG_VW; l++) {
+                double lane[FG_LL_NSCAN];
+                for (int j = 0; j < FG_LL_NSCAN; j++)
+                    lane[j] = acc[h][j][l];
+                fg_ll_scan_merge(out, lane);
+            }
+        }
+        for (ptrdiff_t i = ng * FG_LL_LANES; i < n; i++)
+            fg_ll_scan1(ex, ey, cxy, i, has_cov, out);
+    }
+
+    /* The blocked path; the caller has checked that every Sigma^2 of this
+     * theta lies in [FG_LL_VAR_MIN, FG_LL_VAR_MAX]. */
+    FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
+                                           const double *ex, const double *ey,
+                                           const double *cxy, ptrdiff_t n,
+                                           double m, double b, double s,
+                                           int variances, int has_cov, double *res)
+    {
+        const fg_vd vm = fg_splat(m), vb = fg_splat(b), vs = fg_splat(s);
+        const fg_vd vm2 = fg_splat(m * m), vtm = fg_splat(2.0 * m);
+        const fg_vu mant = (fg_vu){0} + 0x000FFFFFFFFFFFFFull;
+        const fg_vu expone = (fg_vu){0} + 0x3FF0000000000000ull;
+        fg_vd num[FG_NV], prod[FG_NV], chi[FG_NV];
+        fg_vu expo[FG_NV];
+        for (int h = 0; h < FG_NV; h++) {
+            num[h] = chi[h] = fg_splat(0.0);
+            prod[h] = fg_splat(1.0);
+            expo[h] = (fg_vu){0};
+        }
+        int64_t n_renorm = 0;
+        const ptrdiff_t ng = n / FG_LL_LANES;  /* whole groups of 8 stars */
+        for (ptrdiff_t g0 = 0; g0 < ng; g0 += FG_LL_PROD) {
+            const ptrdiff_t g1 = g0 + FG_LL_PROD < ng ? g0 + FG_LL_PROD : ng;
+            for (ptrdiff_t g = g0; g < g1; g++) {
+                /* fold 8 consecutive stars into the lanes' fractions */
+                for (int h = 0; h < FG_NV; h++) {
+                    const ptrdiff_t o = g * FG_LL_LANES + h * FG_VW;
+                    const fg_vd a = fg_load(ex + o), c = fg_load(ey + o);
+                    fg_vd var = variances ? vm2 * a + c + vs : vm2 * (a * a) + c * c + vs;
+                    if (has_cov)
+                        var = var - vtm * fg_load(cxy + o);
+                    const fg_vd d = fg_load(y + o) - (vm * fg_load(x + o) + vb);
+                    num[h] = num[h] * var + (d * d) * prod[h];
+                    prod[h] = prod[h] * var;
+                }
+            }
+            /* at most FG_LL_PROD stars per lane: divide out the fractions
+             * and bring the products back to [1, 2) */
+            for (int h = 0; h < FG_NV; h++) {
+                chi[h] += num[h] / prod[h];
+                num[h] = fg_splat(0.0);
+                fg_vu u = (fg_vu)prod[h];
+                expo[h] += u >> 52;
+                u = (u & mant) | expone;
+                prod[h] = (fg_vd)u;
+            }
+            n_renorm++;
+        }
+        /* the last < 8 stars: one division and one log each */
+        double c_sum, l_sum;
+        fg_ll_exact(x, y, ex, ey, cxy, ng * FG_LL_LANES, n, m, b, s, variances,
+                    has_cov, &c_sum, &l_sum);
+        /* combine the lanes in a fixed order */
+        int64_t e_sum = 0;
+        for (int h = 0; h < FG_NV; h++) {
+            for (int l = 0; l < FG_VW; l++) {
+                c_sum += chi[h][l];
+                l_sum += log(prod[h][l]);
+                e_sum += (int64_t)expo[h][l];
+            }
+        }
+        e_sum -= 1023 * n_renorm * FG_LL_LANES;
+        l_sum += (double)e_sum * FG_LN2_HI + (double)e_sum * FG_LN2_LO;
+        res[0] = c_sum;
+        res[1] = l_sum;
+    }
+    #else
+    #define FG_LL_VW 0
+    FG_ALWAYS_INLINE void fg_ll_scan_impl(const double *ex, const double *ey,
+                                          const double *cxy, ptrdiff_t n,
+                                          int has_cov, double *out)
+    {
+        fg_ll_scan_init(out);
+        for (ptrdiff_t i = 0; i < n; i++)
+            fg_ll_scan1(ex, ey, cxy, i, has_cov, out);
+    }
+    #endif
+
+    static void fg_ll_scan(const double *ex, const double *ey, const double *cxy,
+                           ptrdiff_t n, int has_cov, double *out)
+    {
+        if (has_cov)
+            fg_ll_scan_impl(ex, ey, cxy, n, 1, out);
+        else
+            fg_ll_scan_impl(ex, ey, NULL, n, 0, out);
+    }
+
+    /* The partial sums of one chunk of n stars for one theta: res[0] = sum
+     * Delta^2/Sigma^2 (+inf if some Sigma^2 <= 0), res[1] = sum ln Sigma^2.
+     * `blocked`: every Sigma^2 of this theta is known to lie in
+     * [FG_LL_VAR_MIN, FG_LL_VAR_MAX].  One specialised copy of the loop per
+     * combination of the flags. */
+    static void fg_ll_chunk(const double *x, const double *y, const double *ex,
+                            const double *ey, const double *cxy, ptrdiff_t n,
+                            double m, double b, double s, int variances,
+                            int has_cov, int blocked, double *res)
+    {
+    #if FG_LL_VECTOR
+        if (blocked) {
+            if (has_cov) {
+                if (variances) fg_ll_chunk_impl(x, y, ex, ey, cxy, n, m, b, s, 1, 1, res);
+                else fg_ll_chunk_impl(x, y, ex, ey, cxy, n, m, b, s, 0, 1, res);
+            } else {
+                if (variances) fg_ll_chunk_impl(x, y, ex, ey, NULL, n, m, b, s, 1, 0, res);
+                else fg_ll_chunk_impl(x, y, ex, ey, NULL, n, m, b, s, 0, 0, res);
+            }
+            /* a non-finite sum (a NaN or a huge Delta): redo star by star */
+            if (fabs(res[0]) < INFINITY && fabs(res[1]) < INFINITY)
+                return;
+        }
+    #endif
+        if (has_cov) {
+            if (variances) fg_ll_exact(x, y, ex, ey, cxy, 0, n, m, b, s, 1, 1, &res[0], &res[1]);
+            else fg_ll_exact(x, y, ex, ey, cxy, 0, n, m, b, s, 0, 1, &res[0], &res[1]);
+        } else {
+            if (variances) fg_ll_exact(x, y, ex, ey, NULL, 0, n, m, b, s, 1, 0, &res[0], &res[1]);
+            else fg_ll_exact(x, y, ex, ey, NULL, 0, n, m, b, s, 0, 0, &res[0], &res[1]);
+        }
+    }
+    """
+    const double FG_LL_VAR_MIN
+    const double FG_LL_VAR_MAX
+    const int FG_LL_VECTOR
+    const int FG_LL_VW
+    void fg_ll_scan(const double *ex, const double *ey, const double *cxy,
+                    Py_ssize_t n, int has_cov, double *out) noexcept nogil
+    void fg_ll_scan_init(double *out) noexcept nogil
+    void fg_ll_scan_merge(double *a, const double *b) noexcept nogil
+    void fg_ll_chunk(const double *x, const double *y, const double *ex,
+                     const double *ey, const double *cxy, Py_ssize_t n,
+                     double m, double b, double s, int variances, int has_cov,
+                     int blocked, double *res) noexcept nogil
+
+cdef enum:
+    LL_CHUNK = 2048     # stars per work item
+    LL_NSCAN = 6        # values of fg_ll_scan
+
+LINE_LOGLIKE_CHUNK = LL_CHUNK
+# |xy_cov| may exceed x_err * y_err by this relative amount (a correlation of
+# exactly +-1 after rounding) before the covariance counts as invalid
+LINE_COV_RTOL = 1e-12
+cdef double LN_2PI = 1.8378770664093454836
+
+
+def line_kernel_info():
+    """How the likelihood kernel was compiled: {'vector_width': doubles per
+    vector (0: plain loop), 'chunk': stars per work item}."""
+    return {"vector_width": FG_LL_VW, "chunk": LL_CHUNK}
+
+
+cdef bint _ll_scan(const double *ex, const double *ey, const double *cxy,
+                   Py_ssize_t n, int n_threads, double *bounds) noexcept nogil:
+    """Scan standard deviations: True if valid; bounds = min/max of sx^2, sy^2."""
+    cdef Py_ssize_t n_chunks = (n + LL_CHUNK - 1) // LL_CHUNK
+    cdef double *parts = <double *>malloc(max(n_chunks, 1) * LL_NSCAN * sizeof(double))
+    cdef double tot[LL_NSCAN]
+    cdef Py_ssize_t ch, start, cnt
+    cdef bint has_cov = cxy != NULL
+    if parts == NULL:
+        return False
+    for ch in prange(n_chunks, num_threads=n_threads, schedule='static'):
+        start = ch * LL_CHUNK
+        cnt = n - start
+        if cnt > LL_CHUNK:
+            cnt = LL_CHUNK
+        fg_ll_scan(ex + start, ey + start, cxy + start if has_cov else NULL, cnt,
+                   has_cov, parts + ch * LL_NSCAN)
+    fg_ll_scan_init(tot)
+    for ch in range(n_chunks):
+        fg_ll_scan_merge(tot, parts + ch * LL_NSCAN)
+    free(parts)
+    bounds[0] = tot[0] * tot[0]
+    bounds[1] = tot[1] * tot[1]
+    bounds[2] = tot[2] * tot[2]
+    bounds[3] = tot[3] * tot[3]
+    # negative errors, a star with both errors zero, |cov| > sx sy
+    return not (tot[0] < 0.0 or tot[2] < 0.0 or tot[4] <= 0.0 or tot[5] > 0.0)
+
+
+def line_error_scan(const double[::1] x_err, const double[::1] y_err,
+                    const double[::1] xy_cov, int n_threads):
+    """Checks and variance bounds of a line fit's errors, in one pass.
+
+    ``xy_cov`` of length 0 means no covariance.  Returns ``(ok, bounds)``:
+    ``ok`` is False when an error is negative, both errors of a star are
+    zero, or |xy_cov| > (1 + LINE_COV_RTOL) x_err y_err (NaNs are not
+    looked for); ``bounds`` = (min, max of x_err^2, min, max of y_err^2), as
+    ``line_loglike_batch`` takes them.
+    """
+    cdef Py_ssize_t n = x_err.shape[0]
+    cdef bint has_cov = xy_cov.shape[0] > 0
+    cdef double[::1] bounds = np.empty(4, dtype=np.float64)
+    cdef bint ok
+    if y_err.shape[0] != n or (has_cov and xy_cov.shape[0] != n):
+        raise ValueError("x_err, y_err, xy_cov must have one length")
+    if n == 0:
+        return True, np.array([np.inf, -np.inf, np.inf, -np.inf])
+    with nogil:
+        ok = _ll_scan(&x_err[0], &y_err[0], &xy_cov[0] if has_cov else NULL, n,
+                      n_threads, &bounds[0])
+    return ok, np.asarray(bounds)
+
+
+def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
+                       const double[::1] y, const double[::1] x_unc,
+                       const double[::1] y_unc, const double[::1] xy_cov,
+                       const double[::1] bounds, const double[::1] box,
+                       bint variances, bint perpendicular, double[::1] out,
+                       int n_threads):
+    """ln L of the straight-line model for each row of ``theta`` = (m, b, lambda).
+
+    ``x_unc``, ``y_unc`` are the standard deviations sigma_x, sigma_y, or
+    (``variances`` true) the variances sigma_x^2, sigma_y^2; ``xy_cov`` of
+    length 0 means no covariance.  ``bounds`` = (min, max of sigma_x^2, min,
+    max of sigma_y^2) over the stars, or None (standard deviations only):
+    then ``line_error_scan`` runs first, and if the errors fail its checks
+    nothing is evaluated and -1 is returned.  Rows that are not finite, have
+    lambda < 0 or lie outside ``box`` = (lo_m, hi_m, lo_b, hi_b, lo_lambda,
+    hi_lambda) (closed intervals; None: no box) get -inf without being
+    evaluated.  An evaluated theta at which some Sigma_i^2 <= 0, or whose sum
+    is not finite (NaN or inf in the data among the causes), also gets -inf.
+    Returns the number of evaluated rows that came out -inf.
+    """
+    cdef Py_ssize_t n = x.shape[0], n_theta = theta.shape[0]
+    cdef Py_ssize_t n_chunks = (n + LL_CHUNK - 1) // LL_CHUNK
+    cdef Py_ssize_t n_items = n_chunks * n_theta
+    cdef bint has_cov = xy_cov.shape[0] > 0
+    cdef bint has_box = box is not None
+    cdef const double *cov_ptr = &xy_cov[0] if has_cov else NULL
+    cdef double bnd[4]
+    cdef double *parts
+    cdef double *svals
+    cdef Py_ssize_t w, t, ch, start, cnt, j, n_inf = 0
+    cdef double m, lam, s, chi, lg, val, vlo, vhi
+    cdef bint ok = True, act
+    if theta.shape[1] != 3 or out.shape[0] != n_theta:
+        raise ValueError("theta must be (n, 3) and out (n,)")
+    if y.shape[0] != n or x_unc.shape[0] != n or y_unc.shape[0] != n or \
+            (has_cov and xy_cov.shape[0] != n):
+        raise ValueError("x, y, x_unc, y_unc, xy_cov must have one length")
+    if bounds is None and variances:
+        raise ValueError("bounds are needed with variances")
+    if bounds is not None and bounds.shape[0] != 4:
+        raise ValueError("bounds must have 4 values")
+    if has_box and box.shape[0] != 6:
+        raise ValueError("box must have 6 values")
+    if n_theta == 0:
+        return 0
+    # per theta: s, whether it is evaluated, whether it takes the blocked path
+    parts = <double *>malloc((n_items + n_theta) * 3 * sizeof(double))
+    if parts == NULL:
+        raise MemoryError()
+    svals = parts + n_items * 3
+    with nogil:
+        if n > 0 and bounds is None:
+            ok = _ll_scan(&x_unc[0], &y_unc[0], cov_ptr, n, n_threads, bnd)
+        elif n > 0:
+            for t in range(4):
+                bnd[t] = bounds[t]
+        if ok:
+            for t in range(n_theta):
+                m = theta[t, 0]
+                lam = theta[t, 2]
+                act = lam >= 0.0
+                for j in range(3):
+                    act = act and fabs(theta[t, j]) < INFINITY
+                    if has_box:
+                        act = act and box[2 * j] <= theta[t, j] <= box[2 * j + 1]
+                s = lam * lam * (1.0 + m * m) if perpendicular else lam * lam
+                svals[3 * t] = s
+                svals[3 * t + 1] = act
+                # bounds of Sigma_i^2 = v^T S_i v + s over the stars, v = (-m, 1):
+                # v^T S v lies in [0, (1 + m^2) tr S] for any valid S, and in
+                # [m^2 sx^2 + sy^2] exactly without covariance
+                if has_cov:
+                    vlo = s
+                    vhi = (1.0 + m * m) * (bnd[1] + bnd[3]) + s
+                else:
+                    vlo = m * m * bnd[0] + bnd[2] + s
+                    vhi = m * m * bnd[1] + bnd[3] + s
+                # may this theta take the blocked path?  (a factor 2 of margin
+                # covers the rounding of the bounds; NaN bounds say no)
+                svals[3 * t + 2] = (vlo >= 2.0 * FG_LL_VAR_MIN and
+                                    vhi <= 0.5 * FG_LL_VAR_MAX)
+            for w in prange(n_items, num_threads=n_threads, schedule='static'):
+                ch = w // n_theta
+                t = w - ch * n_theta
+                if svals[3 * t + 1] != 0.0:
+                    start = ch * LL_CHUNK
+                    cnt = n - start
+                    if cnt > LL_CHUNK:
+                        cnt = LL_CHUNK
+                    fg_ll_chunk(&x[start], &y[start], &x_unc[start], &y_unc[start],
+                                cov_ptr + start if has_cov else NULL, cnt,
+                                theta[t, 0], theta[t, 1], svals[3 * t], variances,
+                                has_cov, svals[3 * t + 2] != 0.0, parts + 2 * w)
+            # combine the chunks in a fixed order
+            for t in range(n_theta):
+                if svals[3 * t + 1] == 0.0:
+                    out[t] = -INFINITY
+                    continue
+                chi = 0.0
+                lg = 0.0
+                for ch in range(n_chunks):
+                    chi = chi + parts[2 * (ch * n_theta + t)]
+                    lg = lg + parts[2 * (ch * n_theta + t) + 1]
+                val = -0.5 * (chi + lg + n * LN_2PI)
+                # NaN (inf - inf) and +inf are no likelihoods: report -inf
+                if val < INFINITY and val > -INFINITY:
+                    out[t] = val
+                else:
+                    out[t] = -INFINITY
+                    n_inf = n_inf + 1
+    free(parts)
+    return n_inf if ok else -1
