@@ -11,6 +11,7 @@ Reid et al. (2014) arms as thick black centre lines with dashed lines at
 +- the arm width, rescaled to the analysis R0.
 """
 import numpy as np
+import astropy.units as u
 from matplotlib.figure import Figure
 
 from ._validation import as_float_array, check_lengths
@@ -19,6 +20,7 @@ from .azimuthal import (
     DEFAULT_MAP_MIN_COUNT,
     _require_finite,
     _require_nonempty,
+    _values_and_unit,
     _xy_extent,
     residual_map,
     residual_sign,
@@ -168,10 +170,10 @@ def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", g
     -------
     matplotlib.figure.Figure
     """
-    x_arr = as_float_array("x", x)
-    y_arr = as_float_array("y", y)
-    obs = as_float_array("observed", observed)
-    pred = as_float_array("predicted", predicted)
+    x_arr = as_float_array("x", x, u.kpc)
+    y_arr = as_float_array("y", y, u.kpc)
+    obs, _ = _values_and_unit("observed", observed)
+    pred, _ = _values_and_unit("predicted", predicted)
     n = check_lengths(x=x_arr, y=y_arr, observed=obs, predicted=pred)
     _require_nonempty(n, "x")
     for name, arr in (("x", x_arr), ("y", y_arr), ("observed", obs), ("predicted", pred)):
