@@ -189,7 +189,10 @@ def test_annulus_mean_thread_count_independent():
 
 def test_radix_argsort_is_a_stable_sort():
     rng = np.random.default_rng(9)
-    for x in (rng.normal(size=30_000), np.round(rng.uniform(5, 15, 30_000), 2),
+    n = 30_000
+    clustered = np.where(rng.random(n) < 0.99, 8.0 + rng.random(n) * 1e-9, rng.uniform(0, 30, n))
+    for x in (rng.normal(size=n), np.round(rng.uniform(5, 15, n), 2), clustered,
+              np.exp(rng.normal(0.0, 50.0, n)), np.linspace(15.0, 5.0, n),
               np.full(100, 3.0), 8.0 + np.arange(1000) * 1e-15,
               np.array([0.0, -0.0, -1e-300, 1e-300, -5.0, 7.0])):
         for n_threads in (1, 2):

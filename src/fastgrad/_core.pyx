@@ -353,7 +353,9 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
 # star i included.  The predicate is symmetric in i and j, and for R sorted
 # ascending it holds on one contiguous run of j around i, whose ends never move
 # backwards as i grows (rounding is monotone).  So:
-#   1. stable LSD radix argsort of R (8-bit digits, OpenMP over chunks);
+#   1. stable radix argsort of R (8-bit digits: one parallel pass on the
+#      leading digit, then MSD radix inside each bucket, in cache, down to
+#      insertion sorts of small buckets);
 #   2. prefix sums of values (and weights) in sorted order, compensated
 #      (block-local sums with their exact rounding errors, double-double block
 #      offsets): a window sum P[hi] - P[lo] is then correctly rounded to
@@ -372,9 +374,7 @@ cdef extern from "_bigalloc.h" nogil:
     void fg_big_free(void *p)
 
 cdef enum:
-    # 8-bit digits: 256 buckets keep each scatter pass's write streams in L1;
-    # measured 1.4x faster than 11-bit digits despite 7 passes instead of 5
-    # (1e6 radii, one thread: 19 ms vs 27 ms; numpy's argsort: 75 ms)
+    # 8-bit digits: 256 buckets keep a scatter pass's write streams in L1
     RADIX_BITS = 8
     RADIX_SIZE = 256          # 2 ** RADIX_BITS
     ANNULUS_BLOCK = 4096       # sorted stars per OpenMP task (fixed: determinism)
@@ -416,7 +416,7 @@ cdef inline void _radix_init_chunk(const double *x, uint64_t kmin, uint64_t *key
                                    uint32_t *idx, Py_ssize_t a, Py_ssize_t b, int shift,
                                    Py_ssize_t *hist) noexcept nogil:
     """Keys relative to the smallest (so only the bits that vary are sorted
-    on), identity indices, and the histogram of the first digit."""
+    on), identity indices, and the histogram of the leading digit."""
     cdef Py_ssize_t i
     cdef uint64_t k
     memset(hist, 0, RADIX_SIZE * sizeof(Py_ssize_t))
@@ -425,14 +425,6 @@ cdef inline void _radix_init_chunk(const double *x, uint64_t kmin, uint64_t *key
         key[i] = k
         idx[i] = <uint32_t>i
         hist[(k >> shift) & (RADIX_SIZE - 1)] += 1
-
-
-cdef inline void _radix_hist_chunk(const uint64_t *key, Py_ssize_t a, Py_ssize_t b,
-                                   int shift, Py_ssize_t *hist) noexcept nogil:
-    cdef Py_ssize_t i
-    memset(hist, 0, RADIX_SIZE * sizeof(Py_ssize_t))
-    for i in range(a, b):
-        hist[(key[i] >> shift) & (RADIX_SIZE - 1)] += 1
 
 
 cdef inline void _radix_scatter_chunk(const uint64_t *key, const uint32_t *idx,
@@ -449,29 +441,98 @@ cdef inline void _radix_scatter_chunk(const uint64_t *key, const uint32_t *idx,
         idx_out[p] = idx[i]
 
 
-cdef inline void _radix_finish_chunk(const uint64_t *key, uint64_t kmin, double *x_sorted,
-                                     Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(a, b):
-        x_sorted[i] = _key_double(key[i] + kmin)
+cdef struct SortWork:
+    uint64_t *key_a          # the buckets after the leading-digit pass ...
+    uint32_t *idx_a
+    uint64_t *key_b          # ... and the scratch of their own passes
+    uint32_t *idx_b
+    Py_ssize_t *start        # RADIX_SIZE + 1 bucket boundaries
+    uint64_t kmin
+    double *x_sorted
+    uint32_t *order
 
 
-cdef inline bint _radix_offsets(Py_ssize_t *hist, int T, Py_ssize_t n) noexcept nogil:
-    """Turn per-chunk digit counts into scatter positions, bucket by bucket
-    then chunk by chunk (which keeps the sort stable).  False when one bucket
-    holds every key: the pass would not move anything."""
-    cdef Py_ssize_t b, t, tmp, running = 0
-    for b in range(RADIX_SIZE):
-        tmp = 0
-        for t in range(T):
-            tmp = tmp + hist[t * RADIX_SIZE + b]
-        if tmp == n:
-            return False
-        for t in range(T):
-            tmp = hist[t * RADIX_SIZE + b]
-            hist[t * RADIX_SIZE + b] = running
-            running = running + tmp
-    return True
+cdef enum:
+    INSERTION_MAX = 32         # buckets this small: insertion sort
+
+
+cdef void _msd_sort(uint64_t *key, uint32_t *idx, uint64_t *key_tmp, uint32_t *idx_tmp,
+                    Py_ssize_t m) noexcept nogil:
+    """Stable sort of m (key, index) pairs in place: insertion sort when
+    small, else one stable scatter on the leading 8-bit digit of the keys'
+    range (through the scratch arrays) and the same for each sub-bucket.
+    Each level removes 8 bits of key range, so the recursion is at most 8
+    deep; for smooth data two levels below the global pass leave buckets of
+    ~n / 65536 stars, all in cache."""
+    cdef Py_ssize_t i, j, off, tmp
+    cdef Py_ssize_t cnt[RADIX_SIZE]
+    cdef Py_ssize_t pos[RADIX_SIZE]
+    cdef uint64_t k, lo, hi, span
+    cdef uint32_t ix
+    cdef int shift, bits, d
+    if m <= INSERTION_MAX:
+        # strict > keeps equal keys in their order: stable
+        for i in range(1, m):
+            k = key[i]
+            ix = idx[i]
+            j = i - 1
+            while j >= 0 and key[j] > k:
+                key[j + 1] = key[j]
+                idx[j + 1] = idx[j]
+                j = j - 1
+            key[j + 1] = k
+            idx[j + 1] = ix
+        return
+    lo = key[0]
+    hi = key[0]
+    for i in range(1, m):
+        k = key[i]
+        lo = k if k < lo else lo
+        hi = k if k > hi else hi
+    span = hi - lo
+    if span == 0:
+        return                 # all keys equal: already in stable order
+    bits = 0
+    while span != 0:
+        bits = bits + 1
+        span = span >> 1
+    shift = bits - RADIX_BITS if bits > RADIX_BITS else 0
+    memset(cnt, 0, RADIX_SIZE * sizeof(Py_ssize_t))
+    for i in range(m):
+        cnt[((key[i] - lo) >> shift) & (RADIX_SIZE - 1)] += 1
+    off = 0
+    for d in range(RADIX_SIZE):
+        pos[d] = off
+        off = off + cnt[d]
+    for i in range(m):
+        k = key[i]
+        d = <int>(((k - lo) >> shift) & (RADIX_SIZE - 1))
+        j = pos[d]
+        pos[d] = j + 1
+        key_tmp[j] = k
+        idx_tmp[j] = idx[i]
+    memcpy(key, key_tmp, m * sizeof(uint64_t))
+    memcpy(idx, idx_tmp, m * sizeof(uint32_t))
+    if shift == 0:
+        return                 # the digit was the whole range: sorted
+    off = 0
+    for d in range(RADIX_SIZE):
+        tmp = cnt[d]
+        if tmp > 1:
+            _msd_sort(key + off, idx + off, key_tmp + off, idx_tmp + off, tmp)
+        off = off + tmp
+
+
+cdef void _radix_sort_bucket(SortWork *s, Py_ssize_t bucket) noexcept nogil:
+    """Finish one bucket of the parallel leading-digit pass, then write its
+    sorted values and indices."""
+    cdef Py_ssize_t a = s.start[bucket], m = s.start[bucket + 1] - a, i
+    if m <= 0:
+        return
+    _msd_sort(s.key_a + a, s.idx_a + a, s.key_b + a, s.idx_b + a, m)
+    for i in range(a, a + m):
+        s.x_sorted[i] = _key_double(s.key_a[i] + s.kmin)
+        s.order[i] = s.idx_a[i]
 
 
 cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
@@ -480,37 +541,37 @@ cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
     ``order``, and the sorted values into ``x_sorted``.  Returns -1 when out
     of memory.
 
-    LSD radix sort on the order-preserving integer keys of the doubles, minus
-    the smallest key: only as many RADIX_BITS-bit digits as the key range
-    needs (7 for radii spanning a factor of two or more, fewer for narrow
-    ranges).  A stable sort's output is unique, so it does not depend on the
-    number of threads."""
+    Radix sort on the order-preserving integer keys of the doubles, minus the
+    smallest key (so only the bits that vary are sorted on): one parallel
+    pass on the leading 8-bit digit splits the stars into 256 buckets, then
+    each bucket is finished independently (MSD radix in cache down to
+    insertion sorts of <= 32 stars; OpenMP dynamic over buckets).  Four parallel regions in all, whatever the
+    number of digits: each region ends in a barrier, and on a shared machine
+    a barrier waits for the most-delayed thread.  A stable sort's output is
+    unique, so it does not depend on the number of threads."""
     cdef int T = n_threads if n_threads > 0 else 1
-    cdef Py_ssize_t t
-    cdef int p, shift, n_passes, bits
+    cdef Py_ssize_t t, b, tmp, running
+    cdef int shift, bits
     cdef uint64_t kmin, kmax, span
+    cdef SortWork s
     if n < <Py_ssize_t>T * 16384:     # small sorts: one thread (fork/join costs more)
         T = 1
     cdef uint64_t *key_a = <uint64_t *>fg_big_alloc(n * sizeof(uint64_t))
     cdef uint64_t *key_b = <uint64_t *>fg_big_alloc(n * sizeof(uint64_t))
+    cdef uint32_t *idx_a = <uint32_t *>fg_big_alloc(n * sizeof(uint32_t))
     cdef uint32_t *idx_b = <uint32_t *>fg_big_alloc(n * sizeof(uint32_t))
     cdef Py_ssize_t *hist = <Py_ssize_t *>malloc(T * RADIX_SIZE * sizeof(Py_ssize_t))
     cdef Py_ssize_t *bounds = <Py_ssize_t *>malloc((T + 1) * sizeof(Py_ssize_t))
     cdef uint64_t *cmin = <uint64_t *>malloc(2 * T * sizeof(uint64_t))
-    cdef uint64_t *ksrc
-    cdef uint64_t *kdst
-    cdef uint64_t *kswap
-    cdef uint32_t *isrc
-    cdef uint32_t *idst
-    cdef uint32_t *iswap
-    if (key_a == NULL or key_b == NULL or idx_b == NULL or hist == NULL or bounds == NULL
-            or cmin == NULL):
-        fg_big_free(key_a); fg_big_free(key_b); fg_big_free(idx_b)
-        free(hist); free(bounds); free(cmin)
+    cdef Py_ssize_t *start = <Py_ssize_t *>malloc((RADIX_SIZE + 1) * sizeof(Py_ssize_t))
+    if (key_a == NULL or key_b == NULL or idx_a == NULL or idx_b == NULL or hist == NULL
+            or bounds == NULL or cmin == NULL or start == NULL):
+        fg_big_free(key_a); fg_big_free(key_b); fg_big_free(idx_a); fg_big_free(idx_b)
+        free(hist); free(bounds); free(cmin); free(start)
         return -1
     for t in range(T + 1):
         bounds[t] = (n * t) // T
-    # key range -> number of digits
+    # key range -> the leading digit's position
     for t in prange(T, num_threads=T, schedule='static', chunksize=1):
         _radix_minmax_chunk(x, bounds[t], bounds[t + 1], &cmin[t], &cmin[T + t])
     kmin = cmin[0]
@@ -523,32 +584,36 @@ cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
     while span != 0:
         bits = bits + 1
         span = span >> 1
-    n_passes = (bits + RADIX_BITS - 1) // RADIX_BITS
+    shift = bits - RADIX_BITS if bits > RADIX_BITS else 0
+    # leading digit: per-chunk histograms, positions bucket by bucket then
+    # chunk by chunk (which keeps the sort stable), scatter
     for t in prange(T, num_threads=T, schedule='static', chunksize=1):
-        _radix_init_chunk(x, kmin, key_a, order, bounds[t], bounds[t + 1], 0,
+        _radix_init_chunk(x, kmin, key_b, idx_b, bounds[t], bounds[t + 1], shift,
                           &hist[t * RADIX_SIZE])
-    ksrc = key_a
-    kdst = key_b
-    isrc = order
-    idst = idx_b
-    for p in range(n_passes):
-        shift = p * RADIX_BITS
-        if p > 0:
-            for t in prange(T, num_threads=T, schedule='static', chunksize=1):
-                _radix_hist_chunk(ksrc, bounds[t], bounds[t + 1], shift, &hist[t * RADIX_SIZE])
-        if not _radix_offsets(hist, T, n):
-            continue
-        for t in prange(T, num_threads=T, schedule='static', chunksize=1):
-            _radix_scatter_chunk(ksrc, isrc, kdst, idst, bounds[t], bounds[t + 1], shift,
-                                 &hist[t * RADIX_SIZE])
-        kswap = ksrc; ksrc = kdst; kdst = kswap
-        iswap = isrc; isrc = idst; idst = iswap
-    if isrc != order:
-        memcpy(order, isrc, n * sizeof(uint32_t))
+    running = 0
+    for b in range(RADIX_SIZE):
+        start[b] = running
+        for t in range(T):
+            tmp = hist[t * RADIX_SIZE + b]
+            hist[t * RADIX_SIZE + b] = running
+            running = running + tmp
+    start[RADIX_SIZE] = n
     for t in prange(T, num_threads=T, schedule='static', chunksize=1):
-        _radix_finish_chunk(ksrc, kmin, x_sorted, bounds[t], bounds[t + 1])
-    fg_big_free(key_a); fg_big_free(key_b); fg_big_free(idx_b)
-    free(hist); free(bounds); free(cmin)
+        _radix_scatter_chunk(key_b, idx_b, key_a, idx_a, bounds[t], bounds[t + 1], shift,
+                             &hist[t * RADIX_SIZE])
+    # the buckets, independently
+    s.key_a = key_a
+    s.idx_a = idx_a
+    s.key_b = key_b
+    s.idx_b = idx_b
+    s.start = start
+    s.kmin = kmin
+    s.x_sorted = x_sorted
+    s.order = order
+    for b in prange(RADIX_SIZE, num_threads=T, schedule='dynamic', chunksize=1):
+        _radix_sort_bucket(&s, b)
+    fg_big_free(key_a); fg_big_free(key_b); fg_big_free(idx_a); fg_big_free(idx_b)
+    free(hist); free(bounds); free(cmin); free(start)
     return 0
 
 
@@ -783,7 +848,9 @@ def annulus_mean(const double[::1] R, const double[::1] values, const double[::1
         rc = _radix_argsort(&R[0], n, R_sorted, order, T)
         R_sorted[n] = INFINITY
         if rc == 0:
-            for ib in prange(nb, num_threads=T, schedule='static'):
+            # dynamic: on a shared machine a delayed thread's blocks go to the
+            # other threads (each block's result does not depend on who runs it)
+            for ib in prange(nb, num_threads=T, schedule='dynamic', chunksize=4):
                 _annulus_block_prefix(&w, ib)
             # when n is a multiple of B, slot n opens an empty block of its own
             if n % ANNULUS_BLOCK == 0:
@@ -802,7 +869,7 @@ def annulus_mean(const double[::1] R, const double[::1] values, const double[::1
                 if i < nb:
                     _dd_add_dd(&ahi, &alo, tot[4 * i], tot[4 * i + 1])
                     _dd_add_dd(&chi, &clo, tot[4 * i + 2], tot[4 * i + 3])
-            for ib in prange(nb, num_threads=T, schedule='static'):
+            for ib in prange(nb, num_threads=T, schedule='dynamic', chunksize=4):
                 _annulus_block_means(&w, ib)
     fg_big_free(R_sorted); fg_big_free(order); fg_big_free(pref); free(offs); free(tot)
     if rc != 0:
