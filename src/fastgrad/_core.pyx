@@ -8,7 +8,7 @@ over stars.  They trust their inputs: the Python modules that call them
 """
 from cython.parallel cimport prange, parallel
 from libc.math cimport sqrt, fabs, sin, cos, log, INFINITY, NAN
-from libc.stdint cimport uint64_t, uint32_t, int8_t
+from libc.stdint cimport uint64_t, int8_t
 
 cdef extern from "_openmp_shim.h" nogil:
     int FG_OPENMP_ENABLED
@@ -368,6 +368,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
 # ==========================================================================
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
+from libc.stdint cimport uint32_t
 
 cdef extern from "_bigalloc.h" nogil:
     void *fg_big_alloc(size_t nbytes)
@@ -380,7 +381,7 @@ cdef enum:
     ANNULUS_BLOCK = 4096       # sorted stars per OpenMP task (fixed: determinism)
 
 
-cdef inline uint64_t _order_key(double x) noexcept nogil:
+cdef inline uint64_t _radix_key(double x) noexcept nogil:
     """An unsigned integer key whose order is the order of the double x."""
     cdef uint64_t b
     x = x + 0.0                # -0.0 -> +0.0: equal values, equal keys
@@ -390,7 +391,7 @@ cdef inline uint64_t _order_key(double x) noexcept nogil:
     return b | (<uint64_t>1 << 63)
 
 
-cdef inline double _key_double(uint64_t k) noexcept nogil:
+cdef inline double _radix_key_double(uint64_t k) noexcept nogil:
     cdef double x
     if k >> 63:
         k = k & ~(<uint64_t>1 << 63)
@@ -405,7 +406,7 @@ cdef inline void _radix_minmax_chunk(const double *x, Py_ssize_t a, Py_ssize_t b
     cdef Py_ssize_t i
     cdef uint64_t k, lo = <uint64_t>(-1), hi = 0
     for i in range(a, b):
-        k = _order_key(x[i])
+        k = _radix_key(x[i])
         lo = k if k < lo else lo
         hi = k if k > hi else hi
     kmin[0] = lo
@@ -421,7 +422,7 @@ cdef inline void _radix_init_chunk(const double *x, uint64_t kmin, uint64_t *key
     cdef uint64_t k
     memset(hist, 0, RADIX_SIZE * sizeof(Py_ssize_t))
     for i in range(a, b):
-        k = _order_key(x[i]) - kmin
+        k = _radix_key(x[i]) - kmin
         key[i] = k
         idx[i] = <uint32_t>i
         hist[(k >> shift) & (RADIX_SIZE - 1)] += 1
@@ -441,7 +442,7 @@ cdef inline void _radix_scatter_chunk(const uint64_t *key, const uint32_t *idx,
         idx_out[p] = idx[i]
 
 
-cdef struct SortWork:
+cdef struct RadixWork:
     uint64_t *key_a          # the buckets after the leading-digit pass ...
     uint32_t *idx_a
     uint64_t *key_b          # ... and the scratch of their own passes
@@ -453,10 +454,10 @@ cdef struct SortWork:
 
 
 cdef enum:
-    INSERTION_MAX = 32         # buckets this small: insertion sort
+    RADIX_INSERTION_MAX = 32         # buckets this small: insertion sort
 
 
-cdef void _msd_sort(uint64_t *key, uint32_t *idx, uint64_t *key_tmp, uint32_t *idx_tmp,
+cdef void _radix_msd_sort(uint64_t *key, uint32_t *idx, uint64_t *key_tmp, uint32_t *idx_tmp,
                     Py_ssize_t m) noexcept nogil:
     """Stable sort of m (key, index) pairs in place: insertion sort when
     small, else one stable scatter on the leading 8-bit digit of the keys'
@@ -470,7 +471,7 @@ cdef void _msd_sort(uint64_t *key, uint32_t *idx, uint64_t *key_tmp, uint32_t *i
     cdef uint64_t k, lo, hi, span
     cdef uint32_t ix
     cdef int shift, bits, d
-    if m <= INSERTION_MAX:
+    if m <= RADIX_INSERTION_MAX:
         # strict > keeps equal keys in their order: stable
         for i in range(1, m):
             k = key[i]
@@ -519,19 +520,19 @@ cdef void _msd_sort(uint64_t *key, uint32_t *idx, uint64_t *key_tmp, uint32_t *i
     for d in range(RADIX_SIZE):
         tmp = cnt[d]
         if tmp > 1:
-            _msd_sort(key + off, idx + off, key_tmp + off, idx_tmp + off, tmp)
+            _radix_msd_sort(key + off, idx + off, key_tmp + off, idx_tmp + off, tmp)
         off = off + tmp
 
 
-cdef void _radix_sort_bucket(SortWork *s, Py_ssize_t bucket) noexcept nogil:
+cdef void _radix_sort_bucket(RadixWork *s, Py_ssize_t bucket) noexcept nogil:
     """Finish one bucket of the parallel leading-digit pass, then write its
     sorted values and indices."""
     cdef Py_ssize_t a = s.start[bucket], m = s.start[bucket + 1] - a, i
     if m <= 0:
         return
-    _msd_sort(s.key_a + a, s.idx_a + a, s.key_b + a, s.idx_b + a, m)
+    _radix_msd_sort(s.key_a + a, s.idx_a + a, s.key_b + a, s.idx_b + a, m)
     for i in range(a, a + m):
-        s.x_sorted[i] = _key_double(s.key_a[i] + s.kmin)
+        s.x_sorted[i] = _radix_key_double(s.key_a[i] + s.kmin)
         s.order[i] = s.idx_a[i]
 
 
@@ -553,7 +554,7 @@ cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
     cdef Py_ssize_t t, b, tmp, running
     cdef int shift, bits
     cdef uint64_t kmin, kmax, span
-    cdef SortWork s
+    cdef RadixWork s
     if n < <Py_ssize_t>T * 16384:     # small sorts: one thread (fork/join costs more)
         T = 1
     cdef uint64_t *key_a = <uint64_t *>fg_big_alloc(n * sizeof(uint64_t))
@@ -651,14 +652,14 @@ cdef enum:
     ANNULUS_LOG2_BLOCK = 12    # ANNULUS_BLOCK = 2 ** 12
 
 
-cdef struct Prefix:
+cdef struct AnnulusPrefix:
     double *s        # n + 1 local running sums (0 at each block start)
     double *c        # n + 1 local running sums of the rounding errors of s
     double *off_hi   # nb + 1 block offsets, double-double
     double *off_lo
 
 
-cdef inline void _two_sum(double a, double b, double *s, double *e) noexcept nogil:
+cdef inline void _ann_two_sum(double a, double b, double *s, double *e) noexcept nogil:
     """s + e == a + b exactly, s = fl(a + b) (Knuth; needs IEEE rounding, no
     reassociation: fastgrad never builds with -ffast-math)."""
     cdef double t = a + b
@@ -667,24 +668,24 @@ cdef inline void _two_sum(double a, double b, double *s, double *e) noexcept nog
     s[0] = t
 
 
-cdef inline void _dd_add_dd(double *hi, double *lo, double xhi, double xlo) noexcept nogil:
+cdef inline void _ann_dd_add_dd(double *hi, double *lo, double xhi, double xlo) noexcept nogil:
     """(hi, lo) += (xhi, xlo), renormalised."""
     cdef double s, e
-    _two_sum(hi[0], xhi, &s, &e)
+    _ann_two_sum(hi[0], xhi, &s, &e)
     e = e + (lo[0] + xlo)
     hi[0] = s + e
     lo[0] = e - (hi[0] - s)
 
 
-cdef inline double _window_sum(const Prefix *P, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+cdef inline double _ann_window_sum(const AnnulusPrefix *P, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """P(hi) - P(lo), rounded once at the end (all partial errors carried)."""
     cdef Py_ssize_t bl = lo >> ANNULUS_LOG2_BLOCK, bh = hi >> ANNULUS_LOG2_BLOCK
     cdef double a1 = 0.0, a2 = 0.0, d1, d2, t1, t2
     if bl != bh:
-        _two_sum(P.off_hi[bh], -P.off_hi[bl], &a1, &a2)
+        _ann_two_sum(P.off_hi[bh], -P.off_hi[bl], &a1, &a2)
         a2 = a2 + (P.off_lo[bh] - P.off_lo[bl])
-    _two_sum(P.s[hi], -P.s[lo], &d1, &d2)
-    _two_sum(a1, d1, &t1, &t2)
+    _ann_two_sum(P.s[hi], -P.s[lo], &d1, &d2)
+    _ann_two_sum(a1, d1, &t1, &t2)
     return t1 + (t2 + (a2 + (d2 + (P.c[hi] - P.c[lo]))))
 
 
@@ -695,8 +696,8 @@ cdef struct AnnulusWork:
     const uint32_t *order
     const double *values
     const double *weights      # NULL: unweighted (counts are exact integers)
-    Prefix pa                  # prefix of values (weighted: of w * v)
-    Prefix pw                  # prefix of weights (weighted only)
+    AnnulusPrefix pa                  # prefix of values (weighted: of w * v)
+    AnnulusPrefix pw                  # prefix of weights (weighted only)
     double *tot                # per block: total of pa as (hi, lo), of pw as (hi, lo)
     double h
     double *out
@@ -722,10 +723,10 @@ cdef inline void _annulus_block_prefix(AnnulusWork *w, Py_ssize_t ib) noexcept n
             j = w.order[k]
             wj = w.weights[j]
             x = wj * w.values[j]
-            _two_sum(s, x, &t, &e)
+            _ann_two_sum(s, x, &t, &e)
             s = t
             c = c + e
-            _two_sum(sw, wj, &t, &e)
+            _ann_two_sum(sw, wj, &t, &e)
             sw = t
             cw = cw + e
             if k < last:
@@ -736,15 +737,15 @@ cdef inline void _annulus_block_prefix(AnnulusWork *w, Py_ssize_t ib) noexcept n
     else:
         for k in range(a, b):
             x = w.values[w.order[k]]
-            _two_sum(s, x, &t, &e)
+            _ann_two_sum(s, x, &t, &e)
             s = t
             c = c + e
             if k < last:
                 ps[k + 1] = s
                 pc[k + 1] = c
     # the block's total as a double-double (s + c exactly)
-    _two_sum(s, c, &w.tot[4 * ib], &w.tot[4 * ib + 1])
-    _two_sum(sw, cw, &w.tot[4 * ib + 2], &w.tot[4 * ib + 3])
+    _ann_two_sum(s, c, &w.tot[4 * ib], &w.tot[4 * ib + 1])
+    _ann_two_sum(sw, cw, &w.tot[4 * ib + 2], &w.tot[4 * ib + 3])
 
 
 cdef inline void _annulus_block_means(AnnulusWork *w, Py_ssize_t ib) noexcept nogil:
@@ -791,9 +792,9 @@ cdef inline void _annulus_block_means(AnnulusWork *w, Py_ssize_t ib) noexcept no
         hi = hi + (fabs(Rs[hi] - Rk) <= h)
         while fabs(Rs[hi] - Rk) <= h:
             hi = hi + 1
-        num = _window_sum(&w.pa, lo, hi)
+        num = _ann_window_sum(&w.pa, lo, hi)
         if weighted:
-            den = _window_sum(&w.pw, lo, hi)
+            den = _ann_window_sum(&w.pw, lo, hi)
         else:
             den = <double>(hi - lo)
         # a window whose weights are all zero: 0/0 = NaN (documented)
@@ -867,8 +868,8 @@ def annulus_mean(const double[::1] R, const double[::1] values, const double[::1
                 w.pw.off_hi[i] = chi
                 w.pw.off_lo[i] = clo
                 if i < nb:
-                    _dd_add_dd(&ahi, &alo, tot[4 * i], tot[4 * i + 1])
-                    _dd_add_dd(&chi, &clo, tot[4 * i + 2], tot[4 * i + 3])
+                    _ann_dd_add_dd(&ahi, &alo, tot[4 * i], tot[4 * i + 1])
+                    _ann_dd_add_dd(&chi, &clo, tot[4 * i + 2], tot[4 * i + 3])
             for ib in prange(nb, num_threads=T, schedule='dynamic', chunksize=4):
                 _annulus_block_means(&w, ib)
     fg_big_free(R_sorted); fg_big_free(order); fg_big_free(pref); free(offs); free(tot)
