@@ -55,3 +55,19 @@ __all__ = [
     "fit_tables",
     "AutocorrWarning",
 ]
+
+# azimuthal structure (METHOD.md section 6); figures live in fastgrad.plots
+from .azimuthal import (ResidualMap, annulus_mean, azimuthal_deviation, azimuthal_profile,
+                        azimuthal_profiles, residual_map)
+from .arms import arm_curve, arm_names
+
+__all__ += [
+    "annulus_mean",
+    "azimuthal_deviation",
+    "azimuthal_profile",
+    "azimuthal_profiles",
+    "residual_map",
+    "ResidualMap",
+    "arm_curve",
+    "arm_names",
+]

@@ -962,3 +962,535 @@ def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
                     n_inf = n_inf + 1
     free(parts)
     return n_inf if ok else -1
+
+
+# ==========================================================================
+# Annulus means at fixed radius (METHOD.md section 6; issue 4)
+# --------------------------------------------------------------------------
+# For every star i, the (weighted) mean of values over all stars j with
+#     fabs(R[j] - R[i]) <= h        (one rounded IEEE-754 subtraction),
+# star i included.  The predicate is symmetric in i and j, and for R sorted
+# ascending it holds on one contiguous run of j around i, whose ends never move
+# backwards as i grows (rounding is monotone).  So:
+#   1. stable radix argsort of R (8-bit digits: one parallel pass on the
+#      leading digit, then MSD radix inside each bucket, in cache, down to
+#      insertion sorts of small buckets);
+#   2. prefix sums of values (and weights) in sorted order, compensated
+#      (block-local sums with their exact rounding errors, double-double block
+#      offsets): a window sum P[hi] - P[lo] is then correctly rounded to
+#      ~1e-25 relative to sum|x|, where plain double prefix sums of 1e6
+#      values lose ~1e-10 in small windows;
+#   3. window ends by binary search at the start of each block of sorted
+#      stars, two pointers inside the block, the mean from two prefix values.
+# Blocks have a fixed size and the sort is stable, so results are bitwise
+# identical for any thread count.
+# ==========================================================================
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+from libc.stdint cimport uint32_t
+
+cdef extern from "_bigalloc.h" nogil:
+    void *fg_big_alloc(size_t nbytes)
+    void fg_big_free(void *p)
+
+cdef enum:
+    # 8-bit digits: 256 buckets keep a scatter pass's write streams in L1
+    RADIX_BITS = 8
+    RADIX_SIZE = 256          # 2 ** RADIX_BITS
+    ANNULUS_BLOCK = 4096       # sorted stars per OpenMP task (fixed: determinism)
+
+
+cdef inline uint64_t _radix_key(double x) noexcept nogil:
+    """An unsigned integer key whose order is the order of the double x."""
+    cdef uint64_t b
+    x = x + 0.0                # -0.0 -> +0.0: equal values, equal keys
+    memcpy(&b, &x, 8)
+    if b >> 63:
+        return ~b
+    return b | (<uint64_t>1 << 63)
+
+
+cdef inline double _radix_key_double(uint64_t k) noexcept nogil:
+    cdef double x
+    if k >> 63:
+        k = k & ~(<uint64_t>1 << 63)
+    else:
+        k = ~k
+    memcpy(&x, &k, 8)
+    return x
+
+
+cdef inline void _radix_minmax_chunk(const double *x, Py_ssize_t a, Py_ssize_t b,
+                                     uint64_t *kmin, uint64_t *kmax) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef uint64_t k, lo = <uint64_t>(-1), hi = 0
+    for i in range(a, b):
+        k = _radix_key(x[i])
+        lo = k if k < lo else lo
+        hi = k if k > hi else hi
+    kmin[0] = lo
+    kmax[0] = hi
+
+
+cdef inline void _radix_init_chunk(const double *x, uint64_t kmin, uint64_t *key,
+                                   uint32_t *idx, Py_ssize_t a, Py_ssize_t b, int shift,
+                                   Py_ssize_t *hist) noexcept nogil:
+    """Keys relative to the smallest (so only the bits that vary are sorted
+    on), identity indices, and the histogram of the leading digit."""
+    cdef Py_ssize_t i
+    cdef uint64_t k
+    memset(hist, 0, RADIX_SIZE * sizeof(Py_ssize_t))
+    for i in range(a, b):
+        k = _radix_key(x[i]) - kmin
+        key[i] = k
+        idx[i] = <uint32_t>i
+        hist[(k >> shift) & (RADIX_SIZE - 1)] += 1
+
+
+cdef inline void _radix_scatter_chunk(const uint64_t *key, const uint32_t *idx,
+                                      uint64_t *key_out, uint32_t *idx_out,
+                                      Py_ssize_t a, Py_ssize_t b, int shift,
+                                      Py_ssize_t *pos) noexcept nogil:
+    cdef Py_ssize_t i, p
+    cdef uint64_t k
+    for i in range(a, b):
+        k = key[i]
+        p = pos[(k >> shift) & (RADIX_SIZE - 1)]
+        pos[(k >> shift) & (RADIX_SIZE - 1)] = p + 1
+        key_out[p] = k
+        idx_out[p] = idx[i]
+
+
+cdef struct RadixWork:
+    uint64_t *key_a          # the buckets after the leading-digit pass ...
+    uint32_t *idx_a
+    uint64_t *key_b          # ... and the scratch of their own passes
+    uint32_t *idx_b
+    Py_ssize_t *start        # RADIX_SIZE + 1 bucket boundaries
+    uint64_t kmin
+    double *x_sorted
+    uint32_t *order
+
+
+cdef enum:
+    RADIX_INSERTION_MAX = 32         # buckets this small: insertion sort
+
+
+cdef void _radix_msd_sort(uint64_t *key, uint32_t *idx, uint64_t *key_tmp, uint32_t *idx_tmp,
+                    Py_ssize_t m) noexcept nogil:
+    """Stable sort of m (key, index) pairs in place: insertion sort when
+    small, else one stable scatter on the leading 8-bit digit of the keys'
+    range (through the scratch arrays) and the same for each sub-bucket.
+    Each level removes 8 bits of key range, so the recursion is at most 8
+    deep; for smooth data two levels below the global pass leave buckets of
+    ~n / 65536 stars, all in cache."""
+    cdef Py_ssize_t i, j, off, tmp
+    cdef Py_ssize_t cnt[RADIX_SIZE]
+    cdef Py_ssize_t pos[RADIX_SIZE]
+    cdef uint64_t k, lo, hi, span
+    cdef uint32_t ix
+    cdef int shift, bits, d
+    if m <= RADIX_INSERTION_MAX:
+        # strict > keeps equal keys in their order: stable
+        for i in range(1, m):
+            k = key[i]
+            ix = idx[i]
+            j = i - 1
+            while j >= 0 and key[j] > k:
+                key[j + 1] = key[j]
+                idx[j + 1] = idx[j]
+                j = j - 1
+            key[j + 1] = k
+            idx[j + 1] = ix
+        return
+    lo = key[0]
+    hi = key[0]
+    for i in range(1, m):
+        k = key[i]
+        lo = k if k < lo else lo
+        hi = k if k > hi else hi
+    span = hi - lo
+    if span == 0:
+        return                 # all keys equal: already in stable order
+    bits = 0
+    while span != 0:
+        bits = bits + 1
+        span = span >> 1
+    shift = bits - RADIX_BITS if bits > RADIX_BITS else 0
+    memset(cnt, 0, RADIX_SIZE * sizeof(Py_ssize_t))
+    for i in range(m):
+        cnt[((key[i] - lo) >> shift) & (RADIX_SIZE - 1)] += 1
+    off = 0
+    for d in range(RADIX_SIZE):
+        pos[d] = off
+        off = off + cnt[d]
+    for i in range(m):
+        k = key[i]
+        d = <int>(((k - lo) >> shift) & (RADIX_SIZE - 1))
+        j = pos[d]
+        pos[d] = j + 1
+        key_tmp[j] = k
+        idx_tmp[j] = idx[i]
+    memcpy(key, key_tmp, m * sizeof(uint64_t))
+    memcpy(idx, idx_tmp, m * sizeof(uint32_t))
+    if shift == 0:
+        return                 # the digit was the whole range: sorted
+    off = 0
+    for d in range(RADIX_SIZE):
+        tmp = cnt[d]
+        if tmp > 1:
+            _radix_msd_sort(key + off, idx + off, key_tmp + off, idx_tmp + off, tmp)
+        off = off + tmp
+
+
+cdef void _radix_sort_bucket(RadixWork *s, Py_ssize_t bucket) noexcept nogil:
+    """Finish one bucket of the parallel leading-digit pass, then write its
+    sorted values and indices."""
+    cdef Py_ssize_t a = s.start[bucket], m = s.start[bucket + 1] - a, i
+    if m <= 0:
+        return
+    _radix_msd_sort(s.key_a + a, s.idx_a + a, s.key_b + a, s.idx_b + a, m)
+    for i in range(a, a + m):
+        s.x_sorted[i] = _radix_key_double(s.key_a[i] + s.kmin)
+        s.order[i] = s.idx_a[i]
+
+
+cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
+                        uint32_t *order, int n_threads) noexcept nogil:
+    """Stable ascending argsort of x (finite doubles, n < 2**32) into
+    ``order``, and the sorted values into ``x_sorted``.  Returns -1 when out
+    of memory.
+
+    Radix sort on the order-preserving integer keys of the doubles, minus the
+    smallest key (so only the bits that vary are sorted on): one parallel
+    pass on the leading 8-bit digit splits the stars into 256 buckets, then
+    each bucket is finished independently (MSD radix in cache down to
+    insertion sorts of <= 32 stars; OpenMP dynamic over buckets).  Four parallel regions in all, whatever the
+    number of digits: each region ends in a barrier, and on a shared machine
+    a barrier waits for the most-delayed thread.  A stable sort's output is
+    unique, so it does not depend on the number of threads."""
+    cdef int T = n_threads if n_threads > 0 else 1
+    cdef Py_ssize_t t, b, tmp, running
+    cdef int shift, bits
+    cdef uint64_t kmin, kmax, span
+    cdef RadixWork s
+    if n < <Py_ssize_t>T * 16384:     # small sorts: one thread (fork/join costs more)
+        T = 1
+    cdef uint64_t *key_a = <uint64_t *>fg_big_alloc(n * sizeof(uint64_t))
+    cdef uint64_t *key_b = <uint64_t *>fg_big_alloc(n * sizeof(uint64_t))
+    cdef uint32_t *idx_a = <uint32_t *>fg_big_alloc(n * sizeof(uint32_t))
+    cdef uint32_t *idx_b = <uint32_t *>fg_big_alloc(n * sizeof(uint32_t))
+    cdef Py_ssize_t *hist = <Py_ssize_t *>malloc(T * RADIX_SIZE * sizeof(Py_ssize_t))
+    cdef Py_ssize_t *bounds = <Py_ssize_t *>malloc((T + 1) * sizeof(Py_ssize_t))
+    cdef uint64_t *cmin = <uint64_t *>malloc(2 * T * sizeof(uint64_t))
+    cdef Py_ssize_t *start = <Py_ssize_t *>malloc((RADIX_SIZE + 1) * sizeof(Py_ssize_t))
+    if (key_a == NULL or key_b == NULL or idx_a == NULL or idx_b == NULL or hist == NULL
+            or bounds == NULL or cmin == NULL or start == NULL):
+        fg_big_free(key_a); fg_big_free(key_b); fg_big_free(idx_a); fg_big_free(idx_b)
+        free(hist); free(bounds); free(cmin); free(start)
+        return -1
+    for t in range(T + 1):
+        bounds[t] = (n * t) // T
+    # key range -> the leading digit's position
+    for t in prange(T, num_threads=T, schedule='static', chunksize=1):
+        _radix_minmax_chunk(x, bounds[t], bounds[t + 1], &cmin[t], &cmin[T + t])
+    kmin = cmin[0]
+    kmax = cmin[T]
+    for t in range(1, T):
+        kmin = cmin[t] if cmin[t] < kmin else kmin
+        kmax = cmin[T + t] if cmin[T + t] > kmax else kmax
+    span = kmax - kmin
+    bits = 0
+    while span != 0:
+        bits = bits + 1
+        span = span >> 1
+    shift = bits - RADIX_BITS if bits > RADIX_BITS else 0
+    # leading digit: per-chunk histograms, positions bucket by bucket then
+    # chunk by chunk (which keeps the sort stable), scatter
+    for t in prange(T, num_threads=T, schedule='static', chunksize=1):
+        _radix_init_chunk(x, kmin, key_b, idx_b, bounds[t], bounds[t + 1], shift,
+                          &hist[t * RADIX_SIZE])
+    running = 0
+    for b in range(RADIX_SIZE):
+        start[b] = running
+        for t in range(T):
+            tmp = hist[t * RADIX_SIZE + b]
+            hist[t * RADIX_SIZE + b] = running
+            running = running + tmp
+    start[RADIX_SIZE] = n
+    for t in prange(T, num_threads=T, schedule='static', chunksize=1):
+        _radix_scatter_chunk(key_b, idx_b, key_a, idx_a, bounds[t], bounds[t + 1], shift,
+                             &hist[t * RADIX_SIZE])
+    # the buckets, independently
+    s.key_a = key_a
+    s.idx_a = idx_a
+    s.key_b = key_b
+    s.idx_b = idx_b
+    s.start = start
+    s.kmin = kmin
+    s.x_sorted = x_sorted
+    s.order = order
+    for b in prange(RADIX_SIZE, num_threads=T, schedule='dynamic', chunksize=1):
+        _radix_sort_bucket(&s, b)
+    fg_big_free(key_a); fg_big_free(key_b); fg_big_free(idx_a); fg_big_free(idx_b)
+    free(hist); free(bounds); free(cmin); free(start)
+    return 0
+
+
+def radix_argsort(const double[::1] x, uint32_t[::1] order, double[::1] x_sorted,
+                  int n_threads):
+    """Stable ascending argsort of finite doubles (LSD radix, OpenMP).
+
+    ``order`` (uint32) and ``x_sorted`` (length of x, < 2**32) receive the
+    permutation and the sorted values (-0.0 comes back as +0.0).  Exposed for
+    the tests and benchmarks."""
+    cdef Py_ssize_t n = x.shape[0]
+    cdef int rc
+    if n == 0:
+        return
+    if n >= <Py_ssize_t>4294967295:
+        raise ValueError("radix_argsort: at most 2**32 - 1 values")
+    with nogil:
+        rc = _radix_argsort(&x[0], n, &x_sorted[0], &order[0], n_threads)
+    if rc != 0:
+        raise MemoryError("radix_argsort: out of memory")
+
+
+# ---- compensated prefix sums ---------------------------------------------
+# Within each block of ANNULUS_BLOCK sorted stars, the prefix sums start from
+# zero and are kept as an unevaluated pair (s, c): s the ordinary running sum,
+# c the running sum of the exact rounding errors of s (Knuth's TwoSum;
+# Ogita, Rump & Oishi 2005, "Sum2"); the blocks' totals are then scanned in
+# double-double.  The prefix over the first p sorted stars is
+#     P(p) = off[p // B] + s[p] + c[p],
+# exact to ~ (B eps)^2 sum|x| ~ 1e-25 sum|x|; a window sum P(hi) - P(lo) is then
+# the correctly rounded window sum to within a few units of 1e-25 sum|x|.
+# The two dependency chains (s and c) have one add each per star, so the
+# pass runs at memory speed; a renormalised double-double chain is ~5x slower.
+cdef enum:
+    ANNULUS_LOG2_BLOCK = 12    # ANNULUS_BLOCK = 2 ** 12
+
+
+cdef struct AnnulusPrefix:
+    double *s        # n + 1 local running sums (0 at each block start)
+    double *c        # n + 1 local running sums of the rounding errors of s
+    double *off_hi   # nb + 1 block offsets, double-double
+    double *off_lo
+
+
+cdef inline void _ann_two_sum(double a, double b, double *s, double *e) noexcept nogil:
+    """s + e == a + b exactly, s = fl(a + b) (Knuth; needs IEEE rounding, no
+    reassociation: fastgrad never builds with -ffast-math)."""
+    cdef double t = a + b
+    cdef double bb = t - a
+    e[0] = (a - (t - bb)) + (b - bb)
+    s[0] = t
+
+
+cdef inline void _ann_dd_add_dd(double *hi, double *lo, double xhi, double xlo) noexcept nogil:
+    """(hi, lo) += (xhi, xlo), renormalised."""
+    cdef double s, e
+    _ann_two_sum(hi[0], xhi, &s, &e)
+    e = e + (lo[0] + xlo)
+    hi[0] = s + e
+    lo[0] = e - (hi[0] - s)
+
+
+cdef inline double _ann_window_sum(const AnnulusPrefix *P, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """P(hi) - P(lo), rounded once at the end (all partial errors carried)."""
+    cdef Py_ssize_t bl = lo >> ANNULUS_LOG2_BLOCK, bh = hi >> ANNULUS_LOG2_BLOCK
+    cdef double a1 = 0.0, a2 = 0.0, d1, d2, t1, t2
+    if bl != bh:
+        _ann_two_sum(P.off_hi[bh], -P.off_hi[bl], &a1, &a2)
+        a2 = a2 + (P.off_lo[bh] - P.off_lo[bl])
+    _ann_two_sum(P.s[hi], -P.s[lo], &d1, &d2)
+    _ann_two_sum(a1, d1, &t1, &t2)
+    return t1 + (t2 + (a2 + (d2 + (P.c[hi] - P.c[lo]))))
+
+
+cdef struct AnnulusWork:
+    Py_ssize_t n
+    Py_ssize_t nb
+    const double *R_sorted
+    const uint32_t *order
+    const double *values
+    const double *weights      # NULL: unweighted (counts are exact integers)
+    AnnulusPrefix pa                  # prefix of values (weighted: of w * v)
+    AnnulusPrefix pw                  # prefix of weights (weighted only)
+    double *tot                # per block: total of pa as (hi, lo), of pw as (hi, lo)
+    double h
+    double *out
+
+
+cdef inline void _annulus_block_prefix(AnnulusWork *w, Py_ssize_t ib) noexcept nogil:
+    """Local compensated prefix of block ib: slots p with p // B == ib (and
+    p <= n), slot ib * B being 0; the block's total goes to w.tot."""
+    cdef Py_ssize_t k, j, a = ib * ANNULUS_BLOCK
+    cdef Py_ssize_t b = a + ANNULUS_BLOCK if a + ANNULUS_BLOCK < w.n else w.n
+    cdef Py_ssize_t last = a + ANNULUS_BLOCK - 1      # last slot this block owns
+    cdef double s = 0.0, c = 0.0, sw = 0.0, cw = 0.0, x, wj, t, e
+    cdef double *ps = w.pa.s
+    cdef double *pc = w.pa.c
+    cdef double *qs = w.pw.s
+    cdef double *qc = w.pw.c
+    ps[a] = 0.0
+    pc[a] = 0.0
+    if w.weights != NULL:
+        qs[a] = 0.0
+        qc[a] = 0.0
+        for k in range(a, b):
+            j = w.order[k]
+            wj = w.weights[j]
+            x = wj * w.values[j]
+            _ann_two_sum(s, x, &t, &e)
+            s = t
+            c = c + e
+            _ann_two_sum(sw, wj, &t, &e)
+            sw = t
+            cw = cw + e
+            if k < last:
+                ps[k + 1] = s
+                pc[k + 1] = c
+                qs[k + 1] = sw
+                qc[k + 1] = cw
+    else:
+        for k in range(a, b):
+            x = w.values[w.order[k]]
+            _ann_two_sum(s, x, &t, &e)
+            s = t
+            c = c + e
+            if k < last:
+                ps[k + 1] = s
+                pc[k + 1] = c
+    # the block's total as a double-double (s + c exactly)
+    _ann_two_sum(s, c, &w.tot[4 * ib], &w.tot[4 * ib + 1])
+    _ann_two_sum(sw, cw, &w.tot[4 * ib + 2], &w.tot[4 * ib + 3])
+
+
+cdef inline void _annulus_block_means(AnnulusWork *w, Py_ssize_t ib) noexcept nogil:
+    cdef Py_ssize_t k, a = ib * ANNULUS_BLOCK
+    cdef Py_ssize_t b = a + ANNULUS_BLOCK if a + ANNULUS_BLOCK < w.n else w.n
+    cdef Py_ssize_t n = w.n, lo, hi, l, r, m
+    cdef const double *Rs = w.R_sorted
+    cdef double h = w.h, Rk, num, den
+    cdef bint weighted = w.weights != NULL
+    # window of the block's first star by binary search (the predicate is
+    # false, then true, then false again along the sorted radii):
+    # lo = first j <= a with fabs(Rs[j] - Rs[a]) <= h
+    Rk = Rs[a]
+    l = 0
+    r = a
+    while l < r:
+        m = l + (r - l) // 2
+        if fabs(Rs[m] - Rk) <= h:
+            r = m
+        else:
+            l = m + 1
+    lo = l
+    # hi = first j > a with fabs(Rs[j] - Rs[a]) > h, n if none
+    l = a + 1
+    r = n
+    while l < r:
+        m = l + (r - l) // 2
+        if fabs(Rs[m] - Rk) <= h:
+            l = m + 1
+        else:
+            r = m
+    hi = l
+    # then two pointers: both ends only move forwards
+    # (two unconditional steps first: the usual advance is 0-2 stars, and a
+    # data-dependent loop branch mispredicts about every other star)
+    for k in range(a, b):
+        Rk = Rs[k]
+        lo = lo + (fabs(Rs[lo] - Rk) > h)
+        lo = lo + (fabs(Rs[lo] - Rk) > h)
+        while fabs(Rs[lo] - Rk) > h:
+            lo = lo + 1
+        # Rs[n] = +inf is a sentinel: fabs(inf - Rk) > h for any finite h
+        hi = hi + (fabs(Rs[hi] - Rk) <= h)
+        hi = hi + (fabs(Rs[hi] - Rk) <= h)
+        while fabs(Rs[hi] - Rk) <= h:
+            hi = hi + 1
+        num = _ann_window_sum(&w.pa, lo, hi)
+        if weighted:
+            den = _ann_window_sum(&w.pw, lo, hi)
+        else:
+            den = <double>(hi - lo)
+        # a window whose weights are all zero: 0/0 = NaN (documented)
+        w.out[w.order[k]] = num / den
+
+
+def annulus_mean(const double[::1] R, const double[::1] values, const double[::1] weights,
+                 double half_width, double[::1] out, int n_threads):
+    """Mean of ``values`` over fabs(R[j] - R[i]) <= half_width, per star i.
+
+    ``weights`` of length 0 means unweighted.  Inputs must be finite (and
+    weights >= 0, half_width finite): the caller (azimuthal.annulus_mean)
+    checks.  A window whose weights are all zero gives NaN."""
+    cdef Py_ssize_t n = R.shape[0], ib, nb, i
+    cdef int rc = 0, T = n_threads if n_threads > 0 else 1
+    cdef AnnulusWork w
+    cdef double ahi, alo, chi, clo
+    cdef bint weighted = weights.shape[0] > 0
+    if n == 0:
+        return
+    if n >= <Py_ssize_t>4294967295:
+        raise ValueError("annulus_mean: at most 2**32 - 1 stars per call")
+    nb = (n + ANNULUS_BLOCK - 1) // ANNULUS_BLOCK
+    if T > nb:
+        T = <int>nb
+    cdef double *R_sorted = <double *>fg_big_alloc((n + 1) * sizeof(double))
+    cdef uint32_t *order = <uint32_t *>fg_big_alloc(n * sizeof(uint32_t))
+    cdef double *pref = <double *>fg_big_alloc((4 if weighted else 2) * (n + 1) * sizeof(double))
+    cdef double *offs = <double *>malloc(4 * (nb + 1) * sizeof(double))
+    cdef double *tot = <double *>malloc(4 * nb * sizeof(double))
+    if R_sorted == NULL or order == NULL or pref == NULL or offs == NULL or tot == NULL:
+        fg_big_free(R_sorted); fg_big_free(order); fg_big_free(pref); free(offs); free(tot)
+        raise MemoryError("annulus_mean: out of memory")
+    w.n = n
+    w.nb = nb
+    w.R_sorted = R_sorted
+    w.order = order
+    w.values = &values[0]
+    w.weights = &weights[0] if weighted else NULL
+    w.pa.s = pref
+    w.pa.c = pref + (n + 1)
+    w.pw.s = pref + 2 * (n + 1) if weighted else NULL
+    w.pw.c = pref + 3 * (n + 1) if weighted else NULL
+    w.pa.off_hi = offs
+    w.pa.off_lo = offs + (nb + 1)
+    w.pw.off_hi = offs + 2 * (nb + 1)
+    w.pw.off_lo = offs + 3 * (nb + 1)
+    w.tot = tot
+    w.h = half_width
+    w.out = &out[0]
+    with nogil:
+        rc = _radix_argsort(&R[0], n, R_sorted, order, T)
+        R_sorted[n] = INFINITY
+        if rc == 0:
+            # dynamic: on a shared machine a delayed thread's blocks go to the
+            # other threads (each block's result does not depend on who runs it)
+            for ib in prange(nb, num_threads=T, schedule='dynamic', chunksize=4):
+                _annulus_block_prefix(&w, ib)
+            # when n is a multiple of B, slot n opens an empty block of its own
+            if n % ANNULUS_BLOCK == 0:
+                w.pa.s[n] = 0.0
+                w.pa.c[n] = 0.0
+                if weighted:
+                    w.pw.s[n] = 0.0
+                    w.pw.c[n] = 0.0
+            # block offsets: exclusive double-double scan, in a fixed order
+            ahi = 0.0; alo = 0.0; chi = 0.0; clo = 0.0
+            for i in range(nb + 1):
+                w.pa.off_hi[i] = ahi
+                w.pa.off_lo[i] = alo
+                w.pw.off_hi[i] = chi
+                w.pw.off_lo[i] = clo
+                if i < nb:
+                    _ann_dd_add_dd(&ahi, &alo, tot[4 * i], tot[4 * i + 1])
+                    _ann_dd_add_dd(&chi, &clo, tot[4 * i + 2], tot[4 * i + 3])
+            for ib in prange(nb, num_threads=T, schedule='dynamic', chunksize=4):
+                _annulus_block_means(&w, ib)
+    fg_big_free(R_sorted); fg_big_free(order); fg_big_free(pref); free(offs); free(tot)
+    if rc != 0:
+        raise MemoryError("annulus_mean: out of memory")

@@ -1,0 +1,134 @@
+"""fastgrad.plots: the three-panel residual maps and the azimuth profile
+figure are written as valid PNGs, with the labels, colour bars and overlays
+the paper draws.  The files also go to $FASTGRAD_FIGURE_DIR when set, to be
+looked at."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+import fastgrad
+from fastgrad import plots
+from fastgrad.arms import arm_curve
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def save(fig, tmp_path, name):
+    paths = [tmp_path / name]
+    extra = os.environ.get("FASTGRAD_FIGURE_DIR")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        paths.append(Path(extra) / name)
+    for p in paths:
+        fig.savefig(p, dpi=90)
+    data = paths[0].read_bytes()
+    assert data[:8] == PNG_SIGNATURE and len(data) > 10_000
+    return paths[0]
+
+
+def mock_disk(n=60_000, seed=12):
+    """A LAMOST-like wedge of the disk around the Sun, a -0.07 dex/kpc
+    gradient and two blobs: metal-rich near (-8.6, 1.5), poor near (-10.5, -1.5)."""
+    rng = np.random.default_rng(seed)
+    R = np.sqrt(rng.uniform(6.8**2, 12.0**2, n))
+    phi = rng.uniform(-0.35, 0.35, n)
+    x, y = -R * np.cos(phi), R * np.sin(phi)
+    predicted = 0.45 - 0.07 * R
+    bump = 0.15 * np.exp(-((x + 8.6) ** 2 + (y - 1.5) ** 2) / 0.4) \
+        - 0.15 * np.exp(-((x + 10.5) ** 2 + (y + 1.5) ** 2) / 0.4)
+    observed = predicted + bump + rng.normal(0.0, 0.1, n)
+    return R, phi, x, y, observed, predicted
+
+
+@pytest.mark.parametrize("method", ["hexbin", "grid"])
+def test_residual_maps_figure(tmp_path, method):
+    R, phi, x, y, obs, pred = mock_disk()
+    fig = plots.plot_residual_maps(x, y, obs, pred, method=method, gridsize=40, R0=8.27)
+    assert isinstance(fig, Figure)
+    path = save(fig, tmp_path, f"residual_maps_{method}.png")
+    assert path.exists()
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(panels) == 3 and len(bars) == 3
+    labels = [b.get_ylabel() for b in bars]
+    assert labels == ["observed [Fe/H] (dex)", "model [Fe/H] (dex)",
+                      "observed − model [Fe/H] (dex)"]
+    for ax in panels:
+        assert ax.get_xlabel() == "X (kpc)"
+        # 5 arms x (centre + 2 dashed edges) + the Sun
+        assert len(ax.lines) == 16
+        sun = ax.lines[-1]
+        assert sun.get_marker() == "*" and sun.get_color() == "orange"
+        assert tuple(sun.get_xydata()[0]) == (-8.27, 0.0)
+        assert sum(line.get_linestyle() == "--" for line in ax.lines) == 10
+    assert panels[0].get_ylabel() == "Y (kpc)"
+    # the residual colour scale is symmetric about zero
+    lo, hi = panels[2].collections[0].get_clim()
+    assert -lo == hi > 0
+
+
+def test_residual_maps_options(tmp_path):
+    R, phi, x, y, obs, pred = mock_disk(20_000)
+    grid = np.meshgrid(np.linspace(-12, -6, 30), np.linspace(-4, 4, 40))
+    z = np.exp(-((grid[0] + 9) ** 2 + grid[1] ** 2))
+    fig = plots.plot_residual_maps(x, y, obs, pred, sign="model-observed", quantity="[M/H]",
+                                   arms=None, contours=(grid[0], grid[1], z),
+                                   contour_levels=[0.5], residual_lim=0.2)
+    save(fig, tmp_path, "residual_maps_options.png")
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert bars[2].get_ylabel() == "model − observed [M/H] (dex)"
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels[0].lines) == 1                       # the Sun only
+    assert panels[2].collections[0].get_clim() == (-0.2, 0.2)
+    assert len(panels[2].collections) > 1                  # the contours
+    with pytest.raises(ValueError, match="method"):
+        plots.plot_residual_maps(x, y, obs, pred, method="kde")
+    with pytest.raises(ValueError, match="sign"):
+        plots.plot_residual_maps(x, y, obs, pred, sign="obs-model")
+    with pytest.raises(ValueError, match="observed: 1 row"):
+        plots.plot_residual_maps(x[:3], y[:3], [0.0, np.nan, 0.0], pred[:3])
+
+
+def test_azimuthal_profile_figure(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 200_000
+    R = np.sqrt(rng.uniform(6.8**2, 11.5**2, n))
+    phi = rng.uniform(-0.6, 0.6, n)
+    feh = 0.45 - 0.07 * R + 0.05 * np.cos(2 * phi / 0.6 * np.pi) * (R > 9) \
+        + 0.03 * np.sin(phi / 0.6 * np.pi) * (R < 9) + rng.normal(0, 0.1, n)
+    delta = fastgrad.azimuthal_deviation(R, feh)
+    profiles = fastgrad.azimuthal_profiles(R, phi, delta)
+    fig = plots.plot_azimuthal_profile(profiles)
+    save(fig, tmp_path, "azimuthal_profile.png")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "φ (rad)" and ax.get_ylabel() == "⟨δ[Fe/H]⟩ (dex)"
+    handles, labels = ax.get_legend_handles_labels()
+    assert labels == ["7 ≤ R < 9 kpc", "9 ≤ R < 11 kpc"]
+    colors = [h.lines[0].get_color() for h in handles]
+    assert colors == ["tab:blue", "k"]                       # inner blue, outer black
+    # masked (empty) bins are not drawn: only the bins with >= 20 stars
+    n_drawn = len(handles[0].lines[0].get_xdata())
+    assert n_drawn == np.count_nonzero(~profiles[(7.0, 9.0)]["mean"].mask) < 180
+    # a single table, onto given axes
+    fig2 = Figure()
+    ax2 = fig2.subplots()
+    assert plots.plot_azimuthal_profile(profiles[(9.0, 11.0)], ax=ax2) is fig2
+
+
+def test_draw_helpers_keep_limits():
+    fig = Figure()
+    ax = fig.subplots()
+    ax.plot([-10, -7], [-2, 2])
+    ax.set_xlim(-10, -7)
+    ax.set_ylim(-2, 2)
+    lines = plots.draw_arms(ax, R0=8.27, names=["Local"])
+    assert len(lines) == 3 and ax.get_xlim() == (-10, -7) and ax.get_ylim() == (-2, 2)
+    c = arm_curve("Local", R0=8.27, n=300)
+    np.testing.assert_allclose(lines[0].get_xdata(), c.x)
+    sun = plots.draw_sun(ax)
+    assert tuple(sun.get_xydata()[0]) == (-8.27, 0.0)   # the paper's R0 by default
+    nothing = plots.draw_arms(ax, "reid2019", widths=False)
+    assert len(nothing) == 7
