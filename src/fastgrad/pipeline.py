@@ -37,7 +37,7 @@ from astropy.table import Table, vstack
 from . import catalogs, populations
 from ._build_info import version as _version
 from .azimuthal import azimuthal_deviation, azimuthal_profiles, residual_map
-from .fitting import fit_binned, fit_line
+from .fitting import fit_line, fit_tables
 from .frames import frame_metadata, get_frame
 from .transform import GAIA_CORRELATIONS, mc_galactocentric
 
@@ -272,19 +272,17 @@ def _normalise_report(rep, sample):
 # ---------------------------------------------------------------------------
 # Fits and azimuthal structure
 # ---------------------------------------------------------------------------
-def fit_tables(sample, cfg, n_threads=None):
-    """Tables 1 and 2 of one sample, their bins fitted concurrently."""
+def gradient_tables(sample, cfg, n_threads=None):
+    """Tables 1 and 2 of one sample, all their bins fitted concurrently."""
     f = cfg["fit"]
-    kw = dict(n_walkers=f["n_walkers"], n_steps=f["n_steps"], burn=f["burn"],
-              scatter=f["scatter"], seed=f["seed"], min_stars=f["min_stars"])
-    R, absz = np.asarray(sample["R"]), np.asarray(sample["absz"])
-    y, ye = np.asarray(sample["feh_used"]), np.asarray(sample["feh_used_err"])
-    t1 = fit_binned(R, y, np.asarray(sample["R_err"]), ye, by=absz, edges=f["z_edges"],
-                    n_threads=n_threads, **kw)
     # sigma of |Z| is the MC std of z, not of |z| (biased low near the plane)
-    t2 = fit_binned(absz, y, np.asarray(sample["z_err"]), ye, by=R, edges=f["r_edges"],
-                    n_threads=n_threads, **kw)
-    return t1, t2
+    return fit_tables(
+        np.asarray(sample["R"]), np.asarray(sample["z"]), np.asarray(sample["feh_used"]),
+        np.asarray(sample["R_err"]), np.asarray(sample["z_err"]),
+        np.asarray(sample["feh_used_err"]), radial_edges=f["z_edges"],
+        vertical_edges=f["r_edges"], min_stars=f["min_stars"], seed=f["seed"],
+        n_walkers=f["n_walkers"], n_steps=f["n_steps"], burn=f["burn"], scatter=f["scatter"],
+        n_threads=n_threads)
 
 
 def azimuthal_analysis(sample, cfg, n_threads=None):
@@ -385,7 +383,7 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
         reports.append(report)
         truths[name] = truth
         with progress.step(f"{name}: Tables 1 and 2 (emcee fits of the |Z| and R bins)"):
-            t1, t2 = fit_tables(sample, cfg, n_threads)
+            t1, t2 = gradient_tables(sample, cfg, n_threads)
         results.tables[name] = {"table1": t1, "table2": t2}
         with progress.step(f"{name}: residual maps and azimuthal profiles (|Z| < {cfg['azimuthal']['zmax']} kpc)"):
             results.azimuthal[name] = azimuthal_analysis(sample, cfg, n_threads)
