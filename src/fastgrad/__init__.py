@@ -9,6 +9,7 @@ from ._config import build_config, show_config
 from ._threads import effective_n_threads
 from .frames import frame_constants, get_frame, paper_frame
 from .transform import galactocentric, mc_galactocentric
+from .mock import make_catalog, make_survey
 
 __all__ = [
     "__version__",
@@ -20,4 +21,6 @@ __all__ = [
     "frame_constants",
     "galactocentric",
     "mc_galactocentric",
+    "make_survey",
+    "make_catalog",
 ]
