@@ -178,7 +178,8 @@ def test_mc_std_matches_astropy_monte_carlo(correlated):
     # the nominal columns are the transform of the central values
     nom = fastgrad.galactocentric(**s)
     for name in ("x", "vy", "R", "phi"):
-        np.testing.assert_allclose(t[name], nom[name], rtol=1e-14, atol=1e-13)
+        # two code paths (scalar vs vector sines): equal to a few ulp
+        np.testing.assert_allclose(t[name], nom[name], rtol=1e-12, atol=1e-12)
 
 
 def test_distance_draws_truncated_at_zero():

@@ -120,36 +120,46 @@ def nominal_transform(const double[::1] ra, const double[::1] dec, const double[
     Stars go through in blocks of LANES so that the sines and cosines of ra,
     dec are vectorised (libmvec); the last block repeats its final star.
     """
-    cdef Py_ssize_t n = ra.shape[0], ib, i, nblk = (n + LANES - 1) // LANES
+    cdef Py_ssize_t n = ra.shape[0], ib, nblk = (n + LANES - 1) // LANES
     cdef Frame f
-    cdef int l, q
+    if n == 0:
+        return
+    _frame_from(&f, A, t, v, k)
+    with nogil:
+        for ib in prange(nblk, num_threads=n_threads, schedule='static'):
+            _nominal_block(&f, &ra[0], &dec[0], &dist[0], &pmra[0], &pmdec[0], &rv[0],
+                           ib * LANES, n, &out[0, 0])
+
+
+cdef void _nominal_block(const Frame *f, const double *ra, const double *dec,
+                         const double *dist, const double *pmra, const double *pmdec,
+                         const double *rv, Py_ssize_t first, Py_ssize_t n,
+                         double *out) noexcept nogil:
+    # the block's scratch arrays are locals of this function: private to the
+    # thread (arrays declared outside a prange body would be shared)
     cdef double sa[LANES]
     cdef double ca[LANES]
     cdef double sd[LANES]
     cdef double cd[LANES]
     cdef double o[6]
     cdef Py_ssize_t idx[LANES]
-    if n == 0:
-        return
-    _frame_from(&f, A, t, v, k)
-    with nogil:
-        for ib in prange(nblk, num_threads=n_threads, schedule='static'):
-            for l in range(LANES):
-                idx[l] = ib * LANES + l if ib * LANES + l < n else n - 1
-            for l in range(LANES):
-                sa[l] = sin(ra[idx[l]])
-                ca[l] = sin(ra[idx[l]] + FG_HALF_PI)
-                sd[l] = sin(dec[idx[l]])
-                cd[l] = sin(dec[idx[l]] + FG_HALF_PI)
-            for l in range(LANES):
-                i = idx[l]
-                _star_nominal(&f, sa[l], ca[l], sd[l], cd[l], dist[i], pmra[i], pmdec[i],
-                              rv[i], o)
-                for q in range(6):
-                    out[q, i] = o[q]
-                out[6, i] = sqrt(o[0] * o[0] + o[1] * o[1])
-                out[7, i] = fg_atan2(o[1], -o[0])
-                out[8, i] = fabs(o[2])
+    cdef Py_ssize_t i
+    cdef int l, q
+    for l in range(LANES):
+        idx[l] = first + l if first + l < n else n - 1
+    for l in range(LANES):
+        sa[l] = sin(ra[idx[l]])
+        ca[l] = sin(ra[idx[l]] + FG_HALF_PI)
+        sd[l] = sin(dec[idx[l]])
+        cd[l] = sin(dec[idx[l]] + FG_HALF_PI)
+    for l in range(LANES):
+        i = idx[l]
+        _star_nominal(f, sa[l], ca[l], sd[l], cd[l], dist[i], pmra[i], pmdec[i], rv[i], o)
+        for q in range(6):
+            out[q * n + i] = o[q]
+        out[6 * n + i] = sqrt(o[0] * o[0] + o[1] * o[1])
+        out[7 * n + i] = fg_atan2(o[1], -o[0])
+        out[8 * n + i] = fabs(o[2])
 
 
 cdef inline bint _cholesky4(double c[4][4], double L[4][4]) noexcept nogil:
