@@ -275,10 +275,7 @@ def test_round_trip_positions(lamost, giants):
     for s in (lamost, giants):
         t = join(s["truth"], s["gaia"], keys="source_id")
         zero = np.zeros(len(t))       # positions need no velocities
-        # n_threads=1: the nominal kernel of this branch's base raced between
-        # threads (fixed on main in 95dfc3b)
-        gc = fastgrad.galactocentric(t["ra"], t["dec"], t["distance"], zero, zero, zero,
-                                     n_threads=1)
+        gc = fastgrad.galactocentric(t["ra"], t["dec"], t["distance"], zero, zero, zero)
         for c in ("x", "y", "z"):
             np.testing.assert_allclose(_values(gc[c]), _values(t[c]), rtol=0, atol=1e-6)
 
@@ -288,7 +285,7 @@ def test_round_trip_velocities_giants(giants):
     within their errors (pm ~0.02 mas/yr, RV ~2 km/s: a few km/s)."""
     t = join(giants["truth"], giants["gaia"], keys="source_id")
     gc = fastgrad.galactocentric(t["ra"], t["dec"], t["distance"], t["pmra"], t["pmdec"],
-                                 t["radial_velocity"], n_threads=1)
+                                 t["radial_velocity"])
     for c in ("vx", "vy", "vz"):
         diff = _values(gc[c]) - _values(t[c])
         assert abs(np.median(diff)) < 0.2
@@ -300,7 +297,7 @@ def test_frame_option():
     assert s["gaia"].meta["truth"]["frame"]["preset"] == "v4.0"
     t = join(s["truth"], s["gaia"], keys="source_id")
     gc = fastgrad.galactocentric(t["ra"], t["dec"], t["distance"], t["pmra"], t["pmdec"],
-                                 t["radial_velocity"], frame="v4.0", n_threads=1)
+                                 t["radial_velocity"], frame="v4.0")
     np.testing.assert_allclose(_values(gc["x"]), _values(t["x"]), atol=1e-6)
     # the rotation speed follows the frame: v_sun,y - 12.24 km/s
     assert s["gaia"].meta["truth"]["rotation_speed_kms"] == pytest.approx(245.6 - 12.24)
@@ -363,7 +360,7 @@ def test_lamost_cuts_leave_the_paper_fraction(lamost):
     t = join(t, bj, keys="source_id")
     t = t[_astrometric(t) & np.isfinite(_values(t["rv"]))]
     gc = fastgrad.galactocentric(t["ra_gaia"], t["dec_gaia"], _values(t["r_med_geo"]) / 1e3,
-                                 t["pmra"], t["pmdec"], t["rv"], n_threads=1)
+                                 t["pmra"], t["pmdec"], t["rv"])
     final = _p_halo(gc["vx"], gc["vy"], gc["vz"]) < 0.01
     assert 0.005 < 1 - final.mean() < 0.08
     # the paper: 129,148 of ~332,000 candidates
@@ -382,7 +379,7 @@ def test_giant_cuts_leave_the_paper_fraction(giants):
     assert 0 < tl.sum() - len(t) < 0.01 * N          # a few lack a distance
     t = t[_astrometric(t)]
     gc = fastgrad.galactocentric(t["ra"], t["dec"], _values(t["r_med_geo"]) / 1e3, t["pmra"],
-                                 t["pmdec"], t["radial_velocity"], n_threads=1)
+                                 t["pmdec"], t["radial_velocity"])
     final = _p_halo(gc["vx"], gc["vy"], gc["vz"]) < 0.01
     # ~800,000-850,000 of ~1,000,000
     assert 0.78 < final.sum() / N < 0.87

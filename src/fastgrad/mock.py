@@ -22,8 +22,8 @@ seconds):
    targeting preference for the Galactic anticentre (LEGUE).
 2. Velocities from a flat rotation curve (the frame's v_sun,y minus the
    Schoenrich 2010 V_sun, i.e. the LSR speed), a constant asymmetric drift and
-   velocity dispersions per population (by default the Bensby 2003 ellipsoids of
-   METHOD.md section 4).
+   velocity dispersions per population (the Bensby 2003 ellipsoids of
+   METHOD.md section 4, except a colder thin disk for the young hot stars).
 3. Truth [Fe/H] = m(|Z|) R + b(|Z|) (m, b interpolated piecewise-linearly
    between the paper's Table 1 bin centres, constant beyond them) + an
    azimuthal pattern (Reid 2014 spiral-arm bump for the giants, none for
@@ -38,7 +38,8 @@ The truth travels in every table's ``meta["truth"]`` (JSON-serialisable): the
 model parameters, the frame, the mock's own count of the METHOD.md cuts and
 the result an ideal fit of the final disk sample would give, per bin of
 Tables 1 and 2 (the least-squares line of the noise-free model [Fe/H] against
-the true R or |Z| of the bin's stars).
+the true R or |Z| of the bin's stars).  :func:`pattern_shape` evaluates the
+injected azimuthal pattern anywhere from that metadata alone.
 """
 import copy
 import json
@@ -230,7 +231,8 @@ def default_truth(kind):
         },
         "azimuthal": {
             "kind": "none" if lamost else "reid2014_arms",
-            "amplitude_dex": 0.0 if lamost else 0.07,
+            # used when kind is not "none" (LAMOST: switch kind on to inject it)
+            "amplitude_dex": 0.07,
             "arms": list(_REID2014_ARMS),
             "width_scale": 1.0,
             "rescale_r0": True,
@@ -238,8 +240,10 @@ def default_truth(kind):
             "phase_rad": 0.0,
         },
         "populations": {
-            # hot (young) stars are kinematically colder than the Bensby thin
-            # disk: the paper finds > 95 % of them with P_thin > 0.9
+            # hot (young) stars: a thinner (0.22 kpc reproduces the paper's
+            # star counts per |Z| bin) and colder thin disk than Bensby's (the
+            # paper finds > 95 % with P_thin > 0.9; stars kpc away on circular
+            # orbits move fast relative to the Sun, so the mock reaches ~90 %)
             "thin": {"scale_length_kpc": 2.6, "scale_height_kpc": 0.22 if lamost else 0.3,
                      "sigma_R_kms": 20.0 if lamost else 35.0,
                      "sigma_phi_kms": 13.0 if lamost else 20.0,
@@ -280,7 +284,7 @@ def _merge(base, override, path="truth"):
     for key, value in override.items():
         if key not in base:
             raise ValueError(f"{path}: unknown key {key!r}; known keys: {sorted(base)}")
-        if isinstance(base[key], dict) and not (isinstance(value, dict) and not value):
+        if isinstance(base[key], dict):
             _merge(base[key], value, f"{path}[{key!r}]")
         else:
             base[key] = copy.deepcopy(value)
@@ -439,15 +443,15 @@ class _Geometry:
 
 
 # Sampling a magnitude-limited survey.  The selected stars have the joint density
-# p(M) rho(x) [d(x) within the distances at which M is in the G window], so each
-# candidate's absolute magnitude M is drawn first, giving its distance limit
-# d_lim(M).  Positions are proposed from an envelope e_dlim(x) >= rho(x) that
-# covers the sphere of radius d_lim around the Sun, whose mass E(d_lim) grows
-# with d_lim.  Accepting M with probability E(d_lim) / E(d_max), then x from
-# e / E(d_lim) with probability rho(x) / e(x) (here always 1: the envelopes are
-# the density restricted to a region around the sphere) and the survey's cuts,
-# gives exactly that joint density, while most rejections cost only the draw
-# of M.
+# p(M) rho(x) [d(x) within the distances at which M is in the G window] (times
+# the footprint and targeting terms), so each candidate's absolute magnitude M
+# is drawn first, giving its distance limit d_lim(M).  Positions come from an
+# envelope: rho restricted to a region B(d_lim) that covers the sphere of
+# radius d_lim around the Sun, of mass E(d_lim).  Drawing M from
+# p(M) E(d_lim(M)) (an inverse CDF tabulated once), then x from rho within
+# B(d_lim), then keeping the stars that pass the survey's cuts gives exactly
+# that joint density; candidates are made only where their M can be seen
+# (~7x fewer than drawing from the whole disk, bench/benchmarks/bench_mock.py).
 
 class _InverseCDF:
     """x(u) for a CDF tabulated at points x, resampled once on a uniform grid
@@ -794,8 +798,7 @@ def _nominal_velocities(ra, dec, dist_kpc, pmra, pmdec, rv, frame, ok):
     from .transform import galactocentric
     v = np.full((3, ra.size), np.nan)
     if ok.any():
-        # one thread: cheap here, and safe with the nominal kernel of before
-        # 95dfc3b, whose scratch arrays were shared between threads
+        # one thread: ~10 ms per 1e6 stars, and no thread pool to start
         t = galactocentric(ra[ok], dec[ok], dist_kpc[ok], pmra[ok], pmdec[ok], rv[ok],
                            frame=frame, n_threads=1)
         v[:, ok] = np.stack([t["vx"], t["vy"], t["vz"]])
@@ -964,7 +967,8 @@ def make_survey(kind, n=None, *, truth=None, seed=None, frame=None, include_trut
         ``bin_lo``, ``bin_hi``, ``slope``, ``intercept``, ``n``: the
         least-squares line of the noise-free model [Fe/H] against true R /
         true |Z| over the bin's stars of the final disk sample, binned by true
-        |Z| / R), ``azimuthal_amplitude`` (dex, the injected peak) and
+        |Z| / R), ``azimuthal_amplitude`` (dex, the injected peak; 0 for
+        ``kind="none"``) and
         ``azimuthal_profile`` (the METHOD.md section 6 profile of the
         noise-free model).
     """
