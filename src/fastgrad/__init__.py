@@ -16,6 +16,7 @@ from .populations import (BENSBY2003, Population, PopulationModel, add_kinematic
                           halo_cut, kinematic_probabilities, lsr_velocities, uvw_probabilities)
 from .fitting import (AutocorrWarning, LineFit, LineModel, fit_binned, fit_line,
                       fit_tables, line_loglike)
+from .mock import make_catalog, make_survey
 
 __all__ = [
     "__version__",
@@ -70,4 +71,6 @@ __all__ += [
     "ResidualMap",
     "arm_curve",
     "arm_names",
+    "make_survey",
+    "make_catalog",
 ]
