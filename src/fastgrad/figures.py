@@ -153,5 +153,5 @@ def fig6_azimuthal_profile(profiles, **kwargs):
 
 def fig8_residual_maps(x, y, observed, predicted, *, R0, **kwargs):
     """Figure 8: as Figure 5 for the Gaia giants, coloured by [M/H]."""
-    kwargs.setdefault("label", "[M/H] (dex)")
+    kwargs.setdefault("quantity", "[M/H]")
     return plot_residual_maps(x, y, observed, predicted, R0=R0, **kwargs)

@@ -104,7 +104,7 @@ def load_config(config=None):
 def _merge(into, new, where):
     for key, value in new.items():
         if key not in into:
-            raise ValueError(f"unknown configuration key {where}{key!r}; known: {sorted(into)}")
+            raise ValueError(f"unknown configuration key '{where}{key}'; known: {sorted(into)}")
         if isinstance(into[key], dict) and key not in ("cuts",) and key != "lamost_columns":
             if not isinstance(value, dict):
                 raise ValueError(f"configuration {where}{key} must be a table")
@@ -332,7 +332,12 @@ def _table_records(table):
         rec = {}
         for name in table.colnames:
             v = row[name]
-            rec[name] = None if np.ma.is_masked(v) else (v.item() if hasattr(v, "item") else v)
+            if np.ma.is_masked(v) and np.ndim(v) == 0:
+                rec[name] = None
+            elif hasattr(v, "tolist"):  # numpy scalars and per-parameter arrays
+                rec[name] = np.ma.filled(v, np.nan).tolist() if np.ma.isMaskedArray(v) else v.tolist()
+            else:
+                rec[name] = v
         recs.append(rec)
     return recs
 
