@@ -472,3 +472,37 @@ def test_pattern_shape_reproduces_the_injected_pattern(giants):
     # the shape is the Reid 2014 arms': within one width of a centre line it is >= exp(-1/2)
     near = _near_reid_arm(_values(tr["R"]), _values(tr["phi"]))
     assert np.all(shape[near] >= np.exp(-0.5) - 1e-9)
+
+
+def _annulus_mean_bruteforce(R, v, h):
+    """Mean of v over |R_j - R_i| <= h, star by star (O(N^2): N is a few 1e3 here)."""
+    out = np.empty_like(v)
+    for i in range(R.size):
+        sel = np.abs(R - R[i]) <= h
+        out[i] = v[sel].mean()
+    return out
+
+
+def test_matched_filter_recovers_the_observed_amplitude():
+    """The pipeline's estimator (delta = A (g - <g>) + c on the observed
+    |Z| < 0.3 kpc sample) lands on azimuthal_amplitude_observed."""
+    s = mock.make_survey("gaia_giants", 12_000, seed=21, include_truth=True,
+                         truth={"azimuthal": {"amplitude_dex": 0.1}})
+    meta = s["gaia"].meta["truth"]
+    assert 0.9 * 0.1 < meta["azimuthal_amplitude_observed"] < 0.1
+    t = join(s["truth"][s["truth"]["in_final"]], s["gaia"], keys="source_id")
+    t = join(t, s["bailer_jones"], keys="source_id")
+    gc = fastgrad.galactocentric(t["ra"], t["dec"], _values(t["r_med_geo"]) / 1e3, t["pmra"],
+                                 t["pmdec"], t["radial_velocity"])
+    sel = _values(gc["absz"]) < 0.3
+    R = _values(gc["R"])[sel]
+    mh = _values(t["mh_gspspec"])[sel]
+    g = mock.pattern_shape(_values(gc["x"])[sel], _values(gc["y"])[sel], meta)
+    delta = mh - _annulus_mean_bruteforce(R, mh, 0.1)
+    g = g - _annulus_mean_bruteforce(R, g, 0.1)
+    A = np.column_stack([g, np.ones_like(g)])
+    coef, *_ = np.linalg.lstsq(A, delta, rcond=None)
+    resid = delta - A @ coef
+    err = np.sqrt(np.linalg.inv(A.T @ A)[0, 0] * resid.var(ddof=2))
+    assert err < 0.015
+    assert abs(coef[0] - meta["azimuthal_amplitude_observed"]) < 4 * err

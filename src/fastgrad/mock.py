@@ -794,15 +794,18 @@ def _astrometric_mask(gaia, bj):
                 & (sigma_d / bj["r_med_geo"] <= _DISTANCE_FRACTIONAL_ERROR_MAX))
 
 
-def _nominal_velocities(ra, dec, dist_kpc, pmra, pmdec, rv, frame, ok):
+def _nominal_coordinates(ra, dec, dist_kpc, pmra, pmdec, rv, frame, ok):
+    """The nominal transform of the observed central values (as the pipeline
+    makes it), rows ``ok`` only: (9, n) x, y, z, vx, vy, vz, R, phi, |z|."""
     from .transform import galactocentric
-    v = np.full((3, ra.size), np.nan)
+    out = np.full((9, ra.size), np.nan)
     if ok.any():
         # one thread: ~10 ms per 1e6 stars, and no thread pool to start
         t = galactocentric(ra[ok], dec[ok], dist_kpc[ok], pmra[ok], pmdec[ok], rv[ok],
                            frame=frame, n_threads=1)
-        v[:, ok] = np.stack([t["vx"], t["vy"], t["vz"]])
-    return v
+        for j, c in enumerate(("x", "y", "z", "vx", "vy", "vz", "R", "phi", "absz")):
+            out[j, ok] = t[c]
+    return out
 
 
 def _line_fit(x, y):
@@ -825,16 +828,39 @@ def _binned_truth(edges, key, x, y):
 
 
 def _annulus_mean(R, values, half_width):
-    """Mean of ``values`` over the stars with |R_j - R_i| <= half_width, per star."""
+    """Mean of ``values`` (an array, or a list of arrays) over the stars with
+    |R_j - R_i| <= half_width, per star."""
     order = np.argsort(R, kind="stable")
     Rs = R[order]
-    csum = np.concatenate([[0.0], np.cumsum(values[order])])
     # sorted queries: searchsorted walks the array in order (cache friendly)
     lo = np.searchsorted(Rs, Rs - half_width, side="left")
     hi = np.searchsorted(Rs, Rs + half_width, side="right")
-    out = np.empty_like(Rs)
-    out[order] = (csum[hi] - csum[lo]) / (hi - lo)
-    return out
+    out = []
+    for v in (values if isinstance(values, list) else [values]):
+        csum = np.concatenate([[0.0], np.cumsum(v[order])])
+        mean = np.empty_like(Rs)
+        mean[order] = (csum[hi] - csum[lo]) / (hi - lo)
+        out.append(mean)
+    return out if isinstance(values, list) else out[0]
+
+
+def _expected_amplitude(azi, nominal, model, final, r0, half_width=0.1):
+    """The amplitude the matched filter of the pipeline should find: least
+    squares of delta = A (g - <g>) + c over the final |Z| < 0.3 kpc stars at
+    their nominal (observed) positions, with delta from the noise-free model
+    [Fe/H] and <.> annulus means in observed R.  Distance errors blur the
+    pattern, so this is a little below the injected amplitude."""
+    sel = final & (nominal[8] < 0.3)
+    if azi["kind"] == "none" or sel.sum() < 10:
+        return None
+    x, y, R, model = nominal[0][sel], nominal[1][sel], nominal[6][sel], model[sel]
+    g = _pattern_shape(azi, R, np.arctan2(y, -x), r0)
+    model_mean, g_mean = _annulus_mean(R, [model, g], half_width)
+    delta = model - model_mean
+    g = g - g_mean
+    design = np.column_stack([g, np.ones_like(g)])
+    coef = np.linalg.lstsq(design, delta, rcond=None)[0]
+    return float(coef[0])
 
 
 def _azimuthal_truth(azi, R, phi, absz, model, r0):
@@ -968,7 +994,11 @@ def make_survey(kind, n=None, *, truth=None, seed=None, frame=None, include_trut
         least-squares line of the noise-free model [Fe/H] against true R /
         true |Z| over the bin's stars of the final disk sample, binned by true
         |Z| / R), ``azimuthal_amplitude`` (dex, the injected peak; 0 for
-        ``kind="none"``) and
+        ``kind="none"``), ``azimuthal_amplitude_observed`` (dex: what a
+        matched filter A (g - <g>) + c, g = :func:`pattern_shape`, fitted to
+        the noise-free model at the final |Z| < 0.3 kpc stars' nominal
+        observed positions returns, annulus half-width 0.1 kpc; distance
+        errors blur the pattern by a few per cent; None for ``"none"``) and
         ``azimuthal_profile`` (the METHOD.md section 6 profile of the
         noise-free model).
     """
@@ -1000,6 +1030,8 @@ def make_survey(kind, n=None, *, truth=None, seed=None, frame=None, include_trut
         "table2": _binned_truth(TABLE2_EDGES, R[fin], absz[fin], stars["feh_model"][fin]),
         "azimuthal_amplitude": float(full["azimuthal"]["amplitude_dex"])
         if full["azimuthal"]["kind"] != "none" else 0.0,
+        "azimuthal_amplitude_observed": _expected_amplitude(
+            full["azimuthal"], stars["nominal"], stars["feh_model"], fin, geo.r0_pattern),
         "azimuthal_profile": _azimuthal_truth(full["azimuthal"], R[fin], phi[fin], absz[fin],
                                               stars["feh_model"][fin], geo.r0_pattern),
     }
@@ -1146,9 +1178,9 @@ def _make_lamost(rng, n, full, frame, geo):
     bL = {k: v[L] for k, v in bj.items()}
     keep &= _astrometric_mask(gL, bL) & np.isfinite(rv) & ~two_param[L]
     counts["after_astrometric"] = int(keep.sum())
-    vnom = _nominal_velocities(gL["ra"], gL["dec"], bL["r_med_geo"] / 1e3, gL["pmra"],
-                               gL["pmdec"], rv, frame, keep)
-    p_halo = _halo_probability(vnom, geo)
+    nominal = _nominal_coordinates(gL["ra"], gL["dec"], bL["r_med_geo"] / 1e3, gL["pmra"],
+                                   gL["pmdec"], rv, frame, keep)
+    p_halo = _halo_probability(nominal[3:6], geo)
     keep &= p_halo < _P_HALO_MAX
     counts["final"] = int(keep.sum())
     counts["note"] = ("the mock's own reading of the METHOD.md cuts, in order; "
@@ -1162,6 +1194,7 @@ def _make_lamost(rng, n, full, frame, geo):
     bj_rows = bj_rows[rng.permutation(bj_rows.size)]
     star_view = {k: (v[..., L] if isinstance(v, np.ndarray) else v) for k, v in stars.items()}
     star_view["in_final"] = keep
+    star_view["nominal"] = nominal
     extra = {"obsid": lamost["obsid"],
              "source_id": np.where(missing, 0, source_id[L]),
              "has_gaia_match": matched}
@@ -1213,9 +1246,10 @@ def _make_giants(rng, n, full, frame, geo):
     counts["after_distance_match"] = int(keep.sum())
     keep &= _astrometric_mask(gaia, bj) & np.isfinite(gaia["radial_velocity"])
     counts["after_astrometric"] = int(keep.sum())
-    vnom = _nominal_velocities(gaia["ra"], gaia["dec"], bj_med / 1e3, gaia["pmra"],
-                               gaia["pmdec"], gaia["radial_velocity"], frame, keep)
-    keep &= _halo_probability(vnom, geo) < _P_HALO_MAX
+    nominal = _nominal_coordinates(gaia["ra"], gaia["dec"], bj_med / 1e3, gaia["pmra"],
+                                   gaia["pmdec"], gaia["radial_velocity"], frame, keep)
+    keep &= _halo_probability(nominal[3:6], geo) < _P_HALO_MAX
+    stars["nominal"] = nominal
     counts["final"] = int(keep.sum())
     counts["note"] = "the mock's own reading of the METHOD.md cuts, in order"
     stars["in_final"] = keep
