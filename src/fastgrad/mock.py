@@ -922,9 +922,13 @@ def _truth_table(stars, vxyz, geo, extra):
         "abs_mag_g": stars["abs_mag_g"], "feh_pattern": stars["feh_pattern"],
         "feh_model": stars["feh_model"], "feh_true": stars["feh_true"],
         "in_final": stars["in_final"],
+        # the nominal transform of the observed central values (NaN outside
+        # the final sample): the bins of meta["truth"]["table1"/"table2"]
+        "R_observed": stars["nominal"][6], "absz_observed": stars["nominal"][8],
     }
     units = {"x": u.kpc, "y": u.kpc, "z": u.kpc, "vx": _KMS, "vy": _KMS, "vz": _KMS,
              "R": u.kpc, "phi": u.rad, "absz": u.kpc, "distance": u.kpc,
+             "R_observed": u.kpc, "absz_observed": u.kpc,
              "phot_g_mean_mag": u.mag, "abs_mag_g": u.mag, "feh_pattern": _DEX,
              "feh_model": _DEX, "feh_true": _DEX}
     t = Table(cols)
@@ -992,8 +996,9 @@ def make_survey(kind, n=None, *, truth=None, seed=None, frame=None, include_trut
         ``table1`` / ``table2`` (per |Z| bin 0-1.4 by 0.2 / R bin 7-14 by 1:
         ``bin_lo``, ``bin_hi``, ``slope``, ``intercept``, ``n``: the
         least-squares line of the noise-free model [Fe/H] against true R /
-        true |Z| over the bin's stars of the final disk sample, binned by true
-        |Z| / R), ``azimuthal_amplitude`` (dex, the injected peak; 0 for
+        true |Z| over the final sample's stars that the observed central values
+        put in the bin (distance errors move stars between bins, where the
+        gradient differs)), ``azimuthal_amplitude`` (dex, the injected peak; 0 for
         ``kind="none"``), ``azimuthal_amplitude_observed`` (dex: what a
         matched filter A (g - <g>) + c, g = :func:`pattern_shape`, fitted to
         the noise-free model at the final |Z| < 0.3 kpc stars' nominal
@@ -1026,8 +1031,13 @@ def make_survey(kind, n=None, *, truth=None, seed=None, frame=None, include_trut
         "rotation_speed_kms": stars["rotation_speed_kms"],
         "frame": frame_metadata(frame),
         "counts": counts,
-        "table1": _binned_truth(TABLE1_EDGES, absz[fin], R[fin], stars["feh_model"][fin]),
-        "table2": _binned_truth(TABLE2_EDGES, R[fin], absz[fin], stars["feh_model"][fin]),
+        # the bins hold the stars an analysis of the catalogue puts there
+        # (binned by the observed |Z|, R), fitted against their true R, |Z|:
+        # distance errors move stars between bins where the gradient differs
+        "table1": _binned_truth(TABLE1_EDGES, stars["nominal"][8][fin], R[fin],
+                                stars["feh_model"][fin]),
+        "table2": _binned_truth(TABLE2_EDGES, stars["nominal"][6][fin], absz[fin],
+                                stars["feh_model"][fin]),
         "azimuthal_amplitude": float(full["azimuthal"]["amplitude_dex"])
         if full["azimuthal"]["kind"] != "none" else 0.0,
         "azimuthal_amplitude_observed": _expected_amplitude(
