@@ -49,7 +49,10 @@ import astropy.units as u
 from astropy.coordinates import ICRS, CartesianDifferential, CartesianRepresentation
 from astropy.table import Table
 
+from .arms import ARM_MODELS, arm_names, arm_parameters, arm_radius
+from .azimuthal import annulus_mean
 from .frames import frame_constants, frame_metadata, get_frame
+from .populations import kinematic_probabilities
 
 __all__ = [
     "make_survey",
@@ -81,24 +84,7 @@ _PAPER_TABLE1_ABSZ = (0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3)
 _PAPER_TABLE1_SLOPE = (-0.078, -0.066, -0.053, -0.038, -0.026, -0.022, -0.001)
 _PAPER_TABLE1_INTERCEPT = (0.418, 0.294, 0.135, -0.043, -0.211, -0.280, -0.488)
 
-# Reid et al. (2014) Table 2 arms, as in METHOD.md section 6: R_ref (kpc),
-# beta_ref (deg), pitch psi (deg), width (kpc), beta range (deg); R0 = 8.34 kpc.
-_REID2014_R0 = 8.34
-_REID2014_ARMS = {
-    "Scutum": (5.0, 27.6, 19.8, 0.17, 3.0, 101.0),
-    "Sagittarius": (6.6, 25.6, 6.9, 0.26, -2.0, 68.0),
-    "Local": (8.4, 8.9, 12.8, 0.33, -8.0, 27.0),
-    "Perseus": (9.9, 14.2, 9.4, 0.38, -21.0, 88.0),
-    "Outer": (13.0, 18.6, 13.8, 0.63, -6.0, 56.0),
-}
-
-# Bensby et al. (2003) kinematic populations (METHOD.md section 4): X, sigma_U,
-# sigma_V, sigma_W, V_asym (km/s); the Sun's motion w.r.t. the LSR (Schoenrich 2010).
-_BENSBY2003 = {
-    "thin": (0.94, 35.0, 20.0, 16.0, -15.0),
-    "thick": (0.06, 67.0, 38.0, 35.0, -46.0),
-    "halo": (0.0015, 160.0, 90.0, 90.0, -220.0),
-}
+# The Sun's motion w.r.t. the LSR (Schoenrich et al. 2010), as fastgrad.populations.
 _SUN_PECULIAR_KMS = (11.1, 12.24, 7.25)
 _POP_NAMES = ("thin", "thick", "halo")
 
@@ -233,7 +219,7 @@ def default_truth(kind):
             "kind": "none" if lamost else "reid2014_arms",
             # used when kind is not "none" (LAMOST: switch kind on to inject it)
             "amplitude_dex": 0.07,
-            "arms": list(_REID2014_ARMS),
+            "arms": arm_names("reid2014"),
             "width_scale": 1.0,
             "rescale_r0": True,
             "m": 2,
@@ -318,10 +304,10 @@ def _resolve_truth(kind, truth):
     if azi["kind"] not in ("none", "reid2014_arms", "cosine"):
         raise ValueError("truth['azimuthal']['kind'] must be 'none', 'reid2014_arms' or "
                          f"'cosine', got {azi['kind']!r}")
-    unknown = sorted(set(azi["arms"]) - set(_REID2014_ARMS))
+    unknown = sorted(set(azi["arms"]) - set(arm_names("reid2014")))
     if unknown:
         raise ValueError(f"truth['azimuthal']['arms']: unknown arms {unknown}; "
-                         f"known: {sorted(_REID2014_ARMS)}")
+                         f"known: {arm_names('reid2014')}")
     sv = full["survey"]
     if not 0 < sv["distance_min_kpc"] < sv["distance_max_kpc"]:
         raise ValueError("truth['survey']: need 0 < distance_min_kpc < distance_max_kpc")
@@ -347,14 +333,14 @@ def _gradient_model(met, R, absz):
 def _arm_offsets(azi, R, phi, r0):
     """Perpendicular distance (kpc, Reid's scale) to each selected arm's centre line
     and that arm's width; inf where phi lies outside the arm's beta range."""
-    scale = _REID2014_R0 / r0 if azi["rescale_r0"] else 1.0
+    scale = ARM_MODELS["reid2014"]["R0"] / r0 if azi["rescale_r0"] else 1.0
     R_reid = R * scale
     beta_deg = np.degrees(phi)
     out = []
     for name in azi["arms"]:
-        r_ref, beta_ref, psi, width, beta_lo, beta_hi = _REID2014_ARMS[name]
-        tan_psi = np.tan(np.radians(psi))
-        r_arm = r_ref * np.exp(-np.radians(beta_deg - beta_ref) * tan_psi)
+        p = arm_parameters(name, "reid2014")  # one pitch angle in Reid 2014
+        psi, width, beta_lo, beta_hi = p["pitch_gt"], p["width"], p["beta_min"], p["beta_max"]
+        r_arm = arm_radius(phi, name, "reid2014")
         # a log spiral crosses each circle at the pitch angle: perpendicular
         # distance = radial distance x cos(psi)
         dist = np.abs(R_reid - r_arm) * np.cos(np.radians(psi))
@@ -772,18 +758,10 @@ def _unique_ids(rng, n, lo, hi):
 # the mock's own reading of the cuts, and the ideal-fit truth
 # ---------------------------------------------------------------------------
 
-def _halo_probability(vxyz_gc, geo):
-    """P(halo) with the Bensby 2003 ellipsoids (METHOD.md section 4), from
-    Galactocentric velocities: U, V, W = v - v_sun + v_sun,peculiar."""
-    uvw = vxyz_gc - geo.vsun[:, None] + np.asarray(_SUN_PECULIAR_KMS)[:, None]
-    f = {}
-    for name, (X, su, sv, sw, vasym) in _BENSBY2003.items():
-        k = 1.0 / ((2 * np.pi) ** 1.5 * su * sv * sw)
-        f[name] = X * k * np.exp(-0.5 * ((uvw[0] / su) ** 2 + ((uvw[1] - vasym) / sv) ** 2
-                                         + (uvw[2] / sw) ** 2))
-    total = f["thin"] + f["thick"] + f["halo"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, f["halo"] / total, 1.0)
+def _halo_probability(vxyz_gc, frame):
+    """P(halo) of METHOD.md section 4 (fastgrad.populations, Bensby 2003),
+    from Galactocentric velocities."""
+    return np.asarray(kinematic_probabilities(*vxyz_gc, frame=frame)["p_halo"])
 
 
 def _astrometric_mask(gaia, bj):
@@ -827,23 +805,6 @@ def _binned_truth(edges, key, x, y):
     return rows
 
 
-def _annulus_mean(R, values, half_width):
-    """Mean of ``values`` (an array, or a list of arrays) over the stars with
-    |R_j - R_i| <= half_width, per star."""
-    order = np.argsort(R, kind="stable")
-    Rs = R[order]
-    # sorted queries: searchsorted walks the array in order (cache friendly)
-    lo = np.searchsorted(Rs, Rs - half_width, side="left")
-    hi = np.searchsorted(Rs, Rs + half_width, side="right")
-    out = []
-    for v in (values if isinstance(values, list) else [values]):
-        csum = np.concatenate([[0.0], np.cumsum(v[order])])
-        mean = np.empty_like(Rs)
-        mean[order] = (csum[hi] - csum[lo]) / (hi - lo)
-        out.append(mean)
-    return out if isinstance(values, list) else out[0]
-
-
 def _expected_amplitude(azi, nominal, model, final, r0, half_width=0.1):
     """The amplitude the matched filter of the pipeline should find: least
     squares of delta = A (g - <g>) + c over the final |Z| < 0.3 kpc stars at
@@ -855,7 +816,8 @@ def _expected_amplitude(azi, nominal, model, final, r0, half_width=0.1):
         return None
     x, y, R, model = nominal[0][sel], nominal[1][sel], nominal[6][sel], model[sel]
     g = _pattern_shape(azi, R, np.arctan2(y, -x), r0)
-    model_mean, g_mean = _annulus_mean(R, [model, g], half_width)
+    model_mean = annulus_mean(R, model, half_width)
+    g_mean = annulus_mean(R, g, half_width)
     delta = model - model_mean
     g = g - g_mean
     design = np.column_stack([g, np.ones_like(g)])
@@ -869,7 +831,7 @@ def _azimuthal_truth(azi, R, phi, absz, model, r0):
     mean (h = 0.1 kpc) in 2-degree phi bins with >= 20 stars (|Z| < 0.3 kpc)."""
     plane = absz < 0.3
     R, phi, model = R[plane], phi[plane], model[plane]
-    delta = model - _annulus_mean(R, model, 0.1)
+    delta = model - annulus_mean(R, model, 0.1)
     width = np.radians(2.0)
     out = {}
     for region, (r_lo, r_hi) in (("inner", (7.0, 9.0)), ("outer", (9.0, 11.0))):
@@ -1190,7 +1152,7 @@ def _make_lamost(rng, n, full, frame, geo):
     counts["after_astrometric"] = int(keep.sum())
     nominal = _nominal_coordinates(gL["ra"], gL["dec"], bL["r_med_geo"] / 1e3, gL["pmra"],
                                    gL["pmdec"], rv, frame, keep)
-    p_halo = _halo_probability(nominal[3:6], geo)
+    p_halo = _halo_probability(nominal[3:6], frame)
     keep &= p_halo < _P_HALO_MAX
     counts["final"] = int(keep.sum())
     counts["note"] = ("the mock's own reading of the METHOD.md cuts, in order; "
@@ -1258,7 +1220,7 @@ def _make_giants(rng, n, full, frame, geo):
     counts["after_astrometric"] = int(keep.sum())
     nominal = _nominal_coordinates(gaia["ra"], gaia["dec"], bj_med / 1e3, gaia["pmra"],
                                    gaia["pmdec"], gaia["radial_velocity"], frame, keep)
-    keep &= _halo_probability(nominal[3:6], geo) < _P_HALO_MAX
+    keep &= _halo_probability(nominal[3:6], frame) < _P_HALO_MAX
     stars["nominal"] = nominal
     counts["final"] = int(keep.sum())
     counts["note"] = "the mock's own reading of the METHOD.md cuts, in order"
