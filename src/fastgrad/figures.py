@@ -104,13 +104,19 @@ def fig3_radial_fit(R, feh, fit, *, zlabel="0 <= |Z| < 0.2 kpc", n_draws=100, se
     return fig
 
 
-def _gradient_plot(table, *, xlabel, ylabel, literature=None, min_stars=500, title=""):
+def _gradient_plot(table, *, xlabel, ylabel, literature=None, min_stars=500, title="",
+                   reference=None, reference_label="Hawkins (2023), LAMOST"):
     fig, ax = plt.subplots(figsize=(7.5, 5))
     ok = ~np.ma.getmaskarray(table["slope"]) & (np.asarray(table["n_stars"]) >= min_stars)
     x = np.asarray(table["bin_center"])[ok]
     ax.errorbar(x, np.ma.filled(table["slope"], np.nan)[ok],
                 yerr=np.ma.filled(table["slope_err"], np.nan)[ok], fmt="o-", color="k",
                 ms=7, capsize=3, label="this work (fastgrad)")
+    if reference:
+        xr = np.array(sorted(reference))
+        ax.errorbar(xr + 0.01 * np.ptp(xr), [reference[k][0] for k in xr],
+                    yerr=[reference[k][1] for k in xr], fmt="s", mfc="none", color="tab:red",
+                    ms=7, capsize=3, label=reference_label)
     if literature is not None:
         for name in np.unique(literature["reference"]):
             sel = literature["reference"] == name
@@ -126,17 +132,22 @@ def _gradient_plot(table, *, xlabel, ylabel, literature=None, min_stars=500, tit
     return fig
 
 
-def fig4_radial_gradients(table1, *, literature=None, min_stars=500):
-    """Figure 4: radial gradient m_R (+- sigma) against the |Z| bin centre."""
+def fig4_radial_gradients(table1, *, literature=None, min_stars=500, reference=None):
+    """Figure 4: radial gradient m_R (+- sigma) against the |Z| bin centre.
+
+    ``literature``: optional Table (reference, x, slope[, slope_err]) of
+    published values; ``reference``: {bin centre: (m, sigma)} drawn as open
+    squares (the pipeline passes the paper's Table 1 for LAMOST)."""
     return _gradient_plot(table1, xlabel="|Z| (kpc)", ylabel="$m_R$ = d[Fe/H]/dR (dex/kpc)",
-                          literature=literature, min_stars=min_stars,
+                          literature=literature, min_stars=min_stars, reference=reference,
                           title="Radial metallicity gradient by height")
 
 
-def fig7_vertical_gradients(table2, *, literature=None, min_stars=500):
-    """Figure 7: vertical gradient m_Z (+- sigma) against the R bin centre."""
+def fig7_vertical_gradients(table2, *, literature=None, min_stars=500, reference=None):
+    """Figure 7: vertical gradient m_Z (+- sigma) against the R bin centre
+    (``literature``, ``reference`` as in :func:`fig4_radial_gradients`)."""
     return _gradient_plot(table2, xlabel="R (kpc)", ylabel="$m_Z$ = d[Fe/H]/d|Z| (dex/kpc)",
-                          literature=literature, min_stars=min_stars,
+                          literature=literature, min_stars=min_stars, reference=reference,
                           title="Vertical metallicity gradient by radius")
 
 

@@ -570,7 +570,9 @@ def _figures(results, cfg, frame):
     sel = (np.asarray(s["absz"]) >= e[0]) & (np.asarray(s["absz"]) < e[1])
     fit0 = results.fits[first]
     yield 3, figs.fig3_radial_fit(R[sel], feh[sel], fit0, zlabel=f"{e[0]:g} <= |Z| < {e[1]:g} kpc", label=lab)
-    yield 4, figs.fig4_radial_gradients(t1, min_stars=cfg["fit"]["min_stars"])
+    paper = first == "lamost"  # the paper's Tables 1 and 2 are of the LAMOST stars
+    yield 4, figs.fig4_radial_gradients(t1, min_stars=cfg["fit"]["min_stars"],
+                                        reference=PAPER_TABLE1 if paper else None)
     az = results.azimuthal[first]
     sel_s = az["selection"]
     yield 5, figs.fig5_residual_maps(np.asarray(sel_s["x"]), np.asarray(sel_s["y"]),
@@ -578,7 +580,9 @@ def _figures(results, cfg, frame):
                                      sign=cfg["azimuthal"]["sign"],
                                      min_count=cfg["azimuthal"]["map_min_count"])
     yield 6, figs.fig6_azimuthal_profile(az["profiles"])
-    yield 7, figs.fig7_vertical_gradients(results.tables[first]["table2"], min_stars=cfg["fit"]["min_stars"])
+    yield 7, figs.fig7_vertical_gradients(results.tables[first]["table2"],
+                                          min_stars=cfg["fit"]["min_stars"],
+                                          reference=PAPER_TABLE2 if paper else None)
     if "giants" in results.azimuthal:
         g = results.azimuthal["giants"]
         gs = g["selection"]
