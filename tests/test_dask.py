@@ -331,9 +331,9 @@ def test_exact_reference_against_brute_force():
 def test_annulus_mean_across_partitions(catalog, mc_ddf, single_mc):
     """R from the MC on the cluster; 8 ranges from the quantile sketch."""
     ok = np.isfinite(np.asarray(single_mc["R"]))
-    good = mc_ddf[mc_ddf["R"].notnull()]  # the single-machine step rejects NaN R too
-    got = fd.annulus_mean(good, "R", "feh", 0.1, key="source_id").compute()
-    assert got.index.is_unique and len(got) == ok.sum()
+    # NaN R (from NaN inputs) raise by default, as on one machine; "omit" drops them
+    got = fd.annulus_mean(mc_ddf, "R", "feh", 0.1, key="source_id", nan_policy="omit").compute()
+    assert got.index.is_unique and len(got) == ok.sum() and got.index.name == "source_id"
     ids = catalog.source_id.to_numpy()[ok]
     R = np.asarray(single_mc["R"])[ok]
     v = catalog.feh.to_numpy()[ok]
@@ -378,8 +378,11 @@ def test_annulus_mean_nan_raises(client):
 
     df = pd.DataFrame({"R": [8.0, np.nan, 9.0, 10.0], "feh": [0.0, 0.1, 0.2, 0.3]})
     frame = dd.from_pandas(df, npartitions=2)
-    with pytest.raises(ValueError, match=r"R: 1 row\(s\) are NaN"):
+    with pytest.raises(ValueError, match=r"R: 1 row\(s\) are NaN.*index starts at"):
         fd.annulus_mean(frame, boundaries=[9.5]).compute()
+    got = fd.annulus_mean(frame, boundaries=[9.5], nan_policy="omit").compute().sort_index()
+    assert got.index.tolist() == [0, 2, 3]
+    np.testing.assert_allclose(got["annulus_mean"], [0.0, 0.2, 0.3], rtol=0, atol=1e-15)
 
 
 # ---------------------------------------------------------------------------

@@ -485,7 +485,7 @@ def quality_cut_counts_partition(df, cuts, *, thresholds=None):
     }, columns=list(_COUNT_COLUMNS))
 
 
-def quality_cut_counts_meta(cuts=None):
+def quality_cut_counts_meta():
     """The ``meta`` of :func:`quality_cut_counts_partition` (its columns, no rows)."""
     return pd.DataFrame({
         "cut_index": np.zeros(0, dtype=np.int64), "cut": pd.Series([], dtype=object),
@@ -550,7 +550,9 @@ def quality_cuts(collection, cuts, *, thresholds=None):
         Of ``collection``'s kind.
     counts : dask.dataframe.DataFrame
         :func:`quality_cut_counts_partition` of every partition; pass it to
-        :func:`cut_report` (``dask.compute(kept, counts)`` reads the data once).
+        :func:`cut_report`. ``dask.compute(kept, counts)`` reads the data once
+        (for an LSDB catalogue: ``dask.compute(kept.to_dask_dataframe(), counts)``,
+        or ``kept.write_catalog(...)`` then ``cut_report(counts)``).
     """
     _require_dask()
     _resolve_cuts(cuts)  # fail here, not on a worker, on a bad name
@@ -846,12 +848,18 @@ def _range_bounds(boundaries, half_width):
     return lower, upper
 
 
-def _annulus_scatter_partition(df, *, R, values, weights, key, boundaries, half_width):
+def _annulus_scatter_partition(df, *, R, values, weights, key, boundaries, half_width,
+                               nan_policy="raise"):
     """Tag each star with the range that owns it (R between two boundaries)
     and copy it to every neighbouring range whose strip it lies in."""
     r = _float_column(df, R)
     v = _float_column(df, values)
     w = _float_column(df, weights) if weights else None
+    if nan_policy == "omit":
+        finite = np.isfinite(r) & np.isfinite(v) & (np.isfinite(w) if weights else True)
+        if not finite.all():
+            df, r, v = df[finite], r[finite], v[finite]
+            w = w[finite] if weights else None
     try:
         _check_annulus_inputs(r, v, w, half_width)
     except ValueError as exc:
@@ -873,7 +881,7 @@ def _annulus_scatter_partition(df, *, R, values, weights, key, boundaries, half_
     return out
 
 
-def _annulus_range_partition(df, *, half_width, output, weighted):
+def _annulus_range_partition(df, *, half_width, output, weighted, index_name):
     """Annulus means of the stars each range owns, from its stars and strips."""
     pieces = []
     for _, group in df.groupby("_range", sort=True):
@@ -888,10 +896,10 @@ def _annulus_range_partition(df, *, half_width, output, weighted):
             weights=g["_w"].to_numpy() if weighted else None)
         mine = g["_owned"].to_numpy()
         pieces.append(pd.DataFrame({output: means[mine]},
-                                   index=pd.Index(g["_key"].to_numpy()[mine], name="_key")))
+                                   index=pd.Index(g["_key"].to_numpy()[mine], name=index_name)))
     if not pieces:
         return pd.DataFrame({output: np.zeros(0)},
-                            index=pd.Index(df["_key"].to_numpy()[:0], name="_key"))
+                            index=pd.Index(df["_key"].to_numpy()[:0], name=index_name))
     return pd.concat(pieces)
 
 
@@ -920,7 +928,7 @@ def _quantile_boundaries(frame, R, n_ranges):
 
 
 def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=None, key=None,
-                 boundaries=None, n_ranges=None, output="annulus_mean"):
+                 boundaries=None, n_ranges=None, output="annulus_mean", nan_policy="raise"):
     """Exact annulus means over a whole partitioned catalogue (lazy).
 
     For each star i the (weighted) mean of ``values`` over **all** stars j of
@@ -960,11 +968,16 @@ def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=Non
         collection's number of partitions).
     output : str
         Name of the output column.
+    nan_policy : {"raise", "omit"}
+        Stars with a NaN or infinite R, value or weight raise ``ValueError``
+        (as :func:`fastgrad.annulus_mean` does), or are left out: of every
+        annulus and of the output.
 
     Returns
     -------
     dask.dataframe.DataFrame
-        Indexed by the key (index name ``"_key"``), one column ``output``,
+        Indexed by the key (named after ``key``, or as the collection's
+        index), one column ``output``,
         one row per star, partitioned by R range (not ``collection``'s
         partitions). Join it back with, e.g.
         ``ddf.merge(means, left_on="source_id", right_index=True)``.
@@ -972,13 +985,16 @@ def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=Non
     Raises
     ------
     ValueError
-        On NaN or infinite R, values or weights, negative weights (raised by
-        the worker that reads them, naming the rows) or a bad half_width.
+        On NaN or infinite R, values or weights (unless ``nan_policy="omit"``),
+        negative weights (raised by the worker that reads them, naming the
+        rows and the partition) or a bad half_width.
     """
     frame = _as_dask_frame(collection)
     half_width = float(half_width)
     if not (np.isfinite(half_width) and half_width > 0):
         raise ValueError(f"half_width must be finite and > 0, got {half_width!r}")
+    if nan_policy not in ("raise", "omit"):
+        raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
     needed = [R, values] + ([weights] if weights else []) + ([key] if key else [])
     _missing(frame._meta, needed, "annulus_mean")
     if boundaries is None:
@@ -998,9 +1014,12 @@ def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=Non
         "_v": np.zeros(0), **({"_w": np.zeros(0)} if weights else {})})
     tagged = frame.map_partitions(_annulus_scatter_partition, R=R, values=values,
                                   weights=weights, key=key, boundaries=boundaries,
-                                  half_width=half_width, meta=scatter_meta)
+                                  half_width=half_width, nan_policy=nan_policy,
+                                  meta=scatter_meta)
     shuffled = tagged.shuffle(on="_range", npartitions=n_out)
+    index_name = key if key is not None else frame._meta.index.name
     out_meta = pd.DataFrame({output: np.zeros(0)},
-                            index=pd.Index(scatter_meta["_key"].to_numpy(), name="_key"))
+                            index=pd.Index(scatter_meta["_key"].to_numpy(), name=index_name))
     return shuffled.map_partitions(_annulus_range_partition, half_width=half_width,
-                                   output=output, weighted=bool(weights), meta=out_meta)
+                                   output=output, weighted=bool(weights),
+                                   index_name=index_name, meta=out_meta)
