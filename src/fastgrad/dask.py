@@ -1,0 +1,1025 @@
+"""The per-star steps on Dask / LSDB partitions, and the global steps across them.
+
+Gaia DR3 (1.8e9 stars with astrometry, 3.4e7 with radial velocities) is kept
+as HATS catalogues (Parquet partitioned by HEALPix pixel) read by LSDB on
+Dask.  This module lets fastgrad run there and give the numbers it gives on
+one machine.
+
+Partition functions (``pandas.DataFrame -> pandas.DataFrame``, module-level so
+they pickle, accept an empty frame, and need only pandas on the workers):
+
+- :func:`mc_galactocentric_partition` (meta: :func:`mc_galactocentric_meta`):
+  Monte-Carlo Galactocentric coordinates, Gaia DR3 archive names by default.
+  Each star's random stream is keyed by ``(seed, source_id)``, so the output
+  is bit-identical to :func:`fastgrad.mc_galactocentric` with
+  ``ids=source_id`` whatever the partitioning, row order, thread count or
+  engine.
+- :func:`quality_cuts_partition` keeps the rows that pass a cut preset;
+  :func:`quality_cut_counts_partition` gives the partition's counts per cut,
+  and :func:`cut_report` sums them into the report of
+  :func:`fastgrad.catalogs.apply_cuts` (same columns, same numbers).
+- :func:`kinematic_probabilities_partition` (meta:
+  :func:`kinematic_probabilities_meta`): U, V, W and the Bensby (2003)
+  membership probabilities.
+- :func:`fit_columns_partition`: the few columns the binned fits need.
+
+Collection-level helpers (need ``pip install fastgrad[dask]``; they take a
+``dask.dataframe.DataFrame`` or an ``lsdb.Catalog`` and stay lazy unless
+said otherwise): :func:`mc_galactocentric`, :func:`kinematic_probabilities`,
+:func:`quality_cuts`, :func:`annulus_mean` (the exact annulus means across
+partitions) and :func:`fit_columns` (computes the reduced pandas frame for
+:func:`fastgrad.fitting.fit_binned`).
+
+Threads: every ``n_threads=None`` resolves at call time on the worker, from
+the OpenMP runtime (:func:`fastgrad.effective_n_threads`): Dask's nanny sets
+``OMP_NUM_THREADS=1`` for worker processes and
+``threadpoolctl.threadpool_limits`` caps it too.  Nothing here starts a pool
+of its own.
+
+Units: a DataFrame carries none, so partitions must hold the canonical units
+of :data:`fastgrad.catalogs.CANONICAL_UNITS` (those of the Gaia archive and of
+:func:`fastgrad.read_catalog`): deg, mas, mas/yr, km/s, pc for ``r_*_geo``,
+kpc for ``distance``.
+"""
+import numpy as np
+import pandas as pd
+
+from .catalogs import MissingColumnsError, _REPORT_COLUMNS, _nonfinite, get_cuts
+from .populations import (BENSBY2003, HALO_CUT, SCHOENRICH2010_SOLAR_MOTION,
+                          kinematic_probabilities as _kinematic_probabilities)
+from .transform import (COORD_NAMES, GAIA_CORRELATIONS, _seed64,
+                        mc_galactocentric as _mc_galactocentric)
+
+__all__ = [
+    "DASK_EXTRA_MESSAGE",
+    "GAIA_MC_COLUMNS",
+    "FIT_COLUMNS",
+    # partition functions
+    "mc_galactocentric_partition",
+    "mc_galactocentric_meta",
+    "quality_cuts_partition",
+    "quality_cut_counts_partition",
+    "quality_cut_counts_meta",
+    "cut_report",
+    "kinematic_probabilities_partition",
+    "kinematic_probabilities_meta",
+    "fit_columns_partition",
+    "annulus_mean_local",
+    # collection-level
+    "mc_galactocentric",
+    "kinematic_probabilities",
+    "quality_cuts",
+    "annulus_mean",
+    "fit_columns",
+]
+
+#: The message of the ImportError raised when Dask is missing.
+DASK_EXTRA_MESSAGE = "fastgrad.dask needs the optional dependencies: pip install fastgrad[dask]"
+
+
+def _require_dask():
+    """``dask.dataframe``, or an ImportError naming the extra to install."""
+    try:
+        import dask  # noqa: F401
+        import dask.dataframe as dd
+    except ImportError as exc:
+        raise ImportError(f"{DASK_EXTRA_MESSAGE} ({exc})") from exc
+    return dd
+
+
+def _as_dask_frame(collection):
+    """A dask DataFrame from a dask DataFrame or an LSDB Catalog."""
+    _require_dask()
+    if hasattr(collection, "to_dask_dataframe"):  # lsdb.Catalog (and its subclasses)
+        return collection.to_dask_dataframe()
+    if hasattr(collection, "map_partitions") and hasattr(collection, "_meta"):
+        return collection
+    raise TypeError("expected a dask.dataframe.DataFrame or an lsdb.Catalog, got "
+                    f"{type(collection).__name__}")
+
+
+def _meta_of(like):
+    """An empty pandas frame with the columns/dtypes of ``like`` (a pandas
+    frame, a dask DataFrame or an LSDB Catalog)."""
+    if isinstance(like, pd.DataFrame):
+        return like.iloc[:0]
+    meta = getattr(like, "_meta", None)
+    if meta is None:
+        meta = getattr(like, "meta", None)
+    if not isinstance(meta, pd.DataFrame):
+        raise TypeError("expected a pandas/dask DataFrame or an lsdb.Catalog, got "
+                        f"{type(like).__name__}")
+    return meta.iloc[:0]
+
+
+# ---------------------------------------------------------------------------
+# Column access
+# ---------------------------------------------------------------------------
+
+def _inverse_columns(columns, what="columns"):
+    """``{frame name: canonical name}`` -> ``{canonical name: frame name}``."""
+    inverse = {}
+    for frame_name, canonical in dict(columns or {}).items():
+        if canonical in inverse:
+            raise ValueError(f"{what}: {inverse[canonical]!r} and {frame_name!r} both map to "
+                             f"{canonical!r}")
+        inverse[canonical] = frame_name
+    return inverse
+
+
+def _float_column(df, name):
+    """Column ``name`` of ``df`` as contiguous float64 (missing values -> NaN)."""
+    return np.ascontiguousarray(df[name].to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def _missing(df, needed, where):
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        shown = ", ".join(map(str, list(df.columns)[:40]))
+        raise MissingColumnsError(f"{where}: column(s) {missing} missing; the partition has "
+                                  f"{shown}. Map other names with columns={{'frame_name': "
+                                  f"'canonical_name'}}.", missing)
+
+
+def _int_ids(df, name):
+    """An id column as an integer array (the MC streams' keys)."""
+    series = df[name]
+    if len(series) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if series.isna().any():
+        bad = np.flatnonzero(series.isna().to_numpy())
+        raise ValueError(f"{name}: {bad.size} row(s) have no id (rows {bad[:10].tolist()}); "
+                         "every star needs an integer id to key its random stream")
+    values = series.to_numpy()
+    if not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"{name}: expected integer ids (e.g. Gaia source_id), got dtype "
+                         f"{series.dtype}")
+    return values
+
+
+def _located(exc, df):
+    """A ValueError from a partition, saying where the partition is."""
+    where = (f" [in a partition of {len(df)} rows whose index starts at {df.index[0]!r}; "
+             "row numbers count from the partition's first row]") if len(df) else ""
+    return type(exc)(f"{exc}{where}")
+
+
+# ---------------------------------------------------------------------------
+# Monte-Carlo Galactocentric transform
+# ---------------------------------------------------------------------------
+
+#: Arguments of :func:`fastgrad.mc_galactocentric` and the Gaia DR3 archive
+#: columns they are read from by default (``distance``/``distance_error`` in
+#: kpc as :func:`fastgrad.add_distances` writes them; failing those, the
+#: Bailer-Jones ``r_med_geo, r_lo_geo, r_hi_geo`` in pc).  ``ids`` keys the
+#: random streams.
+GAIA_MC_COLUMNS = {
+    "ra": "ra", "dec": "dec", "pmra": "pmra", "pmdec": "pmdec",
+    "radial_velocity": "radial_velocity",
+    "ra_error": "ra_error", "dec_error": "dec_error", "pmra_error": "pmra_error",
+    "pmdec_error": "pmdec_error", "radial_velocity_error": "radial_velocity_error",
+    "distance": "distance", "distance_error": "distance_error",
+    "r_med_geo": "r_med_geo", "r_lo_geo": "r_lo_geo", "r_hi_geo": "r_hi_geo",
+    "ids": "source_id",
+}
+
+_MC_ARGS = ("ra", "dec", "pmra", "pmdec", "radial_velocity", "ra_error", "dec_error",
+            "pmra_error", "pmdec_error", "radial_velocity_error")
+
+
+def _mc_output_names(prefix):
+    return ([prefix + c for c in COORD_NAMES] + [prefix + c + "_err" for c in COORD_NAMES])
+
+
+def _partition_seed(seed):
+    """The one 64-bit key every partition must share."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        raise ValueError("seed: a distributed Monte Carlo needs a fixed int (or SeedSequence) "
+                         "seed shared by all partitions; None or a Generator would give each "
+                         "partition its own stream")
+    return _seed64(seed)
+
+
+def _gaia_name(canonical, inverse):
+    """The frame column holding ``canonical`` (the user's map, else the Gaia name)."""
+    return inverse.get(canonical, GAIA_MC_COLUMNS[canonical])
+
+
+def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns=None,
+                                correlations=False, prefix="", append=True,
+                                nan_policy="propagate", n_threads=None):
+    """Monte-Carlo Galactocentric coordinates of one partition's stars.
+
+    The partition-level :func:`fastgrad.mc_galactocentric`: with the same
+    ``seed``, ``n_samples``, ``frame`` and the stars' ids as ``ids``, every
+    output value is bit-identical to the single-machine call, whatever the
+    partitioning, row order, thread count or engine.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One partition (an LSDB ``NestedFrame`` works too), possibly empty, in
+        the Gaia archive's names and units (see :data:`GAIA_MC_COLUMNS`):
+        ``ra, dec`` (deg), ``pmra, pmdec`` (mas/yr), ``radial_velocity``
+        (km/s), their ``*_error`` (mas, mas/yr, km/s), ``distance`` and
+        ``distance_error`` (kpc) or else ``r_med_geo, r_lo_geo, r_hi_geo``
+        (pc; then distance = r_med_geo / 1000 and its error
+        (r_hi_geo - r_lo_geo) / 2000, as :func:`fastgrad.add_distances`), and
+        the integer ids ``source_id``.
+    seed : int or numpy.random.SeedSequence
+        Required and shared by all partitions (``None`` would draw a different
+        seed per partition).
+    n_samples : int
+        Draws per star (the paper: 1000).
+    frame : None, str or astropy.coordinates.Galactocentric
+        As in :func:`fastgrad.mc_galactocentric` (``None``: the paper's).
+    columns : dict, optional
+        Frame column name -> canonical name (the keys of
+        :data:`GAIA_MC_COLUMNS`), tried before the Gaia names, e.g. for the
+        LAMOST RVs and ids after a cross-match: ``{"rv": "radial_velocity",
+        "rv_err": "radial_velocity_error", "obsid": "ids"}``.
+    correlations : bool
+        Draw ra, dec, pmra, pmdec from their full Gaia covariance, using the
+        six ``*_corr`` columns (:data:`fastgrad.transform.GAIA_CORRELATIONS`,
+        mappable through ``columns``).
+    prefix : str
+        Prepended to the output names (``x ... absz``, ``x_err ... absz_err``).
+    append : bool
+        Return ``df`` with the outputs added (the default, as LSDB's
+        ``map_partitions`` expects: ra/dec and the index are kept), or only
+        the 18 output columns on ``df``'s index.
+    nan_policy : {"propagate", "raise"}
+        ``"propagate"`` (the default here, unlike the single-machine call: one
+        bad row should not stop a job over a billion stars): rows with a NaN
+        input get NaN outputs; ``"raise"`` as in :func:`fastgrad.mc_galactocentric`.
+    n_threads : int or None
+        OpenMP threads, resolved on the worker at call time (``None``: the
+        runtime's maximum, 1 under Dask's ``OMP_NUM_THREADS=1``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``df`` (when ``append``) plus ``x, y, z`` (kpc), ``vx, vy, vz``
+        (km/s), ``R`` (kpc), ``phi`` (rad), ``absz`` (kpc) and their
+        Monte-Carlo standard deviations ``*_err``, float64, each name with
+        ``prefix``.
+    """
+    seed = _partition_seed(seed)
+    inverse = _inverse_columns(columns)
+    unknown = sorted(set(inverse) - set(GAIA_MC_COLUMNS) - set(GAIA_CORRELATIONS))
+    if unknown:
+        raise ValueError(f"columns: unknown canonical name(s) {unknown}; use "
+                         f"{sorted(GAIA_MC_COLUMNS)} or {list(GAIA_CORRELATIONS)}")
+    names = {arg: _gaia_name(arg, inverse) for arg in _MC_ARGS}
+    id_name = _gaia_name("ids", inverse)
+    dist_name, dist_err_name = _gaia_name("distance", inverse), _gaia_name("distance_error", inverse)
+    if dist_name in df.columns or dist_err_name in df.columns:
+        needed = list(names.values()) + [dist_name, dist_err_name, id_name]
+        use_bailer_jones = False
+    else:
+        bj = [_gaia_name(c, inverse) for c in ("r_med_geo", "r_lo_geo", "r_hi_geo")]
+        needed = list(names.values()) + bj + [id_name]
+        use_bailer_jones = True
+    corr_names = {c: inverse.get(c, c) for c in GAIA_CORRELATIONS} if correlations else {}
+    _missing(df, needed + list(corr_names.values()), "mc_galactocentric_partition")
+    out_names = _mc_output_names(prefix)
+    clash = [c for c in out_names if c in df.columns] if append else []
+    if clash:
+        raise ValueError(f"mc_galactocentric_partition: the partition already has column(s) "
+                         f"{clash}; pass prefix= to name the outputs apart")
+
+    args = {arg: _float_column(df, name) for arg, name in names.items()}
+    if use_bailer_jones:
+        r_med, r_lo, r_hi = (_float_column(df, _gaia_name(c, inverse))
+                             for c in ("r_med_geo", "r_lo_geo", "r_hi_geo"))
+        # the arithmetic of fastgrad.add_distances, so that the values are the same bits
+        args["distance"] = r_med / 1000.0
+        args["distance_error"] = (r_hi - r_lo) / 2000.0
+    else:
+        args["distance"] = _float_column(df, dist_name)
+        args["distance_error"] = _float_column(df, dist_err_name)
+    corr = ({c: _float_column(df, name) for c, name in corr_names.items()}
+            if correlations else None)
+    try:
+        table = _mc_galactocentric(
+            args["ra"], args["dec"], args["distance"], args["pmra"], args["pmdec"],
+            args["radial_velocity"], ra_error=args["ra_error"], dec_error=args["dec_error"],
+            distance_error=args["distance_error"], pmra_error=args["pmra_error"],
+            pmdec_error=args["pmdec_error"], radial_velocity_error=args["radial_velocity_error"],
+            n_samples=n_samples, frame=frame, seed=seed, correlations=corr,
+            ids=_int_ids(df, id_name), nan_policy=nan_policy, n_threads=n_threads)
+    except ValueError as exc:
+        raise _located(exc, df) from None
+    # the table's columns are rows of one (18, N) array: a dict of them builds
+    # the frame with one copy
+    data = {new: np.asarray(table[old]) for new, old in zip(out_names, table.colnames)}
+    result = pd.DataFrame(data, index=df.index)
+    if not append:
+        return result
+    return _concat_columns(df, result)
+
+
+def _concat_columns(df, new):
+    """``df`` with the columns of ``new`` (same index) added, keeping ``df``'s type."""
+    out = df.copy(deep=False)
+    for name in new.columns:
+        out[name] = new[name].to_numpy()
+    return out
+
+
+def mc_galactocentric_meta(like, *, prefix="", append=True, **kwargs):
+    """The ``meta`` (empty output frame) of :func:`mc_galactocentric_partition`.
+
+    Parameters
+    ----------
+    like : pandas.DataFrame, dask DataFrame or lsdb.Catalog
+        The input collection or its meta; only its columns and dtypes are read.
+    prefix, append, **kwargs :
+        As given to :func:`mc_galactocentric_partition` (``seed`` may be
+        left out here).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Empty, with the partition function's output columns and dtypes.
+    """
+    kwargs.setdefault("seed", 0)
+    return mc_galactocentric_partition(_meta_of(like), prefix=prefix, append=append, **kwargs)
+
+
+def mc_galactocentric(collection, *, seed, n_samples=1000, frame=None, columns=None,
+                      correlations=False, prefix="", append=True, nan_policy="propagate",
+                      n_threads=None):
+    """:func:`mc_galactocentric_partition` mapped over a collection (lazy).
+
+    Parameters
+    ----------
+    collection : dask.dataframe.DataFrame or lsdb.Catalog
+    seed, n_samples, frame, columns, correlations, prefix, append, nan_policy, n_threads :
+        As in :func:`mc_galactocentric_partition`.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame or lsdb.Catalog
+        Of the same kind as ``collection`` (an LSDB Catalog stays one when
+        ``append``: its ra, dec and index are kept).
+    """
+    _require_dask()
+    kwargs = dict(seed=seed, n_samples=n_samples, frame=frame, columns=columns,
+                  correlations=correlations, prefix=prefix, append=append,
+                  nan_policy=nan_policy, n_threads=n_threads)
+    meta = mc_galactocentric_meta(collection, **kwargs)
+    return collection.map_partitions(mc_galactocentric_partition, meta=meta, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Quality cuts
+# ---------------------------------------------------------------------------
+
+class _FrameTable:
+    """The little of an astropy Table that the :class:`fastgrad.catalogs.Cut`
+    functions use (``colnames``, ``len``, ``t[name]``), over a DataFrame:
+    numeric columns come out as float64 with missing values as NaN."""
+
+    def __init__(self, df):
+        self._df = df
+        self.colnames = [str(c) for c in df.columns]
+
+    def __len__(self):
+        return len(self._df)
+
+    def __getitem__(self, name):
+        series = self._df[name]  # KeyError when absent, as catalogs._col expects
+        if pd.api.types.is_numeric_dtype(series.dtype):
+            return series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return series.to_numpy()
+
+
+def _resolve_cuts(cuts):
+    """catalogs.get_cuts, plus the name ``"halo"`` for the paper's halo cut."""
+    if isinstance(cuts, str) or not np.iterable(cuts):
+        cuts = [cuts]
+    return get_cuts([HALO_CUT if c == "halo" else c for c in cuts])
+
+
+def _evaluate_cuts(df, cuts, thresholds):
+    """The rows kept and the per-cut counts, exactly as catalogs.apply_cuts counts them."""
+    cuts = _resolve_cuts(cuts)
+    thresholds = dict(thresholds or {})
+    known = {p for c in cuts for p in c.params}
+    unknown = sorted(set(thresholds) - known)
+    if unknown:
+        raise ValueError(f"thresholds: unknown name(s) {unknown}; these cuts take {sorted(known)}")
+    table = _FrameTable(df)
+    alive = np.ones(len(table), dtype=bool)
+    counts = []
+    for cut in cuts:
+        params = {k: v for k, v in thresholds.items() if k in cut.params}
+        try:
+            keep = cut.keep(table, **params)
+        except MissingColumnsError as exc:
+            raise MissingColumnsError(f"cut {cut.name!r} ({cut.section}): {exc}; the partition "
+                                      f"has {', '.join(table.colnames[:40])}", exc.missing) from None
+        removed = alive & ~keep
+        nonfinite = _nonfinite(table, cut.columns)
+        n_before = int(np.count_nonzero(alive))
+        n_removed = int(np.count_nonzero(removed))
+        counts.append((cut, n_before, n_removed, int(np.count_nonzero(removed & nonfinite))))
+        alive &= keep
+    return alive, counts
+
+
+def quality_cuts_partition(df, cuts, *, thresholds=None):
+    """The rows of a partition that pass quality cuts (a partition filter).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One partition in canonical names and units (see
+        :func:`fastgrad.read_catalog`), possibly empty.
+    cuts : str, Cut or sequence of them
+        As in :func:`fastgrad.apply_cuts`: ``"lamost_hot_stars"``,
+        ``"gaia_giants"``, ``"astrometric"``, a :class:`fastgrad.Cut`, or a
+        list; here also ``"halo"`` (:data:`fastgrad.populations.HALO_CUT`,
+        keep ``p_halo < p_halo_max``).
+    thresholds : dict, optional
+        As in :func:`fastgrad.apply_cuts`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The kept rows (same columns, dtypes and index labels). Their union
+        over partitions is the table :func:`fastgrad.apply_cuts` keeps.
+    """
+    alive, _ = _evaluate_cuts(df, cuts, thresholds)
+    return df if alive.all() else df[alive]
+
+
+_COUNT_COLUMNS = ("cut_index", "cut", "n_before", "n_removed", "n_after", "n_nonfinite")
+
+
+def quality_cut_counts_partition(df, cuts, *, thresholds=None):
+    """Per-cut counts of one partition, to be summed by :func:`cut_report`.
+
+    Parameters
+    ----------
+    df, cuts, thresholds :
+        As in :func:`quality_cuts_partition`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cut, in order (also for an empty partition): ``cut_index``
+        (0, 1, ...), ``cut`` (its name), ``n_before``, ``n_removed``,
+        ``n_after``, ``n_nonfinite`` (int64), counted as
+        :func:`fastgrad.apply_cuts` counts them.
+    """
+    _, counts = _evaluate_cuts(df, cuts, thresholds)
+    return pd.DataFrame({
+        "cut_index": np.arange(len(counts), dtype=np.int64),
+        "cut": pd.Series([c.name for c, *_ in counts], dtype=object),
+        "n_before": np.array([b for _, b, _, _ in counts], dtype=np.int64),
+        "n_removed": np.array([r for _, _, r, _ in counts], dtype=np.int64),
+        "n_after": np.array([b - r for _, b, r, _ in counts], dtype=np.int64),
+        "n_nonfinite": np.array([nf for *_, nf in counts], dtype=np.int64),
+    }, columns=list(_COUNT_COLUMNS))
+
+
+def quality_cut_counts_meta():
+    """The ``meta`` of :func:`quality_cut_counts_partition` (its columns, no rows)."""
+    return pd.DataFrame({
+        "cut_index": np.zeros(0, dtype=np.int64), "cut": pd.Series([], dtype=object),
+        **{c: np.zeros(0, dtype=np.int64) for c in _COUNT_COLUMNS[2:]}})
+
+
+def cut_report(counts, cuts=None):
+    """Sum per-partition cut counts into :func:`fastgrad.apply_cuts`' report.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame, dask DataFrame, or a list of DataFrames
+        Rows of :func:`quality_cut_counts_partition` from every partition (a
+        dask collection is computed).
+    cuts : str, Cut or sequence, optional
+        The cuts that made ``counts``, for the ``section`` and
+        ``description`` columns (left empty when not given).
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per cut, in order: ``cut``, ``n_before``, ``n_removed``,
+        ``n_after``, ``n_nonfinite``, ``section``, ``description``, the
+        layout of :func:`fastgrad.apply_cuts`' report, with the same numbers
+        as the single-machine call on the whole catalogue.
+    """
+    from astropy.table import Table
+
+    if isinstance(counts, (list, tuple)):
+        counts = pd.concat(counts, ignore_index=True) if counts else quality_cut_counts_meta()
+    elif not isinstance(counts, pd.DataFrame):
+        counts = counts.compute()
+    summed = (counts.groupby("cut_index", sort=True)
+              .agg(cut=("cut", "first"), n_before=("n_before", "sum"),
+                   n_removed=("n_removed", "sum"), n_after=("n_after", "sum"),
+                   n_nonfinite=("n_nonfinite", "sum")))
+    by_name = {c.name: c for c in _resolve_cuts(cuts)} if cuts is not None else {}
+    report = Table()
+    report["cut"] = np.array(summed["cut"].tolist(), dtype=str)
+    for name in ("n_before", "n_removed", "n_after", "n_nonfinite"):
+        report[name] = summed[name].to_numpy(dtype=np.int64)
+    report["section"] = np.array([getattr(by_name.get(n), "section", "") for n in summed["cut"]],
+                                 dtype=str)
+    report["description"] = np.array([getattr(by_name.get(n), "description", "")
+                                      for n in summed["cut"]], dtype=str)
+    assert tuple(report.colnames) == _REPORT_COLUMNS
+    return report
+
+
+def quality_cuts(collection, cuts, *, thresholds=None):
+    """Quality cuts over a collection: the kept rows and the per-partition counts (lazy).
+
+    Parameters
+    ----------
+    collection : dask.dataframe.DataFrame or lsdb.Catalog
+    cuts, thresholds :
+        As in :func:`quality_cuts_partition`.
+
+    Returns
+    -------
+    kept : dask.dataframe.DataFrame or lsdb.Catalog
+        Of ``collection``'s kind.
+    counts : dask.dataframe.DataFrame
+        :func:`quality_cut_counts_partition` of every partition; pass it to
+        :func:`cut_report`. ``dask.compute(kept, counts)`` reads the data once
+        (for an LSDB catalogue: ``dask.compute(kept.to_dask_dataframe(), counts)``,
+        or ``kept.write_catalog(...)`` then ``cut_report(counts)``).
+    """
+    _require_dask()
+    _resolve_cuts(cuts)  # fail here, not on a worker, on a bad name
+    kept = collection.map_partitions(quality_cuts_partition, cuts, thresholds=thresholds,
+                                     meta=_meta_of(collection))
+    counts = _as_dask_frame(collection).map_partitions(
+        quality_cut_counts_partition, cuts, thresholds=thresholds,
+        meta=quality_cut_counts_meta(), enforce_metadata=False)
+    return kept, counts
+
+
+# ---------------------------------------------------------------------------
+# Kinematic probabilities
+# ---------------------------------------------------------------------------
+
+def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION,
+                                      populations=BENSBY2003, columns=None, prefix="",
+                                      append=True):
+    """Thin/thick-disk/halo probabilities of one partition's stars.
+
+    The partition-level :func:`fastgrad.kinematic_probabilities`
+    (bit-identical per star).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        With Galactocentric ``vx, vy, vz`` (km/s), e.g. the output of
+        :func:`mc_galactocentric_partition`; possibly empty.
+    frame : None, str or astropy.coordinates.Galactocentric
+        The frame of ``vx, vy, vz`` (``None``: the paper's).
+    solar_motion, populations :
+        As in :func:`fastgrad.kinematic_probabilities`.
+    columns : dict, optional
+        Frame column name -> ``"vx"``, ``"vy"`` or ``"vz"`` (e.g.
+        ``{"gc_vx": "vx", ...}``).
+    prefix : str
+        Prepended to the output names.
+    append : bool
+        Return ``df`` with the outputs added, or the outputs alone.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``U, V, W`` (km/s) and one ``p_<population>`` per population
+        (``p_thin, p_thick, p_halo`` by default), float64.
+    """
+    inverse = _inverse_columns(columns)
+    names = [inverse.get(c, c) for c in ("vx", "vy", "vz")]
+    _missing(df, names, "kinematic_probabilities_partition")
+    try:
+        table = _kinematic_probabilities(*(_float_column(df, n) for n in names), frame=frame,
+                                         solar_motion=solar_motion, populations=populations)
+    except ValueError as exc:
+        raise _located(exc, df) from None
+    result = pd.DataFrame({prefix + c: np.asarray(table[c], dtype=np.float64)
+                           for c in table.colnames}, index=df.index)
+    if not append:
+        return result
+    clash = [c for c in result.columns if c in df.columns]
+    if clash:
+        raise ValueError(f"kinematic_probabilities_partition: the partition already has "
+                         f"column(s) {clash}; pass prefix= to name the outputs apart")
+    return _concat_columns(df, result)
+
+
+def kinematic_probabilities_meta(like, **kwargs):
+    """The ``meta`` of :func:`kinematic_probabilities_partition` (``like``: the
+    input collection or its meta; ``kwargs`` as given to the partition function)."""
+    return kinematic_probabilities_partition(_meta_of(like), **kwargs)
+
+
+def kinematic_probabilities(collection, **kwargs):
+    """:func:`kinematic_probabilities_partition` mapped over a collection (lazy);
+    ``kwargs`` as in the partition function."""
+    _require_dask()
+    meta = kinematic_probabilities_meta(collection, **kwargs)
+    return collection.map_partitions(kinematic_probabilities_partition, meta=meta, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Reduction for the binned fits
+# ---------------------------------------------------------------------------
+
+#: What the binned fits read (METHOD.md section 5): Table 1 fits [Fe/H] against
+#: R in |Z| bins with sigma_x = R_err; Table 2 fits it against |Z| in R bins
+#: with sigma_x = z_err (the MC std of z, not of |z|).
+FIT_COLUMNS = ("R", "R_err", "absz", "z_err", "feh", "feh_err")
+
+
+def fit_columns_partition(df, *, columns=None, key=None):
+    """The few columns the binned fits need, from one partition.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A partition with :data:`FIT_COLUMNS` (e.g. after
+        :func:`mc_galactocentric_partition`), possibly empty.
+    columns : dict, optional
+        Frame column name -> name in :data:`FIT_COLUMNS`, e.g. for the Gaia
+        giants ``{"mh_gspspec": "feh", "mh_err": "feh_err"}``.
+    key : str, optional
+        An id column to carry along (e.g. ``"source_id"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``R, R_err, absz, z_err, feh, feh_err`` as float64 (missing -> NaN)
+        under those names (plus ``key``), on ``df``'s index: 48 bytes a star.
+    """
+    inverse = _inverse_columns(columns)
+    names = {c: inverse.get(c, c) for c in FIT_COLUMNS}
+    _missing(df, list(names.values()) + ([key] if key else []), "fit_columns_partition")
+    out = pd.DataFrame({c: _float_column(df, n) for c, n in names.items()}, index=df.index)
+    if key:
+        out[key] = df[key].to_numpy()
+    return out
+
+
+def fit_columns(collection, *, columns=None, key=None):
+    """Reduce a collection to the columns of the binned fits and compute it.
+
+    Parameters
+    ----------
+    collection : dask.dataframe.DataFrame or lsdb.Catalog
+    columns, key :
+        As in :func:`fit_columns_partition`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The partitions' :func:`fit_columns_partition` frames concatenated in
+        partition order. Then, on one machine (METHOD.md section 5)::
+
+            small = fastgrad.dask.fit_columns(catalog)
+            table1 = fastgrad.fit_binned(small.R, small.feh, small.R_err, small.feh_err,
+                                         by=small.absz, edges=[0, 0.2, ..., 1.4])
+            table2 = fastgrad.fit_binned(small.absz, small.feh, small.z_err, small.feh_err,
+                                         by=small.R, edges=[7, 8, ..., 14])
+
+        (the ``fit_binned`` signature of :mod:`fastgrad.fitting`; 1e8 stars
+        take 4.8 GB here).
+    """
+    _require_dask()
+    frame = _as_dask_frame(collection)
+    meta = fit_columns_partition(_meta_of(frame), columns=columns, key=key)
+    return frame.map_partitions(fit_columns_partition, columns=columns, key=key,
+                                meta=meta).compute()
+
+
+# ---------------------------------------------------------------------------
+# Exact annulus means across partitions
+# ---------------------------------------------------------------------------
+
+def _two_sum_errors(prefix, terms):
+    """The rounding error of each step of ``prefix = np.cumsum(terms)``
+    (Knuth's TwoSum, vectorised: np.cumsum adds sequentially)."""
+    previous = np.empty_like(prefix)
+    previous[0] = 0.0
+    previous[1:] = prefix[:-1]
+    b_virtual = prefix - previous
+    return (previous - (prefix - b_virtual)) + (terms - b_virtual)
+
+
+def _compensated_window_sums(terms, lo, hi):
+    """sum(terms[lo:hi]) for each window, to ~1 ulp of the exact sum.
+
+    Prefix sums in double-double: the float prefix ``s`` plus the running sum
+    ``c`` of its exact rounding errors; a window's sum is ``(s[hi] - s[lo])``
+    (with its own rounding error recovered) ``+ (c[hi] - c[lo])``.
+    """
+    s = np.zeros(terms.size + 1)
+    np.cumsum(terms, out=s[1:])
+    c = np.zeros(terms.size + 1)
+    np.cumsum(_two_sum_errors(s[1:], terms), out=c[1:])
+    a, b = s[hi], -s[lo]
+    d = a + b
+    bv = d - a
+    d_err = (a - (d - bv)) + (b - bv)
+    return d + ((c[hi] - c[lo]) + d_err)
+
+
+def _window_bounds(R_sorted, half_width):
+    """For each sorted star i, [lo, hi) of the sorted stars j with
+    ``abs(R[j] - R[i]) <= half_width`` in IEEE doubles (one rounded
+    subtraction), the predicate of :func:`fastgrad.annulus_mean`.
+
+    fl(x - R_i) is monotone in x, so the window is a run of sorted stars: the
+    largest float x with fl(x - R_i) <= h (and the smallest y with
+    fl(R_i - y) <= h) is R_i +- h moved by a few ulps, then searchsorted.
+    """
+    h = float(half_width)
+    upper = R_sorted + h
+    for _ in range(64):  # a handful of ulps at most; the bound only guards the loop
+        down = (upper - R_sorted) > h
+        up = (np.nextafter(upper, np.inf) - R_sorted) <= h
+        if not (down.any() or up.any()):
+            break
+        upper = np.where(down, np.nextafter(upper, -np.inf),
+                         np.where(up, np.nextafter(upper, np.inf), upper))
+    lower = R_sorted - h
+    for _ in range(64):
+        inward = (R_sorted - lower) > h
+        outward = (R_sorted - np.nextafter(lower, -np.inf)) <= h
+        if not (inward.any() or outward.any()):
+            break
+        lower = np.where(inward, np.nextafter(lower, np.inf),
+                         np.where(outward, np.nextafter(lower, -np.inf), lower))
+    return (np.searchsorted(R_sorted, lower, side="left"),
+            np.searchsorted(R_sorted, upper, side="right"))
+
+
+def _check_annulus_inputs(R, values, weights, half_width):
+    from ._validation import raise_bad_rows
+
+    if not (np.isfinite(half_width) and half_width > 0):
+        raise ValueError(f"half_width must be finite and > 0, got {half_width!r}")
+    raise_bad_rows("R", ~np.isfinite(R), "are NaN or infinite")
+    raise_bad_rows("values", ~np.isfinite(values), "are NaN or infinite")
+    if weights is not None:
+        raise_bad_rows("weights", ~np.isfinite(weights), "are NaN or infinite")
+        raise_bad_rows("weights", weights < 0, "are negative")
+
+
+def annulus_mean_local(R, values, half_width=0.1, *, weights=None, n_threads=None):
+    """numpy annulus means: for each star, the (weighted) mean of ``values``
+    over the stars j with ``abs(R[j] - R[i]) <= half_width`` (star i included).
+
+    The inner step of :func:`annulus_mean`, with the contract of
+    :func:`fastgrad.annulus_mean` (same predicate, NaN/negative-weight
+    checks, NaN where all weights of an annulus are 0). O(N log N): a stable
+    sort by R, compensated prefix sums, windows by binary search. Window sums
+    are within ~1 ulp of the exact sum, so the means agree with an exact
+    reference to a few ulps.
+
+    Parameters
+    ----------
+    R : array_like
+        kpc.
+    values : array_like
+    half_width : float
+        kpc.
+    weights : array_like, optional
+        >= 0; the mean is sum(w v) / sum(w) (the products rounded once).
+    n_threads : ignored
+        numpy runs on one thread (kept for the signature of
+        :func:`fastgrad.annulus_mean`).
+
+    Returns
+    -------
+    ndarray, float64, in the input order.
+    """
+    from ._validation import as_float_array, check_lengths
+
+    R = as_float_array("R", R)
+    values = as_float_array("values", values)
+    weights = None if weights is None else as_float_array("weights", weights)
+    n = check_lengths(R=R, values=values, weights=weights)
+    if n == 0:
+        raise ValueError("R: empty input")
+    _check_annulus_inputs(R, values, weights, half_width)
+    order = np.argsort(R, kind="stable")
+    R_sorted = R[order]
+    lo, hi = _window_bounds(R_sorted, half_width)
+    if weights is None:
+        sums = _compensated_window_sums(values[order], lo, hi)
+        means_sorted = sums / (hi - lo)
+    else:
+        w = weights[order]
+        num = _compensated_window_sums(w * values[order], lo, hi)
+        den = _compensated_window_sums(w, lo, hi)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means_sorted = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    means = np.empty(n)
+    means[order] = means_sorted
+    return means
+
+
+# TODO(fastgrad.annulus_mean): once fastgrad.azimuthal.annulus_mean (compiled,
+# OpenMP) is merged, switch the inner per-range call to it with this one line:
+#     _inner_annulus_mean = fastgrad.annulus_mean   (i.e. `from .azimuthal import annulus_mean`)
+# It has the same signature, predicate and checks; test_dask.py then compares it too.
+_inner_annulus_mean = annulus_mean_local
+
+
+def _range_bounds(boundaries, half_width):
+    """Per range k: the R interval whose stars range k needs (its own stars and
+    the strips within half_width beyond its edges), widened by a margin so
+    rounding can only add stars (extra stars fall outside every window)."""
+    b = np.asarray(boundaries, dtype=np.float64)
+    margin = 1e-9 * (float(np.max(np.abs(b))) + half_width) if b.size else 0.0
+    lower = np.concatenate([[-np.inf], b - half_width - margin])
+    upper = np.concatenate([b + half_width + margin, [np.inf]])
+    return lower, upper
+
+
+def _annulus_scatter_partition(df, *, R, values, weights, key, boundaries, half_width,
+                               nan_policy="raise"):
+    """Tag each star with the range that owns it (R between two boundaries)
+    and copy it to every neighbouring range whose strip it lies in."""
+    r = _float_column(df, R)
+    v = _float_column(df, values)
+    w = _float_column(df, weights) if weights else None
+    if nan_policy == "omit":
+        finite = np.isfinite(r) & np.isfinite(v) & (np.isfinite(w) if weights else True)
+        if not finite.all():
+            df, r, v = df[finite], r[finite], v[finite]
+            w = w[finite] if weights else None
+    try:
+        _check_annulus_inputs(r, v, w, half_width)
+    except ValueError as exc:
+        raise _located(exc, df) from None
+    keys = df.index.to_numpy() if key is None else df[key].to_numpy()
+    b = np.asarray(boundaries, dtype=np.float64)
+    owner = np.searchsorted(b, r, side="right")
+    lower, upper = _range_bounds(b, half_width)
+    first = np.searchsorted(upper, r, side="left")
+    last = np.searchsorted(lower, r, side="right") - 1
+    copies = last - first + 1
+    rows = np.repeat(np.arange(r.size), copies)
+    offsets = np.arange(rows.size) - np.repeat(np.cumsum(copies) - copies, copies)
+    ranges = np.repeat(first, copies) + offsets
+    out = pd.DataFrame({"_range": ranges.astype(np.int64), "_owned": ranges == owner[rows],
+                        "_key": keys[rows], "_R": r[rows], "_v": v[rows]})
+    if w is not None:
+        out["_w"] = w[rows]
+    return out
+
+
+def _annulus_range_partition(df, *, half_width, output, weighted, index_name):
+    """Annulus means of the stars each range owns, from its stars and strips."""
+    pieces = []
+    for _, group in df.groupby("_range", sort=True):
+        owned = group["_owned"].to_numpy()
+        if not owned.any():  # only strips of neighbours: nothing to answer here
+            continue
+        # a fixed order (R, then key) whatever the shuffle's arrival order
+        order = np.lexsort((group["_key"].to_numpy(), group["_R"].to_numpy()))
+        g = group.iloc[order]
+        means = _inner_annulus_mean(
+            g["_R"].to_numpy(), g["_v"].to_numpy(), half_width,
+            weights=g["_w"].to_numpy() if weighted else None)
+        mine = g["_owned"].to_numpy()
+        pieces.append(pd.DataFrame({output: means[mine]},
+                                   index=pd.Index(g["_key"].to_numpy()[mine], name=index_name)))
+    if not pieces:
+        return pd.DataFrame({output: np.zeros(0)},
+                            index=pd.Index(df["_key"].to_numpy()[:0], name=index_name))
+    return pd.concat(pieces)
+
+
+def _r_sketch_partition(df, *, R, n_points=129):
+    """Evenly spaced order statistics of one partition's R, with the
+    partition's size: a mergeable summary for the range boundaries."""
+    r = np.sort(_float_column(df, R))
+    r = r[np.isfinite(r)]
+    if r.size == 0:
+        return pd.DataFrame({"R": np.zeros(0), "weight": np.zeros(0)})
+    idx = np.unique(np.linspace(0, r.size - 1, min(n_points, r.size)).round().astype(np.intp))
+    return pd.DataFrame({"R": r[idx], "weight": np.full(idx.size, r.size / idx.size)})
+
+
+def _quantile_boundaries(frame, R, n_ranges):
+    sketch = frame.map_partitions(_r_sketch_partition, R=R,
+                                  meta=pd.DataFrame({"R": np.zeros(0), "weight": np.zeros(0)})
+                                  ).compute()
+    if len(sketch) == 0:
+        raise ValueError("annulus_mean: the collection has no stars with a finite R")
+    sketch = sketch.sort_values("R", kind="stable")
+    cum = np.cumsum(sketch["weight"].to_numpy())
+    targets = cum[-1] * np.arange(1, n_ranges) / n_ranges
+    b = sketch["R"].to_numpy()[np.minimum(np.searchsorted(cum, targets), len(sketch) - 1)]
+    return np.unique(b)
+
+
+def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=None, key=None,
+                 boundaries=None, n_ranges=None, output="annulus_mean", nan_policy="raise"):
+    """Exact annulus means over a whole partitioned catalogue (lazy).
+
+    For each star i the (weighted) mean of ``values`` over **all** stars j of
+    the collection with ``abs(R[j] - R[i]) <= half_width`` (star i included):
+    the numbers of :func:`fastgrad.annulus_mean` on the concatenated
+    catalogue, to a few ulps (the tests hold it to 1e-12 against an exact
+    reference).
+
+    How: R is cut into ranges at ``boundaries``; each star is sent (one Dask
+    shuffle) to the range that owns it and, as a copy, to the neighbouring
+    ranges lying within ``half_width`` of it (the boundary strips, 0.2 kpc in
+    total by default). Each range then holds every star of its own stars'
+    annuli, and the means are computed there, in memory, with
+    :func:`annulus_mean_local` (O(n log n) per range).
+
+    Parameters
+    ----------
+    collection : dask.dataframe.DataFrame or lsdb.Catalog
+    R, values : str
+        Columns: the radius (kpc) and the quantity to average (e.g. [Fe/H]).
+    half_width : float
+        kpc (METHOD.md section 6: 0.1, a band 0.2 kpc wide).
+    weights : str, optional
+        Column of non-negative weights: mean = sum(w v) / sum(w).
+    key : str, optional
+        Column whose values identify the stars in the output (e.g.
+        ``"source_id"``); default the collection's index, which must then be
+        unique (an LSDB ``_healpix_29`` index need not be: pass a key).
+    boundaries : array_like, optional
+        Sorted R values (kpc) between ranges. Default: ``n_ranges`` quantiles
+        of R from a sketch of each partition, an extra pass over the data, so
+        ``persist()`` a collection that is costly to compute (e.g. the MC
+        transform) first, or pass boundaries. Each range must fit in a
+        worker's memory; any boundaries give the same means.
+    n_ranges : int, optional
+        Number of ranges when ``boundaries`` is not given (default: the
+        collection's number of partitions).
+    output : str
+        Name of the output column.
+    nan_policy : {"raise", "omit"}
+        Stars with a NaN or infinite R, value or weight raise ``ValueError``
+        (as :func:`fastgrad.annulus_mean` does), or are left out: of every
+        annulus and of the output.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Indexed by the key (named after ``key``, or as the collection's
+        index), one column ``output``,
+        one row per star, partitioned by R range (not ``collection``'s
+        partitions). Join it back with, e.g.
+        ``ddf.merge(means, left_on="source_id", right_index=True)``.
+
+    Raises
+    ------
+    ValueError
+        On NaN or infinite R, values or weights (unless ``nan_policy="omit"``),
+        negative weights (raised by the worker that reads them, naming the
+        rows and the partition) or a bad half_width.
+    """
+    frame = _as_dask_frame(collection)
+    half_width = float(half_width)
+    if not (np.isfinite(half_width) and half_width > 0):
+        raise ValueError(f"half_width must be finite and > 0, got {half_width!r}")
+    if nan_policy not in ("raise", "omit"):
+        raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
+    needed = [R, values] + ([weights] if weights else []) + ([key] if key else [])
+    _missing(frame._meta, needed, "annulus_mean")
+    if boundaries is None:
+        n_ranges = frame.npartitions if n_ranges is None else int(n_ranges)
+        if n_ranges < 1:
+            raise ValueError(f"n_ranges must be >= 1, got {n_ranges}")
+        boundaries = _quantile_boundaries(frame, R, n_ranges) if n_ranges > 1 else np.zeros(0)
+    boundaries = np.asarray(boundaries, dtype=np.float64).reshape(-1)
+    if boundaries.size and not (np.all(np.isfinite(boundaries))
+                                and np.all(np.diff(boundaries) > 0)):
+        raise ValueError("boundaries must be finite and strictly increasing")
+    n_out = boundaries.size + 1
+    key_dtype = frame._meta.index.dtype if key is None else frame._meta[key].dtype
+    scatter_meta = pd.DataFrame({
+        "_range": np.zeros(0, dtype=np.int64), "_owned": np.zeros(0, dtype=bool),
+        "_key": pd.Series([], dtype=key_dtype).to_numpy(), "_R": np.zeros(0),
+        "_v": np.zeros(0), **({"_w": np.zeros(0)} if weights else {})})
+    tagged = frame.map_partitions(_annulus_scatter_partition, R=R, values=values,
+                                  weights=weights, key=key, boundaries=boundaries,
+                                  half_width=half_width, nan_policy=nan_policy,
+                                  meta=scatter_meta)
+    shuffled = tagged.shuffle(on="_range", npartitions=n_out)
+    index_name = key if key is not None else frame._meta.index.name
+    out_meta = pd.DataFrame({output: np.zeros(0)},
+                            index=pd.Index(scatter_meta["_key"].to_numpy(), name=index_name))
+    return shuffled.map_partitions(_annulus_range_partition, half_width=half_width,
+                                   output=output, weighted=bool(weights),
+                                   index_name=index_name, meta=out_meta)
