@@ -10,7 +10,7 @@ path on a ``distributed.LocalCluster(n_workers, threads_per_worker=1)``:
   overhead) or brought back to this process (``compute``: plus moving 18
   float64 columns a star);
 - ``AnnulusSuite``: the numpy annulus means of the whole array
-  (``annulus_mean_local``) vs ``fastgrad.dask.annulus_mean`` (sketch, shuffle
+  (``fastgrad.annulus_mean``) vs ``fastgrad.dask.annulus_mean`` (sketch, shuffle
   with boundary strips, per-range means) with fixed boundaries;
 - ``CutsSuite``: ``fastgrad.apply_cuts`` on an astropy Table vs
   ``fastgrad.dask.quality_cuts`` + ``cut_report``.
@@ -165,8 +165,7 @@ class AnnulusSuite(_ClusterSuite):
         self.boundaries = np.linspace(4, 16, N_PARTITIONS + 1)[1:-1]
 
     def time_single_machine(self, n_workers):
-        # TODO(fastgrad.annulus_mean): time the compiled single-machine call too once merged
-        fd.annulus_mean_local(self.df.R_true.to_numpy(), self.df.feh.to_numpy(), 0.1)
+        fastgrad.annulus_mean(self.df.R_true.to_numpy(), self.df.feh.to_numpy(), 0.1)
 
     def time_dask_persist(self, n_workers):
         out = fd.annulus_mean(self.ddf, "R_true", "feh", 0.1, key="source_id",

@@ -44,6 +44,7 @@ kpc for ``distance``.
 import numpy as np
 import pandas as pd
 
+from .azimuthal import annulus_mean as _compiled_annulus_mean
 from .catalogs import MissingColumnsError, _REPORT_COLUMNS, _nonfinite, get_cuts
 from .populations import (BENSBY2003, HALO_CUT, SCHOENRICH2010_SOLAR_MOTION,
                           kinematic_probabilities as _kinematic_probabilities)
@@ -64,7 +65,6 @@ __all__ = [
     "kinematic_probabilities_partition",
     "kinematic_probabilities_meta",
     "fit_columns_partition",
-    "annulus_mean_local",
     # collection-level
     "mc_galactocentric",
     "kinematic_probabilities",
@@ -706,65 +706,14 @@ def fit_columns(collection, *, columns=None, key=None):
 # Exact annulus means across partitions
 # ---------------------------------------------------------------------------
 
-def _two_sum_errors(prefix, terms):
-    """The rounding error of each step of ``prefix = np.cumsum(terms)``
-    (Knuth's TwoSum, vectorised: np.cumsum adds sequentially)."""
-    previous = np.empty_like(prefix)
-    previous[0] = 0.0
-    previous[1:] = prefix[:-1]
-    b_virtual = prefix - previous
-    return (previous - (prefix - b_virtual)) + (terms - b_virtual)
-
-
-def _compensated_window_sums(terms, lo, hi):
-    """sum(terms[lo:hi]) for each window, to ~1 ulp of the exact sum.
-
-    Prefix sums in double-double: the float prefix ``s`` plus the running sum
-    ``c`` of its exact rounding errors; a window's sum is ``(s[hi] - s[lo])``
-    (with its own rounding error recovered) ``+ (c[hi] - c[lo])``.
-    """
-    s = np.zeros(terms.size + 1)
-    np.cumsum(terms, out=s[1:])
-    c = np.zeros(terms.size + 1)
-    np.cumsum(_two_sum_errors(s[1:], terms), out=c[1:])
-    a, b = s[hi], -s[lo]
-    d = a + b
-    bv = d - a
-    d_err = (a - (d - bv)) + (b - bv)
-    return d + ((c[hi] - c[lo]) + d_err)
-
-
-def _window_bounds(R_sorted, half_width):
-    """For each sorted star i, [lo, hi) of the sorted stars j with
-    ``abs(R[j] - R[i]) <= half_width`` in IEEE doubles (one rounded
-    subtraction), the predicate of :func:`fastgrad.annulus_mean`.
-
-    fl(x - R_i) is monotone in x, so the window is a run of sorted stars: the
-    largest float x with fl(x - R_i) <= h (and the smallest y with
-    fl(R_i - y) <= h) is R_i +- h moved by a few ulps, then searchsorted.
-    """
-    h = float(half_width)
-    upper = R_sorted + h
-    for _ in range(64):  # a handful of ulps at most; the bound only guards the loop
-        down = (upper - R_sorted) > h
-        up = (np.nextafter(upper, np.inf) - R_sorted) <= h
-        if not (down.any() or up.any()):
-            break
-        upper = np.where(down, np.nextafter(upper, -np.inf),
-                         np.where(up, np.nextafter(upper, np.inf), upper))
-    lower = R_sorted - h
-    for _ in range(64):
-        inward = (R_sorted - lower) > h
-        outward = (R_sorted - np.nextafter(lower, -np.inf)) <= h
-        if not (inward.any() or outward.any()):
-            break
-        lower = np.where(inward, np.nextafter(lower, np.inf),
-                         np.where(outward, np.nextafter(lower, -np.inf), lower))
-    return (np.searchsorted(R_sorted, lower, side="left"),
-            np.searchsorted(R_sorted, upper, side="right"))
+# The per-range step is fastgrad.annulus_mean itself (compiled, OpenMP, the
+# same |R_j - R_i| <= h predicate and checks as on one machine).
+_inner_annulus_mean = _compiled_annulus_mean
 
 
 def _check_annulus_inputs(R, values, weights, half_width):
+    """The checks of fastgrad.annulus_mean, run where the rows are known
+    (each partition) so that the error can name them."""
     from ._validation import raise_bad_rows
 
     if not (np.isfinite(half_width) and half_width > 0):
@@ -774,67 +723,6 @@ def _check_annulus_inputs(R, values, weights, half_width):
     if weights is not None:
         raise_bad_rows("weights", ~np.isfinite(weights), "are NaN or infinite")
         raise_bad_rows("weights", weights < 0, "are negative")
-
-
-def annulus_mean_local(R, values, half_width=0.1, *, weights=None, n_threads=None):
-    """numpy annulus means: for each star, the (weighted) mean of ``values``
-    over the stars j with ``abs(R[j] - R[i]) <= half_width`` (star i included).
-
-    The inner step of :func:`annulus_mean`, with the contract of
-    :func:`fastgrad.annulus_mean` (same predicate, NaN/negative-weight
-    checks, NaN where all weights of an annulus are 0). O(N log N): a stable
-    sort by R, compensated prefix sums, windows by binary search. Window sums
-    are within ~1 ulp of the exact sum, so the means agree with an exact
-    reference to a few ulps.
-
-    Parameters
-    ----------
-    R : array_like
-        kpc.
-    values : array_like
-    half_width : float
-        kpc.
-    weights : array_like, optional
-        >= 0; the mean is sum(w v) / sum(w) (the products rounded once).
-    n_threads : ignored
-        numpy runs on one thread (kept for the signature of
-        :func:`fastgrad.annulus_mean`).
-
-    Returns
-    -------
-    ndarray, float64, in the input order.
-    """
-    from ._validation import as_float_array, check_lengths
-
-    R = as_float_array("R", R)
-    values = as_float_array("values", values)
-    weights = None if weights is None else as_float_array("weights", weights)
-    n = check_lengths(R=R, values=values, weights=weights)
-    if n == 0:
-        raise ValueError("R: empty input")
-    _check_annulus_inputs(R, values, weights, half_width)
-    order = np.argsort(R, kind="stable")
-    R_sorted = R[order]
-    lo, hi = _window_bounds(R_sorted, half_width)
-    if weights is None:
-        sums = _compensated_window_sums(values[order], lo, hi)
-        means_sorted = sums / (hi - lo)
-    else:
-        w = weights[order]
-        num = _compensated_window_sums(w * values[order], lo, hi)
-        den = _compensated_window_sums(w, lo, hi)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means_sorted = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-    means = np.empty(n)
-    means[order] = means_sorted
-    return means
-
-
-# TODO(fastgrad.annulus_mean): once fastgrad.azimuthal.annulus_mean (compiled,
-# OpenMP) is merged, switch the inner per-range call to it with this one line:
-#     _inner_annulus_mean = fastgrad.annulus_mean   (i.e. `from .azimuthal import annulus_mean`)
-# It has the same signature, predicate and checks; test_dask.py then compares it too.
-_inner_annulus_mean = annulus_mean_local
 
 
 def _range_bounds(boundaries, half_width):
@@ -942,7 +830,7 @@ def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=Non
     ranges lying within ``half_width`` of it (the boundary strips, 0.2 kpc in
     total by default). Each range then holds every star of its own stars'
     annuli, and the means are computed there, in memory, with
-    :func:`annulus_mean_local` (O(n log n) per range).
+    :func:`fastgrad.annulus_mean` (O(n log n) per range).
 
     Parameters
     ----------

@@ -6,6 +6,8 @@ astropy's right-handed frame (the Sun at x ~ -8.27 kpc).  The kernels never
 hard-code a frame: their constants are derived from an astropy
 ``Galactocentric`` instance by transforming reference points through astropy.
 """
+import functools
+
 import numpy as np
 import astropy.units as u
 from astropy.coordinates import (
@@ -82,6 +84,27 @@ def frame_constants(frame=None):
         Galactocentric velocity of the Solar System barycentre, km/s.
     """
     frame = get_frame(frame)
+    A, t, v = _frame_constants_cached(_frame_key(frame))
+    return A.copy(), t.copy(), v.copy()
+
+
+def _frame_key(frame):
+    """The numbers that define a Galactocentric frame, hashable."""
+    return (
+        float(frame.galcen_distance.to_value(u.kpc)), float(frame.z_sun.to_value(u.kpc)),
+        tuple(float(x) for x in _v_sun(frame)), float(frame.roll.to_value(u.deg)),
+        float(frame.galcen_coord.ra.to_value(u.deg)), float(frame.galcen_coord.dec.to_value(u.deg)),
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _frame_constants_cached(key):
+    # astropy's transform costs ~10 ms: once per frame, not once per call
+    # (the Dask partitions call the transform thousands of times)
+    d, z, vsun, roll, ra, dec = key
+    frame = Galactocentric(galcen_distance=d * u.kpc, z_sun=z * u.kpc,
+                           galcen_v_sun=CartesianDifferential(list(vsun) * (u.km / u.s)),
+                           roll=roll * u.deg, galcen_coord=ICRS(ra=ra * u.deg, dec=dec * u.deg))
     pts = np.array([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
     rep = CartesianRepresentation(
         pts * u.kpc, differentials=CartesianDifferential(np.zeros((3, 4)) * (u.km / u.s)))
