@@ -444,8 +444,12 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
 # and one log per star).  Both agree to rounding: ~1e-15 relative.
 #
 # The lanes are written with GCC/Clang vector extensions: 4-double vectors
-# where the build targets AVX, 2-double (SSE2) vectors otherwise, so the
-# code does not depend on the auto-vectoriser.  Lane j always handles the
+# where the build targets AVX, 2-double (SSE2, NEON) vectors otherwise, so
+# the code does not depend on the auto-vectoriser (which, on the same
+# algorithm written as Cython loops over lane arrays, kept the lanes on the
+# stack and ran 2-3x slower).  Measured here: 0.34 ns per star and theta on
+# one core with AVX2, 0.59 with SSE2; numpy's formula takes ~4 ns.
+# Lane j always handles the
 # stars i = j (mod 8) and the lanes are combined in one fixed order.  Other
 # compilers get the plain loop.
 #
@@ -909,11 +913,13 @@ def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
                 svals[3 * t] = s
                 svals[3 * t + 1] = act
                 # bounds of Sigma_i^2 = v^T S_i v + s over the stars, v = (-m, 1):
-                # v^T S v lies in [0, (1 + m^2) tr S] for any valid S, and in
-                # [m^2 sx^2 + sy^2] exactly without covariance
+                # v^T S v lies in [0, (1 + m^2) tr S] for a valid S (less a
+                # hair for the LINE_COV_RTOL the checks let through), and is
+                # m^2 sx^2 + sy^2 exactly without covariance
                 if has_cov:
-                    vlo = s
-                    vhi = (1.0 + m * m) * (bnd[1] + bnd[3]) + s
+                    vhi = (1.0 + m * m) * (bnd[1] + bnd[3])
+                    vlo = s - 1e-11 * vhi
+                    vhi = vhi + s
                 else:
                     vlo = m * m * bnd[0] + bnd[2] + s
                     vhi = m * m * bnd[1] + bnd[3] + s
