@@ -621,7 +621,6 @@ cdef extern from *:
                 acc[h][1] = fg_vmax(a, acc[h][1]);
                 acc[h][2] = fg_vmin(c, acc[h][2]);
                 acc[h][3] = fg_vmax(c, acc[h][3]);
-                acc[h][4] = fg_vmin(a + c, acc[h][4]);
                 if (has_cov) {
                     const fg_vd cv = fg_load(cxy + o);
                     acc[h][5] = fg_vmax(cv * cv - (a * a) * (c * c) * rtol1, acc[h][5]);
@@ -639,6 +638,12 @@ cdef extern from *:
         }
         for (ptrdiff_t i = ng * FG_LL_LANES; i < n; i++)
             fg_ll_scan1(ex, ey, cxy, i, has_cov, out);
+        /* a star with both errors zero needs a zero error in each column:
+         * look for one only then */
+        if (out[0] <= 0.0 || out[2] <= 0.0) {
+            for (ptrdiff_t i = 0; i < n; i++)
+                out[4] = ex[i] + ey[i] < out[4] ? ex[i] + ey[i] : out[4];
+        }
     }
 
     /* The blocked path; the caller has checked that every Sigma^2 of this

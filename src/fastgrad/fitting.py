@@ -210,8 +210,8 @@ def _fast_array(value):
 
 def _n_threads_for(work, n_threads):
     if work < _MIN_WORK_PER_THREAD:
-        if n_threads is not None:
-            effective_n_threads(n_threads)  # still validate the argument
+        if n_threads is not None and (type(n_threads) is not int or n_threads == 0):
+            effective_n_threads(n_threads)  # validates (raises) without the OS calls
         return 1
     return effective_n_threads(n_threads)
 
@@ -836,25 +836,25 @@ class _BinnedPlan:
 
 
 def _run_plans(plans, n_jobs, n_threads):
-    """Fit the jobs of all plans, concurrently where that pays off.
+    """Fit the jobs of all plans, one after the other or in threads.
 
-    The kernel releases the GIL, so fits in threads overlap their likelihood
-    work; emcee's own Python per step still holds the GIL.  With n_jobs=None
-    as many bins run at once as there are CPUs (never more than the bins),
-    each on ``cpu_count // n_jobs`` OpenMP threads.
+    Measured on the 2-core machine (Tables 1 and 2, 12 fits of 10 x 1000 on
+    129k stars): one bin at a time 2.7 s; two bins at a time in threads
+    3.2 s.  The kernel releases the GIL, but emcee's own Python (~0.12 s
+    per fit, half of a fit's time) holds it, and two threads convoy on it.
+    So ``n_jobs=None`` fits one bin at a time, each with the likelihood's
+    own OpenMP threads for its large calls; ``n_jobs > 1`` runs that many
+    fits in threads, each on ``cpus // n_jobs`` OpenMP threads.
     """
     jobs = [(plan, k, model, seed) for plan in plans for (k, model, seed) in plan.jobs]
     if not jobs:
         return
     n_cpu = effective_n_threads(n_threads)
-    if n_jobs is None:
-        n_jobs = min(len(jobs), max(n_cpu, 1))
-    n_jobs = int(n_jobs)
-    if n_jobs < 1:
-        raise ValueError(f"n_jobs must be >= 1 or None, got {n_jobs}")
-    n_jobs = min(n_jobs, len(jobs))
-    threads_per_fit = n_threads if n_threads is not None else max(1, n_cpu // n_jobs)
-    threads_per_fit = effective_n_threads(threads_per_fit)
+    n_jobs = 1 if n_jobs is None else n_jobs
+    if isinstance(n_jobs, bool) or int(n_jobs) != n_jobs or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive int or None, got {n_jobs!r}")
+    n_jobs = min(int(n_jobs), len(jobs))
+    threads_per_fit = n_cpu if n_jobs == 1 else max(1, n_cpu // n_jobs)
     # the biggest bins first, so the long fits do not finish last
     jobs.sort(key=lambda job: -job[2].n_stars)
 
@@ -905,8 +905,10 @@ def fit_binned(x, y, x_err, y_err, by, edges, *, min_stars=500, n_jobs=None, xy_
         Bins with fewer stars are not fitted; they stay in the table with
         their ``n_stars`` and masked fit values (METHOD.md: 500).
     n_jobs : int or None
-        Bins fitted at once, in threads (the kernel releases the GIL).
-        None: one per CPU, each fit on ``cpus // n_jobs`` OpenMP threads.
+        Bins fitted at once, in threads (the kernel releases the GIL), each
+        on ``cpus // n_jobs`` OpenMP threads.  None: one bin at a time, which
+        measured faster on 2 cores (emcee's Python holds the GIL for half of
+        each fit; see ``_run_plans``).
     **fit_kwargs
         ``scatter, priors, n_walkers, n_steps, burn, seed, n_threads,
         progress`` of :func:`fit_line`.  Each bin gets its own seed spawned
@@ -938,7 +940,7 @@ def fit_binned(x, y, x_err, y_err, by, edges, *, min_stars=500, n_jobs=None, xy_
 def fit_tables(R, z, feh, R_err, z_err, feh_err, *, radial_edges=RADIAL_BIN_EDGES,
                vertical_edges=VERTICAL_BIN_EDGES, min_stars=500, n_jobs=None,
                nan_policy="raise", seed=None, **fit_kwargs):
-    """The paper's Tables 1 and 2 in one call, all bins fitted concurrently.
+    """The paper's Tables 1 and 2 in one call (the bins of both in one pool).
 
     Table 1: [Fe/H] against R in bins of |Z| (``radial_edges``, kpc);
     Table 2: [Fe/H] against |Z| in bins of R (``vertical_edges``, kpc), with
