@@ -443,6 +443,13 @@ def test_fit_tables():
     assert radial["slope"][0] == pytest.approx(-0.07, abs=4 * radial["slope_err"][0])
     assert list(vertical["slope"].mask) == [False, False, False, True, True, True, True]
     assert radial.meta["table"] == "radial" and vertical.meta["table"] == "vertical"
+    # the same as fit_binned with the spawned seed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocorrWarning)
+        alone = fit_binned(R, feh, R_err, feh_err, np.abs(z), fitting.RADIAL_BIN_EDGES,
+                           min_stars=300, seed=np.random.SeedSequence(2).spawn(2)[0],
+                           n_walkers=10, n_steps=150)
+    np.testing.assert_array_equal(alone["slope"], radial["slope"])
 
 
 def test_public_names():

@@ -14,11 +14,16 @@ lambda^2.  The two are exact reparametrisations of each other:
 lambda_y^2 = lambda_perp^2 (1 + m^2).
 
 The likelihood runs in a compiled kernel (``_core.line_loglike_batch``) that
-evaluates all of emcee's walkers in one call, in parallel, with the GIL
-released; ``fit_binned`` and ``fit_tables`` fit the bins of the paper's
-Tables 1 and 2 concurrently.
+evaluates all of emcee's walkers in one call, with the GIL released;
+``fit_binned`` and ``fit_tables`` fit the bins of the paper's Tables 1 and 2.
+
+Bad input (every public function): NaN or inf anywhere, negative errors, a
+star with both errors zero (its total variance vanishes at lambda = 0),
+|xy_cov| > x_err y_err, mismatched lengths and fewer points than parameters
+raise ValueError naming the argument, the number of rows and the first of
+them.  ``nan_policy="omit"`` drops the rows with NaN or inf instead and
+reports how many (``n_omitted``).
 """
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -124,7 +129,7 @@ def _check_scatter(scatter):
     return scatter == "perpendicular"
 
 
-def _broadcast(name, arr, n):
+def _broadcast(arr, n):
     """Errors may be given as one number for all stars."""
     if len(arr) == 1 and n != 1:
         return np.full(n, arr[0])
@@ -133,7 +138,9 @@ def _broadcast(name, arr, n):
 
 def _prepare(x, y, x_err, y_err, xy_cov=None, *, nan_policy="raise", extra=None,
              min_points=_N_PARAMS):
-    """Convert and check the inputs of a fit; see the module's Bad input rules."""
+    """Convert and check the inputs of a fit (see "Bad input" in the module
+    docstring); ``extra`` = {name: (value, unit)} are checked for NaN/inf and
+    subset along."""
     _check_policy(nan_policy)
     x_unit, y_unit = _unit_of(x), _unit_of(y)
     xa = as_float_array("x", x, x_unit)
@@ -146,9 +153,9 @@ def _prepare(x, y, x_err, y_err, xy_cov=None, *, nan_policy="raise", extra=None,
     for name, (value, unit) in (extra or {}).items():
         extra_arrays[name] = as_float_array(name, value, unit)
     n = len(xa)
-    xe, ye = _broadcast("x_err", xe, n), _broadcast("y_err", ye, n)
+    xe, ye = _broadcast(xe, n), _broadcast(ye, n)
     if cov is not None:
-        cov = _broadcast("xy_cov", cov, n)
+        cov = _broadcast(cov, n)
     check_lengths(x=xa, y=ya, x_err=xe, y_err=ye, xy_cov=cov, **extra_arrays)
 
     arrays = {"x": xa, "y": ya, "x_err": xe, "y_err": ye}
@@ -203,8 +210,8 @@ def _fast_array(value):
 
 def _n_threads_for(work, n_threads):
     if work < _MIN_WORK_PER_THREAD:
-        if n_threads is not None:
-            effective_n_threads(n_threads)  # still validate the argument
+        if n_threads is not None and (type(n_threads) is not int or n_threads == 0):
+            effective_n_threads(n_threads)  # validates (raises) without the OS calls
         return 1
     return effective_n_threads(n_threads)
 
@@ -723,13 +730,6 @@ _FIT_KEYS = ("scatter", "priors", "n_walkers", "n_steps", "burn", "seed", "n_thr
              "progress")
 
 
-def _cpu_count():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        return os.cpu_count() or 1
-
-
 class _BinnedPlan:
     """The bins of one table: which rows, which are fitted, and the settings."""
 
@@ -828,7 +828,7 @@ class _BinnedPlan:
             "bins": "half-open [bin_lo, bin_hi)",
             "n_omitted": data.n_omitted,
             "n_outside_bins": int(len(data) - self.n_stars.sum()),
-            "autocorr_warnings": {float(0.5 * (lo[k] + hi[k])): r.autocorr_warning
+            "autocorr_warnings": {f"[{lo[k]:g}, {hi[k]:g})": r.autocorr_warning
                                   for k, r in sorted(self.results.items())
                                   if r.autocorr_warning},
         })
@@ -836,25 +836,25 @@ class _BinnedPlan:
 
 
 def _run_plans(plans, n_jobs, n_threads):
-    """Fit the jobs of all plans, concurrently where that pays off.
+    """Fit the jobs of all plans, one after the other or in threads.
 
-    The kernel releases the GIL, so fits in threads overlap their likelihood
-    work; emcee's own Python per step still holds the GIL.  With n_jobs=None
-    as many bins run at once as there are CPUs (never more than the bins),
-    each on ``cpu_count // n_jobs`` OpenMP threads.
+    Measured on the 2-core machine (Tables 1 and 2, 12 fits of 10 x 1000 on
+    129k stars): one bin at a time 2.7 s; two bins at a time in threads
+    3.2 s.  The kernel releases the GIL, but emcee's own Python (~0.12 s
+    per fit, half of a fit's time) holds it, and two threads convoy on it.
+    So ``n_jobs=None`` fits one bin at a time, each with the likelihood's
+    own OpenMP threads for its large calls; ``n_jobs > 1`` runs that many
+    fits in threads, each on ``cpus // n_jobs`` OpenMP threads.
     """
     jobs = [(plan, k, model, seed) for plan in plans for (k, model, seed) in plan.jobs]
     if not jobs:
         return
     n_cpu = effective_n_threads(n_threads)
-    if n_jobs is None:
-        n_jobs = min(len(jobs), max(n_cpu, 1))
-    n_jobs = int(n_jobs)
-    if n_jobs < 1:
-        raise ValueError(f"n_jobs must be >= 1 or None, got {n_jobs}")
-    n_jobs = min(n_jobs, len(jobs))
-    threads_per_fit = n_threads if n_threads is not None else max(1, n_cpu // n_jobs)
-    threads_per_fit = effective_n_threads(threads_per_fit)
+    n_jobs = 1 if n_jobs is None else n_jobs
+    if isinstance(n_jobs, bool) or int(n_jobs) != n_jobs or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive int or None, got {n_jobs!r}")
+    n_jobs = min(int(n_jobs), len(jobs))
+    threads_per_fit = n_cpu if n_jobs == 1 else max(1, n_cpu // n_jobs)
     # the biggest bins first, so the long fits do not finish last
     jobs.sort(key=lambda job: -job[2].n_stars)
 
@@ -880,7 +880,7 @@ def _run_plans(plans, n_jobs, n_threads):
 def _warn_autocorr(tables, stacklevel=3):
     short = []
     for name, t in tables:
-        short += [f"{name}{c:g}" for c in t.meta["autocorr_warnings"]]
+        short += [f"{name}{b}" for b in t.meta["autocorr_warnings"]]
     if short:
         warnings.warn(f"emcee: the chains of {len(short)} bin(s) ({', '.join(short)}) are "
                       f"shorter than 50 autocorrelation times; the fits are kept and the "
@@ -905,8 +905,10 @@ def fit_binned(x, y, x_err, y_err, by, edges, *, min_stars=500, n_jobs=None, xy_
         Bins with fewer stars are not fitted; they stay in the table with
         their ``n_stars`` and masked fit values (METHOD.md: 500).
     n_jobs : int or None
-        Bins fitted at once, in threads (the kernel releases the GIL).
-        None: one per CPU, each fit on ``cpus // n_jobs`` OpenMP threads.
+        Bins fitted at once, in threads (the kernel releases the GIL), each
+        on ``cpus // n_jobs`` OpenMP threads.  None: one bin at a time, which
+        measured faster on 2 cores (emcee's Python holds the GIL for half of
+        each fit; see ``_run_plans``).
     **fit_kwargs
         ``scatter, priors, n_walkers, n_steps, burn, seed, n_threads,
         progress`` of :func:`fit_line`.  Each bin gets its own seed spawned
@@ -931,14 +933,14 @@ def fit_binned(x, y, x_err, y_err, by, edges, *, min_stars=500, n_jobs=None, xy_
                        nan_policy=nan_policy, fit_kwargs=fit_kwargs)
     _run_plans([plan], n_jobs, n_threads)
     table = plan.table()
-    _warn_autocorr([("bin at ", table)])
+    _warn_autocorr([("", table)])
     return table
 
 
 def fit_tables(R, z, feh, R_err, z_err, feh_err, *, radial_edges=RADIAL_BIN_EDGES,
                vertical_edges=VERTICAL_BIN_EDGES, min_stars=500, n_jobs=None,
                nan_policy="raise", seed=None, **fit_kwargs):
-    """The paper's Tables 1 and 2 in one call, all bins fitted concurrently.
+    """The paper's Tables 1 and 2 in one call (the bins of both in one pool).
 
     Table 1: [Fe/H] against R in bins of |Z| (``radial_edges``, kpc);
     Table 2: [Fe/H] against |Z| in bins of R (``vertical_edges``, kpc), with
@@ -982,5 +984,5 @@ def fit_tables(R, z, feh, R_err, z_err, feh_err, *, radial_edges=RADIAL_BIN_EDGE
         t.meta["table"] = name
         t.meta["seed"] = seed if isinstance(seed, (int, np.integer)) else None
         tables.append(t)
-    _warn_autocorr([("|Z| bin at ", tables[0]), ("R bin at ", tables[1])])
+    _warn_autocorr([("|Z| in ", tables[0]), ("R in ", tables[1])])
     return tables[0], tables[1]
