@@ -57,6 +57,10 @@ DEFAULT_CONFIG = {
     },
     "synthetic": {"seed": 2023, "n_lamost": None, "n_giants": None},  # None: paper scale
     "samples": ["lamost", "giants"],
+    # "local": the kernels on this machine; "dask": the per-star steps (Monte
+    # Carlo, populations) on Dask partitions (fastgrad.dask), the same numbers
+    "engine": "local",
+    "dask": {"scheduler": None, "n_workers": None, "partitions": None},
     "frame": "hawkins2023",                          # METHOD.md 3
     "crossmatch_radius_arcsec": 2.0,                 # METHOD.md 1
     "cuts": {},                                      # threshold overrides, catalogs.apply_cuts
@@ -188,7 +192,7 @@ def _load_tables(cfg, sample):
     return giants, None, bj, False
 
 
-def prepare_sample(cfg, sample, progress, n_threads=None):
+def prepare_sample(cfg, sample, progress, n_threads=None, engine=None):
     """Cuts, match, distances, MC transform, populations: the final sample and
     the cut report."""
     with progress.step(f"{sample}: read catalogues"):
@@ -228,17 +232,24 @@ def prepare_sample(cfg, sample, progress, n_threads=None):
     with progress.step(f"{sample}: Monte-Carlo Galactocentric coordinates "
                        f"({len(kept):,} stars x {cfg['monte_carlo']['n_samples']} draws)"):
         corr = {k: kept[k] for k in GAIA_CORRELATIONS if k in kept.colnames}
-        gc = mc_galactocentric(
-            kept["ra"], kept["dec"], kept["distance"], kept["pmra"], kept["pmdec"], kept[rv],
-            ra_error=kept["ra_error"], dec_error=kept["dec_error"],
-            distance_error=kept["distance_error"], pmra_error=kept["pmra_error"],
-            pmdec_error=kept["pmdec_error"], radial_velocity_error=kept[rv_err],
-            n_samples=cfg["monte_carlo"]["n_samples"], seed=cfg["monte_carlo"]["seed"],
-            correlations=corr or None, ids=np.asarray(kept["source_id"]),
-            frame=cfg["frame"], n_threads=n_threads)
+        if engine is not None:
+            gc = engine.mc_galactocentric(kept, rv, rv_err, list(corr), cfg)
+        else:
+            gc = mc_galactocentric(
+                kept["ra"], kept["dec"], kept["distance"], kept["pmra"], kept["pmdec"],
+                kept[rv], ra_error=kept["ra_error"], dec_error=kept["dec_error"],
+                distance_error=kept["distance_error"], pmra_error=kept["pmra_error"],
+                pmdec_error=kept["pmdec_error"], radial_velocity_error=kept[rv_err],
+                n_samples=cfg["monte_carlo"]["n_samples"], seed=cfg["monte_carlo"]["seed"],
+                correlations=corr or None, ids=np.asarray(kept["source_id"]),
+                frame=cfg["frame"], n_threads=n_threads)
         for name in gc.colnames:
             kept[name] = gc[name]
     with progress.step(f"{sample}: kinematic populations and halo cut"):
+        if engine is not None:
+            probs = engine.kinematic_probabilities(kept, cfg)
+            for name in probs.colnames:
+                kept[name] = probs[name]
         kept, rep = populations.halo_cut(kept, cfg["halo_p_max"], frame=get_frame(cfg["frame"]))
         reports.append(rep)
     kept["feh_used"] = kept[feh]
@@ -268,6 +279,75 @@ def _normalise_report(rep, sample):
     out["section"] = rep["section"] if "section" in rep.colnames else [""] * len(rep)
     out["description"] = rep["description"] if "description" in rep.colnames else [""] * len(rep)
     return out
+
+
+class _DaskEngine:
+    """The per-star steps on a Dask cluster (``engine = "dask"``).
+
+    The sample's columns go to the workers as partitions; each runs
+    :mod:`fastgrad.dask`'s partition functions, whose random streams are keyed
+    by ``source_id``: the result is bit-identical to the local engine.
+    ``scheduler``: the address of a running scheduler, or None for a
+    ``LocalCluster`` of ``n_workers`` single-threaded processes (default: one
+    per CPU).  ``partitions``: default 4 per worker.
+    """
+
+    def __init__(self, settings, progress):
+        from . import dask as fgd  # ImportError names the [dask] extra
+        fgd._require_dask()
+        from dask.distributed import Client, LocalCluster
+        self.fgd = fgd
+        with progress.step("dask: start the cluster"):
+            if settings.get("scheduler"):
+                self.cluster = None
+                self.client = Client(settings["scheduler"])
+            else:
+                n = settings.get("n_workers") or (os.cpu_count() or 1)
+                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                            dashboard_address=None)
+                self.client = Client(self.cluster)
+        workers = len(self.client.scheduler_info().get("workers", {})) or 1
+        self.partitions = settings.get("partitions") or 4 * workers
+
+    def _frame(self, table, columns):
+        import pandas as pd
+        import dask.dataframe as dd
+        df = pd.DataFrame({new: np.asarray(table[old]) for new, old in columns.items()})
+        return dd.from_pandas(df, npartitions=min(self.partitions, max(len(df), 1)))
+
+    def mc_galactocentric(self, kept, rv, rv_err, corr_names, cfg):
+        from .transform import COORD_DESCRIPTIONS, COORD_NAMES, COORD_UNITS
+        cols = {c: c for c in ("ra", "dec", "distance", "distance_error", "pmra", "pmdec",
+                               "ra_error", "dec_error", "pmra_error", "pmdec_error",
+                               "source_id", *corr_names)}
+        cols.update(radial_velocity=rv, radial_velocity_error=rv_err)
+        ddf = self._frame(kept, cols)
+        mc = self.fgd.mc_galactocentric(
+            ddf, seed=cfg["monte_carlo"]["seed"], n_samples=cfg["monte_carlo"]["n_samples"],
+            frame=cfg["frame"], correlations=bool(corr_names), append=False,
+            nan_policy="raise").compute().sort_index()
+        out = Table()
+        for name, unit, desc in zip(COORD_NAMES, COORD_UNITS, COORD_DESCRIPTIONS):
+            out[name] = mc[name].to_numpy()
+            out[name].unit, out[name].description = unit, desc
+        for name, unit in zip(COORD_NAMES, COORD_UNITS):
+            out[name + "_err"] = mc[name + "_err"].to_numpy()
+            out[name + "_err"].unit = unit
+        return out
+
+    def kinematic_probabilities(self, kept, cfg):
+        ddf = self._frame(kept, {"vx": "vx", "vy": "vy", "vz": "vz"})
+        meta = self.fgd.kinematic_probabilities_partition(
+            ddf._meta, frame=cfg["frame"], append=False)
+        probs = ddf.map_partitions(self.fgd.kinematic_probabilities_partition,
+                                   frame=cfg["frame"], append=False, meta=meta)
+        probs = probs.compute().sort_index()
+        return Table({c: probs[c].to_numpy() for c in probs.columns})
+
+    def close(self):
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
 
 # ---------------------------------------------------------------------------
@@ -393,9 +473,16 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
     frame = get_frame(cfg["frame"])
     results = RunResult(config=cfg, tables={}, fits={}, samples={}, azimuthal={})
     truths, reports = {}, []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        _analyse(cfg, results, truths, reports, progress, n_threads)
+    if cfg["engine"] not in ("local", "dask"):
+        raise ValueError(f"engine must be 'local' or 'dask', got {cfg['engine']!r}")
+    engine = _DaskEngine(cfg["dask"], progress) if cfg["engine"] == "dask" else None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _analyse(cfg, results, truths, reports, progress, n_threads, engine)
+    finally:
+        if engine is not None:
+            engine.close()
     # emcee's autocorrelation warnings are expected for the paper's short
     # chains: collected into the summary (and one line), others passed on
     autocorr = [str(w.message) for w in caught if issubclass(w.category, AutocorrWarning)]
@@ -414,11 +501,11 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
     return results
 
 
-def _analyse(cfg, results, truths, reports, progress, n_threads):
+def _analyse(cfg, results, truths, reports, progress, n_threads, engine=None):
     for name in cfg["samples"]:
         if name not in ("lamost", "giants"):
             raise ValueError(f"samples: unknown sample {name!r} (use 'lamost' and/or 'giants')")
-        sample, report, truth = prepare_sample(cfg, name, progress, n_threads)
+        sample, report, truth = prepare_sample(cfg, name, progress, n_threads, engine)
         if len(sample) == 0:
             raise ValueError(f"{name}: no star survives the cuts (see the cut report)")
         results.samples[name] = sample
