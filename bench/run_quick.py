@@ -20,19 +20,27 @@ def main(names):
             if cls.__module__ != mod.__name__:
                 continue
             params = getattr(cls, "params", None)
-            combos = [()] if not params else _product(params if isinstance(params[0], list) else [params])
+            if params is None or (isinstance(params, (list, tuple)) and len(params) == 0):
+                combos = [()]
+            else:
+                params = list(params)
+                nested = isinstance(params[0], (list, tuple))
+                combos = _product(params if nested else [params])
+            # asv's setup_cache: computed once, passed first to setup and benchmarks
+            cache = (cls().setup_cache(),) if hasattr(cls, "setup_cache") else ()
             for combo in combos:
                 obj = cls()
+                combo = cache + tuple(combo)
                 if hasattr(obj, "setup"):
                     obj.setup(*combo)
                 for mname, meth in inspect.getmembers(obj, inspect.ismethod):
                     if mname.startswith("track_"):
                         val = meth(*combo)
                         unit = getattr(meth, "unit", getattr(cls, "unit", ""))
-                        print(f"{modname}.{cname}.{mname}{list(combo) or ''}: {val:.4g} {unit}", flush=True)
+                        print(f"{modname}.{cname}.{mname}{list(combo[len(cache):]) or ''}: {val:.4g} {unit}", flush=True)
                     elif mname.startswith("time_"):
                         best = min(_time(meth, combo) for _ in range(3))
-                        print(f"{modname}.{cname}.{mname}{list(combo) or ''}: {best * 1e3:.3f} ms", flush=True)
+                        print(f"{modname}.{cname}.{mname}{list(combo[len(cache):]) or ''}: {best * 1e3:.3f} ms", flush=True)
 
 
 def _time(meth, combo):
