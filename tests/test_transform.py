@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import astropy.units as u
-from astropy.coordinates import CartesianDifferential, Galactocentric, SkyCoord
+from astropy.coordinates import Galactocentric, SkyCoord
 
 import fastgrad
 from fastgrad.frames import frame_constants

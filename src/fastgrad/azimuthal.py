@@ -472,6 +472,20 @@ def _xy_extent(x, y, extent):
     return x0, x1, y0, y1
 
 
+def _map_inputs(x, y, observed, predicted, sign):
+    """Checked float arrays (x, y in kpc) for a residual map or its figure."""
+    x_arr = as_float_array("x", x, u.kpc)
+    y_arr = as_float_array("y", y, u.kpc)
+    obs, _ = _values_and_unit("observed", observed)
+    pred, _ = _values_and_unit("predicted", predicted)
+    n = check_lengths(x=x_arr, y=y_arr, observed=obs, predicted=pred)
+    _require_nonempty(n, "x")
+    for name, arr in (("x", x_arr), ("y", y_arr), ("observed", obs), ("predicted", pred)):
+        _require_finite(name, arr)
+    residual_sign(sign)
+    return x_arr, y_arr, obs, pred
+
+
 def residual_map(x, y, observed, predicted, *, gridsize=50, extent=None,
                  min_count=DEFAULT_MAP_MIN_COUNT, sign="observed-model"):
     """Median observed, model and residual values on a regular X-Y grid.
@@ -510,15 +524,7 @@ def residual_map(x, y, observed, predicted, *, gridsize=50, extent=None,
         On mismatched lengths, empty input, NaN or infinite values, an
         unknown ``sign``, bad ``gridsize``/``extent`` or ``min_count < 1``.
     """
-    x_arr = as_float_array("x", x, u.kpc)
-    y_arr = as_float_array("y", y, u.kpc)
-    obs, _ = _values_and_unit("observed", observed)
-    pred, _ = _values_and_unit("predicted", predicted)
-    n = check_lengths(x=x_arr, y=y_arr, observed=obs, predicted=pred)
-    _require_nonempty(n, "x")
-    for name, arr in (("x", x_arr), ("y", y_arr), ("observed", obs), ("predicted", pred)):
-        _require_finite(name, arr)
-    residual_sign(sign)
+    x_arr, y_arr, obs, pred = _map_inputs(x, y, observed, predicted, sign)
     min_count = _min_count(min_count)
     ext = _xy_extent(x_arr, y_arr, extent)
     nx, ny = _grid_shape(gridsize, ext)

@@ -904,31 +904,12 @@ def apply_cuts(table, cuts, *, thresholds=None):
         A cut's column is absent (the message names the cut and the column).
     """
     cuts = get_cuts(cuts)
-    thresholds = dict(thresholds or {})
-    known = {p for c in cuts for p in c.params}
-    unknown = sorted(set(thresholds) - known)
-    if unknown:
-        raise ValueError(f"thresholds: unknown name(s) {unknown}; these cuts take {sorted(known)}")
-    n = len(table)
-    alive = np.ones(n, dtype=bool)
-    rows = []
-    for cut in cuts:
-        params = {k: v for k, v in thresholds.items() if k in cut.params}
-        try:
-            keep = cut.keep(table, **params)
-        except MissingColumnsError as exc:
-            raise MissingColumnsError(f"cut {cut.name!r} ({cut.section}): {exc}; the table has "
-                                      f"{', '.join(table.colnames[:40])}", exc.missing) from None
-        removed = alive & ~keep
-        nonfinite = _nonfinite(table, cut.columns)
-        n_before = int(np.count_nonzero(alive))
-        n_removed = int(np.count_nonzero(removed))
-        rows.append({"cut": cut.name, "n_before": n_before, "n_removed": n_removed,
-                     "n_after": n_before - n_removed,
-                     "n_nonfinite": int(np.count_nonzero(removed & nonfinite)),
-                     "section": cut.section, "description": cut.description,
-                     "params": {**cut.params, **params}})
-        alive &= keep
+    alive, counts, used = evaluate_cuts(table, cuts, thresholds)
+    rows = [{"cut": cut.name, "n_before": n_before, "n_removed": n_removed,
+             "n_after": n_before - n_removed, "n_nonfinite": n_nonfinite,
+             "section": cut.section, "description": cut.description,
+             "params": {**cut.params, **params}}
+            for (cut, n_before, n_removed, n_nonfinite), params in zip(counts, used)]
     kept = table[alive] if not alive.all() else Table(table, copy=False)
     report = Table()
     for name in _REPORT_COLUMNS:
@@ -940,6 +921,40 @@ def apply_cuts(table, cuts, *, thresholds=None):
                  "params": {k: _jsonable(v) for k, v in r["params"].items()}} for r in rows]
     kept.meta["quality_cuts"] = history
     return kept, report
+
+
+def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
+    """The rows that survive ``cuts`` (a list of :class:`Cut`) applied in order,
+    and what each removed: the counting behind :func:`apply_cuts` and the Dask
+    partition filters (``table``: anything with ``colnames`` and columns).
+
+    Returns
+    -------
+    alive : bool ndarray
+    counts : list of (cut, n_before, n_removed, n_nonfinite)
+    params : list of dict, the thresholds each cut was given
+    """
+    thresholds = dict(thresholds or {})
+    known = {p for c in cuts for p in c.params}
+    unknown = sorted(set(thresholds) - known)
+    if unknown:
+        raise ValueError(f"thresholds: unknown name(s) {unknown}; these cuts take {sorted(known)}")
+    alive = np.ones(len(table), dtype=bool)
+    counts, used = [], []
+    for cut in cuts:
+        params = {k: v for k, v in thresholds.items() if k in cut.params}
+        try:
+            keep = cut.keep(table, **params)
+        except MissingColumnsError as exc:
+            raise MissingColumnsError(f"cut {cut.name!r} ({cut.section}): {exc}; the {what} has "
+                                      f"{', '.join(table.colnames[:40])}", exc.missing) from None
+        removed = alive & ~keep
+        nonfinite = _nonfinite(table, cut.columns)
+        counts.append((cut, int(np.count_nonzero(alive)), int(np.count_nonzero(removed)),
+                       int(np.count_nonzero(removed & nonfinite))))
+        used.append(params)
+        alive &= keep
+    return alive, counts, used
 
 
 def _nonfinite(table, columns):

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .azimuthal import annulus_mean as _compiled_annulus_mean
-from .catalogs import MissingColumnsError, _REPORT_COLUMNS, _nonfinite, get_cuts
+from .catalogs import MissingColumnsError, _REPORT_COLUMNS, evaluate_cuts, get_cuts
 from .populations import (BENSBY2003, HALO_CUT, SCHOENRICH2010_SOLAR_MOTION,
                           kinematic_probabilities as _kinematic_probabilities)
 from .transform import (COORD_NAMES, GAIA_CORRELATIONS, _seed64,
@@ -404,28 +404,8 @@ def _resolve_cuts(cuts):
 
 def _evaluate_cuts(df, cuts, thresholds):
     """The rows kept and the per-cut counts, exactly as catalogs.apply_cuts counts them."""
-    cuts = _resolve_cuts(cuts)
-    thresholds = dict(thresholds or {})
-    known = {p for c in cuts for p in c.params}
-    unknown = sorted(set(thresholds) - known)
-    if unknown:
-        raise ValueError(f"thresholds: unknown name(s) {unknown}; these cuts take {sorted(known)}")
-    table = _FrameTable(df)
-    alive = np.ones(len(table), dtype=bool)
-    counts = []
-    for cut in cuts:
-        params = {k: v for k, v in thresholds.items() if k in cut.params}
-        try:
-            keep = cut.keep(table, **params)
-        except MissingColumnsError as exc:
-            raise MissingColumnsError(f"cut {cut.name!r} ({cut.section}): {exc}; the partition "
-                                      f"has {', '.join(table.colnames[:40])}", exc.missing) from None
-        removed = alive & ~keep
-        nonfinite = _nonfinite(table, cut.columns)
-        n_before = int(np.count_nonzero(alive))
-        n_removed = int(np.count_nonzero(removed))
-        counts.append((cut, n_before, n_removed, int(np.count_nonzero(removed & nonfinite))))
-        alive &= keep
+    alive, counts, _ = evaluate_cuts(_FrameTable(df), _resolve_cuts(cuts), thresholds,
+                                     what="partition")
     return alive, counts
 
 

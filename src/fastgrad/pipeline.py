@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 try:
@@ -600,7 +599,6 @@ def _recover_amplitude(sample, az, cfg, truth):
 
 
 def _write_outputs(d, results, cfg, frame, figures, progress):
-    from . import figures as figs
     import matplotlib.pyplot as plt
     frame_meta = frame_metadata(frame)
     with progress.step("write tables, figures, summary and report"):
@@ -694,7 +692,7 @@ def _fmt(v, nd=3):
 
 def _report(results, cfg, figures):
     s = results["summary"]
-    lines = [f"# fastgrad run report", "",
+    lines = ["# fastgrad run report", "",
              f"fastgrad {s['fastgrad']}; frame `{s['frame']['preset']}` "
              f"(R0 = {s['frame']['galcen_distance_kpc']} kpc, z_sun = {s['frame']['z_sun_kpc']} kpc, "
              f"v_sun = {tuple(s['frame']['galcen_v_sun_kms'])} km/s).", ""]

@@ -11,19 +11,14 @@ Reid et al. (2014) arms as thick black centre lines with dashed lines at
 +- the arm width, rescaled to the analysis R0.
 """
 import numpy as np
-import astropy.units as u
 from matplotlib.figure import Figure
 
-from ._validation import as_float_array, check_lengths
 from .arms import arm_curve, arm_names, arm_parameters
 from .azimuthal import (
     DEFAULT_MAP_MIN_COUNT,
-    _require_finite,
-    _require_nonempty,
-    _values_and_unit,
+    _map_inputs,
     _xy_extent,
     residual_map,
-    residual_sign,
     residuals,
 )
 
@@ -170,15 +165,7 @@ def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", g
     -------
     matplotlib.figure.Figure
     """
-    x_arr = as_float_array("x", x, u.kpc)
-    y_arr = as_float_array("y", y, u.kpc)
-    obs, _ = _values_and_unit("observed", observed)
-    pred, _ = _values_and_unit("predicted", predicted)
-    n = check_lengths(x=x_arr, y=y_arr, observed=obs, predicted=pred)
-    _require_nonempty(n, "x")
-    for name, arr in (("x", x_arr), ("y", y_arr), ("observed", obs), ("predicted", pred)):
-        _require_finite(name, arr)
-    residual_sign(sign)
+    x_arr, y_arr, obs, pred = _map_inputs(x, y, observed, predicted, sign)
     if method not in ("hexbin", "grid"):
         raise ValueError(f"method must be 'hexbin' or 'grid', got {method!r}")
     R0 = _paper_R0() if R0 is None else float(R0)
