@@ -134,6 +134,21 @@ class _Progress:
     def step(self, name):
         return _Step(self, name)
 
+    def chunks(self, n, label, n_chunks=25, min_rows=100_000):
+        """(lo, hi) row ranges; a progress bar on stderr while they are consumed
+        (one range, no bar, for small inputs, when quiet or not on a terminal)."""
+        if not self.verbose or n < min_rows or not sys.stderr.isatty():
+            yield 0, n
+            return
+        edges = np.linspace(0, n, n_chunks + 1).astype(int)
+        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+            yield lo, hi
+            done = (i + 1) / n_chunks
+            bar = "#" * int(30 * done)
+            end = "\n" if i + 1 == n_chunks else ""
+            print(f"\r    {label} [{bar:<30}] {100 * done:3.0f}%", end=end, file=sys.stderr,
+                  flush=True)
+
 
 class _Step:
     def __init__(self, progress, name):
@@ -234,14 +249,20 @@ def prepare_sample(cfg, sample, progress, n_threads=None, engine=None):
         if engine is not None:
             gc = engine.mc_galactocentric(kept, rv, rv_err, list(corr), cfg)
         else:
-            gc = mc_galactocentric(
-                kept["ra"], kept["dec"], kept["distance"], kept["pmra"], kept["pmdec"],
-                kept[rv], ra_error=kept["ra_error"], dec_error=kept["dec_error"],
-                distance_error=kept["distance_error"], pmra_error=kept["pmra_error"],
-                pmdec_error=kept["pmdec_error"], radial_velocity_error=kept[rv_err],
-                n_samples=cfg["monte_carlo"]["n_samples"], seed=cfg["monte_carlo"]["seed"],
-                correlations=corr or None, ids=np.asarray(kept["source_id"]),
-                frame=cfg["frame"], n_threads=n_threads)
+            # in chunks, for a progress bar: each star's random stream is keyed
+            # by its source_id, so the chunking does not change a number
+            chunks = []
+            for lo, hi in progress.chunks(len(kept), "Monte Carlo"):
+                k = kept[lo:hi]
+                chunks.append(mc_galactocentric(
+                    k["ra"], k["dec"], k["distance"], k["pmra"], k["pmdec"], k[rv],
+                    ra_error=k["ra_error"], dec_error=k["dec_error"],
+                    distance_error=k["distance_error"], pmra_error=k["pmra_error"],
+                    pmdec_error=k["pmdec_error"], radial_velocity_error=k[rv_err],
+                    n_samples=cfg["monte_carlo"]["n_samples"], seed=cfg["monte_carlo"]["seed"],
+                    correlations={c: k[c] for c in corr} or None,
+                    ids=np.asarray(k["source_id"]), frame=cfg["frame"], n_threads=n_threads))
+            gc = vstack(chunks, metadata_conflicts="silent") if len(chunks) > 1 else chunks[0]
         for name in gc.colnames:
             kept[name] = gc[name]
     with progress.step(f"{sample}: kinematic populations and halo cut"):
