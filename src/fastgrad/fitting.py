@@ -839,8 +839,9 @@ def _run_plans(plans, n_jobs, n_threads):
     """Fit the jobs of all plans, one after the other or in threads.
 
     Measured on the 2-core machine (Tables 1 and 2, 12 fits of 10 x 1000 on
-    129k stars): one bin at a time 2.7 s; two bins at a time in threads
-    3.2 s.  The kernel releases the GIL, but emcee's own Python (~0.12 s
+    129k synthetic stars): one bin at a time 2.4 s (2.5 s on one OpenMP
+    thread, 2.7 s on two for every call); two bins at a time in threads
+    3.1 s.  The kernel releases the GIL, but emcee's own Python (~0.12 s
     per fit, half of a fit's time) holds it, and two threads convoy on it.
     So ``n_jobs=None`` fits one bin at a time, each with the likelihood's
     own OpenMP threads for its large calls; ``n_jobs > 1`` runs that many
