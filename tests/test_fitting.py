@@ -456,3 +456,20 @@ def test_public_names():
     for name in ("line_loglike", "LineModel", "LineFit", "fit_line", "fit_binned",
                  "fit_tables", "AutocorrWarning"):
         assert getattr(fastgrad, name) is getattr(fitting, name)
+
+
+def test_bins_in_worker_processes_give_the_same_numbers():
+    """n_jobs=2 fits the bins in worker processes (forkserver): each bin has
+    its own seed, so the tables are identical to one bin at a time."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    absz = rng.uniform(0, 0.6, n)
+    R = rng.uniform(7, 12, n)
+    feh = -0.07 * R + 0.4 + rng.normal(0, 0.2, n)
+    kw = dict(min_stars=300, n_walkers=8, n_steps=150, seed=5)
+    one = fastgrad.fit_binned(R, feh, np.full(n, 0.1), np.full(n, 0.05), absz,
+                              [0, 0.2, 0.4, 0.6], n_jobs=1, **kw)
+    two = fastgrad.fit_binned(R, feh, np.full(n, 0.1), np.full(n, 0.05), absz,
+                              [0, 0.2, 0.4, 0.6], n_jobs=2, **kw)
+    for col in ("slope", "slope_err", "intercept", "scatter"):
+        np.testing.assert_array_equal(np.asarray(one[col]), np.asarray(two[col]))

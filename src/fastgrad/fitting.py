@@ -25,7 +25,7 @@ them.  ``nan_policy="omit"`` drops the rows with NaN or inf instead and
 reports how many (``n_omitted``).
 """
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -835,46 +835,86 @@ class _BinnedPlan:
         return t
 
 
+#: below this many star-evaluations in all (stars x walkers x steps summed over
+#: the bins) ``n_jobs=None`` fits the bins one after the other: starting worker
+#: processes (~1 s) would cost more than it saves
+_MIN_WORK_PROCESSES = 500_000_000
+
+
+def _fit_job(model, kw, seed, threads_per_fit, min_work):
+    """One bin's fit; module-level so that a worker process can run it."""
+    model._n_threads = threads_per_fit
+    model._min_work = min_work
+    return _sample(model, n_walkers=kw.get("n_walkers", 10), n_steps=kw.get("n_steps", 1000),
+                   burn=kw.get("burn"), seed=seed, progress=kw.get("progress", False),
+                   backend=None)
+
+
+def start_worker_server():
+    """Start the forkserver that the bins' worker processes come from, so that
+    its imports (~1 s) overlap other work; a no-op where there is none."""
+    import multiprocessing as mp
+    if "forkserver" in mp.get_all_start_methods():
+        mp.get_context("forkserver").set_forkserver_preload(["fastgrad.fitting"])
+        from multiprocessing import forkserver
+        forkserver.ensure_running()
+
+
+def _process_pool(n_workers):
+    import multiprocessing as mp
+    # forkserver/spawn, never fork: a child forked after OpenMP has run in the
+    # parent can hang in the OpenMP runtime
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        # the server imports fastgrad (numpy, astropy, emcee) once; the
+        # workers it forks start with it loaded
+        ctx.set_forkserver_preload(["fastgrad.fitting"])
+    else:
+        ctx = mp.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+
+
 def _run_plans(plans, n_jobs, n_threads):
-    """Fit the jobs of all plans, one after the other or in threads.
+    """Fit the jobs of all plans: one after the other, or in worker processes.
 
     Measured on the 2-core machine (Tables 1 and 2, 12 fits of 10 x 1000 on
-    129k synthetic stars): one bin at a time 2.4 s (2.5 s on one OpenMP
-    thread, 2.7 s on two for every call); two bins at a time in threads
-    3.1 s.  The kernel releases the GIL, but emcee's own Python (~0.12 s
-    per fit, half of a fit's time) holds it, and two threads convoy on it.
-    So ``n_jobs=None`` fits one bin at a time, each with the likelihood's
-    own OpenMP threads for its large calls; ``n_jobs > 1`` runs that many
-    fits in threads, each on ``cpus // n_jobs`` OpenMP threads.
+    129k synthetic stars): one bin at a time 2.4 s; two bins at a time in
+    threads 3.1 s (the kernel releases the GIL, but emcee's own Python, half
+    of a fit's time, holds it and two threads convoy on it); two worker
+    processes 1.7 s.  So bins run concurrently in processes (each fit on
+    ``cpus // n_jobs`` OpenMP threads).  ``n_jobs=None``: one bin at a time
+    in this process (worker processes re-import a script's ``__main__``: a
+    script that asks for them needs the ``if __name__ == "__main__":`` guard);
+    ``n_jobs=-1``: one process per CPU when the bins' total work exceeds
+    ``_MIN_WORK_PROCESSES``, else one at a time.  Each bin has its own seed:
+    the results are the same numbers whatever ``n_jobs``.
     """
     jobs = [(plan, k, model, seed) for plan in plans for (k, model, seed) in plan.jobs]
     if not jobs:
         return
     n_cpu = effective_n_threads(n_threads)
-    n_jobs = 1 if n_jobs is None else n_jobs
+    if n_jobs is None:
+        n_jobs = 1
+    elif n_jobs == -1:
+        work = sum(model.n_stars * plan.fit_kwargs.get("n_walkers", 10)
+                   * plan.fit_kwargs.get("n_steps", 1000) for plan, _, model, _ in jobs)
+        n_jobs = n_cpu if work >= _MIN_WORK_PROCESSES else 1
     if isinstance(n_jobs, bool) or int(n_jobs) != n_jobs or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive int or None, got {n_jobs!r}")
+        raise ValueError(f"n_jobs must be a positive int, -1 or None, got {n_jobs!r}")
     n_jobs = min(int(n_jobs), len(jobs))
     threads_per_fit = n_cpu if n_jobs == 1 else max(1, n_cpu // n_jobs)
+    min_work = _MIN_WORK_AUTO_FIT if n_threads is None else _MIN_WORK_PER_THREAD
     # the biggest bins first, so the long fits do not finish last
     jobs.sort(key=lambda job: -job[2].n_stars)
-
-    def run(job):
-        plan, k, model, seed = job
-        model._n_threads = threads_per_fit
-        model._min_work = _MIN_WORK_AUTO_FIT if n_threads is None else _MIN_WORK_PER_THREAD
-        kw = plan.fit_kwargs
-        fit = _sample(model, n_walkers=kw.get("n_walkers", 10), n_steps=kw.get("n_steps", 1000),
-                      burn=kw.get("burn"), seed=seed, progress=kw.get("progress", False),
-                      backend=None)
-        return plan, k, fit
-
     if n_jobs == 1:
-        results = [run(job) for job in jobs]
+        fits = [_fit_job(model, plan.fit_kwargs, seed, threads_per_fit, min_work)
+                for plan, _, model, seed in jobs]
     else:
-        with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="fastgrad-fit") as pool:
-            results = list(pool.map(run, jobs))
-    for plan, k, fit in results:
+        with _process_pool(n_jobs) as pool:
+            futures = [pool.submit(_fit_job, model, plan.fit_kwargs, seed, threads_per_fit,
+                                   min_work) for plan, _, model, seed in jobs]
+            fits = [f.result() for f in futures]
+    for (plan, k, _, _), fit in zip(jobs, fits):
         plan.results[k] = fit
 
 
@@ -906,10 +946,13 @@ def fit_binned(x, y, x_err, y_err, by, edges, *, min_stars=500, n_jobs=None, xy_
         Bins with fewer stars are not fitted; they stay in the table with
         their ``n_stars`` and masked fit values (METHOD.md: 500).
     n_jobs : int or None
-        Bins fitted at once, in threads (the kernel releases the GIL), each
-        on ``cpus // n_jobs`` OpenMP threads.  None: one bin at a time, which
-        measured faster on 2 cores (emcee's Python holds the GIL for half of
-        each fit; see ``_run_plans``).
+        Bins fitted at once, in worker processes (forkserver), each on
+        ``cpus // n_jobs`` OpenMP threads (threads would convoy on the GIL that
+        emcee's Python holds for half of each fit; see ``_run_plans``).  None:
+        one bin at a time in this process; -1: one process per CPU when the
+        work is large enough to pay for starting them (~1 s).  A script using
+        processes needs the ``if __name__ == "__main__":`` guard, as for any
+        multiprocessing.
     **fit_kwargs
         ``scatter, priors, n_walkers, n_steps, burn, seed, n_threads,
         progress`` of :func:`fit_line`.  Each bin gets its own seed spawned

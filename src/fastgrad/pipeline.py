@@ -37,7 +37,8 @@ from astropy.table import Table, vstack
 from . import catalogs, populations
 from ._build_info import version as _version
 from .azimuthal import azimuthal_deviation, azimuthal_profiles, residual_map
-from .fitting import AutocorrWarning, fit_line, fit_tables
+from ._threads import effective_n_threads
+from .fitting import AutocorrWarning, fit_line, fit_tables, start_worker_server
 from .frames import frame_metadata, get_frame
 from .transform import GAIA_CORRELATIONS, mc_galactocentric
 
@@ -381,7 +382,7 @@ def gradient_tables(sample, cfg, n_threads=None):
         np.asarray(sample["R"]), np.asarray(sample["z"]), np.asarray(sample["feh_used"]),
         np.asarray(sample["R_err"]), np.asarray(sample["z_err"]),
         np.asarray(sample["feh_used_err"]), radial_edges=f["z_edges"],
-        vertical_edges=f["r_edges"], min_stars=f["min_stars"], seed=f["seed"],
+        vertical_edges=f["r_edges"], min_stars=f["min_stars"], seed=f["seed"], n_jobs=-1,
         n_walkers=f["n_walkers"], n_steps=f["n_steps"], burn=f["burn"], scatter=f["scatter"],
         n_threads=n_threads)
 
@@ -496,6 +497,8 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
     if cfg["engine"] not in ("local", "dask"):
         raise ValueError(f"engine must be 'local' or 'dask', got {cfg['engine']!r}")
     engine = _DaskEngine(cfg["dask"], progress) if cfg["engine"] == "dask" else None
+    if effective_n_threads(n_threads) > 1:
+        start_worker_server()  # the bins' fits run in worker processes (fit_tables)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
