@@ -32,7 +32,6 @@ import numpy as np
 import astropy.units as u
 from astropy.table import MaskedColumn, Table
 
-import emcee
 
 from ._kernels import core as _core
 from ._threads import effective_n_threads
@@ -486,55 +485,6 @@ class _CompactStateRandom(np.random.RandomState):
         return (_CompactStateRandom, (np.random.PCG64(),), self.get_state())
 
 
-class _StretchMove(emcee.moves.StretchMove):
-    """emcee's StretchMove with its acceptance step vectorised.
-
-    emcee draws one uniform per walker in a Python loop; ``rand(n)`` returns
-    the same numbers in the same order, so the chain is identical to that of
-    emcee's own StretchMove from the same random state (see the tests).
-    """
-
-    def propose(self, model, state):
-        nwalkers, ndim = state.coords.shape
-        if nwalkers < 2 * ndim and not self.live_dangerously:
-            raise RuntimeError("It is unadvisable to use a red-blue move with fewer walkers "
-                               "than twice the number of dimensions.")
-        self.setup(state.coords)
-        accepted = np.zeros(nwalkers, dtype=bool)
-        all_inds = np.arange(nwalkers)
-        inds = all_inds % self.nsplits
-        if self.randomize_split:
-            model.random.shuffle(inds)
-        for split in range(self.nsplits):
-            subset = inds == split
-            sets = [state.coords[inds == j] for j in range(self.nsplits)]
-            q, factors = self.get_proposal(sets[split], sets[:split] + sets[split + 1:],
-                                           model.random)
-            new_log_probs, new_blobs = model.compute_log_prob_fn(q)
-            walkers = all_inds[subset]
-            lnpdiff = factors + new_log_probs - state.log_prob[walkers]
-            accepted[walkers] = lnpdiff > np.log(model.random.rand(len(walkers)))
-            new_state = emcee.State(q, log_prob=new_log_probs, blobs=new_blobs)
-            state = self.update(state, new_state, accepted, subset)
-        return state, accepted
-
-
-class _Sampler(emcee.EnsembleSampler):
-    """emcee's EnsembleSampler for a vectorised log-probability without blobs.
-
-    ``compute_log_prob`` skips emcee's per-walker probing for blobs (two
-    Python loops over the walkers per call); everything else is emcee's.
-    """
-
-    def compute_log_prob(self, coords):
-        if not np.isfinite(coords).all():
-            raise ValueError("At least one parameter value was infinite or NaN")
-        log_prob = np.asarray(self.log_prob_fn(coords), dtype=np.float64)
-        if np.isnan(log_prob).any():
-            raise ValueError("Probability function returned NaN")
-        return log_prob, None
-
-
 def _seed_sequence(seed):
     if isinstance(seed, np.random.SeedSequence):
         return seed
@@ -571,7 +521,7 @@ class LineFit:
     autocorr_warning: object
     #: (n_walkers * (n_steps - burn), 3) posterior samples
     samples: np.ndarray
-    sampler: emcee.EnsembleSampler
+    sampler: object  # the emcee.EnsembleSampler (emcee is imported at the first fit)
     scatter_model: str = "perpendicular"
     n_stars: int = 0
     n_omitted: int = 0
@@ -641,6 +591,8 @@ def _sample(model, *, n_walkers, n_steps, burn, seed, progress, backend):
     theta0, p0 = _initial_walkers(model, n_walkers, np.random.default_rng(init_seed))
     if backend is not None:
         backend.reset(n_walkers, _N_PARAMS)
+    # emcee (and the scipy.stats it imports, ~0.6 s) loads on the first fit
+    from ._sampling import _Sampler, _StretchMove
     sampler = _Sampler(n_walkers, _N_PARAMS, model.log_prob, vectorize=True,
                        moves=_StretchMove(), backend=backend)
     sampler._random = _CompactStateRandom(np.random.PCG64(emcee_seed))
@@ -650,10 +602,11 @@ def _sample(model, *, n_walkers, n_steps, burn, seed, progress, backend):
     median = np.median(samples, axis=0)
     std = samples.std(axis=0, ddof=1) if len(samples) > 1 else np.full(3, np.nan)
     pct = np.percentile(samples, [16, 50, 84], axis=0)
+    from emcee.autocorr import AutocorrError
     try:
         tau = sampler.get_autocorr_time(discard=burn, quiet=False)
         message = None
-    except emcee.autocorr.AutocorrError as err:
+    except AutocorrError as err:
         tau = np.asarray(err.tau)
         message = (f"emcee: {err} (fit kept: the posterior summaries stand, the "
                    f"autocorrelation times are rough)").replace("\n", " ")
