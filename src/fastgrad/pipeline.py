@@ -119,9 +119,13 @@ def _merge(into, new, where):
 
 
 class RunResult(dict):
-    """What ``run`` produced: tables, fits, profiles and the output directory."""
+    """What ``run`` produced (a dict whose keys are also attributes)."""
 
-    __getattr__ = dict.__getitem__
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 class _Progress:
