@@ -33,13 +33,14 @@ root="$(ls -d "$work"/unpacked/fastgrad-*)"
 (cd "$root" && find . -type f | sort)
 missing=0
 for needed in PKG-INFO pyproject.toml meson.build README.md src/fastgrad/meson.build \
-        src/fastgrad/_core.pyx src/fastgrad/_vecmath.h src/fastgrad/_openmp_shim.h \
+        src/fastgrad/_core.pyx src/fastgrad/_core_avx2.pyx src/fastgrad/_vecmath.h \
+        src/fastgrad/_openmp_shim.h src/fastgrad/_bigalloc.h \
         src/fastgrad/_build_info.py.in src/fastgrad/__init__.py tests; do
     [[ -e "$root/$needed" ]] || { echo "MISSING from sdist: $needed" >&2; missing=1; }
 done
 # every source file that src/fastgrad/meson.build names (generated ones such
 # as _build_info.py aside) must be in the archive
-for listed in $(grep -ho "'[A-Za-z0-9_]*\.\(py\|pyx\|h\|in\)'" "$repo"/src/fastgrad/meson.build | tr -d "'"); do
+for listed in $(grep -ho "'[A-Za-z0-9_]\+\.\(py\|pyx\|h\|in\)'" "$repo"/src/fastgrad/meson.build | tr -d "'"); do
     [[ -e "$repo/src/fastgrad/$listed.in" ]] && continue
     [[ -e "$root/src/fastgrad/$listed" ]] || { echo "MISSING from sdist: src/fastgrad/$listed" >&2; missing=1; }
 done
