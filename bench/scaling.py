@@ -8,11 +8,15 @@ speed-up is relative to one thread.  Run it on an idle machine.
 import argparse
 import os
 import platform
+import sys
 import time
 
 import numpy as np
 
 import fastgrad
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmarks.bench_transform import _stars  # noqa: E402  (the benchmark's own stars)
 
 
 def _best(fn, repeat):
@@ -25,15 +29,10 @@ def _best(fn, repeat):
 
 
 def mc_transform_case(n=40_000):
-    rng = np.random.default_rng(0)
-    d = rng.uniform(0.5, 4, n)
-    s = dict(ra=rng.uniform(0, 360, n), dec=rng.uniform(-10, 60, n), distance=d,
-             pmra=rng.normal(0, 5, n), pmdec=rng.normal(0, 5, n), radial_velocity=rng.normal(0, 30, n),
-             ra_error=rng.uniform(0.01, 0.05, n), dec_error=rng.uniform(0.01, 0.05, n),
-             distance_error=0.05 * d, pmra_error=rng.uniform(0.01, 0.1, n),
-             pmdec_error=rng.uniform(0.01, 0.1, n), radial_velocity_error=rng.uniform(1, 10, n))
+    s, e = _stars(n)
     label = f"mc_galactocentric, {n:,} stars x 1000 draws"
-    return label, lambda k: fastgrad.mc_galactocentric(**s, n_samples=1000, seed=1, n_threads=k)
+    return label, lambda k: fastgrad.mc_galactocentric(**s, **e, n_samples=1000, seed=1,
+                                                       n_threads=k)
 
 
 CASES = [mc_transform_case]
