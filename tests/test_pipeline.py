@@ -140,3 +140,21 @@ def test_real_files_run_the_same_code(tmp_path):
                                rtol=1e-12, equal_nan=True)
     cuts = Table.read(tmp_path / "files" / "cuts.ecsv")
     assert cuts["n_before"][0] == n
+
+
+def test_missing_column_is_one_clear_line(tmp_path, capsys):
+    from fastgrad import make_survey
+    s = make_survey("lamost_hot_stars", 3000, seed=1)
+    lam = s["lamost"]
+    lam.remove_column("snr")
+    lam.write(tmp_path / "lamost.ecsv")
+    s["gaia"].write(tmp_path / "gaia.ecsv")
+    s["bailer_jones"].write(tmp_path / "bj.ecsv")
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('samples = ["lamost"]\n[inputs]\nlamost = "lamost.ecsv"\n'
+                   'lamost_gaia = "gaia.ecsv"\nlamost_bailer_jones = "bj.ecsv"\n')
+    rc = main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1
+    assert "snr" in err[0] and "lamost.ecsv" in err[0]
+    assert not (tmp_path / "out").exists()

@@ -34,7 +34,8 @@ def main(args=None):
             figures=not ns.no_figures)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         # one clear line for a missing file, column or bad setting
-        print(f"fastgrad: error: {exc}", file=sys.stderr)
+        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"fastgrad: error: {message}", file=sys.stderr)
         return 2
     return 0
 
