@@ -288,5 +288,5 @@ def plot_azimuthal_profile(profiles, *, ax=None, colors=None, labels=None,
     ax.set_xlabel("φ (rad)")
     ax.set_ylabel(f"⟨δ{quantity}⟩ ({unit})")
     if any(lbl is not None for lbl in ax.get_legend_handles_labels()[1]):
-        ax.legend(frameon=False)
+        ax.legend(loc="best", framealpha=0.85)
     return fig
