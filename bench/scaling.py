@@ -9,23 +9,13 @@ import argparse
 import os
 import platform
 import sys
-import time
 
 import numpy as np
 
 import fastgrad
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchmarks.bench_transform import _stars  # noqa: E402  (the benchmark's own stars)
-
-
-def _best(fn, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from benchmarks.bench_transform import _best, _stars  # noqa: E402  (the benchmark's helpers)
 
 
 def mc_transform_case(n=40_000):

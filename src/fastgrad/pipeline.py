@@ -341,7 +341,7 @@ class _DaskEngine:
         return dd.from_pandas(df, npartitions=min(self.partitions, max(len(df), 1)))
 
     def mc_galactocentric(self, kept, rv, rv_err, corr_names, cfg):
-        from .transform import COORD_DESCRIPTIONS, COORD_NAMES, COORD_UNITS
+        from .transform import COORD_NAMES, _table
         cols = {c: c for c in ("ra", "dec", "distance", "distance_error", "pmra", "pmdec",
                                "ra_error", "dec_error", "pmra_error", "pmdec_error",
                                "source_id", *corr_names)}
@@ -351,14 +351,11 @@ class _DaskEngine:
             ddf, seed=cfg["monte_carlo"]["seed"], n_samples=cfg["monte_carlo"]["n_samples"],
             frame=cfg["frame"], correlations=bool(corr_names), append=False,
             nan_policy="raise").compute().sort_index()
-        out = Table()
-        for name, unit, desc in zip(COORD_NAMES, COORD_UNITS, COORD_DESCRIPTIONS):
-            out[name] = mc[name].to_numpy()
-            out[name].unit, out[name].description = unit, desc
-        for name, unit in zip(COORD_NAMES, COORD_UNITS):
-            out[name + "_err"] = mc[name + "_err"].to_numpy()
-            out[name + "_err"].unit = unit
-        return out
+        # the (18, N) layout of the kernel, into the single-machine Table
+        names = list(COORD_NAMES) + [c + "_err" for c in COORD_NAMES]
+        out = np.stack([mc[c].to_numpy() for c in names])
+        return _table(out, True, get_frame(cfg["frame"]), cfg["monte_carlo"]["n_samples"],
+                      cfg["monte_carlo"]["seed"])
 
     def kinematic_probabilities(self, kept, cfg):
         ddf = self._frame(kept, {"vx": "vx", "vy": "vy", "vz": "vz"})
