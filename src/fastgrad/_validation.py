@@ -3,10 +3,14 @@
 Every check names the argument, how many rows fail and the first of them, so a
 user can find the bad stars in a catalogue of millions.
 """
+import numbers
+
 import numpy as np
 import astropy.units as u
+from astropy.utils.masked import Masked
 
-__all__ = ["as_float_array", "check_lengths", "bad_rows", "raise_bad_rows"]
+__all__ = ["as_float_array", "as_scalar", "as_count", "check_lengths", "bad_rows",
+           "raise_bad_rows"]
 
 _MAX_SHOWN = 10
 
@@ -17,7 +21,14 @@ def as_float_array(name, value, unit=None, *, equivalencies=None):
     Accepts numpy arrays, lists, pandas Series (nullable dtypes: missing -> NaN),
     astropy (Masked)Columns and masked arrays (masked -> NaN) and Quantities,
     which are converted to ``unit``. A plain number is taken to be in ``unit``.
+    astropy ``Masked`` Quantities and arrays: masked -> NaN (never the fill value).
+    Booleans, complex numbers, dates and strings are refused: they are not
+    coordinates, and numpy would silently cast them.
     """
+    if isinstance(value, Masked):
+        # Masked(Quantity).to_value keeps the mask, but np.asarray drops it:
+        # fill with NaN first so a masked row can never pass as its fill value
+        value = _fill_masked(value)
     if isinstance(value, u.Quantity):
         if unit is None:
             raise ValueError(f"{name}: expected a dimensionless number, got a Quantity in {value.unit}")
@@ -32,6 +43,7 @@ def as_float_array(name, value, unit=None, *, equivalencies=None):
         value = _as_quantity_column(name, value, unit, equivalencies)
     if np.ma.isMaskedArray(value):
         value = np.ma.filled(value.astype(np.float64), np.nan)
+    _check_numeric_dtype(name, value)
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -41,6 +53,81 @@ def as_float_array(name, value, unit=None, *, equivalencies=None):
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got shape {arr.shape}")
     return np.ascontiguousarray(arr)
+
+
+def _fill_masked(value):
+    unmasked = value.unmasked
+    mask = np.asarray(value.mask)
+    if mask.any():
+        _check_numeric_dtype("value", unmasked)
+        filled = np.array(unmasked, dtype=np.float64, copy=True, subok=True)
+        filled[mask] = np.nan
+        return filled
+    return unmasked
+
+
+def _check_numeric_dtype(name, value):
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if kind is None:
+        probe = np.asarray(value)
+        kind = probe.dtype.kind
+    if kind in "iuf":
+        return
+    if kind == "b":
+        raise TypeError(f"{name}: expected numbers, got booleans")
+    if kind == "c":
+        raise TypeError(f"{name}: expected real numbers, got complex dtype")
+    if kind in "mM":
+        raise TypeError(f"{name}: expected numbers, got dates or time deltas "
+                        f"(dtype {np.asarray(value).dtype})")
+    if kind in "OUS":
+        return  # objects and strings: np.asarray(float) decides, naming the argument
+    raise TypeError(f"{name}: expected numbers, got dtype {np.asarray(value).dtype}")
+
+
+def as_scalar(name, value, unit=None, *, minimum=None, exclusive_minimum=None,
+              maximum=None, equivalencies=None):
+    """One finite real number, in ``unit`` when it is a Quantity.
+
+    ``name`` is the parameter as the user wrote it: every error names it
+    (a wrong unit, a non-number, NaN, a value outside the range).
+    """
+    if isinstance(value, u.Quantity):
+        if unit is None:
+            raise ValueError(f"{name}: expected a dimensionless number, got {value}")
+        try:
+            value = value.to_value(unit, equivalencies=equivalencies or [])
+        except u.UnitConversionError:
+            raise u.UnitConversionError(
+                f"{name}: expected a value in {unit} (or a unit convertible to it), "
+                f"got {value}") from None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        if not (isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"):
+            unit_hint = f" (in {unit})" if unit is not None else ""
+            raise TypeError(f"{name}: expected a real number{unit_hint}, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {value:g}")
+    if exclusive_minimum is not None and value <= exclusive_minimum:
+        raise ValueError(f"{name}: must be > {exclusive_minimum}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: must be <= {maximum}, got {value:g}")
+    return value
+
+
+def as_count(name, value, minimum=1, maximum=None):
+    """An int count (walkers, steps, draws, stars). A float is an error, even
+    10.0, as in scikit-learn: a count is never truncated (10.7 is not 10)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: must be <= {maximum}, got {value}")
+    return value
 
 
 def _as_quantity_column(name, col, unit, equivalencies):

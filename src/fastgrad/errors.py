@@ -1,0 +1,32 @@
+"""The exceptions fastgrad raises for a user's mistake, by what is wrong.
+
+Each subclasses the builtin a user of numpy or astropy would catch
+(``ValueError``, ``OSError``), so ``except ValueError`` keeps working; the
+``fastgrad`` command maps them to its exit codes (``fastgrad.cli``):
+
+====  ======================================================
+code  meaning
+====  ======================================================
+0     success
+1     an unexpected error (a bug: please report it)
+2     bad command line or configuration (:class:`ConfigError`)
+3     bad input data: a file, column or row (:class:`InputError`)
+4     the output cannot be written (:class:`OutputError`)
+130   interrupted (Ctrl-C, SIGINT)
+143   terminated (SIGTERM)
+====  ======================================================
+"""
+
+__all__ = ["ConfigError", "InputError", "OutputError"]
+
+
+class ConfigError(ValueError):
+    """A configuration key, value or type is wrong (raised before any work)."""
+
+
+class InputError(ValueError):
+    """An input file, column or row cannot be used; the message names it."""
+
+
+class OutputError(OSError):
+    """The output destination is unsafe or cannot be written (checked before any work)."""
