@@ -48,7 +48,8 @@ from .azimuthal import annulus_mean as _compiled_annulus_mean
 from .catalogs import MissingColumnsError, _REPORT_COLUMNS, evaluate_cuts, get_cuts
 from .populations import (BENSBY2003, HALO_CUT, SCHOENRICH2010_SOLAR_MOTION,
                           kinematic_probabilities as _kinematic_probabilities)
-from .transform import (COORD_NAMES, GAIA_CORRELATIONS, _seed64,
+from ._seeds import seed64
+from .transform import (COORD_NAMES, GAIA_CORRELATIONS,
                         mc_galactocentric as _mc_galactocentric)
 
 __all__ = [
@@ -197,7 +198,7 @@ def _partition_seed(seed):
         raise ValueError("seed: a distributed Monte Carlo needs a fixed int (or SeedSequence) "
                          "seed shared by all partitions; None or a Generator would give each "
                          "partition its own stream")
-    return _seed64(seed)
+    return seed64(seed)
 
 
 def _gaia_name(canonical, inverse):

@@ -34,6 +34,7 @@ from astropy.table import MaskedColumn, Table
 
 
 from ._kernels import core as _core
+from ._seeds import seed_sequence
 from ._threads import effective_n_threads
 from ._validation import as_float_array, check_lengths, raise_bad_rows
 
@@ -485,17 +486,6 @@ class _CompactStateRandom(np.random.RandomState):
         return (_CompactStateRandom, (np.random.PCG64(),), self.get_state())
 
 
-def _seed_sequence(seed):
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if isinstance(seed, np.random.Generator):
-        return np.random.SeedSequence(seed.integers(0, 2**63, size=4))
-    if seed is not None and (isinstance(seed, (bool, float)) or int(seed) != seed or seed < 0):
-        raise ValueError(f"seed must be a non-negative int, a SeedSequence, a Generator "
-                         f"or None, got {seed!r}")
-    return np.random.SeedSequence(None if seed is None else int(seed))
-
-
 @dataclass(repr=False)
 class LineFit:
     """Result of :func:`fit_line`: posterior summaries and the emcee sampler.
@@ -587,7 +577,7 @@ def _sample(model, *, n_walkers, n_steps, burn, seed, progress, backend):
     burn = n_steps // 2 if burn is None else int(burn)
     if not 0 <= burn < n_steps:
         raise ValueError(f"burn must be in [0, n_steps), got {burn} with n_steps={n_steps}")
-    init_seed, emcee_seed = _seed_sequence(seed).spawn(2)
+    init_seed, emcee_seed = seed_sequence(seed).spawn(2)
     theta0, p0 = _initial_walkers(model, n_walkers, np.random.default_rng(init_seed))
     if backend is not None:
         backend.reset(n_walkers, _N_PARAMS)
@@ -711,7 +701,7 @@ class _BinnedPlan:
         n_bins = len(edges) - 1
         self.rows = [np.flatnonzero(index == k) for k in range(n_bins)]
         self.n_stars = np.array([len(r) for r in self.rows])
-        seeds = _seed_sequence(fit_kwargs.get("seed")).spawn(n_bins)
+        seeds = seed_sequence(fit_kwargs.get("seed")).spawn(n_bins)
         self.jobs = []  # (bin, model, seed)
         for k in range(n_bins):
             if self.n_stars[k] >= self.min_stars:
@@ -967,7 +957,7 @@ def fit_tables(R, z, feh, R_err, z_err, feh_err, *, radial_edges=RADIAL_BIN_EDGE
     absz = np.abs(as_float_array("z", z, z_unit))
     if z_unit is not None:
         absz = absz * z_unit
-    seed_radial, seed_vertical = _seed_sequence(seed).spawn(2)
+    seed_radial, seed_vertical = seed_sequence(seed).spawn(2)
     radial = _BinnedPlan(R, feh, R_err, feh_err, absz, radial_edges, min_stars=min_stars,
                          xy_cov=None, nan_policy=nan_policy,
                          fit_kwargs={**fit_kwargs, "seed": seed_radial})

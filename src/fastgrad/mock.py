@@ -49,6 +49,7 @@ import astropy.units as u
 from astropy.coordinates import ICRS, CartesianDifferential, CartesianRepresentation
 from astropy.table import Table
 
+from ._seeds import seed_sequence
 from .arms import ARM_MODELS, arm_names, arm_parameters, arm_radius
 from .azimuthal import annulus_mean
 from .frames import frame_constants, frame_metadata, get_frame
@@ -899,14 +900,6 @@ def _truth_table(stars, vxyz, geo, extra):
     return t
 
 
-def _seed_sequence(seed):
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
-        return np.random.SeedSequence(None if seed is None else int(seed))
-    raise ValueError(f"seed must be None, an int or a numpy SeedSequence, got {seed!r}")
-
-
 def _check_n(kind, n):
     if n is None:
         return DEFAULT_N[kind]
@@ -974,7 +967,7 @@ def make_survey(kind, n=None, *, truth=None, seed=None, frame=None, include_trut
     n = _check_n(kind, n)
     full = _resolve_truth(kind, truth)
     frame = get_frame(frame)
-    ss = _seed_sequence(seed)
+    ss = seed_sequence(seed)
     rng = np.random.default_rng(ss)
     geo = _Geometry(frame)
     if kind == "lamost_hot_stars":

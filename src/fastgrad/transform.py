@@ -8,6 +8,7 @@ import astropy.units as u
 from astropy.table import Table
 
 from ._kernels import core as _core
+from ._seeds import seed64
 from ._threads import effective_n_threads
 from ._validation import as_float_array, check_lengths, raise_bad_rows
 from .frames import PM_TO_KMS, frame_constants, frame_metadata, get_frame
@@ -62,19 +63,6 @@ def _check_ranges(arrays, ok):
     raise_bad_rows("dec", ok & (np.abs(dec) > 90.0), "are outside [-90, 90] deg")
     raise_bad_rows("distance", ok & (arrays["distance"] <= 0.0),
                    "are not positive (distance in kpc)")
-
-
-def _seed64(seed):
-    """A 64-bit key from None (fresh OS entropy), an int, a SeedSequence or a Generator."""
-    if seed is None:
-        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-    if isinstance(seed, np.random.Generator):
-        return int(seed.integers(0, 2**63, dtype=np.int64))
-    if isinstance(seed, np.random.SeedSequence):
-        return int(seed.generate_state(1, np.uint64)[0])
-    if isinstance(seed, (bool, np.bool_)) or int(seed) != seed:
-        raise ValueError(f"seed must be None, an int, a SeedSequence or a Generator, got {seed!r}")
-    return int(seed) & 0xFFFFFFFFFFFFFFFF
 
 
 def _ids(ids, n):
@@ -278,7 +266,7 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
     for name, _ in err_spec:
         raise_bad_rows(name, ok & (a[name] < 0.0), "are negative (errors must be >= 0)")
     corr = _correlations(correlations, n, ok)
-    seed = _seed64(seed)
+    seed = seed64(seed)
     ids = _ids(ids, n)
     A, tvec, vvec = frame_constants(frame)
 
