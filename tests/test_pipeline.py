@@ -155,6 +155,6 @@ def test_missing_column_is_one_clear_line(tmp_path, capsys):
                    'lamost_gaia = "gaia.ecsv"\nlamost_bailer_jones = "bj.ecsv"\n')
     rc = main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1
+    assert rc == 3 and len(err) == 1  # input data (fastgrad.errors: exit codes)
     assert "snr" in err[0] and "lamost.ecsv" in err[0]
     assert not (tmp_path / "out").exists()

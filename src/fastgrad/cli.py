@@ -1,24 +1,60 @@
-"""`fastgrad` command line: `fastgrad run [CONFIG.toml] [--out DIR] [--n-threads N]`."""
+"""`fastgrad` command line: `fastgrad run [CONFIG.toml] [--out DIR] [--n-threads N]`.
+
+Exit codes (:mod:`fastgrad.errors`): 0 success; 1 an unexpected error (a bug,
+with its traceback); 2 bad command line or configuration; 3 bad input data;
+4 the output cannot be written; 130 interrupted (SIGINT); 143 terminated
+(SIGTERM). Errors 2-4 are one line on stderr, found before any work where they
+can be (the configuration, the input paths and the output folder).
+"""
 import argparse
+import signal
 import sys
 
-__all__ = ["main"]
+__all__ = ["main", "EXIT_CONFIG", "EXIT_INPUT", "EXIT_OUTPUT"]
+
+EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT = 2, 3, 4
+EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python is running so that cleanups run as for Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _version():
+    from ._build_info import version
+    return version
 
 
 def _parser():
     p = argparse.ArgumentParser(
         prog="fastgrad",
-        description="Chemical cartography of the Milky Way disk (Hawkins 2023) at survey scale.")
+        description="Chemical cartography of the Milky Way disk (Hawkins 2023) at survey scale.",
+        epilog="exit codes: 0 ok, 1 unexpected error, 2 configuration, 3 input data, "
+               "4 output, 130 interrupted, 143 terminated")
+    p.add_argument("--version", action="version", version=f"fastgrad {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run the paper end to end (synthetic catalogues by default)")
     r.add_argument("config", nargs="?", help="TOML file overriding the defaults and naming input files")
-    r.add_argument("--out", default="fastgrad-results", help="output directory (default: %(default)s)")
+    r.add_argument("--out", default="fastgrad-results",
+                   help="results folder: new, empty, or an earlier fastgrad result "
+                        "(default: %(default)s)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="allow a non-empty folder that is not a fastgrad result: fastgrad's "
+                        "files are added to it, nothing else in it is touched")
     r.add_argument("--n-threads", type=int, default=None, help="OpenMP threads (default: all CPUs)")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.add_argument("--no-figures", action="store_true", help="skip Figures 1-8")
     c = sub.add_parser("config", help="print the build configuration (OpenMP, threads, kernels)")
     c.set_defaults()
     return p
+
+
+def _one_line(exc):
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def main(args=None):
@@ -28,16 +64,40 @@ def main(args=None):
         from . import show_config
         show_config()
         return 0
+    # the figures are files: draw them without a display, whatever the
+    # user's default backend (a library import never does this)
+    import matplotlib
+    matplotlib.use("Agg")
+    from .errors import ConfigError, InputError, OutputError
     from .pipeline import run
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         run(ns.config, out=ns.out, n_threads=ns.n_threads, verbose=not ns.quiet,
-            figures=not ns.no_figures)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        # one clear line for a missing file, column or bad setting
-        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        print(f"fastgrad: error: {message}", file=sys.stderr)
-        return 2
+            figures=not ns.no_figures, overwrite=ns.overwrite)
+    except ConfigError as exc:
+        return _fail(exc, EXIT_CONFIG)
+    except OutputError as exc:
+        return _fail(exc, EXIT_OUTPUT)
+    except (InputError, FileNotFoundError, ValueError, KeyError, TypeError) as exc:
+        # a file, column or row of the input (each message names it)
+        return _fail(exc, EXIT_INPUT)
+    except Terminated:
+        print("fastgrad: terminated (SIGTERM); no results written", file=sys.stderr)
+        return EXIT_SIGTERM
+    except KeyboardInterrupt:
+        print("fastgrad: interrupted; no results written", file=sys.stderr)
+        return EXIT_SIGINT
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _fail(exc, code):
+    # str(KeyError("x")) is "'x'": print the message, not its repr
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    message = _one_line(text)
+    print(f"fastgrad: error: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
 """The paper's Figures 1-8, each a function of results (never of raw catalogues).
 
-Every function returns a matplotlib Figure and leaves saving to the caller.
-METHOD.md section 7 describes what each figure shows.
+Every function returns a :class:`matplotlib.figure.Figure` and leaves saving to
+the caller. They draw on Figures made without pyplot: importing this module
+never changes the user's backend or pyplot's figure list (in Jupyter a returned
+Figure displays as the cell's value). METHOD.md section 7 describes what each
+figure shows.
 """
 import numpy as np
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .plots import draw_arms, draw_sun, plot_azimuthal_profile, plot_residual_maps  # noqa: E402
+from .plots import draw_arms, draw_sun, plot_azimuthal_profile, plot_residual_maps
 
 __all__ = ["fig1_density", "fig2_metallicity", "fig3_radial_fit", "fig4_radial_gradients",
            "fig5_residual_maps", "fig6_azimuthal_profile", "fig7_vertical_gradients",
@@ -57,7 +57,8 @@ def _rz_panel(ax, R, z, C=None, *, R0, z_sun=0.0, mincnt=None, cmap="viridis", l
 def fig1_density(x, y, z, R, *, R0, z_sun=0.0, title="LAMOST OBAF stars"):
     """Figure 1: density of the final sample (log N per hex) in X-Y (top,
     with the Reid et al. 2014 arms and the Sun) and R-Z (bottom)."""
-    fig, axes = plt.subplots(2, 1, figsize=(7, 11), gridspec_kw=dict(height_ratios=[1.6, 1]))
+    fig = Figure(figsize=(7, 11))
+    axes = fig.subplots(2, 1, gridspec_kw=dict(height_ratios=[1.6, 1]))
     _xy_panel(axes[0], x, y, R0=R0, cmap="Greys", label="N stars per hex (log scale)")
     _rz_panel(axes[1], R, z, R0=R0, z_sun=z_sun, cmap="Greys", label="N stars per hex (log scale)")
     axes[0].set_title(f"{title}: {len(x):,} stars")
@@ -68,7 +69,8 @@ def fig1_density(x, y, z, R, *, R0, z_sun=0.0, title="LAMOST OBAF stars"):
 def fig2_metallicity(x, y, z, R, feh, *, R0, z_sun=0.0, min_count=5, label="[Fe/H] (dex)",
                      title="LAMOST OBAF stars"):
     """Figure 2: as Figure 1, hexes coloured by the median [Fe/H] (>= 5 stars)."""
-    fig, axes = plt.subplots(2, 1, figsize=(7, 11), gridspec_kw=dict(height_ratios=[1.6, 1]))
+    fig = Figure(figsize=(7, 11))
+    axes = fig.subplots(2, 1, gridspec_kw=dict(height_ratios=[1.6, 1]))
     lo, hi = np.nanpercentile(feh, [5, 95])
     for hb in (_xy_panel(axes[0], x, y, feh, R0=R0, mincnt=min_count, cmap="RdYlBu_r",
                          label=f"median {label}"),
@@ -84,7 +86,8 @@ def fig3_radial_fit(R, feh, fit, *, zlabel="0 <= |Z| < 0.2 kpc", n_draws=100, se
                     label="[Fe/H] (dex)"):
     """Figure 3: [Fe/H] against R in the first |Z| bin (grey density), the best
     fit (dashed black) and ``n_draws`` posterior lines (thin red)."""
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    fig = Figure(figsize=(8, 5.5))
+    ax = fig.subplots()
     ax.hexbin(R, feh, gridsize=(80, 50), bins="log", cmap="Greys", mincnt=1,
               extent=(np.nanmin(R), np.nanmax(R), -1.5, 1.0))
     xs = np.linspace(np.nanmin(R), np.nanmax(R), 50)
@@ -106,7 +109,8 @@ def fig3_radial_fit(R, feh, fit, *, zlabel="0 <= |Z| < 0.2 kpc", n_draws=100, se
 
 def _gradient_plot(table, *, xlabel, ylabel, literature=None, min_stars=500, title="",
                    reference=None, reference_label="Hawkins (2023), LAMOST"):
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig = Figure(figsize=(7.5, 5))
+    ax = fig.subplots()
     ok = ~np.ma.getmaskarray(table["slope"]) & (np.asarray(table["n_stars"]) >= min_stars)
     x = np.asarray(table["bin_center"])[ok]
     ax.errorbar(x, np.ma.filled(table["slope"], np.nan)[ok],

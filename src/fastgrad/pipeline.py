@@ -12,15 +12,15 @@
    their azimuthal profiles;
 7. Figures 1-8, ECSV tables, summary.json and report.md.
 
-Outputs go to a temporary directory beside ``out`` and are moved into place at
-the end: a failed run leaves no half-written results.
+The configuration is validated whole and the output folder checked before any
+work (:mod:`fastgrad._runconfig`, :mod:`fastgrad._outdir`); outputs are staged
+and moved into place at the end: a failed or interrupted run leaves no
+half-written results, and nothing fastgrad did not write is ever deleted.
 """
 import copy
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -35,6 +35,9 @@ import astropy.units as u
 from astropy.table import Table, vstack
 
 from . import catalogs, populations
+from ._outdir import ResultsDir
+from ._runconfig import CUT_PRESETS_OF_SAMPLE, INPUTS_OF_SAMPLE, validate
+from .errors import ConfigError, OutputError
 from ._build_info import version as _version
 from .azimuthal import azimuthal_deviation, azimuthal_profiles, residual_map
 from ._threads import effective_n_threads
@@ -81,38 +84,60 @@ DEFAULT_CONFIG = {
 
 def load_config(config=None):
     """The run's configuration: DEFAULT_CONFIG updated by ``config`` (a dict or
-    the path of a TOML file; relative input paths are relative to that file)."""
+    the path of a TOML file; relative input paths are relative to that file),
+    validated whole.
+
+    Raises
+    ------
+    fastgrad.errors.ConfigError
+        An unknown key (a typo is never ignored), a value of the wrong type or
+        outside its range, an unknown frame or cut threshold, an input file
+        that does not exist; the message names the file and the key.
+    """
     cfg = copy.deepcopy(DEFAULT_CONFIG)
+    source = None
     if config is None:
-        return cfg
-    base = None
-    if isinstance(config, (str, os.PathLike)):
+        user = {}
+    elif isinstance(config, (str, os.PathLike)):
         path = Path(config)
+        source = str(path)
         if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        with open(path, "rb") as f:
-            try:
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            with open(path, "rb") as f:
                 user = tomllib.load(f)
-            except tomllib.TOMLDecodeError as exc:
-                raise ValueError(f"{path}: not valid TOML ({exc})") from None
-        base = path.parent
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot be read ({exc})") from None
+    elif isinstance(config, dict):
+        user = copy.deepcopy(config)
     else:
-        user = copy.deepcopy(dict(config))
-    _merge(cfg, user, "")
-    if base is not None:
+        raise ConfigError(f"config must be None, a dict or the path of a TOML file, "
+                          f"got {type(config).__name__}")
+    try:
+        _merge(cfg, user, "")
+        base = Path(source).parent if source else None
         for key, value in cfg["inputs"].items():
-            if isinstance(value, str) and not os.path.isabs(value):
+            if base is not None and isinstance(value, str) and not os.path.isabs(value):
                 cfg["inputs"][key] = str(base / value)
+        validate(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}" if source else str(exc)) from None
     return cfg
+
+
+#: tables whose keys are the user's (validated by _runconfig, not by DEFAULT_CONFIG's keys)
+_FREE_TABLES = ("cuts", "lamost_columns")
 
 
 def _merge(into, new, where):
     for key, value in new.items():
         if key not in into:
-            raise ValueError(f"unknown configuration key '{where}{key}'; known: {sorted(into)}")
-        if isinstance(into[key], dict) and key not in ("cuts",) and key != "lamost_columns":
+            raise ConfigError(f"unknown configuration key '{where}{key}'; known: {sorted(into)}")
+        if isinstance(into[key], dict) and key not in _FREE_TABLES:
             if not isinstance(value, dict):
-                raise ValueError(f"configuration {where}{key} must be a table")
+                raise ConfigError(f"{where}{key}: expected a table of settings, got {value!r}")
             _merge(into[key], value, f"{where}{key}.")
         else:
             into[key] = value
@@ -181,10 +206,7 @@ def _report_row(step, n_before, n_after, section, description):
 
 def _load_tables(cfg, sample):
     inp = cfg["inputs"]
-    if sample == "lamost":
-        keys = ("lamost", "lamost_gaia", "lamost_bailer_jones")
-    else:
-        keys = ("giants", "giants_bailer_jones")
+    keys = INPUTS_OF_SAMPLE[sample]
     given = [inp[k] for k in keys]
     if all(v is None for v in given):
         from .mock import make_survey
@@ -196,10 +218,6 @@ def _load_tables(cfg, sample):
         if sample == "lamost":
             return survey["lamost"], survey["gaia"], survey["bailer_jones"], True
         return survey["gaia"], None, survey["bailer_jones"], True
-    missing = [k for k, v in zip(keys, given) if v is None]
-    if missing:
-        raise ValueError(f"inputs: {', '.join(missing)} missing (give all of {', '.join(keys)} "
-                         "or none for the synthetic catalogues)")
     if sample == "lamost":
         lam = catalogs.read_catalog(inp["lamost"], kind="lamost_hot_stars",
                                     columns=inp["lamost_columns"] or None)
@@ -460,7 +478,8 @@ def _table_records(table):
 # ---------------------------------------------------------------------------
 # run
 # ---------------------------------------------------------------------------
-def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, figures=True):
+def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, figures=True,
+        overwrite=False):
     """Run the paper's analysis end to end and write the results.
 
     Parameters
@@ -470,16 +489,22 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
         defaults; a dict or TOML file overrides :data:`DEFAULT_CONFIG` (input
         files, cuts, frame, Monte Carlo, fits, azimuthal analysis).
     out : path
-        Output directory (created; replaced if it exists, once the run succeeded):
-        ``table1.ecsv``, ``table2.ecsv`` (per sample: ``table1_giants.ecsv`` ...),
-        ``azimuthal_profile.ecsv``, ``cuts.ecsv``, ``figures/fig1.png`` ...
-        ``fig8.png``, ``summary.json``, ``report.md``.
+        Output folder: ``table1.ecsv``, ``table2.ecsv`` (per sample:
+        ``table1_giants.ecsv`` ...), ``azimuthal_profile.ecsv``, ``cuts.ecsv``,
+        ``figures/fig1.png`` ... ``fig8.png``, ``summary.json``, ``report.md`` and
+        the marker ``.fastgrad-results.json`` (the list of files fastgrad wrote).
+        A new or empty folder, or the folder of an earlier run (whose fastgrad
+        files are replaced; other files in it are kept). Checked before any work;
+        the results appear at the end, whole (see :mod:`fastgrad._outdir`).
     n_threads : int or None
         OpenMP threads of the kernels (None: all CPUs / OMP_NUM_THREADS).
     verbose : bool
         Progress lines on stderr.
     figures : bool
         Draw Figures 1-8.
+    overwrite : bool
+        Allow ``out`` to be a non-empty folder that is not a fastgrad result:
+        fastgrad's files are added to it; nothing else in it is touched.
 
     Returns
     -------
@@ -488,15 +513,47 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
         table2), ``azimuthal`` (map fit, residual map, deviations, profiles),
         ``fits`` (first |Z| bin, with samples); and ``cuts``, ``summary``,
         ``out``.
+
+    Raises
+    ------
+    fastgrad.errors.ConfigError
+        A bad configuration (before any work).
+    fastgrad.errors.OutputError
+        ``out`` is unsafe or not writable (before any work), or writing failed.
     """
     cfg = load_config(config)
+    try:
+        effective_n_threads(n_threads)
+    except ValueError as exc:
+        raise ConfigError(f"n_threads: {exc}") from None
+    protect = [v for k, v in cfg["inputs"].items() if k != "lamost_columns" and v is not None]
+    if isinstance(config, (str, os.PathLike)):
+        protect.append(config)
+    outdir = ResultsDir(out, overwrite=overwrite, protect=protect)
+    outdir.prepare(expected=_output_names(cfg, figures))
+    try:
+        return _run(cfg, outdir, n_threads, verbose, figures)
+    finally:
+        outdir.abort()  # a no-op once the results are in place
+
+
+def _output_names(cfg, figures):
+    """The files a run writes, relative to its results folder."""
+    names = ["cuts.ecsv", "summary.json", "report.md"]
+    for i, sample in enumerate(cfg["samples"]):
+        suffix = "" if i == 0 else f"_{sample}"
+        names += [f"table1{suffix}.ecsv", f"table2{suffix}.ecsv",
+                  f"azimuthal_profile{suffix}.ecsv"]
+    if figures:
+        names += [f"figures/fig{i}.png" for i in range(1, 9)]
+    return names
+
+
+def _run(cfg, outdir, n_threads, verbose, figures):
     progress = _Progress(verbose)
-    out = Path(out)
     frame = get_frame(cfg["frame"])
     results = RunResult(config=cfg, tables={}, fits={}, samples={}, azimuthal={})
     truths, reports = {}, []
-    if cfg["engine"] not in ("local", "dask"):
-        raise ValueError(f"engine must be 'local' or 'dask', got {cfg['engine']!r}")
     engine = _DaskEngine(cfg["dask"], progress) if cfg["engine"] == "dask" else None
     if effective_n_threads(n_threads) > 1:
         start_worker_server()  # the bins' fits run in worker processes (fit_tables)
@@ -521,14 +578,12 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
         print(f"[fastgrad] note: {len(autocorr)} emcee warning(s): chains shorter than 50 "
               "autocorrelation times (the paper's 10 walkers x 1000 steps); fits kept, "
               "details in summary.json", file=sys.stderr, flush=True)
-    _write_all(out, results, cfg, frame, figures, progress, verbose)
+    _write_all(outdir, results, cfg, frame, figures, progress, verbose)
     return results
 
 
 def _analyse(cfg, results, truths, reports, progress, n_threads, engine=None):
     for name in cfg["samples"]:
-        if name not in ("lamost", "giants"):
-            raise ValueError(f"samples: unknown sample {name!r} (use 'lamost' and/or 'giants')")
         sample, report, truth = prepare_sample(cfg, name, progress, n_threads, engine)
         if len(sample) == 0:
             raise ValueError(f"{name}: no star survives the cuts (see the cut report)")
@@ -545,22 +600,14 @@ def _analyse(cfg, results, truths, reports, progress, n_threads, engine=None):
                 results.fits[name] = first_bin_fit(sample, cfg, n_threads)
 
 
-def _write_all(out, results, cfg, frame, figures, progress, verbose):
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=parent))
+def _write_all(outdir, results, cfg, frame, figures, progress, verbose):
     try:
-        _write_outputs(tmp, results, cfg, frame, figures, progress)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        _write_outputs(outdir.staging, results, cfg, frame, figures, progress)
+    except OSError as exc:  # a full disk, a file-size limit, a vanished folder
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        raise OutputError(f"--out {outdir.out}: writing the results failed: "
+                          f"{exc.strerror or exc}{where}") from None
+    out = outdir.commit()
     results["out"] = out
     if verbose:
         print(f"[fastgrad {time.perf_counter() - progress.t0:6.1f}s] results in {out}/",
@@ -624,7 +671,6 @@ def _recover_amplitude(sample, az, cfg, truth):
 
 
 def _write_outputs(d, results, cfg, frame, figures, progress):
-    import matplotlib.pyplot as plt
     frame_meta = frame_metadata(frame)
     with progress.step("write tables, figures, summary and report"):
         names = list(results.tables)
@@ -650,7 +696,6 @@ def _write_outputs(d, results, cfg, frame, figures, progress):
             (d / "figures").mkdir()
             for i, fig in _figures(results, cfg, frame):
                 fig.savefig(d / "figures" / f"fig{i}.png", dpi=110)
-                plt.close(fig)
         (d / "report.md").write_text(_report(results, cfg, figures))
 
 
