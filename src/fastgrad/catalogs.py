@@ -265,6 +265,7 @@ def read_catalog(path, kind=None, columns=None, *, format=None, keep="all", allo
         raise InputError(f"{path!r}: the file is empty (0 bytes); expected a {fmt} table")
     if fmt == "csv":
         read_kwargs = _csv_id_dtypes(path, columns, read_kwargs)
+        _check_csv_fields(path, read_kwargs)
     with warnings.catch_warnings():
         # Gaia's FITS units ('dex', 'log(cm.s**-2)', 'electron'.s**-1) do not
         # parse; canonical units are assigned below, so the warnings are noise.
@@ -283,8 +284,6 @@ def read_catalog(path, kind=None, columns=None, *, format=None, keep="all", allo
             raise InputError(f"{path!r}: cannot be read as {fmt} ({type(exc).__name__}: "
                              f"{str(exc).strip()}); the file may be truncated, corrupt or not "
                              f"a {fmt} file") from exc
-    if fmt == "csv":
-        _check_csv_fields(path, read_kwargs)
     if not table.colnames:
         raise InputError(f"{path!r}: the {fmt} file holds a table with no columns")
     if len(table) == 0 and not allow_empty:
@@ -416,6 +415,18 @@ def _check_csv_fields(path, read_kwargs):
     sep = _csv_separator(read_kwargs)
     if sep is None or "://" in path or read_kwargs.get("on_bad_lines") is not None:
         return  # a regex or whitespace separator, a URL, or the user chose pandas' handling
+    try:
+        bad, first = _csv_field_counts(path, sep, read_kwargs)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return  # not text, or not a CSV: pandas' own message (named by read_catalog) says so
+    if bad:
+        shown = ", ".join(f"line {n} has {k}" for n, k in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise InputError(f"{path!r}: {len(bad)} CSV line(s) do not have the {first[1]} fields of "
+                         f"the header (line {first[0]}): {shown}; the file may be truncated or a "
+                         "row malformed")
+
+
+def _csv_field_counts(path, sep, read_kwargs):
     bad, first = [], None
     with _csv_text(path, read_kwargs) as fh:
         for line, fields in _csv_records(fh, sep, read_kwargs):
@@ -430,11 +441,7 @@ def _check_csv_fields(path, read_kwargs):
                                      f"name(s) {dup}; each column needs its own name")
             elif len(fields) != first[1]:
                 bad.append((line, len(fields)))
-    if bad:
-        shown = ", ".join(f"line {n} has {k}" for n, k in bad[:5]) + (", ..." if len(bad) > 5 else "")
-        raise InputError(f"{path!r}: {len(bad)} CSV line(s) do not have the {first[1]} fields of "
-                         f"the header (line {first[0]}): {shown}; the file may be truncated or a "
-                         "row malformed")
+    return bad, first
 
 
 def standardize_columns(table, kind=None, columns=None, *, source=None, keep="all"):
