@@ -241,3 +241,31 @@ def test_float_ids_exact_or_refused(tmp_path):
     with pytest.raises(InputError, match="2\\*\\*53.*rows 0, 1, 2") as info:
         read_catalog(path, kind="bailer_jones")
     assert str(path) in str(info.value)
+
+
+# ---------------------------------------------------------------------------
+# numeric columns that are not numbers, units that are not units
+# ---------------------------------------------------------------------------
+
+def test_csv_word_in_numeric_column_named(tmp_path):
+    path = tmp_path / "bj.csv"
+    path.write_text("source_id,r_med_geo,r_lo_geo,r_hi_geo\n7,10.0,9.0,11.0\n8,n/a?,19.0,21.0\n"
+                    "9,,29.0,31.0\n")
+    with pytest.raises(InputError, match=r"'r_med_geo'.*1 row\(s\) are not numbers "
+                                         r"\(e.g. 'n/a\?'\).*rows 1\)") as info:
+        read_catalog(path, kind="bailer_jones")
+    assert str(path) in str(info.value)
+    path.write_text("source_id,r_med_geo,r_lo_geo,r_hi_geo\n7,10.0,9.0,11.0\n9,,29.0,31.0\n")
+    t = read_catalog(path, kind="bailer_jones")  # a blank is a missing value: NaN
+    assert t["r_med_geo"].dtype == np.float64 and np.isnan(t["r_med_geo"][1])
+
+
+def test_unreadable_unit_on_canonical_column_named(tmp_path):
+    import astropy.units as u
+
+    t = bailer_jones(3)
+    t["r_med_geo"].unit = u.Unit("parsecs_ish", parse_strict="silent")
+    path = good_file(tmp_path, "ecsv", t)
+    with pytest.raises(InputError, match="'r_med_geo'.*parsecs_ish.*pc") as info:
+        read_catalog(path, kind="bailer_jones")
+    assert str(path) in str(info.value)

@@ -628,12 +628,44 @@ def _filled(col):
                   meta=col.meta)
 
 
+def _numbers_from_text(table, name, where):
+    """A canonical numeric column read as text (a CSV column with one stray
+    word, or an object column) as float64: blanks become NaN, a value that is
+    not a number is an error naming the rows (never silently NaN)."""
+    import pandas as pd
+
+    col = table[name]
+    text = pd.Series(np.asarray(col.data if hasattr(col, "data") else col, dtype=object))
+    blank = text.isna().to_numpy() | text.map(lambda v: isinstance(v, str) and not v.strip()
+                                               or np.ma.is_masked(v)).to_numpy(dtype=bool)
+    values = np.array(pd.to_numeric(text.where(~blank), errors="coerce"), dtype=np.float64)
+    if np.ma.isMaskedArray(col.data):
+        values[np.ma.getmaskarray(col.data)] = np.nan
+        blank |= np.ma.getmaskarray(col.data)
+    wrong = np.isnan(values) & ~blank
+    if wrong.any():
+        _bad_rows(f"column {name!r}{where}", wrong,
+                  f"are not numbers (e.g. {text[wrong].iloc[0]!r})")
+    new_col = Column(values, name=name, unit=col.unit, description=col.description,
+                     meta=col.meta)
+    table.replace_column(name, new_col, copy=False)
+    return table[name]
+
+
 def _set_canonical_unit(table, name, where):
     col = table[name]
     target = CANONICAL_UNITS[name]
+    if col.dtype.kind in "OUS" and name not in _ID_COLUMNS:
+        col = _numbers_from_text(table, name, where)
     if col.dtype.kind not in "fiu":  # e.g. string identifiers: leave as they are
         return
     new_col = None
+    if target is not None and target != _DEX and isinstance(col.unit, u.UnrecognizedUnit) \
+            and col.unit.name not in _UNIT_FIXES:
+        # assigning the canonical unit would guess a scale the file does not state
+        raise InputError(f"column {name!r}{where} has a unit astropy cannot read "
+                         f"({col.unit.name!r}); expected {target} or a unit convertible to it. "
+                         "Fix the unit (e.g. in a Table passed to standardize_columns)")
     if col.dtype.kind == "f" and isinstance(col, MaskedColumn):
         new_col = col = _filled(col)
     unit = col.unit
