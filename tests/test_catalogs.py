@@ -13,8 +13,9 @@ from astropy.coordinates import SkyCoord
 from astropy.table import MaskedColumn, Table
 
 from fastgrad.catalogs import (CUT_PRESETS, LAMOST_COLUMNS, Cut, MissingColumnsError,
-                               add_distances, apply_cuts, crossmatch, get_cuts,
-                               join_distances, read_catalog, standardize_columns)
+                               add_distances, apply_cuts, crossmatch, cut_parameters,
+                               get_cuts, join_distances, read_catalog, standardize_columns)
+from fastgrad.errors import InputError
 
 DATA = Path(__file__).parent / "data"
 GAIA_SAMPLE = DATA / "gaia_dr3_source_sample_1000.fits"
@@ -616,3 +617,230 @@ def test_standardize_swapped_and_extra_names():
     out = standardize_columns(src, kind="lamost_hot_stars", columns={"GaiaDR3": "source_id"})
     np.testing.assert_array_equal(out["source_id"], [7, 8])
     assert out.meta["catalog"]["columns"]["source_id"] == "GaiaDR3"
+
+
+# ---------------------------------------------------------------------------
+# issue 12: nothing lost, nothing silently wrong
+# ---------------------------------------------------------------------------
+
+def bj_table(ids, **columns):
+    n = len(ids)
+    t = Table({"source_id": ids, "r_med_geo": np.full(n, 1000.0), "r_lo_geo": np.full(n, 900.0),
+               "r_hi_geo": np.full(n, 1100.0)})
+    for k, v in columns.items():
+        t[k] = v
+    return t
+
+
+def test_join_distances_str_digits_against_int_ids():
+    # a VOTable/CSV may give ids as strings of digits: converted exactly, even above 2**53
+    big = np.array([2**62 + 1, 2**62 + 2, 6_917_528_997_577_384_319], dtype=np.int64)
+    stars = Table({"source_id": big, "x": [1.0, 2.0, 3.0]})
+    bj = bj_table(np.array([str(i) for i in big[::-1]]), r_med_geo=[3.0, 2.0, 1.0])
+    out = join_distances(stars, bj)
+    np.testing.assert_array_equal(out["source_id"], big)
+    np.testing.assert_array_equal(out["r_med_geo"], [1.0, 2.0, 3.0])
+    # the other way round, and with blanks around the digits
+    out = join_distances(Table({"source_id": [" 11", "12 "]}), bj_table(np.array([12, 11])))
+    assert len(out) == 2
+
+
+def test_join_distances_incompatible_ids_named():
+    stars = Table({"source_id": np.array(["Gaia DR3 11", "Gaia DR3 12"]), "x": [1.0, 2.0]})
+    bj = bj_table(np.array([11, 12], dtype=np.int64))
+    with pytest.raises(TypeError) as info:
+        join_distances(stars, bj)
+    msg = str(info.value)
+    assert "table['source_id']" in msg and "distances['source_id']" in msg
+    assert "<U11" in msg and "int64" in msg
+
+
+def test_join_distances_int64_with_uint64_exact():
+    # numpy compares int64 with uint64 through float64: 2**62 + 1 would equal 2**62
+    stars = Table({"source_id": np.array([2**62 + 1], dtype=np.int64)})
+    bj = bj_table(np.array([2**62, 2**62 + 1], dtype=np.uint64), r_med_geo=[5.0, 7.0])
+    out = join_distances(stars, bj)
+    assert list(out["r_med_geo"]) == [7.0]
+
+
+def test_join_distances_no_match_raises():
+    stars = Table({"source_id": np.array([1, 2], dtype=np.int64)})
+    with pytest.raises(InputError, match="no source_id of table.*same identifier"):
+        join_distances(stars, bj_table(np.array([3, 4], dtype=np.int64)))
+    with pytest.raises(InputError, match="no source_id"):
+        join_distances(stars, bj_table(np.array([3, 4], dtype=np.int64)), join_type="left")
+    # empty inputs are not an error: nothing to match
+    assert len(join_distances(stars[:0], bj_table(np.array([3], dtype=np.int64)))) == 0
+
+
+def test_join_distances_masked_or_float_keys_named():
+    stars = Table({"source_id": MaskedColumn(np.array([1, 2, 3]), mask=[False, True, False])})
+    with pytest.raises(InputError, match=r"table\['source_id'\].*1 row\(s\).*rows 1\)"):
+        join_distances(stars, bj_table(np.array([1, 3])))
+    floats = Table({"source_id": np.array([1.0, float(2**62)])})
+    with pytest.raises(InputError, match=r"2\*\*53.*rows 1\)"):
+        join_distances(floats, bj_table(np.array([1, 3])))
+
+
+@pytest.mark.parametrize("column, values, expected", [
+    ("r_lo_geo", [900.0, 1200.0, 900.0], r"'r_lo_geo' > 'r_hi_geo'.*rows 1\)"),
+    ("r_med_geo", [1000.0, -1.0, 0.0], r"'r_med_geo'.*2 row\(s\).*rows 1, 2\)"),
+    ("r_hi_geo", [1100.0, np.inf, 1100.0], r"'r_hi_geo'.*infinite.*rows 1\)"),
+    ("r_med_geo", [1000.0, 1000.0, 1150.0], r"outside \[r_lo_geo, r_hi_geo\].*rows 2\)"),
+])
+def test_add_distances_refuses_impossible_percentiles(column, values, expected):
+    t = bj_table(np.arange(3))
+    t[column] = values
+    with pytest.raises(InputError, match=expected):
+        add_distances(t)
+
+
+def test_add_distances_vizier_layout_checked(tmp_path):
+    # VizieR's b_rgeo/B_rgeo swapped by hand: the same check after the name map
+    bj = Table({"Source": np.array([5, 6], dtype=np.int64), "rgeo": [1000.0, 2000.0],
+                "b_rgeo": [1100.0, 2100.0], "B_rgeo": [900.0, 1900.0]})
+    t = standardize_columns(bj, kind="bailer_jones")
+    with pytest.raises(InputError, match="'r_lo_geo' > 'r_hi_geo'.*rows 0, 1"):
+        add_distances(t)
+
+
+def test_distance_precision_removes_reversed_percentiles():
+    # sigma_d < 0 used to pass any precision threshold
+    t = canonical_astrometric(r_lo_geo=[950.0, 1100.0], r_hi_geo=[1050.0, 900.0])
+    np.testing.assert_array_equal(cut_named("distance_precision").keep(t), [True, False])
+
+
+def test_add_distances_nan_is_no_distance():
+    t = bj_table(np.arange(2), r_lo_geo=[900.0, NAN])
+    out = add_distances(t)
+    assert np.isfinite(out["distance_error"][0]) and np.isnan(out["distance_error"][1])
+
+
+@pytest.mark.parametrize("which", ["left", "right"])
+@pytest.mark.parametrize("dec, what", [(95.0, "dec outside"), (-90.5, "dec outside"),
+                                       (np.inf, "dec outside")])
+def test_crossmatch_refuses_off_sky_dec(which, dec, what):
+    good = Table({"ra": [1.0, 2.0, 3.0], "dec": [0.0, 10.0, 20.0]})
+    bad = good.copy()
+    bad["dec"][1] = dec
+    bad.meta["catalog"] = {"source": "lamost.fits"}
+    args = (bad, good) if which == "left" else (good, bad)
+    with pytest.raises(InputError) as info:
+        crossmatch(*args)
+    msg = str(info.value)
+    assert msg.startswith(f"{which} ('lamost.fits'), column 'dec'") and what in msg
+    assert "(rows 1)" in msg
+
+
+def test_crossmatch_refuses_infinite_ra_counts_nan():
+    t = Table({"ra": [1.0, np.inf], "dec": [0.0, 0.0]})
+    with pytest.raises(InputError, match=r"left, column 'ra'.*infinite ra.*rows 1\)"):
+        crossmatch(t, Table({"ra": [1.0], "dec": [0.0]}))
+    # a missing (NaN) position stays a counted exclusion
+    t["ra"][1] = NAN
+    m = crossmatch(t, Table({"ra": [1.0], "dec": [0.0]}))
+    assert m.meta["crossmatch"]["n_left_bad_position"] == 1 and len(m) == 1
+    # 90 exactly is on the sky
+    assert len(crossmatch(Table({"ra": [0.0], "dec": [90.0]}),
+                          Table({"ra": [180.0], "dec": [90.0]}))) == 1
+
+
+def test_dataframes_accepted_everywhere():
+    import pandas as pd
+
+    df = pd.DataFrame({"source_id": np.array([10, 11], dtype=np.int64), "ra": [1.0, 2.0],
+                       "dec": [0.0, 5.0]}, index=[7, 8])
+    bj = pd.DataFrame({"source_id": np.array([11, 10], dtype=np.int64),
+                       "r_med_geo": [2000.0, 1000.0], "r_lo_geo": [1900.0, 900.0],
+                       "r_hi_geo": [2100.0, 1100.0]})
+    m = crossmatch(df, df)
+    assert len(m) == 2 and "index" not in m.colnames
+    j = join_distances(df, bj)
+    assert list(j["r_med_geo"]) == [1000.0, 2000.0] and "index" not in j.colnames
+    d = add_distances(bj)
+    assert isinstance(d, Table) and list(d["distance"]) == [2.0, 1.0]
+    with pytest.raises(TypeError, match="copy=False"):
+        add_distances(bj, copy=False)
+    lam = canonical_lamost(n=2, snr=[10.0, 50.0]).to_pandas()
+    kept, report = apply_cuts(lam, "lamost_hot_stars")
+    assert len(kept) == 1 and report["n_removed"][4] == 1
+    assert cut_named("snr_min").keep(lam).tolist() == [False, True]
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: crossmatch(x, Table({"ra": [0.0], "dec": [0.0]})),
+    lambda x: join_distances(x, bj_table(np.array([1]))),
+    lambda x: add_distances(x),
+    lambda x: apply_cuts(x, "astrometric"),
+])
+def test_wrong_table_type_named(call):
+    with pytest.raises(TypeError, match="expected an astropy Table or a pandas DataFrame, "
+                                        "got (dict|ndarray)"):
+        call({"ra": [0.0], "dec": [0.0]})
+
+
+def test_crossmatch_radius_units():
+    right = Table({"ra": [0.0], "dec": [0.0]})
+    ra, dec = offset(0.0, 0.0, 10.0, 0.0)  # 10 arcsec north
+    left = Table({"ra": [ra], "dec": [dec]})
+    assert len(crossmatch(left, right, radius=2)) == 0  # plain number: arcsec
+    assert len(crossmatch(left, right, radius=11)) == 1
+    assert len(crossmatch(left, right, radius=0.5 * u.arcmin)) == 1
+    assert crossmatch(left, right, radius=0.5 * u.arcmin).meta["crossmatch"]["radius_arcsec"] \
+        == pytest.approx(30.0, rel=1e-15)
+    with pytest.raises(u.UnitConversionError, match="radius.*arcsec.*kpc"):
+        crossmatch(left, right, radius=2 * u.kpc)
+    with pytest.raises(TypeError, match="radius"):
+        crossmatch(left, right, radius="2 arcsec")
+    with pytest.raises(ValueError, match="radius.*finite"):
+        crossmatch(left, right, radius=np.nan)
+
+
+def test_threshold_units_and_types_named():
+    t = canonical_lamost(n=2, teff=[9000.0, 12000.0])
+    kept, _ = apply_cuts(t, "lamost_hot_stars", thresholds={"teff_max": 10 * u.kK})
+    assert list(kept["teff"]) == [9000.0]
+    kept, _ = apply_cuts(t, "lamost_hot_stars", thresholds={"feh_err_max": 0.3 * u.dex})
+    assert len(kept) == 2
+    with pytest.raises(u.UnitConversionError, match=r"thresholds\['teff_max'\].*K.*km"):
+        apply_cuts(t, "lamost_hot_stars", thresholds={"teff_max": 3 * u.km})
+    # a dimensionless threshold with a unit was silently read as its number
+    with pytest.raises(ValueError, match=r"thresholds\['snr_min'\]"):
+        apply_cuts(t, "lamost_hot_stars", thresholds={"snr_min": 20 * u.km})
+    with pytest.raises(TypeError, match=r"thresholds\['snr_min'\].*'twenty'"):
+        apply_cuts(t, "lamost_hot_stars", thresholds={"snr_min": "twenty"})
+    with pytest.raises(ValueError, match=r"thresholds\['snr_min'\].*finite"):
+        apply_cuts(t, "lamost_hot_stars", thresholds={"snr_min": np.nan})
+    with pytest.raises(TypeError, match=r"thresholds\['rv_column'\]"):
+        apply_cuts(canonical_astrometric(), "astrometric", thresholds={"rv_column": 3})
+    with pytest.raises(TypeError, match="thresholds: expected a dict"):
+        apply_cuts(t, "lamost_hot_stars", thresholds=["snr_min"])
+
+
+def test_unknown_threshold_names_the_known_ones():
+    t = canonical_lamost(n=1)
+    with pytest.raises(ValueError) as info:
+        apply_cuts(t, "lamost_hot_stars", thresholds={"snr_mim": 200})
+    msg = str(info.value)
+    assert "snr_mim" in msg and "'snr_min'" in msg and "'feh_err_max'" in msg
+    # a threshold of another preset is unknown here too (the pipeline splits a flat table)
+    with pytest.raises(ValueError, match="parallax_over_error_min"):
+        apply_cuts(t, "lamost_hot_stars", thresholds={"parallax_over_error_min": 5})
+
+
+def test_cut_parameters():
+    assert cut_parameters("astrometric") == {"parallax_over_error_min",
+                                             "distance_frac_error_max", "rv_column"}
+    assert cut_parameters("gaia_giants") == {"teff_gspspec_max", "logg_gspspec_max"}
+    assert cut_parameters("lamost_hot_stars") == {
+        "logg_min", "logg_max", "vsini_min", "teff_max", "teff_min", "snr_min",
+        "chi2ratio_max", "rv_err_max", "feh_err_max"}
+    assert cut_parameters(["gaia_giants", "astrometric"]) == (
+        cut_parameters("gaia_giants") | cut_parameters("astrometric"))
+    # every preset threshold has a declared unit, so a Quantity is always checked
+    for cuts in CUT_PRESETS.values():
+        for c in cuts:
+            numeric = {k for k, v in c.params.items() if isinstance(v, float)}
+            assert numeric <= set(c.units), c.name
+    with pytest.raises(ValueError, match="unknown cut preset"):
+        cut_parameters("astrometrc")

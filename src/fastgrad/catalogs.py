@@ -20,6 +20,10 @@ The order of the paper for LAMOST is: spectroscopic cuts (``"lamost_hot_stars"``
 (:func:`fastgrad.populations.halo_cut`); for the Gaia giants: the query ->
 ``"gaia_giants"`` -> distance match -> ``"astrometric"`` -> halo cut.
 """
+import csv
+import errno
+import gzip
+import numbers
 import os
 import warnings
 from dataclasses import dataclass, field, replace
@@ -30,7 +34,8 @@ import numpy as np
 import astropy.units as u
 from astropy.table import Column, MaskedColumn, Table, hstack
 
-from ._validation import as_float_array
+from ._validation import as_float_array, as_scalar, raise_bad_rows
+from .errors import InputError
 
 __all__ = [
     "read_catalog",
@@ -48,6 +53,7 @@ __all__ = [
     "CUT_PRESETS",
     "get_cuts",
     "apply_cuts",
+    "cut_parameters",
 ]
 
 # ---------------------------------------------------------------------------
@@ -181,7 +187,8 @@ class MissingColumnsError(ValueError):
 # Readers
 # ---------------------------------------------------------------------------
 
-def read_catalog(path, kind=None, columns=None, *, format=None, keep="all", **read_kwargs):
+def read_catalog(path, kind=None, columns=None, *, format=None, keep="all", allow_empty=False,
+                 **read_kwargs):
     """Read a catalogue file into an astropy Table with canonical names and units.
 
     Parameters
@@ -212,6 +219,10 @@ def read_catalog(path, kind=None, columns=None, *, format=None, keep="all", **re
     keep : {"all", "canonical"}
         Keep every column of the file (renamed where mapped) or only the
         kind's canonical ones.
+    allow_empty : bool
+        A file whose table has no rows is an error by default (an empty query
+        result or a failed export is almost always a mistake); ``True``
+        returns the empty table.
     **read_kwargs
         Passed to the reader (``astropy.table.Table.read``; ``pandas.read_csv``
         for CSV). VOTables are read with ``use_names_over_ids=True``: the
@@ -223,18 +234,38 @@ def read_catalog(path, kind=None, columns=None, *, format=None, keep="all", **re
         Canonical names and units (:data:`CANONICAL_UNITS`: deg, mas, mas/yr,
         km/s, K, dex, pc): file units are converted where they differ, and
         assigned where the file has none (CSV) or has one astropy cannot parse
-        (e.g. Gaia's ``'dex'``). Masked float values become NaN. For Gaia kinds
+        (e.g. Gaia's ``'dex'``). Masked float values become NaN. Identifiers
+        (``source_id``, ``obsid``) are 64-bit integers: CSV id columns (any
+        column a name map sends to them) are parsed as integers, never through
+        float64, which cannot hold a Gaia ``source_id`` exactly. For Gaia kinds
         ``parallax_over_error`` is computed when absent. ``meta['catalog']``
         records the file, the kind and which file column became which name.
 
     Raises
     ------
+    FileNotFoundError
+        The file does not exist (naming it).
+    fastgrad.errors.InputError
+        (a ``ValueError``) naming the file and the format tried: the file is
+        empty (0 bytes), truncated or corrupt, holds no table or no rows
+        (unless ``allow_empty``), a CSV line has more or fewer fields than the
+        header (naming the line: a file cut in the middle of a row is never
+        read short), a CSV header repeats a name, or an identifier is missing
+        or not an integer (naming the column and rows).
     MissingColumnsError
         (a ``ValueError``) naming every missing required column, the file, the
         names tried for each and the file's columns.
     """
     path = os.fspath(path)
     fmt = _format_of(path, format)
+    local = "://" not in path
+    if local and not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, f"catalogue file not found ({fmt})", path)
+    if local and os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise InputError(f"{path!r}: the file is empty (0 bytes); expected a {fmt} table")
+    if fmt == "csv":
+        read_kwargs = _csv_id_dtypes(path, columns, read_kwargs)
+        _check_csv_fields(path, read_kwargs)
     with warnings.catch_warnings():
         # Gaia's FITS units ('dex', 'log(cm.s**-2)', 'electron'.s**-1) do not
         # parse; canonical units are assigned below, so the warnings are noise.
@@ -242,7 +273,23 @@ def read_catalog(path, kind=None, columns=None, *, format=None, keep="all", **re
         # VizieR names such as "[Fe/H]" are legal FITS column names; astropy
         # only recommends against them
         warnings.filterwarnings("ignore", message="It is strongly recommended that column names")
-        table = _read(path, fmt, read_kwargs)
+        # a FITS file shorter than its headers say is truncated, not a warning
+        warnings.filterwarnings("error", message="File may have been truncated")
+        try:
+            table = _read(path, fmt, read_kwargs)
+        except (FileNotFoundError, IsADirectoryError, PermissionError, ImportError, TypeError,
+                MemoryError, KeyboardInterrupt):
+            raise  # not the file's content: a path, a missing reader or a wrong keyword
+        except Exception as exc:
+            raise InputError(f"{path!r}: cannot be read as {fmt} ({type(exc).__name__}: "
+                             f"{str(exc).strip()}); the file may be truncated, corrupt or not "
+                             f"a {fmt} file") from exc
+    if not table.colnames:
+        raise InputError(f"{path!r}: the {fmt} file holds a table with no columns")
+    if len(table) == 0 and not allow_empty:
+        raise InputError(f"{path!r}: the {fmt} table has no rows (columns "
+                         f"{', '.join(table.colnames[:10])}{', ...' if len(table.colnames) > 10 else ''})"
+                         "; pass allow_empty=True to accept an empty catalogue")
     return standardize_columns(table, kind=kind, columns=columns, source=path, keep=keep)
 
 
@@ -282,6 +329,121 @@ def _read(path, fmt, read_kwargs):
     return Table.read(path, format=astropy_format, **read_kwargs)
 
 
+#: Canonical identifier columns: 64-bit integers, never missing.
+_ID_COLUMNS = ("source_id", "obsid")
+
+
+def _id_file_names(columns):
+    """Lower-case file names that may become an identifier column."""
+    names = set(_ID_COLUMNS)
+    for mapping in (GAIA_VIZIER_COLUMNS, BAILER_JONES_VIZIER_COLUMNS, LAMOST_COLUMNS,
+                    dict(columns or {})):
+        names.update(k for k, v in mapping.items() if v in _ID_COLUMNS)
+    return {n.lower() for n in names}
+
+
+def _csv_text(path, read_kwargs):
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    return opener(path, "rt", encoding=read_kwargs.get("encoding") or "utf-8", newline="")
+
+
+def _csv_separator(read_kwargs):
+    """The one-character separator pandas will use, or None (regex, whitespace)."""
+    if read_kwargs.get("delim_whitespace"):
+        return None
+    sep = read_kwargs.get("sep", read_kwargs.get("delimiter", ","))
+    return sep if isinstance(sep, str) and len(sep) == 1 else None
+
+
+def _csv_id_dtypes(path, columns, read_kwargs):
+    """``read_kwargs`` with the id columns read as nullable int64: pandas would
+    otherwise read an id column with one blank cell as float64 and round every
+    Gaia ``source_id`` (> 2**53) to another star's id."""
+    sep = _csv_separator(read_kwargs)
+    if sep is None or read_kwargs.get("header", "infer") is None or "names" in read_kwargs:
+        header = read_kwargs.get("names") or []
+    else:
+        header = _csv_header(path, read_kwargs, sep)
+    ids = _id_file_names(columns)
+    wanted = {name: "Int64" for name in header if str(name).lower() in ids}
+    if not wanted:
+        return read_kwargs
+    user = read_kwargs.get("dtype")
+    if user is not None and not isinstance(user, Mapping):
+        return read_kwargs  # one dtype for every column: the user's choice
+    return {**read_kwargs, "dtype": {**wanted, **dict(user or {})}}
+
+
+def _csv_header(path, read_kwargs, sep):
+    try:
+        with _csv_text(path, read_kwargs) as fh:
+            for fields in _csv_records(fh, sep, read_kwargs):
+                return fields[1]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # the reader itself reports what is wrong with the file
+    return []
+
+
+def _csv_records(fh, sep, read_kwargs):
+    """(line number, fields) of each non-blank, non-comment record, as pandas
+    splits them (quoted fields may hold separators and newlines)."""
+    skip = read_kwargs.get("skiprows")
+    skip = skip if isinstance(skip, numbers.Integral) and not isinstance(skip, bool) else 0
+    comment = read_kwargs.get("comment")
+    quotechar = read_kwargs.get("quotechar", '"')
+    reader = csv.reader(fh, delimiter=sep, quotechar=quotechar, strict=False)
+    for fields in reader:
+        if reader.line_num <= skip:
+            continue
+        if comment and fields and fields[0].lstrip().startswith(comment):
+            continue
+        if comment:
+            for i, value in enumerate(fields):
+                if comment in value:
+                    fields = fields[:i] + [value.split(comment, 1)[0]]
+                    break
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # pandas skips blank lines
+        yield reader.line_num, fields
+
+
+def _check_csv_fields(path, read_kwargs):
+    """Every record of a CSV file has as many fields as its first (the header):
+    pandas fills a short row (a file cut in the middle of a row) with NaN and
+    says nothing. Also refuses a header that repeats a name (pandas would
+    rename the second ``a`` to ``a.1``)."""
+    sep = _csv_separator(read_kwargs)
+    if sep is None or "://" in path or read_kwargs.get("on_bad_lines") is not None:
+        return  # a regex or whitespace separator, a URL, or the user chose pandas' handling
+    try:
+        bad, first = _csv_field_counts(path, sep, read_kwargs)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return  # not text, or not a CSV: pandas' own message (named by read_catalog) says so
+    if bad:
+        shown = ", ".join(f"line {n} has {k}" for n, k in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise InputError(f"{path!r}: {len(bad)} CSV line(s) do not have the {first[1]} fields of "
+                         f"the header (line {first[0]}): {shown}; the file may be truncated or a "
+                         "row malformed")
+
+
+def _csv_field_counts(path, sep, read_kwargs):
+    bad, first = [], None
+    with _csv_text(path, read_kwargs) as fh:
+        for line, fields in _csv_records(fh, sep, read_kwargs):
+            if first is None:
+                first = (line, len(fields))
+                names = [f.strip() for f in fields]
+                dup = sorted({n for n in names if names.count(n) > 1})
+                uses_header = read_kwargs.get("header", "infer") is not None \
+                    and "names" not in read_kwargs
+                if dup and uses_header:
+                    raise InputError(f"{path!r}: the CSV header (line {line}) repeats column "
+                                     f"name(s) {dup}; each column needs its own name")
+            elif len(fields) != first[1]:
+                bad.append((line, len(fields)))
+    return bad, first
+
+
 def standardize_columns(table, kind=None, columns=None, *, source=None, keep="all"):
     """Rename and re-unit an in-memory table as :func:`read_catalog` does.
 
@@ -296,14 +458,30 @@ def standardize_columns(table, kind=None, columns=None, *, source=None, keep="al
     Returns
     -------
     astropy.table.Table
-        A new table (column data shared where nothing changed).
+        A new table (column data shared where nothing changed). Identifier
+        columns (``source_id``, ``obsid``) come out as int64 (uint64 kept):
+        a float column is converted only when every value is an integer of
+        at most 2**53 in size (exact), otherwise refused.
+
+    Raises
+    ------
+    TypeError
+        ``table`` is not a Table, a DataFrame or something ``Table()`` takes.
+    fastgrad.errors.InputError
+        An identifier is missing (masked, NaN) or not an exact integer; the
+        message names the source, the column and the rows.
     """
     if kind not in _KINDS and kind is not None:
         raise ValueError(f"kind must be one of {CATALOG_KINDS}, got {kind!r}")
     if keep not in ("all", "canonical"):
         raise ValueError(f"keep must be 'all' or 'canonical', got {keep!r}")
-    if not isinstance(table, Table):
-        table = Table.from_pandas(table) if hasattr(table, "columns") else Table(table)
+    if not isinstance(table, Table) and not _is_dataframe(table):
+        try:  # a dict of columns or a structured array, as astropy's Table() takes them
+            table = Table(table)
+        except Exception:
+            raise TypeError("table: expected an astropy Table or a pandas DataFrame, got "
+                            f"{type(table).__name__}") from None
+    table = _as_table("table", table)
     table = Table(table, copy=False)  # new columns and meta, shared data
     where = f" in {source!r}" if source else ""
     required, optional, default_map = _KINDS[kind] if kind else ((), (), {})
@@ -350,6 +528,9 @@ def standardize_columns(table, kind=None, columns=None, *, source=None, keep="al
             table.rename_column(canonical, aside)
         table.rename_column(f"\x00fastgrad:{canonical}", canonical)
 
+    for name in _ID_COLUMNS:
+        if name in table.colnames:
+            _check_ids(table, name, where)
     for name in table.colnames:
         if name in CANONICAL_UNITS:
             _set_canonical_unit(table, name, where)
@@ -368,6 +549,60 @@ def standardize_columns(table, kind=None, columns=None, *, source=None, keep="al
     table.meta["catalog"] = {"kind": kind, "source": source,
                              "columns": {c: n for c, n in chosen.items()}}
     return table
+
+
+def _is_dataframe(value):
+    return type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "columns") \
+        and hasattr(value, "index")
+
+
+def _as_table(name, value):
+    """``value`` as an astropy Table: a Table as it is, a pandas DataFrame
+    through ``Table.from_pandas`` (its index is not a column)."""
+    if isinstance(value, Table):
+        return value
+    if _is_dataframe(value):
+        return Table.from_pandas(value, index=False)
+    raise TypeError(f"{name}: expected an astropy Table or a pandas DataFrame, got "
+                    f"{type(value).__name__}")
+
+
+def _bad_rows(name, mask, what, hint=""):
+    """raise_bad_rows' message, as an InputError (bad rows are bad input data)."""
+    try:
+        raise_bad_rows(name, mask, what, hint)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _check_ids(table, name, where):
+    """Identifiers as exact 64-bit integers, none missing."""
+    col = table[name]
+    kind = col.dtype.kind
+    if kind not in "iuf":
+        return  # string identifiers stay as they are (join_distances compares kinds)
+    label = f"column {name!r}{where}"
+    data = col.data
+    if np.ma.isMaskedArray(data):
+        mask = np.ma.getmaskarray(data)
+        _bad_rows(label, mask, "have no identifier (masked or blank)",
+                  "every star needs its id; drop those rows first")
+        data = np.asarray(data.data)
+    else:
+        data = np.asarray(data)
+    if kind == "f":
+        with np.errstate(invalid="ignore"):
+            _bad_rows(label, ~np.isfinite(data), "have no identifier (NaN)",
+                      "every star needs its id; drop those rows first")
+            inexact = (np.abs(data) > 2.0 ** 53) | (data != np.round(data))
+        _bad_rows(label, inexact, "are not integers float64 holds exactly (|id| <= 2**53)",
+                  "ids read as floats lose digits (a Gaia source_id needs 64-bit integers): "
+                  "store or read the column as int64")
+        data = data.astype(np.int64)
+    if isinstance(col, MaskedColumn) or kind == "f":
+        table.replace_column(name, Column(data, name=name, unit=col.unit,
+                                          description=col.description, meta=col.meta),
+                             copy=False)
 
 
 def _find_column(colnames, candidates, claimed):
@@ -393,12 +628,44 @@ def _filled(col):
                   meta=col.meta)
 
 
+def _numbers_from_text(table, name, where):
+    """A canonical numeric column read as text (a CSV column with one stray
+    word, or an object column) as float64: blanks become NaN, a value that is
+    not a number is an error naming the rows (never silently NaN)."""
+    import pandas as pd
+
+    col = table[name]
+    text = pd.Series(np.asarray(col.data if hasattr(col, "data") else col, dtype=object))
+    blank = text.isna().to_numpy() | text.map(lambda v: isinstance(v, str) and not v.strip()
+                                               or np.ma.is_masked(v)).to_numpy(dtype=bool)
+    values = np.array(pd.to_numeric(text.where(~blank), errors="coerce"), dtype=np.float64)
+    if np.ma.isMaskedArray(col.data):
+        values[np.ma.getmaskarray(col.data)] = np.nan
+        blank |= np.ma.getmaskarray(col.data)
+    wrong = np.isnan(values) & ~blank
+    if wrong.any():
+        _bad_rows(f"column {name!r}{where}", wrong,
+                  f"are not numbers (e.g. {text[wrong].iloc[0]!r})")
+    new_col = Column(values, name=name, unit=col.unit, description=col.description,
+                     meta=col.meta)
+    table.replace_column(name, new_col, copy=False)
+    return table[name]
+
+
 def _set_canonical_unit(table, name, where):
     col = table[name]
     target = CANONICAL_UNITS[name]
+    if col.dtype.kind in "OUS" and name not in _ID_COLUMNS:
+        col = _numbers_from_text(table, name, where)
     if col.dtype.kind not in "fiu":  # e.g. string identifiers: leave as they are
         return
     new_col = None
+    if target is not None and target != _DEX and isinstance(col.unit, u.UnrecognizedUnit) \
+            and col.unit.name not in _UNIT_FIXES:
+        # assigning the canonical unit would guess a scale the file does not state
+        raise InputError(f"column {name!r}{where} has a unit astropy cannot read "
+                         f"({col.unit.name!r}); expected {target} or a unit convertible to it. "
+                         "Fix the unit (e.g. in a Table passed to standardize_columns)")
     if col.dtype.kind == "f" and isinstance(col, MaskedColumn):
         new_col = col = _filled(col)
     unit = col.unit
@@ -438,13 +705,14 @@ def crossmatch(left, right, radius=2 * u.arcsec, *, left_coords=("ra", "dec"),
 
     Parameters
     ----------
-    left, right : astropy.table.Table
+    left, right : astropy.table.Table or pandas.DataFrame
         Positions in columns ``left_coords`` / ``right_coords`` (deg, or any
-        angle unit the columns carry). Rows with non-finite positions are never
-        matched (and counted).
+        angle unit the columns carry). Rows with a missing (NaN) ra or dec are
+        never matched (and counted: ``n_left_bad_position``); an infinite ra
+        or dec, or a dec outside [-90, 90] deg, is an error.
     radius : Quantity or float
-        Maximum separation (a float is in arcsec); a pair at exactly
-        ``radius`` matches.
+        Maximum separation, >= 0 (an angle; a plain number is in arcsec); a
+        pair at exactly ``radius`` matches.
     suffixes : (str, str)
         Appended to column names present in both tables; ``("_lamost", "")``
         keeps Gaia's names verbatim when ``right`` is Gaia.
@@ -465,15 +733,26 @@ def crossmatch(left, right, radius=2 * u.arcsec, *, left_coords=("ra", "dec"),
         ``n_right_multiply_claimed``, ``n_left_unmatched``,
         ``n_right_unmatched`` and ``radius_arcsec``.
     left_index, right_index : ndarray of int, if ``return_indices``
+
+    Raises
+    ------
+    TypeError
+        ``left`` or ``right`` is neither a Table nor a DataFrame; ``radius`` is
+        not a number.
+    astropy.units.UnitConversionError
+        ``radius`` is not an angle (the message names ``radius``).
+    fastgrad.errors.InputError
+        An infinite ra or dec, or a dec outside [-90, 90] deg; the message
+        names the table (``left``/``right`` and its file), the column and the
+        rows.
     """
     from astropy.coordinates import SkyCoord, match_coordinates_sky
 
     if len(suffixes) != 2 or suffixes[0] == suffixes[1]:
         raise ValueError(f"suffixes must be two different strings, got {suffixes!r}")
-    radius_arcsec = (radius.to_value(u.arcsec) if isinstance(radius, u.Quantity)
-                     else float(radius))
-    if not radius_arcsec >= 0:
-        raise ValueError(f"radius must be >= 0, got {radius!r}")
+    radius_arcsec = as_scalar("radius", radius, u.arcsec, minimum=0)
+    left = _as_table("left", left)
+    right = _as_table("right", right)
     lra, ldec = _radec(left, left_coords, "left")
     rra, rdec = _radec(right, right_coords, "right")
     lgood = np.flatnonzero(np.isfinite(lra) & np.isfinite(ldec))
@@ -527,7 +806,23 @@ def _radec(table, names, which):
                                   f"pass {which}_coords=(ra_name, dec_name)", missing)
     ra = as_float_array(f"{which}[{names[0]!r}]", table[names[0]], u.deg)
     dec = as_float_array(f"{which}[{names[1]!r}]", table[names[1]], u.deg)
+    label = which + _source_of(table)
+    # NaN is a missing position (counted, never matched); anything else that
+    # is not a point on the sky is a broken column or a wrong unit
+    _bad_rows(f"{label}, column {names[0]!r}", np.isinf(ra), "have an infinite ra")
+    with np.errstate(invalid="ignore"):
+        off_sky = np.isinf(dec) | (np.abs(dec) > 90.0)
+    _bad_rows(f"{label}, column {names[1]!r}", off_sky, "have a dec outside [-90, 90] deg",
+              "check the column and its unit")
     return ra, dec
+
+
+def _source_of(table):
+    """' (file name)' from the table's meta, for messages; '' when unknown."""
+    meta = getattr(table, "meta", None) or {}
+    catalog = meta.get("catalog") if isinstance(meta.get("catalog"), Mapping) else {}
+    source = catalog.get("source") or meta.get("name")
+    return f" ({source!r})" if source else ""
 
 
 def join_distances(table, distances, *, key="source_id",
@@ -536,9 +831,9 @@ def join_distances(table, distances, *, key="source_id",
 
     Parameters
     ----------
-    table : astropy.table.Table
+    table : astropy.table.Table or pandas.DataFrame
         Stars with integer ``key``.
-    distances : astropy.table.Table
+    distances : astropy.table.Table or pandas.DataFrame
         e.g. from ``read_catalog(..., kind="bailer_jones")``; ``key`` unique.
     key : str
     columns : sequence of str
@@ -553,9 +848,28 @@ def join_distances(table, distances, *, key="source_id",
         ``table``'s rows in order, with ``columns`` added;
         ``meta['distance_join']`` counts ``n_in``, ``n_without_distance`` and
         ``n_out``.
+
+    Raises
+    ------
+    TypeError
+        The two ``key`` columns are of kinds that cannot be compared exactly
+        (e.g. integers and names), naming both columns and dtypes. Keys are
+        compared as exact integers: int64 with uint64 works when the values
+        allow it; strings of decimal digits (``"4295806720"``, as a VOTable or
+        CSV may hold ids) are converted to integers, as any other string
+        makes the join an error rather than a join that matches nothing.
+    fastgrad.errors.InputError
+        A key is missing (masked) or, in float64, not an exact integer
+        (naming the rows); ``distances`` repeats a key; or no star of a
+        non-empty ``table`` has a distance in a non-empty ``distances``
+        (different id systems, e.g. Gaia DR2 against DR3 ids, or the wrong
+        column) -- unlike ``astropy.table.join``, which would return an empty
+        table. An empty ``distances`` gives an empty (inner) result.
     """
     if join_type not in ("inner", "left"):
         raise ValueError(f"join_type must be 'inner' or 'left', got {join_type!r}")
+    table = _as_table("table", table)
+    distances = _as_table("distances", distances)
     for name, t in (("table", table), ("distances", distances)):
         if key not in t.colnames:
             raise MissingColumnsError(f"{name}: key column {key!r} missing", [key])
@@ -565,18 +879,23 @@ def join_distances(table, distances, *, key="source_id",
     clash = [c for c in columns if c in table.colnames]
     if clash:
         raise ValueError(f"table already has column(s) {clash}; drop them or pass columns=")
-    left_keys = np.asarray(table[key])
-    right_keys = np.asarray(distances[key])
+    left_keys, right_keys = _join_keys(table, distances, key)
     order = np.argsort(right_keys, kind="stable")
     sorted_keys = right_keys[order]
     dup = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
     if dup.size:
-        raise ValueError(f"distances: {dup.size} duplicated {key} value(s), e.g. "
-                         f"{sorted_keys[dup[:5]].tolist()}")
+        raise InputError(f"distances{_source_of(distances)}: {dup.size} duplicated {key} "
+                         f"value(s), e.g. {sorted_keys[dup[:5]].tolist()}")
     pos = np.searchsorted(sorted_keys, left_keys)
     pos_c = np.minimum(pos, max(sorted_keys.size - 1, 0))
     found = (pos < sorted_keys.size) & (sorted_keys[pos_c] == left_keys) if sorted_keys.size \
         else np.zeros(left_keys.size, dtype=bool)
+    if left_keys.size and sorted_keys.size and not found.any():
+        raise InputError(
+            f"join_distances: no {key} of table{_source_of(table)} ({left_keys.size} rows, e.g. "
+            f"{left_keys[:3].tolist()}) is in distances{_source_of(distances)} "
+            f"({sorted_keys.size} rows, e.g. {right_keys[:3].tolist()}); are both the same "
+            "identifier (Gaia DR3 source_id)?")
     src = order[pos_c] if sorted_keys.size else pos_c
     out = table[found] if join_type == "inner" else Table(table, copy=False)
     rows = src[found] if join_type == "inner" else src
@@ -593,26 +912,102 @@ def join_distances(table, distances, *, key="source_id",
     return out
 
 
+def _join_keys(table, distances, key):
+    """The two key columns as arrays of one exact integer dtype (or both strings)."""
+    keys = []
+    for name, t in (("table", table), ("distances", distances)):
+        col = t[key]
+        label = f"{name}{_source_of(t)}[{key!r}]"
+        data = col.data if hasattr(col, "data") else col
+        if np.ma.isMaskedArray(data):
+            _bad_rows(label, np.ma.getmaskarray(data), "have no identifier (masked)",
+                      "drop them or fill them before the join")
+            data = data.data
+        data = np.asarray(data)
+        if data.dtype.kind == "O" and all(isinstance(v, str) for v in data):
+            data = data.astype(str)
+        if data.dtype.kind in "US" and data.size:
+            text = np.char.strip(data.astype(str))
+            digits = np.char.isdigit(text)
+            if digits.all():
+                try:  # Python ints: exact, and range-checked by numpy
+                    data = np.array([int(v) for v in text], dtype=np.int64 if all(
+                        len(v) < 19 for v in text) else np.uint64)
+                except (OverflowError, ValueError):  # > 2**64, or a non-ASCII digit
+                    pass
+        if data.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                inexact = ~np.isfinite(data) | (np.abs(data) > 2.0 ** 53) | (data != np.round(data))
+            _bad_rows(label, inexact, "are not identifiers float64 holds exactly "
+                      "(NaN, non-integer or |id| > 2**53)", "read the ids as int64")
+            data = data.astype(np.int64)
+        keys.append((label, data))
+    (llabel, lk), (rlabel, rk) = keys
+    if lk.size == 0 or rk.size == 0:
+        if lk.size == 0 and rk.size == 0 or lk.dtype.kind == rk.dtype.kind:
+            return lk, rk
+        # an empty side matches nothing whatever its dtype
+        return (lk.astype(rk.dtype) if lk.size == 0 else lk,
+                rk.astype(lk.dtype) if rk.size == 0 else rk)
+    kinds = {lk.dtype.kind, rk.dtype.kind}
+    if kinds <= {"i", "u"}:
+        if lk.dtype.kind == rk.dtype.kind:
+            return lk, rk
+        # numpy compares int64 with uint64 through float64: find one exact dtype
+        signed, unsigned = (lk, rk) if lk.dtype.kind == "i" else (rk, lk)
+        if signed.size == 0 or signed.min() >= 0:
+            return lk.astype(np.uint64), rk.astype(np.uint64)
+        if unsigned.size == 0 or unsigned.max() < 2 ** 63:
+            return lk.astype(np.int64), rk.astype(np.int64)
+    elif kinds <= {"U", "S"}:
+        return lk.astype(str), rk.astype(str)
+    raise TypeError(f"join_distances: {llabel} is {lk.dtype} and {rlabel} is {rk.dtype}; "
+                    "keys of different kinds never match. Convert one of them (ids are "
+                    "64-bit integers; strings of digits are converted automatically)")
+
+
 def add_distances(table, *, copy=True):
     """Distances and their errors (kpc) from Bailer-Jones geometric percentiles.
 
     ``distance = r_med_geo`` and ``distance_error = (r_hi_geo - r_lo_geo) / 2``
     (half the 16-84th percentile range; METHOD.md section 2, fastgrad's
     choice: the paper does not say how sigma_d is formed), both in kpc.
-    Columns without a unit are taken to be in pc.
+    Columns without a unit are taken to be in pc. The VizieR names
+    (``rgeo``, ``b_rgeo``, ``B_rgeo``) are mapped to these by
+    :func:`read_catalog` / :func:`standardize_columns`, so they get the same
+    checks.
 
     Parameters
     ----------
-    table : astropy.table.Table
+    table : astropy.table.Table or pandas.DataFrame
         With ``r_med_geo``, ``r_lo_geo``, ``r_hi_geo``.
     copy : bool
-        ``False`` adds the columns to ``table`` itself.
+        ``False`` adds the columns to ``table`` itself (a Table only: a
+        DataFrame is always converted to a new Table).
 
     Returns
     -------
     astropy.table.Table
-        With ``distance`` and ``distance_error`` (kpc); NaN where an input is NaN.
+        With ``distance`` and ``distance_error`` (kpc). A star without a
+        distance (NaN in any of the three: a Gaia 2-parameter source, or a
+        ``join_distances(..., join_type="left")`` miss) gets NaN; the
+        ``"distance_precision"`` cut removes and counts it.
+
+    Raises
+    ------
+    fastgrad.errors.InputError
+        Percentiles that are not a distance, naming the columns and rows: an
+        infinite or non-positive value, ``r_lo_geo > r_hi_geo`` (it would give
+        a negative ``distance_error``; e.g. swapped ``b_rgeo``/``B_rgeo``), or
+        ``r_med_geo`` outside ``[r_lo_geo, r_hi_geo]``.
+    TypeError
+        ``table`` is not a Table or DataFrame, or ``copy=False`` with a
+        DataFrame (it cannot gain astropy columns in place).
     """
+    if _is_dataframe(table) and not copy:
+        raise TypeError("add_distances: copy=False needs an astropy Table; a pandas DataFrame "
+                        "is converted to a new Table (use the returned table)")
+    table = _as_table("table", table)
     missing = [c for c in ("r_med_geo", "r_lo_geo", "r_hi_geo") if c not in table.colnames]
     if missing:
         raise MissingColumnsError(f"add_distances: column(s) {missing} missing "
@@ -620,6 +1015,18 @@ def add_distances(table, *, copy=True):
     r_med = _col(table, "r_med_geo", u.pc)
     r_lo = _col(table, "r_lo_geo", u.pc)
     r_hi = _col(table, "r_hi_geo", u.pc)
+    where = f"add_distances{_source_of(table)}"
+    for name, r in (("r_med_geo", r_med), ("r_lo_geo", r_lo), ("r_hi_geo", r_hi)):
+        with np.errstate(invalid="ignore"):
+            _bad_rows(f"{where}, column {name!r}", np.isinf(r) | (r <= 0),
+                      "are infinite or <= 0 pc", "a distance percentile is positive and finite "
+                      "(NaN = no distance)")
+    with np.errstate(invalid="ignore"):
+        _bad_rows(f"{where}, columns 'r_lo_geo' > 'r_hi_geo'", r_lo > r_hi,
+                  "have the 16th percentile above the 84th",
+                  "swapped columns (VizieR b_rgeo = 16th, B_rgeo = 84th)?")
+        _bad_rows(f"{where}, column 'r_med_geo'", (r_med < r_lo) | (r_med > r_hi),
+                  "lie outside [r_lo_geo, r_hi_geo]", "the median lies between the percentiles")
     out = Table(table, copy=False) if copy else table
     out["distance"] = Column(r_med / 1000.0, unit=u.kpc,
                              description="Bailer-Jones (2021) geometric median distance")
@@ -651,6 +1058,13 @@ class Cut:
         that NaN compares false and the row goes.
     params : mapping
         Default thresholds (canonical units), overridable in :func:`apply_cuts`.
+    units : mapping
+        Parameter name -> its unit (``None``: dimensionless). An override of a
+        numeric parameter must be one finite real number, or a Quantity
+        convertible to this unit (a number without unit is taken in it); it
+        reaches ``function`` as a float in this unit. A parameter whose
+        default is a string or ``None`` (a column name) takes a string or
+        ``None``.
     """
 
     name: str
@@ -659,13 +1073,13 @@ class Cut:
     columns: tuple
     function: Callable
     params: Mapping = field(default_factory=dict)
+    units: Mapping = field(default_factory=dict)
 
     def keep(self, table, **params):
         """Boolean mask of the rows this cut keeps (``params`` override the defaults)."""
-        unknown = sorted(set(params) - set(self.params))
-        if unknown:
-            raise ValueError(f"cut {self.name!r}: unknown parameter(s) {unknown}; "
-                             f"it takes {sorted(self.params)}")
+        params = _checked_params(self, params, f"cut {self.name!r}: parameter")
+        if _is_dataframe(table):
+            table = _as_table("table", table)
         merged = {**self.params, **params}
         mask = np.asarray(self.function(table, **merged), dtype=bool)
         if mask.shape != (len(table),):
@@ -674,11 +1088,37 @@ class Cut:
 
     def with_params(self, **params):
         """A copy with other default thresholds."""
-        unknown = sorted(set(params) - set(self.params))
-        if unknown:
-            raise ValueError(f"cut {self.name!r}: unknown parameter(s) {unknown}; "
-                             f"it takes {sorted(self.params)}")
+        _checked_params(self, params, f"cut {self.name!r}: parameter")
         return replace(self, params=MappingProxyType({**self.params, **params}))
+
+
+def _checked_params(cut, params, what):
+    """``params`` checked against ``cut``: known names, and values of the kind
+    (and unit) of the defaults; numbers come back as floats in the cut's unit."""
+    unknown = sorted(set(params) - set(cut.params))
+    if unknown:
+        raise ValueError(f"cut {cut.name!r}: unknown parameter(s) {unknown}; "
+                         f"it takes {sorted(cut.params)}")
+    out = {}
+    for key, value in params.items():
+        default = cut.params[key]
+        label = f"{what} {key!r}" if what.endswith("parameter") else f"{what}[{key!r}]"
+        numeric = isinstance(default, numbers.Real) and not isinstance(default, (bool, np.bool_))
+        if key in cut.units or numeric:
+            unit = cut.units.get(key)
+            if unit is not None and unit == _DEX and isinstance(value, u.Quantity) \
+                    and value.unit.physical_type == "dimensionless" \
+                    and not isinstance(value.unit, u.LogUnit):
+                # dex thresholds have always taken plain numbers
+                value = value.to_value(u.dimensionless_unscaled)
+            out[key] = as_scalar(label, value, unit)
+        elif default is None or isinstance(default, str):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{label}: expected a column name (str) or None, got {value!r}")
+            out[key] = value
+        else:
+            out[key] = value  # a custom cut's own kind of parameter
+    return out
 
 
 def _col(table, name, unit=None):
@@ -750,29 +1190,37 @@ _LAMOST_CUTS = (
     Cut("logg_range", "keep logg_min <= logg <= logg_max (2 <= logg <= 5 dex): logg < 2 may be "
         "chemically peculiar stars with wrong gravities, logg > 5 hot subdwarfs",
         "Hawkins 2023 sec. 2.1 (i)", ("logg",), _logg_range,
-        MappingProxyType({"logg_min": 2.0, "logg_max": 5.0})),
+        MappingProxyType({"logg_min": 2.0, "logg_max": 5.0}),
+        units=MappingProxyType({"logg_min": _DEX, "logg_max": _DEX})),
     Cut("vsini_nonnegative", "keep vsini >= vsini_min (0 km/s): negative vsini are pipeline "
         "extrapolations", "Hawkins 2023 sec. 2.1 (ii)", ("vsini",), _vsini_nonnegative,
-        MappingProxyType({"vsini_min": 0.0})),
+        MappingProxyType({"vsini_min": 0.0}),
+        units=MappingProxyType({"vsini_min": _KMS})),
     Cut("teff_max", "keep teff <= teff_max (25,000 K): hotter O stars need NLTE corrections",
         "Hawkins 2023 sec. 2.1 (iii)", ("teff",), _teff_max,
-        MappingProxyType({"teff_max": 25000.0})),
+        MappingProxyType({"teff_max": 25000.0}),
+        units=MappingProxyType({"teff_max": u.K})),
     Cut("teff_min", "keep teff > teff_min (7,000 K): the hot-star catalogue's own range",
         "Hawkins 2023 sec. 2.1 (end); METHOD.md sec. 2", ("teff",), _teff_min,
-        MappingProxyType({"teff_min": 7000.0})),
+        MappingProxyType({"teff_min": 7000.0}),
+        units=MappingProxyType({"teff_min": u.K})),
     Cut("snr_min", "keep snr >= snr_min (30; g-band SNR under the default column map)",
-        "Hawkins 2023 sec. 2.1 (iv)", ("snr",), _snr_min, MappingProxyType({"snr_min": 30.0})),
+        "Hawkins 2023 sec. 2.1 (iv)", ("snr",), _snr_min, MappingProxyType({"snr_min": 30.0}),
+        units=MappingProxyType({"snr_min": None})),
     Cut("chi2ratio_max", "keep chi2ratio <= chi2ratio_max (10): spectral fits that are not "
         "10-sigma outliers in reduced chi^2", "Hawkins 2023 sec. 2.1 (v)", ("chi2ratio",),
-        _chi2ratio_max, MappingProxyType({"chi2ratio_max": 10.0})),
+        _chi2ratio_max, MappingProxyType({"chi2ratio_max": 10.0}),
+        units=MappingProxyType({"chi2ratio_max": None})),
     Cut("rv_defined", "keep finite rv and rv_err with rv_err <= rv_err_max (100 km/s)",
         "Hawkins 2023 sec. 2.1 (vi)", ("rv", "rv_err"), _rv_defined,
-        MappingProxyType({"rv_err_max": 100.0})),
+        MappingProxyType({"rv_err_max": 100.0}),
+        units=MappingProxyType({"rv_err_max": _KMS})),
     Cut("parameters_defined", "keep finite teff, logg and feh", "Hawkins 2023 sec. 2.1 (vi)",
         ("teff", "logg", "feh"), _parameters_defined, MappingProxyType({})),
     Cut("feh_err_max", "keep feh_err < feh_err_max (0.20 dex, strict)",
         "Hawkins 2023 sec. 2.1 (vi)", ("feh_err",), _feh_err_max,
-        MappingProxyType({"feh_err_max": 0.20})),
+        MappingProxyType({"feh_err_max": 0.20}),
+        units=MappingProxyType({"feh_err_max": _DEX})),
 )
 
 
@@ -793,10 +1241,12 @@ def _mh_defined(t):
 _GIANT_CUTS = (
     Cut("teff_gspspec_max", "keep teff_gspspec < teff_gspspec_max (4700 K, strict): cool giants",
         "Hawkins 2023 sec. 2.2", ("teff_gspspec",), _teff_gspspec_max,
-        MappingProxyType({"teff_gspspec_max": 4700.0})),
+        MappingProxyType({"teff_gspspec_max": 4700.0}),
+        units=MappingProxyType({"teff_gspspec_max": u.K})),
     Cut("logg_gspspec_max", "keep logg_gspspec < logg_gspspec_max (2.0 dex, strict): bright "
         "giants", "Hawkins 2023 sec. 2.2", ("logg_gspspec",), _logg_gspspec_max,
-        MappingProxyType({"logg_gspspec_max": 2.0})),
+        MappingProxyType({"logg_gspspec_max": 2.0}),
+        units=MappingProxyType({"logg_gspspec_max": _DEX})),
     Cut("mh_defined", "keep finite mh_gspspec (the gradient-sample query already asks for it; "
         "a fit cannot use a missing [M/H])", "fastgrad's choice (METHOD.md sec. 1)",
         ("mh_gspspec",), _mh_defined, MappingProxyType({})),
@@ -815,10 +1265,13 @@ def _parallax_precision(t, parallax_over_error_min):
 
 def _distance_precision(t, distance_frac_error_max):
     r_med = _col(t, "r_med_geo", u.pc)
-    sigma = (_col(t, "r_hi_geo", u.pc) - _col(t, "r_lo_geo", u.pc)) / 2.0
+    r_lo = _col(t, "r_lo_geo", u.pc)
+    r_hi = _col(t, "r_hi_geo", u.pc)
+    sigma = (r_hi - r_lo) / 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = sigma / r_med
-    return (r_med > 0) & (frac <= _thr(distance_frac_error_max, None))
+    # r_lo > r_hi would make sigma negative and pass any threshold
+    return (r_med > 0) & (r_lo <= r_hi) & (frac <= _thr(distance_frac_error_max, None))
 
 
 def _rv_finite(t, rv_column):
@@ -831,12 +1284,15 @@ _ASTROMETRIC_CUTS = (
     Cut("parallax_precision", "keep parallax_over_error > parallax_over_error_min (1/0.3, "
         "strict): parallax uncertainty better than 30 %", "Hawkins 2023 sec. 2.3",
         ("parallax_over_error",), _parallax_precision,
-        MappingProxyType({"parallax_over_error_min": 1.0 / 0.3})),
+        MappingProxyType({"parallax_over_error_min": 1.0 / 0.3}),
+        units=MappingProxyType({"parallax_over_error_min": None})),
     Cut("distance_precision", "keep sigma_d / r_med_geo <= distance_frac_error_max (0.30), "
-        "sigma_d = (r_hi_geo - r_lo_geo) / 2, and r_med_geo > 0; no distance: removed",
+        "sigma_d = (r_hi_geo - r_lo_geo) / 2, r_med_geo > 0 and r_lo_geo <= r_hi_geo; no "
+        "distance: removed",
         "Hawkins 2023 sec. 2.3; sigma_d: fastgrad's choice (METHOD.md sec. 2)",
         ("r_med_geo", "r_lo_geo", "r_hi_geo"), _distance_precision,
-        MappingProxyType({"distance_frac_error_max": 0.30})),
+        MappingProxyType({"distance_frac_error_max": 0.30}),
+        units=MappingProxyType({"distance_frac_error_max": None})),
     Cut("rv_finite", "keep a finite radial velocity (rv_column; None: 'rv', the LAMOST RV, "
         "when present, else Gaia's 'radial_velocity')", "Hawkins 2023 sec. 2.1 (vi), 2.3",
         ("rv|radial_velocity",), _rv_finite, MappingProxyType({"rv_column": None})),
@@ -872,12 +1328,30 @@ def get_cuts(cuts):
     return tuple(out)
 
 
+def cut_parameters(cuts):
+    """The threshold names a preset (or Cut, or list of them) takes.
+
+    Parameters
+    ----------
+    cuts : str, Cut or sequence of them
+        As in :func:`apply_cuts`, e.g. ``"lamost_hot_stars"``.
+
+    Returns
+    -------
+    frozenset of str
+        The names :func:`apply_cuts` accepts in ``thresholds=`` for these
+        cuts, e.g. ``cut_parameters("astrometric") == {"parallax_over_error_min",
+        "distance_frac_error_max", "rv_column"}``.
+    """
+    return frozenset(p for c in get_cuts(cuts) for p in c.params)
+
+
 def apply_cuts(table, cuts, *, thresholds=None):
     """Apply quality cuts in order and report what each removed.
 
     Parameters
     ----------
-    table : astropy.table.Table
+    table : astropy.table.Table or pandas.DataFrame
     cuts : str, Cut or sequence of them
         A preset name (``"lamost_hot_stars"``, ``"gaia_giants"``,
         ``"astrometric"``; see :data:`CUT_PRESETS`), a :class:`Cut`, or a list
@@ -885,7 +1359,11 @@ def apply_cuts(table, cuts, *, thresholds=None):
     thresholds : dict, optional
         Parameter name -> value (canonical units or a Quantity), e.g.
         ``{"snr_min": 20, "feh_err_max": 0.4}``; each goes to every cut that
-        takes it. A name no cut takes raises ``ValueError``.
+        takes it. A name no cut takes raises ``ValueError`` naming it and the
+        known ones (a misspelt name never leaves the default in force; the
+        names of a preset: :func:`cut_parameters`). A numeric threshold must
+        be one finite real number or a Quantity in a unit convertible to the
+        cut's (:attr:`Cut.units`); anything else raises, naming the key.
 
     Returns
     -------
@@ -902,7 +1380,13 @@ def apply_cuts(table, cuts, *, thresholds=None):
     ------
     MissingColumnsError
         A cut's column is absent (the message names the cut and the column).
+    TypeError
+        ``table`` is neither a Table nor a DataFrame; a threshold is not a
+        number (naming its key).
+    astropy.units.UnitConversionError
+        A threshold's unit does not convert to the cut's (naming its key).
     """
+    table = _as_table("table", table)
     cuts = get_cuts(cuts)
     alive, counts, used = evaluate_cuts(table, cuts, thresholds)
     rows = [{"cut": cut.name, "n_before": n_before, "n_removed": n_removed,
@@ -934,6 +1418,14 @@ def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
     counts : list of (cut, n_before, n_removed, n_nonfinite)
     params : list of dict, the thresholds each cut was given
     """
+    if _is_dataframe(table):
+        table = _as_table("table", table)
+    elif not hasattr(table, "colnames"):
+        raise TypeError(f"{what}: expected an astropy Table or a pandas DataFrame, got "
+                        f"{type(table).__name__}")
+    if thresholds is not None and not isinstance(thresholds, Mapping):
+        raise TypeError(f"thresholds: expected a dict of name -> value, got "
+                        f"{type(thresholds).__name__}")
     thresholds = dict(thresholds or {})
     known = {p for c in cuts for p in c.params}
     unknown = sorted(set(thresholds) - known)
@@ -943,8 +1435,9 @@ def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
     counts, used = [], []
     for cut in cuts:
         params = {k: v for k, v in thresholds.items() if k in cut.params}
+        checked = _checked_params(cut, params, "thresholds")
         try:
-            keep = cut.keep(table, **params)
+            keep = cut.keep(table, **checked)
         except MissingColumnsError as exc:
             raise MissingColumnsError(f"cut {cut.name!r} ({cut.section}): {exc}; the {what} has "
                                       f"{', '.join(table.colnames[:40])}", exc.missing) from None
