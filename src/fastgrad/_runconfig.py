@@ -144,11 +144,11 @@ def _inputs(inputs, samples):
 
 
 def _cuts(cuts, samples):
-    from .catalogs import get_cuts
+    from .catalogs import cut_parameters
     if not isinstance(cuts, dict):
         raise ConfigError(f"cuts: expected a table of thresholds, got {cuts!r}")
     presets = [p for s in samples for p in CUT_PRESETS_OF_SAMPLE[s]]
-    params = {p: {name for c in get_cuts(p) for name in c.params} for p in dict.fromkeys(presets)}
+    params = {p: cut_parameters(p) for p in dict.fromkeys(presets)}
     flat_known = set().union(*params.values())
     for key, value in cuts.items():
         if isinstance(value, dict):

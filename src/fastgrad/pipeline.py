@@ -243,7 +243,7 @@ def prepare_sample(cfg, sample, progress, n_threads=None, engine=None):
             reports.append(rep)
         with progress.step("lamost: 2\" cross-match to Gaia DR3"):
             n0 = len(kept)
-            kept = catalogs.crossmatch(kept, gaia, cfg["crossmatch_radius_arcsec"] * u.arcsec,
+            kept = catalogs.crossmatch(kept, gaia, cfg["crossmatch_radius_arcsec"],  # arcsec
                                        suffixes=("_lamost", ""))
             reports.append(Table(rows=[_report_row(
                 "crossmatch_gaia", n0, len(kept), "2.3",
@@ -310,7 +310,7 @@ def _for(thresholds, preset):
     flat = {k: v for k, v in thresholds.items() if not isinstance(v, dict)}
     if not flat:
         return None
-    names = {p for c in catalogs.get_cuts(preset) for p in getattr(c, "params", {})}
+    names = catalogs.cut_parameters(preset)
     return {k: v for k, v in flat.items() if k in names} or None
 
 
