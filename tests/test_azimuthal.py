@@ -216,7 +216,7 @@ def test_annulus_mean_units_and_public_api():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(R=[1.0, np.nan, 2.0], values=[1.0, 2.0, 3.0]), r"R: 1 row\(s\) are NaN or infinite \(rows 1\)"),
+    (dict(R=[1.0, np.nan, 2.0], values=[1.0, 2.0, 3.0]), r"R: 1 row\(s\) are NaN, infinite or masked \(rows 1\)"),
     (dict(R=[1.0, 2.0, 3.0], values=[1.0, np.inf, 3.0]), r"values: 1 row"),
     (dict(R=[1.0, 2.0], values=[1.0, 2.0, 3.0]), "mismatched lengths"),
     (dict(R=[1.0, 2.0], values=[1.0, 2.0], half_width=0.0), "half_width"),

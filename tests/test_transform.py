@@ -252,7 +252,7 @@ def test_bad_input_is_reported():
     bad = dict(s)
     bad["pmra"] = s["pmra"].copy()
     bad["pmra"][[3, 7]] = np.nan
-    with pytest.raises(ValueError, match=r"pmra: 2 row\(s\) are NaN or infinite \(rows 3, 7\)"):
+    with pytest.raises(ValueError, match=r"pmra: 2 row\(s\) are NaN, infinite or masked \(rows 3, 7\)"):
         fastgrad.mc_galactocentric(**bad, **e)
     # propagate: NaN rows, the others unchanged
     t = fastgrad.mc_galactocentric(**bad, **e, nan_policy="propagate", seed=3)
