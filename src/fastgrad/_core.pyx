@@ -105,7 +105,7 @@ cdef void _interrupt_init(Interrupt *it, Py_ssize_t every):
     it.stop = 0
     it.enabled = _threading.current_thread() is _threading.main_thread()
     it.work = 0
-    it.every = every
+    it.every = every // _poll_divisor if every >= _poll_divisor else 1
 
 
 cdef int _signals_raised() noexcept with gil:
@@ -134,14 +134,19 @@ cdef int _raise_if_interrupted(Interrupt *it) except -1:
     return 0
 
 
-def _check_interrupts():
-    """Run the kernels' interrupt check once, as a loop's thread 0 would
-    (for the tests): raises what a pending signal's handler raises."""
-    cdef Interrupt it
-    _interrupt_init(&it, 1)
-    with nogil:
-        _interrupted(&it, 1)
-    _raise_if_interrupted(&it)
+cdef Py_ssize_t _poll_divisor = 1
+
+
+def _set_interrupt_checks(Py_ssize_t divisor):
+    """Check for signals ``divisor`` times as often (1: the default; a huge
+    value: at every work item).  For the tests, which show that the checks
+    change no number; returns the previous divisor."""
+    global _poll_divisor
+    if divisor < 1:
+        raise ValueError("divisor must be >= 1")
+    old = _poll_divisor
+    _poll_divisor = divisor
+    return old
 
 # Work between two checks: draws (Monte-Carlo transform), stars (nominal
 # transform, annulus means, sort passes), stars x thetas (line likelihood).

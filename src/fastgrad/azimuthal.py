@@ -459,6 +459,14 @@ def residuals(observed, predicted, sign="observed-model"):
     return observed - predicted if sign == "observed-model" else predicted - observed
 
 
+def _length(value):
+    """len(value), or None for a scalar (a Quantity scalar has __len__ but raises)."""
+    try:
+        return len(value)
+    except TypeError:
+        return None
+
+
 def _xy_extent(x, y, extent):
     if extent is None:
         x0, x1, y0, y1 = x.min(), x.max(), y.min(), y.max()
@@ -468,7 +476,7 @@ def _xy_extent(x, y, extent):
         if y1 <= y0:
             y0, y1 = y0 - 0.5, y0 + 0.5
         return float(x0), float(x1), float(y0), float(y1)
-    if np.ndim(extent) != 1 or len(extent) != 4:
+    if isinstance(extent, str) or _length(extent) != 4:
         raise ValueError(f"extent must be (x_min, x_max, y_min, y_max) in kpc, got {extent!r}")
     names = ("x_min", "x_max", "y_min", "y_max")
     x0, x1, y0, y1 = (as_scalar(f"extent[{j}] ({names[j]})", extent[j], u.kpc)

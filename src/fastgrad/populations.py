@@ -94,7 +94,8 @@ class Population:
         # numbers (km/s) or Quantities, stored as floats; errors name the field
         where = f"population {self.name!r}: "
         object.__setattr__(self, "fraction",
-                           as_scalar(where + "fraction", self.fraction, exclusive_minimum=0.0))
+                           as_scalar(where + "fraction", self.fraction, u.dimensionless_unscaled,
+                                     exclusive_minimum=0.0))
         for s in ("sigma_u", "sigma_v", "sigma_w"):
             object.__setattr__(self, s, as_scalar(where + s, getattr(self, s), _KMS,
                                                   exclusive_minimum=0.0))
@@ -142,9 +143,17 @@ def _model(populations):
     return PopulationModel("custom", tuple(populations))
 
 
+def _length(value):
+    """len(value), or None for a scalar (a Quantity scalar has __len__ but raises)."""
+    try:
+        return len(value)
+    except TypeError:
+        return None
+
+
 def _solar_motion(solar_motion):
     what = f"solar_motion must be three finite numbers (U, V, W) in km/s, got {solar_motion!r}"
-    if np.ndim(solar_motion) != 1 or len(solar_motion) != 3:
+    if isinstance(solar_motion, str) or _length(solar_motion) != 3:
         raise ValueError(what)
     return np.array([as_scalar(f"solar_motion[{j}] ({c})", solar_motion[j], _KMS)
                      for j, c in enumerate("UVW")])
@@ -339,7 +348,8 @@ def _frame_from_meta(meta):
 
 
 def _halo_keep(t, p_halo_max):
-    return _col(t, "p_halo") < as_scalar("p_halo_max", p_halo_max, minimum=0.0, maximum=1.0)
+    return _col(t, "p_halo") < as_scalar("p_halo_max", p_halo_max, u.dimensionless_unscaled,
+                                              minimum=0.0, maximum=1.0)
 
 
 #: The paper's halo cut (Hawkins 2023 sec. 2.4): keep P_halo < 1 %.
@@ -370,7 +380,7 @@ def halo_cut(table, p_max=0.01, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR
         As :func:`fastgrad.catalogs.apply_cuts`: one row ``halo`` with
         ``n_before, n_removed, n_after, n_nonfinite``.
     """
-    p_max = as_scalar("p_max", p_max, minimum=0.0, maximum=1.0)
+    p_max = as_scalar("p_max", p_max, u.dimensionless_unscaled, minimum=0.0, maximum=1.0)
     if "p_halo" not in table.colnames:
         table = add_kinematic_probabilities(table, frame=frame, solar_motion=solar_motion,
                                             populations=populations)
