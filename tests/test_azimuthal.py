@@ -216,7 +216,7 @@ def test_annulus_mean_units_and_public_api():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(R=[1.0, np.nan, 2.0], values=[1.0, 2.0, 3.0]), r"R: 1 row\(s\) are NaN or infinite \(rows 1\)"),
+    (dict(R=[1.0, np.nan, 2.0], values=[1.0, 2.0, 3.0]), r"R: 1 row\(s\) are NaN, infinite or masked \(rows 1\)"),
     (dict(R=[1.0, 2.0, 3.0], values=[1.0, np.inf, 3.0]), r"values: 1 row"),
     (dict(R=[1.0, 2.0], values=[1.0, 2.0, 3.0]), "mismatched lengths"),
     (dict(R=[1.0, 2.0], values=[1.0, 2.0], half_width=0.0), "half_width"),
@@ -441,3 +441,102 @@ def test_residual_map_bad_input():
         residual_map([-8.0, -9.0], [0.0, 1.0], [0.0, 0.1], [0.0])
     with pytest.raises(ValueError, match="empty selection"):
         residual_map([], [], [], [])
+
+
+# --------------------------------------------------------------------------
+# issue 12: scalar parameters name themselves, counts are ints, bad dtypes
+# --------------------------------------------------------------------------
+def test_half_width_units_name_the_parameter():
+    R, v = [8.0, 8.05, 8.3], [0.1, 0.3, -0.2]
+    with pytest.raises(u.UnitConversionError, match="half_width"):
+        annulus_mean(R, v, 1 * u.s)
+    with pytest.raises(u.UnitConversionError, match="half_width"):
+        azimuthal_deviation(R, v, 1 * u.s)
+    with pytest.raises(TypeError, match="half_width"):
+        annulus_mean(R, v, "0.1")
+    # 100 pc is 0.1 kpc: the same means as half_width=0.1
+    np.testing.assert_array_equal(annulus_mean(R, v, 100 * u.pc), annulus_mean(R, v, 0.1))
+    np.testing.assert_array_equal(azimuthal_deviation(R, v, 100 * u.pc),
+                                  azimuthal_deviation(R, v, 0.1))
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(min_count=10.7), TypeError, "min_count"),
+    (dict(min_count=10.0), TypeError, "min_count"),
+    (dict(min_count=True), TypeError, "min_count"),
+    (dict(bins=10.0), TypeError, "bins"),
+    (dict(bins=0), ValueError, "bins"),
+    (dict(bins=1 * u.deg), TypeError, "bins"),
+])
+def test_profile_counts_are_ints(kwargs, exc, match):
+    phi, d = np.linspace(-3, 3, 50), np.zeros(50)
+    with pytest.raises(exc, match=match):
+        azimuthal_profile(phi, d, **kwargs)
+    with pytest.raises(exc, match=match):
+        azimuthal_profiles(np.full(50, 8.0), phi, d, **kwargs)
+
+
+def test_rings_take_lengths_and_name_the_bad_one():
+    R = np.array([7.5, 8.5, 9.5, 10.5])
+    phi, d = np.zeros(4), np.array([1.0, 2.0, 3.0, 4.0])
+    ref = azimuthal_profiles(R, phi, d, rings=[(7, 9), (9, 11)], bins=1, min_count=1)
+    q = azimuthal_profiles(R, phi, d, rings=[(7000 * u.pc, 9 * u.kpc), (9, 11)], bins=1,
+                           min_count=1)
+    assert list(q) == list(ref) == [(7.0, 9.0), (9.0, 11.0)]
+    assert q[(7.0, 9.0)]["mean"][0] == ref[(7.0, 9.0)]["mean"][0] == 1.5
+    with pytest.raises(u.UnitConversionError, match=r"rings\[1\]\[0\] \(R_lo\)"):
+        azimuthal_profiles(R, phi, d, rings=[(7, 9), (9 * u.s, 11)])
+    with pytest.raises(ValueError, match=r"rings\[0\]\[1\]"):
+        azimuthal_profiles(R, phi, d, rings=[(7, np.nan)])
+    with pytest.raises(ValueError, match=r"rings\[0\]: expected R_lo < R_hi"):
+        azimuthal_profiles(R, phi, d, rings=[(9, 7)])
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(gridsize=10.7), TypeError, "gridsize"),
+    (dict(gridsize=(10, 8.0)), TypeError, r"gridsize\[1\]"),
+    (dict(gridsize=(10, 8, 3)), ValueError, "gridsize"),
+    (dict(min_count=2.5), TypeError, "min_count"),
+    (dict(extent=(-12 * u.s, -6, -3, 3)), u.UnitConversionError, r"extent\[0\] \(x_min\)"),
+    (dict(extent=(-12, -6, -3, np.inf)), ValueError, r"extent\[3\] \(y_max\)"),
+    (dict(extent=(-12, -6, -3)), ValueError, "extent"),
+])
+def test_residual_map_parameters_name_themselves(kwargs, exc, match):
+    x = np.array([-8.0, -9.0, -10.0])
+    with pytest.raises(exc, match=match):
+        residual_map(x, [0.0, 1.0, 2.0], [0.0, 0.1, 0.2], [0.0, 0.0, 0.0], **kwargs)
+
+
+def test_residual_map_extent_in_parsecs():
+    x = np.array([-8.0, -9.0, -10.0])
+    args = (x, [0.0, 1.0, 2.0], [0.0, 0.1, 0.2], [0.0, 0.0, 0.0])
+    a = residual_map(*args, gridsize=4, extent=(-12, -6, -3, 3), min_count=1)
+    b = residual_map(*args, gridsize=4, extent=[-12000, -6000, -3000, 3000] * u.pc,
+                     min_count=1)
+    np.testing.assert_array_equal(a.x_edges, b.x_edges)
+    np.testing.assert_array_equal(a.count, b.count)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.array([True, False, True]), "booleans"),
+    (np.ones(3) * (1 + 1j), "complex"),
+    (np.arange(3).astype("datetime64[D]"), "dates"),
+])
+def test_bool_complex_dates_are_refused(bad, match):
+    good = [8.0, 8.1, 8.2]
+    with pytest.raises(TypeError, match=f"R: .*{match}"):
+        annulus_mean(bad, good)
+    with pytest.raises(TypeError, match=f"values: .*{match}"):
+        azimuthal_deviation(good, bad)
+    with pytest.raises(TypeError, match=f"weights: .*{match}"):
+        annulus_mean(good, good, weights=bad)
+
+
+def test_masked_values_are_reported_as_masked():
+    from astropy.table import MaskedColumn
+    R = MaskedColumn([8.0, 8.1, 8.2], mask=[False, True, False])
+    with pytest.raises(ValueError, match=r"R: 1 row\(s\) are NaN, infinite or masked \(rows 1\)"):
+        annulus_mean(R, [0.1, 0.2, 0.3])
+    v = np.ma.masked_array([0.1, -99999.0, 0.3], mask=[False, True, False])
+    with pytest.raises(ValueError, match=r"values: 1 row\(s\) are NaN, infinite or masked"):
+        azimuthal_deviation([8.0, 8.1, 8.2], v)

@@ -208,3 +208,64 @@ def test_halo_cut_from_velocities():
     kept, report = halo_cut(t)
     assert len(kept) == 1 and kept["p_thin"][0] > 0.99
     assert report["n_removed"][0] == 1
+
+
+# --------------------------------------------------------------------------
+# issue 12: masked, non-numeric and mis-united inputs
+# --------------------------------------------------------------------------
+def _vel(n=5):
+    rng = np.random.default_rng(3)
+    return (rng.normal(11, 30, n), rng.normal(245, 20, n), rng.normal(7, 15, n))
+
+
+def test_kinematic_probabilities_masked_velocities_are_nan_not_fill_values():
+    from astropy.table import MaskedColumn
+    from astropy.utils.masked import Masked
+    vx, vy, vz = _vel()
+    ref = kinematic_probabilities(vx, vy, vz)
+    mask = np.array([False, True, False, False, True])
+    fill = np.where(mask, -99999.0, vy)
+    kms = u.km / u.s
+    for vy_masked in (Masked(fill * kms, mask=mask), MaskedColumn(fill, mask=mask, unit=kms),
+                      np.ma.masked_array(fill, mask=mask)):
+        t = kinematic_probabilities(vx, vy_masked, vz)
+        for name in ("V", "p_thin", "p_thick", "p_halo"):
+            assert np.isnan(t[name][mask]).all(), (type(vy_masked), name)
+            np.testing.assert_array_equal(t[name][~mask], ref[name][~mask])
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.array([True, False, True, False, True]), "booleans"),
+    (np.ones(5) * (1 + 1j), "complex"),
+    (np.arange(5).astype("datetime64[s]"), "dates"),
+])
+def test_kinematic_probabilities_refuses_bool_complex_dates(bad, match):
+    vx, vy, vz = _vel()
+    with pytest.raises(TypeError, match=f"vz: .*{match}"):
+        kinematic_probabilities(vx, vy, bad)
+
+
+def test_scalar_parameters_name_themselves():
+    vx, vy, vz = _vel()
+    t = Table({"p_halo": [0.0, 0.005, 0.02, np.nan]})
+    with pytest.raises(u.UnitConversionError, match="p_max"):
+        halo_cut(t, p_max=1 * u.km)
+    with pytest.raises(ValueError, match="p_max"):
+        halo_cut(t, p_max=1.5)
+    with pytest.raises(TypeError, match="p_max"):
+        halo_cut(t, p_max="0.01")
+    kept, report = halo_cut(t, p_max=1 * u.percent)   # 1 % is 0.01
+    assert len(kept) == 2 and report["n_nonfinite"][0] == 1
+    with pytest.raises(u.UnitConversionError, match=r"solar_motion\[0\] \(U\)"):
+        kinematic_probabilities(vx, vy, vz, solar_motion=[11.1, 12.24, 7.25] * u.kpc)
+    pc = kinematic_probabilities(vx, vy, vz, solar_motion=[11.1, 12.24, 7.25] * u.km / u.s)
+    ms = kinematic_probabilities(vx, vy, vz,
+                                 solar_motion=[11100.0, 12240.0, 7250.0] * u.m / u.s)
+    np.testing.assert_allclose(ms["U"], pc["U"], rtol=1e-15, atol=1e-12)
+    # a population in Quantities is stored in km/s; a wrong unit names the field
+    p = Population("stream", 0.01, 20 * u.km / u.s, 10 * u.km / u.s, 10000 * u.m / u.s, -50.0)
+    assert p.sigma_w == 10.0 and isinstance(p.sigma_w, float)
+    with pytest.raises(u.UnitConversionError, match="population 'stream': sigma_u"):
+        Population("stream", 0.01, 20 * u.kpc, 10.0, 10.0, -50.0)
+    with pytest.raises(ValueError, match="population 'stream': sigma_v"):
+        Population("stream", 0.01, 20.0, np.nan, 10.0, -50.0)

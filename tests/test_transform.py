@@ -1,4 +1,5 @@
 """fastgrad.galactocentric / mc_galactocentric against astropy."""
+import os
 import tracemalloc
 
 import numpy as np
@@ -252,7 +253,7 @@ def test_bad_input_is_reported():
     bad = dict(s)
     bad["pmra"] = s["pmra"].copy()
     bad["pmra"][[3, 7]] = np.nan
-    with pytest.raises(ValueError, match=r"pmra: 2 row\(s\) are NaN or infinite \(rows 3, 7\)"):
+    with pytest.raises(ValueError, match=r"pmra: 2 row\(s\) are NaN, infinite or masked \(rows 3, 7\)"):
         fastgrad.mc_galactocentric(**bad, **e)
     # propagate: NaN rows, the others unchanged
     t = fastgrad.mc_galactocentric(**bad, **e, nan_policy="propagate", seed=3)
@@ -320,3 +321,179 @@ def test_both_kernel_builds_agree():
         # nominal values differ only by FMA contraction
         rtol = 1e-6 if name.endswith("_err") else 1e-12
         np.testing.assert_allclose(outs[1][name], outs[0][name], rtol=rtol, atol=1e-12, err_msg=name)
+
+
+# --------------------------------------------------------------------------
+# issue 12: nothing lost, nothing silently wrong
+# --------------------------------------------------------------------------
+def _small(n=6, seed=1):
+    s = random_stars(n, seed=seed)
+    return s, random_errors(s, seed=seed + 1)
+
+
+def test_masked_inputs_are_missing_values_not_fill_values():
+    from astropy.table import MaskedColumn
+    from astropy.utils.masked import Masked
+    s, e = _small()
+    ref = fastgrad.galactocentric(**s)
+    mask = np.zeros(6, bool)
+    mask[[1, 4]] = True
+    fill = np.where(mask, -99999.0, s["radial_velocity"])
+    variants = {
+        "Masked Quantity": Masked(fill * u.km / u.s, mask=mask),
+        "MaskedColumn": MaskedColumn(fill, mask=mask, unit="km/s"),
+        "np.ma": np.ma.masked_array(fill, mask=mask),
+    }
+    for what, rv in variants.items():
+        with pytest.raises(ValueError, match=r"radial_velocity: 2 row\(s\) are NaN, infinite "
+                                             r"or masked \(rows 1, 4\)"):
+            fastgrad.galactocentric(**{**s, "radial_velocity": rv})
+        with pytest.raises(ValueError, match=r"radial_velocity: 2 row\(s\) .*masked"):
+            fastgrad.mc_galactocentric(**{**s, "radial_velocity": rv}, **e)
+        t = fastgrad.galactocentric(**{**s, "radial_velocity": rv}, nan_policy="propagate")
+        # the masked rows are NaN (the fill value gave vy = 71106.7 km/s), the
+        # others exactly the unmasked transform
+        assert np.isnan(t["vy"][mask]).all() and np.isnan(t["x"][mask]).all(), what
+        np.testing.assert_array_equal(t["vy"][~mask], ref["vy"][~mask])
+        m = fastgrad.mc_galactocentric(**{**s, "radial_velocity": rv}, **e, n_samples=50,
+                                       seed=2, nan_policy="propagate")
+        assert np.isnan(m["vy_err"][mask]).all(), what
+        # masked errors too
+        err = {**e, "distance_error": np.ma.masked_array(e["distance_error"], mask=mask)}
+        with pytest.raises(ValueError, match=r"distance_error: 2 row\(s\) .*masked"):
+            fastgrad.mc_galactocentric(**s, **err)
+
+
+def test_masked_ids_are_refused():
+    from astropy.table import MaskedColumn
+    s, e = _small()
+    ids = np.arange(100, 106)
+    mask = np.zeros(6, bool)
+    mask[[2, 5]] = True
+    for bad in (np.ma.masked_array(ids, mask=mask), MaskedColumn(ids, mask=mask),
+                pd.Series(pd.array([100, 101, None, 103, 104, None], dtype="Int64"))):
+        with pytest.raises(ValueError, match=r"ids: 2 row\(s\) are masked or missing "
+                                             r"\(rows 2, 5\)"):
+            fastgrad.mc_galactocentric(**s, **e, ids=bad, n_samples=10, seed=1)
+    # a masked array with nothing masked is its data
+    a = fastgrad.mc_galactocentric(**s, **e, ids=np.ma.masked_array(ids), n_samples=10, seed=1)
+    b = fastgrad.mc_galactocentric(**s, **e, ids=ids, n_samples=10, seed=1)
+    np.testing.assert_array_equal(a["x_err"], b["x_err"])
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("distance", 1e200, r"distance: 1 row\(s\) exceed 100000 kpc.*rows 3"),
+    ("distance", 2e5, r"distance: 1 row\(s\) exceed"),
+    ("pmra", 1e200, r"pmra: 1 row\(s\) exceed 1e\+06 mas/yr"),
+    ("radial_velocity", -4e5, r"radial_velocity: 1 row\(s\) exceed .*faster than light"),
+    ("ra", 1e20, r"ra: 1 row\(s\) exceed 360 deg"),
+])
+def test_values_outside_physical_ranges_are_refused(name, value, match):
+    s, e = _small()
+    bad = {**s, name: s[name].copy()}
+    bad[name][3] = value
+    with pytest.raises(ValueError, match=match):
+        fastgrad.galactocentric(**bad)        # was R = inf with finite x, y
+    with pytest.raises(ValueError, match=match):
+        fastgrad.mc_galactocentric(**bad, **e)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("distance_error", 1e200), ("pmra_error", 1e200), ("radial_velocity_error", 1e6),
+    ("ra_error", 1e200), ("dec_error", 1e300)])
+def test_errors_outside_physical_ranges_are_refused(name, value):
+    s, e = _small()
+    bad = {**e, name: e[name].copy()}
+    bad[name][2] = value
+    # distance_error 1e200 gave R_err = 0: a perfectly known radius
+    with pytest.raises(ValueError, match=rf"{name}: 1 row\(s\) exceed .*rows 2"):
+        fastgrad.mc_galactocentric(**s, **bad)
+
+
+def test_largest_accepted_inputs_give_finite_errors():
+    # at the limits every output is finite and the errors are not zero
+    s, e = _small(4)
+    s["distance"][:] = 1e5
+    e["distance_error"][:] = 1e5
+    s["pmra"][:] = 1e6
+    e["pmra_error"][:] = 1e6
+    e["radial_velocity_error"][:] = 299792.458
+    t = fastgrad.mc_galactocentric(**s, **e, n_samples=100, seed=1)
+    for name in t.colnames:
+        assert np.isfinite(t[name]).all(), name
+    for name in ("x_err", "R_err", "vx_err", "vz_err"):
+        assert (np.asarray(t[name]) > 0).all(), name
+
+
+@pytest.mark.parametrize("bad, exc, match", [
+    (np.array([True, False, True, False, True, False]), TypeError, "booleans"),
+    (np.ones(6) + 1j, TypeError, "complex"),
+    (np.array(["2020-01-01"] * 6, dtype="datetime64[D]"), TypeError, "dates"),
+])
+def test_bool_complex_datetime_coordinates_are_refused(bad, exc, match):
+    s, e = _small()
+    for name in ("ra", "distance", "pmdec"):
+        with pytest.raises(exc, match=f"{name}: .*{match}"):
+            fastgrad.galactocentric(**{**s, name: bad})
+    with pytest.raises(exc, match=f"pmra_error: .*{match}"):
+        fastgrad.mc_galactocentric(**s, **{**e, "pmra_error": bad})
+
+
+def test_seed_out_of_range_is_an_error_not_wrapped():
+    s, e = _small()
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*64\)"):
+        fastgrad.mc_galactocentric(**s, **e, seed=2**64 + 1, n_samples=10)
+    with pytest.raises(ValueError, match="seed"):
+        fastgrad.mc_galactocentric(**s, **e, seed=-1, n_samples=10)
+    t = fastgrad.mc_galactocentric(**s, **e, seed=2**64 - 1, n_samples=10)
+    assert t.meta["seed"] == 2**64 - 1
+
+
+@pytest.mark.parametrize("n_samples, exc", [
+    (10.7, TypeError), (1000.0, TypeError), (True, TypeError), (1, ValueError),
+    (fastgrad.transform.MAX_N_SAMPLES + 1, ValueError)])
+def test_n_samples_is_a_bounded_int(n_samples, exc):
+    s, e = _small()
+    with pytest.raises(exc, match="n_samples"):
+        fastgrad.mc_galactocentric(**s, **e, n_samples=n_samples)
+
+
+def test_n_threads_above_the_thread_limit_is_an_error():
+    import subprocess
+    import sys
+    code = r"""
+import numpy as np, fastgrad
+n = 1000
+s = dict(ra=np.ones(n), dec=np.ones(n), distance=np.ones(n), pmra=np.ones(n),
+         pmdec=np.ones(n), radial_velocity=np.ones(n))
+assert fastgrad.effective_n_threads(2) == 2
+assert fastgrad.effective_n_threads(None) <= 2
+assert fastgrad.effective_n_threads(-1) <= 2
+for call in (lambda: fastgrad.effective_n_threads(1000),
+             lambda: fastgrad.galactocentric(**s, n_threads=1000),
+             lambda: fastgrad.annulus_mean(np.arange(40000.0), np.ones(40000), n_threads=3)):
+    try:
+        call()
+    except ValueError as exc:
+        print("refused:", exc)
+    else:
+        print("accepted")
+"""
+    env = {**os.environ, "OMP_THREAD_LIMIT": "2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("refused: n_threads: ") for line in lines), out
+    assert "OMP_THREAD_LIMIT=2" in lines[0]
+
+
+def test_n_threads_beyond_four_per_cpu_is_an_error():
+    limit = fastgrad._threads._max_allowed()
+    assert fastgrad.effective_n_threads(limit) == limit
+    with pytest.raises(ValueError, match=rf"n_threads: {limit + 1} is more than"):
+        fastgrad.effective_n_threads(limit + 1)
+    with pytest.raises(TypeError, match="n_threads"):
+        fastgrad.effective_n_threads(2.0)
+    with pytest.raises(ValueError, match="n_threads=0"):
+        fastgrad.effective_n_threads(0)

@@ -14,6 +14,10 @@ cdef extern from "_openmp_shim.h" nogil:
     int FG_OPENMP_ENABLED
     int omp_get_max_threads()
     int omp_get_num_procs()
+    int omp_get_thread_num()
+    int omp_get_thread_limit()
+    int fg_flag_get(const int *p)
+    void fg_flag_raise(int *p)
 
 cdef extern from "_vecmath.h" nogil:
     uint64_t fg_stream_key(uint64_t seed, uint64_t star_id)
@@ -57,6 +61,101 @@ def openmp_max_threads():
     return omp_get_max_threads()
 
 
+def openmp_thread_limit():
+    """omp_get_thread_limit(): OMP_THREAD_LIMIT, the most threads the OpenMP
+    runtime runs at once (INT_MAX when unset or without OpenMP)."""
+    return omp_get_thread_limit()
+
+
+# --------------------------------------------------------------------------
+# Ctrl-C inside the kernels
+# --------------------------------------------------------------------------
+# Python runs its signal handlers (SIGINT -> KeyboardInterrupt) only between
+# bytecodes, so a kernel that keeps the GIL released for seconds would hold
+# Ctrl-C back until it returns.  Inside their OpenMP loops the long kernels
+# call _interrupted(&it, work) once per work item: OpenMP's thread 0, which is
+# the calling Python thread, takes the GIL and runs PyErr_CheckSignals() each
+# time it has done ``it.every`` units of work (a few tens of ms of computing),
+# and raises ``it.stop`` when a handler raised; every thread skips its
+# remaining items once ``stop`` is up, and the kernel, back under the GIL,
+# returns the handler's exception.  Which items run, and on which thread,
+# does not depend on the checks, so the numbers of a run that is not
+# interrupted are unchanged.  Only the main thread runs signal handlers: on
+# other threads (Dask workers) the checks never take the GIL.
+import threading as _threading
+
+cdef extern from *:
+    """
+    /* the caller's exception is already set: make Cython propagate it */
+    static int fg_propagate_error(void) { return -1; }
+    """
+    int fg_check_signals "PyErr_CheckSignals" ()
+    int fg_propagate_error() except -1
+
+cdef struct Interrupt:
+    int stop             # raised by thread 0, read by every thread
+    int enabled          # the caller is Python's main thread
+    char pad[120]        # keeps ``work`` (written by thread 0) off stop's cache line
+    Py_ssize_t work      # thread 0's work since its last check
+    Py_ssize_t every     # check after this much work
+
+
+cdef void _interrupt_init(Interrupt *it, Py_ssize_t every):
+    """Called with the GIL, before the kernel releases it."""
+    it.stop = 0
+    it.enabled = _threading.current_thread() is _threading.main_thread()
+    it.work = 0
+    it.every = every // _poll_divisor if every >= _poll_divisor else 1
+
+
+cdef int _signals_raised() noexcept with gil:
+    # a raising handler leaves its exception set on this (the caller's) thread
+    return fg_check_signals() != 0
+
+
+cdef inline int _interrupted(Interrupt *it, Py_ssize_t work) noexcept nogil:
+    """True when the loop should stop (a signal handler raised)."""
+    if fg_flag_get(&it.stop):
+        return 1
+    if it.enabled and omp_get_thread_num() == 0:
+        it.work = it.work + work
+        if it.work >= it.every:
+            it.work = 0
+            if _signals_raised():
+                fg_flag_raise(&it.stop)
+                return 1
+    return 0
+
+
+cdef int _raise_if_interrupted(Interrupt *it) except -1:
+    """With the GIL, after the loop: the handler's exception, if it raised."""
+    if it.stop:
+        return fg_propagate_error()
+    return 0
+
+
+cdef Py_ssize_t _poll_divisor = 1
+
+
+def _set_interrupt_checks(Py_ssize_t divisor):
+    """Check for signals ``divisor`` times as often (1: the default; a huge
+    value: at every work item).  For the tests, which show that the checks
+    change no number; returns the previous divisor."""
+    global _poll_divisor
+    if divisor < 1:
+        raise ValueError("divisor must be >= 1")
+    old = _poll_divisor
+    _poll_divisor = divisor
+    return old
+
+# Work between two checks: draws (Monte-Carlo transform), stars (nominal
+# transform, annulus means, sort passes), stars x thetas (line likelihood).
+# Each is a few tens of ms on one core: a check (taking the GIL) costs ~1 us.
+cdef Py_ssize_t POLL_DRAWS = 1 << 20
+cdef Py_ssize_t POLL_STARS = 1 << 20
+cdef Py_ssize_t POLL_LL = 1 << 25
+
+
 # --------------------------------------------------------------------------
 # ICRS -> Galactocentric, nominal and Monte Carlo (METHOD.md section 3)
 # --------------------------------------------------------------------------
@@ -65,6 +164,7 @@ N_COORDS = 9   # x, y, z, vx, vy, vz, R, phi, absz
 
 cdef enum:
     LANES = 8  # draws evaluated side by side: two AVX2 vectors of doubles
+    NOMINAL_SUPER = 32  # blocks of LANES stars per work item of nominal_transform
 
 # A draw of the (ra, dec) offsets beyond this bound (rad) uses exact sines;
 # below it the small-angle series below is exact to double precision.
@@ -121,14 +221,24 @@ def nominal_transform(const double[::1] ra, const double[::1] dec, const double[
     dec are vectorised (libmvec); the last block repeats its final star.
     """
     cdef Py_ssize_t n = ra.shape[0], ib, nblk = (n + LANES - 1) // LANES
+    cdef Py_ssize_t isup, ib_end, nsup = (nblk + NOMINAL_SUPER - 1) // NOMINAL_SUPER
     cdef Frame f
+    cdef Interrupt it
     if n == 0:
         return
     _frame_from(&f, A, t, v, k)
+    _interrupt_init(&it, POLL_STARS)
     with nogil:
-        for ib in prange(nblk, num_threads=n_threads, schedule='static'):
-            _nominal_block(&f, &ra[0], &dec[0], &dist[0], &pmra[0], &pmdec[0], &rv[0],
-                           ib * LANES, n, &out[0, 0])
+        # work items of NOMINAL_SUPER blocks: one interrupt check per item
+        for isup in prange(nsup, num_threads=n_threads, schedule='static'):
+            if not _interrupted(&it, NOMINAL_SUPER * LANES):
+                ib_end = (isup + 1) * NOMINAL_SUPER
+                if ib_end > nblk:
+                    ib_end = nblk
+                for ib in range(isup * NOMINAL_SUPER, ib_end):
+                    _nominal_block(&f, &ra[0], &dec[0], &dist[0], &pmra[0], &pmdec[0],
+                                   &rv[0], ib * LANES, n, &out[0, 0])
+    _raise_if_interrupted(&it)
 
 
 cdef void _nominal_block(const Frame *f, const double *ra, const double *dec,
@@ -216,15 +326,19 @@ def mc_transform(const double[::1] ra, const double[::1] dec, const double[::1] 
     """
     cdef Py_ssize_t n = ra.shape[0], i
     cdef Frame f
+    cdef Interrupt it
     cdef bint has_corr = corr.shape[0] > 0
     _frame_from(&f, A, t, v, k)
+    _interrupt_init(&it, POLL_DRAWS)
     with nogil:
         for i in prange(n, num_threads=n_threads, schedule='static', chunksize=64):
-            status[i] = _mc_star(&f, ra[i], dec[i], dist[i], pmra[i], pmdec[i], rv[i],
-                                 ra_err[i], dec_err[i], dist_err[i], pmra_err[i],
-                                 pmdec_err[i], rv_err[i],
-                                 &corr[i, 0] if has_corr else NULL,
-                                 ids[i], seed, n_samples, &out[0, i], n)
+            if not _interrupted(&it, n_samples):
+                status[i] = _mc_star(&f, ra[i], dec[i], dist[i], pmra[i], pmdec[i], rv[i],
+                                     ra_err[i], dec_err[i], dist_err[i], pmra_err[i],
+                                     pmdec_err[i], rv_err[i],
+                                     &corr[i, 0] if has_corr else NULL,
+                                     ids[i], seed, n_samples, &out[0, i], n)
+    _raise_if_interrupted(&it)
 
 
 cdef inline double _small_sin(double x) noexcept nogil:
@@ -423,7 +537,9 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
         m1 = m1 / K
         if K > 1:
             t1 = (m2 - K * m1 * m1) / (K - 1)
-            o[(9 + q) * os] = sqrt(t1) if t1 > 0.0 else 0.0
+            # rounding can make t1 slightly negative: 0; an overflow (NaN)
+            # stays NaN, for the caller's check, never a perfectly known value
+            o[(9 + q) * os] = sqrt(t1) if t1 > 0.0 else (0.0 if t1 == t1 else NAN)
         else:
             o[(9 + q) * os] = 0.0
     return 0
@@ -807,8 +923,10 @@ def line_kernel_info():
 
 
 cdef bint _ll_scan(const double *ex, const double *ey, const double *cxy,
-                   Py_ssize_t n, int n_threads, double *bounds) noexcept nogil:
-    """Scan standard deviations: True if valid; bounds = min/max of sx^2, sy^2."""
+                   Py_ssize_t n, int n_threads, double *bounds,
+                   Interrupt *it) noexcept nogil:
+    """Scan standard deviations: True if valid; bounds = min/max of sx^2, sy^2.
+    (Interrupted: False, and the bounds are meaningless.)"""
     cdef Py_ssize_t n_chunks = (n + LL_CHUNK - 1) // LL_CHUNK
     cdef double *parts = <double *>malloc(max(n_chunks, 1) * LL_NSCAN * sizeof(double))
     cdef double tot[LL_NSCAN]
@@ -817,12 +935,16 @@ cdef bint _ll_scan(const double *ex, const double *ey, const double *cxy,
     if parts == NULL:
         return False
     for ch in prange(n_chunks, num_threads=n_threads, schedule='static'):
-        start = ch * LL_CHUNK
-        cnt = n - start
-        if cnt > LL_CHUNK:
-            cnt = LL_CHUNK
-        fg_ll_scan(ex + start, ey + start, cxy + start if has_cov else NULL, cnt,
-                   has_cov, parts + ch * LL_NSCAN)
+        if not _interrupted(it, LL_CHUNK):
+            start = ch * LL_CHUNK
+            cnt = n - start
+            if cnt > LL_CHUNK:
+                cnt = LL_CHUNK
+            fg_ll_scan(ex + start, ey + start, cxy + start if has_cov else NULL, cnt,
+                       has_cov, parts + ch * LL_NSCAN)
+    if fg_flag_get(&it.stop):
+        free(parts)
+        return False
     fg_ll_scan_init(tot)
     for ch in range(n_chunks):
         fg_ll_scan_merge(tot, parts + ch * LL_NSCAN)
@@ -849,13 +971,16 @@ def line_error_scan(const double[::1] x_err, const double[::1] y_err,
     cdef bint has_cov = xy_cov.shape[0] > 0
     cdef double[::1] bounds = np.empty(4, dtype=np.float64)
     cdef bint ok
+    cdef Interrupt it
     if y_err.shape[0] != n or (has_cov and xy_cov.shape[0] != n):
         raise ValueError("x_err, y_err, xy_cov must have one length")
     if n == 0:
         return True, np.array([np.inf, -np.inf, np.inf, -np.inf])
+    _interrupt_init(&it, POLL_STARS)
     with nogil:
         ok = _ll_scan(&x_err[0], &y_err[0], &xy_cov[0] if has_cov else NULL, n,
-                      n_threads, &bounds[0])
+                      n_threads, &bounds[0], &it)
+    _raise_if_interrupted(&it)
     return ok, np.asarray(bounds)
 
 
@@ -891,6 +1016,7 @@ def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
     cdef Py_ssize_t w, t, ch, start, cnt, j, n_inf = 0
     cdef double m, lam, s, chi, lg, val, vlo, vhi
     cdef bint ok = True, act
+    cdef Interrupt it
     if theta.shape[1] != 3 or out.shape[0] != n_theta:
         raise ValueError("theta must be (n, 3) and out (n,)")
     if y.shape[0] != n or x_unc.shape[0] != n or y_unc.shape[0] != n or \
@@ -909,9 +1035,10 @@ def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
     if parts == NULL:
         raise MemoryError()
     svals = parts + n_items * 3
+    _interrupt_init(&it, POLL_LL)
     with nogil:
         if n > 0 and bounds is None:
-            ok = _ll_scan(&x_unc[0], &y_unc[0], cov_ptr, n, n_threads, bnd)
+            ok = _ll_scan(&x_unc[0], &y_unc[0], cov_ptr, n, n_threads, bnd, &it)
         elif n > 0:
             for t in range(4):
                 bnd[t] = bounds[t]
@@ -945,7 +1072,7 @@ def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
             for w in prange(n_items, num_threads=n_threads, schedule='static'):
                 ch = w // n_theta
                 t = w - ch * n_theta
-                if svals[3 * t + 1] != 0.0:
+                if svals[3 * t + 1] != 0.0 and not _interrupted(&it, LL_CHUNK):
                     start = ch * LL_CHUNK
                     cnt = n - start
                     if cnt > LL_CHUNK:
@@ -972,6 +1099,7 @@ def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
                     out[t] = -INFINITY
                     n_inf = n_inf + 1
     free(parts)
+    _raise_if_interrupted(&it)
     return n_inf if ok else -1
 
 
@@ -1008,6 +1136,7 @@ cdef enum:
     # 8-bit digits: 256 buckets keep a scatter pass's write streams in L1
     RADIX_BITS = 8
     RADIX_SIZE = 256          # 2 ** RADIX_BITS
+    RADIX_SUB = 65536         # stars of a pass between two interrupt checks
     ANNULUS_BLOCK = 4096       # sorted stars per OpenMP task (fixed: determinism)
 
 
@@ -1031,45 +1160,61 @@ cdef inline double _radix_key_double(uint64_t k) noexcept nogil:
     return x
 
 
+cdef inline Py_ssize_t _sub_end(Py_ssize_t s0, Py_ssize_t b) noexcept nogil:
+    """End of the sub-range of a chunk that starts at s0 (one interrupt check
+    per RADIX_SUB stars of a pass)."""
+    return s0 + RADIX_SUB if s0 + RADIX_SUB < b else b
+
+
 cdef inline void _radix_minmax_chunk(const double *x, Py_ssize_t a, Py_ssize_t b,
-                                     uint64_t *kmin, uint64_t *kmax) noexcept nogil:
-    cdef Py_ssize_t i
+                                     uint64_t *kmin, uint64_t *kmax,
+                                     Interrupt *it) noexcept nogil:
+    cdef Py_ssize_t i, s0
     cdef uint64_t k, lo = <uint64_t>(-1), hi = 0
-    for i in range(a, b):
-        k = _radix_key(x[i])
-        lo = k if k < lo else lo
-        hi = k if k > hi else hi
+    s0 = a
+    while s0 < b and not _interrupted(it, RADIX_SUB):
+        for i in range(s0, _sub_end(s0, b)):
+            k = _radix_key(x[i])
+            lo = k if k < lo else lo
+            hi = k if k > hi else hi
+        s0 = s0 + RADIX_SUB
     kmin[0] = lo
     kmax[0] = hi
 
 
 cdef inline void _radix_init_chunk(const double *x, uint64_t kmin, uint64_t *key,
                                    uint32_t *idx, Py_ssize_t a, Py_ssize_t b, int shift,
-                                   Py_ssize_t *hist) noexcept nogil:
+                                   Py_ssize_t *hist, Interrupt *it) noexcept nogil:
     """Keys relative to the smallest (so only the bits that vary are sorted
     on), identity indices, and the histogram of the leading digit."""
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, s0
     cdef uint64_t k
     memset(hist, 0, RADIX_SIZE * sizeof(Py_ssize_t))
-    for i in range(a, b):
-        k = _radix_key(x[i]) - kmin
-        key[i] = k
-        idx[i] = <uint32_t>i
-        hist[(k >> shift) & (RADIX_SIZE - 1)] += 1
+    s0 = a
+    while s0 < b and not _interrupted(it, RADIX_SUB):
+        for i in range(s0, _sub_end(s0, b)):
+            k = _radix_key(x[i]) - kmin
+            key[i] = k
+            idx[i] = <uint32_t>i
+            hist[(k >> shift) & (RADIX_SIZE - 1)] += 1
+        s0 = s0 + RADIX_SUB
 
 
 cdef inline void _radix_scatter_chunk(const uint64_t *key, const uint32_t *idx,
                                       uint64_t *key_out, uint32_t *idx_out,
                                       Py_ssize_t a, Py_ssize_t b, int shift,
-                                      Py_ssize_t *pos) noexcept nogil:
-    cdef Py_ssize_t i, p
+                                      Py_ssize_t *pos, Interrupt *it) noexcept nogil:
+    cdef Py_ssize_t i, p, s0
     cdef uint64_t k
-    for i in range(a, b):
-        k = key[i]
-        p = pos[(k >> shift) & (RADIX_SIZE - 1)]
-        pos[(k >> shift) & (RADIX_SIZE - 1)] = p + 1
-        key_out[p] = k
-        idx_out[p] = idx[i]
+    s0 = a
+    while s0 < b and not _interrupted(it, RADIX_SUB):
+        for i in range(s0, _sub_end(s0, b)):
+            k = key[i]
+            p = pos[(k >> shift) & (RADIX_SIZE - 1)]
+            pos[(k >> shift) & (RADIX_SIZE - 1)] = p + 1
+            key_out[p] = k
+            idx_out[p] = idx[i]
+        s0 = s0 + RADIX_SUB
 
 
 cdef struct RadixWork:
@@ -1167,10 +1312,10 @@ cdef void _radix_sort_bucket(RadixWork *s, Py_ssize_t bucket) noexcept nogil:
 
 
 cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
-                        uint32_t *order, int n_threads) noexcept nogil:
+                        uint32_t *order, int n_threads, Interrupt *it) noexcept nogil:
     """Stable ascending argsort of x (finite doubles, n < 2**32) into
     ``order``, and the sorted values into ``x_sorted``.  Returns -1 when out
-    of memory.
+    of memory, -2 when interrupted (``it``: see _interrupted).
 
     Radix sort on the order-preserving integer keys of the doubles, minus the
     smallest key (so only the bits that vary are sorted on): one parallel
@@ -1181,10 +1326,6 @@ cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
     a barrier waits for the most-delayed thread.  A stable sort's output is
     unique, so it does not depend on the number of threads."""
     cdef int T = n_threads if n_threads > 0 else 1
-    cdef Py_ssize_t t, b, tmp, running
-    cdef int shift, bits
-    cdef uint64_t kmin, kmax, span
-    cdef RadixWork s
     if n < <Py_ssize_t>T * 16384:     # small sorts: one thread (fork/join costs more)
         T = 1
     cdef uint64_t *key_a = <uint64_t *>fg_big_alloc(n * sizeof(uint64_t))
@@ -1195,16 +1336,35 @@ cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
     cdef Py_ssize_t *bounds = <Py_ssize_t *>malloc((T + 1) * sizeof(Py_ssize_t))
     cdef uint64_t *cmin = <uint64_t *>malloc(2 * T * sizeof(uint64_t))
     cdef Py_ssize_t *start = <Py_ssize_t *>malloc((RADIX_SIZE + 1) * sizeof(Py_ssize_t))
+    cdef int rc = 0
     if (key_a == NULL or key_b == NULL or idx_a == NULL or idx_b == NULL or hist == NULL
             or bounds == NULL or cmin == NULL or start == NULL):
-        fg_big_free(key_a); fg_big_free(key_b); fg_big_free(idx_a); fg_big_free(idx_b)
-        free(hist); free(bounds); free(cmin); free(start)
-        return -1
+        rc = -1
+    else:
+        rc = _radix_passes(x, n, x_sorted, order, T, it, key_a, key_b, idx_a, idx_b, hist,
+                           bounds, cmin, start)
+    fg_big_free(key_a); fg_big_free(key_b); fg_big_free(idx_a); fg_big_free(idx_b)
+    free(hist); free(bounds); free(cmin); free(start)
+    return rc
+
+
+cdef int _radix_passes(const double *x, Py_ssize_t n, double *x_sorted, uint32_t *order,
+                       int T, Interrupt *it, uint64_t *key_a, uint64_t *key_b,
+                       uint32_t *idx_a, uint32_t *idx_b, Py_ssize_t *hist,
+                       Py_ssize_t *bounds, uint64_t *cmin, Py_ssize_t *start) noexcept nogil:
+    """The passes of _radix_argsort on its scratch arrays: 0, or -2 when
+    interrupted."""
+    cdef Py_ssize_t t, b, tmp, running
+    cdef int shift, bits
+    cdef uint64_t kmin, kmax, span
+    cdef RadixWork s
     for t in range(T + 1):
         bounds[t] = (n * t) // T
     # key range -> the leading digit's position
     for t in prange(T, num_threads=T, schedule='static', chunksize=1):
-        _radix_minmax_chunk(x, bounds[t], bounds[t + 1], &cmin[t], &cmin[T + t])
+        _radix_minmax_chunk(x, bounds[t], bounds[t + 1], &cmin[t], &cmin[T + t], it)
+    if fg_flag_get(&it.stop):
+        return -2
     kmin = cmin[0]
     kmax = cmin[T]
     for t in range(1, T):
@@ -1220,7 +1380,9 @@ cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
     # chunk by chunk (which keeps the sort stable), scatter
     for t in prange(T, num_threads=T, schedule='static', chunksize=1):
         _radix_init_chunk(x, kmin, key_b, idx_b, bounds[t], bounds[t + 1], shift,
-                          &hist[t * RADIX_SIZE])
+                          &hist[t * RADIX_SIZE], it)
+    if fg_flag_get(&it.stop):
+        return -2
     running = 0
     for b in range(RADIX_SIZE):
         start[b] = running
@@ -1231,7 +1393,9 @@ cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
     start[RADIX_SIZE] = n
     for t in prange(T, num_threads=T, schedule='static', chunksize=1):
         _radix_scatter_chunk(key_b, idx_b, key_a, idx_a, bounds[t], bounds[t + 1], shift,
-                             &hist[t * RADIX_SIZE])
+                             &hist[t * RADIX_SIZE], it)
+    if fg_flag_get(&it.stop):
+        return -2
     # the buckets, independently
     s.key_a = key_a
     s.idx_a = idx_a
@@ -1242,10 +1406,9 @@ cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
     s.x_sorted = x_sorted
     s.order = order
     for b in prange(RADIX_SIZE, num_threads=T, schedule='dynamic', chunksize=1):
-        _radix_sort_bucket(&s, b)
-    fg_big_free(key_a); fg_big_free(key_b); fg_big_free(idx_a); fg_big_free(idx_b)
-    free(hist); free(bounds); free(cmin); free(start)
-    return 0
+        if not _interrupted(it, start[b + 1] - start[b]):
+            _radix_sort_bucket(&s, b)
+    return -2 if fg_flag_get(&it.stop) else 0
 
 
 def radix_argsort(const double[::1] x, uint32_t[::1] order, double[::1] x_sorted,
@@ -1257,12 +1420,15 @@ def radix_argsort(const double[::1] x, uint32_t[::1] order, double[::1] x_sorted
     the tests and benchmarks."""
     cdef Py_ssize_t n = x.shape[0]
     cdef int rc
+    cdef Interrupt it
     if n == 0:
         return
     if n >= <Py_ssize_t>4294967295:
         raise ValueError("radix_argsort: at most 2**32 - 1 values")
+    _interrupt_init(&it, POLL_STARS)
     with nogil:
-        rc = _radix_argsort(&x[0], n, &x_sorted[0], &order[0], n_threads)
+        rc = _radix_argsort(&x[0], n, &x_sorted[0], &order[0], n_threads, &it)
+    _raise_if_interrupted(&it)
     if rc != 0:
         raise MemoryError("radix_argsort: out of memory")
 
@@ -1443,6 +1609,7 @@ def annulus_mean(const double[::1] R, const double[::1] values, const double[::1
     cdef AnnulusWork w
     cdef double ahi, alo, chi, clo
     cdef bint weighted = weights.shape[0] > 0
+    cdef Interrupt it
     if n == 0:
         return
     if n >= <Py_ssize_t>4294967295:
@@ -1475,14 +1642,16 @@ def annulus_mean(const double[::1] R, const double[::1] values, const double[::1
     w.tot = tot
     w.h = half_width
     w.out = &out[0]
+    _interrupt_init(&it, POLL_STARS)
     with nogil:
-        rc = _radix_argsort(&R[0], n, R_sorted, order, T)
+        rc = _radix_argsort(&R[0], n, R_sorted, order, T, &it)
         R_sorted[n] = INFINITY
         if rc == 0:
             # dynamic: on a shared machine a delayed thread's blocks go to the
             # other threads (each block's result does not depend on who runs it)
             for ib in prange(nb, num_threads=T, schedule='dynamic', chunksize=4):
-                _annulus_block_prefix(&w, ib)
+                if not _interrupted(&it, ANNULUS_BLOCK):
+                    _annulus_block_prefix(&w, ib)
             # when n is a multiple of B, slot n opens an empty block of its own
             if n % ANNULUS_BLOCK == 0:
                 w.pa.s[n] = 0.0
@@ -1501,7 +1670,9 @@ def annulus_mean(const double[::1] R, const double[::1] values, const double[::1
                     _ann_dd_add_dd(&ahi, &alo, tot[4 * i], tot[4 * i + 1])
                     _ann_dd_add_dd(&chi, &clo, tot[4 * i + 2], tot[4 * i + 3])
             for ib in prange(nb, num_threads=T, schedule='dynamic', chunksize=4):
-                _annulus_block_means(&w, ib)
+                if not _interrupted(&it, ANNULUS_BLOCK):
+                    _annulus_block_means(&w, ib)
     fg_big_free(R_sorted); fg_big_free(order); fg_big_free(pref); free(offs); free(tot)
+    _raise_if_interrupted(&it)
     if rc != 0:
         raise MemoryError("annulus_mean: out of memory")

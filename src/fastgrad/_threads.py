@@ -3,11 +3,14 @@
 Resolved at call time from the OpenMP runtime, so ``OMP_NUM_THREADS`` and
 ``threadpoolctl.threadpool_limits(n, user_api="openmp")`` both cap it.
 """
+import numbers
 import os
+
+import numpy as np
 
 from ._kernels import core as _core
 
-__all__ = ["effective_n_threads"]
+__all__ = ["effective_n_threads", "MAX_THREADS_PER_CPU"]
 
 
 def _cpu_count():
@@ -17,6 +20,19 @@ def _cpu_count():
         return os.cpu_count() or 1
 
 
+#: An explicit ``n_threads`` may oversubscribe the CPUs (as scikit-learn allows)
+#: up to this many threads per CPU; beyond, threads only compete, and
+#: creating thousands of them can fail, which libgomp answers by ending the
+#: process (no Python exception).
+MAX_THREADS_PER_CPU = 4
+
+
+def _max_allowed():
+    """The largest explicit n_threads: the OpenMP thread limit
+    (OMP_THREAD_LIMIT) and MAX_THREADS_PER_CPU x the machine's CPUs."""
+    return min(_core.openmp_thread_limit(), MAX_THREADS_PER_CPU * (os.cpu_count() or 1))
+
+
 def effective_n_threads(n_threads=None):
     """Number of OpenMP threads a kernel call will use.
 
@@ -24,27 +40,47 @@ def effective_n_threads(n_threads=None):
     ----------
     n_threads : int or None
         ``None``: the OpenMP runtime's maximum (``OMP_NUM_THREADS`` if set,
-        else the CPUs available to this process). A positive int: that many.
-        A negative int: ``cpu_count + 1 + n_threads`` (``-1`` = all CPUs).
+        else the CPUs available to this process). A positive int: that many,
+        at most the OpenMP thread limit (``OMP_THREAD_LIMIT``) and at most
+        ``MAX_THREADS_PER_CPU`` (4) x the machine's CPUs: more is a
+        ``ValueError`` (the OpenMP runtime would silently run fewer, or end
+        the process when it cannot create them). A negative int:
+        ``cpu_count + 1 + n_threads`` (``-1`` = all CPUs), at least 1.
+        ``None`` and negative ints are capped at the thread limit.
 
     Returns
     -------
     int, >= 1
+
+    Raises
+    ------
+    TypeError
+        ``n_threads`` is not an int (a float, even 2.0, or a bool).
+    ValueError
+        ``n_threads`` is 0 or above the maximum.
     """
     if n_threads is not None:
-        if isinstance(n_threads, bool) or int(n_threads) != n_threads:
-            raise ValueError(f"n_threads must be an int or None, got {n_threads!r}")
+        if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):
+            raise TypeError(f"n_threads: expected an int or None, got {n_threads!r}")
         n_threads = int(n_threads)
         if n_threads == 0:
             raise ValueError("n_threads=0 is not allowed: use None, a positive int, "
                              "or a negative int (-1 = all CPUs)")
     if not _core.openmp_enabled():
         return 1
+    limit = _core.openmp_thread_limit()
+    if n_threads is not None and n_threads > 0:
+        allowed = _max_allowed()
+        if n_threads > allowed:
+            why = (f"the OpenMP thread limit (OMP_THREAD_LIMIT={limit})"
+                   if allowed == limit else
+                   f"{MAX_THREADS_PER_CPU} x the {os.cpu_count()} CPUs of this machine")
+            raise ValueError(f"n_threads: {n_threads} is more than {why}; use at most "
+                             f"{allowed}, or None for all CPUs")
+        return n_threads
     max_threads = _core.openmp_max_threads()
     if os.environ.get("OMP_NUM_THREADS") is None:
         max_threads = min(max_threads, _cpu_count())
     if n_threads is None:
-        return max(1, max_threads)
-    if n_threads < 0:
-        return max(1, _cpu_count() + 1 + n_threads)
-    return n_threads
+        return max(1, min(max_threads, limit))
+    return max(1, min(_cpu_count() + 1 + n_threads, limit))

@@ -29,7 +29,7 @@ from astropy.table import MaskedColumn, Table
 
 from . import _core
 from ._threads import effective_n_threads
-from ._validation import as_float_array, check_lengths, raise_bad_rows
+from ._validation import as_count, as_float_array, as_scalar, check_lengths, raise_bad_rows
 
 __all__ = [
     "annulus_mean",
@@ -81,7 +81,8 @@ def _with_unit(array, unit):
 
 
 def _require_finite(name, array):
-    raise_bad_rows(name, ~np.isfinite(array), "are NaN or infinite",
+    # masked entries arrive as NaN (as_float_array): a missing value
+    raise_bad_rows(name, ~np.isfinite(array), "are NaN, infinite or masked",
                    "select the stars with finite values first")
 
 
@@ -91,21 +92,13 @@ def _require_nonempty(n, what):
 
 
 def _half_width(half_width):
-    if isinstance(half_width, u.Quantity):
-        half_width = half_width.to_value(u.kpc)
-    try:
-        h = float(half_width)
-    except (TypeError, ValueError):
-        raise ValueError(f"half_width must be a number in kpc, got {half_width!r}") from None
-    if not np.isfinite(h) or h <= 0.0:
-        raise ValueError(f"half_width must be finite and > 0 kpc, got {half_width!r}")
-    return h
+    """h in kpc: a number (kpc) or a length Quantity, finite and > 0."""
+    return as_scalar("half_width", half_width, u.kpc, exclusive_minimum=0.0)
 
 
 def _min_count(min_count, name="min_count"):
-    if isinstance(min_count, (bool, np.bool_)) or int(min_count) != min_count or min_count < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {min_count!r}")
-    return int(min_count)
+    # an int: 10.7 (or even 10.0) is an error, never truncated
+    return as_count(name, min_count, minimum=1)
 
 
 # --------------------------------------------------------------------------
@@ -133,8 +126,9 @@ def annulus_mean(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=None, n_th
         The quantity to average, e.g. [Fe/H] in dex.  A Quantity gives a
         Quantity in the same unit.
     half_width : float or Quantity, default 0.1
-        h, kpc: the annulus is the band R_i - h ... R_i + h (0.2 kpc wide by
-        default, METHOD.md section 6).
+        h, kpc (a Quantity in any length unit is converted: ``100 * u.pc``
+        is 0.1), finite and > 0: the annulus is the band R_i - h ... R_i + h
+        (0.2 kpc wide by default, METHOD.md section 6).
     weights : array_like, shape (N,), optional
         Non-negative weights (e.g. inverse variances).  The mean is
         sum(w v) / sum(w) over the annulus; an annulus whose weights are all
@@ -152,8 +146,13 @@ def annulus_mean(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=None, n_th
     Raises
     ------
     ValueError
-        On mismatched lengths, an empty input, NaN or infinite R, values or
-        weights, negative weights, or ``half_width`` not finite and > 0.
+        On mismatched lengths, an empty input, NaN, infinite or masked R,
+        values or weights, negative weights, or ``half_width`` not finite
+        and > 0 (a ``UnitConversionError``, also a ValueError, when its unit
+        is not a length).  Every message names the argument.
+    TypeError
+        Booleans, complex numbers or dates as R, values or weights;
+        ``half_width`` not a number.
 
     Notes
     -----
@@ -215,10 +214,8 @@ def _phi_edges(bins):
     if bins is None:
         n_bins = int(round(2.0 * np.pi / DEFAULT_PHI_BIN_WIDTH))
         return np.linspace(-np.pi, np.pi, n_bins + 1)
-    if isinstance(bins, (int, np.integer)) and not isinstance(bins, (bool, np.bool_)):
-        if bins < 1:
-            raise ValueError(f"bins must be >= 1, got {bins}")
-        return np.linspace(-np.pi, np.pi, int(bins) + 1)
+    if np.ndim(bins) == 0:  # a count of bins: an int (10.0 is not one)
+        return np.linspace(-np.pi, np.pi, as_count("bins", bins) + 1)
     edges = as_float_array("bins", bins, u.rad)
     if edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
         raise ValueError("bins: expected an int or at least two finite, strictly "
@@ -237,13 +234,14 @@ def azimuthal_profile(phi, delta, *, bins=None, min_count=DEFAULT_PROFILE_MIN_CO
     delta : array_like or Quantity, shape (N,)
         Per-star deviation, e.g. from :func:`azimuthal_deviation` (dex).
     bins : int or array_like, optional
-        Default: 2-degree bins over [-pi, pi] (180 bins).  An int: that many
-        equal bins over [-pi, pi].  An array: bin edges, rad.  Bins are
+        Default: 2-degree bins over [-pi, pi] (180 bins).  An int >= 1 (a
+        float, even 10.0, is a TypeError): that many equal bins over
+        [-pi, pi].  An array: bin edges, rad.  Bins are
         half-open [lo, hi) except the last, which includes its upper edge (as
         ``numpy.histogram``); stars outside the edges are not counted.
     min_count : int, default 20
         Bins with fewer stars keep their row, with ``mean`` and ``sem``
-        masked.
+        masked.  An int >= 1 (a float is a TypeError, never truncated).
 
     Returns
     -------
@@ -318,7 +316,8 @@ def azimuthal_profiles(R, phi, delta, rings=DEFAULT_RINGS, *, bins=None,
         Azimuth (rad) and per-star deviation (see :func:`azimuthal_profile`).
     rings : sequence of (R_lo, R_hi), kpc
         Default: the inner (7-9 kpc) and outer (9-11 kpc) disk.  Each ring is
-        half-open, R_lo <= R < R_hi.
+        half-open, R_lo <= R < R_hi; the limits are numbers (kpc) or length
+        Quantities, finite, R_lo < R_hi.
     bins, min_count
         As :func:`azimuthal_profile`.
 
@@ -339,22 +338,34 @@ def azimuthal_profiles(R, phi, delta, rings=DEFAULT_RINGS, *, bins=None,
     _require_finite("delta", d)
     edges = _phi_edges(bins)
     min_count = _min_count(min_count)
-    try:
-        rings = [tuple(float(r) for r in ring) for ring in rings]
-    except (TypeError, ValueError):
-        raise ValueError(f"rings: expected a sequence of (R_lo, R_hi) pairs in kpc, got {rings!r}") from None
-    if not rings or any(len(ring) != 2 for ring in rings):
-        raise ValueError(f"rings: expected a sequence of (R_lo, R_hi) pairs in kpc, got {rings!r}")
+    rings = _rings(rings)
     profiles = {}
     for lo, hi in rings:
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-            raise ValueError(f"rings: expected finite R_lo < R_hi, got ({lo}, {hi})")
         sel = (R_arr >= lo) & (R_arr < hi)
         table = _profile_table(phi_arr[sel], d[sel], unit, edges, min_count)
         table.meta["R_lo"] = lo
         table.meta["R_hi"] = hi
         profiles[(lo, hi)] = table
     return profiles
+
+
+def _rings(rings):
+    """(R_lo, R_hi) pairs in kpc (numbers or length Quantities), R_lo < R_hi."""
+    what = f"rings: expected a sequence of (R_lo, R_hi) pairs in kpc, got {rings!r}"
+    try:
+        pairs = [tuple(ring) for ring in rings]
+    except TypeError:
+        raise TypeError(what) from None
+    if not pairs or any(len(ring) != 2 for ring in pairs):
+        raise ValueError(what)
+    out = []
+    for i, (lo, hi) in enumerate(pairs):
+        lo = as_scalar(f"rings[{i}][0] (R_lo)", lo, u.kpc)
+        hi = as_scalar(f"rings[{i}][1] (R_hi)", hi, u.kpc)
+        if not lo < hi:
+            raise ValueError(f"rings[{i}]: expected R_lo < R_hi, got ({lo}, {hi})")
+        out.append((lo, hi))
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -426,19 +437,13 @@ def _binned_median(cell, values, n_cells):
 def _grid_shape(gridsize, extent):
     x0, x1, y0, y1 = extent
     if np.ndim(gridsize) == 0:
-        nx = int(gridsize)
-        if nx != gridsize or nx < 1:
-            raise ValueError(f"gridsize must be a positive int or a pair of them, got {gridsize!r}")
+        nx = as_count("gridsize", gridsize)
         # square cells, as hexbin's gridsize sets the count along x
         ny = max(1, int(round(nx * (y1 - y0) / (x1 - x0))))
         return nx, ny
-    try:
-        nx, ny = (int(g) for g in gridsize)
-    except (TypeError, ValueError):
-        raise ValueError(f"gridsize must be a positive int or a pair of them, got {gridsize!r}") from None
-    if nx < 1 or ny < 1 or (nx, ny) != tuple(gridsize):
+    if np.ndim(gridsize) != 1 or len(gridsize) != 2:
         raise ValueError(f"gridsize must be a positive int or a pair of them, got {gridsize!r}")
-    return nx, ny
+    return as_count("gridsize[0] (nx)", gridsize[0]), as_count("gridsize[1] (ny)", gridsize[1])
 
 
 def residual_sign(sign):
@@ -454,6 +459,14 @@ def residuals(observed, predicted, sign="observed-model"):
     return observed - predicted if sign == "observed-model" else predicted - observed
 
 
+def _length(value):
+    """len(value), or None for a scalar (a Quantity scalar has __len__ but raises)."""
+    try:
+        return len(value)
+    except TypeError:
+        return None
+
+
 def _xy_extent(x, y, extent):
     if extent is None:
         x0, x1, y0, y1 = x.min(), x.max(), y.min(), y.max()
@@ -463,11 +476,12 @@ def _xy_extent(x, y, extent):
         if y1 <= y0:
             y0, y1 = y0 - 0.5, y0 + 0.5
         return float(x0), float(x1), float(y0), float(y1)
-    try:
-        x0, x1, y0, y1 = (float(e) for e in extent)
-    except (TypeError, ValueError):
-        raise ValueError(f"extent must be (x_min, x_max, y_min, y_max) in kpc, got {extent!r}") from None
-    if not (np.isfinite([x0, x1, y0, y1]).all() and x0 < x1 and y0 < y1):
+    if isinstance(extent, str) or _length(extent) != 4:
+        raise ValueError(f"extent must be (x_min, x_max, y_min, y_max) in kpc, got {extent!r}")
+    names = ("x_min", "x_max", "y_min", "y_max")
+    x0, x1, y0, y1 = (as_scalar(f"extent[{j}] ({names[j]})", extent[j], u.kpc)
+                      for j in range(4))
+    if not (x0 < x1 and y0 < y1):
         raise ValueError(f"extent must be finite with x_min < x_max and y_min < y_max, got {extent!r}")
     return x0, x1, y0, y1
 
@@ -501,12 +515,14 @@ def residual_map(x, y, observed, predicted, *, gridsize=50, extent=None,
         Observed and model values per star, e.g. [Fe/H] and the radial fit
         evaluated at the star's R (dex).
     gridsize : int or (int, int), default 50
-        Cells along x (then y gets square cells), or (nx, ny).
+        Cells along x (then y gets square cells), or (nx, ny); ints >= 1 (a
+        float is a TypeError).
     extent : (x_min, x_max, y_min, y_max), optional
-        Grid limits, kpc; default the data's range.  Stars outside are not
+        Grid limits, kpc (numbers, or length Quantities); default the data's
+        range.  Stars outside are not
         binned; the upper edges are included.
     min_count : int, default 5
-        Cells with fewer stars are masked (METHOD.md section 6).
+        Cells with fewer stars are masked (METHOD.md section 6); an int >= 1.
     sign : {"observed-model", "model-observed"}
         Residual convention.  fastgrad's default: observed - model (positive
         = more metal-rich than the gradient predicts).  The paper (Figs. 5, 8)

@@ -30,7 +30,7 @@ import numpy as np
 import astropy.units as u
 from astropy.table import Column, Table
 
-from ._validation import as_float_array, check_lengths
+from ._validation import as_float_array, as_scalar, check_lengths
 from .catalogs import Cut, _col, apply_cuts
 from .frames import frame_metadata, get_frame
 
@@ -67,13 +67,17 @@ class Population:
     name : str
         Gives the output column ``p_<name>``.
     fraction : float
-        X, the population's fraction of stars in the solar neighbourhood.
-    sigma_u, sigma_v, sigma_w : float
-        Velocity dispersions, km/s (> 0).
-    v_asym : float
+        X, the population's fraction of stars in the solar neighbourhood (> 0).
+    sigma_u, sigma_v, sigma_w : float or Quantity
+        Velocity dispersions, km/s (> 0); a Quantity is converted to km/s
+        and stored as a float.
+    v_asym : float or Quantity
         Asymmetric drift (mean V relative to the LSR), km/s.
-    u_asym : float
+    u_asym : float or Quantity
         Mean U, km/s (0 for the disks and halo; non-zero for streams).
+
+    Every value must be one finite real number: an error names the
+    population and the field.
     """
 
     name: str
@@ -85,13 +89,18 @@ class Population:
     u_asym: float = 0.0
 
     def __post_init__(self):
-        if not self.name.isidentifier():
+        if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"population name must be an identifier, got {self.name!r}")
-        if not self.fraction > 0:
-            raise ValueError(f"population {self.name!r}: fraction must be > 0, got {self.fraction}")
+        # numbers (km/s) or Quantities, stored as floats; errors name the field
+        where = f"population {self.name!r}: "
+        object.__setattr__(self, "fraction",
+                           as_scalar(where + "fraction", self.fraction, u.dimensionless_unscaled,
+                                     exclusive_minimum=0.0))
         for s in ("sigma_u", "sigma_v", "sigma_w"):
-            if not getattr(self, s) > 0:
-                raise ValueError(f"population {self.name!r}: {s} must be > 0, got {getattr(self, s)}")
+            object.__setattr__(self, s, as_scalar(where + s, getattr(self, s), _KMS,
+                                                  exclusive_minimum=0.0))
+        for s in ("v_asym", "u_asym"):
+            object.__setattr__(self, s, as_scalar(where + s, getattr(self, s), _KMS))
 
 
 @dataclass(frozen=True)
@@ -134,15 +143,20 @@ def _model(populations):
     return PopulationModel("custom", tuple(populations))
 
 
+def _length(value):
+    """len(value), or None for a scalar (a Quantity scalar has __len__ but raises)."""
+    try:
+        return len(value)
+    except TypeError:
+        return None
+
+
 def _solar_motion(solar_motion):
-    if isinstance(solar_motion, u.Quantity):
-        vals = solar_motion.to_value(_KMS)
-    else:
-        vals = np.asarray(solar_motion, dtype=np.float64)
-    vals = np.asarray(vals, dtype=np.float64).reshape(-1)
-    if vals.shape != (3,) or not np.all(np.isfinite(vals)):
-        raise ValueError(f"solar_motion must be three finite numbers (U, V, W) in km/s, got {solar_motion!r}")
-    return vals
+    what = f"solar_motion must be three finite numbers (U, V, W) in km/s, got {solar_motion!r}"
+    if isinstance(solar_motion, str) or _length(solar_motion) != 3:
+        raise ValueError(what)
+    return np.array([as_scalar(f"solar_motion[{j}] ({c})", solar_motion[j], _KMS)
+                     for j, c in enumerate("UVW")])
 
 
 def _frame_v_sun(frame):
@@ -206,7 +220,7 @@ def uvw_probabilities(U, V, W, *, populations=BENSBY2003):
         One column ``p_<name>`` per population (thin, thick, halo by default),
         summing to 1 in every row. The sum is normalised in log space
         (log-sum-exp), so stars far from every ellipsoid get 0 and 1, not NaN;
-        rows with a NaN or infinite velocity get NaN. ``meta['populations']``
+        rows with a NaN, infinite or masked velocity get NaN. ``meta['populations']``
         names the model.
     """
     model = _model(populations)
@@ -334,7 +348,8 @@ def _frame_from_meta(meta):
 
 
 def _halo_keep(t, p_halo_max):
-    return _col(t, "p_halo") < float(p_halo_max)
+    return _col(t, "p_halo") < as_scalar("p_halo_max", p_halo_max, u.dimensionless_unscaled,
+                                              minimum=0.0, maximum=1.0)
 
 
 #: The paper's halo cut (Hawkins 2023 sec. 2.4): keep P_halo < 1 %.
@@ -355,7 +370,8 @@ def halo_cut(table, p_max=0.01, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR
         (:func:`add_kinematic_probabilities` with ``frame``, ``solar_motion``,
         ``populations``).
     p_max : float
-        Stars with ``p_halo >= p_max`` or NaN go.
+        Stars with ``p_halo >= p_max`` or NaN go; a number in [0, 1]
+        (0 removes every star).
 
     Returns
     -------
@@ -364,6 +380,7 @@ def halo_cut(table, p_max=0.01, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR
         As :func:`fastgrad.catalogs.apply_cuts`: one row ``halo`` with
         ``n_before, n_removed, n_after, n_nonfinite``.
     """
+    p_max = as_scalar("p_max", p_max, u.dimensionless_unscaled, minimum=0.0, maximum=1.0)
     if "p_halo" not in table.colnames:
         table = add_kinematic_probabilities(table, frame=frame, solar_motion=solar_motion,
                                             populations=populations)

@@ -6,14 +6,16 @@ draws on the fly: memory stays O(N) whatever ``n_samples``.
 import numpy as np
 import astropy.units as u
 from astropy.table import Table
+from astropy.utils.masked import Masked
 
 from ._kernels import core as _core
 from ._seeds import seed64
 from ._threads import effective_n_threads
-from ._validation import as_float_array, check_lengths, raise_bad_rows
+from ._validation import as_count, as_float_array, check_lengths, raise_bad_rows
 from .frames import PM_TO_KMS, frame_constants, frame_metadata, get_frame
 
-__all__ = ["galactocentric", "mc_galactocentric", "COORD_NAMES", "GAIA_CORRELATIONS"]
+__all__ = ["galactocentric", "mc_galactocentric", "COORD_NAMES", "GAIA_CORRELATIONS",
+           "MAX_N_SAMPLES", "INPUT_LIMITS"]
 
 #: output columns, in the kernel's order, with their units
 COORD_NAMES = ("x", "y", "z", "vx", "vy", "vz", "R", "phi", "absz")
@@ -36,8 +38,33 @@ _NAN_POLICIES = ("raise", "propagate")
 #: rows above this many run on one thread: OpenMP's fork/join (~0.5 us) dominates below
 _SERIAL_BELOW = 256
 
+#: Most draws per star of :func:`mc_galactocentric`.  The paper takes 1000; a
+#: standard deviation from K draws has a relative sampling error of about
+#: 1/sqrt(2K), 0.02 % at 10**7, so more is never needed, and one star's draws
+#: (computed in one piece) stay a fraction of a second: Ctrl-C is answered
+#: between stars.
+MAX_N_SAMPLES = 10**7
+
+#: Largest accepted |value| of each input (its unit as in :func:`galactocentric`),
+#: far beyond any star the transform is meant for, and small enough that no
+#: step of the transform can overflow.  ``distance`` (kpc): 1e5 = 100 Mpc, far
+#: beyond the Local Group (a larger "distance" is 1/parallax of a parallax near
+#: zero); ``ra`` (deg): one turn either way; ``pmra``/``pmdec`` (mas/yr): 1e6,
+#: 100 times Barnard's star; ``radial_velocity`` (km/s): the speed of light.
+#: Errors have the same bounds (``distance_error`` 1e5 kpc); ``ra_error`` and
+#: ``dec_error`` (mas) at most a degree, 3.6e6 (the draws refuse more than ~4
+#: arcmin anyway: :func:`mc_galactocentric`).
+INPUT_LIMITS = {
+    "ra": 360.0, "distance": 1e5, "pmra": 1e6, "pmdec": 1e6, "radial_velocity": 299792.458,
+    "ra_error": 3.6e6, "dec_error": 3.6e6,
+    "distance_error": 1e5, "pmra_error": 1e6, "pmdec_error": 1e6,
+    "radial_velocity_error": 299792.458,
+}
+
 
 def _inputs(names_units, values, nan_policy):
+    # masked entries (numpy masked arrays, astropy MaskedColumn and Masked
+    # Quantities) arrive as NaN from as_float_array: they are missing values
     arrays = {}
     for (name, unit), value in zip(names_units, values):
         arrays[name] = as_float_array(name, value, unit)
@@ -46,7 +73,7 @@ def _inputs(names_units, values, nan_policy):
     for name, arr in arrays.items():
         nonfinite = ~np.isfinite(arr)
         if nan_policy == "raise":
-            raise_bad_rows(name, nonfinite, "are NaN or infinite",
+            raise_bad_rows(name, nonfinite, "are NaN, infinite or masked",
                            "pass nan_policy='propagate' to get NaN rows instead")
         bad |= nonfinite
     return arrays, n, bad
@@ -58,16 +85,62 @@ def _check_policy(nan_policy):
 
 
 def _check_ranges(arrays, ok):
-    """Physical ranges of the central values (rows already flagged are skipped)."""
+    """Physical ranges of the inputs (rows already flagged are skipped):
+    see :data:`INPUT_LIMITS`."""
     dec = arrays["dec"]
     raise_bad_rows("dec", ok & (np.abs(dec) > 90.0), "are outside [-90, 90] deg")
     raise_bad_rows("distance", ok & (arrays["distance"] <= 0.0),
                    "are not positive (distance in kpc)")
+    for name, limit in INPUT_LIMITS.items():
+        if name not in arrays:
+            continue
+        unit = _UNITS[name]
+        raise_bad_rows(name, ok & (np.abs(arrays[name]) > limit),
+                       f"exceed {limit:g} {unit} in absolute value",
+                       _LIMIT_HINTS.get(name, "not a star of the Milky Way or its neighbours"))
+
+
+_UNITS = {"ra": "deg", "ra_error": "mas", "dec_error": "mas", "distance": "kpc",
+          "pmra": "mas/yr", "pmdec": "mas/yr", "radial_velocity": "km/s", "distance_error": "kpc", "pmra_error": "mas/yr",
+          "pmdec_error": "mas/yr", "radial_velocity_error": "km/s"}
+_LIMIT_HINTS = {
+    "distance": "distance is in kpc (1/parallax of a parallax near zero is no distance)",
+    "distance_error": "distance_error is in kpc",
+    "radial_velocity": "faster than light",
+    "radial_velocity_error": "faster than light",
+}
+
+
+def _check_output(out, ok, with_errors):
+    """No row of valid input may come out non-finite (an overflow would give
+    inf or NaN silently): a last guard, raising naming the rows."""
+    rows = out[:18 if with_errors else 9]
+    raise_bad_rows("output", ok & ~np.isfinite(rows).all(axis=0),
+                   "came out non-finite from valid input (an overflow)",
+                   "please report this with the rows' inputs")
 
 
 def _ids(ids, n):
     if ids is None:
         return np.arange(n, dtype=np.uint64)
+    # ids key the random streams: a masked id's fill value would silently
+    # give two stars one stream, so masked ids are refused, never filled
+    mask = None
+    if isinstance(ids, Masked):
+        mask, ids = np.asarray(ids.mask), ids.unmasked
+    elif np.ma.isMaskedArray(ids) or isinstance(getattr(ids, "data", None), np.ma.MaskedArray):
+        masked = ids if np.ma.isMaskedArray(ids) else ids.data
+        mask, ids = np.ma.getmaskarray(masked), np.ma.getdata(masked)
+    elif hasattr(ids, "to_numpy") and not isinstance(ids, np.ndarray):  # pandas
+        mask = np.asarray(ids.isna())
+        if mask.any():
+            ids = np.zeros(len(ids), dtype=np.int64)
+        else:
+            ids = ids.to_numpy()
+    if mask is not None:
+        raise_bad_rows("ids", np.broadcast_to(mask, np.shape(ids)).reshape(-1),
+                       "are masked or missing",
+                       "every star needs its own id (the key of its random stream)")
     arr = np.asarray(ids)
     if arr.shape != (n,):
         raise ValueError(f"ids: expected shape ({n},), got {arr.shape}")
@@ -96,7 +169,7 @@ def _correlations(correlations, n, ok):
             raise ValueError(f"{k}: expected {n} rows, got {arr.shape[0]}")
         nonfinite = ~np.isfinite(arr)
         arr = np.where(nonfinite, 0.0, arr)
-        raise_bad_rows(k, ok & nonfinite, "are NaN or infinite")
+        raise_bad_rows(k, ok & nonfinite, "are NaN, infinite or masked")
         raise_bad_rows(k, ok & (np.abs(arr) > 1.0), "are outside [-1, 1]")
         corr[:, GAIA_CORRELATIONS.index(k)] = arr
     return corr
@@ -166,21 +239,30 @@ def galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, frame=Non
     Parameters
     ----------
     ra, dec : array-like or Quantity
-        ICRS position, deg.
+        ICRS position, deg (|ra| <= 360, |dec| <= 90).
     distance : array-like or Quantity
-        Heliocentric distance, kpc (> 0).
+        Heliocentric distance, kpc (0 < distance <= 1e5).
     pmra, pmdec : array-like or Quantity
-        Proper motion mu_alpha* = mu_alpha cos(dec) and mu_delta, mas/yr.
+        Proper motion mu_alpha* = mu_alpha cos(dec) and mu_delta, mas/yr
+        (|pm| <= 1e6).
     radial_velocity : array-like or Quantity
-        km/s.
+        km/s (|rv| <= c).
+
+        Inputs may be numpy masked arrays, astropy ``MaskedColumn`` or
+        ``Masked`` Quantities: masked entries are missing values, treated
+        as NaN (see ``nan_policy``), never as their fill value.  Booleans,
+        complex numbers and dates are refused (TypeError).  Values outside
+        the ranges above (:data:`INPUT_LIMITS`) raise ``ValueError`` naming
+        the argument and rows.
     frame : None, str or astropy.coordinates.Galactocentric
         ``None`` is :func:`fastgrad.paper_frame`; a preset name or any
         ``Galactocentric`` instance, whose constants are read from astropy.
     nan_policy : {"raise", "propagate"}
-        NaN or infinite inputs raise ``ValueError`` naming the argument and
-        rows, or give NaN output rows.
+        NaN, infinite or masked inputs raise ``ValueError`` naming the
+        argument and rows, or give NaN output rows.
     n_threads : int or None
-        OpenMP threads (None: OMP_NUM_THREADS or all CPUs).
+        OpenMP threads (None: OMP_NUM_THREADS or all CPUs); see
+        :func:`fastgrad.effective_n_threads`.
 
     Returns
     -------
@@ -188,6 +270,14 @@ def galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, frame=Non
         ``x, y, z`` (kpc), ``vx, vy, vz`` (km/s), ``R`` (kpc), ``phi`` (rad,
         0 at the Sun, growing with Galactic rotation, in (-pi, pi]), ``absz``
         (kpc). ``meta['frame']`` describes the frame.
+
+    Raises
+    ------
+    ValueError
+        On bad input (above); also, as a last guard, when a row of valid
+        input comes out non-finite.
+    KeyboardInterrupt
+        Ctrl-C interrupts the compiled kernel within a fraction of a second.
     """
     _check_policy(nan_policy)
     frame = get_frame(frame)
@@ -203,6 +293,7 @@ def galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, frame=Non
             _threads_for(out.shape[1], n_threads))
 
     out, _ = _on_valid_rows(ok, 9, kernel)
+    _check_output(out, ok, False)
     return _table(out, False, frame)
 
 
@@ -227,11 +318,15 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
         kpc, e.g. (r_hi_geo - r_lo_geo) / 2 of Bailer-Jones (2021).
         Distance draws <= 0 are redrawn (a normal truncated at zero).
     pmra_error, pmdec_error : mas/yr.  radial_velocity_error : km/s.
-        All errors finite and >= 0 (0 holds a quantity fixed).
+        All errors finite and >= 0 (0 holds a quantity fixed), and at most
+        the bounds of :data:`INPUT_LIMITS` (those of the values; ra_error,
+        dec_error 3.6e6 mas); masked errors count as NaN.
     n_samples : int
-        Draws per star (the paper: 1000), >= 2.
-    seed : None, int, numpy SeedSequence or Generator
-        Same seed, same numbers, whatever ``n_threads``.
+        Draws per star (the paper: 1000), an int in [2, :data:`MAX_N_SAMPLES`
+        = 10**7]; a float (even 1000.0) is a TypeError.
+    seed : None, int in [0, 2**64), numpy SeedSequence or Generator
+        Same seed, same numbers, whatever ``n_threads``; other ints are a
+        ValueError (never wrapped).
     correlations : mapping or Table, optional
         Gaia DR3 correlation coefficients among ra, dec, pmra, pmdec
         (``ra_dec_corr``, ``ra_pmra_corr``, ``ra_pmdec_corr``,
@@ -240,6 +335,8 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
     ids : integer array, optional
         Keys of the stars' random streams (e.g. Gaia ``source_id``): results do
         not depend on row order or partitioning. Default: the row index.
+        Masked or missing ids are refused (ValueError naming ``ids`` and the
+        rows): a fill value would give two stars one stream.
     frame, nan_policy, n_threads :
         As in :func:`galactocentric`.
 
@@ -249,11 +346,19 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
         The columns of :func:`galactocentric` plus ``x_err ... absz_err``, the
         Monte-Carlo standard deviations in the same units (``phi_err`` from
         the wrapped azimuth differences, so no jump at phi = +-pi).
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`galactocentric`, and for the errors, ``n_samples``,
+        ``seed``, ``ids`` and ``correlations`` above.
+    KeyboardInterrupt
+        Ctrl-C interrupts the compiled kernel between stars, within a
+        fraction of a second.
     """
     _check_policy(nan_policy)
     frame = get_frame(frame)
-    if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 2:
-        raise ValueError(f"n_samples must be an int >= 2, got {n_samples!r}")
+    n_samples = as_count("n_samples", n_samples, minimum=2, maximum=MAX_N_SAMPLES)
     err_spec = (("ra_error", u.mas), ("dec_error", u.mas), ("distance_error", u.kpc),
                 ("pmra_error", u.mas / u.yr), ("pmdec_error", u.mas / u.yr),
                 ("radial_velocity_error", u.km / u.s))
@@ -290,4 +395,5 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
                    "ra_error and dec_error are in mas")
     raise_bad_rows("correlations", status == 1,
                    "give a covariance that is not positive semi-definite")
+    _check_output(out, ok, True)
     return _table(out, True, frame, n_samples, seed)
