@@ -683,6 +683,9 @@ def _write_outputs(d, results, cfg, frame, figures, progress):
             prof = []
             for ring, p in results.azimuthal[name]["profiles"].items():
                 p = p.copy()
+                for col in ("mean", "sem"):  # deviations of [Fe/H] or [M/H]
+                    if p[col].unit is None:
+                        p[col].unit = u.dex
                 p.add_column([f"{ring[0]:g}-{ring[1]:g}"] * len(p), name="ring_kpc", index=0)
                 prof.append(p)
             pt = vstack(prof, metadata_conflicts="silent")
