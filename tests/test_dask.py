@@ -564,10 +564,9 @@ def test_annulus_mean_refuses_a_duplicated_index():
     means = fd.annulus_mean(frame, "R", "feh", 0.1, n_ranges=3)  # lazy: no error yet
     with pytest.raises(ValueError, match=r"the index has 3000 duplicated value\(s\) among "
                                          r"4000 stars.*key='source_id'"):
-        means.compute(scheduler="sync")
+        means.compute()
     # with a unique key: one row per star, the numbers of the in-memory function
-    got = fd.annulus_mean(frame, "R", "feh", 0.1, key="source_id", n_ranges=3).compute(
-        scheduler="sync")
+    got = fd.annulus_mean(frame, "R", "feh", 0.1, key="source_id", n_ranges=3).compute()
     assert got.index.is_unique and len(got) == len(df)
     np.testing.assert_allclose(got.loc[df["source_id"], "annulus_mean"],
                                fastgrad.annulus_mean(df["R"].to_numpy(), df["feh"].to_numpy(),
@@ -575,8 +574,7 @@ def test_annulus_mean_refuses_a_duplicated_index():
     # a duplicated key column is refused the same way
     frame2 = frame.assign(source_id=frame["source_id"] % 1000)
     with pytest.raises(ValueError, match="key column 'source_id' has 3000 duplicated"):
-        fd.annulus_mean(frame2, "R", "feh", 0.1, key="source_id", n_ranges=3).compute(
-            scheduler="sync")
+        fd.annulus_mean(frame2, "R", "feh", 0.1, key="source_id", n_ranges=3).compute()
     with pytest.raises(TypeError, match="n_ranges: expected an int"):
         fd.annulus_mean(frame, "R", "feh", 0.1, key="source_id", n_ranges=3.0)
 
