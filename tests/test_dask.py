@@ -541,3 +541,62 @@ def test_missing_dask_gives_clear_import_error(monkeypatch):
     assert mod.quality_cuts_partition(frame.assign(**{"parallax_over_error": [5.0, 1.0]}),
                                       [c for c in fastgrad.get_cuts("astrometric")
                                        if c.name == "parallax_precision"]).shape[0] == 1
+
+
+# ---------------------------------------------------------------------------
+# issue 12: duplicated keys, counts, and fits in a Dask worker
+# ---------------------------------------------------------------------------
+def small_frames(n=4000, n_parts=4, seed=3):
+    """A frame whose index restarts at 0 in every partition (as dd.read_parquet
+    gives), and its concatenation with a unique id column."""
+    import dask.dataframe as dd
+
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"R": rng.uniform(7, 9, n), "feh": rng.normal(0, 0.2, n),
+                       "source_id": np.arange(n) * 7 + 1})
+    parts = [p.reset_index(drop=True) for p in split_frame(df, n_parts)]
+    return dd.from_map(lambda p: p, parts), df
+
+
+def test_annulus_mean_refuses_a_duplicated_index():
+    pytest.importorskip("dask.dataframe")
+    frame, df = small_frames()
+    means = fd.annulus_mean(frame, "R", "feh", 0.1, n_ranges=3)  # lazy: no error yet
+    with pytest.raises(ValueError, match=r"the index has 3000 duplicated value\(s\) among "
+                                         r"4000 stars.*key='source_id'"):
+        means.compute()
+    # with a unique key: one row per star, the numbers of the in-memory function
+    got = fd.annulus_mean(frame, "R", "feh", 0.1, key="source_id", n_ranges=3).compute()
+    assert got.index.is_unique and len(got) == len(df)
+    np.testing.assert_allclose(got.loc[df["source_id"], "annulus_mean"],
+                               fastgrad.annulus_mean(df["R"].to_numpy(), df["feh"].to_numpy(),
+                                                     0.1), rtol=1e-12)
+    # a duplicated key column is refused the same way
+    frame2 = frame.assign(source_id=frame["source_id"] % 1000)
+    with pytest.raises(ValueError, match="key column 'source_id' has 3000 duplicated"):
+        fd.annulus_mean(frame2, "R", "feh", 0.1, key="source_id", n_ranges=3).compute()
+    with pytest.raises(TypeError, match="n_ranges: expected an int"):
+        fd.annulus_mean(frame, "R", "feh", 0.1, key="source_id", n_ranges=3.0)
+
+
+def test_fit_line_in_a_dask_worker_equals_local():
+    """LocalCluster sets OMP_NUM_THREADS=1 (and so one BLAS thread) in its
+    workers: the fit must not depend on it (the start point's sums are
+    numpy's pairwise sums, the kernel's per-lane sums any thread count)."""
+    distributed = pytest.importorskip("distributed")
+    rng = np.random.default_rng(21)
+    n = 60_000
+    x = rng.uniform(6.5, 12.5, n)
+    sx, sy = rng.uniform(0.05, 0.4, n), rng.uniform(0.03, 0.15, n)
+    y = -0.07 * x + 0.45 + rng.normal(0, 0.3, n) + rng.normal(0, sy)
+    kw = dict(seed=6, n_walkers=10, n_steps=40)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        local = fastgrad.fit_line(x, y, sx, sy, **kw)
+    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
+                                  dashboard_address=None, silence_logs=40) as cluster, \
+            distributed.Client(cluster) as c:
+        remote = c.submit(fastgrad.fit_line, x, y, sx, sy, **kw).result()
+    np.testing.assert_array_equal(remote.initial, local.initial)
+    np.testing.assert_array_equal(remote.samples, local.samples)

@@ -473,3 +473,184 @@ def test_bins_in_worker_processes_give_the_same_numbers():
                               [0, 0.2, 0.4, 0.6], n_jobs=2, **kw)
     for col in ("slope", "slope_err", "intercept", "scatter"):
         np.testing.assert_array_equal(np.asarray(one[col]), np.asarray(two[col]))
+
+
+# --------------------------------------------------------------------------
+# issue 12: nothing lost, nothing silently wrong
+# --------------------------------------------------------------------------
+def test_fits_do_not_depend_on_blas_threads():
+    """The start point's sums are numpy's pairwise np.sum, not BLAS dots
+    (whose order follows the BLAS thread count): bit-identical chains.  50k
+    stars: above OpenBLAS's threading threshold for a dot product."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    x, y, sx, sy, _ = line_data(60_000, seed=8)
+    kw = dict(seed=4, n_walkers=10, n_steps=40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocorrWarning)
+        default = fit_line(x, y, sx, sy, **kw)
+        with threadpoolctl.threadpool_limits(1, "blas"):
+            one = fit_line(x, y, sx, sy, **kw)
+    np.testing.assert_array_equal(default.initial, one.initial)
+    np.testing.assert_array_equal(default.samples, one.samples)
+    model = LineModel(x, y, sx, sy)
+    with threadpoolctl.threadpool_limits(1, "blas"):
+        guess_one = model.initial_guess()
+    guess = model.initial_guess()
+    np.testing.assert_array_equal(guess[0], guess_one[0])
+    np.testing.assert_array_equal(guess[1], guess_one[1])
+
+
+def test_fit_tables_do_not_depend_on_blas_threads_or_n_jobs():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(12)
+    n = 60_000
+    R = rng.uniform(7.0, 9.0, n)
+    z = rng.uniform(-0.4, 0.4, n)
+    feh = 0.5 - 0.07 * R - 0.2 * np.abs(z) + rng.normal(0, 0.2, n)
+    args = (R, z, feh, np.full(n, 0.1), np.full(n, 0.02), np.full(n, 0.05))
+    kw = dict(radial_edges=[0.0, 0.2, 0.4], vertical_edges=[7.0, 8.0, 9.0], min_stars=300,
+              seed=3, n_walkers=10, n_steps=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocorrWarning)
+        default = fit_tables(*args, n_jobs=1, **kw)
+        with threadpoolctl.threadpool_limits(1, "blas"):
+            one = fit_tables(*args, n_jobs=1, **kw)
+        two = fit_tables(*args, n_jobs=2, **kw)
+    for a, b, c in zip(default, one, two):
+        for col in ("slope", "slope_err", "intercept", "scatter", "scatter_err"):
+            np.testing.assert_array_equal(np.asarray(a[col]), np.asarray(b[col]))
+            np.testing.assert_array_equal(np.asarray(a[col]), np.asarray(c[col]))
+
+
+def test_overflowing_squares_are_refused():
+    x, y, sx, sy, _ = line_data(300, seed=2)
+    sy[[7, 11]] = 1e200
+    with pytest.raises(ValueError, match=r"y_err: 2 row\(s\) overflow when squared .*rows 7, 11"):
+        fit_line(x, y, sx, sy, seed=1, n_steps=20)
+    with pytest.raises(ValueError, match=r"y_err: 2 row\(s\) overflow when squared"):
+        line_loglike([-0.07, 0.45, 0.3], x, y, sx, sy)
+    x[3] = -2e154
+    with pytest.raises(ValueError, match=r"x: 1 row\(s\) overflow when squared .*rows 3\)"):
+        fit_line(x, y, sx, 0.1, seed=1, n_steps=20)
+
+
+def test_walkers_that_cannot_start_and_chains_that_never_move_raise():
+    from fastgrad.errors import InputError
+    x, y, sx, sy, _ = line_data(300, seed=2)
+    # finite squares, but m^2 x_err^2 + y_err^2 overflows for star 5: ln L = -inf
+    sx[5] = sy[5] = 1.34e154
+    with pytest.raises(InputError, match="starting walkers have a log-probability of -inf"):
+        fit_line(x, y, sx, sy, seed=1, n_steps=20)
+    sx[5], sy[5] = 0.1, 0.1
+
+    class Frozen(LineModel):
+        """ln p finite at the starting walkers only: every move is refused"""
+        def log_prob(self, theta):
+            th = np.atleast_2d(theta)
+            out = np.atleast_1d(super().log_prob(th)).copy()
+            if not hasattr(self, "_start"):
+                self._start = {row.tobytes() for row in th}
+            out[[row.tobytes() not in self._start for row in th]] = -np.inf
+            return out
+
+    model = Frozen(x, y, sx, sy)
+    with pytest.raises(fitting.SamplingError, match="acceptance fraction 0"):
+        fitting._sample(model, n_walkers=10, n_steps=20, burn=None, seed=1, progress=False,
+                        backend=None)
+
+
+@pytest.mark.parametrize("name, value", [("n_walkers", 10.7), ("n_walkers", 10.0),
+                                         ("n_steps", 50.5), ("burn", 5.0)])
+def test_float_counts_are_refused(name, value):
+    x, y, sx, sy, _ = line_data(100, seed=2)
+    with pytest.raises(TypeError, match=f"{name}: expected an int"):
+        fit_line(x, y, sx, sy, **{name: value})
+    with pytest.raises(TypeError, match=f"{name}: expected an int"):
+        fit_binned(x, y, sx, sy, x, [6, 9, 13], **{name: value})
+
+
+def test_binned_counts_and_n_jobs_are_checked():
+    x, y, sx, sy, by = binned_data()
+    with pytest.raises(TypeError, match="min_stars: expected an int"):
+        fit_binned(x, y, sx, sy, by, [0, 0.2], min_stars=500.0)
+    with pytest.raises(ValueError, match="min_stars: must be >= 0"):
+        fit_binned(x, y, sx, sy, by, [0, 0.2], min_stars=-1)
+    for bad in (2.0, 1.5, True):
+        with pytest.raises(TypeError, match="n_jobs: expected an int.*positive int, -1 or None"):
+            fit_binned(x, y, sx, sy, by, [0, 0.2], n_jobs=bad, n_steps=10)
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="n_jobs: must be >= 1"):
+            fit_binned(x, y, sx, sy, by, [0, 0.2], n_jobs=bad, n_steps=10)
+
+
+def tables_data(n=3000, seed=4):
+    rng = np.random.default_rng(seed)
+    R = rng.uniform(7.0, 10.0, n)
+    z = rng.normal(0, 0.15, n)
+    feh = 0.5 - 0.07 * R - 0.2 * np.abs(z) + rng.normal(0, 0.2, n)
+    return R, z, feh, np.full(n, 0.1), np.full(n, 0.02), np.full(n, 0.05)
+
+
+def test_fit_tables_converts_quantities_to_kpc():
+    R, z, feh, R_err, z_err, feh_err = tables_data()
+    kw = dict(min_stars=300, seed=2, n_walkers=10, n_steps=40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocorrWarning)
+        plain = fit_tables(R, z, feh, R_err, z_err, feh_err, **kw)
+        # z and its error in pc, R in kpc as a Quantity, edges in pc
+        quantity = fit_tables(R * u.kpc, z * 1000 * u.pc, feh, R_err * u.kpc,
+                              z_err * 1000 * u.pc, feh_err,
+                              radial_edges=fitting.RADIAL_BIN_EDGES * 1000 * u.pc, **kw)
+    for a, b in zip(plain, quantity):
+        np.testing.assert_array_equal(a["n_stars"], b["n_stars"])
+        np.testing.assert_allclose(np.asarray(a["slope"]), np.asarray(b["slope"]),
+                                   rtol=1e-6)  # pc -> kpc rounds the data by an ulp
+        assert b["bin_lo"].unit == u.kpc
+    # z in pc as plain numbers: no star in any |z| bin, and the message says why
+    from fastgrad.errors import InputError
+    with pytest.raises(InputError, match=r"z: none of the 3000 stars falls in a bin of "
+                                         r"radial_edges .*plain numbers are kpc"):
+        fit_tables(R, z * 1000 + 5000, feh, R_err, z_err, feh_err, **kw)
+
+
+def test_fit_binned_edges_follow_the_unit_of_by():
+    x, y, sx, sy, by = binned_data()
+    kw = dict(min_stars=500, seed=3, n_walkers=10, n_steps=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocorrWarning)
+        kpc = fit_binned(x, y, sx, sy, by * u.kpc, [0.0, 0.2, 0.4] * u.kpc, **kw)
+        pc = fit_binned(x, y, sx, sy, by * u.kpc, [0.0, 200.0, 400.0] * u.pc, **kw)
+    np.testing.assert_array_equal(kpc["n_stars"], pc["n_stars"])
+    assert pc["bin_hi"].unit == u.kpc and pc["bin_hi"][0] == pytest.approx(0.2)
+    with pytest.raises(u.UnitTypeError, match="edges: plain numbers, but by is a Quantity"):
+        fit_binned(x, y, sx, sy, by * u.pc, [0.0, 0.2, 0.4], **kw)
+    with pytest.raises(u.UnitTypeError, match="edges: a Quantity in kpc, but by has no unit"):
+        fit_binned(x, y, sx, sy, by, [0.0, 0.2, 0.4] * u.kpc, **kw)
+
+
+@pytest.mark.parametrize("arg, name", [(1, "z"), (0, "R"), (4, "z_err"), (3, "R_err"),
+                                       (2, "feh"), (5, "feh_err")])
+def test_fit_tables_messages_name_its_arguments(arg, name):
+    arrays = list(tables_data())
+    arrays[arg] = arrays[arg].copy()
+    arrays[arg][17] = np.nan
+    with pytest.raises(ValueError, match=rf"^{name}: 1 row\(s\) are NaN or infinite \(rows 17\)"):
+        fit_tables(*arrays, min_stars=300, seed=2, n_steps=20)
+
+
+def test_tables_carry_units_through_ecsv(tmp_path):
+    from astropy.table import Table
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocorrWarning)
+        radial, vertical = fit_tables(*tables_data(), min_stars=300, seed=2, n_steps=40)
+    expected = {"bin_lo": u.kpc, "bin_hi": u.kpc, "bin_center": u.kpc,
+                "slope": u.dex / u.kpc, "slope_err": u.dex / u.kpc, "intercept": u.dex,
+                "intercept_err": u.dex, "scatter": u.dex, "scatter_err": u.dex}
+    for t in (radial, vertical):
+        path = tmp_path / f"{t.meta['table']}.ecsv"
+        t.write(path, format="ascii.ecsv")
+        back = Table.read(path, format="ascii.ecsv")
+        for col, unit in expected.items():
+            assert t[col].unit == unit and back[col].unit == unit, col
+        np.testing.assert_array_equal(back["slope"].filled(np.nan), t["slope"].filled(np.nan))
+        assert list(back["slope"].mask) == list(t["slope"].mask)

@@ -49,6 +49,7 @@ from .catalogs import MissingColumnsError, _REPORT_COLUMNS, evaluate_cuts, get_c
 from .populations import (BENSBY2003, HALO_CUT, SCHOENRICH2010_SOLAR_MOTION,
                           kinematic_probabilities as _kinematic_probabilities)
 from ._seeds import seed64
+from ._validation import as_count
 from .transform import (COORD_NAMES, GAIA_CORRELATIONS,
                         mc_galactocentric as _mc_galactocentric)
 
@@ -750,8 +751,19 @@ def _annulus_scatter_partition(df, *, R, values, weights, key, boundaries, half_
     return out
 
 
-def _annulus_range_partition(df, *, half_width, output, weighted, index_name):
-    """Annulus means of the stars each range owns, from its stars and strips."""
+def _annulus_range_partition(df, n_unique=None, n_owned=None, *, half_width, output,
+                             weighted, index_name, key_name="index"):
+    """Annulus means of the stars each range owns, from its stars and strips.
+
+    ``n_unique`` and ``n_owned`` (computed over the whole collection, in the
+    same graph) check that the output's keys identify the stars: with a
+    duplicated key the result could not be joined back to the stars."""
+    if n_unique is not None and n_unique != n_owned:
+        raise ValueError(
+            f"annulus_mean: the {key_name} has {n_owned - n_unique} duplicated value(s) among "
+            f"{n_owned} stars, so the means could not be joined back to their stars (Dask's "
+            f"read_parquet, for one, restarts the index in every file); pass key= a column "
+            f"that is unique per star, e.g. key='source_id'")
     pieces = []
     for _, group in df.groupby("_range", sort=True):
         owned = group["_owned"].to_numpy()
@@ -824,8 +836,13 @@ def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=Non
         Column of non-negative weights: mean = sum(w v) / sum(w).
     key : str, optional
         Column whose values identify the stars in the output (e.g.
-        ``"source_id"``); default the collection's index, which must then be
-        unique (an LSDB ``_healpix_29`` index need not be: pass a key).
+        ``"source_id"``); default the collection's index.  The key must be
+        unique over the collection: the output is indexed by it, and a
+        duplicated key (an LSDB ``_healpix_29`` index, or the index that
+        ``dd.read_parquet`` restarts at 0 in every file) could not be joined
+        back to its stars, so it raises ``ValueError`` when the result is
+        computed (checked lazily, in the same graph, by a distributed
+        ``nunique`` of the keys).
     boundaries : array_like, optional
         Sorted R values (kpc) between ranges. Default: ``n_ranges`` quantiles
         of R from a sketch of each partition, an extra pass over the data, so
@@ -856,7 +873,8 @@ def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=Non
     ValueError
         On NaN or infinite R, values or weights (unless ``nan_policy="omit"``),
         negative weights (raised by the worker that reads them, naming the
-        rows and the partition) or a bad half_width.
+        rows and the partition), a duplicated key (at compute time) or a bad
+        half_width.  TypeError for a float ``n_ranges``.
     """
     frame = _as_dask_frame(collection)
     half_width = float(half_width)
@@ -867,9 +885,8 @@ def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=Non
     needed = [R, values] + ([weights] if weights else []) + ([key] if key else [])
     _missing(frame._meta, needed, "annulus_mean")
     if boundaries is None:
-        n_ranges = frame.npartitions if n_ranges is None else int(n_ranges)
-        if n_ranges < 1:
-            raise ValueError(f"n_ranges must be >= 1, got {n_ranges}")
+        n_ranges = (frame.npartitions if n_ranges is None
+                    else as_count("n_ranges", n_ranges, minimum=1))
         boundaries = _quantile_boundaries(frame, R, n_ranges) if n_ranges > 1 else np.zeros(0)
     boundaries = np.asarray(boundaries, dtype=np.float64).reshape(-1)
     if boundaries.size and not (np.all(np.isfinite(boundaries))
@@ -889,6 +906,10 @@ def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=Non
     index_name = key if key is not None else frame._meta.index.name
     out_meta = pd.DataFrame({output: np.zeros(0)},
                             index=pd.Index(scatter_meta["_key"].to_numpy(), name=index_name))
-    return shuffled.map_partitions(_annulus_range_partition, half_width=half_width,
-                                   output=output, weighted=bool(weights),
-                                   index_name=index_name, meta=out_meta)
+    owned = tagged[tagged["_owned"]]["_key"]
+    n_unique, n_owned = owned.nunique(dropna=False), owned.count()
+    key_name = f"key column {key!r}" if key is not None else "index"
+    return shuffled.map_partitions(_annulus_range_partition, n_unique, n_owned,
+                                   half_width=half_width, output=output,
+                                   weighted=bool(weights), index_name=index_name,
+                                   key_name=key_name, meta=out_meta)

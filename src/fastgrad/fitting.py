@@ -24,6 +24,8 @@ raise ValueError naming the argument, the number of rows and the first of
 them.  ``nan_policy="omit"`` drops the rows with NaN or inf instead and
 reports how many (``n_omitted``).
 """
+import numbers
+import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -36,7 +38,8 @@ from astropy.table import MaskedColumn, Table
 from ._kernels import core as _core
 from ._seeds import seed_sequence
 from ._threads import effective_n_threads
-from ._validation import as_float_array, check_lengths, raise_bad_rows
+from .errors import InputError
+from ._validation import as_count, as_float_array, check_lengths, raise_bad_rows
 
 __all__ = [
     "line_loglike",
@@ -46,6 +49,7 @@ __all__ = [
     "fit_binned",
     "fit_tables",
     "AutocorrWarning",
+    "SamplingError",
     "DEFAULT_PRIORS",
     "PARAM_NAMES",
     "SCATTER_MODELS",
@@ -78,6 +82,14 @@ _MIN_WORK_PER_THREAD = 16384
 # fitting bins concurrently instead.
 _MIN_WORK_AUTO_FIT = 262144
 _COV_RTOL = _core.LINE_COV_RTOL
+# the largest |value| whose square is a finite float64
+_MAX_SQUARABLE = float(np.sqrt(np.finfo(np.float64).max))
+
+
+class SamplingError(RuntimeError):
+    """emcee's chain never moved (acceptance fraction 0): there is no
+    posterior to summarise, and the start point would pass for a fit with
+    absurdly small errors."""
 
 
 class AutocorrWarning(UserWarning):
@@ -137,35 +149,39 @@ def _broadcast(arr, n):
 
 
 def _prepare(x, y, x_err, y_err, xy_cov=None, *, nan_policy="raise", extra=None,
-             min_points=_N_PARAMS):
+             min_points=_N_PARAMS, names=None, units=None):
     """Convert and check the inputs of a fit (see "Bad input" in the module
     docstring); ``extra`` = {name: (value, unit)} are checked for NaN/inf and
-    subset along."""
+    subset along.  ``names`` maps "x", "y", "x_err", ... to the caller's
+    argument names, which every message uses (fit_tables' ``R``, ``z``);
+    ``units`` = (x_unit, y_unit) replaces those read from x and y."""
     _check_policy(nan_policy)
-    x_unit, y_unit = _unit_of(x), _unit_of(y)
-    xa = as_float_array("x", x, x_unit)
-    ya = as_float_array("y", y, y_unit)
-    xe = as_float_array("x_err", x_err, x_unit)
-    ye = as_float_array("y_err", y_err, y_unit)
+    names = {key: key for key in ("x", "y", "x_err", "y_err", "xy_cov",
+                                  *(extra or {}))} | dict(names or {})
+    x_unit, y_unit = units if units is not None else (_unit_of(x), _unit_of(y))
+    xa = as_float_array(names["x"], x, x_unit)
+    ya = as_float_array(names["y"], y, y_unit)
+    xe = as_float_array(names["x_err"], x_err, x_unit)
+    ye = as_float_array(names["y_err"], y_err, y_unit)
     cov_unit = None if x_unit is None or y_unit is None else x_unit * y_unit
-    cov = None if xy_cov is None else as_float_array("xy_cov", xy_cov, cov_unit)
+    cov = None if xy_cov is None else as_float_array(names["xy_cov"], xy_cov, cov_unit)
     extra_arrays = {}
     for name, (value, unit) in (extra or {}).items():
-        extra_arrays[name] = as_float_array(name, value, unit)
+        extra_arrays[name] = as_float_array(names[name], value, unit)
     n = len(xa)
     xe, ye = _broadcast(xe, n), _broadcast(ye, n)
     if cov is not None:
         cov = _broadcast(cov, n)
-    check_lengths(x=xa, y=ya, x_err=xe, y_err=ye, xy_cov=cov, **extra_arrays)
-
     arrays = {"x": xa, "y": ya, "x_err": xe, "y_err": ye}
     if cov is not None:
         arrays["xy_cov"] = cov
     arrays.update(extra_arrays)
+    check_lengths(**{names[k]: v for k, v in arrays.items()})
+
     n_omitted = 0
     if nan_policy == "raise":
         for name, arr in arrays.items():
-            raise_bad_rows(name, ~np.isfinite(arr), "are NaN or infinite",
+            raise_bad_rows(names[name], ~np.isfinite(arr), "are NaN or infinite",
                            "pass nan_policy='omit' to drop them")
     else:
         keep = np.ones(n, dtype=bool)
@@ -174,22 +190,31 @@ def _prepare(x, y, x_err, y_err, xy_cov=None, *, nan_policy="raise", extra=None,
         n_omitted = int(n - keep.sum())
         if n_omitted:
             arrays = {k: v[keep] for k, v in arrays.items()}
+    # the likelihood squares x, y and the errors: a square that overflows to
+    # inf makes ln L -inf for every theta, and emcee would return its start
+    # point as a "fit" (not NaN, so nan_policy does not apply: always raised)
+    for name in ("x", "y", "x_err", "y_err"):
+        with np.errstate(over="ignore"):
+            raise_bad_rows(names[name], ~np.isfinite(arrays[name] * arrays[name]),
+                           f"overflow when squared (|value| > {_MAX_SQUARABLE:.3g})",
+                           "check the units and the missing-value markers of that column")
     xe, ye, cov = arrays["x_err"], arrays["y_err"], arrays.get("xy_cov")
-    raise_bad_rows("x_err", xe < 0, "are negative")
-    raise_bad_rows("y_err", ye < 0, "are negative")
-    raise_bad_rows("x_err, y_err", (xe == 0) & (ye == 0),
-                   "have zero total variance (x_err = y_err = 0)",
+    raise_bad_rows(names["x_err"], xe < 0, "are negative")
+    raise_bad_rows(names["y_err"], ye < 0, "are negative")
+    raise_bad_rows(f"{names['x_err']}, {names['y_err']}", (xe == 0) & (ye == 0),
+                   f"have zero total variance ({names['x_err']} = {names['y_err']} = 0)",
                    "the likelihood is degenerate at scatter = 0; give them a non-zero error")
     if cov is not None:
-        raise_bad_rows("xy_cov", cov * cov > (xe * xe) * (ye * ye) * (1 + _COV_RTOL),
-                       "exceed x_err * y_err in absolute value (not a covariance)")
+        raise_bad_rows(names["xy_cov"], cov * cov > (xe * xe) * (ye * ye) * (1 + _COV_RTOL),
+                       f"exceed {names['x_err']} * {names['y_err']} in absolute value "
+                       f"(not a covariance)")
     n_kept = len(arrays["x"])
     if n_kept < min_points:
         after = f" after omitting {n_omitted} row(s) with NaN or inf" if n_omitted else ""
         why = (f" (a line with scatter has {_N_PARAMS} parameters)"
                if min_points >= _N_PARAMS else "")
-        raise ValueError(f"x, y: need at least {min_points} point(s){why}; "
-                         f"got {n_kept}{after}")
+        raise ValueError(f"{names['x']}, {names['y']}: need at least {min_points} "
+                         f"point(s){why}; got {n_kept}{after}")
     data = _LineData()
     data.x, data.y, data.x_err, data.y_err, data.xy_cov = (
         arrays["x"], arrays["y"], xe, ye, cov)
@@ -427,11 +452,15 @@ class LineModel:
         """
         x, y, vx, vy = self._x, self._y, self._x_var, self._y_var
         cxy = self._cov if len(self._cov) else 0.0
+        # every sum below is numpy's pairwise np.sum of element-wise products,
+        # never ``@``: BLAS dot products change their summation order with the
+        # BLAS thread count, and so would the start point and the whole chain
+        dot = _dot
         dx = x - x.mean()
-        sxx = dx @ dx
+        sxx = dot(dx, dx)
         if not sxx > 0:
             raise ValueError("x: all values are equal, the slope is undefined")
-        m = dx @ (y - y.mean()) / sxx
+        m = dot(dx, y - y.mean()) / sxx
         b = y.mean() - m * x.mean()
         for _ in range(4):
             r = y - (m * x + b)
@@ -442,16 +471,16 @@ class LineModel:
             lam_y2 = max(spread2 - np.median(meas), 2.5e-3 * spread2)  # >= (0.05 spread)^2
             w = 1.0 / (meas + lam_y2)
             sw = w.sum()
-            xw, yw = (w @ x) / sw, (w @ y) / sw
+            xw, yw = dot(w, x) / sw, dot(w, y) / sw
             dx = x - xw
-            sxx = w @ (dx * dx)
-            m = (w * dx) @ (y - yw) / sxx
+            sxx = dot(w, dx * dx)
+            m = dot(w * dx, y - yw) / sxx
             b = yw - m * xw
         cov = np.zeros((3, 3))
         cov[0, 0] = 1 / sxx
         cov[0, 1] = cov[1, 0] = -xw / sxx
         cov[1, 1] = 1 / sw + xw * xw / sxx
-        cov[2, 2] = 1 / (2 * lam_y2 * (w @ w))
+        cov[2, 2] = 1 / (2 * lam_y2 * dot(w, w))
         lam = np.sqrt(lam_y2)
         if self._perpendicular:  # lambda_y^2 = lambda_perp^2 (1 + m^2)
             lam /= np.sqrt(1 + m * m)
@@ -540,43 +569,75 @@ class LineFit:
                 f"tau={np.round(self.autocorr_time, 1).tolist()})")
 
 
+def _dot(a, b):
+    """sum(a * b) by numpy's pairwise summation: the same bits whatever the
+    BLAS thread count (a BLAS ``a @ b`` splits the sum by thread)."""
+    return float(np.sum(a * b))
+
+
+def _mul_lower(z, chol):
+    """``z @ chol.T`` for a lower-triangular 3x3 ``chol``, written out so that
+    no BLAS kernel (whose blocking may depend on its threads) is involved."""
+    out = np.empty_like(z)
+    out[:, 0] = z[:, 0] * chol[0, 0]
+    out[:, 1] = z[:, 0] * chol[1, 0] + z[:, 1] * chol[1, 1]
+    out[:, 2] = z[:, 0] * chol[2, 0] + z[:, 1] * chol[2, 1] + z[:, 2] * chol[2, 2]
+    return out
+
+
 def _initial_walkers(model, n_walkers, rng):
     """Walkers drawn around the least-squares estimate, from its covariance,
-    each with a finite log-probability."""
+    each with a finite log-probability (else ValueError)."""
     theta0, cov0 = model.initial_guess()
     scale = np.sqrt(np.diag(cov0))
     floor = 1e-8 * np.maximum(1.0, np.abs(theta0))
     cov0 = cov0 + np.diag(np.maximum(floor, 0) ** 2)
     try:
-        chol = np.linalg.cholesky(cov0)
+        chol = np.tril(np.linalg.cholesky(cov0))
     except np.linalg.LinAlgError:
         chol = np.diag(np.maximum(scale, floor))
-    p0 = theta0 + rng.standard_normal((n_walkers, _N_PARAMS)) @ chol.T
+    p0 = theta0 + _mul_lower(rng.standard_normal((n_walkers, _N_PARAMS)), chol)
     p0[:, 2] = np.abs(p0[:, 2])
     for _ in range(100):
         bad = ~np.isfinite(model.log_prob(p0))
         if not bad.any():
             break
-        p0[bad] = theta0 + rng.standard_normal((bad.sum(), _N_PARAMS)) @ chol.T * 0.5
+        p0[bad] = theta0 + _mul_lower(rng.standard_normal((bad.sum(), _N_PARAMS)), chol) * 0.5
         p0[bad, 2] = np.abs(p0[bad, 2])
     else:
         bad = ~np.isfinite(model.log_prob(p0))
         if bad.any():
             p0[bad] = theta0 * (1 + 1e-6 * rng.standard_normal((bad.sum(), _N_PARAMS)))
+    bad = ~np.isfinite(model.log_prob(p0))
+    if bad.any():
+        # emcee would keep these walkers where they are forever (every move
+        # from -inf is refused) and report a chain that looks very precise
+        raise InputError(
+            f"{bad.sum()} of the {n_walkers} starting walkers have a log-probability of "
+            f"-inf, even at the least-squares estimate (slope, intercept, scatter) = "
+            f"({theta0[0]:.4g}, {theta0[1]:.4g}, {theta0[2]:.4g}): the priors "
+            f"{model.priors} exclude it, or the data's variances overflow")
     return theta0, p0
 
 
-def _sample(model, *, n_walkers, n_steps, burn, seed, progress, backend):
-    """Run emcee on ``model``; returns a LineFit (warnings left to the caller)."""
-    n_walkers, n_steps = int(n_walkers), int(n_steps)
+def _check_counts(n_walkers, n_steps, burn):
+    """(n_walkers, n_steps, burn) as ints; a float is an error, never truncated."""
+    n_walkers = as_count("n_walkers", n_walkers, minimum=0)
+    n_steps = as_count("n_steps", n_steps, minimum=0)
     if n_walkers < 2 * _N_PARAMS:
         raise ValueError(f"n_walkers must be >= {2 * _N_PARAMS} (twice the parameters), "
                          f"got {n_walkers}")
     if n_steps < 2:
         raise ValueError(f"n_steps must be >= 2, got {n_steps}")
-    burn = n_steps // 2 if burn is None else int(burn)
+    burn = n_steps // 2 if burn is None else as_count("burn", burn, minimum=0)
     if not 0 <= burn < n_steps:
         raise ValueError(f"burn must be in [0, n_steps), got {burn} with n_steps={n_steps}")
+    return n_walkers, n_steps, burn
+
+
+def _sample(model, *, n_walkers, n_steps, burn, seed, progress, backend):
+    """Run emcee on ``model``; returns a LineFit (warnings left to the caller)."""
+    n_walkers, n_steps, burn = _check_counts(n_walkers, n_steps, burn)
     init_seed, emcee_seed = seed_sequence(seed).spawn(2)
     theta0, p0 = _initial_walkers(model, n_walkers, np.random.default_rng(init_seed))
     if backend is not None:
@@ -588,6 +649,13 @@ def _sample(model, *, n_walkers, n_steps, burn, seed, progress, backend):
     sampler._random = _CompactStateRandom(np.random.PCG64(emcee_seed))
     sampler.run_mcmc(p0, n_steps, progress=progress)
 
+    acceptance = float(np.mean(sampler.acceptance_fraction))
+    if not acceptance > 0:
+        raise SamplingError(
+            f"emcee: no walker moved in {n_steps} steps (acceptance fraction 0): the chain is "
+            f"its starting point, not a posterior; every proposal had a log-probability of "
+            f"-inf or far below the start (check the priors {model.priors} and the data's "
+            f"errors)")
     samples = sampler.get_chain(discard=burn, flat=True)
     median = np.median(samples, axis=0)
     std = samples.std(axis=0, ddof=1) if len(samples) > 1 else np.full(3, np.nan)
@@ -605,7 +673,7 @@ def _sample(model, *, n_walkers, n_steps, burn, seed, progress, backend):
         intercept=float(median[1]), intercept_err=float(std[1]),
         scatter=float(median[2]), scatter_err=float(std[2]),
         percentiles={name: pct[:, i] for i, name in enumerate(PARAM_NAMES)},
-        acceptance_fraction=float(np.mean(sampler.acceptance_fraction)),
+        acceptance_fraction=acceptance,
         autocorr_time=np.asarray(tau, dtype=float), autocorr_warning=message,
         samples=samples, sampler=sampler, scatter_model=model.scatter,
         n_stars=model.n_stars, n_omitted=model.n_omitted, burn=burn,
@@ -651,6 +719,19 @@ def fit_line(x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicular", priors
         percentiles, the acceptance fraction, emcee's autocorrelation times,
         the samples and the sampler.
 
+    Raises
+    ------
+    ValueError
+        Bad data (see :func:`line_loglike`), and values whose squares
+        overflow (|x|, |y|, errors > 1.3e154), naming the argument and rows;
+        :class:`fastgrad.errors.InputError` when the starting walkers cannot
+        all get a finite log-probability (the priors exclude the least-squares
+        estimate).  TypeError for a float ``n_walkers``, ``n_steps`` or
+        ``burn`` (a count is never truncated).
+    SamplingError
+        When no walker moved during the whole chain (acceptance fraction 0):
+        its start point would pass for a fit with absurdly small errors.
+
     Warns
     -----
     AutocorrWarning
@@ -671,28 +752,54 @@ def fit_line(x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicular", priors
 # --------------------------------------------------------------------------
 _FIT_KEYS = ("scatter", "priors", "n_walkers", "n_steps", "burn", "seed", "n_threads",
              "progress")
+#: fit_tables' binning arguments and the unit their plain numbers are read in
+_PLAIN_UNIT_HINT = {"R": "kpc", "z": "kpc"}
 
 
 class _BinnedPlan:
-    """The bins of one table: which rows, which are fitted, and the settings."""
+    """The bins of one table: which rows, which are fitted, and the settings.
+
+    ``names`` maps "x", "y", "x_err", "y_err", "by", "edges" to the caller's
+    argument names (for the messages); ``units`` = (x_unit, y_unit, by_unit)
+    are those of arrays already converted by the caller (fit_tables)."""
 
     def __init__(self, x, y, x_err, y_err, by, edges, *, min_stars, xy_cov, nan_policy,
-                 fit_kwargs):
+                 fit_kwargs, names=None, units=None):
         unknown = set(fit_kwargs) - set(_FIT_KEYS)
         if unknown:
             raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}; "
                             f"fit options are {_FIT_KEYS}")
+        names = {"by": "by", "edges": "edges"} | dict(names or {})
         self.fit_kwargs = dict(fit_kwargs)
-        self.by_unit = _unit_of(by)
+        # checked before any star is binned: a float count is an error, not truncated
+        _check_counts(fit_kwargs.get("n_walkers", 10), fit_kwargs.get("n_steps", 1000),
+                      fit_kwargs.get("burn"))
+        min_stars = as_count("min_stars", min_stars, minimum=0)
+        if units is None:
+            self.by_unit = _unit_of(by)
+            xy_units = None
+            edges_unit = _unit_of(edges)
+            if edges_unit is not None and self.by_unit is None:
+                raise u.UnitTypeError(
+                    f"{names['edges']}: a Quantity in {edges_unit}, but {names['by']} has no "
+                    f"unit; give both with units or both as plain numbers")
+            if edges_unit is None and self.by_unit is not None:
+                # as astropy refuses q_in_pc < 5: a plain number next to a
+                # Quantity has no unit that could be assumed safely
+                raise u.UnitTypeError(
+                    f"{names['edges']}: plain numbers, but {names['by']} is a Quantity in "
+                    f"{self.by_unit}; give the edges with a unit too (e.g. "
+                    f"[0, 0.2] * u.{self.by_unit})")
+        else:
+            xy_units, self.by_unit = units[:2], units[2]
         data = _prepare(x, y, x_err, y_err, xy_cov, nan_policy=nan_policy,
-                        extra={"by": (by, self.by_unit)}, min_points=0)
-        edges = as_float_array("edges", edges, self.by_unit)
+                        extra={"by": (by, self.by_unit)}, min_points=0, names=names,
+                        units=xy_units)
+        edges = as_float_array(names["edges"], edges, self.by_unit)
         if len(edges) < 2 or not np.isfinite(edges).all() or not (np.diff(edges) > 0).all():
-            raise ValueError("edges: need >= 2 finite, strictly increasing values")
-        if int(min_stars) != min_stars or min_stars < 0:
-            raise ValueError(f"min_stars must be a non-negative int, got {min_stars!r}")
+            raise ValueError(f"{names['edges']}: need >= 2 finite, strictly increasing values")
         self.data, self.edges = data, edges
-        self.min_stars = max(int(min_stars), _N_PARAMS)
+        self.min_stars = max(min_stars, _N_PARAMS)
         self.scatter = fit_kwargs.get("scatter", "perpendicular")
         _check_scatter(self.scatter)
         # half-open bins [lo, hi)
@@ -701,6 +808,17 @@ class _BinnedPlan:
         n_bins = len(edges) - 1
         self.rows = [np.flatnonzero(index == k) for k in range(n_bins)]
         self.n_stars = np.array([len(r) for r in self.rows])
+        if self.n_stars.sum() == 0:
+            unit = f" {self.by_unit}" if self.by_unit is not None else ""
+            span = (f"; {names['by']} spans [{by_v.min():g}, {by_v.max():g}]{unit}"
+                    if len(by_v) else "")
+            hint = (f"plain numbers are {_PLAIN_UNIT_HINT[names['by']]}"
+                    if names["by"] in _PLAIN_UNIT_HINT else
+                    f"{names['edges']} must be in the unit of {names['by']}")
+            raise InputError(
+                f"{names['by']}: none of the {len(data)} stars falls in a bin of "
+                f"{names['edges']} [{edges[0]:g}, {edges[-1]:g}){unit}{span}. Is the unit "
+                f"right? ({hint}; pass an astropy Quantity to have it converted)")
         seeds = seed_sequence(fit_kwargs.get("seed")).spawn(n_bins)
         self.jobs = []  # (bin, model, seed)
         for k in range(n_bins):
@@ -709,6 +827,7 @@ class _BinnedPlan:
                                              fit_kwargs.get("priors"), 1)
                 self.jobs.append((k, model, seeds[k]))
         self.results = {}
+        self.label = ""
 
     def table(self):
         data, edges, n_bins = self.data, self.edges, len(self.edges) - 1
@@ -784,13 +903,16 @@ class _BinnedPlan:
 _MIN_WORK_PROCESSES = 500_000_000
 
 
-def _fit_job(model, kw, seed, threads_per_fit, min_work):
+def _fit_job(model, kw, seed, threads_per_fit, min_work, label=""):
     """One bin's fit; module-level so that a worker process can run it."""
     model._n_threads = threads_per_fit
     model._min_work = min_work
-    return _sample(model, n_walkers=kw.get("n_walkers", 10), n_steps=kw.get("n_steps", 1000),
-                   burn=kw.get("burn"), seed=seed, progress=kw.get("progress", False),
-                   backend=None)
+    try:
+        return _sample(model, n_walkers=kw.get("n_walkers", 10),
+                       n_steps=kw.get("n_steps", 1000), burn=kw.get("burn"), seed=seed,
+                       progress=kw.get("progress", False), backend=None)
+    except (InputError, SamplingError) as exc:
+        raise type(exc)(f"{label}: {exc}" if label else str(exc)) from None
 
 
 def start_worker_server():
@@ -803,18 +925,140 @@ def start_worker_server():
         forkserver.ensure_running()
 
 
-def _process_pool(n_workers):
+def _watch_parent():
+    """A worker's initializer: exit the moment the process that started the
+    pool is gone, however it ended (SIGKILL included).
+
+    multiprocessing gives every child a sentinel, the read end of a pipe whose
+    only writer is the parent: it turns readable when the parent exits.  Without
+    this watch the workers (blocked on their task queue, whose write end they
+    hold themselves), the forkserver and the resource tracker (each kept alive
+    by the workers' copies of its pipe) would outlive the parent indefinitely,
+    holding its stderr open."""
     import multiprocessing as mp
-    # forkserver/spawn, never fork: a child forked after OpenMP has run in the
-    # parent can hang in the OpenMP runtime
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        # the server imports fastgrad (numpy, astropy, emcee) once; the
-        # workers it forks start with it loaded
-        ctx.set_forkserver_preload(["fastgrad.fitting"])
-    else:
-        ctx = mp.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+    import os
+    import threading
+    parent = mp.parent_process()
+    if parent is None:  # pragma: no cover - not started by multiprocessing
+        return
+
+    def watch():
+        parent.join()  # waits on the sentinel only (it is not a child of ours)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="fastgrad-parent-watch", daemon=True).start()
+
+
+def _no_main_popen_class():
+    """popen_forkserver.Popen whose preparation data leave out the main module
+    (made on first use: the import of the forkserver machinery waits until a
+    pool is needed)."""
+    global _NoMainPopen
+    if _NoMainPopen is None:
+        import io
+        import os
+        from multiprocessing import context, forkserver, popen_forkserver, reduction, spawn
+        from multiprocessing import util
+
+        class _Popen(popen_forkserver.Popen):
+            # popen_forkserver.Popen._launch of CPython 3.10-3.14, the
+            # preparation data minus the main module
+            def _launch(self, process_obj):
+                prep_data = spawn.get_preparation_data(process_obj._name)
+                prep_data.pop("init_main_from_path", None)
+                prep_data.pop("init_main_from_name", None)
+                buf = io.BytesIO()
+                context.set_spawning_popen(self)
+                try:
+                    reduction.dump(prep_data, buf)
+                    reduction.dump(process_obj, buf)
+                finally:
+                    context.set_spawning_popen(None)
+                self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+                # the duplicate of the write end is the child's parent sentinel
+                _parent_w = os.dup(w)
+                self.finalizer = util.Finalize(self, util.close_fds,
+                                               (_parent_w, self.sentinel))
+                with open(w, "wb", closefd=True) as f:
+                    f.write(buf.getbuffer())
+                self.pid = forkserver.read_signed(self.sentinel)
+
+        _NoMainPopen = _Popen
+    return _NoMainPopen
+
+
+_NoMainPopen = None
+if sys.platform != "win32":
+    from multiprocessing.context import ForkServerContext, ForkServerProcess
+
+    class _NoMainProcess(ForkServerProcess):
+        """A forkserver Process that does not re-run the parent's ``__main__``
+        (module-level: the worker unpickles it)."""
+
+        @staticmethod
+        def _Popen(process_obj):
+            return _no_main_popen_class()(process_obj)
+
+    class _NoMainContext(ForkServerContext):
+        Process = _NoMainProcess
+
+
+_POOL_CONTEXT = None
+
+
+def _pool_context():
+    """The multiprocessing context of the bins' worker processes.
+
+    forkserver (preloaded with fastgrad), never fork: a child forked after
+    OpenMP has run in the parent can hang in the OpenMP runtime.  Its workers
+    do not re-run the caller's ``__main__`` (multiprocessing's default): the
+    jobs are fastgrad functions and LineModels, which never need it, and a
+    script without the ``if __name__ == "__main__":`` guard would otherwise
+    start its own fits again in every worker and break the pool.  Where there
+    is no forkserver (Windows), spawn, which does re-run ``__main__``."""
+    global _POOL_CONTEXT
+    if _POOL_CONTEXT is None:
+        import multiprocessing as mp
+        if "forkserver" in mp.get_all_start_methods():
+            ctx = _NoMainContext()
+            # the server imports fastgrad (numpy, astropy, emcee) once; the
+            # workers it forks start with it loaded
+            ctx.set_forkserver_preload(["fastgrad.fitting"])
+        else:  # pragma: no cover - Windows
+            ctx = mp.get_context("spawn")
+        _POOL_CONTEXT = ctx
+    return _POOL_CONTEXT
+
+
+def _process_pool(n_workers):
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=_pool_context(),
+                               initializer=_watch_parent)
+
+
+def _kill_workers(pool):
+    """Stop a pool's workers now, mid-fit (Ctrl-C, SIGTERM handled as an
+    exception, a failed bin): shutdown() alone would wait for every queued fit."""
+    if hasattr(pool, "kill_workers"):  # Python >= 3.14
+        pool.kill_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, ValueError):  # already gone or closed
+            pass
+
+
+def _check_n_jobs(n_jobs):
+    """None, -1 or a positive int (a float, even 2.0, is an error)."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, (bool, np.bool_)) \
+            and n_jobs == -1:
+        return -1
+    try:
+        return as_count("n_jobs", n_jobs, minimum=1)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{exc}; n_jobs must be a positive int, -1 or None") from None
 
 
 def _run_plans(plans, n_jobs, n_threads):
@@ -825,13 +1069,14 @@ def _run_plans(plans, n_jobs, n_threads):
     threads 3.1 s (the kernel releases the GIL, but emcee's own Python, half
     of a fit's time, holds it and two threads convoy on it); two worker
     processes 1.7 s.  So bins run concurrently in processes (each fit on
-    ``cpus // n_jobs`` OpenMP threads).  ``n_jobs=None``: one bin at a time
-    in this process (worker processes re-import a script's ``__main__``: a
-    script that asks for them needs the ``if __name__ == "__main__":`` guard);
-    ``n_jobs=-1``: one process per CPU when the bins' total work exceeds
-    ``_MIN_WORK_PROCESSES``, else one at a time.  Each bin has its own seed:
-    the results are the same numbers whatever ``n_jobs``.
+    ``cpus // n_jobs`` OpenMP threads), which exit with this process however
+    it ends and never re-run a script's ``__main__`` (see ``_pool_context``).
+    ``n_jobs=None``: one bin at a time in this process; ``n_jobs=-1``: one
+    process per CPU when the bins' total work exceeds ``_MIN_WORK_PROCESSES``,
+    else one at a time.  Each bin has its own seed: the results are the same
+    numbers whatever ``n_jobs``.
     """
+    n_jobs = _check_n_jobs(n_jobs)
     jobs = [(plan, k, model, seed) for plan in plans for (k, model, seed) in plan.jobs]
     if not jobs:
         return
@@ -842,21 +1087,30 @@ def _run_plans(plans, n_jobs, n_threads):
         work = sum(model.n_stars * plan.fit_kwargs.get("n_walkers", 10)
                    * plan.fit_kwargs.get("n_steps", 1000) for plan, _, model, _ in jobs)
         n_jobs = n_cpu if work >= _MIN_WORK_PROCESSES else 1
-    if isinstance(n_jobs, bool) or int(n_jobs) != n_jobs or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive int, -1 or None, got {n_jobs!r}")
-    n_jobs = min(int(n_jobs), len(jobs))
+    n_jobs = min(n_jobs, len(jobs))
     threads_per_fit = n_cpu if n_jobs == 1 else max(1, n_cpu // n_jobs)
     min_work = _MIN_WORK_AUTO_FIT if n_threads is None else _MIN_WORK_PER_THREAD
     # the biggest bins first, so the long fits do not finish last
     jobs.sort(key=lambda job: -job[2].n_stars)
+
+    def label(plan, k):
+        return (f"{plan.label}bin [{plan.edges[k]:g}, {plan.edges[k + 1]:g})")
+
     if n_jobs == 1:
-        fits = [_fit_job(model, plan.fit_kwargs, seed, threads_per_fit, min_work)
-                for plan, _, model, seed in jobs]
+        fits = [_fit_job(model, plan.fit_kwargs, seed, threads_per_fit, min_work,
+                         label(plan, k))
+                for plan, k, model, seed in jobs]
     else:
-        with _process_pool(n_jobs) as pool:
+        pool = _process_pool(n_jobs)
+        try:
             futures = [pool.submit(_fit_job, model, plan.fit_kwargs, seed, threads_per_fit,
-                                   min_work) for plan, _, model, seed in jobs]
+                                   min_work, label(plan, k)) for plan, k, model, seed in jobs]
             fits = [f.result() for f in futures]
+        except BaseException:
+            _kill_workers(pool)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     for (plan, k, _, _), fit in zip(jobs, fits):
         plan.results[k] = fit
 
@@ -880,22 +1134,27 @@ def fit_binned(x, y, x_err, y_err, by, edges, *, min_stars=500, n_jobs=None, xy_
     ----------
     x, y, x_err, y_err, xy_cov, nan_policy
         As :func:`fit_line` (rows with NaN or inf in ``by`` count too).
-    by : array_like, shape (N,)
+    by : array_like or Quantity, shape (N,)
         The binning variable (|Z| for Table 1, R for Table 2).
-    edges : array_like
+    edges : array_like or Quantity
         Strictly increasing bin edges; bins are half-open [lo, hi), stars
-        outside [edges[0], edges[-1]) are in no bin.
+        outside [edges[0], edges[-1]) are in no bin.  A Quantity when ``by``
+        is one (converted to ``by``'s unit), plain numbers when ``by`` is
+        plain (mixing the two raises ``astropy.units.UnitTypeError``, as
+        comparing a Quantity with a plain number does in astropy).
     min_stars : int
         Bins with fewer stars are not fitted; they stay in the table with
         their ``n_stars`` and masked fit values (METHOD.md: 500).
-    n_jobs : int or None
+    n_jobs : int, -1 or None
         Bins fitted at once, in worker processes (forkserver), each on
         ``cpus // n_jobs`` OpenMP threads (threads would convoy on the GIL that
         emcee's Python holds for half of each fit; see ``_run_plans``).  None:
         one bin at a time in this process; -1: one process per CPU when the
-        work is large enough to pay for starting them (~1 s).  A script using
-        processes needs the ``if __name__ == "__main__":`` guard, as for any
-        multiprocessing.
+        work is large enough to pay for starting them (~1 s).  The workers
+        exit with the calling process however it ends (SIGKILL included) and
+        do not re-run the caller's ``__main__``, so a script needs no
+        ``if __name__ == "__main__":`` guard (except on Windows, which has no
+        forkserver).
     **fit_kwargs
         ``scatter, priors, n_walkers, n_steps, burn, seed, n_threads,
         progress`` of :func:`fit_line`.  Each bin gets its own seed spawned
@@ -906,8 +1165,20 @@ def fit_binned(x, y, x_err, y_err, by, edges, *, min_stars=500, n_jobs=None, xy_
     astropy.table.Table
         One row per bin: ``bin_lo, bin_hi, bin_center, n_stars, slope,
         slope_err, intercept, intercept_err, scatter, scatter_err,
-        acceptance_fraction, autocorr_time``, with units where the inputs
-        carried them; the settings and counts in ``meta``.
+        acceptance_fraction, autocorr_time``; the columns carry the units of
+        the inputs where they are Quantities (``by``'s for the bins, y/x for
+        the slope, y's for the intercept and the scatter), none for plain
+        arrays; the settings and counts in ``meta``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`fit_line`, naming the argument and rows (``by`` included);
+        :class:`fastgrad.errors.InputError` when no star falls in any bin
+        (often a unit mistake) or a bin's walkers cannot start;
+        TypeError for a float count (``min_stars``, ``n_jobs``, ...).
+    SamplingError
+        A bin's chain never moved; the message names the bin.
 
     Warns
     -----
@@ -936,34 +1207,61 @@ def fit_tables(R, z, feh, R_err, z_err, feh_err, *, radial_edges=RADIAL_BIN_EDGE
 
     Parameters
     ----------
-    R, z : array_like
-        Galactocentric cylindrical radius and height (kpc); |z| is taken here.
+    R, z : array_like or Quantity
+        Galactocentric cylindrical radius and height: plain numbers are kpc,
+        Quantities (and Columns with a unit) are converted to kpc; |z| is
+        taken here.
     feh : array_like
         [Fe/H] (dex).
-    R_err, z_err, feh_err : array_like
-        Their standard deviations.
+    R_err, z_err, feh_err : array_like or Quantity
+        Their standard deviations (kpc, kpc, dex, as R, z and feh).
+    radial_edges, vertical_edges : array_like or Quantity
+        Bin edges of |z| and of R; plain numbers are kpc, Quantities are
+        converted to kpc.
     seed : int, SeedSequence, Generator or None
         Spawns one seed per table, then per bin: the tables equal those of
         two ``fit_binned`` calls with the spawned seeds.
-    radial_edges, vertical_edges, min_stars, n_jobs, nan_policy, **fit_kwargs
+    min_stars, n_jobs, nan_policy, **fit_kwargs
         As :func:`fit_binned`.
 
     Returns
     -------
     (Table, Table)
-        The radial (Table 1) and vertical (Table 2) gradients.
+        The radial (Table 1) and vertical (Table 2) gradients, with units:
+        bins in kpc, slope in dex / kpc, intercept and scatter in dex (so
+        that ``Table.write(..., format="ascii.ecsv")`` keeps them).
+
+    Raises
+    ------
+    ValueError, TypeError, SamplingError
+        As :func:`fit_binned`; the messages name fit_tables' arguments
+        (``R``, ``z``, ``feh_err``, ``radial_edges``, ...), and a table with no
+        star in any bin (e.g. z in pc given as plain numbers) is an
+        :class:`fastgrad.errors.InputError` that suggests the unit.
     """
-    z_unit = _unit_of(z)
-    absz = np.abs(as_float_array("z", z, z_unit))
-    if z_unit is not None:
-        absz = absz * z_unit
+    # plain numbers are kpc and dex; Quantities (and Columns with units) are
+    # converted, so z in pc meets the kpc edges in kpc
+    R = as_float_array("R", R, u.kpc)
+    absz = np.abs(as_float_array("z", z, u.kpc))
+    R_err = as_float_array("R_err", R_err, u.kpc)
+    z_err = as_float_array("z_err", z_err, u.kpc)
+    feh = as_float_array("feh", feh, u.dex)
+    feh_err = as_float_array("feh_err", feh_err, u.dex)
+    radial_edges = as_float_array("radial_edges", radial_edges, u.kpc)
+    vertical_edges = as_float_array("vertical_edges", vertical_edges, u.kpc)
     seed_radial, seed_vertical = seed_sequence(seed).spawn(2)
+    units = (u.kpc, u.dex, u.kpc)
     radial = _BinnedPlan(R, feh, R_err, feh_err, absz, radial_edges, min_stars=min_stars,
                          xy_cov=None, nan_policy=nan_policy,
-                         fit_kwargs={**fit_kwargs, "seed": seed_radial})
+                         fit_kwargs={**fit_kwargs, "seed": seed_radial}, units=units,
+                         names={"x": "R", "y": "feh", "x_err": "R_err", "y_err": "feh_err",
+                                "by": "z", "edges": "radial_edges"})
     vertical = _BinnedPlan(absz, feh, z_err, feh_err, R, vertical_edges, min_stars=min_stars,
                            xy_cov=None, nan_policy=nan_policy,
-                           fit_kwargs={**fit_kwargs, "seed": seed_vertical})
+                           fit_kwargs={**fit_kwargs, "seed": seed_vertical}, units=units,
+                           names={"x": "z", "y": "feh", "x_err": "z_err", "y_err": "feh_err",
+                                  "by": "R", "edges": "vertical_edges"})
+    radial.label, vertical.label = "radial table, |z| ", "vertical table, R "
     _run_plans([radial, vertical], n_jobs, fit_kwargs.get("n_threads"))
     tables = []
     for plan, name in ((radial, "radial"), (vertical, "vertical")):

@@ -1,0 +1,121 @@
+"""Worker processes of fit_tables/fit_binned: they die with their parent, and
+they work from a script without the ``if __name__ == "__main__":`` guard.
+
+Each test runs a script in a subprocess whose environment carries a marker;
+every process it starts (the forkserver, its workers, the resource tracker)
+inherits that environment, so scanning /proc/*/environ finds them all.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+
+MARKER = "FASTGRAD_TEST_PROCESS_MARKER"
+
+# 130k stars, two bins per table, chains long enough (~seconds) to be killed mid-fit
+DATA = """
+import numpy as np
+import fastgrad
+rng = np.random.default_rng(1)
+n = 130_000
+R = rng.uniform(7.0, 9.0, n)
+z = rng.uniform(-0.4, 0.4, n)
+feh = 0.5 - 0.07 * R - 0.2 * np.abs(z) + rng.normal(0, 0.2, n)
+args = (R, z, feh, np.full(n, 0.1), np.full(n, 0.02), np.full(n, 0.05))
+kw = dict(radial_edges=[0.0, 0.2, 0.4], vertical_edges=[7.0, 8.0, 9.0], min_stars=300,
+          seed=11, n_walkers=10)
+"""
+
+
+def marked_pids(marker):
+    """Processes whose environment holds MARKER=marker."""
+    needle = f"{MARKER}={marker}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:  # gone, or another user's
+            continue
+        if needle in env and state != b"Z":
+            found.append(int(entry))
+    return found
+
+
+def start(script, marker, tmp_path):
+    path = tmp_path / "script.py"
+    path.write_text(textwrap.dedent(script))
+    env = dict(os.environ, **{MARKER: marker})
+    return subprocess.Popen([sys.executable, str(path)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_workers_die_with_their_parent(sig, tmp_path):
+    marker = uuid.uuid4().hex
+    # guarded, so that this tests the workers' lifetime alone
+    script = DATA + """
+if __name__ == "__main__":
+    print("fitting", flush=True)
+    fastgrad.fit_tables(*args, n_jobs=2, n_steps=20000, **kw)
+    print("finished", flush=True)
+"""
+    proc = start(script, marker, tmp_path)
+    try:
+        assert proc.stdout.readline().strip() == b"fitting"
+        # the parent, the forkserver, two workers (and the resource tracker)
+        deadline = time.monotonic() + 60
+        while len(marked_pids(marker)) < 4:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the worker processes never started"
+            time.sleep(0.1)
+        time.sleep(1.0)  # mid-fit: a 10 x 20000 chain on 65k stars takes many seconds
+        started = set(marked_pids(marker))
+        proc.send_signal(sig)
+        proc.wait(timeout=10)
+        time.sleep(5)
+        alive = marked_pids(marker)
+        assert alive == [], f"still alive 5 s after {sig.name}: {alive} (of {sorted(started)})"
+        # nothing holds the pipes open any more: a caller reading them is not left hanging
+        out, _ = proc.communicate(timeout=5)
+        assert b"finished" not in out
+    finally:
+        for pid in marked_pids(marker):
+            os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_unguarded_script_uses_workers(tmp_path):
+    """No ``if __name__ == "__main__":`` guard: the workers do not re-run the
+    script (which would start fits in them and break the pool)."""
+    marker = uuid.uuid4().hex
+    script = DATA + """
+import json, os, warnings
+warnings.simplefilter("ignore")
+cols = ("slope", "slope_err", "intercept", "scatter", "n_stars")
+out = {}
+for n_jobs in (1, 2):
+    radial, vertical = fastgrad.fit_tables(*args, n_jobs=n_jobs, n_steps=200, **kw)
+    out[n_jobs] = [[float(v) for v in t[c]] for t in (radial, vertical) for c in cols]
+print(json.dumps({"pid": os.getpid(), "tables": out}))
+"""
+    proc = start(script, marker, tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    # printed once: the workers did not run the script
+    assert len(out.decode().strip().splitlines()) == 1
+    assert result["tables"]["1"] == result["tables"]["2"]
