@@ -417,7 +417,8 @@ def test_hats_crossmatch_and_mc(client, tmp_path):
     gaia.insert(1, "ra", ra0.ravel() + rng.uniform(-0.002, 0.002, n_gaia))
     gaia.insert(2, "dec", dec0.ravel() + rng.uniform(-0.002, 0.002, n_gaia))
     gaia["radial_velocity"] = gaia["radial_velocity"].fillna(0.0)
-    gaia["r_med_geo"] = gaia["r_med_geo"].fillna(1000.0)
+    # a distance for every star, inside its percentiles (add_distances checks that)
+    gaia["r_med_geo"] = gaia["r_med_geo"].fillna((gaia["r_lo_geo"] + gaia["r_hi_geo"]) / 2)
     # LAMOST-like: 2000 of them, offset by < 1.4" from their Gaia star, plus
     # 200 with no Gaia star within 2" (offset 5-15")
     n_match, n_lamost = 2000, 2200

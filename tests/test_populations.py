@@ -12,6 +12,7 @@ import astropy.units as u
 from astropy.coordinates import Galactic
 from astropy.table import Table
 
+import fastgrad
 from fastgrad import get_frame
 from fastgrad.populations import (BENSBY2003, HALO_CUT, Population, PopulationModel,
                                   add_kinematic_probabilities, halo_cut,
@@ -269,3 +270,19 @@ def test_scalar_parameters_name_themselves():
         Population("stream", 0.01, 20 * u.kpc, 10.0, 10.0, -50.0)
     with pytest.raises(ValueError, match="population 'stream': sigma_v"):
         Population("stream", 0.01, 20.0, np.nan, 10.0, -50.0)
+
+
+def test_table_steps_take_dataframes_and_name_other_types():
+    import pandas as pd
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"vx": rng.normal(11, 30, 200), "vy": rng.normal(245, 20, 200),
+                       "vz": rng.normal(7, 15, 200)})
+    t = fastgrad.add_kinematic_probabilities(df)
+    ref = fastgrad.kinematic_probabilities(df["vx"], df["vy"], df["vz"])
+    np.testing.assert_array_equal(np.asarray(t["p_halo"]), np.asarray(ref["p_halo"]))
+    kept, report = fastgrad.halo_cut(df)
+    assert report["n_before"][0] == 200 and len(kept) == report["n_after"][0]
+    with pytest.raises(TypeError, match="table: expected an astropy Table or a pandas DataFrame"):
+        fastgrad.halo_cut([1, 2, 3])
+    with pytest.raises(TypeError, match="copy=False"):
+        fastgrad.add_kinematic_probabilities(df, copy=False)

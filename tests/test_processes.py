@@ -119,3 +119,25 @@ print(json.dumps({"pid": os.getpid(), "tables": out}))
     # printed once: the workers did not run the script
     assert len(out.decode().strip().splitlines()) == 1
     assert result["tables"]["1"] == result["tables"]["2"]
+
+
+def test_pipeline_run_from_an_unguarded_script(tmp_path):
+    """`pipeline.run()` at a script's top level (no __main__ guard), with its
+    bins fitted in worker processes: the run completes."""
+    script = tmp_path / "unguarded_run.py"
+    script.write_text(textwrap.dedent(f"""
+        import fastgrad.fitting
+        from fastgrad import pipeline
+        fastgrad.fitting._MIN_WORK_PROCESSES = 0  # worker processes even for this small run
+        cfg = {{"samples": ["giants"], "synthetic": {{"seed": 5, "n_giants": 6000}},
+               "monte_carlo": {{"n_samples": 16}},
+               "fit": {{"n_walkers": 6, "n_steps": 40, "min_stars": 200}},
+               "azimuthal": {{"min_count": 5}}}}
+        res = pipeline.run(cfg, out={str(tmp_path / "res")!r}, verbose=False, figures=False,
+                           n_threads=2)
+        print("slope", float(res.tables["giants"]["table1"]["slope"][0]))
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("slope") == 1  # the script ran once, not again in the workers

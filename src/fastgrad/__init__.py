@@ -14,8 +14,9 @@ from .catalogs import (CUT_PRESETS, LAMOST_COLUMNS, Cut, add_distances, apply_cu
                        standardize_columns)
 from .populations import (BENSBY2003, Population, PopulationModel, add_kinematic_probabilities,
                           halo_cut, kinematic_probabilities, lsr_velocities, uvw_probabilities)
-from .fitting import (AutocorrWarning, LineFit, LineModel, fit_binned, fit_line,
-                      fit_tables, line_loglike)
+from .fitting import (AutocorrWarning, LineFit, LineModel, SamplingError, fit_binned,
+                      fit_line, fit_tables, line_loglike)
+from .errors import ConfigError, InputError, OutputError
 from .mock import make_catalog, make_survey
 
 __all__ = [
@@ -55,6 +56,11 @@ __all__ = [
     "fit_binned",
     "fit_tables",
     "AutocorrWarning",
+    "SamplingError",
+    # errors (fastgrad.errors)
+    "ConfigError",
+    "InputError",
+    "OutputError",
 ]
 
 # azimuthal structure (METHOD.md section 6); figures live in fastgrad.plots

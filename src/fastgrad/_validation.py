@@ -9,8 +9,8 @@ import numpy as np
 import astropy.units as u
 from astropy.utils.masked import Masked
 
-__all__ = ["as_float_array", "as_scalar", "as_count", "check_lengths", "bad_rows",
-           "raise_bad_rows"]
+__all__ = ["as_float_array", "as_scalar", "as_count", "as_table", "is_dataframe",
+           "check_lengths", "bad_rows", "raise_bad_rows"]
 
 _MAX_SHOWN = 10
 
@@ -167,3 +167,22 @@ def raise_bad_rows(name, mask, what, hint=""):
     if hint:
         msg += f"; {hint}"
     raise ValueError(msg)
+
+
+def is_dataframe(value):
+    """True for a pandas DataFrame (without importing pandas)."""
+    return type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "columns") \
+        and hasattr(value, "index")
+
+
+def as_table(name, value):
+    """``value`` as an astropy Table: a Table as it is, a pandas DataFrame
+    through ``Table.from_pandas`` (its index is not a column); anything else
+    is a TypeError naming the argument."""
+    from astropy.table import Table
+    if isinstance(value, Table):
+        return value
+    if is_dataframe(value):
+        return Table.from_pandas(value, index=False)
+    raise TypeError(f"{name}: expected an astropy Table or a pandas DataFrame, got "
+                    f"{type(value).__name__}")

@@ -29,6 +29,7 @@ from astropy.table import MaskedColumn, Table
 
 from . import _core
 from ._threads import effective_n_threads
+from . import paper
 from ._validation import as_count, as_float_array, as_scalar, check_lengths, raise_bad_rows
 
 __all__ = [
@@ -47,15 +48,15 @@ __all__ = [
 #: Half-width h of the annulus, kpc (METHOD.md section 6, fastgrad's reading of
 #: the paper's footnote 5: stars "within 0.20 kpc of each other" share a radius,
 #: i.e. a band 0.2 kpc wide; h = 0.2 is the other reading).
-DEFAULT_HALF_WIDTH = 0.1
+DEFAULT_HALF_WIDTH = paper.ANNULUS_HALF_WIDTH
 #: Width of the azimuth bins of the profiles, rad (2 degrees; fastgrad's choice).
-DEFAULT_PHI_BIN_WIDTH = np.deg2rad(2.0)
+DEFAULT_PHI_BIN_WIDTH = np.deg2rad(paper.PHI_BIN_DEG)
 #: Minimum stars for a profile bin to get a mean (fastgrad's choice).
-DEFAULT_PROFILE_MIN_COUNT = 20
+DEFAULT_PROFILE_MIN_COUNT = paper.PROFILE_MIN_COUNT
 #: Minimum stars for a map cell (the paper's Fig. 2; fastgrad uses it throughout).
-DEFAULT_MAP_MIN_COUNT = 5
+DEFAULT_MAP_MIN_COUNT = paper.MAP_MIN_COUNT
 #: The inner and outer disk of the paper's Fig. 6, kpc, half-open [lo, hi).
-DEFAULT_RINGS = ((7.0, 9.0), (9.0, 11.0))
+DEFAULT_RINGS = paper.RINGS
 #: Residual definitions: fastgrad's default first, then the paper's.
 RESIDUAL_SIGNS = ("observed-model", "model-observed")
 

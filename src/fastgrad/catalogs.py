@@ -34,12 +34,13 @@ import numpy as np
 import astropy.units as u
 from astropy.table import Column, MaskedColumn, Table, hstack
 
-from ._validation import as_float_array, as_scalar, raise_bad_rows
+from ._validation import as_float_array, as_scalar, as_table, is_dataframe, raise_bad_rows
 from .errors import InputError
 
 __all__ = [
     "read_catalog",
     "standardize_columns",
+    "bailer_jones_distances",
     "CATALOG_KINDS",
     "CANONICAL_UNITS",
     "LAMOST_COLUMNS",
@@ -475,13 +476,13 @@ def standardize_columns(table, kind=None, columns=None, *, source=None, keep="al
         raise ValueError(f"kind must be one of {CATALOG_KINDS}, got {kind!r}")
     if keep not in ("all", "canonical"):
         raise ValueError(f"keep must be 'all' or 'canonical', got {keep!r}")
-    if not isinstance(table, Table) and not _is_dataframe(table):
+    if not isinstance(table, Table) and not is_dataframe(table):
         try:  # a dict of columns or a structured array, as astropy's Table() takes them
             table = Table(table)
         except Exception:
             raise TypeError("table: expected an astropy Table or a pandas DataFrame, got "
                             f"{type(table).__name__}") from None
-    table = _as_table("table", table)
+    table = as_table("table", table)
     table = Table(table, copy=False)  # new columns and meta, shared data
     where = f" in {source!r}" if source else ""
     required, optional, default_map = _KINDS[kind] if kind else ((), (), {})
@@ -551,20 +552,6 @@ def standardize_columns(table, kind=None, columns=None, *, source=None, keep="al
     return table
 
 
-def _is_dataframe(value):
-    return type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "columns") \
-        and hasattr(value, "index")
-
-
-def _as_table(name, value):
-    """``value`` as an astropy Table: a Table as it is, a pandas DataFrame
-    through ``Table.from_pandas`` (its index is not a column)."""
-    if isinstance(value, Table):
-        return value
-    if _is_dataframe(value):
-        return Table.from_pandas(value, index=False)
-    raise TypeError(f"{name}: expected an astropy Table or a pandas DataFrame, got "
-                    f"{type(value).__name__}")
 
 
 def _bad_rows(name, mask, what, hint=""):
@@ -751,8 +738,8 @@ def crossmatch(left, right, radius=2 * u.arcsec, *, left_coords=("ra", "dec"),
     if len(suffixes) != 2 or suffixes[0] == suffixes[1]:
         raise ValueError(f"suffixes must be two different strings, got {suffixes!r}")
     radius_arcsec = as_scalar("radius", radius, u.arcsec, minimum=0)
-    left = _as_table("left", left)
-    right = _as_table("right", right)
+    left = as_table("left", left)
+    right = as_table("right", right)
     lra, ldec = _radec(left, left_coords, "left")
     rra, rdec = _radec(right, right_coords, "right")
     lgood = np.flatnonzero(np.isfinite(lra) & np.isfinite(ldec))
@@ -868,8 +855,8 @@ def join_distances(table, distances, *, key="source_id",
     """
     if join_type not in ("inner", "left"):
         raise ValueError(f"join_type must be 'inner' or 'left', got {join_type!r}")
-    table = _as_table("table", table)
-    distances = _as_table("distances", distances)
+    table = as_table("table", table)
+    distances = as_table("distances", distances)
     for name, t in (("table", table), ("distances", distances)):
         if key not in t.colnames:
             raise MissingColumnsError(f"{name}: key column {key!r} missing", [key])
@@ -1004,18 +991,34 @@ def add_distances(table, *, copy=True):
         ``table`` is not a Table or DataFrame, or ``copy=False`` with a
         DataFrame (it cannot gain astropy columns in place).
     """
-    if _is_dataframe(table) and not copy:
+    if is_dataframe(table) and not copy:
         raise TypeError("add_distances: copy=False needs an astropy Table; a pandas DataFrame "
                         "is converted to a new Table (use the returned table)")
-    table = _as_table("table", table)
+    table = as_table("table", table)
     missing = [c for c in ("r_med_geo", "r_lo_geo", "r_hi_geo") if c not in table.colnames]
     if missing:
         raise MissingColumnsError(f"add_distances: column(s) {missing} missing "
                                   "(Bailer-Jones geometric distances)", missing)
-    r_med = _col(table, "r_med_geo", u.pc)
-    r_lo = _col(table, "r_lo_geo", u.pc)
-    r_hi = _col(table, "r_hi_geo", u.pc)
-    where = f"add_distances{_source_of(table)}"
+    distance, distance_error = bailer_jones_distances(
+        _col(table, "r_med_geo", u.pc), _col(table, "r_lo_geo", u.pc),
+        _col(table, "r_hi_geo", u.pc), where=f"add_distances{_source_of(table)}")
+    out = Table(table, copy=False) if copy else table
+    out["distance"] = Column(distance, unit=u.kpc,
+                             description="Bailer-Jones (2021) geometric median distance")
+    out["distance_error"] = Column(distance_error, unit=u.kpc,
+                                   description="(r_hi_geo - r_lo_geo) / 2")
+    return out
+
+
+def bailer_jones_distances(r_med, r_lo, r_hi, *, where="bailer_jones_distances"):
+    """Distance and its error (kpc) from Bailer-Jones percentiles (pc arrays).
+
+    ``distance = r_med / 1000``, ``distance_error = (r_hi - r_lo) / 2000``
+    (docs/method.md section 2). NaN means no distance and passes through (the
+    precision cut removes and counts it); an infinite or non-positive
+    percentile, ``r_lo > r_hi`` or a median outside [r_lo, r_hi] is an
+    InputError naming ``where``, the column and the rows.
+    """
     for name, r in (("r_med_geo", r_med), ("r_lo_geo", r_lo), ("r_hi_geo", r_hi)):
         with np.errstate(invalid="ignore"):
             _bad_rows(f"{where}, column {name!r}", np.isinf(r) | (r <= 0),
@@ -1027,12 +1030,7 @@ def add_distances(table, *, copy=True):
                   "swapped columns (VizieR b_rgeo = 16th, B_rgeo = 84th)?")
         _bad_rows(f"{where}, column 'r_med_geo'", (r_med < r_lo) | (r_med > r_hi),
                   "lie outside [r_lo_geo, r_hi_geo]", "the median lies between the percentiles")
-    out = Table(table, copy=False) if copy else table
-    out["distance"] = Column(r_med / 1000.0, unit=u.kpc,
-                             description="Bailer-Jones (2021) geometric median distance")
-    out["distance_error"] = Column((r_hi - r_lo) / 2000.0, unit=u.kpc,
-                                   description="(r_hi_geo - r_lo_geo) / 2")
-    return out
+    return r_med / 1000.0, (r_hi - r_lo) / 2000.0
 
 
 # ---------------------------------------------------------------------------
@@ -1078,8 +1076,8 @@ class Cut:
     def keep(self, table, **params):
         """Boolean mask of the rows this cut keeps (``params`` override the defaults)."""
         params = _checked_params(self, params, f"cut {self.name!r}: parameter")
-        if _is_dataframe(table):
-            table = _as_table("table", table)
+        if is_dataframe(table):
+            table = as_table("table", table)
         merged = {**self.params, **params}
         mask = np.asarray(self.function(table, **merged), dtype=bool)
         if mask.shape != (len(table),):
@@ -1386,7 +1384,7 @@ def apply_cuts(table, cuts, *, thresholds=None):
     astropy.units.UnitConversionError
         A threshold's unit does not convert to the cut's (naming its key).
     """
-    table = _as_table("table", table)
+    table = as_table("table", table)
     cuts = get_cuts(cuts)
     alive, counts, used = evaluate_cuts(table, cuts, thresholds)
     rows = [{"cut": cut.name, "n_before": n_before, "n_removed": n_removed,
@@ -1418,8 +1416,8 @@ def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
     counts : list of (cut, n_before, n_removed, n_nonfinite)
     params : list of dict, the thresholds each cut was given
     """
-    if _is_dataframe(table):
-        table = _as_table("table", table)
+    if is_dataframe(table):
+        table = as_table("table", table)
     elif not hasattr(table, "colnames"):
         raise TypeError(f"{what}: expected an astropy Table or a pandas DataFrame, got "
                         f"{type(table).__name__}")

@@ -1,7 +1,8 @@
 """`fastgrad` command line: `fastgrad run [CONFIG.toml] [--out DIR] [--n-threads N]`.
 
 Exit codes (:mod:`fastgrad.errors`): 0 success; 1 an unexpected error (a bug,
-with its traceback); 2 bad command line or configuration; 3 bad input data;
+with its traceback); 2 bad command line or configuration; 3 bad input data
+(including a fit whose chains cannot start or never move);
 4 the output cannot be written; 130 interrupted (SIGINT); 143 terminated
 (SIGTERM). Errors 2-4 are one line on stderr, found before any work where they
 can be (the configuration, the input paths and the output folder).
@@ -69,6 +70,7 @@ def main(args=None):
     import matplotlib
     matplotlib.use("Agg")
     from .errors import ConfigError, InputError, OutputError
+    from .fitting import SamplingError
     from .pipeline import run
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -78,7 +80,8 @@ def main(args=None):
         return _fail(exc, EXIT_CONFIG)
     except OutputError as exc:
         return _fail(exc, EXIT_OUTPUT)
-    except (InputError, FileNotFoundError, ValueError, KeyError, TypeError) as exc:
+    except (InputError, FileNotFoundError, ValueError, KeyError, TypeError,
+            SamplingError) as exc:
         # a file, column or row of the input (each message names it)
         return _fail(exc, EXIT_INPUT)
     except Terminated:

@@ -45,7 +45,8 @@ import numpy as np
 import pandas as pd
 
 from .azimuthal import annulus_mean as _compiled_annulus_mean
-from .catalogs import MissingColumnsError, _REPORT_COLUMNS, evaluate_cuts, get_cuts
+from .catalogs import (MissingColumnsError, _REPORT_COLUMNS, bailer_jones_distances,
+                       evaluate_cuts, get_cuts)
 from .populations import (BENSBY2003, HALO_CUT, SCHOENRICH2010_SOLAR_MOTION,
                           kinematic_probabilities as _kinematic_probabilities)
 from ._seeds import seed64
@@ -294,9 +295,9 @@ def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns
     if use_bailer_jones:
         r_med, r_lo, r_hi = (_float_column(df, _gaia_name(c, inverse))
                              for c in ("r_med_geo", "r_lo_geo", "r_hi_geo"))
-        # the arithmetic of fastgrad.add_distances, so that the values are the same bits
-        args["distance"] = r_med / 1000.0
-        args["distance_error"] = (r_hi - r_lo) / 2000.0
+        # the checks and arithmetic of fastgrad.add_distances: the same bits
+        args["distance"], args["distance_error"] = bailer_jones_distances(
+            r_med, r_lo, r_hi, where="mc_galactocentric_partition")
     else:
         args["distance"] = _float_column(df, dist_name)
         args["distance_error"] = _float_column(df, dist_err_name)
@@ -700,10 +701,10 @@ def _check_annulus_inputs(R, values, weights, half_width):
 
     if not (np.isfinite(half_width) and half_width > 0):
         raise ValueError(f"half_width must be finite and > 0, got {half_width!r}")
-    raise_bad_rows("R", ~np.isfinite(R), "are NaN or infinite")
-    raise_bad_rows("values", ~np.isfinite(values), "are NaN or infinite")
+    raise_bad_rows("R", ~np.isfinite(R), "are NaN, infinite or masked")
+    raise_bad_rows("values", ~np.isfinite(values), "are NaN, infinite or masked")
     if weights is not None:
-        raise_bad_rows("weights", ~np.isfinite(weights), "are NaN or infinite")
+        raise_bad_rows("weights", ~np.isfinite(weights), "are NaN, infinite or masked")
         raise_bad_rows("weights", weights < 0, "are negative")
 
 

@@ -37,6 +37,7 @@ from astropy.table import MaskedColumn, Table
 
 from ._kernels import core as _core
 from ._seeds import seed_sequence
+from . import paper
 from ._threads import effective_n_threads
 from .errors import InputError
 from ._validation import as_count, as_float_array, check_lengths, raise_bad_rows
@@ -65,9 +66,9 @@ SCATTER_MODELS = ("perpendicular", "vertical")
 #: in dex (the paper's sentence is corrupted after "m between -2 and")
 DEFAULT_PRIORS = {"slope": (-2.0, 2.0), "intercept": (-10.0, 10.0), "scatter": (0.0, 5.0)}
 #: Table 1 (radial gradient): |Z| bins of 0.2 kpc, [0, 0.2) ... [1.2, 1.4) (METHOD.md section 5)
-RADIAL_BIN_EDGES = np.round(np.arange(0.0, 1.4001, 0.2), 10)
+RADIAL_BIN_EDGES = paper.TABLE1_EDGES
 #: Table 2 (vertical gradient): R bins of 1 kpc, [7, 8) ... [13, 14)
-VERTICAL_BIN_EDGES = np.arange(7.0, 14.0001, 1.0)
+VERTICAL_BIN_EDGES = paper.TABLE2_EDGES
 
 _NAN_POLICIES = ("raise", "omit")
 _N_PARAMS = 3

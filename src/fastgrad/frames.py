@@ -18,15 +18,17 @@ from astropy.coordinates import (
     galactocentric_frame_defaults,
 )
 
+from . import paper
+
 __all__ = ["paper_frame", "get_frame", "frame_constants", "frame_metadata", "FRAME_PRESETS"]
 
 #: fastgrad's named frame presets, beside astropy's ("pre-v4.0", "v4.0", "latest").
 FRAME_PRESETS = {
-    "hawkins2023": dict(
-        galcen_distance=8.27 * u.kpc,
-        z_sun=0.029 * u.kpc,
-        galcen_v_sun=CartesianDifferential([12.9, 245.0, 7.78] * (u.km / u.s)),
-        roll=0 * u.deg,
+    "hawkins2023": dict(  # fastgrad.paper.FRAME (method.md section 3)
+        galcen_distance=paper.FRAME["galcen_distance_kpc"] * u.kpc,
+        z_sun=paper.FRAME["z_sun_kpc"] * u.kpc,
+        galcen_v_sun=CartesianDifferential(list(paper.FRAME["galcen_v_sun_kms"]) * (u.km / u.s)),
+        roll=paper.FRAME["roll_deg"] * u.deg,
     ),
 }
 

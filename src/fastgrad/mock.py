@@ -50,6 +50,7 @@ from astropy.coordinates import ICRS, CartesianDifferential, CartesianRepresenta
 from astropy.table import Table
 
 from ._seeds import seed_sequence
+from . import paper
 from .arms import ARM_MODELS, arm_names, arm_parameters, arm_radius
 from .azimuthal import annulus_mean
 from .frames import frame_constants, frame_metadata, get_frame
@@ -73,17 +74,17 @@ __all__ = [
 KINDS = ("lamost_hot_stars", "gaia_giants")
 
 #: paper-scale catalogue sizes (METHOD.md section 1): LAMOST candidates, Gaia giants
-DEFAULT_N = {"lamost_hot_stars": 330_000, "gaia_giants": 1_000_000}
+DEFAULT_N = dict(paper.DEFAULT_N_STARS)
 
 #: bin edges of the paper's Table 1 (|Z|, kpc) and Table 2 (R, kpc), METHOD.md section 5
-TABLE1_EDGES = tuple(round(0.2 * i, 1) for i in range(8))
-TABLE2_EDGES = tuple(float(r) for r in range(7, 15))
+TABLE1_EDGES = tuple(float(e) for e in paper.TABLE1_EDGES)
+TABLE2_EDGES = tuple(float(e) for e in paper.TABLE2_EDGES)
 
 # The paper's Table 1 (METHOD.md section 5): slope (dex/kpc) and intercept (dex)
 # of [Fe/H] against R at the |Z| bin centres (kpc).
-_PAPER_TABLE1_ABSZ = (0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3)
-_PAPER_TABLE1_SLOPE = (-0.078, -0.066, -0.053, -0.038, -0.026, -0.022, -0.001)
-_PAPER_TABLE1_INTERCEPT = (0.418, 0.294, 0.135, -0.043, -0.211, -0.280, -0.488)
+_PAPER_TABLE1_ABSZ = paper.TABLE1["bin_center"]
+_PAPER_TABLE1_SLOPE = paper.TABLE1["slope"]
+_PAPER_TABLE1_INTERCEPT = paper.TABLE1["intercept"]
 
 # The Sun's motion w.r.t. the LSR (Schoenrich et al. 2010), as fastgrad.populations.
 _SUN_PECULIAR_KMS = (11.1, 12.24, 7.25)
@@ -101,8 +102,8 @@ _GIANT_TEFF = (4480.0, 450.0, 200.0)
 # and the final sample behind the truth tables.
 _PARALLAX_OVER_ERROR_MIN = 1.0 / 0.3
 _DISTANCE_FRACTIONAL_ERROR_MAX = 0.30
-_P_HALO_MAX = 0.01
-_MATCH_RADIUS_ARCSEC = 2.0
+_P_HALO_MAX = paper.P_HALO_MAX
+_MATCH_RADIUS_ARCSEC = paper.CROSSMATCH_RADIUS_ARCSEC
 
 _DEX = u.dex
 _KMS = u.km / u.s

@@ -34,7 +34,7 @@ import numpy as np
 import astropy.units as u
 from astropy.table import Table, vstack
 
-from . import catalogs, populations
+from . import catalogs, paper, populations
 from ._outdir import ResultsDir
 from ._runconfig import CUT_PRESETS_OF_SAMPLE, INPUTS_OF_SAMPLE, validate
 from .errors import ConfigError, OutputError
@@ -65,19 +65,21 @@ DEFAULT_CONFIG = {
     "engine": "local",
     "dask": {"scheduler": None, "n_workers": None, "partitions": None},
     "frame": "hawkins2023",                          # METHOD.md 3
-    "crossmatch_radius_arcsec": 2.0,                 # METHOD.md 1
+    "crossmatch_radius_arcsec": paper.CROSSMATCH_RADIUS_ARCSEC,  # METHOD.md 1
     "cuts": {},                                      # threshold overrides, catalogs.apply_cuts
-    "monte_carlo": {"n_samples": 1000, "seed": 1},   # METHOD.md 3
-    "halo_p_max": 0.01,                              # METHOD.md 4
+    "monte_carlo": {"n_samples": paper.N_SAMPLES, "seed": 1},   # METHOD.md 3
+    "halo_p_max": paper.P_HALO_MAX,                  # METHOD.md 4
     "fit": {                                         # METHOD.md 5
-        "n_walkers": 10, "n_steps": 1000, "burn": None, "scatter": "perpendicular",
-        "min_stars": 500, "seed": 1,
-        "z_edges": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4],
-        "r_edges": [7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0],
+        "n_walkers": paper.N_WALKERS, "n_steps": paper.N_STEPS, "burn": None,
+        "scatter": "perpendicular", "min_stars": paper.MIN_STARS, "seed": 1,
+        "z_edges": [float(e) for e in paper.TABLE1_EDGES],
+        "r_edges": [float(e) for e in paper.TABLE2_EDGES],
     },
     "azimuthal": {                                   # METHOD.md 6
-        "zmax": 0.3, "half_width": 0.1, "phi_bin_deg": 2.0, "min_count": 20,
-        "rings": [[7.0, 9.0], [9.0, 11.0]], "sign": "observed-model", "map_min_count": 5,
+        "zmax": paper.MAP_ZMAX, "half_width": paper.ANNULUS_HALF_WIDTH,
+        "phi_bin_deg": paper.PHI_BIN_DEG, "min_count": paper.PROFILE_MIN_COUNT,
+        "rings": [list(r) for r in paper.RINGS], "sign": "observed-model",
+        "map_min_count": paper.MAP_MIN_COUNT,
     },
 }
 
@@ -751,12 +753,8 @@ def _figures(results, cfg, frame):
 
 
 #: METHOD.md section 5: the paper's slopes (LAMOST), for the report
-PAPER_TABLE1 = {0.1: (-0.078, 0.001), 0.3: (-0.066, 0.002), 0.5: (-0.053, 0.002),
-                0.7: (-0.038, 0.003), 0.9: (-0.026, 0.005), 1.1: (-0.022, 0.007),
-                1.3: (-0.001, 0.004)}
-PAPER_TABLE2 = {7.5: (-0.221, 0.011), 8.5: (-0.155, 0.009), 9.5: (-0.129, 0.008),
-                10.5: (-0.054, 0.008), 11.5: (-0.048, 0.011), 12.5: (-0.040, 0.022),
-                13.5: (-0.066, 0.066)}
+PAPER_TABLE1 = paper.table_slopes(paper.TABLE1)
+PAPER_TABLE2 = paper.table_slopes(paper.TABLE2)
 
 
 def _fmt(v, nd=3):

@@ -30,7 +30,8 @@ import numpy as np
 import astropy.units as u
 from astropy.table import Column, Table
 
-from ._validation import as_float_array, as_scalar, check_lengths
+from ._validation import as_float_array, as_scalar, as_table, check_lengths
+from . import paper
 from .catalogs import Cut, _col, apply_cuts
 from .frames import frame_metadata, get_frame
 
@@ -300,7 +301,7 @@ def add_kinematic_probabilities(table, *, frame=None, solar_motion=SCHOENRICH201
 
     Parameters
     ----------
-    table : astropy.table.Table
+    table : astropy.table.Table or pandas.DataFrame
         With Galactocentric ``vx, vy, vz`` (km/s), e.g. from
         :func:`fastgrad.galactocentric` joined to the catalogue.
     frame : None, str or astropy.coordinates.Galactocentric
@@ -316,6 +317,10 @@ def add_kinematic_probabilities(table, *, frame=None, solar_motion=SCHOENRICH201
     -------
     astropy.table.Table
     """
+    if copy is False and not hasattr(table, "colnames"):
+        raise TypeError("add_kinematic_probabilities: copy=False needs an astropy Table; a "
+                        "pandas DataFrame is converted to a new Table (use the returned table)")
+    table = as_table("table", table)
     missing = [c for c in ("vx", "vy", "vz") if c not in table.colnames]
     if missing:
         raise ValueError(f"table: column(s) {missing} missing; run fastgrad.galactocentric first")
@@ -356,7 +361,7 @@ def _halo_keep(t, p_halo_max):
 HALO_CUT = Cut("halo", "keep p_halo < p_halo_max (0.01): drop stars with a 1 % or higher "
                "probability of belonging to the halo; NaN (no velocity) removed",
                "Hawkins 2023 sec. 2.4; METHOD.md sec. 4", ("p_halo",), _halo_keep,
-               MappingProxyType({"p_halo_max": 0.01}))
+               MappingProxyType({"p_halo_max": paper.P_HALO_MAX}))
 
 
 def halo_cut(table, p_max=0.01, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION,
@@ -365,7 +370,7 @@ def halo_cut(table, p_max=0.01, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR
 
     Parameters
     ----------
-    table : astropy.table.Table
+    table : astropy.table.Table or pandas.DataFrame
         With ``p_halo``, or with ``vx, vy, vz`` from which it is computed
         (:func:`add_kinematic_probabilities` with ``frame``, ``solar_motion``,
         ``populations``).
@@ -381,6 +386,7 @@ def halo_cut(table, p_max=0.01, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR
         ``n_before, n_removed, n_after, n_nonfinite``.
     """
     p_max = as_scalar("p_max", p_max, u.dimensionless_unscaled, minimum=0.0, maximum=1.0)
+    table = as_table("table", table)
     if "p_halo" not in table.colnames:
         table = add_kinematic_probabilities(table, frame=frame, solar_motion=solar_motion,
                                             populations=populations)
