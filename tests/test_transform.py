@@ -497,3 +497,17 @@ def test_n_threads_beyond_four_per_cpu_is_an_error():
         fastgrad.effective_n_threads(2.0)
     with pytest.raises(ValueError, match="n_threads=0"):
         fastgrad.effective_n_threads(0)
+
+
+def test_repeated_ids_are_refused():
+    """Two stars with one id would share a random stream (identical draws)."""
+    n = 6
+    kw = dict(ra=np.full(n, 10.0), dec=np.full(n, 5.0), distance=np.full(n, 1.0),
+              pmra=np.zeros(n), pmdec=np.zeros(n), radial_velocity=np.zeros(n),
+              ra_error=np.full(n, 0.1), dec_error=np.full(n, 0.1),
+              distance_error=np.full(n, 0.1), pmra_error=np.full(n, 0.1),
+              pmdec_error=np.full(n, 0.1), radial_velocity_error=np.full(n, 1.0),
+              n_samples=8, seed=1)
+    with pytest.raises(ValueError, match=r"ids: 2 row\(s\) are repeated \(rows 1, 4\)"):
+        fastgrad.mc_galactocentric(**kw, ids=np.array([10, 11, 12, 13, 11, 15]))
+    fastgrad.mc_galactocentric(**kw, ids=np.arange(n) * 7)  # unique: fine

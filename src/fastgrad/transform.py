@@ -146,7 +146,17 @@ def _ids(ids, n):
         raise ValueError(f"ids: expected shape ({n},), got {arr.shape}")
     if not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"ids: expected integers (e.g. Gaia source_id), got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr.astype(np.uint64, copy=False))
+    keys = np.ascontiguousarray(arr.astype(np.uint64, copy=False))
+    # two stars with one id would share one random stream: their "independent"
+    # draws would be identical
+    order = np.argsort(keys, kind="stable")
+    dup = np.zeros(n, dtype=bool)
+    same = keys[order[1:]] == keys[order[:-1]]
+    dup[order[1:][same]] = True
+    dup[order[:-1][same]] = True
+    raise_bad_rows("ids", dup, "are repeated",
+                   "each star needs its own id (the key of its random stream)")
+    return keys
 
 
 def _correlations(correlations, n, ok):
@@ -335,8 +345,8 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
     ids : integer array, optional
         Keys of the stars' random streams (e.g. Gaia ``source_id``): results do
         not depend on row order or partitioning. Default: the row index.
-        Masked or missing ids are refused (ValueError naming ``ids`` and the
-        rows): a fill value would give two stars one stream.
+        Masked, missing or repeated ids are refused (ValueError naming ``ids``
+        and the rows): two stars with one id would get the same draws.
     frame, nan_policy, n_threads :
         As in :func:`galactocentric`.
 
