@@ -1,4 +1,6 @@
-"""Tests of fastgrad.catalogs: readers, cuts, cross-match, distances.
+"""Tests of the catalogue readers (fastgrad.readers) and the quality cuts
+(fastgrad.cuts); the cross-match and the distances: test_crossmatch.py,
+test_distances.py.
 
 References are independent of the code under test: hand-built tables whose
 cut outcomes are known by construction, astropy's SkyCoord.separation for
@@ -9,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import astropy.units as u
-from astropy.coordinates import SkyCoord
 from astropy.table import MaskedColumn, Table
 
-from fastgrad.catalogs import (CUT_PRESETS, LAMOST_COLUMNS, Cut, MissingColumnsError,
-                               add_distances, apply_cuts, crossmatch, cut_parameters,
-                               get_cuts, join_distances, read_catalog, standardize_columns)
-from fastgrad.errors import InputError
+from fastgrad.crossmatch import crossmatch
+from fastgrad.cuts import CUT_PRESETS, Cut, apply_cuts, cut_parameters, get_cuts
+from fastgrad.distances import add_distances, join_distances
+from fastgrad.readers import read_catalog, standardize_columns
+from fastgrad.schema import LAMOST_COLUMN_MAP, MissingColumnsError
 
 DATA = Path(__file__).parent / "data"
 GAIA_SAMPLE = DATA / "gaia_dr3_source_sample_1000.fits"
@@ -289,9 +291,21 @@ def test_standardize_dataframe_and_name_clash():
 
 
 def test_lamost_columns_default_snr_is_g_band():
-    assert LAMOST_COLUMNS["SNRg"] == "snr"
-    snr_keys = [k for k, v in LAMOST_COLUMNS.items() if v == "snr"]
+    assert LAMOST_COLUMN_MAP["SNRg"] == "snr"
+    snr_keys = [k for k, v in LAMOST_COLUMN_MAP.items() if v == "snr"]
     assert snr_keys[0] == "SNRg"
+
+
+def test_standardize_swapped_and_extra_names():
+    t = Table({"a": [1.0], "ra": [2.0], "GaiaDR3": np.array([42], dtype=np.int64)})
+    out = standardize_columns(t, columns={"a": "ra", "ra": "dec", "GaiaDR3": "source_id"})
+    assert out["ra"][0] == 1.0 and out["dec"][0] == 2.0 and out["source_id"][0] == 42
+    # a kind plus an extra user name: the extra column is renamed too
+    src = canonical_lamost(n=2)
+    src["GaiaDR3"] = np.array([7, 8])
+    out = standardize_columns(src, kind="lamost_hot_stars", columns={"GaiaDR3": "source_id"})
+    np.testing.assert_array_equal(out["source_id"], [7, 8])
+    assert out.meta["catalog"]["columns"]["source_id"] == "GaiaDR3"
 
 
 # ---------------------------------------------------------------------------
@@ -469,280 +483,11 @@ def test_gaia_sample_through_astrometric_cuts():
     assert report["n_before"][0] == 1000
 
 
-# ---------------------------------------------------------------------------
-# cross-match
-# ---------------------------------------------------------------------------
-
-def offset(ra, dec, arcsec, position_angle_deg):
-    c = SkyCoord(ra * u.deg, dec * u.deg).directional_offset_by(
-        position_angle_deg * u.deg, arcsec * u.arcsec)
-    return c.ra.deg, c.dec.deg
-
-
-def test_crossmatch_near_misses_and_duplicates():
-    right = Table({"source_id": np.array([1, 2, 3, 4, 5], dtype=np.int64),
-                   "ra": [10.0, 50.0, 200.0, 300.0, 120.0],
-                   "dec": [0.0, 60.0, -30.0, 80.0, 45.0]})
-    lefts = [
-        offset(10.0, 0.0, 1.9, 0.0),     # 0: 1.9" north of 1 -> match
-        offset(50.0, 60.0, 2.1, 0.0),    # 1: 2.1" north of 2 -> no match
-        offset(300.0, 80.0, 1.9, 90.0),  # 2: 1.9" east of 4 at dec 80 (5.5 deg in RA)
-        offset(120.0, 45.0, 2.1, 90.0),  # 3: 2.1" east of 5 -> no match
-        offset(200.0, -30.0, 1.0, 45.0),  # 4: 1.0" from 3 -> loses to row 5
-        offset(200.0, -30.0, 0.5, 200.0),  # 5: 0.5" from 3 -> wins
-        (np.nan, 0.0),                  # 6: no position
-    ]
-    left = Table({"obsid": np.arange(len(lefts)), "ra": [p[0] for p in lefts],
-                  "dec": [p[1] for p in lefts]})
-    m, li, ri = crossmatch(left, right, suffixes=("_lamost", ""), return_indices=True)
-    np.testing.assert_array_equal(m["obsid"], [0, 2, 5])
-    np.testing.assert_array_equal(m["source_id"], [1, 4, 3])
-    np.testing.assert_array_equal(li, [0, 2, 5])
-    np.testing.assert_array_equal(ri, [0, 3, 2])
-    assert "ra_lamost" in m.colnames and "ra" in m.colnames and "dec_lamost" in m.colnames
-    np.testing.assert_allclose(m["ra"], right["ra"][ri])
-    ref = SkyCoord(left["ra"][li] * u.deg, left["dec"][li] * u.deg).separation(
-        SkyCoord(right["ra"][ri] * u.deg, right["dec"][ri] * u.deg)).arcsec
-    np.testing.assert_allclose(m["separation"], ref, atol=1e-9)
-    np.testing.assert_allclose(m["separation"], [1.9, 1.9, 0.5], atol=1e-6)
-    assert m["separation"].unit == u.arcsec
-    rep = m.meta["crossmatch"]
-    assert rep == {"radius_arcsec": 2.0, "n_left": 7, "n_right": 5, "n_left_bad_position": 1,
-                   "n_right_bad_position": 0, "n_within_radius": 4, "n_matched": 3,
-                   "n_duplicates_dropped": 1, "n_right_multiply_claimed": 1,
-                   "n_left_unmatched": 4, "n_right_unmatched": 2}
-    # a wider radius catches the 2.1" near misses
-    m3 = crossmatch(left, right, radius=2.2 * u.arcsec)
-    assert m3.meta["crossmatch"]["n_matched"] == 5
-    assert "ra_1" in m3.colnames and "ra_2" in m3.colnames
-
-
-def test_crossmatch_ties_go_to_lower_index():
-    right = Table({"ra": [0.0], "dec": [0.0]})
-    a = offset(0.0, 0.0, 1.0, 0.0)
-    b = offset(0.0, 0.0, 1.0, 180.0)
-    left = Table({"k": [7, 8], "ra": [a[0], b[0]], "dec": [a[1], b[1]]})
-    m = crossmatch(left, right)
-    assert list(m["k"]) == [7]
-
-
-@pytest.mark.parametrize("n_left, n_right", [(0, 3), (3, 0), (0, 0)])
-def test_crossmatch_empty(n_left, n_right):
-    left = Table({"obsid": np.arange(n_left), "ra": np.linspace(0, 1, n_left),
-                  "dec": np.zeros(n_left)})
-    right = Table({"source_id": np.arange(n_right), "ra": np.linspace(0, 1, n_right),
-                   "dec": np.zeros(n_right)})
-    m = crossmatch(left, right)
-    assert len(m) == 0
-    assert {"obsid", "source_id", "ra_1", "ra_2", "separation"} <= set(m.colnames)
-    rep = m.meta["crossmatch"]
-    assert rep["n_matched"] == 0 and rep["n_left_unmatched"] == n_left
-    assert rep["n_right_unmatched"] == n_right
-
-
-def test_crossmatch_recovers_gaia_sources():
-    gaia = read_catalog(GAIA_SAMPLE, kind="gaia")
-    rng = np.random.default_rng(3)
-    pick = rng.choice(len(gaia), 200, replace=False)
-    ra, dec = offset(np.asarray(gaia["ra"][pick]), np.asarray(gaia["dec"][pick]),
-                     rng.uniform(0, 1.5, 200), rng.uniform(0, 360, 200))
-    lamost = Table({"obsid": np.arange(200), "ra": ra, "dec": dec})
-    m = crossmatch(lamost, gaia, suffixes=("_lamost", ""))
-    assert len(m) == 200
-    np.testing.assert_array_equal(m["source_id"], gaia["source_id"][pick])
-    assert m["ra"].unit == u.deg and m["parallax"].unit == u.mas
-
-
-def test_crossmatch_bad_arguments():
-    t = Table({"ra": [0.0], "dec": [0.0]})
-    with pytest.raises(ValueError, match="suffixes"):
-        crossmatch(t, t, suffixes=("", ""))
-    with pytest.raises(MissingColumnsError, match="RAJ2000"):
-        crossmatch(t, t, left_coords=("RAJ2000", "DEJ2000"))
-    with pytest.raises(ValueError, match="radius"):
-        crossmatch(t, t, radius=-1 * u.arcsec)
-
-
-# ---------------------------------------------------------------------------
-# distances
-# ---------------------------------------------------------------------------
-
-def test_add_distances_values_and_units():
-    t = Table({"r_med_geo": [1000.0, 2500.0, NAN], "r_lo_geo": [900.0, 2000.0, 1.0],
-               "r_hi_geo": [1200.0, 3200.0, 2.0]})
-    for c in t.colnames:
-        t[c].unit = u.pc
-    out = add_distances(t)
-    np.testing.assert_allclose(out["distance"], [1.0, 2.5, NAN])
-    np.testing.assert_allclose(out["distance_error"], [0.15, 0.6, 0.0005])
-    assert out["distance"].unit == u.kpc and out["distance_error"].unit == u.kpc
-    assert "distance" not in t.colnames
-    tk = Table({c: (np.asarray(t[c]) / 1000.0) * u.kpc for c in t.colnames})
-    np.testing.assert_allclose(add_distances(tk)["distance_error"], [0.15, 0.6, 0.0005])
-    add_distances(t, copy=False)
-    assert "distance" in t.colnames
-    with pytest.raises(MissingColumnsError, match="r_hi_geo"):
-        add_distances(Table({"r_med_geo": [1.0], "r_lo_geo": [1.0]}))
-
-
-def test_join_distances_inner_left_and_duplicates():
-    stars = Table({"source_id": np.array([10, 11, 12, 13], dtype=np.int64),
-                   "x": [1.0, 2.0, 3.0, 4.0]})
-    bj = Table({"source_id": np.array([13, 99, 10, 12], dtype=np.int64),
-                "r_med_geo": [1300.0, 9.0, 1000.0, 1200.0],
-                "r_lo_geo": [1290.0, 8.0, 990.0, 1190.0],
-                "r_hi_geo": [1310.0, 10.0, 1010.0, 1210.0]})
-    bj["r_med_geo"].unit = u.pc
-    inner = join_distances(stars, bj)
-    np.testing.assert_array_equal(inner["source_id"], [10, 12, 13])
-    np.testing.assert_array_equal(inner["r_med_geo"], [1000.0, 1200.0, 1300.0])
-    assert inner["r_med_geo"].unit == u.pc
-    assert inner.meta["distance_join"] == {"n_in": 4, "n_without_distance": 1, "n_out": 3}
-    left = join_distances(stars, bj, join_type="left")
-    np.testing.assert_array_equal(left["r_lo_geo"], [990.0, NAN, 1190.0, 1290.0])
-    assert len(join_distances(stars, bj[:0])) == 0
-    dup = bj.copy()
-    dup["source_id"][1] = 10
-    with pytest.raises(ValueError, match="duplicated"):
-        join_distances(stars, dup)
-
-
-def test_standardize_swapped_and_extra_names():
-    t = Table({"a": [1.0], "ra": [2.0], "GaiaDR3": np.array([42], dtype=np.int64)})
-    out = standardize_columns(t, columns={"a": "ra", "ra": "dec", "GaiaDR3": "source_id"})
-    assert out["ra"][0] == 1.0 and out["dec"][0] == 2.0 and out["source_id"][0] == 42
-    # a kind plus an extra user name: the extra column is renamed too
-    src = canonical_lamost(n=2)
-    src["GaiaDR3"] = np.array([7, 8])
-    out = standardize_columns(src, kind="lamost_hot_stars", columns={"GaiaDR3": "source_id"})
-    np.testing.assert_array_equal(out["source_id"], [7, 8])
-    assert out.meta["catalog"]["columns"]["source_id"] == "GaiaDR3"
-
-
-# ---------------------------------------------------------------------------
-# issue 12: nothing lost, nothing silently wrong
-# ---------------------------------------------------------------------------
-
-def bj_table(ids, **columns):
-    n = len(ids)
-    t = Table({"source_id": ids, "r_med_geo": np.full(n, 1000.0), "r_lo_geo": np.full(n, 900.0),
-               "r_hi_geo": np.full(n, 1100.0)})
-    for k, v in columns.items():
-        t[k] = v
-    return t
-
-
-def test_join_distances_str_digits_against_int_ids():
-    # a VOTable/CSV may give ids as strings of digits: converted exactly, even above 2**53
-    big = np.array([2**62 + 1, 2**62 + 2, 6_917_528_997_577_384_319], dtype=np.int64)
-    stars = Table({"source_id": big, "x": [1.0, 2.0, 3.0]})
-    bj = bj_table(np.array([str(i) for i in big[::-1]]), r_med_geo=[3.0, 2.0, 1.0])
-    out = join_distances(stars, bj)
-    np.testing.assert_array_equal(out["source_id"], big)
-    np.testing.assert_array_equal(out["r_med_geo"], [1.0, 2.0, 3.0])
-    # the other way round, and with blanks around the digits
-    out = join_distances(Table({"source_id": [" 11", "12 "]}), bj_table(np.array([12, 11])))
-    assert len(out) == 2
-
-
-def test_join_distances_incompatible_ids_named():
-    stars = Table({"source_id": np.array(["Gaia DR3 11", "Gaia DR3 12"]), "x": [1.0, 2.0]})
-    bj = bj_table(np.array([11, 12], dtype=np.int64))
-    with pytest.raises(TypeError) as info:
-        join_distances(stars, bj)
-    msg = str(info.value)
-    assert "table['source_id']" in msg and "distances['source_id']" in msg
-    assert "<U11" in msg and "int64" in msg
-
-
-def test_join_distances_int64_with_uint64_exact():
-    # numpy compares int64 with uint64 through float64: 2**62 + 1 would equal 2**62
-    stars = Table({"source_id": np.array([2**62 + 1], dtype=np.int64)})
-    bj = bj_table(np.array([2**62, 2**62 + 1], dtype=np.uint64), r_med_geo=[5.0, 7.0])
-    out = join_distances(stars, bj)
-    assert list(out["r_med_geo"]) == [7.0]
-
-
-def test_join_distances_no_match_raises():
-    stars = Table({"source_id": np.array([1, 2], dtype=np.int64)})
-    with pytest.raises(InputError, match="no source_id of table.*same identifier"):
-        join_distances(stars, bj_table(np.array([3, 4], dtype=np.int64)))
-    with pytest.raises(InputError, match="no source_id"):
-        join_distances(stars, bj_table(np.array([3, 4], dtype=np.int64)), join_type="left")
-    # empty inputs are not an error: nothing to match
-    assert len(join_distances(stars[:0], bj_table(np.array([3], dtype=np.int64)))) == 0
-
-
-def test_join_distances_masked_or_float_keys_named():
-    stars = Table({"source_id": MaskedColumn(np.array([1, 2, 3]), mask=[False, True, False])})
-    with pytest.raises(InputError, match=r"table\['source_id'\].*1 row\(s\).*rows 1\)"):
-        join_distances(stars, bj_table(np.array([1, 3])))
-    floats = Table({"source_id": np.array([1.0, float(2**62)])})
-    with pytest.raises(InputError, match=r"2\*\*53.*rows 1\)"):
-        join_distances(floats, bj_table(np.array([1, 3])))
-
-
-@pytest.mark.parametrize("column, values, expected", [
-    ("r_lo_geo", [900.0, 1200.0, 900.0], r"'r_lo_geo' > 'r_hi_geo'.*rows 1\)"),
-    ("r_med_geo", [1000.0, -1.0, 0.0], r"'r_med_geo'.*2 row\(s\).*rows 1, 2\)"),
-    ("r_hi_geo", [1100.0, np.inf, 1100.0], r"'r_hi_geo'.*infinite.*rows 1\)"),
-    ("r_med_geo", [1000.0, 1000.0, 1150.0], r"outside \[r_lo_geo, r_hi_geo\].*rows 2\)"),
-])
-def test_add_distances_refuses_impossible_percentiles(column, values, expected):
-    t = bj_table(np.arange(3))
-    t[column] = values
-    with pytest.raises(InputError, match=expected):
-        add_distances(t)
-
-
-def test_add_distances_vizier_layout_checked(tmp_path):
-    # VizieR's b_rgeo/B_rgeo swapped by hand: the same check after the name map
-    bj = Table({"Source": np.array([5, 6], dtype=np.int64), "rgeo": [1000.0, 2000.0],
-                "b_rgeo": [1100.0, 2100.0], "B_rgeo": [900.0, 1900.0]})
-    t = standardize_columns(bj, kind="bailer_jones")
-    with pytest.raises(InputError, match="'r_lo_geo' > 'r_hi_geo'.*rows 0, 1"):
-        add_distances(t)
-
-
 def test_distance_precision_removes_reversed_percentiles():
     # sigma_d < 0 used to pass any precision threshold
     t = canonical_astrometric(r_lo_geo=[950.0, 1100.0], r_hi_geo=[1050.0, 900.0])
     np.testing.assert_array_equal(cut_named("distance_precision").keep(t), [True, False])
 
-
-def test_add_distances_nan_is_no_distance():
-    t = bj_table(np.arange(2), r_lo_geo=[900.0, NAN])
-    out = add_distances(t)
-    assert np.isfinite(out["distance_error"][0]) and np.isnan(out["distance_error"][1])
-
-
-@pytest.mark.parametrize("which", ["left", "right"])
-@pytest.mark.parametrize("dec, what", [(95.0, "dec outside"), (-90.5, "dec outside"),
-                                       (np.inf, "dec outside")])
-def test_crossmatch_refuses_off_sky_dec(which, dec, what):
-    good = Table({"ra": [1.0, 2.0, 3.0], "dec": [0.0, 10.0, 20.0]})
-    bad = good.copy()
-    bad["dec"][1] = dec
-    bad.meta["catalog"] = {"source": "lamost.fits"}
-    args = (bad, good) if which == "left" else (good, bad)
-    with pytest.raises(InputError) as info:
-        crossmatch(*args)
-    msg = str(info.value)
-    assert msg.startswith(f"{which} ('lamost.fits'), column 'dec'") and what in msg
-    assert "(rows 1)" in msg
-
-
-def test_crossmatch_refuses_infinite_ra_counts_nan():
-    t = Table({"ra": [1.0, np.inf], "dec": [0.0, 0.0]})
-    with pytest.raises(InputError, match=r"left, column 'ra'.*infinite ra.*rows 1\)"):
-        crossmatch(t, Table({"ra": [1.0], "dec": [0.0]}))
-    # a missing (NaN) position stays a counted exclusion
-    t["ra"][1] = NAN
-    m = crossmatch(t, Table({"ra": [1.0], "dec": [0.0]}))
-    assert m.meta["crossmatch"]["n_left_bad_position"] == 1 and len(m) == 1
-    # 90 exactly is on the sky
-    assert len(crossmatch(Table({"ra": [0.0], "dec": [90.0]}),
-                          Table({"ra": [180.0], "dec": [90.0]}))) == 1
 
 
 def test_dataframes_accepted_everywhere():
@@ -766,34 +511,6 @@ def test_dataframes_accepted_everywhere():
     assert len(kept) == 1 and report["n_removed"][4] == 1
     assert cut_named("snr_min").keep(lam).tolist() == [False, True]
 
-
-@pytest.mark.parametrize("call", [
-    lambda x: crossmatch(x, Table({"ra": [0.0], "dec": [0.0]})),
-    lambda x: join_distances(x, bj_table(np.array([1]))),
-    lambda x: add_distances(x),
-    lambda x: apply_cuts(x, "astrometric"),
-])
-def test_wrong_table_type_named(call):
-    with pytest.raises(TypeError, match="expected an astropy Table or a pandas DataFrame, "
-                                        "got (dict|ndarray)"):
-        call({"ra": [0.0], "dec": [0.0]})
-
-
-def test_crossmatch_radius_units():
-    right = Table({"ra": [0.0], "dec": [0.0]})
-    ra, dec = offset(0.0, 0.0, 10.0, 0.0)  # 10 arcsec north
-    left = Table({"ra": [ra], "dec": [dec]})
-    assert len(crossmatch(left, right, radius=2)) == 0  # plain number: arcsec
-    assert len(crossmatch(left, right, radius=11)) == 1
-    assert len(crossmatch(left, right, radius=0.5 * u.arcmin)) == 1
-    assert crossmatch(left, right, radius=0.5 * u.arcmin).meta["crossmatch"]["radius_arcsec"] \
-        == pytest.approx(30.0, rel=1e-15)
-    with pytest.raises(u.UnitConversionError, match="radius.*arcsec.*kpc"):
-        crossmatch(left, right, radius=2 * u.kpc)
-    with pytest.raises(TypeError, match="radius"):
-        crossmatch(left, right, radius="2 arcsec")
-    with pytest.raises(ValueError, match="radius.*finite"):
-        crossmatch(left, right, radius=np.nan)
 
 
 def test_threshold_units_and_types_named():

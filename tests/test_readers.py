@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from astropy.table import MaskedColumn, Table
 
-from fastgrad.catalogs import read_catalog
+from fastgrad.readers import read_catalog
 from fastgrad.errors import InputError
 
 FORMATS = {"fits": ("fits", "fits"), "votable": ("vot", "votable"), "csv": ("csv", "ascii.csv"),

@@ -9,9 +9,11 @@ from ._config import build_config, show_config
 from ._threads import effective_n_threads
 from .frames import frame_constants, get_frame, paper_frame
 from .transform import galactocentric, mc_galactocentric
-from .catalogs import (CUT_PRESETS, LAMOST_COLUMNS, Cut, add_distances, apply_cuts,
-                       crossmatch, get_cuts, join_distances, read_catalog,
-                       standardize_columns)
+from .schema import LAMOST_COLUMN_MAP
+from .readers import read_catalog, standardize_columns
+from .crossmatch import crossmatch
+from .distances import add_distances, join_distances
+from .cuts import CUT_PRESETS, Cut, apply_cuts, get_cuts
 from .populations import (BENSBY2003, Population, PopulationModel, add_kinematic_probabilities,
                           halo_cut, kinematic_probabilities, lsr_velocities, uvw_probabilities)
 from .fitting import (AutocorrWarning, LineFit, LineModel, SamplingError, fit_binned,
@@ -29,10 +31,10 @@ __all__ = [
     "frame_constants",
     "galactocentric",
     "mc_galactocentric",
-    # catalogs
+    # catalogues: schema, readers, crossmatch, distances, cuts
     "read_catalog",
     "standardize_columns",
-    "LAMOST_COLUMNS",
+    "LAMOST_COLUMN_MAP",
     "crossmatch",
     "join_distances",
     "add_distances",
@@ -80,3 +82,14 @@ __all__ += [
     "make_survey",
     "make_catalog",
 ]
+
+
+def __getattr__(name):
+    # only deprecated names reach here: the others are module attributes
+    if name == "LAMOST_COLUMNS":
+        import warnings
+
+        warnings.warn("fastgrad.LAMOST_COLUMNS is deprecated; use fastgrad.LAMOST_COLUMN_MAP "
+                      "(the same dict)", FutureWarning, stacklevel=2)
+        return LAMOST_COLUMN_MAP
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

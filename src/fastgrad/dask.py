@@ -45,10 +45,11 @@ import numpy as np
 import pandas as pd
 
 from .azimuthal import annulus_mean as _compiled_annulus_mean
-from .catalogs import (MissingColumnsError, _REPORT_COLUMNS, bailer_jones_distances,
-                       evaluate_cuts, get_cuts)
-from .populations import (BENSBY2003, HALO_CUT, SCHOENRICH2010_SOLAR_MOTION,
+from .cuts import HALO_CUT, REPORT_COLUMNS as _REPORT_COLUMNS, evaluate_cuts, get_cuts
+from .distances import bailer_jones_distances
+from .populations import (BENSBY2003, SCHOENRICH2010_SOLAR_MOTION,
                           kinematic_probabilities as _kinematic_probabilities)
+from .schema import MissingColumnsError
 from ._seeds import seed64
 from ._validation import as_count
 from .transform import (COORD_NAMES, GAIA_CORRELATIONS,

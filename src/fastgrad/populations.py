@@ -24,7 +24,6 @@ velocity and is ignored.
 """
 import math
 from dataclasses import asdict, dataclass
-from types import MappingProxyType
 
 import numpy as np
 import astropy.units as u
@@ -32,7 +31,7 @@ from astropy.table import Column, Table
 
 from ._validation import as_float_array, as_scalar, as_table, check_lengths
 from . import paper
-from .catalogs import Cut, _col, apply_cuts
+from .cuts import HALO_CUT, apply_cuts
 from .frames import frame_metadata, get_frame
 
 __all__ = [
@@ -352,20 +351,8 @@ def _frame_from_meta(meta):
         return None
 
 
-def _halo_keep(t, p_halo_max):
-    return _col(t, "p_halo") < as_scalar("p_halo_max", p_halo_max, u.dimensionless_unscaled,
-                                              minimum=0.0, maximum=1.0)
-
-
-#: The paper's halo cut (Hawkins 2023 sec. 2.4): keep P_halo < 1 %.
-HALO_CUT = Cut("halo", "keep p_halo < p_halo_max (0.01): drop stars with a 1 % or higher "
-               "probability of belonging to the halo; NaN (no velocity) removed",
-               "Hawkins 2023 sec. 2.4; METHOD.md sec. 4", ("p_halo",), _halo_keep,
-               MappingProxyType({"p_halo_max": paper.P_HALO_MAX}))
-
-
-def halo_cut(table, p_max=0.01, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION,
-             populations=BENSBY2003):
+def halo_cut(table, p_max=paper.P_HALO_MAX, *, frame=None,
+             solar_motion=SCHOENRICH2010_SOLAR_MOTION, populations=BENSBY2003):
     """Drop probable halo stars: keep ``p_halo < p_max`` (the paper: 1 %).
 
     Parameters
@@ -376,13 +363,15 @@ def halo_cut(table, p_max=0.01, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR
         ``populations``).
     p_max : float
         Stars with ``p_halo >= p_max`` or NaN go; a number in [0, 1]
-        (0 removes every star).
+        (0 removes every star). Default: the paper's 0.01
+        (:data:`fastgrad.paper.P_HALO_MAX`).
 
     Returns
     -------
     kept : astropy.table.Table
     report : astropy.table.Table
-        As :func:`fastgrad.catalogs.apply_cuts`: one row ``halo`` with
+        As :func:`fastgrad.cuts.apply_cuts`: one row ``halo``
+        (:data:`fastgrad.cuts.HALO_CUT`) with
         ``n_before, n_removed, n_after, n_nonfinite``.
     """
     p_max = as_scalar("p_max", p_max, u.dimensionless_unscaled, minimum=0.0, maximum=1.0)

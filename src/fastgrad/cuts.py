@@ -1,0 +1,482 @@
+"""The paper's quality cuts: named, documented, each threshold once.
+
+docs/method.md sections 2 and 4 (Hawkins 2023, sections 2.1-2.4). A
+:class:`Cut` is a predicate over canonical columns (:mod:`fastgrad.schema`)
+with its default thresholds, their units and the paper's section;
+:data:`CUT_PRESETS` holds the paper's cuts and :data:`HALO_CUT` its halo cut.
+:func:`apply_cuts` applies them in order and reports what each removed (the
+columns of :data:`REPORT_COLUMNS`); :func:`evaluate_cuts` is the counting
+behind it, shared with the Dask partition filters of :mod:`fastgrad.dask`.
+
+The order of the paper for LAMOST is: spectroscopic cuts (``"lamost_hot_stars"``)
+-> 2" match to Gaia DR3 -> ``"astrometric"`` -> halo cut
+(:func:`fastgrad.populations.halo_cut`); for the Gaia giants: the query ->
+``"gaia_giants"`` -> distance match -> ``"astrometric"`` -> halo cut.
+"""
+import numbers
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+import numpy as np
+import astropy.units as u
+from astropy.table import Table
+
+from . import paper
+from ._validation import as_scalar, as_table, is_dataframe
+from .schema import MissingColumnsError, column_values
+
+__all__ = [
+    "Cut",
+    "CUT_PRESETS",
+    "HALO_CUT",
+    "REPORT_COLUMNS",
+    "get_cuts",
+    "cut_parameters",
+    "apply_cuts",
+    "evaluate_cuts",
+]
+
+_DEX = u.dex
+_KMS = u.km / u.s
+
+#: The columns of :func:`apply_cuts`' report, in order (also those of
+#: :func:`fastgrad.dask.cut_report`).
+REPORT_COLUMNS = ("cut", "n_before", "n_removed", "n_after", "n_nonfinite", "section",
+                  "description")
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A named, documented quality cut: a predicate that says which rows to keep.
+
+    Attributes
+    ----------
+    name : str
+        Short identifier, unique within a preset (the report's ``cut``).
+    description : str
+        What is kept, in words and with the default thresholds.
+    section : str
+        Where it comes from (the paper's section, docs/method.md, or fastgrad's choice).
+    columns : tuple of str
+        Columns it reads (their non-finite values make it remove the row).
+    function : callable
+        ``function(table, **params) -> bool ndarray``: True = keep. Written so
+        that NaN compares false and the row goes.
+    params : mapping
+        Default thresholds (canonical units), overridable in :func:`apply_cuts`.
+    units : mapping
+        Parameter name -> its unit (``None``: dimensionless). An override of a
+        numeric parameter must be one finite real number, or a Quantity
+        convertible to this unit (a number without unit is taken in it); it
+        reaches ``function`` as a float in this unit. A parameter whose
+        default is a string or ``None`` (a column name) takes a string or
+        ``None``.
+    """
+
+    name: str
+    description: str
+    section: str
+    columns: tuple
+    function: Callable
+    params: Mapping = field(default_factory=dict)
+    units: Mapping = field(default_factory=dict)
+
+    def keep(self, table, **params):
+        """Boolean mask of the rows this cut keeps (``params`` override the defaults)."""
+        params = _checked_params(self, params, f"cut {self.name!r}: parameter")
+        if is_dataframe(table):
+            table = as_table("table", table)
+        merged = {**self.params, **params}
+        mask = np.asarray(self.function(table, **merged), dtype=bool)
+        if mask.shape != (len(table),):
+            raise ValueError(f"cut {self.name!r} returned shape {mask.shape}, expected ({len(table)},)")
+        return mask
+
+    def with_params(self, **params):
+        """A copy with other default thresholds."""
+        _checked_params(self, params, f"cut {self.name!r}: parameter")
+        return replace(self, params=MappingProxyType({**self.params, **params}))
+
+
+def _checked_params(cut, params, what):
+    """``params`` checked against ``cut``: known names, and values of the kind
+    (and unit) of the defaults; numbers come back as floats in the cut's unit."""
+    unknown = sorted(set(params) - set(cut.params))
+    if unknown:
+        raise ValueError(f"cut {cut.name!r}: unknown parameter(s) {unknown}; "
+                         f"it takes {sorted(cut.params)}")
+    out = {}
+    for key, value in params.items():
+        default = cut.params[key]
+        label = f"{what} {key!r}" if what.endswith("parameter") else f"{what}[{key!r}]"
+        numeric = isinstance(default, numbers.Real) and not isinstance(default, (bool, np.bool_))
+        if key in cut.units or numeric:
+            unit = cut.units.get(key)
+            if unit is not None and unit == _DEX and isinstance(value, u.Quantity) \
+                    and value.unit.physical_type == "dimensionless" \
+                    and not isinstance(value.unit, u.LogUnit):
+                # dex thresholds have always taken plain numbers
+                value = value.to_value(u.dimensionless_unscaled)
+            out[key] = as_scalar(label, value, unit)
+        elif default is None or isinstance(default, str):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{label}: expected a column name (str) or None, got {value!r}")
+            out[key] = value
+        else:
+            out[key] = value  # a custom cut's own kind of parameter
+    return out
+
+
+def _thr(value, unit):
+    """A threshold in ``unit`` (floats are taken to be in it already)."""
+    if isinstance(value, u.Quantity):
+        return value.to_value(unit) if unit not in (None, _DEX) else value.value
+    return float(value)
+
+
+# -- LAMOST hot stars, Hawkins (2023) section 2.1, after Xiang et al. (2022) --
+
+def _logg_range(t, logg_min, logg_max):
+    logg = column_values(t, "logg", _DEX)
+    return (logg >= _thr(logg_min, _DEX)) & (logg <= _thr(logg_max, _DEX))
+
+
+def _vsini_nonnegative(t, vsini_min):
+    return column_values(t, "vsini", _KMS) >= _thr(vsini_min, _KMS)
+
+
+def _teff_max(t, teff_max):
+    return column_values(t, "teff", u.K) <= _thr(teff_max, u.K)
+
+
+def _teff_min(t, teff_min):
+    return column_values(t, "teff", u.K) > _thr(teff_min, u.K)
+
+
+def _snr_min(t, snr_min):
+    return column_values(t, "snr") >= _thr(snr_min, None)
+
+
+def _chi2ratio_max(t, chi2ratio_max):
+    return column_values(t, "chi2ratio") <= _thr(chi2ratio_max, None)
+
+
+def _rv_defined(t, rv_err_max):
+    rv = column_values(t, "rv", _KMS)
+    rv_err = column_values(t, "rv_err", _KMS)
+    return np.isfinite(rv) & np.isfinite(rv_err) & (rv_err <= _thr(rv_err_max, _KMS))
+
+
+def _parameters_defined(t):
+    ok = np.ones(len(t), dtype=bool)
+    for name in ("teff", "logg", "feh"):
+        ok &= np.isfinite(column_values(t, name))
+    return ok
+
+
+def _feh_err_max(t, feh_err_max):
+    return column_values(t, "feh_err", _DEX) < _thr(feh_err_max, _DEX)
+
+
+_LAMOST_CUTS = (
+    Cut("logg_range", "keep logg_min <= logg <= logg_max (2 <= logg <= 5 dex): logg < 2 may be "
+        "chemically peculiar stars with wrong gravities, logg > 5 hot subdwarfs",
+        "Hawkins 2023 sec. 2.1 (i)", ("logg",), _logg_range,
+        MappingProxyType({"logg_min": 2.0, "logg_max": 5.0}),
+        units=MappingProxyType({"logg_min": _DEX, "logg_max": _DEX})),
+    Cut("vsini_nonnegative", "keep vsini >= vsini_min (0 km/s): negative vsini are pipeline "
+        "extrapolations", "Hawkins 2023 sec. 2.1 (ii)", ("vsini",), _vsini_nonnegative,
+        MappingProxyType({"vsini_min": 0.0}),
+        units=MappingProxyType({"vsini_min": _KMS})),
+    Cut("teff_max", "keep teff <= teff_max (25,000 K): hotter O stars need NLTE corrections",
+        "Hawkins 2023 sec. 2.1 (iii)", ("teff",), _teff_max,
+        MappingProxyType({"teff_max": 25000.0}),
+        units=MappingProxyType({"teff_max": u.K})),
+    Cut("teff_min", "keep teff > teff_min (7,000 K): the hot-star catalogue's own range",
+        "Hawkins 2023 sec. 2.1 (end); docs/method.md sec. 2", ("teff",), _teff_min,
+        MappingProxyType({"teff_min": 7000.0}),
+        units=MappingProxyType({"teff_min": u.K})),
+    Cut("snr_min", "keep snr >= snr_min (30; g-band SNR under the default column map)",
+        "Hawkins 2023 sec. 2.1 (iv)", ("snr",), _snr_min, MappingProxyType({"snr_min": 30.0}),
+        units=MappingProxyType({"snr_min": None})),
+    Cut("chi2ratio_max", "keep chi2ratio <= chi2ratio_max (10): spectral fits that are not "
+        "10-sigma outliers in reduced chi^2", "Hawkins 2023 sec. 2.1 (v)", ("chi2ratio",),
+        _chi2ratio_max, MappingProxyType({"chi2ratio_max": 10.0}),
+        units=MappingProxyType({"chi2ratio_max": None})),
+    Cut("rv_defined", "keep finite rv and rv_err with rv_err <= rv_err_max (100 km/s)",
+        "Hawkins 2023 sec. 2.1 (vi)", ("rv", "rv_err"), _rv_defined,
+        MappingProxyType({"rv_err_max": 100.0}),
+        units=MappingProxyType({"rv_err_max": _KMS})),
+    Cut("parameters_defined", "keep finite teff, logg and feh", "Hawkins 2023 sec. 2.1 (vi)",
+        ("teff", "logg", "feh"), _parameters_defined, MappingProxyType({})),
+    Cut("feh_err_max", "keep feh_err < feh_err_max (0.20 dex, strict)",
+        "Hawkins 2023 sec. 2.1 (vi)", ("feh_err",), _feh_err_max,
+        MappingProxyType({"feh_err_max": 0.20}),
+        units=MappingProxyType({"feh_err_max": _DEX})),
+)
+
+
+# -- Gaia DR3 giants, Hawkins (2023) section 2.2 --
+
+def _teff_gspspec_max(t, teff_gspspec_max):
+    return column_values(t, "teff_gspspec", u.K) < _thr(teff_gspspec_max, u.K)
+
+
+def _logg_gspspec_max(t, logg_gspspec_max):
+    return column_values(t, "logg_gspspec", _DEX) < _thr(logg_gspspec_max, _DEX)
+
+
+def _mh_defined(t):
+    return np.isfinite(column_values(t, "mh_gspspec"))
+
+
+_GIANT_CUTS = (
+    Cut("teff_gspspec_max", "keep teff_gspspec < teff_gspspec_max (4700 K, strict): cool giants",
+        "Hawkins 2023 sec. 2.2", ("teff_gspspec",), _teff_gspspec_max,
+        MappingProxyType({"teff_gspspec_max": 4700.0}),
+        units=MappingProxyType({"teff_gspspec_max": u.K})),
+    Cut("logg_gspspec_max", "keep logg_gspspec < logg_gspspec_max (2.0 dex, strict): bright "
+        "giants", "Hawkins 2023 sec. 2.2", ("logg_gspspec",), _logg_gspspec_max,
+        MappingProxyType({"logg_gspspec_max": 2.0}),
+        units=MappingProxyType({"logg_gspspec_max": _DEX})),
+    Cut("mh_defined", "keep finite mh_gspspec (the gradient-sample query already asks for it; "
+        "a fit cannot use a missing [M/H])", "fastgrad's choice (docs/method.md sec. 1)",
+        ("mh_gspspec",), _mh_defined, MappingProxyType({})),
+)
+
+
+# -- astrometric cuts for both samples, Hawkins (2023) section 2.3 --
+
+def _parallax_precision(t, parallax_over_error_min):
+    if "parallax_over_error" in t.colnames:
+        poe = column_values(t, "parallax_over_error")
+    else:
+        poe = column_values(t, "parallax", u.mas) / column_values(t, "parallax_error", u.mas)
+    return poe > _thr(parallax_over_error_min, None)
+
+
+def _distance_precision(t, distance_frac_error_max):
+    r_med = column_values(t, "r_med_geo", u.pc)
+    r_lo = column_values(t, "r_lo_geo", u.pc)
+    r_hi = column_values(t, "r_hi_geo", u.pc)
+    sigma = (r_hi - r_lo) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = sigma / r_med
+    # r_lo > r_hi would make sigma negative and pass any threshold
+    return (r_med > 0) & (r_lo <= r_hi) & (frac <= _thr(distance_frac_error_max, None))
+
+
+def _rv_finite(t, rv_column):
+    if rv_column is None:
+        rv_column = "rv" if "rv" in t.colnames else "radial_velocity"
+    return np.isfinite(column_values(t, rv_column, _KMS))
+
+
+_ASTROMETRIC_CUTS = (
+    Cut("parallax_precision", "keep parallax_over_error > parallax_over_error_min (1/0.3, "
+        "strict): parallax uncertainty better than 30 %", "Hawkins 2023 sec. 2.3",
+        ("parallax_over_error",), _parallax_precision,
+        MappingProxyType({"parallax_over_error_min": 1.0 / 0.3}),
+        units=MappingProxyType({"parallax_over_error_min": None})),
+    Cut("distance_precision", "keep sigma_d / r_med_geo <= distance_frac_error_max (0.30), "
+        "sigma_d = (r_hi_geo - r_lo_geo) / 2, r_med_geo > 0 and r_lo_geo <= r_hi_geo; no "
+        "distance: removed",
+        "Hawkins 2023 sec. 2.3; sigma_d: fastgrad's choice (docs/method.md sec. 2)",
+        ("r_med_geo", "r_lo_geo", "r_hi_geo"), _distance_precision,
+        MappingProxyType({"distance_frac_error_max": 0.30}),
+        units=MappingProxyType({"distance_frac_error_max": None})),
+    Cut("rv_finite", "keep a finite radial velocity (rv_column; None: 'rv', the LAMOST RV, "
+        "when present, else Gaia's 'radial_velocity')", "Hawkins 2023 sec. 2.1 (vi), 2.3",
+        ("rv|radial_velocity",), _rv_finite, MappingProxyType({"rv_column": None})),
+)
+
+
+# -- the halo cut for both samples, Hawkins (2023) section 2.4 --
+
+def _halo_keep(t, p_halo_max):
+    return column_values(t, "p_halo") < as_scalar("p_halo_max", p_halo_max,
+                                                  u.dimensionless_unscaled, minimum=0.0,
+                                                  maximum=1.0)
+
+
+#: The paper's halo cut (Hawkins 2023 sec. 2.4): keep P_halo < 1 %
+#: (:data:`fastgrad.paper.P_HALO_MAX`). Not a preset: ``p_halo`` comes from
+#: :func:`fastgrad.populations.add_kinematic_probabilities`, which
+#: :func:`fastgrad.populations.halo_cut` runs first when it is missing.
+HALO_CUT = Cut("halo", "keep p_halo < p_halo_max (0.01): drop stars with a 1 % or higher "
+               "probability of belonging to the halo; NaN (no velocity) removed",
+               "Hawkins 2023 sec. 2.4; docs/method.md sec. 4", ("p_halo",), _halo_keep,
+               MappingProxyType({"p_halo_max": paper.P_HALO_MAX}),
+               units=MappingProxyType({"p_halo_max": None}))
+
+#: Named cut presets, in the order they are applied (docs/method.md section 2).
+CUT_PRESETS = MappingProxyType({
+    "lamost_hot_stars": _LAMOST_CUTS,
+    "gaia_giants": _GIANT_CUTS,
+    "astrometric": _ASTROMETRIC_CUTS,
+})
+
+
+def get_cuts(cuts):
+    """A tuple of :class:`Cut` from a preset name, a Cut, or a list mixing both."""
+    if isinstance(cuts, (str, Cut)):
+        cuts = [cuts]
+    out = []
+    for item in cuts:
+        if isinstance(item, Cut):
+            out.append(item)
+        elif isinstance(item, str):
+            if item not in CUT_PRESETS:
+                raise ValueError(f"unknown cut preset {item!r}; use one of {sorted(CUT_PRESETS)} "
+                                 "or Cut objects")
+            out.extend(CUT_PRESETS[item])
+        else:
+            raise TypeError(f"cuts: expected a preset name or a Cut, got {type(item).__name__}")
+    names = [c.name for c in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"cuts: names must be unique, {dup} repeat")
+    return tuple(out)
+
+
+def cut_parameters(cuts):
+    """The threshold names a preset (or Cut, or list of them) takes.
+
+    Parameters
+    ----------
+    cuts : str, Cut or sequence of them
+        As in :func:`apply_cuts`, e.g. ``"lamost_hot_stars"``.
+
+    Returns
+    -------
+    frozenset of str
+        The names :func:`apply_cuts` accepts in ``thresholds=`` for these
+        cuts, e.g. ``cut_parameters("astrometric") == {"parallax_over_error_min",
+        "distance_frac_error_max", "rv_column"}``.
+    """
+    return frozenset(p for c in get_cuts(cuts) for p in c.params)
+
+
+def apply_cuts(table, cuts, *, thresholds=None):
+    """Apply quality cuts in order and report what each removed.
+
+    Parameters
+    ----------
+    table : astropy.table.Table or pandas.DataFrame
+    cuts : str, Cut or sequence of them
+        A preset name (``"lamost_hot_stars"``, ``"gaia_giants"``,
+        ``"astrometric"``; see :data:`CUT_PRESETS`), a :class:`Cut`, or a list
+        of them, applied in order.
+    thresholds : dict, optional
+        Parameter name -> value (canonical units or a Quantity), e.g.
+        ``{"snr_min": 20, "feh_err_max": 0.4}``; each goes to every cut that
+        takes it. A name no cut takes raises ``ValueError`` naming it and the
+        known ones (a misspelt name never leaves the default in force; the
+        names of a preset: :func:`cut_parameters`). A numeric threshold must
+        be one finite real number or a Quantity in a unit convertible to the
+        cut's (:attr:`Cut.units`); anything else raises, naming the key.
+
+    Returns
+    -------
+    kept : astropy.table.Table
+        The surviving rows; ``meta['quality_cuts']`` gains one dict per cut
+        (the report's rows, plus the thresholds used).
+    report : astropy.table.Table
+        One row per cut: ``cut``, ``n_before``, ``n_removed``, ``n_after``,
+        ``n_nonfinite`` (of the removed rows, those with a non-finite value in
+        the cut's columns), ``section``, ``description``. A row removed by an
+        earlier cut is not counted again.
+
+    Raises
+    ------
+    MissingColumnsError
+        A cut's column is absent (the message names the cut and the column).
+    TypeError
+        ``table`` is neither a Table nor a DataFrame; a threshold is not a
+        number (naming its key).
+    astropy.units.UnitConversionError
+        A threshold's unit does not convert to the cut's (naming its key).
+    """
+    table = as_table("table", table)
+    cuts = get_cuts(cuts)
+    alive, counts, used = evaluate_cuts(table, cuts, thresholds)
+    rows = [{"cut": cut.name, "n_before": n_before, "n_removed": n_removed,
+             "n_after": n_before - n_removed, "n_nonfinite": n_nonfinite,
+             "section": cut.section, "description": cut.description,
+             "params": {**cut.params, **params}}
+            for (cut, n_before, n_removed, n_nonfinite), params in zip(counts, used)]
+    kept = table[alive] if not alive.all() else Table(table, copy=False)
+    report = Table()
+    for name in REPORT_COLUMNS:
+        values = [r[name] for r in rows]
+        report[name] = (np.array(values, dtype=np.int64) if name.startswith("n_")
+                        else np.array(values, dtype=str))
+    history = list(kept.meta.get("quality_cuts", []))
+    history += [{**{k: r[k] for k in REPORT_COLUMNS if k != "description"},
+                 "params": {k: _jsonable(v) for k, v in r["params"].items()}} for r in rows]
+    kept.meta["quality_cuts"] = history
+    return kept, report
+
+
+def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
+    """The rows that survive ``cuts`` (a list of :class:`Cut`) applied in order,
+    and what each removed: the counting behind :func:`apply_cuts` and the Dask
+    partition filters (``table``: anything with ``colnames`` and columns).
+
+    Returns
+    -------
+    alive : bool ndarray
+    counts : list of (cut, n_before, n_removed, n_nonfinite)
+    params : list of dict, the thresholds each cut was given
+    """
+    if is_dataframe(table):
+        table = as_table("table", table)
+    elif not hasattr(table, "colnames"):
+        raise TypeError(f"{what}: expected an astropy Table or a pandas DataFrame, got "
+                        f"{type(table).__name__}")
+    if thresholds is not None and not isinstance(thresholds, Mapping):
+        raise TypeError(f"thresholds: expected a dict of name -> value, got "
+                        f"{type(thresholds).__name__}")
+    thresholds = dict(thresholds or {})
+    known = {p for c in cuts for p in c.params}
+    unknown = sorted(set(thresholds) - known)
+    if unknown:
+        raise ValueError(f"thresholds: unknown name(s) {unknown}; these cuts take {sorted(known)}")
+    alive = np.ones(len(table), dtype=bool)
+    counts, used = [], []
+    for cut in cuts:
+        params = {k: v for k, v in thresholds.items() if k in cut.params}
+        checked = _checked_params(cut, params, "thresholds")
+        try:
+            keep = cut.keep(table, **checked)
+        except MissingColumnsError as exc:
+            raise MissingColumnsError(f"cut {cut.name!r} ({cut.section}): {exc}; the {what} has "
+                                      f"{', '.join(table.colnames[:40])}", exc.missing) from None
+        removed = alive & ~keep
+        nonfinite = _nonfinite(table, cut.columns)
+        counts.append((cut, int(np.count_nonzero(alive)), int(np.count_nonzero(removed)),
+                       int(np.count_nonzero(removed & nonfinite))))
+        used.append(params)
+        alive &= keep
+    return alive, counts, used
+
+
+def _nonfinite(table, columns):
+    """Rows with a non-finite value in any of ``columns`` ("a|b": the first of
+    a, b present)."""
+    bad = np.zeros(len(table), dtype=bool)
+    for spec in columns:
+        name = next((n for n in spec.split("|") if n in table.colnames), None)
+        if name is not None and table[name].dtype.kind in "fiu":
+            bad |= ~np.isfinite(column_values(table, name))
+    return bad
+
+
+
+def _jsonable(value):
+    if isinstance(value, u.Quantity):
+        return f"{value}"
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return value
