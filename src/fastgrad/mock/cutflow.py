@@ -7,12 +7,14 @@ tables (``in_final``) come from the cut presets the pipeline applies
 evaluated by :func:`fastgrad.catalogs.evaluate_cuts` on Tables of the mock's
 own columns, so the truth follows any change to a threshold or a cut
 (docs/method.md sections 2 and 4).  Only the two joins are answered from the
-truth: which LAMOST star has its Gaia counterpart within the 2" match
-radius, which giant has a Bailer-Jones distance.
+truth: which LAMOST star has its Gaia counterpart within the match radius
+(:data:`fastgrad.paper.CROSSMATCH_RADIUS_ARCSEC`), which giant has a
+Bailer-Jones distance.
 """
 import numpy as np
 from astropy.table import Table
 
+from .. import paper
 from ..catalogs import Cut, evaluate_cuts, get_cuts
 from ..populations import HALO_CUT, kinematic_probabilities
 from .columns import BAILER_JONES_COLUMNS, GAIA_GIANT_COLUMNS, LAMOST_COLUMNS, table
@@ -42,6 +44,7 @@ LAMOST_COUNT_AFTER = {
     "chi2ratio_max": "after_chi2ratio",
 }
 
+_RADIUS = f"{paper.CROSSMATCH_RADIUS_ARCSEC:g} arcsec"
 _BJ_DISTANCES = BAILER_JONES_COLUMNS[1:]      # r_med_geo, r_lo_geo, r_hi_geo
 _PARALLAX_OVER_ERROR = tuple(c for c in GAIA_GIANT_COLUMNS if c[0] == "parallax_over_error")
 
@@ -157,11 +160,11 @@ def lamost_final_sample(lamost, gaia, bj, matched, frame):
     data = {**lamost, "parallax_over_error": gaia["parallax_over_error"],
             **{name: bj[name] for name, _, _ in _BJ_DISTANCES}, "has_gaia_match": matched}
     spec = (LAMOST_COLUMNS + _PARALLAX_OVER_ERROR + _BJ_DISTANCES
-            + (("has_gaia_match", None, "true counterpart within 2 arcsec"),))
+            + (("has_gaia_match", None, f"true counterpart within {_RADIUS}"),))
     steps = preset_steps("lamost_hot_stars", LAMOST_COUNT_AFTER, "after_finite_and_errors")
     steps += [("after_crossmatch", [truth_cut("crossmatch", "has_gaia_match",
                                               "keep the stars whose true Gaia counterpart "
-                                              "lies within the 2 arcsec match radius")]),
+                                              f"lies within the {_RADIUS} match radius")]),
               ("after_astrometric", "astrometric")]
     n = len(matched)
     keep, counts = count_cuts(table(spec, data), steps)
@@ -171,7 +174,7 @@ def lamost_final_sample(lamost, gaia, bj, matched, frame):
     keep = _halo_step(keep, nominal, frame, counts)
     counts["note"] = ("fastgrad's cuts (fastgrad.catalogs presets lamost_hot_stars, "
                       "astrometric; fastgrad.populations.HALO_CUT) on the mock's columns, "
-                      "in order; crossmatch: the true counterpart within 2 arcsec")
+                      f"in order; crossmatch: the true counterpart within {_RADIUS}")
     return keep, nominal, counts
 
 

@@ -12,6 +12,7 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Table
 
+from .. import paper
 from .._seeds import seed_sequence
 from ..frames import frame_metadata, get_frame
 from .columns import (BAILER_JONES_COLUMNS, CORRELATION_COLUMNS, GAIA_COLUMNS,
@@ -254,10 +255,12 @@ def _make_lamost(rng, n, full, frame, geo):
         "rv": rv, "rv_err": rv_err,
     }
     # fibre positions: the Gaia position + a ~0.1-0.5" offset (astrometry of the
-    # input catalogue, epoch difference); 1 % land 2.5-8" away (no match within 2")
+    # input catalogue, epoch difference); 1 % land 0.5" to 4x beyond the match
+    # radius (2.5-8" for the paper's 2"), so the cross-match cannot find them
+    radius = paper.CROSSMATCH_RADIUS_ARCSEC
     offset = 0.25 * lognormal(rng, 0.45, n)
     far = rng.uniform(size=n) < 0.01
-    offset = np.where(far, rng.uniform(2.5, 8.0, n), offset)
+    offset = np.where(far, rng.uniform(radius + 0.5, 4.0 * radius, n), offset)
     ra_l, dec_l = offset_position(rng, stars["ra"][L], stars["dec"][L], offset)
     # 2 % of the LAMOST stars have no Gaia row at all
     missing = rng.uniform(size=n) < 0.02
