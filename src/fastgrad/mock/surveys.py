@@ -35,12 +35,15 @@ _KMS = u.km / u.s
 # ---------------------------------------------------------------------------
 
 def _survey_table(spec, data, truth_meta):
+    """One of the survey's tables, its own copy of the truth in ``meta["truth"]``."""
     t = table(spec, data)
     t.meta["truth"] = copy.deepcopy(truth_meta)
     return t
 
 
 def _truth_table(stars, vxyz, geo, extra):
+    """One row per star of the main table: true coordinates (kpc, km/s, rad),
+    [Fe/H] truth (dex), ``in_final`` and the nominal observed R, |Z| (kpc)."""
     x, y, z = stars["xyz"]
     R = np.hypot(x, y)
     cols = {
@@ -197,6 +200,8 @@ def _common_truth(rng, kind, n, full, frame, geo):
 
 
 def _make_lamost(rng, n, full, frame, geo):
+    """The LAMOST, Gaia and Bailer-Jones tables of ``n`` candidates, the stars'
+    truth, their velocities (km/s), the truth table's extra columns and the counts."""
     # LAMOST candidates and the unrelated Gaia field stars come from one draw:
     # the field stars are the last n_field, then moved on the sky
     n_field = int(round(0.02 * n))
@@ -310,6 +315,7 @@ def _make_lamost(rng, n, full, frame, geo):
 
 
 def _make_giants(rng, n, full, frame, geo):
+    """The Gaia and Bailer-Jones tables of ``n`` giants, as :func:`_make_lamost`."""
     stars, vxyz = _common_truth(rng, "gaia_giants", n, full, frame, geo)
     g = stars["phot_g_mean_mag"]
     gaia, eps_plx = observe_gaia(rng, stars["ra"], stars["dec"], stars["distance"],
