@@ -1,7 +1,7 @@
 """fastgrad.mock: synthetic survey catalogues with their truth.
 
 The references here are independent of the module: column lists written out,
-astropy's cross-match, numpy's polyfit, and the METHOD.md cuts, Bensby
+astropy's cross-match, numpy's polyfit, and the docs/method.md cuts, Bensby
 populations and Reid 2014 arms re-implemented inline.
 """
 import json
@@ -36,10 +36,10 @@ GIANT_EXTRA = [("mh_gspspec", "dex"), ("mh_gspspec_lower", "dex"),
                ("mh_gspspec_upper", "dex"), ("teff_gspspec", "K"), ("logg_gspspec", "dex")]
 BJ_SPEC = [("source_id", None), ("r_med_geo", "pc"), ("r_lo_geo", "pc"), ("r_hi_geo", "pc")]
 
-# METHOD.md section 4, Bensby et al. 2003: X, sigma_U, sigma_V, sigma_W, V_asym
+# docs/method.md section 4, Bensby et al. 2003: X, sigma_U, sigma_V, sigma_W, V_asym
 BENSBY = {"thin": (0.94, 35, 20, 16, -15), "thick": (0.06, 67, 38, 35, -46),
           "halo": (0.0015, 160, 90, 90, -220)}
-# METHOD.md section 6, Reid et al. 2014: R_ref, beta_ref, psi, width, beta range; R0 = 8.34
+# docs/method.md section 6, Reid et al. 2014: R_ref, beta_ref, psi, width, beta range; R0 = 8.34
 REID = {"Scutum": (5.0, 27.6, 19.8, 0.17, 3, 101), "Sagittarius": (6.6, 25.6, 6.9, 0.26, -2, 68),
         "Local": (8.4, 8.9, 12.8, 0.33, -8, 27), "Perseus": (9.9, 14.2, 9.4, 0.38, -21, 88),
         "Outer": (13.0, 18.6, 13.8, 0.63, -6, 56)}
@@ -101,7 +101,7 @@ def test_without_truth_table_and_make_catalog():
 
 
 def test_error_sizes_match_the_paper(lamost, giants):
-    """METHOD.md section 8 medians (final-like samples): LAMOST 85 K / 0.10 /
+    """docs/method.md section 8 medians (final-like samples): LAMOST 85 K / 0.10 /
     0.08 dex, Gaia [M/H] 0.04 dex, parallax ~3 %; generous bands."""
     lam = lamost["lamost"]
     final = np.asarray(lamost["truth"]["in_final"])
@@ -308,7 +308,7 @@ def test_frame_option():
 # ------------------------------------------------------------------------- cuts
 
 def _p_halo(vx, vy, vz, frame=None):
-    """Bensby 2003 P(halo) from Galactocentric velocities (METHOD.md section 4)."""
+    """Bensby 2003 P(halo) from Galactocentric velocities (docs/method.md section 4)."""
     v = fastgrad.get_frame(frame).galcen_v_sun
     vsun = (v.d_xyz if hasattr(v, "d_xyz") else v.xyz).to_value(u.km / u.s)
     uu, vv, ww = (np.asarray(v) - vs + pec for v, vs, pec in
@@ -508,3 +508,94 @@ def test_matched_filter_recovers_the_observed_amplitude():
     err = np.sqrt(np.linalg.inv(A.T @ A)[0, 0] * resid.var(ddof=2))
     assert err < 0.015
     assert abs(coef[0] - meta["azimuthal_amplitude_observed"]) < 4 * err
+
+
+# ------------------------------------------------------- the package's seams
+
+def test_public_names_stay_importable():
+    assert mock.__all__ == [
+        "make_survey", "make_catalog", "default_truth", "pattern_shape", "KINDS", "DEFAULT_N",
+        "LAMOST_COLUMNS", "GAIA_COLUMNS", "GAIA_GIANT_COLUMNS", "BAILER_JONES_COLUMNS",
+        "TABLE1_EDGES", "TABLE2_EDGES"]
+    for name in mock.__all__:
+        assert getattr(mock, name) is not None
+    assert fastgrad.make_survey is mock.make_survey
+    assert fastgrad.make_catalog is mock.make_catalog
+    assert mock.KINDS == ("lamost_hot_stars", "gaia_giants")
+    assert mock.TABLE1_EDGES[0] == 0.0 and mock.TABLE2_EDGES == tuple(range(7, 15))
+
+
+def _report_after(report):
+    return dict(zip(report["cut"], report["n_after"].tolist()))
+
+
+def test_counts_are_fastgrads_cuts_on_the_mock_tables(lamost, giants):
+    """The spectroscopic counts of meta["truth"] are what fastgrad.apply_cuts
+    gives on the tables the mock hands out (the same cuts, not a copy)."""
+    counts = lamost["lamost"].meta["truth"]["counts"]
+    kept, report = fastgrad.apply_cuts(lamost["lamost"], "lamost_hot_stars")
+    after = _report_after(report)
+    assert counts["candidates"] == N
+    for cut, key in mock.cutflow.LAMOST_COUNT_AFTER.items():
+        assert counts[key] == after[cut]
+    assert counts["after_finite_and_errors"] == len(kept)
+    # the final sample lies inside it
+    tr = lamost["truth"]
+    final_ids = np.asarray(tr["obsid"])[np.asarray(tr["in_final"])]
+    assert np.isin(final_ids, np.asarray(kept["obsid"])).all()
+    assert counts["final"] == final_ids.size
+
+    gcounts = giants["gaia"].meta["truth"]["counts"]
+    gkept, _ = fastgrad.apply_cuts(giants["gaia"], "gaia_giants")
+    assert gcounts["after_teff_logg"] == len(gkept)
+    assert gcounts["final"] == np.sum(np.asarray(giants["truth"]["in_final"]))
+    assert list(gcounts)[:-1] == ["candidates", "after_teff_logg", "after_distance_match",
+                                  "after_astrometric", "final"]
+
+
+def test_preset_steps_apply_every_cut_of_the_preset():
+    from fastgrad.catalogs import get_cuts
+    from fastgrad.mock.cutflow import LAMOST_COUNT_AFTER, preset_steps
+    steps = preset_steps("lamost_hot_stars", LAMOST_COUNT_AFTER, "after_finite_and_errors")
+    assert [key for key, _ in steps] == ["after_logg", "after_vsini", "after_teff", "after_snr",
+                                         "after_chi2ratio", "after_finite_and_errors"]
+    assert [c for _, group in steps for c in group] == list(get_cuts("lamost_hot_stars"))
+    assert preset_steps("gaia_giants", {}, "x") == [("x", get_cuts("gaia_giants"))]
+    with pytest.raises(ValueError, match="no cut"):
+        preset_steps("gaia_giants", {"snr_min": "after_snr"}, "x")
+
+
+def test_truth_follows_a_changed_cut(monkeypatch):
+    """A threshold changed in fastgrad's presets moves the mock's counts with it."""
+    from fastgrad.catalogs import get_cuts
+    presets = get_cuts.__globals__["CUT_PRESETS"]   # wherever the presets live
+    stricter = tuple(c.with_params(snr_min=50.0) if c.name == "snr_min" else c
+                     for c in presets["lamost_hot_stars"])
+    before = mock.make_survey("lamost_hot_stars", 2000, seed=8)["lamost"]
+    monkeypatch.setitem(get_cuts.__globals__, "CUT_PRESETS",
+                        type(presets)({**presets, "lamost_hot_stars": stricter}))
+    after = mock.make_survey("lamost_hot_stars", 2000, seed=8)["lamost"]
+    c0, c1 = before.meta["truth"]["counts"], after.meta["truth"]["counts"]
+    _, report = fastgrad.apply_cuts(before, "lamost_hot_stars", thresholds={"snr_min": 50.0})
+    assert c1["after_snr"] == _report_after(report)["snr_min"] < c0["after_snr"]
+    assert c1["final"] < c0["final"]
+    np.testing.assert_array_equal(np.asarray(after["feh"]), np.asarray(before["feh"]))
+
+
+def test_matched_filter_is_the_least_squares_amplitude():
+    from fastgrad.mock.truth import matched_filter
+    rng = np.random.default_rng(3)
+    R = rng.uniform(7, 11, 1500)
+    phi = rng.uniform(-0.5, 0.5, R.size)
+    shape = np.cos(2 * phi) * np.exp(-0.5 * ((R - 9) / 0.5) ** 2)
+    feh = 0.08 * shape + rng.normal(0, 0.05, R.size)
+    delta = feh - _annulus_mean_bruteforce(R, feh, 0.1)
+    g = shape - _annulus_mean_bruteforce(R, shape, 0.1)
+    A = np.column_stack([g, np.ones_like(g)])
+    coef, *_ = np.linalg.lstsq(A, delta, rcond=None)
+    err = np.sqrt(np.linalg.inv(A.T @ A)[0, 0] * (delta - A @ coef).var(ddof=2))
+    amp = matched_filter(R, delta, shape, 0.1)
+    amp2, err2 = matched_filter(R, delta, shape, 0.1, with_error=True)
+    assert amp == amp2 == pytest.approx(coef[0], rel=1e-10)
+    assert err2 == pytest.approx(err, rel=1e-8)
+    assert abs(amp - 0.08) < 4 * err

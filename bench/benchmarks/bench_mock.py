@@ -14,6 +14,8 @@ import numpy as np
 
 from fastgrad import mock
 from fastgrad.frames import paper_frame
+from fastgrad.mock.galaxy import Geometry
+from fastgrad.mock.sampling import DiskEnvelope, sample_population
 
 
 def _naive_disk_sample(rng, count, pop, sv, geo):
@@ -62,7 +64,7 @@ class MockSampling:
         self.truth = mock.default_truth("lamost_hot_stars")
         self.sv = dict(self.truth["survey"], abs_mag_sigma_total=self.truth["survey"]["abs_mag_sigma"])
         self.pop = self.truth["populations"]["thin"]
-        self.geo = mock._Geometry(paper_frame())
+        self.geo = Geometry(paper_frame())
 
     def _rate(self, fn):
         best = np.inf
@@ -73,9 +75,9 @@ class MockSampling:
         return self.n / best
 
     def track_stars_per_s_fastgrad(self):
-        env = mock._DiskEnvelope(self.pop, self.geo, self.sv["distance_max_kpc"])
+        env = DiskEnvelope(self.pop, self.geo, self.sv["distance_max_kpc"])
         rng = np.random.default_rng(1)
-        return self._rate(lambda: mock._sample_population(
+        return self._rate(lambda: sample_population(
             rng, "lamost_hot_stars", self.n, env, self.sv, self.geo))
 
     def track_stars_per_s_naive(self):
