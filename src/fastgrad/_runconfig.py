@@ -144,7 +144,7 @@ def _inputs(inputs, samples):
 
 
 def _cuts(cuts, samples):
-    from .catalogs import cut_parameters
+    from .cuts import cut_parameters
     if not isinstance(cuts, dict):
         raise ConfigError(f"cuts: expected a table of thresholds, got {cuts!r}")
     presets = [p for s in samples for p in CUT_PRESETS_OF_SAMPLE[s]]

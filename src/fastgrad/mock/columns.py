@@ -6,7 +6,7 @@ so the mock's tables are what :func:`fastgrad.read_catalog` makes of real files.
 """
 from astropy.table import Table
 
-from ..catalogs import CANONICAL_UNITS
+from ..schema import CANONICAL_UNITS
 
 __all__ = [
     "CORRELATION_COLUMNS",

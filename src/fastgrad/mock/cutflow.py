@@ -15,8 +15,8 @@ import numpy as np
 from astropy.table import Table
 
 from .. import paper
-from ..catalogs import Cut, evaluate_cuts, get_cuts
-from ..populations import HALO_CUT, kinematic_probabilities
+from ..cuts import HALO_CUT, Cut, evaluate_cuts, get_cuts
+from ..populations import kinematic_probabilities
 from .columns import BAILER_JONES_COLUMNS, GAIA_GIANT_COLUMNS, LAMOST_COLUMNS, table
 
 __all__ = [
