@@ -10,6 +10,7 @@ import emcee
 
 import fastgrad
 from fastgrad import fitting
+from fastgrad.fitting import mcmc
 from fastgrad.fitting import (AutocorrWarning, LineModel, fit_binned, fit_line, fit_tables,
                               line_loglike)
 
@@ -334,9 +335,9 @@ def test_chain_is_emcees_own():
         fit = fit_line(x, y, sx, sy, seed=7, n_walkers=12, n_steps=150)
     model = LineModel(x, y, sx, sy)
     init_seed, emcee_seed = np.random.SeedSequence(7).spawn(2)
-    _, p0 = fitting._initial_walkers(model, 12, np.random.default_rng(init_seed))
+    _, p0 = mcmc._initial_walkers(model, 12, np.random.default_rng(init_seed))
     plain = emcee.EnsembleSampler(12, 3, model.log_prob, vectorize=True)
-    plain._random = fitting._CompactStateRandom(np.random.PCG64(emcee_seed))
+    plain._random = mcmc._CompactStateRandom(np.random.PCG64(emcee_seed))
     plain.run_mcmc(p0, 150)
     np.testing.assert_array_equal(plain.get_chain(), fit.sampler.get_chain())
     np.testing.assert_array_equal(plain.get_log_prob(), fit.sampler.get_log_prob())
@@ -555,8 +556,8 @@ def test_walkers_that_cannot_start_and_chains_that_never_move_raise():
 
     model = Frozen(x, y, sx, sy)
     with pytest.raises(fitting.SamplingError, match="acceptance fraction 0"):
-        fitting._sample(model, n_walkers=10, n_steps=20, burn=None, seed=1, progress=False,
-                        backend=None)
+        mcmc.sample_posterior(model, n_walkers=10, n_steps=20, burn=None, seed=1,
+                              progress=False, backend=None)
 
 
 @pytest.mark.parametrize("name, value", [("n_walkers", 10.7), ("n_walkers", 10.0),
@@ -609,7 +610,7 @@ def test_fit_tables_converts_quantities_to_kpc():
     # z in pc as plain numbers: no star in any |z| bin, and the message says why
     from fastgrad.errors import InputError
     with pytest.raises(InputError, match=r"z: none of the 3000 stars falls in a bin of "
-                                         r"radial_edges .*plain numbers are kpc"):
+                                         r"absz_edges .*plain numbers are kpc"):
         fit_tables(R, z * 1000 + 5000, feh, R_err, z_err, feh_err, **kw)
 
 
