@@ -655,3 +655,53 @@ def test_tables_carry_units_through_ecsv(tmp_path):
             assert t[col].unit == unit and back[col].unit == unit, col
         np.testing.assert_array_equal(back["slope"].filled(np.nan), t["slope"].filled(np.nan))
         assert list(back["slope"].mask) == list(t["slope"].mask)
+
+
+def test_fit_tables_edge_keywords_and_their_deprecated_names():
+    """absz_edges (Table 1's |Z| bins) and R_edges (Table 2's R bins); the
+    names before issue 13, radial_edges and vertical_edges, give the same
+    tables with a FutureWarning, and both names at once are an error."""
+    R, z, feh, R_err, z_err, feh_err = tables_data()
+    args = (R, z, feh, R_err, z_err, feh_err)
+    kw = dict(min_stars=300, seed=2, n_walkers=10, n_steps=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocorrWarning)
+        warnings.simplefilter("error", FutureWarning)
+        new = fit_tables(*args, absz_edges=[0.0, 0.2, 0.4], R_edges=[7.0, 8.5, 10.0], **kw)
+        default = fit_tables(*args, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocorrWarning)
+        with pytest.warns(FutureWarning, match=r"radial_edges=.*use absz_edges="):
+            with pytest.warns(FutureWarning, match=r"vertical_edges=.*use R_edges="):
+                old = fit_tables(*args, radial_edges=[0.0, 0.2, 0.4],
+                                 vertical_edges=[7.0, 8.5, 10.0], **kw)
+    for a, b in zip(new, old):
+        for col in ("bin_lo", "n_stars", "slope", "slope_err", "intercept", "scatter"):
+            np.testing.assert_array_equal(a[col], b[col])
+    np.testing.assert_array_equal(default[0]["bin_lo"], fastgrad.paper.TABLE1_EDGES[:-1])
+    np.testing.assert_array_equal(default[1]["bin_lo"], fastgrad.paper.TABLE2_EDGES[:-1])
+    with pytest.raises(TypeError, match="both absz_edges= and its deprecated name"):
+        fit_tables(*args, absz_edges=[0.0, 0.2], radial_edges=[0.0, 0.2], **kw)
+
+
+def test_deprecated_bin_edge_names():
+    """fitting.RADIAL_BIN_EDGES / VERTICAL_BIN_EDGES: paper.TABLE1_EDGES /
+    TABLE2_EDGES, with a FutureWarning naming them."""
+    with pytest.warns(FutureWarning, match=r"fastgrad\.paper\.TABLE1_EDGES"):
+        assert fitting.RADIAL_BIN_EDGES is fastgrad.paper.TABLE1_EDGES
+    with pytest.warns(FutureWarning, match=r"fastgrad\.paper\.TABLE2_EDGES"):
+        assert fitting.VERTICAL_BIN_EDGES is fastgrad.paper.TABLE2_EDGES
+    with pytest.raises(AttributeError):
+        fitting.NO_SUCH_NAME
+
+
+def test_min_work_processes_knob_is_the_schedulers():
+    """Setting fastgrad.fitting._MIN_WORK_PROCESSES (as scripts and
+    test_processes do) changes the threshold the scheduler reads."""
+    from fastgrad.fitting import workers
+    saved = workers.MIN_WORK_PROCESSES
+    try:
+        fitting._MIN_WORK_PROCESSES = 7
+        assert workers.MIN_WORK_PROCESSES == 7 == fitting._MIN_WORK_PROCESSES
+    finally:
+        workers.MIN_WORK_PROCESSES = saved
