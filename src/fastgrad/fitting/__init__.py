@@ -30,6 +30,7 @@ from .binned import fit_binned, fit_tables
 from .data import PARAM_NAMES, SCATTER_MODELS
 from .likelihood import DEFAULT_PRIORS, LineModel, line_loglike
 from .mcmc import AutocorrWarning, LineFit, SamplingError, fit_line
+# not in __all__ (as before): the pipeline starts the forkserver early with it
 from .workers import start_worker_server
 
 __all__ = [

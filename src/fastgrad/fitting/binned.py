@@ -49,7 +49,7 @@ class BinPlan:
         self.fit_kwargs = dict(fit_kwargs)
         # checked before any star is binned: a float count is an error, not truncated
         check_counts(fit_kwargs.get("n_walkers", 10), fit_kwargs.get("n_steps", 1000),
-                      fit_kwargs.get("burn"))
+                     fit_kwargs.get("burn"))
         min_stars = as_count("min_stars", min_stars, minimum=0)
         if units is None:
             self.by_unit = unit_of(by)
@@ -69,8 +69,8 @@ class BinPlan:
         else:
             xy_units, self.by_unit = units[:2], units[2]
         data = prepare_line_data(x, y, x_err, y_err, xy_cov, nan_policy=nan_policy,
-                        extra={"by": (by, self.by_unit)}, min_points=0, names=names,
-                        units=xy_units)
+                                 extra={"by": (by, self.by_unit)}, min_points=0, names=names,
+                                 units=xy_units)
         edges = as_float_array(names["edges"], edges, self.by_unit)
         if len(edges) < 2 or not np.isfinite(edges).all() or not (np.diff(edges) > 0).all():
             raise ValueError(f"{names['edges']}: need >= 2 finite, strictly increasing values")
@@ -250,7 +250,7 @@ def fit_binned(x, y, x_err, y_err, by, edges, *, min_stars=paper.MIN_STARS, n_jo
     """
     n_threads = fit_kwargs.get("n_threads")
     plan = BinPlan(x, y, x_err, y_err, by, edges, min_stars=min_stars, xy_cov=xy_cov,
-                       nan_policy=nan_policy, fit_kwargs=fit_kwargs)
+                   nan_policy=nan_policy, fit_kwargs=fit_kwargs)
     run_plans([plan], n_jobs, n_threads)
     table = plan.table()
     _warn_autocorr([("", table)])

@@ -81,7 +81,7 @@ def _broadcast(arr, n):
 
 
 def prepare_line_data(x, y, x_err, y_err, xy_cov=None, *, nan_policy="raise", extra=None,
-             min_points=N_PARAMS, names=None, units=None):
+                      min_points=N_PARAMS, names=None, units=None):
     """Convert and check the inputs of a fit (see the module docstring) into
     a :class:`LineData`; ``extra`` = {name: (value, unit)} are checked for NaN/inf and
     subset along.  ``names`` maps "x", "y", "x_err", ... to the caller's

@@ -139,7 +139,8 @@ def line_loglike(theta, x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicul
             and all(a is not None and len(a) == n for a in (xa, ya, xe, ye))
             and (xy_cov is None or len(cov) == n))
     if not fast:
-        data = prepare_line_data(x, y, x_err, y_err, xy_cov, nan_policy=nan_policy, min_points=1)
+        data = prepare_line_data(x, y, x_err, y_err, xy_cov, nan_policy=nan_policy,
+                                 min_points=1)
         xa, ya, xe, ye = data.x, data.y, data.x_err, data.y_err
         cov = np.empty(0) if data.xy_cov is None else data.xy_cov
     out = np.empty(len(th))
@@ -149,8 +150,8 @@ def line_loglike(theta, x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicul
     if status != 0:
         # the kernel's scan found bad errors (-1), or some value is -inf,
         # which NaN/inf data also give: the full checks say which, and raise
-        prepare_line_data(xa, ya, xe, ye, None if len(cov) == 0 else cov, nan_policy="raise",
-                 min_points=1)
+        prepare_line_data(xa, ya, xe, ye, None if len(cov) == 0 else cov,
+                          nan_policy="raise", min_points=1)
         if status < 0:  # (not expected: the checks above agree with the scan's)
             bounds = np.array([np.min(xe) ** 2, np.max(xe) ** 2,
                                np.min(ye) ** 2, np.max(ye) ** 2])

@@ -277,7 +277,7 @@ def fit_line(x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicular", priors
     model = LineModel(x, y, x_err, y_err, xy_cov, scatter=scatter, priors=priors,
                       nan_policy=nan_policy, n_threads=n_threads)
     fit = sample_posterior(model, n_walkers=n_walkers, n_steps=n_steps, burn=burn, seed=seed,
-                  progress=progress, backend=backend)
+                           progress=progress, backend=backend)
     if fit.autocorr_warning:
         warnings.warn(fit.autocorr_warning, AutocorrWarning, stacklevel=2)
     return fit

@@ -2,7 +2,8 @@
 
 Bins run in processes rather than threads: the kernel releases the GIL, but
 emcee's own Python holds it for about half of each fit and threads convoy on
-it (``bench/benchmarks/bench_fitting.py`` times both).  The processes come
+it, so two bins in threads are slower than one at a time, two in processes
+faster (``bench/benchmarks/bench_fitting.py``'s ``Tables`` times the latter).  The processes come
 from a forkserver (never fork: a child forked after OpenMP has run can hang
 in the OpenMP runtime), exit the moment their parent is gone however it ended,
 and never re-run the caller's ``__main__``.  ``docs/method.md`` section 5.
