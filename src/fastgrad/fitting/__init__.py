@@ -33,21 +33,9 @@ from .mcmc import AutocorrWarning, LineFit, SamplingError, fit_line
 # not in __all__ (as before): the pipeline starts the forkserver early with it
 from .workers import start_worker_server
 
-__all__ = [
-    "line_loglike",
-    "LineModel",
-    "LineFit",
-    "fit_line",
-    "fit_binned",
-    "fit_tables",
-    "AutocorrWarning",
-    "SamplingError",
-    "DEFAULT_PRIORS",
-    "PARAM_NAMES",
-    "SCATTER_MODELS",
-    "RADIAL_BIN_EDGES",
-    "VERTICAL_BIN_EDGES",
-]
+__all__ = ["line_loglike", "LineModel", "LineFit", "fit_line", "fit_binned", "fit_tables",
+           "AutocorrWarning", "SamplingError", "DEFAULT_PRIORS", "PARAM_NAMES",
+           "SCATTER_MODELS", "RADIAL_BIN_EDGES", "VERTICAL_BIN_EDGES"]
 
 #: names kept for code written before issue 13: {old name: (new name, value)}
 _DEPRECATED = {
