@@ -10,6 +10,7 @@ import emcee
 
 import fastgrad
 from fastgrad import fitting
+from fastgrad.fitting import mcmc
 from fastgrad.fitting import (AutocorrWarning, LineModel, fit_binned, fit_line, fit_tables,
                               line_loglike)
 
@@ -334,9 +335,9 @@ def test_chain_is_emcees_own():
         fit = fit_line(x, y, sx, sy, seed=7, n_walkers=12, n_steps=150)
     model = LineModel(x, y, sx, sy)
     init_seed, emcee_seed = np.random.SeedSequence(7).spawn(2)
-    _, p0 = fitting._initial_walkers(model, 12, np.random.default_rng(init_seed))
+    _, p0 = mcmc._initial_walkers(model, 12, np.random.default_rng(init_seed))
     plain = emcee.EnsembleSampler(12, 3, model.log_prob, vectorize=True)
-    plain._random = fitting._CompactStateRandom(np.random.PCG64(emcee_seed))
+    plain._random = mcmc._CompactStateRandom(np.random.PCG64(emcee_seed))
     plain.run_mcmc(p0, 150)
     np.testing.assert_array_equal(plain.get_chain(), fit.sampler.get_chain())
     np.testing.assert_array_equal(plain.get_log_prob(), fit.sampler.get_log_prob())
@@ -555,8 +556,8 @@ def test_walkers_that_cannot_start_and_chains_that_never_move_raise():
 
     model = Frozen(x, y, sx, sy)
     with pytest.raises(fitting.SamplingError, match="acceptance fraction 0"):
-        fitting._sample(model, n_walkers=10, n_steps=20, burn=None, seed=1, progress=False,
-                        backend=None)
+        mcmc.sample_posterior(model, n_walkers=10, n_steps=20, burn=None, seed=1,
+                              progress=False, backend=None)
 
 
 @pytest.mark.parametrize("name, value", [("n_walkers", 10.7), ("n_walkers", 10.0),
@@ -609,7 +610,7 @@ def test_fit_tables_converts_quantities_to_kpc():
     # z in pc as plain numbers: no star in any |z| bin, and the message says why
     from fastgrad.errors import InputError
     with pytest.raises(InputError, match=r"z: none of the 3000 stars falls in a bin of "
-                                         r"radial_edges .*plain numbers are kpc"):
+                                         r"absz_edges .*plain numbers are kpc"):
         fit_tables(R, z * 1000 + 5000, feh, R_err, z_err, feh_err, **kw)
 
 
@@ -654,3 +655,53 @@ def test_tables_carry_units_through_ecsv(tmp_path):
             assert t[col].unit == unit and back[col].unit == unit, col
         np.testing.assert_array_equal(back["slope"].filled(np.nan), t["slope"].filled(np.nan))
         assert list(back["slope"].mask) == list(t["slope"].mask)
+
+
+def test_fit_tables_edge_keywords_and_their_deprecated_names():
+    """absz_edges (Table 1's |Z| bins) and R_edges (Table 2's R bins); the
+    names before issue 13, radial_edges and vertical_edges, give the same
+    tables with a FutureWarning, and both names at once are an error."""
+    R, z, feh, R_err, z_err, feh_err = tables_data()
+    args = (R, z, feh, R_err, z_err, feh_err)
+    kw = dict(min_stars=300, seed=2, n_walkers=10, n_steps=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocorrWarning)
+        warnings.simplefilter("error", FutureWarning)
+        new = fit_tables(*args, absz_edges=[0.0, 0.2, 0.4], R_edges=[7.0, 8.5, 10.0], **kw)
+        default = fit_tables(*args, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocorrWarning)
+        with pytest.warns(FutureWarning, match=r"radial_edges=.*use absz_edges="):
+            with pytest.warns(FutureWarning, match=r"vertical_edges=.*use R_edges="):
+                old = fit_tables(*args, radial_edges=[0.0, 0.2, 0.4],
+                                 vertical_edges=[7.0, 8.5, 10.0], **kw)
+    for a, b in zip(new, old):
+        for col in ("bin_lo", "n_stars", "slope", "slope_err", "intercept", "scatter"):
+            np.testing.assert_array_equal(a[col], b[col])
+    np.testing.assert_array_equal(default[0]["bin_lo"], fastgrad.paper.TABLE1_EDGES[:-1])
+    np.testing.assert_array_equal(default[1]["bin_lo"], fastgrad.paper.TABLE2_EDGES[:-1])
+    with pytest.raises(TypeError, match="both absz_edges= and its deprecated name"):
+        fit_tables(*args, absz_edges=[0.0, 0.2], radial_edges=[0.0, 0.2], **kw)
+
+
+def test_deprecated_bin_edge_names():
+    """fitting.RADIAL_BIN_EDGES / VERTICAL_BIN_EDGES: paper.TABLE1_EDGES /
+    TABLE2_EDGES, with a FutureWarning naming them."""
+    with pytest.warns(FutureWarning, match=r"fastgrad\.paper\.TABLE1_EDGES"):
+        assert fitting.RADIAL_BIN_EDGES is fastgrad.paper.TABLE1_EDGES
+    with pytest.warns(FutureWarning, match=r"fastgrad\.paper\.TABLE2_EDGES"):
+        assert fitting.VERTICAL_BIN_EDGES is fastgrad.paper.TABLE2_EDGES
+    with pytest.raises(AttributeError):
+        fitting.NO_SUCH_NAME
+
+
+def test_min_work_processes_knob_is_the_schedulers():
+    """Setting fastgrad.fitting._MIN_WORK_PROCESSES (as scripts and
+    test_processes do) changes the threshold the scheduler reads."""
+    from fastgrad.fitting import workers
+    saved = workers.MIN_WORK_PROCESSES
+    try:
+        fitting._MIN_WORK_PROCESSES = 7
+        assert workers.MIN_WORK_PROCESSES == 7 == fitting._MIN_WORK_PROCESSES
+    finally:
+        workers.MIN_WORK_PROCESSES = saved

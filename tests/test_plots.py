@@ -132,3 +132,38 @@ def test_draw_helpers_keep_limits():
     assert tuple(sun.get_xydata()[0]) == (-8.27, 0.0)   # the paper's R0 by default
     nothing = plots.draw_arms(ax, "reid2019", widths=False)
     assert len(nothing) == 7
+
+
+def test_paper_figures_draw_on_given_axes_and_figures():
+    """Figures 1-8 take ax= (one panel) or fig= (several) and return that Figure."""
+    from astropy.table import Table
+    R, phi, x, y, obs, pred = mock_disk(n=4000)
+    z = np.random.default_rng(1).normal(0.0, 0.3, len(R))
+    fig = Figure()
+    assert plots.fig1_density(x, y, z, R, R0=8.27, fig=fig) is fig and len(fig.axes) >= 2
+    fig = Figure()
+    assert plots.fig2_metallicity(x, y, z, R, obs, R0=8.27, fig=fig) is fig
+    table = Table({"bin_center": [0.1, 0.3], "n_stars": [600, 700],
+                   "slope": np.ma.array([-0.07, -0.06]), "slope_err": np.ma.array([0.01, 0.01])})
+    for draw in (plots.fig4_radial_gradients, plots.fig7_vertical_gradients):
+        fig = Figure()
+        ax = fig.subplots()
+        assert draw(table, ax=ax) is fig and ax.get_ylabel().startswith("$m_")
+        assert isinstance(draw(table), Figure)
+    from types import SimpleNamespace
+    fit = SimpleNamespace(slope=-0.07, slope_err=0.01, intercept=0.45,
+                          samples=np.column_stack([np.full(50, -0.07), np.full(50, 0.45)]))
+    fig = Figure()
+    ax = fig.subplots()
+    assert plots.fig3_radial_fit(R, obs, fit, ax=ax, n_draws=5) is fig
+    fig = Figure()
+    assert plots.fig5_residual_maps(x, y, obs, pred, R0=8.27, gridsize=20, fig=fig) is fig
+    assert len([a for a in fig.axes if a.get_title()]) == 3
+
+
+def test_fastgrad_figures_is_a_deprecated_alias():
+    import fastgrad.figures
+    with pytest.warns(FutureWarning, match=r"use fastgrad\.plots\.fig4_radial_gradients"):
+        assert fastgrad.figures.fig4_radial_gradients is plots.fig4_radial_gradients
+    with pytest.raises(AttributeError):
+        fastgrad.figures.no_such_figure

@@ -162,7 +162,7 @@ class Tables:
     """Tables 1 and 2 of the paper (10 x 1000 per bin) on a LAMOST-sized
     synthetic sample (12 bins with >= 500 stars): one bin at a time (the
     default), on one or two OpenMP threads, against two bins at a time in
-    Python threads."""
+    worker processes (fastgrad.fitting.workers)."""
 
     timeout = 900
 

@@ -43,6 +43,8 @@ __all__ = [
     "DEFAULT_PHI_BIN_WIDTH",
     "DEFAULT_RINGS",
     "RESIDUAL_SIGNS",
+    "map_inputs",
+    "xy_extent",
 ]
 
 #: Half-width h of the annulus, kpc (METHOD.md section 6, fastgrad's reading of
@@ -468,7 +470,13 @@ def _length(value):
         return None
 
 
-def _xy_extent(x, y, extent):
+def xy_extent(x, y, extent):
+    """The binning limits (x_min, x_max, y_min, y_max) of an X-Y map, kpc.
+
+    ``extent`` None: the data's range (a degenerate one widened to 1 kpc);
+    else four numbers or Quantities (converted to kpc), checked.  The seam
+    that :func:`residual_map` and :func:`fastgrad.plots.plot_residual_maps`
+    share, so that both bin the same region (docs/method.md section 6)."""
     if extent is None:
         x0, x1, y0, y1 = x.min(), x.max(), y.min(), y.max()
         # a degenerate range (one star, or all on a line) gets a unit width
@@ -487,8 +495,10 @@ def _xy_extent(x, y, extent):
     return x0, x1, y0, y1
 
 
-def _map_inputs(x, y, observed, predicted, sign):
-    """Checked float arrays (x, y in kpc) for a residual map or its figure."""
+def map_inputs(x, y, observed, predicted, sign):
+    """Checked float arrays ``(x, y, observed, predicted)`` (x, y in kpc) for a
+    residual map or its figure: equal lengths, non-empty, finite, and a known
+    ``sign`` (:data:`RESIDUAL_SIGNS`); ValueError naming the argument."""
     x_arr = as_float_array("x", x, u.kpc)
     y_arr = as_float_array("y", y, u.kpc)
     obs, _ = _values_and_unit("observed", observed)
@@ -541,9 +551,9 @@ def residual_map(x, y, observed, predicted, *, gridsize=50, extent=None,
         On mismatched lengths, empty input, NaN or infinite values, an
         unknown ``sign``, bad ``gridsize``/``extent`` or ``min_count < 1``.
     """
-    x_arr, y_arr, obs, pred = _map_inputs(x, y, observed, predicted, sign)
+    x_arr, y_arr, obs, pred = map_inputs(x, y, observed, predicted, sign)
     min_count = _min_count(min_count)
-    ext = _xy_extent(x_arr, y_arr, extent)
+    ext = xy_extent(x_arr, y_arr, extent)
     nx, ny = _grid_shape(gridsize, ext)
     x_edges = np.linspace(ext[0], ext[1], nx + 1)
     y_edges = np.linspace(ext[2], ext[3], ny + 1)

@@ -1,172 +1,18 @@
-"""The paper's Figures 1-8, each a function of results (never of raw catalogues).
+"""Deprecated: the paper's Figures 1-8 are in :mod:`fastgrad.plots` (since issue 13).
 
-Every function returns a :class:`matplotlib.figure.Figure` and leaves saving to
-the caller. They draw on Figures made without pyplot: importing this module
-never changes the user's backend or pyplot's figure list (in Jupyter a returned
-Figure displays as the cell's value). METHOD.md section 7 describes what each
-figure shows.
+``fastgrad.figures.fig1_density`` ... still work, with a FutureWarning naming
+``fastgrad.plots.<name>``; importing this module alone does not warn.
 """
-import numpy as np
-from matplotlib.figure import Figure
+import warnings
 
-from .plots import draw_arms, draw_sun, plot_azimuthal_profile, plot_residual_maps
+from .plots import paper as _paper_figures
 
-__all__ = ["fig1_density", "fig2_metallicity", "fig3_radial_fit", "fig4_radial_gradients",
-           "fig5_residual_maps", "fig6_azimuthal_profile", "fig7_vertical_gradients",
-           "fig8_residual_maps"]
-
-_XY_EXTENT = (-14.5, -4.5, -5.5, 5.5)
+__all__ = list(_paper_figures.__all__)
 
 
-def _xy_panel(ax, x, y, C=None, *, R0, reduce=None, mincnt=None, cmap="viridis", gridsize=70,
-              bins=None, label="", arms=True):
-    kw = dict(gridsize=gridsize, extent=_XY_EXTENT, cmap=cmap)
-    if C is not None:
-        kw.update(C=C, reduce_C_function=reduce or np.median, mincnt=mincnt)
-    else:
-        kw.update(bins="log", mincnt=1)
-    hb = ax.hexbin(x, y, **kw)
-    if arms:
-        draw_arms(ax, R0=R0)
-    draw_sun(ax, R0=R0)
-    ax.set_xlim(_XY_EXTENT[:2])
-    ax.set_ylim(_XY_EXTENT[2:])
-    ax.set_aspect("equal")
-    ax.set_xlabel("X (kpc)")
-    ax.set_ylabel("Y (kpc)")
-    cb = ax.figure.colorbar(hb, ax=ax, shrink=0.85)
-    cb.set_label(label)
-    return hb
-
-
-def _rz_panel(ax, R, z, C=None, *, R0, z_sun=0.0, mincnt=None, cmap="viridis", label=""):
-    kw = dict(gridsize=(70, 35), extent=(4, 16, -2.5, 2.5), cmap=cmap)
-    if C is not None:
-        kw.update(C=C, reduce_C_function=np.median, mincnt=mincnt)
-    else:
-        kw.update(bins="log", mincnt=1)
-    hb = ax.hexbin(R, z, **kw)
-    ax.plot([R0], [z_sun], marker="*", ms=16, color="orange", mec="k", ls="none", zorder=5)
-    ax.set_xlabel("R (kpc)")
-    ax.set_ylabel("Z (kpc)")
-    cb = ax.figure.colorbar(hb, ax=ax, shrink=0.85)
-    cb.set_label(label)
-    return hb
-
-
-def fig1_density(x, y, z, R, *, R0, z_sun=0.0, title="LAMOST OBAF stars"):
-    """Figure 1: density of the final sample (log N per hex) in X-Y (top,
-    with the Reid et al. 2014 arms and the Sun) and R-Z (bottom)."""
-    fig = Figure(figsize=(7, 11))
-    axes = fig.subplots(2, 1, gridspec_kw=dict(height_ratios=[1.6, 1]))
-    _xy_panel(axes[0], x, y, R0=R0, cmap="Greys", label="N stars per hex (log scale)")
-    _rz_panel(axes[1], R, z, R0=R0, z_sun=z_sun, cmap="Greys", label="N stars per hex (log scale)")
-    axes[0].set_title(f"{title}: {len(x):,} stars")
-    fig.tight_layout()
-    return fig
-
-
-def fig2_metallicity(x, y, z, R, feh, *, R0, z_sun=0.0, min_count=5, label="[Fe/H] (dex)",
-                     title="LAMOST OBAF stars"):
-    """Figure 2: as Figure 1, hexes coloured by the median [Fe/H] (>= 5 stars)."""
-    fig = Figure(figsize=(7, 11))
-    axes = fig.subplots(2, 1, gridspec_kw=dict(height_ratios=[1.6, 1]))
-    lo, hi = np.nanpercentile(feh, [5, 95])
-    for hb in (_xy_panel(axes[0], x, y, feh, R0=R0, mincnt=min_count, cmap="RdYlBu_r",
-                         label=f"median {label}"),
-               _rz_panel(axes[1], R, z, feh, R0=R0, z_sun=z_sun, mincnt=min_count,
-                         cmap="RdYlBu_r", label=f"median {label}")):
-        hb.set_clim(lo, hi)
-    axes[0].set_title(f"{title}: median {label}, hexes with >= {min_count} stars")
-    fig.tight_layout()
-    return fig
-
-
-def fig3_radial_fit(R, feh, fit, *, zlabel="0 <= |Z| < 0.2 kpc", n_draws=100, seed=0,
-                    label="[Fe/H] (dex)"):
-    """Figure 3: [Fe/H] against R in the first |Z| bin (grey density), the best
-    fit (dashed black) and ``n_draws`` posterior lines (thin red)."""
-    fig = Figure(figsize=(8, 5.5))
-    ax = fig.subplots()
-    ax.hexbin(R, feh, gridsize=(80, 50), bins="log", cmap="Greys", mincnt=1,
-              extent=(np.nanmin(R), np.nanmax(R), -1.5, 1.0))
-    xs = np.linspace(np.nanmin(R), np.nanmax(R), 50)
-    rng = np.random.default_rng(seed)
-    samples = fit.samples
-    for m, b in samples[rng.choice(len(samples), size=min(n_draws, len(samples)), replace=False), :2]:
-        ax.plot(xs, m * xs + b, color="red", lw=0.4, alpha=0.35)
-    ax.plot(xs, fit.slope * xs + fit.intercept, "k--", lw=2, label="best fit")
-    ax.text(0.03, 0.05, f"$m_R$ = {fit.slope:.3f} $\\pm$ {fit.slope_err:.3f} dex/kpc\n{zlabel}",
-            transform=ax.transAxes, fontsize=12, va="bottom",
-            bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
-    ax.set_xlabel("R (kpc)")
-    ax.set_ylabel(label)
-    ax.set_ylim(-1.5, 1.0)
-    ax.legend(loc="upper right")
-    fig.tight_layout()
-    return fig
-
-
-def _gradient_plot(table, *, xlabel, ylabel, literature=None, min_stars=500, title="",
-                   reference=None, reference_label="Hawkins (2023), LAMOST"):
-    fig = Figure(figsize=(7.5, 5))
-    ax = fig.subplots()
-    ok = ~np.ma.getmaskarray(table["slope"]) & (np.asarray(table["n_stars"]) >= min_stars)
-    x = np.asarray(table["bin_center"])[ok]
-    ax.errorbar(x, np.ma.filled(table["slope"], np.nan)[ok],
-                yerr=np.ma.filled(table["slope_err"], np.nan)[ok], fmt="o-", color="k",
-                ms=7, capsize=3, label="this work (fastgrad)")
-    if reference:
-        xr = np.array(sorted(reference))
-        ax.errorbar(xr + 0.01 * np.ptp(xr), [reference[k][0] for k in xr],
-                    yerr=[reference[k][1] for k in xr], fmt="s", mfc="none", color="tab:red",
-                    ms=7, capsize=3, label=reference_label)
-    if literature is not None:
-        for name in np.unique(literature["reference"]):
-            sel = literature["reference"] == name
-            ax.errorbar(literature["x"][sel], literature["slope"][sel],
-                        yerr=literature["slope_err"][sel] if "slope_err" in literature.colnames else None,
-                        fmt="s", ms=5, capsize=2, label=str(name))
-    ax.axhline(0, color="0.6", lw=0.8)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def fig4_radial_gradients(table1, *, literature=None, min_stars=500, reference=None):
-    """Figure 4: radial gradient m_R (+- sigma) against the |Z| bin centre.
-
-    ``literature``: optional Table (reference, x, slope[, slope_err]) of
-    published values; ``reference``: {bin centre: (m, sigma)} drawn as open
-    squares (the pipeline passes the paper's Table 1 for LAMOST)."""
-    return _gradient_plot(table1, xlabel="|Z| (kpc)", ylabel="$m_R$ = d[Fe/H]/dR (dex/kpc)",
-                          literature=literature, min_stars=min_stars, reference=reference,
-                          title="Radial metallicity gradient by height")
-
-
-def fig7_vertical_gradients(table2, *, literature=None, min_stars=500, reference=None):
-    """Figure 7: vertical gradient m_Z (+- sigma) against the R bin centre
-    (``literature``, ``reference`` as in :func:`fig4_radial_gradients`)."""
-    return _gradient_plot(table2, xlabel="R (kpc)", ylabel="$m_Z$ = d[Fe/H]/d|Z| (dex/kpc)",
-                          literature=literature, min_stars=min_stars, reference=reference,
-                          title="Vertical metallicity gradient by radius")
-
-
-def fig5_residual_maps(x, y, observed, predicted, *, R0, **kwargs):
-    """Figure 5: observed, model and observed - model [Fe/H] in X-Y (|Z| < 0.3 kpc)."""
-    return plot_residual_maps(x, y, observed, predicted, R0=R0, **kwargs)
-
-
-def fig6_azimuthal_profile(profiles, **kwargs):
-    """Figure 6: <delta[Fe/H]> (+- standard error) against azimuth, outer disk
-    (9-11 kpc) black, inner (7-9 kpc) blue."""
-    return plot_azimuthal_profile(profiles, **kwargs)
-
-
-def fig8_residual_maps(x, y, observed, predicted, *, R0, **kwargs):
-    """Figure 8: as Figure 5 for the Gaia giants, coloured by [M/H]."""
-    kwargs.setdefault("quantity", "[M/H]")
-    return plot_residual_maps(x, y, observed, predicted, R0=R0, **kwargs)
+def __getattr__(name):
+    if name in __all__:
+        warnings.warn(f"fastgrad.figures.{name} is deprecated; use fastgrad.plots.{name}",
+                      FutureWarning, stacklevel=2)
+        return getattr(_paper_figures, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -402,8 +402,8 @@ def gradient_tables(sample, cfg, n_threads=None):
     return fit_tables(
         np.asarray(sample["R"]), np.asarray(sample["z"]), np.asarray(sample["feh_used"]),
         np.asarray(sample["R_err"]), np.asarray(sample["z_err"]),
-        np.asarray(sample["feh_used_err"]), radial_edges=f["z_edges"],
-        vertical_edges=f["r_edges"], min_stars=f["min_stars"], seed=f["seed"], n_jobs=-1,
+        np.asarray(sample["feh_used_err"]), absz_edges=f["z_edges"],
+        R_edges=f["r_edges"], min_stars=f["min_stars"], seed=f["seed"], n_jobs=-1,
         n_walkers=f["n_walkers"], n_steps=f["n_steps"], burn=f["burn"], scatter=f["scatter"],
         n_threads=n_threads)
 
@@ -713,7 +713,7 @@ def _json_default(o):
 
 
 def _figures(results, cfg, frame):
-    from . import figures as figs
+    from . import plots as figs
     R0 = float(frame.galcen_distance.to_value(u.kpc))
     z_sun = float(frame.z_sun.to_value(u.kpc))
     first = "lamost" if "lamost" in results.samples else next(iter(results.samples))

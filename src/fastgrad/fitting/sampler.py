@@ -1,16 +1,17 @@
 """emcee's sampler and stretch move, trimmed for a vectorised log-probability.
 
-Kept apart from fitting.py so that ``import fastgrad`` does not import emcee
-(and the scipy.stats it pulls in, ~0.6 s) before the first fit; module-level
-classes, so that fits pickle to and from worker processes.
+The only module of fastgrad that imports emcee: :mod:`fastgrad.fitting.mcmc`
+imports it at the first fit, so that ``import fastgrad`` does not import emcee
+(and the scipy.stats it pulls in).  Module-level classes, so that fits pickle
+to and from worker processes.
 """
 import emcee
 import numpy as np
 
-__all__ = ["_Sampler", "_StretchMove"]
+__all__ = ["Sampler", "StretchMove"]
 
 
-class _StretchMove(emcee.moves.StretchMove):
+class StretchMove(emcee.moves.StretchMove):
     """emcee's StretchMove with its acceptance step vectorised.
 
     emcee draws one uniform per walker in a Python loop; ``rand(n)`` returns
@@ -43,7 +44,7 @@ class _StretchMove(emcee.moves.StretchMove):
         return state, accepted
 
 
-class _Sampler(emcee.EnsembleSampler):
+class Sampler(emcee.EnsembleSampler):
     """emcee's EnsembleSampler for a vectorised log-probability without blobs.
 
     ``compute_log_prob`` skips emcee's per-walker probing for blobs (two

@@ -1,0 +1,239 @@
+"""The worker processes that fit the bins of Tables 1 and 2 concurrently.
+
+Bins run in processes rather than threads: the kernel releases the GIL, but
+emcee's own Python holds it for about half of each fit and threads convoy on
+it, so two bins in threads are slower than one at a time, two in processes
+faster (``bench/benchmarks/bench_fitting.py``'s ``Tables`` times the latter).  The processes come
+from a forkserver (never fork: a child forked after OpenMP has run can hang
+in the OpenMP runtime), exit the moment their parent is gone however it ended,
+and never re-run the caller's ``__main__``.  ``docs/method.md`` section 5.
+"""
+import numbers
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from .._threads import effective_n_threads
+from .._validation import as_count
+from ..errors import InputError
+from .likelihood import min_work_for
+from .mcmc import SamplingError, sample_posterior
+
+__all__ = ["run_plans", "start_worker_server", "MIN_WORK_PROCESSES"]
+
+#: below this many star-evaluations in all (stars x walkers x steps summed over
+#: the bins) ``n_jobs=-1`` fits the bins one after the other: starting worker
+#: processes would cost more than it saves
+MIN_WORK_PROCESSES = 500_000_000
+
+
+def _fit_job(model, kw, seed, threads_per_fit, min_work, label=""):
+    """One bin's fit; module-level so that a worker process can run it."""
+    model.set_threading(threads_per_fit, min_work)
+    try:
+        return sample_posterior(model, n_walkers=kw.get("n_walkers", 10),
+                                n_steps=kw.get("n_steps", 1000), burn=kw.get("burn"),
+                                seed=seed, progress=kw.get("progress", False), backend=None)
+    except (InputError, SamplingError) as exc:
+        raise type(exc)(f"{label}: {exc}" if label else str(exc)) from None
+
+
+def start_worker_server():
+    """Start the forkserver that the bins' worker processes come from, so that
+    its imports (numpy, astropy, emcee) overlap other work; a no-op where
+    there is none (Windows)."""
+    import multiprocessing as mp
+    if "forkserver" in mp.get_all_start_methods():
+        mp.get_context("forkserver").set_forkserver_preload(["fastgrad.fitting"])
+        from multiprocessing import forkserver
+        forkserver.ensure_running()
+
+
+def _watch_parent():
+    """A worker's initializer: exit the moment the process that started the
+    pool is gone, however it ended (SIGKILL included).
+
+    multiprocessing gives every child a sentinel, the read end of a pipe whose
+    only writer is the parent: it turns readable when the parent exits.  Without
+    this watch the workers (blocked on their task queue, whose write end they
+    hold themselves), the forkserver and the resource tracker (each kept alive
+    by the workers' copies of its pipe) would outlive the parent indefinitely,
+    holding its stderr open."""
+    import multiprocessing as mp
+    import os
+    import threading
+    parent = mp.parent_process()
+    if parent is None:  # pragma: no cover - not started by multiprocessing
+        return
+
+    def watch():
+        parent.join()  # waits on the sentinel only (it is not a child of ours)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="fastgrad-parent-watch", daemon=True).start()
+
+
+def _no_main_popen_class():
+    """popen_forkserver.Popen whose preparation data leave out the main module
+    (made on first use: the import of the forkserver machinery waits until a
+    pool is needed)."""
+    global _NoMainPopen
+    if _NoMainPopen is None:
+        import io
+        import os
+        from multiprocessing import context, forkserver, popen_forkserver, reduction, spawn
+        from multiprocessing import util
+
+        class _Popen(popen_forkserver.Popen):
+            # popen_forkserver.Popen._launch of CPython 3.10-3.14, the
+            # preparation data minus the main module
+            def _launch(self, process_obj):
+                prep_data = spawn.get_preparation_data(process_obj._name)
+                prep_data.pop("init_main_from_path", None)
+                prep_data.pop("init_main_from_name", None)
+                buf = io.BytesIO()
+                context.set_spawning_popen(self)
+                try:
+                    reduction.dump(prep_data, buf)
+                    reduction.dump(process_obj, buf)
+                finally:
+                    context.set_spawning_popen(None)
+                self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+                # the duplicate of the write end is the child's parent sentinel
+                _parent_w = os.dup(w)
+                self.finalizer = util.Finalize(self, util.close_fds,
+                                               (_parent_w, self.sentinel))
+                with open(w, "wb", closefd=True) as f:
+                    f.write(buf.getbuffer())
+                self.pid = forkserver.read_signed(self.sentinel)
+
+        _NoMainPopen = _Popen
+    return _NoMainPopen
+
+
+_NoMainPopen = None
+if sys.platform != "win32":
+    from multiprocessing.context import ForkServerContext, ForkServerProcess
+
+    class _NoMainProcess(ForkServerProcess):
+        """A forkserver Process that does not re-run the parent's ``__main__``
+        (module-level: the worker unpickles it)."""
+
+        @staticmethod
+        def _Popen(process_obj):
+            return _no_main_popen_class()(process_obj)
+
+    class _NoMainContext(ForkServerContext):
+        Process = _NoMainProcess
+
+
+_POOL_CONTEXT = None
+
+
+def _pool_context():
+    """The multiprocessing context of the bins' worker processes.
+
+    forkserver (preloaded with fastgrad), never fork: a child forked after
+    OpenMP has run in the parent can hang in the OpenMP runtime.  Its workers
+    do not re-run the caller's ``__main__`` (multiprocessing's default): the
+    jobs are fastgrad functions and LineModels, which never need it, and a
+    script without the ``if __name__ == "__main__":`` guard would otherwise
+    start its own fits again in every worker and break the pool.  Where there
+    is no forkserver (Windows), spawn, which does re-run ``__main__``."""
+    global _POOL_CONTEXT
+    if _POOL_CONTEXT is None:
+        import multiprocessing as mp
+        if "forkserver" in mp.get_all_start_methods():
+            ctx = _NoMainContext()
+            # the server imports fastgrad (numpy, astropy, emcee) once; the
+            # workers it forks start with it loaded
+            ctx.set_forkserver_preload(["fastgrad.fitting"])
+        else:  # pragma: no cover - Windows
+            ctx = mp.get_context("spawn")
+        _POOL_CONTEXT = ctx
+    return _POOL_CONTEXT
+
+
+def _process_pool(n_workers):
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=_pool_context(),
+                               initializer=_watch_parent)
+
+
+def _kill_workers(pool):
+    """Stop a pool's workers now, mid-fit (Ctrl-C, SIGTERM handled as an
+    exception, a failed bin): shutdown() alone would wait for every queued fit."""
+    if hasattr(pool, "kill_workers"):  # Python >= 3.14
+        pool.kill_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, ValueError):  # already gone or closed
+            pass
+
+
+def _check_n_jobs(n_jobs):
+    """None, -1 or a positive int (a float, even 2.0, is an error)."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, (bool, np.bool_)) \
+            and n_jobs == -1:
+        return -1
+    try:
+        return as_count("n_jobs", n_jobs, minimum=1)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{exc}; n_jobs must be a positive int, -1 or None") from None
+
+
+def run_plans(plans, n_jobs, n_threads):
+    """Fit the jobs of all plans: one after the other, or in worker processes.
+
+    ``plans`` are :class:`fastgrad.fitting.binned.BinPlan`: their ``jobs``
+    (bin, LineModel, seed) are fitted and the LineFits stored in their
+    ``results`` by bin.  Bins run concurrently in processes (each fit on
+    ``cpus // n_jobs`` OpenMP threads), which exit with this process however
+    it ends and never re-run a script's ``__main__`` (see ``_pool_context``).
+    ``n_jobs=None``: one bin at a time in this process; ``n_jobs=-1``: one
+    process per CPU when the bins' total work exceeds ``MIN_WORK_PROCESSES``,
+    else one at a time.  Each bin has its own seed: the results are the same
+    numbers whatever ``n_jobs``.
+    """
+    n_jobs = _check_n_jobs(n_jobs)
+    jobs = [(plan, k, model, seed) for plan in plans for (k, model, seed) in plan.jobs]
+    if not jobs:
+        return
+    n_cpu = effective_n_threads(n_threads)
+    if n_jobs is None:
+        n_jobs = 1
+    elif n_jobs == -1:
+        work = sum(model.n_stars * plan.fit_kwargs.get("n_walkers", 10)
+                   * plan.fit_kwargs.get("n_steps", 1000) for plan, _, model, _ in jobs)
+        n_jobs = n_cpu if work >= MIN_WORK_PROCESSES else 1
+    n_jobs = min(n_jobs, len(jobs))
+    threads_per_fit = n_cpu if n_jobs == 1 else max(1, n_cpu // n_jobs)
+    min_work = min_work_for(n_threads)
+    # the biggest bins first, so the long fits do not finish last
+    jobs.sort(key=lambda job: -job[2].n_stars)
+
+    def label(plan, k):
+        return (f"{plan.label}bin [{plan.edges[k]:g}, {plan.edges[k + 1]:g})")
+
+    if n_jobs == 1:
+        fits = [_fit_job(model, plan.fit_kwargs, seed, threads_per_fit, min_work,
+                         label(plan, k))
+                for plan, k, model, seed in jobs]
+    else:
+        pool = _process_pool(n_jobs)
+        try:
+            futures = [pool.submit(_fit_job, model, plan.fit_kwargs, seed, threads_per_fit,
+                                   min_work, label(plan, k)) for plan, k, model, seed in jobs]
+            fits = [f.result() for f in futures]
+        except BaseException:
+            _kill_workers(pool)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    for (plan, k, _, _), fit in zip(jobs, fits):
+        plan.results[k] = fit
+

@@ -1,0 +1,151 @@
+"""The paper's three-panel X-Y figure: observed, model, residual (Figs. 5 and 8).
+
+Drawn with matplotlib's object API on a new :class:`matplotlib.figure.Figure`
+(or on the ``fig`` given), returned; ``docs/method.md`` sections 6 and 7.
+"""
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..azimuthal import DEFAULT_MAP_MIN_COUNT, map_inputs, residual_map, residuals, xy_extent
+from .overlays import default_R0, draw_arms, draw_sun
+
+__all__ = ["plot_residual_maps"]
+
+
+def _clim(values, lo=2.0, hi=98.0):
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None, None
+    a, b = np.percentile(values, [lo, hi])
+    if a == b:
+        a, b = a - 0.05, b + 0.05
+    return float(a), float(b)
+
+
+def _symmetric_lim(values, q=98.0):
+    values = np.asarray(values, dtype=float)
+    values = np.abs(values[np.isfinite(values)])
+    lim = float(np.percentile(values, q)) if values.size else 0.1
+    return lim if lim > 0 else 0.1
+
+
+def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", gridsize=50,
+                       extent=None, min_count=DEFAULT_MAP_MIN_COUNT, sign="observed-model",
+                       quantity="[Fe/H]", unit="dex", arms="reid2014", cmap="viridis",
+                       residual_cmap="RdBu_r", value_lim=None, residual_lim=None,
+                       contours=None, contour_levels=None, figsize=None, fig=None):
+    """The paper's three-panel X-Y figure: observed, model, residual.
+
+    Figs. 5 (LAMOST, [Fe/H]) and 8 (Gaia giants, [M/H]) of Hawkins (2023):
+    the median observed value per cell, the median model value, and the
+    median per-star residual, each with its colour bar; the Reid et al. 2014
+    arms in every panel and the Sun as an orange star.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (N,)
+        Galactocentric X, Y in kpc (the Sun at x = -R0).
+    observed, predicted : array_like, shape (N,)
+        Per-star observed value and model prediction (dex).
+    R0 : float, optional
+        Solar radius of the analysis frame, kpc (default the paper's 8.27):
+        places the Sun and rescales the arms.
+    method : {"hexbin", "grid"}
+        ``"hexbin"``: ``ax.hexbin(..., reduce_C_function=np.median,
+        mincnt=min_count)`` as the paper; the three panels share one hex grid.
+        ``"grid"``: the rectangular cells of :func:`fastgrad.residual_map`.
+    gridsize : int, default 50
+        Cells (hexagons) along x.
+    extent : (x_min, x_max, y_min, y_max), optional
+        Binning limits, kpc (default the data's range).
+    min_count : int, default 5
+        Cells with fewer stars are not drawn.
+    sign : {"observed-model", "model-observed"}
+        Residual convention; the panel and colour bar say which.
+    quantity, unit : str
+        Colour-bar labels read f"{quantity} ({unit})", e.g. "[M/H]" for Fig. 8.
+    arms : str or None
+        Arm model to overlay (``"reid2014"``, ``"reid2019"``) or None.
+    cmap, residual_cmap : str
+        Colour maps of the value panels and of the residual panel.
+    value_lim : (float, float), optional
+        Colour limits shared by the observed and model panels (default the
+        2-98 percentiles of the drawn cells).
+    residual_lim : float, optional
+        Residual colour scale is +- this (default the 98th percentile of the
+        drawn cells' |residual|).
+    contours : (X, Y, Z) arrays, optional
+        A user-supplied grid (e.g. the Poggio et al. 2021 upper-main-sequence
+        overdensity) drawn as black contours on the residual panel.
+    contour_levels : optional
+        Passed to ``contour`` as ``levels``.
+    figsize : (float, float), optional
+        Default: 4.5 inches high, panels as wide as the extent's aspect needs.
+    fig : matplotlib Figure, optional
+        Draw the three panels there (an empty Figure) instead of on a new
+        one; ``figsize`` then does not apply.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    x_arr, y_arr, obs, pred = map_inputs(x, y, observed, predicted, sign)
+    if method not in ("hexbin", "grid"):
+        raise ValueError(f"method must be 'hexbin' or 'grid', got {method!r}")
+    R0 = default_R0() if R0 is None else float(R0)
+    ext = xy_extent(x_arr, y_arr, extent)
+    res = residuals(obs, pred, sign)
+    residual_name = "observed − model" if sign == "observed-model" else "model − observed"
+    titles = ("observed", "model (radial gradient)", residual_name)
+    labels = (f"observed {quantity} ({unit})", f"model {quantity} ({unit})",
+              f"{residual_name} {quantity} ({unit})")
+
+    if fig is None:
+        if figsize is None:
+            aspect = (ext[1] - ext[0]) / (ext[3] - ext[2])
+            figsize = (3.0 * (3.6 * min(max(aspect, 0.4), 2.5) + 2.0) + 0.4, 4.5)
+        fig = Figure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(1, 3, sharex=True, sharey=True)
+    artists = []
+    if method == "hexbin":
+        for ax, c, cm in zip(axes, (obs, pred, res), (cmap, cmap, residual_cmap)):
+            artists.append(ax.hexbin(x_arr, y_arr, C=c, reduce_C_function=np.median,
+                                     mincnt=min_count, gridsize=gridsize, extent=ext,
+                                     cmap=cm, edgecolors="face", linewidths=0.2))
+        cell_values = [a.get_array() for a in artists]
+    else:
+        m = residual_map(x_arr, y_arr, obs, pred, gridsize=gridsize, extent=ext,
+                         min_count=min_count, sign=sign)
+        for ax, c, cm in zip(axes, (m.observed, m.predicted, m.residual),
+                             (cmap, cmap, residual_cmap)):
+            artists.append(ax.pcolormesh(m.x_edges, m.y_edges, c, cmap=cm))
+        cell_values = [np.ma.compressed(c) for c in (m.observed, m.predicted, m.residual)]
+
+    vmin, vmax = value_lim if value_lim is not None else _clim(
+        np.concatenate([np.ma.filled(np.ma.asarray(v, dtype=float), np.nan).ravel()
+                        for v in cell_values[:2]]))
+    rlim = float(residual_lim) if residual_lim is not None else _symmetric_lim(
+        np.ma.filled(np.ma.asarray(cell_values[2], dtype=float), np.nan))
+    artists[0].set_clim(vmin, vmax)
+    artists[1].set_clim(vmin, vmax)
+    artists[2].set_clim(-rlim, rlim)
+
+    for ax, artist, title, label in zip(axes, artists, titles, labels):
+        ax.set_xlim(ext[0], ext[1])
+        ax.set_ylim(ext[2], ext[3])
+        if arms:
+            draw_arms(ax, arms, R0=R0)
+        draw_sun(ax, R0)
+        ax.set_title(title)
+        ax.set_xlabel("X (kpc)")
+        ax.set_aspect("equal", adjustable="box")
+        fig.colorbar(artist, ax=ax, label=label, shrink=0.85)
+    axes[0].set_ylabel("Y (kpc)")
+    if contours is not None:
+        cx, cy, cz = contours
+        axes[2].contour(cx, cy, cz, levels=contour_levels, colors="k", linewidths=1.0)
+        axes[2].set_xlim(ext[0], ext[1])
+        axes[2].set_ylim(ext[2], ext[3])
+    return fig
+

@@ -1,0 +1,77 @@
+"""The paper's Fig. 6: mean deviation at fixed radius against azimuth.
+
+Drawn on a new :class:`matplotlib.figure.Figure` (or on the ``ax`` given),
+returned; ``docs/method.md`` sections 6 and 7.
+"""
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = ["plot_azimuthal_profile"]
+
+
+def _ring_style(ring, index):
+    # the paper's Fig. 6: outer disk (9-11 kpc) black, inner (7-9 kpc) blue
+    known = {(9.0, 11.0): "k", (7.0, 9.0): "tab:blue"}
+    others = ("tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown")
+    return known.get(ring, others[index % len(others)])
+
+
+def plot_azimuthal_profile(profiles, *, ax=None, colors=None, labels=None,
+                           quantity="[Fe/H]", unit="dex", figsize=(7.0, 4.5)):
+    """The paper's Fig. 6: mean deviation at fixed radius against azimuth.
+
+    Parameters
+    ----------
+    profiles : Table or dict
+        One :func:`fastgrad.azimuthal_profile` table, or the
+        ``{(R_lo, R_hi): Table}`` of :func:`fastgrad.azimuthal_profiles`.
+        Masked bins (too few stars) are not drawn.
+    ax : matplotlib Axes, optional
+        Draw there instead of on a new Figure.
+    colors, labels : dict or list, optional
+        Per profile; default outer disk (9-11 kpc) black, inner (7-9 kpc)
+        blue, labels "R_lo ≤ R < R_hi kpc".
+    quantity, unit : str
+        The y label reads f"⟨δ{quantity}⟩ ({unit})".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if hasattr(profiles, "colnames"):
+        ring = (profiles.meta.get("R_lo"), profiles.meta.get("R_hi"))
+        profiles = {ring: profiles}
+    if not profiles:
+        raise ValueError("profiles: nothing to plot")
+    if ax is None:
+        fig = Figure(figsize=figsize, layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    keys = list(profiles)
+    if isinstance(colors, dict):
+        colors = [colors.get(k) for k in keys]
+    if isinstance(labels, dict):
+        labels = [labels.get(k) for k in keys]
+    for i, key in enumerate(keys):
+        table = profiles[key]
+        color = colors[i] if colors is not None else _ring_style(key, i)
+        if labels is not None:
+            label = labels[i]
+        elif key[0] is not None:
+            label = f"{key[0]:g} ≤ R < {key[1]:g} kpc"
+        else:
+            label = None
+        mean = np.ma.filled(np.ma.asarray(table["mean"], dtype=float), np.nan)
+        sem = np.ma.filled(np.ma.asarray(table["sem"], dtype=float), np.nan)
+        phi = np.asarray(table["phi_center"], dtype=float)
+        good = np.isfinite(mean)
+        ax.errorbar(phi[good], mean[good], yerr=np.where(np.isfinite(sem[good]), sem[good], 0.0),
+                    color=color, marker="o", markersize=3, linewidth=1.2, elinewidth=1.0,
+                    capsize=0, label=label)
+    ax.axhline(0.0, color="0.5", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("φ (rad)")
+    ax.set_ylabel(f"⟨δ{quantity}⟩ ({unit})")
+    if any(lbl is not None for lbl in ax.get_legend_handles_labels()[1]):
+        ax.legend(loc="best", framealpha=0.85)
+    return fig
