@@ -6,7 +6,7 @@ Dask.  This module lets fastgrad run there and give the numbers it gives on
 one machine.
 
 Partition functions (``pandas.DataFrame -> pandas.DataFrame``, module-level so
-they pickle, accept an empty frame, and need only pandas on the workers):
+they pickle, accept an empty partition, and need only pandas on the workers):
 
 - :func:`mc_galactocentric_partition` (meta: :func:`mc_galactocentric_meta`):
   Monte-Carlo Galactocentric coordinates, Gaia DR3 archive names by default.
@@ -27,7 +27,7 @@ Collection-level helpers (need ``pip install fastgrad[dask]``; they take a
 ``dask.dataframe.DataFrame`` or an ``lsdb.Catalog`` and stay lazy unless
 said otherwise): :func:`mc_galactocentric`, :func:`kinematic_probabilities`,
 :func:`quality_cuts`, :func:`annulus_mean` (the exact annulus means across
-partitions) and :func:`fit_columns` (computes the reduced pandas frame for
+partitions) and :func:`fit_columns` (computes the reduced pandas DataFrame for
 :func:`fastgrad.fitting.fit_binned`).
 
 Threads: every ``n_threads=None`` resolves at call time on the worker, from
@@ -53,9 +53,15 @@ from ._seeds import seed64
 from ._validation import as_count
 from .transform import (COORD_NAMES, GAIA_CORRELATIONS,
                         mc_galactocentric as _mc_galactocentric)
+from astropy.table import Table
+
+from .engine import frame_to_table
+from .populations import add_kinematic_probabilities
+from .transform import GALACTOCENTRIC_COLUMNS, add_galactocentric
 
 __all__ = [
     "DASK_EXTRA_MESSAGE",
+    "require_dask",
     "GAIA_MC_COLUMNS",
     "FIT_COLUMNS",
     # partition functions
@@ -80,8 +86,10 @@ __all__ = [
 DASK_EXTRA_MESSAGE = "fastgrad.dask needs the optional dependencies: pip install fastgrad[dask]"
 
 
-def _require_dask():
-    """``dask.dataframe``, or an ImportError naming the extra to install."""
+def require_dask():
+    """``dask.dataframe``, or an ImportError naming the extra to install
+    (:data:`DASK_EXTRA_MESSAGE`); for modules that run steps on Dask
+    (:mod:`fastgrad.engine`)."""
     try:
         import dask  # noqa: F401
         import dask.dataframe as dd
@@ -90,9 +98,9 @@ def _require_dask():
     return dd
 
 
-def _as_dask_frame(collection):
+def _as_dask_dataframe(collection):
     """A dask DataFrame from a dask DataFrame or an LSDB Catalog."""
-    _require_dask()
+    require_dask()
     if hasattr(collection, "to_dask_dataframe"):  # lsdb.Catalog (and its subclasses)
         return collection.to_dask_dataframe()
     if hasattr(collection, "map_partitions") and hasattr(collection, "_meta"):
@@ -102,8 +110,8 @@ def _as_dask_frame(collection):
 
 
 def _meta_of(like):
-    """An empty pandas frame with the columns/dtypes of ``like`` (a pandas
-    frame, a dask DataFrame or an LSDB Catalog)."""
+    """An empty pandas DataFrame with the columns/dtypes of ``like`` (a pandas
+    or dask DataFrame or an LSDB Catalog)."""
     if isinstance(like, pd.DataFrame):
         return like.iloc[:0]
     meta = getattr(like, "_meta", None)
@@ -120,13 +128,13 @@ def _meta_of(like):
 # ---------------------------------------------------------------------------
 
 def _inverse_columns(columns, what="columns"):
-    """``{frame name: canonical name}`` -> ``{canonical name: frame name}``."""
+    """``{partition column: canonical name}`` -> ``{canonical name: partition column}``."""
     inverse = {}
-    for frame_name, canonical in dict(columns or {}).items():
+    for column, canonical in dict(columns or {}).items():
         if canonical in inverse:
-            raise ValueError(f"{what}: {inverse[canonical]!r} and {frame_name!r} both map to "
+            raise ValueError(f"{what}: {inverse[canonical]!r} and {column!r} both map to "
                              f"{canonical!r}")
-        inverse[canonical] = frame_name
+        inverse[canonical] = column
     return inverse
 
 
@@ -140,7 +148,7 @@ def _missing(df, needed, where):
     if missing:
         shown = ", ".join(map(str, list(df.columns)[:40]))
         raise MissingColumnsError(f"{where}: column(s) {missing} missing; the partition has "
-                                  f"{shown}. Map other names with columns={{'frame_name': "
+                                  f"{shown}. Map other names with columns={{'partition_column': "
                                   f"'canonical_name'}}.", missing)
 
 
@@ -190,10 +198,6 @@ _MC_ARGS = ("ra", "dec", "pmra", "pmdec", "radial_velocity", "ra_error", "dec_er
             "pmra_error", "pmdec_error", "radial_velocity_error")
 
 
-def _mc_output_names(prefix):
-    return ([prefix + c for c in COORD_NAMES] + [prefix + c + "_err" for c in COORD_NAMES])
-
-
 def _partition_seed(seed):
     """The one 64-bit key every partition must share."""
     if seed is None or isinstance(seed, np.random.Generator):
@@ -204,7 +208,7 @@ def _partition_seed(seed):
 
 
 def _gaia_name(canonical, inverse):
-    """The frame column holding ``canonical`` (the user's map, else the Gaia name)."""
+    """The partition column holding ``canonical`` (the user's map, else the Gaia name)."""
     return inverse.get(canonical, GAIA_MC_COLUMNS[canonical])
 
 
@@ -237,7 +241,7 @@ def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns
     frame : None, str or astropy.coordinates.Galactocentric
         As in :func:`fastgrad.mc_galactocentric` (``None``: the paper's).
     columns : dict, optional
-        Frame column name -> canonical name (the keys of
+        Partition column name -> canonical name (the keys of
         :data:`GAIA_MC_COLUMNS`), tried before the Gaia names, e.g. for the
         LAMOST RVs and ids after a cross-match: ``{"rv": "radial_velocity",
         "rv_err": "radial_velocity_error", "obsid": "ids"}``.
@@ -285,37 +289,35 @@ def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns
         use_bailer_jones = True
     corr_names = {c: inverse.get(c, c) for c in GAIA_CORRELATIONS} if correlations else {}
     _missing(df, needed + list(corr_names.values()), "mc_galactocentric_partition")
-    out_names = _mc_output_names(prefix)
+    out_names = [prefix + c for c in GALACTOCENTRIC_COLUMNS]
     clash = [c for c in out_names if c in df.columns] if append else []
     if clash:
         raise ValueError(f"mc_galactocentric_partition: the partition already has column(s) "
                          f"{clash}; pass prefix= to name the outputs apart")
 
-    args = {arg: _float_column(df, name) for arg, name in names.items()}
+    # the partition's columns under their canonical names (float64, missing
+    # values NaN, as the engines' adapter gives them) to the Table-level step
+    # both engines map: one Monte Carlo, no Dask twin
+    canonical = {arg: _float_column(df, name) for arg, name in names.items()}
     if use_bailer_jones:
         r_med, r_lo, r_hi = (_float_column(df, _gaia_name(c, inverse))
                              for c in ("r_med_geo", "r_lo_geo", "r_hi_geo"))
         # the checks and arithmetic of fastgrad.add_distances: the same bits
-        args["distance"], args["distance_error"] = bailer_jones_distances(
+        canonical["distance"], canonical["distance_error"] = bailer_jones_distances(
             r_med, r_lo, r_hi, where="mc_galactocentric_partition")
     else:
-        args["distance"] = _float_column(df, dist_name)
-        args["distance_error"] = _float_column(df, dist_err_name)
-    corr = ({c: _float_column(df, name) for c, name in corr_names.items()}
-            if correlations else None)
+        canonical["distance"] = _float_column(df, dist_name)
+        canonical["distance_error"] = _float_column(df, dist_err_name)
+    canonical.update({c: _float_column(df, name) for c, name in corr_names.items()})
+    canonical["source_id"] = _int_ids(df, id_name)
+    table = Table(canonical, copy=False)
     try:
-        table = _mc_galactocentric(
-            args["ra"], args["dec"], args["distance"], args["pmra"], args["pmdec"],
-            args["radial_velocity"], ra_error=args["ra_error"], dec_error=args["dec_error"],
-            distance_error=args["distance_error"], pmra_error=args["pmra_error"],
-            pmdec_error=args["pmdec_error"], radial_velocity_error=args["radial_velocity_error"],
-            n_samples=n_samples, frame=frame, seed=seed, correlations=corr,
-            ids=_int_ids(df, id_name), nan_policy=nan_policy, n_threads=n_threads)
+        table = add_galactocentric(table, n_samples=n_samples, frame=frame, seed=seed,
+                                   correlations=bool(correlations), nan_policy=nan_policy,
+                                   n_threads=n_threads, copy=False)
     except ValueError as exc:
         raise _located(exc, df) from None
-    # the table's columns are rows of one (18, N) array: a dict of them builds
-    # the frame with one copy
-    data = {new: np.asarray(table[old]) for new, old in zip(out_names, table.colnames)}
+    data = {prefix + name: np.asarray(table[name]) for name in GALACTOCENTRIC_COLUMNS}
     result = pd.DataFrame(data, index=df.index)
     if not append:
         return result
@@ -331,7 +333,7 @@ def _concat_columns(df, new):
 
 
 def mc_galactocentric_meta(like, *, prefix="", append=True, **kwargs):
-    """The ``meta`` (empty output frame) of :func:`mc_galactocentric_partition`.
+    """The ``meta`` (empty output DataFrame) of :func:`mc_galactocentric_partition`.
 
     Parameters
     ----------
@@ -367,7 +369,7 @@ def mc_galactocentric(collection, *, seed, n_samples=1000, frame=None, columns=N
         Of the same kind as ``collection`` (an LSDB Catalog stays one when
         ``append``: its ra, dec and index are kept).
     """
-    _require_dask()
+    require_dask()
     kwargs = dict(seed=seed, n_samples=n_samples, frame=frame, columns=columns,
                   correlations=correlations, prefix=prefix, append=append,
                   nan_policy=nan_policy, n_threads=n_threads)
@@ -379,25 +381,6 @@ def mc_galactocentric(collection, *, seed, n_samples=1000, frame=None, columns=N
 # Quality cuts
 # ---------------------------------------------------------------------------
 
-class _FrameTable:
-    """The little of an astropy Table that the :class:`fastgrad.catalogs.Cut`
-    functions use (``colnames``, ``len``, ``t[name]``), over a DataFrame:
-    numeric columns come out as float64 with missing values as NaN."""
-
-    def __init__(self, df):
-        self._df = df
-        self.colnames = [str(c) for c in df.columns]
-
-    def __len__(self):
-        return len(self._df)
-
-    def __getitem__(self, name):
-        series = self._df[name]  # KeyError when absent, as catalogs._col expects
-        if pd.api.types.is_numeric_dtype(series.dtype):
-            return series.to_numpy(dtype=np.float64, na_value=np.nan)
-        return series.to_numpy()
-
-
 def _resolve_cuts(cuts):
     """catalogs.get_cuts, plus the name ``"halo"`` for the paper's halo cut."""
     if isinstance(cuts, str) or not np.iterable(cuts):
@@ -407,7 +390,9 @@ def _resolve_cuts(cuts):
 
 def _evaluate_cuts(df, cuts, thresholds):
     """The rows kept and the per-cut counts, exactly as catalogs.apply_cuts counts them."""
-    alive, counts, _ = evaluate_cuts(_FrameTable(df), _resolve_cuts(cuts), thresholds,
+    # the partition as a Table (the engines' adapter): the cuts read it as
+    # fastgrad.apply_cuts reads a catalogue
+    alive, counts, _ = evaluate_cuts(frame_to_table(df), _resolve_cuts(cuts), thresholds,
                                      what="partition")
     return alive, counts
 
@@ -537,11 +522,11 @@ def quality_cuts(collection, cuts, *, thresholds=None):
         (for an LSDB catalogue: ``dask.compute(kept.to_dask_dataframe(), counts)``,
         or ``kept.write_catalog(...)`` then ``cut_report(counts)``).
     """
-    _require_dask()
+    require_dask()
     _resolve_cuts(cuts)  # fail here, not on a worker, on a bad name
     kept = collection.map_partitions(quality_cuts_partition, cuts, thresholds=thresholds,
                                      meta=_meta_of(collection))
-    counts = _as_dask_frame(collection).map_partitions(
+    counts = _as_dask_dataframe(collection).map_partitions(
         quality_cut_counts_partition, cuts, thresholds=thresholds,
         meta=quality_cut_counts_meta(), enforce_metadata=False)
     return kept, counts
@@ -565,11 +550,11 @@ def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH
         With Galactocentric ``vx, vy, vz`` (km/s), e.g. the output of
         :func:`mc_galactocentric_partition`; possibly empty.
     frame : None, str or astropy.coordinates.Galactocentric
-        The frame of ``vx, vy, vz`` (``None``: the paper's).
+        The Galactocentric frame of ``vx, vy, vz`` (``None``: the paper's).
     solar_motion, populations :
         As in :func:`fastgrad.kinematic_probabilities`.
     columns : dict, optional
-        Frame column name -> ``"vx"``, ``"vy"`` or ``"vz"`` (e.g.
+        Partition column name -> ``"vx"``, ``"vy"`` or ``"vz"`` (e.g.
         ``{"gc_vx": "vx", ...}``).
     prefix : str
         Prepended to the output names.
@@ -585,13 +570,15 @@ def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH
     inverse = _inverse_columns(columns)
     names = [inverse.get(c, c) for c in ("vx", "vy", "vz")]
     _missing(df, names, "kinematic_probabilities_partition")
+    velocities = Table({c: _float_column(df, n) for c, n in zip(("vx", "vy", "vz"), names)},
+                       copy=False)
     try:
-        table = _kinematic_probabilities(*(_float_column(df, n) for n in names), frame=frame,
-                                         solar_motion=solar_motion, populations=populations)
+        table = add_kinematic_probabilities(velocities, frame=frame, solar_motion=solar_motion,
+                                            populations=populations, copy=False)
     except ValueError as exc:
         raise _located(exc, df) from None
     result = pd.DataFrame({prefix + c: np.asarray(table[c], dtype=np.float64)
-                           for c in table.colnames}, index=df.index)
+                           for c in table.colnames[3:]}, index=df.index)
     if not append:
         return result
     clash = [c for c in result.columns if c in df.columns]
@@ -610,7 +597,7 @@ def kinematic_probabilities_meta(like, **kwargs):
 def kinematic_probabilities(collection, **kwargs):
     """:func:`kinematic_probabilities_partition` mapped over a collection (lazy);
     ``kwargs`` as in the partition function."""
-    _require_dask()
+    require_dask()
     meta = kinematic_probabilities_meta(collection, **kwargs)
     return collection.map_partitions(kinematic_probabilities_partition, meta=meta, **kwargs)
 
@@ -634,7 +621,7 @@ def fit_columns_partition(df, *, columns=None, key=None):
         A partition with :data:`FIT_COLUMNS` (e.g. after
         :func:`mc_galactocentric_partition`), possibly empty.
     columns : dict, optional
-        Frame column name -> name in :data:`FIT_COLUMNS`, e.g. for the Gaia
+        Partition column name -> name in :data:`FIT_COLUMNS`, e.g. for the Gaia
         giants ``{"mh_gspspec": "feh", "mh_err": "feh_err"}``.
     key : str, optional
         An id column to carry along (e.g. ``"source_id"``).
@@ -666,7 +653,7 @@ def fit_columns(collection, *, columns=None, key=None):
     Returns
     -------
     pandas.DataFrame
-        The partitions' :func:`fit_columns_partition` frames concatenated in
+        The partitions' :func:`fit_columns_partition` DataFrames concatenated in
         partition order. Then, on one machine (METHOD.md section 5)::
 
             small = fastgrad.dask.fit_columns(catalog)
@@ -678,10 +665,10 @@ def fit_columns(collection, *, columns=None, key=None):
         (the ``fit_binned`` signature of :mod:`fastgrad.fitting`; 1e8 stars
         take 4.8 GB here).
     """
-    _require_dask()
-    frame = _as_dask_frame(collection)
-    meta = fit_columns_partition(_meta_of(frame), columns=columns, key=key)
-    return frame.map_partitions(fit_columns_partition, columns=columns, key=key,
+    require_dask()
+    ddf = _as_dask_dataframe(collection)
+    meta = fit_columns_partition(_meta_of(ddf), columns=columns, key=key)
+    return ddf.map_partitions(fit_columns_partition, columns=columns, key=key,
                                 meta=meta).compute()
 
 
@@ -796,8 +783,8 @@ def _r_sketch_partition(df, *, R, n_points=129):
     return pd.DataFrame({"R": r[idx], "weight": np.full(idx.size, r.size / idx.size)})
 
 
-def _quantile_boundaries(frame, R, n_ranges):
-    sketch = frame.map_partitions(_r_sketch_partition, R=R,
+def _quantile_boundaries(ddf, R, n_ranges):
+    sketch = ddf.map_partitions(_r_sketch_partition, R=R,
                                   meta=pd.DataFrame({"R": np.zeros(0), "weight": np.zeros(0)})
                                   ).compute()
     if len(sketch) == 0:
@@ -877,34 +864,34 @@ def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=Non
         rows and the partition), a duplicated key (at compute time) or a bad
         half_width.  TypeError for a float ``n_ranges``.
     """
-    frame = _as_dask_frame(collection)
+    ddf = _as_dask_dataframe(collection)
     half_width = float(half_width)
     if not (np.isfinite(half_width) and half_width > 0):
         raise ValueError(f"half_width must be finite and > 0, got {half_width!r}")
     if nan_policy not in ("raise", "omit"):
         raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
     needed = [R, values] + ([weights] if weights else []) + ([key] if key else [])
-    _missing(frame._meta, needed, "annulus_mean")
+    _missing(ddf._meta, needed, "annulus_mean")
     if boundaries is None:
-        n_ranges = (frame.npartitions if n_ranges is None
+        n_ranges = (ddf.npartitions if n_ranges is None
                     else as_count("n_ranges", n_ranges, minimum=1))
-        boundaries = _quantile_boundaries(frame, R, n_ranges) if n_ranges > 1 else np.zeros(0)
+        boundaries = _quantile_boundaries(ddf, R, n_ranges) if n_ranges > 1 else np.zeros(0)
     boundaries = np.asarray(boundaries, dtype=np.float64).reshape(-1)
     if boundaries.size and not (np.all(np.isfinite(boundaries))
                                 and np.all(np.diff(boundaries) > 0)):
         raise ValueError("boundaries must be finite and strictly increasing")
     n_out = boundaries.size + 1
-    key_dtype = frame._meta.index.dtype if key is None else frame._meta[key].dtype
+    key_dtype = ddf._meta.index.dtype if key is None else ddf._meta[key].dtype
     scatter_meta = pd.DataFrame({
         "_range": np.zeros(0, dtype=np.int64), "_owned": np.zeros(0, dtype=bool),
         "_key": pd.Series([], dtype=key_dtype).to_numpy(), "_R": np.zeros(0),
         "_v": np.zeros(0), **({"_w": np.zeros(0)} if weights else {})})
-    tagged = frame.map_partitions(_annulus_scatter_partition, R=R, values=values,
+    tagged = ddf.map_partitions(_annulus_scatter_partition, R=R, values=values,
                                   weights=weights, key=key, boundaries=boundaries,
                                   half_width=half_width, nan_policy=nan_policy,
                                   meta=scatter_meta)
     shuffled = tagged.shuffle(on="_range", npartitions=n_out)
-    index_name = key if key is not None else frame._meta.index.name
+    index_name = key if key is not None else ddf._meta.index.name
     out_meta = pd.DataFrame({output: np.zeros(0)},
                             index=pd.Index(scatter_meta["_key"].to_numpy(), name=index_name))
     owned = tagged[tagged["_owned"]]["_key"]
