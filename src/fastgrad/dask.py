@@ -58,6 +58,9 @@ from astropy.table import Table
 from .engine import frame_to_table
 from .populations import add_kinematic_probabilities
 from .transform import GALACTOCENTRIC_COLUMNS, add_galactocentric
+from .partitions import (DASK_EXTRA_MESSAGE, as_dask_dataframe, float_column, int_ids,
+                         inverse_columns, located, meta_of, require_columns, require_dask)
+from ._dask_annulus import annulus_mean
 
 __all__ = [
     "DASK_EXTRA_MESSAGE",
@@ -81,98 +84,6 @@ __all__ = [
     "annulus_mean",
     "fit_columns",
 ]
-
-#: The message of the ImportError raised when Dask is missing.
-DASK_EXTRA_MESSAGE = "fastgrad.dask needs the optional dependencies: pip install fastgrad[dask]"
-
-
-def require_dask():
-    """``dask.dataframe``, or an ImportError naming the extra to install
-    (:data:`DASK_EXTRA_MESSAGE`); for modules that run steps on Dask
-    (:mod:`fastgrad.engine`)."""
-    try:
-        import dask  # noqa: F401
-        import dask.dataframe as dd
-    except ImportError as exc:
-        raise ImportError(f"{DASK_EXTRA_MESSAGE} ({exc})") from exc
-    return dd
-
-
-def _as_dask_dataframe(collection):
-    """A dask DataFrame from a dask DataFrame or an LSDB Catalog."""
-    require_dask()
-    if hasattr(collection, "to_dask_dataframe"):  # lsdb.Catalog (and its subclasses)
-        return collection.to_dask_dataframe()
-    if hasattr(collection, "map_partitions") and hasattr(collection, "_meta"):
-        return collection
-    raise TypeError("expected a dask.dataframe.DataFrame or an lsdb.Catalog, got "
-                    f"{type(collection).__name__}")
-
-
-def _meta_of(like):
-    """An empty pandas DataFrame with the columns/dtypes of ``like`` (a pandas
-    or dask DataFrame or an LSDB Catalog)."""
-    if isinstance(like, pd.DataFrame):
-        return like.iloc[:0]
-    meta = getattr(like, "_meta", None)
-    if meta is None:
-        meta = getattr(like, "meta", None)
-    if not isinstance(meta, pd.DataFrame):
-        raise TypeError("expected a pandas/dask DataFrame or an lsdb.Catalog, got "
-                        f"{type(like).__name__}")
-    return meta.iloc[:0]
-
-
-# ---------------------------------------------------------------------------
-# Column access
-# ---------------------------------------------------------------------------
-
-def _inverse_columns(columns, what="columns"):
-    """``{partition column: canonical name}`` -> ``{canonical name: partition column}``."""
-    inverse = {}
-    for column, canonical in dict(columns or {}).items():
-        if canonical in inverse:
-            raise ValueError(f"{what}: {inverse[canonical]!r} and {column!r} both map to "
-                             f"{canonical!r}")
-        inverse[canonical] = column
-    return inverse
-
-
-def _float_column(df, name):
-    """Column ``name`` of ``df`` as contiguous float64 (missing values -> NaN)."""
-    return np.ascontiguousarray(df[name].to_numpy(dtype=np.float64, na_value=np.nan))
-
-
-def _missing(df, needed, where):
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        shown = ", ".join(map(str, list(df.columns)[:40]))
-        raise MissingColumnsError(f"{where}: column(s) {missing} missing; the partition has "
-                                  f"{shown}. Map other names with columns={{'partition_column': "
-                                  f"'canonical_name'}}.", missing)
-
-
-def _int_ids(df, name):
-    """An id column as an integer array (the MC streams' keys)."""
-    series = df[name]
-    if len(series) == 0:
-        return np.zeros(0, dtype=np.int64)
-    if series.isna().any():
-        bad = np.flatnonzero(series.isna().to_numpy())
-        raise ValueError(f"{name}: {bad.size} row(s) have no id (rows {bad[:10].tolist()}); "
-                         "every star needs an integer id to key its random stream")
-    values = series.to_numpy()
-    if not np.issubdtype(values.dtype, np.integer):
-        raise ValueError(f"{name}: expected integer ids (e.g. Gaia source_id), got dtype "
-                         f"{series.dtype}")
-    return values
-
-
-def _located(exc, df):
-    """A ValueError from a partition, saying where the partition is."""
-    where = (f" [in a partition of {len(df)} rows whose index starts at {df.index[0]!r}; "
-             "row numbers count from the partition's first row]") if len(df) else ""
-    return type(exc)(f"{exc}{where}")
 
 
 # ---------------------------------------------------------------------------
@@ -272,7 +183,7 @@ def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns
         ``prefix``.
     """
     seed = _partition_seed(seed)
-    inverse = _inverse_columns(columns)
+    inverse = inverse_columns(columns)
     unknown = sorted(set(inverse) - set(GAIA_MC_COLUMNS) - set(GAIA_CORRELATIONS))
     if unknown:
         raise ValueError(f"columns: unknown canonical name(s) {unknown}; use "
@@ -288,7 +199,7 @@ def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns
         needed = list(names.values()) + bj + [id_name]
         use_bailer_jones = True
     corr_names = {c: inverse.get(c, c) for c in GAIA_CORRELATIONS} if correlations else {}
-    _missing(df, needed + list(corr_names.values()), "mc_galactocentric_partition")
+    require_columns(df, needed + list(corr_names.values()), "mc_galactocentric_partition")
     out_names = [prefix + c for c in GALACTOCENTRIC_COLUMNS]
     clash = [c for c in out_names if c in df.columns] if append else []
     if clash:
@@ -298,25 +209,25 @@ def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns
     # the partition's columns under their canonical names (float64, missing
     # values NaN, as the engines' adapter gives them) to the Table-level step
     # both engines map: one Monte Carlo, no Dask twin
-    canonical = {arg: _float_column(df, name) for arg, name in names.items()}
+    canonical = {arg: float_column(df, name) for arg, name in names.items()}
     if use_bailer_jones:
-        r_med, r_lo, r_hi = (_float_column(df, _gaia_name(c, inverse))
+        r_med, r_lo, r_hi = (float_column(df, _gaia_name(c, inverse))
                              for c in ("r_med_geo", "r_lo_geo", "r_hi_geo"))
         # the checks and arithmetic of fastgrad.add_distances: the same bits
         canonical["distance"], canonical["distance_error"] = bailer_jones_distances(
             r_med, r_lo, r_hi, where="mc_galactocentric_partition")
     else:
-        canonical["distance"] = _float_column(df, dist_name)
-        canonical["distance_error"] = _float_column(df, dist_err_name)
-    canonical.update({c: _float_column(df, name) for c, name in corr_names.items()})
-    canonical["source_id"] = _int_ids(df, id_name)
+        canonical["distance"] = float_column(df, dist_name)
+        canonical["distance_error"] = float_column(df, dist_err_name)
+    canonical.update({c: float_column(df, name) for c, name in corr_names.items()})
+    canonical["source_id"] = int_ids(df, id_name)
     table = Table(canonical, copy=False)
     try:
         table = add_galactocentric(table, n_samples=n_samples, frame=frame, seed=seed,
                                    correlations=bool(correlations), nan_policy=nan_policy,
                                    n_threads=n_threads, copy=False)
     except ValueError as exc:
-        raise _located(exc, df) from None
+        raise located(exc, df) from None
     data = {prefix + name: np.asarray(table[name]) for name in GALACTOCENTRIC_COLUMNS}
     result = pd.DataFrame(data, index=df.index)
     if not append:
@@ -349,7 +260,7 @@ def mc_galactocentric_meta(like, *, prefix="", append=True, **kwargs):
         Empty, with the partition function's output columns and dtypes.
     """
     kwargs.setdefault("seed", 0)
-    return mc_galactocentric_partition(_meta_of(like), prefix=prefix, append=append, **kwargs)
+    return mc_galactocentric_partition(meta_of(like), prefix=prefix, append=append, **kwargs)
 
 
 def mc_galactocentric(collection, *, seed, n_samples=1000, frame=None, columns=None,
@@ -525,8 +436,8 @@ def quality_cuts(collection, cuts, *, thresholds=None):
     require_dask()
     _resolve_cuts(cuts)  # fail here, not on a worker, on a bad name
     kept = collection.map_partitions(quality_cuts_partition, cuts, thresholds=thresholds,
-                                     meta=_meta_of(collection))
-    counts = _as_dask_dataframe(collection).map_partitions(
+                                     meta=meta_of(collection))
+    counts = as_dask_dataframe(collection).map_partitions(
         quality_cut_counts_partition, cuts, thresholds=thresholds,
         meta=quality_cut_counts_meta(), enforce_metadata=False)
     return kept, counts
@@ -567,16 +478,16 @@ def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH
         ``U, V, W`` (km/s) and one ``p_<population>`` per population
         (``p_thin, p_thick, p_halo`` by default), float64.
     """
-    inverse = _inverse_columns(columns)
+    inverse = inverse_columns(columns)
     names = [inverse.get(c, c) for c in ("vx", "vy", "vz")]
-    _missing(df, names, "kinematic_probabilities_partition")
-    velocities = Table({c: _float_column(df, n) for c, n in zip(("vx", "vy", "vz"), names)},
+    require_columns(df, names, "kinematic_probabilities_partition")
+    velocities = Table({c: float_column(df, n) for c, n in zip(("vx", "vy", "vz"), names)},
                        copy=False)
     try:
         table = add_kinematic_probabilities(velocities, frame=frame, solar_motion=solar_motion,
                                             populations=populations, copy=False)
     except ValueError as exc:
-        raise _located(exc, df) from None
+        raise located(exc, df) from None
     result = pd.DataFrame({prefix + c: np.asarray(table[c], dtype=np.float64)
                            for c in table.colnames[3:]}, index=df.index)
     if not append:
@@ -591,7 +502,7 @@ def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH
 def kinematic_probabilities_meta(like, **kwargs):
     """The ``meta`` of :func:`kinematic_probabilities_partition` (``like``: the
     input collection or its meta; ``kwargs`` as given to the partition function)."""
-    return kinematic_probabilities_partition(_meta_of(like), **kwargs)
+    return kinematic_probabilities_partition(meta_of(like), **kwargs)
 
 
 def kinematic_probabilities(collection, **kwargs):
@@ -632,10 +543,10 @@ def fit_columns_partition(df, *, columns=None, key=None):
         ``R, R_err, absz, z_err, feh, feh_err`` as float64 (missing -> NaN)
         under those names (plus ``key``), on ``df``'s index: 48 bytes a star.
     """
-    inverse = _inverse_columns(columns)
+    inverse = inverse_columns(columns)
     names = {c: inverse.get(c, c) for c in FIT_COLUMNS}
-    _missing(df, list(names.values()) + ([key] if key else []), "fit_columns_partition")
-    out = pd.DataFrame({c: _float_column(df, n) for c, n in names.items()}, index=df.index)
+    require_columns(df, list(names.values()) + ([key] if key else []), "fit_columns_partition")
+    out = pd.DataFrame({c: float_column(df, n) for c, n in names.items()}, index=df.index)
     if key:
         out[key] = df[key].to_numpy()
     return out
@@ -666,238 +577,7 @@ def fit_columns(collection, *, columns=None, key=None):
         take 4.8 GB here).
     """
     require_dask()
-    ddf = _as_dask_dataframe(collection)
-    meta = fit_columns_partition(_meta_of(ddf), columns=columns, key=key)
+    ddf = as_dask_dataframe(collection)
+    meta = fit_columns_partition(meta_of(ddf), columns=columns, key=key)
     return ddf.map_partitions(fit_columns_partition, columns=columns, key=key,
                                 meta=meta).compute()
-
-
-# ---------------------------------------------------------------------------
-# Exact annulus means across partitions
-# ---------------------------------------------------------------------------
-
-# The per-range step is fastgrad.annulus_mean itself (compiled, OpenMP, the
-# same |R_j - R_i| <= h predicate and checks as on one machine).
-_inner_annulus_mean = _compiled_annulus_mean
-
-
-def _check_annulus_inputs(R, values, weights, half_width):
-    """The checks of fastgrad.annulus_mean, run where the rows are known
-    (each partition) so that the error can name them."""
-    from ._validation import raise_bad_rows
-
-    if not (np.isfinite(half_width) and half_width > 0):
-        raise ValueError(f"half_width must be finite and > 0, got {half_width!r}")
-    raise_bad_rows("R", ~np.isfinite(R), "are NaN, infinite or masked")
-    raise_bad_rows("values", ~np.isfinite(values), "are NaN, infinite or masked")
-    if weights is not None:
-        raise_bad_rows("weights", ~np.isfinite(weights), "are NaN, infinite or masked")
-        raise_bad_rows("weights", weights < 0, "are negative")
-
-
-def _range_bounds(boundaries, half_width):
-    """Per range k: the R interval whose stars range k needs (its own stars and
-    the strips within half_width beyond its edges), widened by a margin so
-    rounding can only add stars (extra stars fall outside every window)."""
-    b = np.asarray(boundaries, dtype=np.float64)
-    margin = 1e-9 * (float(np.max(np.abs(b))) + half_width) if b.size else 0.0
-    lower = np.concatenate([[-np.inf], b - half_width - margin])
-    upper = np.concatenate([b + half_width + margin, [np.inf]])
-    return lower, upper
-
-
-def _annulus_scatter_partition(df, *, R, values, weights, key, boundaries, half_width,
-                               nan_policy="raise"):
-    """Tag each star with the range that owns it (R between two boundaries)
-    and copy it to every neighbouring range whose strip it lies in."""
-    r = _float_column(df, R)
-    v = _float_column(df, values)
-    w = _float_column(df, weights) if weights else None
-    if nan_policy == "omit":
-        finite = np.isfinite(r) & np.isfinite(v) & (np.isfinite(w) if weights else True)
-        if not finite.all():
-            df, r, v = df[finite], r[finite], v[finite]
-            w = w[finite] if weights else None
-    try:
-        _check_annulus_inputs(r, v, w, half_width)
-    except ValueError as exc:
-        raise _located(exc, df) from None
-    keys = df.index.to_numpy() if key is None else df[key].to_numpy()
-    b = np.asarray(boundaries, dtype=np.float64)
-    owner = np.searchsorted(b, r, side="right")
-    lower, upper = _range_bounds(b, half_width)
-    first = np.searchsorted(upper, r, side="left")
-    last = np.searchsorted(lower, r, side="right") - 1
-    copies = last - first + 1
-    rows = np.repeat(np.arange(r.size), copies)
-    offsets = np.arange(rows.size) - np.repeat(np.cumsum(copies) - copies, copies)
-    ranges = np.repeat(first, copies) + offsets
-    out = pd.DataFrame({"_range": ranges.astype(np.int64), "_owned": ranges == owner[rows],
-                        "_key": keys[rows], "_R": r[rows], "_v": v[rows]})
-    if w is not None:
-        out["_w"] = w[rows]
-    return out
-
-
-def _annulus_range_partition(df, n_unique=None, n_owned=None, *, half_width, output,
-                             weighted, index_name, key_name="index"):
-    """Annulus means of the stars each range owns, from its stars and strips.
-
-    ``n_unique`` and ``n_owned`` (computed over the whole collection, in the
-    same graph) check that the output's keys identify the stars: with a
-    duplicated key the result could not be joined back to the stars."""
-    if n_unique is not None and n_unique != n_owned:
-        raise ValueError(
-            f"annulus_mean: the {key_name} has {n_owned - n_unique} duplicated value(s) among "
-            f"{n_owned} stars, so the means could not be joined back to their stars (Dask's "
-            f"read_parquet, for one, restarts the index in every file); pass key= a column "
-            f"that is unique per star, e.g. key='source_id'")
-    pieces = []
-    for _, group in df.groupby("_range", sort=True):
-        owned = group["_owned"].to_numpy()
-        if not owned.any():  # only strips of neighbours: nothing to answer here
-            continue
-        # a fixed order (R, then key) whatever the shuffle's arrival order
-        order = np.lexsort((group["_key"].to_numpy(), group["_R"].to_numpy()))
-        g = group.iloc[order]
-        means = _inner_annulus_mean(
-            g["_R"].to_numpy(), g["_v"].to_numpy(), half_width,
-            weights=g["_w"].to_numpy() if weighted else None)
-        mine = g["_owned"].to_numpy()
-        pieces.append(pd.DataFrame({output: means[mine]},
-                                   index=pd.Index(g["_key"].to_numpy()[mine], name=index_name)))
-    if not pieces:
-        return pd.DataFrame({output: np.zeros(0)},
-                            index=pd.Index(df["_key"].to_numpy()[:0], name=index_name))
-    return pd.concat(pieces)
-
-
-def _r_sketch_partition(df, *, R, n_points=129):
-    """Evenly spaced order statistics of one partition's R, with the
-    partition's size: a mergeable summary for the range boundaries."""
-    r = np.sort(_float_column(df, R))
-    r = r[np.isfinite(r)]
-    if r.size == 0:
-        return pd.DataFrame({"R": np.zeros(0), "weight": np.zeros(0)})
-    idx = np.unique(np.linspace(0, r.size - 1, min(n_points, r.size)).round().astype(np.intp))
-    return pd.DataFrame({"R": r[idx], "weight": np.full(idx.size, r.size / idx.size)})
-
-
-def _quantile_boundaries(ddf, R, n_ranges):
-    sketch = ddf.map_partitions(_r_sketch_partition, R=R,
-                                  meta=pd.DataFrame({"R": np.zeros(0), "weight": np.zeros(0)})
-                                  ).compute()
-    if len(sketch) == 0:
-        raise ValueError("annulus_mean: the collection has no stars with a finite R")
-    sketch = sketch.sort_values("R", kind="stable")
-    cum = np.cumsum(sketch["weight"].to_numpy())
-    targets = cum[-1] * np.arange(1, n_ranges) / n_ranges
-    b = sketch["R"].to_numpy()[np.minimum(np.searchsorted(cum, targets), len(sketch) - 1)]
-    return np.unique(b)
-
-
-def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=None, key=None,
-                 boundaries=None, n_ranges=None, output="annulus_mean", nan_policy="raise"):
-    """Exact annulus means over a whole partitioned catalogue (lazy).
-
-    For each star i the (weighted) mean of ``values`` over **all** stars j of
-    the collection with ``abs(R[j] - R[i]) <= half_width`` (star i included):
-    the numbers of :func:`fastgrad.annulus_mean` on the concatenated
-    catalogue, to a few ulps (the tests hold it to 1e-12 against an exact
-    reference).
-
-    How: R is cut into ranges at ``boundaries``; each star is sent (one Dask
-    shuffle) to the range that owns it and, as a copy, to the neighbouring
-    ranges lying within ``half_width`` of it (the boundary strips, 0.2 kpc in
-    total by default). Each range then holds every star of its own stars'
-    annuli, and the means are computed there, in memory, with
-    :func:`fastgrad.annulus_mean` (O(n log n) per range).
-
-    Parameters
-    ----------
-    collection : dask.dataframe.DataFrame or lsdb.Catalog
-    R, values : str
-        Columns: the radius (kpc) and the quantity to average (e.g. [Fe/H]).
-    half_width : float
-        kpc (METHOD.md section 6: 0.1, a band 0.2 kpc wide).
-    weights : str, optional
-        Column of non-negative weights: mean = sum(w v) / sum(w).
-    key : str, optional
-        Column whose values identify the stars in the output (e.g.
-        ``"source_id"``); default the collection's index.  The key must be
-        unique over the collection: the output is indexed by it, and a
-        duplicated key (an LSDB ``_healpix_29`` index, or the index that
-        ``dd.read_parquet`` restarts at 0 in every file) could not be joined
-        back to its stars, so it raises ``ValueError`` when the result is
-        computed (checked lazily, in the same graph, by a distributed
-        ``nunique`` of the keys).
-    boundaries : array_like, optional
-        Sorted R values (kpc) between ranges. Default: ``n_ranges`` quantiles
-        of R from a sketch of each partition, an extra pass over the data, so
-        ``persist()`` a collection that is costly to compute (e.g. the MC
-        transform) first, or pass boundaries. Each range must fit in a
-        worker's memory; any boundaries give the same means.
-    n_ranges : int, optional
-        Number of ranges when ``boundaries`` is not given (default: the
-        collection's number of partitions).
-    output : str
-        Name of the output column.
-    nan_policy : {"raise", "omit"}
-        Stars with a NaN or infinite R, value or weight raise ``ValueError``
-        (as :func:`fastgrad.annulus_mean` does), or are left out: of every
-        annulus and of the output.
-
-    Returns
-    -------
-    dask.dataframe.DataFrame
-        Indexed by the key (named after ``key``, or as the collection's
-        index), one column ``output``,
-        one row per star, partitioned by R range (not ``collection``'s
-        partitions). Join it back with, e.g.
-        ``ddf.merge(means, left_on="source_id", right_index=True)``.
-
-    Raises
-    ------
-    ValueError
-        On NaN or infinite R, values or weights (unless ``nan_policy="omit"``),
-        negative weights (raised by the worker that reads them, naming the
-        rows and the partition), a duplicated key (at compute time) or a bad
-        half_width.  TypeError for a float ``n_ranges``.
-    """
-    ddf = _as_dask_dataframe(collection)
-    half_width = float(half_width)
-    if not (np.isfinite(half_width) and half_width > 0):
-        raise ValueError(f"half_width must be finite and > 0, got {half_width!r}")
-    if nan_policy not in ("raise", "omit"):
-        raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
-    needed = [R, values] + ([weights] if weights else []) + ([key] if key else [])
-    _missing(ddf._meta, needed, "annulus_mean")
-    if boundaries is None:
-        n_ranges = (ddf.npartitions if n_ranges is None
-                    else as_count("n_ranges", n_ranges, minimum=1))
-        boundaries = _quantile_boundaries(ddf, R, n_ranges) if n_ranges > 1 else np.zeros(0)
-    boundaries = np.asarray(boundaries, dtype=np.float64).reshape(-1)
-    if boundaries.size and not (np.all(np.isfinite(boundaries))
-                                and np.all(np.diff(boundaries) > 0)):
-        raise ValueError("boundaries must be finite and strictly increasing")
-    n_out = boundaries.size + 1
-    key_dtype = ddf._meta.index.dtype if key is None else ddf._meta[key].dtype
-    scatter_meta = pd.DataFrame({
-        "_range": np.zeros(0, dtype=np.int64), "_owned": np.zeros(0, dtype=bool),
-        "_key": pd.Series([], dtype=key_dtype).to_numpy(), "_R": np.zeros(0),
-        "_v": np.zeros(0), **({"_w": np.zeros(0)} if weights else {})})
-    tagged = ddf.map_partitions(_annulus_scatter_partition, R=R, values=values,
-                                  weights=weights, key=key, boundaries=boundaries,
-                                  half_width=half_width, nan_policy=nan_policy,
-                                  meta=scatter_meta)
-    shuffled = tagged.shuffle(on="_range", npartitions=n_out)
-    index_name = key if key is not None else ddf._meta.index.name
-    out_meta = pd.DataFrame({output: np.zeros(0)},
-                            index=pd.Index(scatter_meta["_key"].to_numpy(), name=index_name))
-    owned = tagged[tagged["_owned"]]["_key"]
-    n_unique, n_owned = owned.nunique(dropna=False), owned.count()
-    key_name = f"key column {key!r}" if key is not None else "index"
-    return shuffled.map_partitions(_annulus_range_partition, n_unique, n_owned,
-                                   half_width=half_width, output=output,
-                                   weighted=bool(weights), index_name=index_name,
-                                   key_name=key_name, meta=out_meta)

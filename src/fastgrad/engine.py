@@ -198,7 +198,7 @@ class DaskEngine:
     n_threads = None
 
     def __init__(self, scheduler=None, *, n_workers=None, partitions=None, client=None):
-        from .dask import require_dask
+        from .partitions import require_dask
         require_dask()
         from dask.distributed import Client, LocalCluster
 
