@@ -162,7 +162,7 @@ def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=Non
     R, values : str
         Columns: the radius (kpc) and the quantity to average (e.g. [Fe/H]).
     half_width : float
-        kpc (METHOD.md section 6: 0.1, a band 0.2 kpc wide).
+        kpc (docs/method.md section 6: 0.1, a band 0.2 kpc wide).
     weights : str, optional
         Column of non-negative weights: mean = sum(w v) / sum(w).
     key : str, optional

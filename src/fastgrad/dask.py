@@ -517,7 +517,7 @@ def kinematic_probabilities(collection, **kwargs):
 # Reduction for the binned fits
 # ---------------------------------------------------------------------------
 
-#: What the binned fits read (METHOD.md section 5): Table 1 fits [Fe/H] against
+#: What the binned fits read (docs/method.md section 5): Table 1 fits [Fe/H] against
 #: R in |Z| bins with sigma_x = R_err; Table 2 fits it against |Z| in R bins
 #: with sigma_x = z_err (the MC std of z, not of |z|).
 FIT_COLUMNS = ("R", "R_err", "absz", "z_err", "feh", "feh_err")
@@ -565,7 +565,7 @@ def fit_columns(collection, *, columns=None, key=None):
     -------
     pandas.DataFrame
         The partitions' :func:`fit_columns_partition` DataFrames concatenated in
-        partition order. Then, on one machine (METHOD.md section 5)::
+        partition order. Then, on one machine (docs/method.md section 5)::
 
             small = fastgrad.dask.fit_columns(catalog)
             table1 = fastgrad.fit_binned(small.R, small.feh, small.R_err, small.feh_err,

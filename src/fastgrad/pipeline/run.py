@@ -239,7 +239,7 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
     Parameters
     ----------
     config : None, dict or path
-        ``None`` runs on the embedded synthetic catalogues with the METHOD.md
+        ``None`` runs on the embedded synthetic catalogues with the docs/method.md
         defaults; a dict or TOML file overrides :data:`DEFAULT_CONFIG` (input
         files, cuts, frame, Monte Carlo, fits, azimuthal analysis).
     out : path
