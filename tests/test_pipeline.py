@@ -93,22 +93,29 @@ def test_unknown_config_key(tmp_path):
 
 
 def test_dask_engine_gives_the_same_numbers(tmp_path):
-    """engine = "dask": the per-star steps on a LocalCluster, bit-identical
-    per star (streams keyed by source_id), hence identical tables."""
+    """engine = "dask": the same per-star steps mapped over the partitions of a
+    LocalCluster, bit-identical per star (streams keyed by source_id), hence
+    identical tables, for both samples."""
     pytest.importorskip("distributed")
-    cfg = {**SMALL, "samples": ["lamost"], "synthetic": {"seed": 11, "n_lamost": 15_000},
+    cfg = {**SMALL, "synthetic": {"seed": 11, "n_lamost": 15_000, "n_giants": 15_000},
            "fit": {"n_walkers": 8, "n_steps": 120, "min_stars": 300}}
     local = pipeline.run(cfg, out=tmp_path / "local", verbose=False, figures=False)
     dist = pipeline.run({**cfg, "engine": "dask", "dask": {"n_workers": 2, "partitions": 5}},
                         out=tmp_path / "dask", verbose=False, figures=False)
-    a, b = local.samples["lamost"], dist.samples["lamost"]
-    assert len(a) == len(b)
-    for name in ("x", "R_err", "phi_err", "vz_err", "p_halo"):
-        np.testing.assert_array_equal(np.asarray(a[name]), np.asarray(b[name]), err_msg=name)
-    for key in ("table1", "table2"):
-        ta, tb = local.tables["lamost"][key], dist.tables["lamost"][key]
-        np.testing.assert_array_equal(np.ma.filled(ta["slope"], np.nan),
-                                      np.ma.filled(tb["slope"], np.nan))
+    for sample in ("lamost", "giants"):
+        a, b = local.samples[sample], dist.samples[sample]
+        assert len(a) == len(b)
+        assert a.colnames == b.colnames
+        for name in ("x", "R_err", "phi_err", "vz_err", "U", "p_halo"):
+            np.testing.assert_array_equal(np.asarray(a[name]), np.asarray(b[name]),
+                                          err_msg=f"{sample}: {name}")
+            assert a[name].unit == b[name].unit, name
+        for key in ("table1", "table2"):
+            ta, tb = local.tables[sample][key], dist.tables[sample][key]
+            np.testing.assert_array_equal(np.ma.filled(ta["slope"], np.nan),
+                                          np.ma.filled(tb["slope"], np.nan))
+        np.testing.assert_array_equal(local.azimuthal[sample]["delta"],
+                                      dist.azimuthal[sample]["delta"])
 
 
 def test_real_files_run_the_same_code(tmp_path):

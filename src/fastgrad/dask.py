@@ -6,7 +6,7 @@ Dask.  This module lets fastgrad run there and give the numbers it gives on
 one machine.
 
 Partition functions (``pandas.DataFrame -> pandas.DataFrame``, module-level so
-they pickle, accept an empty frame, and need only pandas on the workers):
+they pickle, accept an empty partition, and need only pandas on the workers):
 
 - :func:`mc_galactocentric_partition` (meta: :func:`mc_galactocentric_meta`):
   Monte-Carlo Galactocentric coordinates, Gaia DR3 archive names by default.
@@ -27,7 +27,7 @@ Collection-level helpers (need ``pip install fastgrad[dask]``; they take a
 ``dask.dataframe.DataFrame`` or an ``lsdb.Catalog`` and stay lazy unless
 said otherwise): :func:`mc_galactocentric`, :func:`kinematic_probabilities`,
 :func:`quality_cuts`, :func:`annulus_mean` (the exact annulus means across
-partitions) and :func:`fit_columns` (computes the reduced pandas frame for
+partitions) and :func:`fit_columns` (computes the reduced pandas DataFrame for
 :func:`fastgrad.fitting.fit_binned`).
 
 Threads: every ``n_threads=None`` resolves at call time on the worker, from
@@ -43,20 +43,21 @@ kpc for ``distance``.
 """
 import numpy as np
 import pandas as pd
+from astropy.table import Table
 
-from .azimuthal import annulus_mean as _compiled_annulus_mean
-from .cuts import HALO_CUT, REPORT_COLUMNS as _REPORT_COLUMNS, evaluate_cuts, get_cuts
-from .distances import bailer_jones_distances
-from .populations import (BENSBY2003, SCHOENRICH2010_SOLAR_MOTION,
-                          kinematic_probabilities as _kinematic_probabilities)
-from .schema import MissingColumnsError
+from ._dask_annulus import annulus_mean
 from ._seeds import seed64
-from ._validation import as_count
-from .transform import (COORD_NAMES, GAIA_CORRELATIONS,
-                        mc_galactocentric as _mc_galactocentric)
+from .cuts import HALO_CUT, REPORT_COLUMNS, evaluate_cuts, get_cuts
+from .distances import bailer_jones_distances
+from .engine import frame_to_table
+from .partitions import (DASK_EXTRA_MESSAGE, as_dask_dataframe, float_column, int_ids,
+                         inverse_columns, located, meta_of, require_columns, require_dask)
+from .populations import BENSBY2003, SCHOENRICH2010_SOLAR_MOTION, add_kinematic_probabilities
+from .transform import GAIA_CORRELATIONS, GALACTOCENTRIC_COLUMNS, add_galactocentric
 
 __all__ = [
     "DASK_EXTRA_MESSAGE",
+    "require_dask",
     "GAIA_MC_COLUMNS",
     "FIT_COLUMNS",
     # partition functions
@@ -76,96 +77,6 @@ __all__ = [
     "annulus_mean",
     "fit_columns",
 ]
-
-#: The message of the ImportError raised when Dask is missing.
-DASK_EXTRA_MESSAGE = "fastgrad.dask needs the optional dependencies: pip install fastgrad[dask]"
-
-
-def _require_dask():
-    """``dask.dataframe``, or an ImportError naming the extra to install."""
-    try:
-        import dask  # noqa: F401
-        import dask.dataframe as dd
-    except ImportError as exc:
-        raise ImportError(f"{DASK_EXTRA_MESSAGE} ({exc})") from exc
-    return dd
-
-
-def _as_dask_frame(collection):
-    """A dask DataFrame from a dask DataFrame or an LSDB Catalog."""
-    _require_dask()
-    if hasattr(collection, "to_dask_dataframe"):  # lsdb.Catalog (and its subclasses)
-        return collection.to_dask_dataframe()
-    if hasattr(collection, "map_partitions") and hasattr(collection, "_meta"):
-        return collection
-    raise TypeError("expected a dask.dataframe.DataFrame or an lsdb.Catalog, got "
-                    f"{type(collection).__name__}")
-
-
-def _meta_of(like):
-    """An empty pandas frame with the columns/dtypes of ``like`` (a pandas
-    frame, a dask DataFrame or an LSDB Catalog)."""
-    if isinstance(like, pd.DataFrame):
-        return like.iloc[:0]
-    meta = getattr(like, "_meta", None)
-    if meta is None:
-        meta = getattr(like, "meta", None)
-    if not isinstance(meta, pd.DataFrame):
-        raise TypeError("expected a pandas/dask DataFrame or an lsdb.Catalog, got "
-                        f"{type(like).__name__}")
-    return meta.iloc[:0]
-
-
-# ---------------------------------------------------------------------------
-# Column access
-# ---------------------------------------------------------------------------
-
-def _inverse_columns(columns, what="columns"):
-    """``{frame name: canonical name}`` -> ``{canonical name: frame name}``."""
-    inverse = {}
-    for frame_name, canonical in dict(columns or {}).items():
-        if canonical in inverse:
-            raise ValueError(f"{what}: {inverse[canonical]!r} and {frame_name!r} both map to "
-                             f"{canonical!r}")
-        inverse[canonical] = frame_name
-    return inverse
-
-
-def _float_column(df, name):
-    """Column ``name`` of ``df`` as contiguous float64 (missing values -> NaN)."""
-    return np.ascontiguousarray(df[name].to_numpy(dtype=np.float64, na_value=np.nan))
-
-
-def _missing(df, needed, where):
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        shown = ", ".join(map(str, list(df.columns)[:40]))
-        raise MissingColumnsError(f"{where}: column(s) {missing} missing; the partition has "
-                                  f"{shown}. Map other names with columns={{'frame_name': "
-                                  f"'canonical_name'}}.", missing)
-
-
-def _int_ids(df, name):
-    """An id column as an integer array (the MC streams' keys)."""
-    series = df[name]
-    if len(series) == 0:
-        return np.zeros(0, dtype=np.int64)
-    if series.isna().any():
-        bad = np.flatnonzero(series.isna().to_numpy())
-        raise ValueError(f"{name}: {bad.size} row(s) have no id (rows {bad[:10].tolist()}); "
-                         "every star needs an integer id to key its random stream")
-    values = series.to_numpy()
-    if not np.issubdtype(values.dtype, np.integer):
-        raise ValueError(f"{name}: expected integer ids (e.g. Gaia source_id), got dtype "
-                         f"{series.dtype}")
-    return values
-
-
-def _located(exc, df):
-    """A ValueError from a partition, saying where the partition is."""
-    where = (f" [in a partition of {len(df)} rows whose index starts at {df.index[0]!r}; "
-             "row numbers count from the partition's first row]") if len(df) else ""
-    return type(exc)(f"{exc}{where}")
 
 
 # ---------------------------------------------------------------------------
@@ -191,10 +102,6 @@ _MC_ARGS = ("ra", "dec", "pmra", "pmdec", "radial_velocity", "ra_error", "dec_er
             "pmra_error", "pmdec_error", "radial_velocity_error")
 
 
-def _mc_output_names(prefix):
-    return ([prefix + c for c in COORD_NAMES] + [prefix + c + "_err" for c in COORD_NAMES])
-
-
 def _partition_seed(seed):
     """The one 64-bit key every partition must share."""
     if seed is None or isinstance(seed, np.random.Generator):
@@ -205,7 +112,7 @@ def _partition_seed(seed):
 
 
 def _gaia_name(canonical, inverse):
-    """The frame column holding ``canonical`` (the user's map, else the Gaia name)."""
+    """The partition column holding ``canonical`` (the user's map, else the Gaia name)."""
     return inverse.get(canonical, GAIA_MC_COLUMNS[canonical])
 
 
@@ -238,7 +145,7 @@ def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns
     frame : None, str or astropy.coordinates.Galactocentric
         As in :func:`fastgrad.mc_galactocentric` (``None``: the paper's).
     columns : dict, optional
-        Frame column name -> canonical name (the keys of
+        Partition column name -> canonical name (the keys of
         :data:`GAIA_MC_COLUMNS`), tried before the Gaia names, e.g. for the
         LAMOST RVs and ids after a cross-match: ``{"rv": "radial_velocity",
         "rv_err": "radial_velocity_error", "obsid": "ids"}``.
@@ -269,7 +176,7 @@ def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns
         ``prefix``.
     """
     seed = _partition_seed(seed)
-    inverse = _inverse_columns(columns)
+    inverse = inverse_columns(columns)
     unknown = sorted(set(inverse) - set(GAIA_MC_COLUMNS) - set(GAIA_CORRELATIONS))
     if unknown:
         raise ValueError(f"columns: unknown canonical name(s) {unknown}; use "
@@ -285,38 +192,36 @@ def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns
         needed = list(names.values()) + bj + [id_name]
         use_bailer_jones = True
     corr_names = {c: inverse.get(c, c) for c in GAIA_CORRELATIONS} if correlations else {}
-    _missing(df, needed + list(corr_names.values()), "mc_galactocentric_partition")
-    out_names = _mc_output_names(prefix)
+    require_columns(df, needed + list(corr_names.values()), "mc_galactocentric_partition")
+    out_names = [prefix + c for c in GALACTOCENTRIC_COLUMNS]
     clash = [c for c in out_names if c in df.columns] if append else []
     if clash:
         raise ValueError(f"mc_galactocentric_partition: the partition already has column(s) "
                          f"{clash}; pass prefix= to name the outputs apart")
 
-    args = {arg: _float_column(df, name) for arg, name in names.items()}
+    # the partition's columns under their canonical names (float64, missing
+    # values NaN, as the engines' adapter gives them) to the Table-level step
+    # both engines map: one Monte Carlo, no Dask twin
+    canonical = {arg: float_column(df, name) for arg, name in names.items()}
     if use_bailer_jones:
-        r_med, r_lo, r_hi = (_float_column(df, _gaia_name(c, inverse))
+        r_med, r_lo, r_hi = (float_column(df, _gaia_name(c, inverse))
                              for c in ("r_med_geo", "r_lo_geo", "r_hi_geo"))
         # the checks and arithmetic of fastgrad.add_distances: the same bits
-        args["distance"], args["distance_error"] = bailer_jones_distances(
+        canonical["distance"], canonical["distance_error"] = bailer_jones_distances(
             r_med, r_lo, r_hi, where="mc_galactocentric_partition")
     else:
-        args["distance"] = _float_column(df, dist_name)
-        args["distance_error"] = _float_column(df, dist_err_name)
-    corr = ({c: _float_column(df, name) for c, name in corr_names.items()}
-            if correlations else None)
+        canonical["distance"] = float_column(df, dist_name)
+        canonical["distance_error"] = float_column(df, dist_err_name)
+    canonical.update({c: float_column(df, name) for c, name in corr_names.items()})
+    canonical["source_id"] = int_ids(df, id_name)
+    table = Table(canonical, copy=False)
     try:
-        table = _mc_galactocentric(
-            args["ra"], args["dec"], args["distance"], args["pmra"], args["pmdec"],
-            args["radial_velocity"], ra_error=args["ra_error"], dec_error=args["dec_error"],
-            distance_error=args["distance_error"], pmra_error=args["pmra_error"],
-            pmdec_error=args["pmdec_error"], radial_velocity_error=args["radial_velocity_error"],
-            n_samples=n_samples, frame=frame, seed=seed, correlations=corr,
-            ids=_int_ids(df, id_name), nan_policy=nan_policy, n_threads=n_threads)
+        table = add_galactocentric(table, n_samples=n_samples, frame=frame, seed=seed,
+                                   correlations=bool(correlations), nan_policy=nan_policy,
+                                   n_threads=n_threads, copy=False)
     except ValueError as exc:
-        raise _located(exc, df) from None
-    # the table's columns are rows of one (18, N) array: a dict of them builds
-    # the frame with one copy
-    data = {new: np.asarray(table[old]) for new, old in zip(out_names, table.colnames)}
+        raise located(exc, df) from None
+    data = {prefix + name: np.asarray(table[name]) for name in GALACTOCENTRIC_COLUMNS}
     result = pd.DataFrame(data, index=df.index)
     if not append:
         return result
@@ -332,7 +237,7 @@ def _concat_columns(df, new):
 
 
 def mc_galactocentric_meta(like, *, prefix="", append=True, **kwargs):
-    """The ``meta`` (empty output frame) of :func:`mc_galactocentric_partition`.
+    """The ``meta`` (empty output DataFrame) of :func:`mc_galactocentric_partition`.
 
     Parameters
     ----------
@@ -348,7 +253,7 @@ def mc_galactocentric_meta(like, *, prefix="", append=True, **kwargs):
         Empty, with the partition function's output columns and dtypes.
     """
     kwargs.setdefault("seed", 0)
-    return mc_galactocentric_partition(_meta_of(like), prefix=prefix, append=append, **kwargs)
+    return mc_galactocentric_partition(meta_of(like), prefix=prefix, append=append, **kwargs)
 
 
 def mc_galactocentric(collection, *, seed, n_samples=1000, frame=None, columns=None,
@@ -368,7 +273,7 @@ def mc_galactocentric(collection, *, seed, n_samples=1000, frame=None, columns=N
         Of the same kind as ``collection`` (an LSDB Catalog stays one when
         ``append``: its ra, dec and index are kept).
     """
-    _require_dask()
+    require_dask()
     kwargs = dict(seed=seed, n_samples=n_samples, frame=frame, columns=columns,
                   correlations=correlations, prefix=prefix, append=append,
                   nan_policy=nan_policy, n_threads=n_threads)
@@ -380,25 +285,6 @@ def mc_galactocentric(collection, *, seed, n_samples=1000, frame=None, columns=N
 # Quality cuts
 # ---------------------------------------------------------------------------
 
-class _FrameTable:
-    """The little of an astropy Table that the :class:`fastgrad.catalogs.Cut`
-    functions use (``colnames``, ``len``, ``t[name]``), over a DataFrame:
-    numeric columns come out as float64 with missing values as NaN."""
-
-    def __init__(self, df):
-        self._df = df
-        self.colnames = [str(c) for c in df.columns]
-
-    def __len__(self):
-        return len(self._df)
-
-    def __getitem__(self, name):
-        series = self._df[name]  # KeyError when absent, as catalogs._col expects
-        if pd.api.types.is_numeric_dtype(series.dtype):
-            return series.to_numpy(dtype=np.float64, na_value=np.nan)
-        return series.to_numpy()
-
-
 def _resolve_cuts(cuts):
     """catalogs.get_cuts, plus the name ``"halo"`` for the paper's halo cut."""
     if isinstance(cuts, str) or not np.iterable(cuts):
@@ -408,7 +294,9 @@ def _resolve_cuts(cuts):
 
 def _evaluate_cuts(df, cuts, thresholds):
     """The rows kept and the per-cut counts, exactly as catalogs.apply_cuts counts them."""
-    alive, counts, _ = evaluate_cuts(_FrameTable(df), _resolve_cuts(cuts), thresholds,
+    # the partition as a Table (the engines' adapter): the cuts read it as
+    # fastgrad.apply_cuts reads a catalogue
+    alive, counts, _ = evaluate_cuts(frame_to_table(df), _resolve_cuts(cuts), thresholds,
                                      what="partition")
     return alive, counts
 
@@ -515,7 +403,7 @@ def cut_report(counts, cuts=None):
                                  dtype=str)
     report["description"] = np.array([getattr(by_name.get(n), "description", "")
                                       for n in summed["cut"]], dtype=str)
-    assert tuple(report.colnames) == _REPORT_COLUMNS
+    assert tuple(report.colnames) == REPORT_COLUMNS
     return report
 
 
@@ -538,11 +426,11 @@ def quality_cuts(collection, cuts, *, thresholds=None):
         (for an LSDB catalogue: ``dask.compute(kept.to_dask_dataframe(), counts)``,
         or ``kept.write_catalog(...)`` then ``cut_report(counts)``).
     """
-    _require_dask()
+    require_dask()
     _resolve_cuts(cuts)  # fail here, not on a worker, on a bad name
     kept = collection.map_partitions(quality_cuts_partition, cuts, thresholds=thresholds,
-                                     meta=_meta_of(collection))
-    counts = _as_dask_frame(collection).map_partitions(
+                                     meta=meta_of(collection))
+    counts = as_dask_dataframe(collection).map_partitions(
         quality_cut_counts_partition, cuts, thresholds=thresholds,
         meta=quality_cut_counts_meta(), enforce_metadata=False)
     return kept, counts
@@ -566,11 +454,11 @@ def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH
         With Galactocentric ``vx, vy, vz`` (km/s), e.g. the output of
         :func:`mc_galactocentric_partition`; possibly empty.
     frame : None, str or astropy.coordinates.Galactocentric
-        The frame of ``vx, vy, vz`` (``None``: the paper's).
+        The Galactocentric frame of ``vx, vy, vz`` (``None``: the paper's).
     solar_motion, populations :
         As in :func:`fastgrad.kinematic_probabilities`.
     columns : dict, optional
-        Frame column name -> ``"vx"``, ``"vy"`` or ``"vz"`` (e.g.
+        Partition column name -> ``"vx"``, ``"vy"`` or ``"vz"`` (e.g.
         ``{"gc_vx": "vx", ...}``).
     prefix : str
         Prepended to the output names.
@@ -583,16 +471,18 @@ def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH
         ``U, V, W`` (km/s) and one ``p_<population>`` per population
         (``p_thin, p_thick, p_halo`` by default), float64.
     """
-    inverse = _inverse_columns(columns)
+    inverse = inverse_columns(columns)
     names = [inverse.get(c, c) for c in ("vx", "vy", "vz")]
-    _missing(df, names, "kinematic_probabilities_partition")
+    require_columns(df, names, "kinematic_probabilities_partition")
+    velocities = Table({c: float_column(df, n) for c, n in zip(("vx", "vy", "vz"), names)},
+                       copy=False)
     try:
-        table = _kinematic_probabilities(*(_float_column(df, n) for n in names), frame=frame,
-                                         solar_motion=solar_motion, populations=populations)
+        table = add_kinematic_probabilities(velocities, frame=frame, solar_motion=solar_motion,
+                                            populations=populations, copy=False)
     except ValueError as exc:
-        raise _located(exc, df) from None
+        raise located(exc, df) from None
     result = pd.DataFrame({prefix + c: np.asarray(table[c], dtype=np.float64)
-                           for c in table.colnames}, index=df.index)
+                           for c in table.colnames[3:]}, index=df.index)
     if not append:
         return result
     clash = [c for c in result.columns if c in df.columns]
@@ -605,13 +495,13 @@ def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH
 def kinematic_probabilities_meta(like, **kwargs):
     """The ``meta`` of :func:`kinematic_probabilities_partition` (``like``: the
     input collection or its meta; ``kwargs`` as given to the partition function)."""
-    return kinematic_probabilities_partition(_meta_of(like), **kwargs)
+    return kinematic_probabilities_partition(meta_of(like), **kwargs)
 
 
 def kinematic_probabilities(collection, **kwargs):
     """:func:`kinematic_probabilities_partition` mapped over a collection (lazy);
     ``kwargs`` as in the partition function."""
-    _require_dask()
+    require_dask()
     meta = kinematic_probabilities_meta(collection, **kwargs)
     return collection.map_partitions(kinematic_probabilities_partition, meta=meta, **kwargs)
 
@@ -620,7 +510,7 @@ def kinematic_probabilities(collection, **kwargs):
 # Reduction for the binned fits
 # ---------------------------------------------------------------------------
 
-#: What the binned fits read (METHOD.md section 5): Table 1 fits [Fe/H] against
+#: What the binned fits read (docs/method.md section 5): Table 1 fits [Fe/H] against
 #: R in |Z| bins with sigma_x = R_err; Table 2 fits it against |Z| in R bins
 #: with sigma_x = z_err (the MC std of z, not of |z|).
 FIT_COLUMNS = ("R", "R_err", "absz", "z_err", "feh", "feh_err")
@@ -635,7 +525,7 @@ def fit_columns_partition(df, *, columns=None, key=None):
         A partition with :data:`FIT_COLUMNS` (e.g. after
         :func:`mc_galactocentric_partition`), possibly empty.
     columns : dict, optional
-        Frame column name -> name in :data:`FIT_COLUMNS`, e.g. for the Gaia
+        Partition column name -> name in :data:`FIT_COLUMNS`, e.g. for the Gaia
         giants ``{"mh_gspspec": "feh", "mh_err": "feh_err"}``.
     key : str, optional
         An id column to carry along (e.g. ``"source_id"``).
@@ -646,10 +536,10 @@ def fit_columns_partition(df, *, columns=None, key=None):
         ``R, R_err, absz, z_err, feh, feh_err`` as float64 (missing -> NaN)
         under those names (plus ``key``), on ``df``'s index: 48 bytes a star.
     """
-    inverse = _inverse_columns(columns)
+    inverse = inverse_columns(columns)
     names = {c: inverse.get(c, c) for c in FIT_COLUMNS}
-    _missing(df, list(names.values()) + ([key] if key else []), "fit_columns_partition")
-    out = pd.DataFrame({c: _float_column(df, n) for c, n in names.items()}, index=df.index)
+    require_columns(df, list(names.values()) + ([key] if key else []), "fit_columns_partition")
+    out = pd.DataFrame({c: float_column(df, n) for c, n in names.items()}, index=df.index)
     if key:
         out[key] = df[key].to_numpy()
     return out
@@ -667,8 +557,8 @@ def fit_columns(collection, *, columns=None, key=None):
     Returns
     -------
     pandas.DataFrame
-        The partitions' :func:`fit_columns_partition` frames concatenated in
-        partition order. Then, on one machine (METHOD.md section 5)::
+        The partitions' :func:`fit_columns_partition` DataFrames concatenated in
+        partition order. Then, on one machine (docs/method.md section 5)::
 
             small = fastgrad.dask.fit_columns(catalog)
             table1 = fastgrad.fit_binned(small.R, small.feh, small.R_err, small.feh_err,
@@ -679,239 +569,8 @@ def fit_columns(collection, *, columns=None, key=None):
         (the ``fit_binned`` signature of :mod:`fastgrad.fitting`; 1e8 stars
         take 4.8 GB here).
     """
-    _require_dask()
-    frame = _as_dask_frame(collection)
-    meta = fit_columns_partition(_meta_of(frame), columns=columns, key=key)
-    return frame.map_partitions(fit_columns_partition, columns=columns, key=key,
+    require_dask()
+    ddf = as_dask_dataframe(collection)
+    meta = fit_columns_partition(meta_of(ddf), columns=columns, key=key)
+    return ddf.map_partitions(fit_columns_partition, columns=columns, key=key,
                                 meta=meta).compute()
-
-
-# ---------------------------------------------------------------------------
-# Exact annulus means across partitions
-# ---------------------------------------------------------------------------
-
-# The per-range step is fastgrad.annulus_mean itself (compiled, OpenMP, the
-# same |R_j - R_i| <= h predicate and checks as on one machine).
-_inner_annulus_mean = _compiled_annulus_mean
-
-
-def _check_annulus_inputs(R, values, weights, half_width):
-    """The checks of fastgrad.annulus_mean, run where the rows are known
-    (each partition) so that the error can name them."""
-    from ._validation import raise_bad_rows
-
-    if not (np.isfinite(half_width) and half_width > 0):
-        raise ValueError(f"half_width must be finite and > 0, got {half_width!r}")
-    raise_bad_rows("R", ~np.isfinite(R), "are NaN, infinite or masked")
-    raise_bad_rows("values", ~np.isfinite(values), "are NaN, infinite or masked")
-    if weights is not None:
-        raise_bad_rows("weights", ~np.isfinite(weights), "are NaN, infinite or masked")
-        raise_bad_rows("weights", weights < 0, "are negative")
-
-
-def _range_bounds(boundaries, half_width):
-    """Per range k: the R interval whose stars range k needs (its own stars and
-    the strips within half_width beyond its edges), widened by a margin so
-    rounding can only add stars (extra stars fall outside every window)."""
-    b = np.asarray(boundaries, dtype=np.float64)
-    margin = 1e-9 * (float(np.max(np.abs(b))) + half_width) if b.size else 0.0
-    lower = np.concatenate([[-np.inf], b - half_width - margin])
-    upper = np.concatenate([b + half_width + margin, [np.inf]])
-    return lower, upper
-
-
-def _annulus_scatter_partition(df, *, R, values, weights, key, boundaries, half_width,
-                               nan_policy="raise"):
-    """Tag each star with the range that owns it (R between two boundaries)
-    and copy it to every neighbouring range whose strip it lies in."""
-    r = _float_column(df, R)
-    v = _float_column(df, values)
-    w = _float_column(df, weights) if weights else None
-    if nan_policy == "omit":
-        finite = np.isfinite(r) & np.isfinite(v) & (np.isfinite(w) if weights else True)
-        if not finite.all():
-            df, r, v = df[finite], r[finite], v[finite]
-            w = w[finite] if weights else None
-    try:
-        _check_annulus_inputs(r, v, w, half_width)
-    except ValueError as exc:
-        raise _located(exc, df) from None
-    keys = df.index.to_numpy() if key is None else df[key].to_numpy()
-    b = np.asarray(boundaries, dtype=np.float64)
-    owner = np.searchsorted(b, r, side="right")
-    lower, upper = _range_bounds(b, half_width)
-    first = np.searchsorted(upper, r, side="left")
-    last = np.searchsorted(lower, r, side="right") - 1
-    copies = last - first + 1
-    rows = np.repeat(np.arange(r.size), copies)
-    offsets = np.arange(rows.size) - np.repeat(np.cumsum(copies) - copies, copies)
-    ranges = np.repeat(first, copies) + offsets
-    out = pd.DataFrame({"_range": ranges.astype(np.int64), "_owned": ranges == owner[rows],
-                        "_key": keys[rows], "_R": r[rows], "_v": v[rows]})
-    if w is not None:
-        out["_w"] = w[rows]
-    return out
-
-
-def _annulus_range_partition(df, n_unique=None, n_owned=None, *, half_width, output,
-                             weighted, index_name, key_name="index"):
-    """Annulus means of the stars each range owns, from its stars and strips.
-
-    ``n_unique`` and ``n_owned`` (computed over the whole collection, in the
-    same graph) check that the output's keys identify the stars: with a
-    duplicated key the result could not be joined back to the stars."""
-    if n_unique is not None and n_unique != n_owned:
-        raise ValueError(
-            f"annulus_mean: the {key_name} has {n_owned - n_unique} duplicated value(s) among "
-            f"{n_owned} stars, so the means could not be joined back to their stars (Dask's "
-            f"read_parquet, for one, restarts the index in every file); pass key= a column "
-            f"that is unique per star, e.g. key='source_id'")
-    pieces = []
-    for _, group in df.groupby("_range", sort=True):
-        owned = group["_owned"].to_numpy()
-        if not owned.any():  # only strips of neighbours: nothing to answer here
-            continue
-        # a fixed order (R, then key) whatever the shuffle's arrival order
-        order = np.lexsort((group["_key"].to_numpy(), group["_R"].to_numpy()))
-        g = group.iloc[order]
-        means = _inner_annulus_mean(
-            g["_R"].to_numpy(), g["_v"].to_numpy(), half_width,
-            weights=g["_w"].to_numpy() if weighted else None)
-        mine = g["_owned"].to_numpy()
-        pieces.append(pd.DataFrame({output: means[mine]},
-                                   index=pd.Index(g["_key"].to_numpy()[mine], name=index_name)))
-    if not pieces:
-        return pd.DataFrame({output: np.zeros(0)},
-                            index=pd.Index(df["_key"].to_numpy()[:0], name=index_name))
-    return pd.concat(pieces)
-
-
-def _r_sketch_partition(df, *, R, n_points=129):
-    """Evenly spaced order statistics of one partition's R, with the
-    partition's size: a mergeable summary for the range boundaries."""
-    r = np.sort(_float_column(df, R))
-    r = r[np.isfinite(r)]
-    if r.size == 0:
-        return pd.DataFrame({"R": np.zeros(0), "weight": np.zeros(0)})
-    idx = np.unique(np.linspace(0, r.size - 1, min(n_points, r.size)).round().astype(np.intp))
-    return pd.DataFrame({"R": r[idx], "weight": np.full(idx.size, r.size / idx.size)})
-
-
-def _quantile_boundaries(frame, R, n_ranges):
-    sketch = frame.map_partitions(_r_sketch_partition, R=R,
-                                  meta=pd.DataFrame({"R": np.zeros(0), "weight": np.zeros(0)})
-                                  ).compute()
-    if len(sketch) == 0:
-        raise ValueError("annulus_mean: the collection has no stars with a finite R")
-    sketch = sketch.sort_values("R", kind="stable")
-    cum = np.cumsum(sketch["weight"].to_numpy())
-    targets = cum[-1] * np.arange(1, n_ranges) / n_ranges
-    b = sketch["R"].to_numpy()[np.minimum(np.searchsorted(cum, targets), len(sketch) - 1)]
-    return np.unique(b)
-
-
-def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=None, key=None,
-                 boundaries=None, n_ranges=None, output="annulus_mean", nan_policy="raise"):
-    """Exact annulus means over a whole partitioned catalogue (lazy).
-
-    For each star i the (weighted) mean of ``values`` over **all** stars j of
-    the collection with ``abs(R[j] - R[i]) <= half_width`` (star i included):
-    the numbers of :func:`fastgrad.annulus_mean` on the concatenated
-    catalogue, to a few ulps (the tests hold it to 1e-12 against an exact
-    reference).
-
-    How: R is cut into ranges at ``boundaries``; each star is sent (one Dask
-    shuffle) to the range that owns it and, as a copy, to the neighbouring
-    ranges lying within ``half_width`` of it (the boundary strips, 0.2 kpc in
-    total by default). Each range then holds every star of its own stars'
-    annuli, and the means are computed there, in memory, with
-    :func:`fastgrad.annulus_mean` (O(n log n) per range).
-
-    Parameters
-    ----------
-    collection : dask.dataframe.DataFrame or lsdb.Catalog
-    R, values : str
-        Columns: the radius (kpc) and the quantity to average (e.g. [Fe/H]).
-    half_width : float
-        kpc (METHOD.md section 6: 0.1, a band 0.2 kpc wide).
-    weights : str, optional
-        Column of non-negative weights: mean = sum(w v) / sum(w).
-    key : str, optional
-        Column whose values identify the stars in the output (e.g.
-        ``"source_id"``); default the collection's index.  The key must be
-        unique over the collection: the output is indexed by it, and a
-        duplicated key (an LSDB ``_healpix_29`` index, or the index that
-        ``dd.read_parquet`` restarts at 0 in every file) could not be joined
-        back to its stars, so it raises ``ValueError`` when the result is
-        computed (checked lazily, in the same graph, by a distributed
-        ``nunique`` of the keys).
-    boundaries : array_like, optional
-        Sorted R values (kpc) between ranges. Default: ``n_ranges`` quantiles
-        of R from a sketch of each partition, an extra pass over the data, so
-        ``persist()`` a collection that is costly to compute (e.g. the MC
-        transform) first, or pass boundaries. Each range must fit in a
-        worker's memory; any boundaries give the same means.
-    n_ranges : int, optional
-        Number of ranges when ``boundaries`` is not given (default: the
-        collection's number of partitions).
-    output : str
-        Name of the output column.
-    nan_policy : {"raise", "omit"}
-        Stars with a NaN or infinite R, value or weight raise ``ValueError``
-        (as :func:`fastgrad.annulus_mean` does), or are left out: of every
-        annulus and of the output.
-
-    Returns
-    -------
-    dask.dataframe.DataFrame
-        Indexed by the key (named after ``key``, or as the collection's
-        index), one column ``output``,
-        one row per star, partitioned by R range (not ``collection``'s
-        partitions). Join it back with, e.g.
-        ``ddf.merge(means, left_on="source_id", right_index=True)``.
-
-    Raises
-    ------
-    ValueError
-        On NaN or infinite R, values or weights (unless ``nan_policy="omit"``),
-        negative weights (raised by the worker that reads them, naming the
-        rows and the partition), a duplicated key (at compute time) or a bad
-        half_width.  TypeError for a float ``n_ranges``.
-    """
-    frame = _as_dask_frame(collection)
-    half_width = float(half_width)
-    if not (np.isfinite(half_width) and half_width > 0):
-        raise ValueError(f"half_width must be finite and > 0, got {half_width!r}")
-    if nan_policy not in ("raise", "omit"):
-        raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
-    needed = [R, values] + ([weights] if weights else []) + ([key] if key else [])
-    _missing(frame._meta, needed, "annulus_mean")
-    if boundaries is None:
-        n_ranges = (frame.npartitions if n_ranges is None
-                    else as_count("n_ranges", n_ranges, minimum=1))
-        boundaries = _quantile_boundaries(frame, R, n_ranges) if n_ranges > 1 else np.zeros(0)
-    boundaries = np.asarray(boundaries, dtype=np.float64).reshape(-1)
-    if boundaries.size and not (np.all(np.isfinite(boundaries))
-                                and np.all(np.diff(boundaries) > 0)):
-        raise ValueError("boundaries must be finite and strictly increasing")
-    n_out = boundaries.size + 1
-    key_dtype = frame._meta.index.dtype if key is None else frame._meta[key].dtype
-    scatter_meta = pd.DataFrame({
-        "_range": np.zeros(0, dtype=np.int64), "_owned": np.zeros(0, dtype=bool),
-        "_key": pd.Series([], dtype=key_dtype).to_numpy(), "_R": np.zeros(0),
-        "_v": np.zeros(0), **({"_w": np.zeros(0)} if weights else {})})
-    tagged = frame.map_partitions(_annulus_scatter_partition, R=R, values=values,
-                                  weights=weights, key=key, boundaries=boundaries,
-                                  half_width=half_width, nan_policy=nan_policy,
-                                  meta=scatter_meta)
-    shuffled = tagged.shuffle(on="_range", npartitions=n_out)
-    index_name = key if key is not None else frame._meta.index.name
-    out_meta = pd.DataFrame({output: np.zeros(0)},
-                            index=pd.Index(scatter_meta["_key"].to_numpy(), name=index_name))
-    owned = tagged[tagged["_owned"]]["_key"]
-    n_unique, n_owned = owned.nunique(dropna=False), owned.count()
-    key_name = f"key column {key!r}" if key is not None else "index"
-    return shuffled.map_partitions(_annulus_range_partition, n_unique, n_owned,
-                                   half_width=half_width, output=output,
-                                   weighted=bool(weights), index_name=index_name,
-                                   key_name=key_name, meta=out_meta)

@@ -11,11 +11,12 @@ from astropy.utils.masked import Masked
 from ._kernels import core as _core
 from ._seeds import seed64
 from ._threads import effective_n_threads
-from ._validation import as_count, as_float_array, check_lengths, raise_bad_rows
+from ._validation import as_count, as_float_array, as_table, check_lengths, raise_bad_rows
 from .frames import PM_TO_KMS, frame_constants, frame_metadata, get_frame
 
-__all__ = ["galactocentric", "mc_galactocentric", "COORD_NAMES", "GAIA_CORRELATIONS",
-           "MAX_N_SAMPLES", "INPUT_LIMITS"]
+__all__ = ["galactocentric", "mc_galactocentric", "add_galactocentric", "galactocentric_inputs",
+           "COORD_NAMES", "GALACTOCENTRIC_COLUMNS", "GAIA_CORRELATIONS", "MAX_N_SAMPLES",
+           "INPUT_LIMITS"]
 
 #: output columns, in the kernel's order, with their units
 COORD_NAMES = ("x", "y", "z", "vx", "vy", "vz", "R", "phi", "absz")
@@ -407,3 +408,120 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
                    "give a covariance that is not positive semi-definite")
     _check_output(out, ok, True)
     return _table(out, True, frame, n_samples, seed)
+
+
+# ---------------------------------------------------------------------------
+# Table-level step
+# ---------------------------------------------------------------------------
+
+#: The 18 columns :func:`add_galactocentric` adds, in the kernel's order:
+#: ``x ... absz`` then their Monte-Carlo standard deviations ``x_err ... absz_err``.
+GALACTOCENTRIC_COLUMNS = COORD_NAMES + tuple(c + "_err" for c in COORD_NAMES)
+
+#: The canonical Gaia DR3 columns the Monte Carlo reads besides the radial
+#: velocity, its error and the ids (units of :func:`mc_galactocentric`).
+_MC_INPUTS = ("ra", "dec", "distance", "pmra", "pmdec", "ra_error", "dec_error",
+              "distance_error", "pmra_error", "pmdec_error")
+
+
+def galactocentric_inputs(colnames=(), *, radial_velocity="radial_velocity",
+                          radial_velocity_error="radial_velocity_error", correlations=None,
+                          ids="source_id"):
+    """The columns :func:`add_galactocentric` reads from a table.
+
+    Parameters
+    ----------
+    colnames : sequence of str
+        The table's columns; with ``correlations=None`` the Gaia ``*_corr``
+        columns among them are used.
+    radial_velocity, radial_velocity_error, correlations, ids :
+        As in :func:`add_galactocentric`.
+
+    Returns
+    -------
+    list of str
+        ``ra, dec, distance, pmra, pmdec``, the radial velocity, the errors,
+        the correlation columns used and the id column, in that order: what an
+        engine (:mod:`fastgrad.engine`) sends to the step.
+    """
+    if correlations is None:
+        corr = [c for c in GAIA_CORRELATIONS if c in colnames]
+    else:
+        corr = list(GAIA_CORRELATIONS) if correlations else []
+    return [*_MC_INPUTS, radial_velocity, radial_velocity_error, *corr,
+            *([ids] if ids is not None else [])]
+
+
+def add_galactocentric(table, *, n_samples=1000, seed=None, frame=None,
+                       radial_velocity="radial_velocity",
+                       radial_velocity_error="radial_velocity_error", correlations=None,
+                       ids="source_id", nan_policy="raise", n_threads=None, copy=True):
+    """Add Monte-Carlo Galactocentric coordinates to a catalogue (docs/method.md section 3).
+
+    The Table -> Table form of :func:`mc_galactocentric`, the one step both
+    engines of :mod:`fastgrad.engine` map (over one table or over Dask
+    partitions: each star's stream is keyed by its id, so the numbers do not
+    depend on how the rows are split).
+
+    Parameters
+    ----------
+    table : astropy.table.Table or pandas.DataFrame
+        With the canonical Gaia DR3 columns: ``ra, dec`` (deg), ``distance``
+        (kpc, as :func:`fastgrad.add_distances` writes it), ``pmra, pmdec``
+        (mas/yr), their errors ``ra_error, dec_error`` (mas),
+        ``distance_error`` (kpc), ``pmra_error, pmdec_error`` (mas/yr); the
+        radial velocity and its error (km/s) and the integer ids. Columns
+        with units are converted; bare numbers are taken in those units.
+    n_samples, seed, frame, nan_policy, n_threads :
+        As in :func:`mc_galactocentric`.
+    radial_velocity, radial_velocity_error : str
+        The radial-velocity columns (the LAMOST stars: ``"rv", "rv_err"``).
+    correlations : None or bool
+        ``None``: draw from the Gaia covariance with the ``*_corr`` columns
+        (:data:`GAIA_CORRELATIONS`) the table has; ``True``: all six are
+        required; ``False``: uncorrelated draws.
+    ids : str or None
+        The id column keying each star's random stream (``None``: the row
+        number, which makes the numbers depend on the row order).
+    copy : bool
+        ``False`` adds the columns to ``table`` itself (an astropy Table).
+
+    Returns
+    -------
+    astropy.table.Table
+        ``table`` with :data:`GALACTOCENTRIC_COLUMNS` added (units as in
+        :func:`mc_galactocentric`); ``meta["galactocentric"]`` holds the
+        frame, ``n_samples`` and ``seed``.
+
+    Raises
+    ------
+    fastgrad.catalogs.MissingColumnsError
+        A column is missing (all of them named).
+    ValueError, TypeError
+        As :func:`mc_galactocentric`.
+    """
+    from .schema import MissingColumnsError
+
+    if copy is False and not isinstance(table, Table):
+        raise TypeError("add_galactocentric: copy=False needs an astropy Table")
+    table = as_table("table", table)
+    needed = galactocentric_inputs(table.colnames, radial_velocity=radial_velocity,
+                                   radial_velocity_error=radial_velocity_error,
+                                   correlations=correlations, ids=ids)
+    missing = [c for c in needed if c not in table.colnames]
+    if missing:
+        raise MissingColumnsError(f"add_galactocentric: column(s) {missing} missing", missing)
+    corr = {c: table[c] for c in needed if c in GAIA_CORRELATIONS}
+    gc = mc_galactocentric(
+        table["ra"], table["dec"], table["distance"], table["pmra"], table["pmdec"],
+        table[radial_velocity], ra_error=table["ra_error"], dec_error=table["dec_error"],
+        distance_error=table["distance_error"], pmra_error=table["pmra_error"],
+        pmdec_error=table["pmdec_error"], radial_velocity_error=table[radial_velocity_error],
+        n_samples=n_samples, frame=frame, seed=seed, correlations=corr or None,
+        ids=table[ids] if ids is not None else None, nan_policy=nan_policy,
+        n_threads=n_threads)
+    out = Table(table, copy=False) if copy else table
+    for name in gc.colnames:
+        out[name] = gc[name]
+    out.meta["galactocentric"] = dict(gc.meta)
+    return out

@@ -1,17 +1,28 @@
-"""Validation of a run's configuration, all of it, before any work.
+"""A run's configuration: the defaults, the TOML/dict loader, and its validation.
 
-:func:`validate` checks every key of a merged configuration (names, types,
-ranges, frames, cut thresholds, input paths) against the rules below and raises
-one :class:`fastgrad.errors.ConfigError` naming the key (``fit.n_walkers``) and
-what is wrong. TOML has no null: a key whose default is ``None`` is left out to
-keep the default.
+:data:`DEFAULT_CONFIG` holds every default of the method the pipeline uses
+(docs/method.md sections 1-6, the paper's numbers from :mod:`fastgrad.paper`);
+:func:`load_config` merges a user's TOML file or dict into it and
+:func:`validate` checks every key (names, types, ranges, frames, cut
+thresholds, input paths), raising one :class:`fastgrad.errors.ConfigError`
+naming the key (``fit.n_walkers``) and what is wrong, before any work. TOML has
+no null: a key whose default is ``None`` is left out to keep the default.
 """
+import copy
 import numbers
 import os
+from pathlib import Path
 
-from .errors import ConfigError
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
-__all__ = ["validate", "CUT_PRESETS_OF_SAMPLE", "SAMPLES", "INPUTS_OF_SAMPLE"]
+from .. import paper
+from ..errors import ConfigError
+
+__all__ = ["DEFAULT_CONFIG", "load_config", "validate", "SAMPLES", "INPUTS_OF_SAMPLE",
+           "CUT_PRESETS_OF_SAMPLE"]
 
 #: the samples the pipeline knows, the input files each needs, and its cut presets
 SAMPLES = ("lamost", "giants")
@@ -104,7 +115,7 @@ def _samples(value):
 
 
 def _frame(value):
-    from .frames import get_frame
+    from ..frames import get_frame
     if not isinstance(value, str):
         raise ConfigError(f"frame: expected a preset name such as 'hawkins2023', 'v4.0' or "
                           f"'pre-v4.0', got {value!r} ({_kind(value)})")
@@ -144,7 +155,7 @@ def _inputs(inputs, samples):
 
 
 def _cuts(cuts, samples):
-    from .cuts import cut_parameters
+    from ..cuts import cut_parameters
     if not isinstance(cuts, dict):
         raise ConfigError(f"cuts: expected a table of thresholds, got {cuts!r}")
     presets = [p for s in samples for p in CUT_PRESETS_OF_SAMPLE[s]]
@@ -170,8 +181,8 @@ def _cuts(cuts, samples):
 def validate(cfg):
     """Raise :class:`~fastgrad.errors.ConfigError` unless every value of the
     merged configuration ``cfg`` is usable; returns ``cfg``."""
-    from .azimuthal import RESIDUAL_SIGNS
-    from .fitting import SCATTER_MODELS
+    from ..azimuthal import RESIDUAL_SIGNS
+    from ..fitting import SCATTER_MODELS
     _samples(cfg["samples"])
     samples = list(cfg["samples"])
     _inputs(cfg["inputs"], samples)
@@ -210,3 +221,102 @@ def validate(cfg):
     _choice("azimuthal.sign", a["sign"], RESIDUAL_SIGNS)
     _int("azimuthal.map_min_count", a["map_min_count"], ge=1)
     return cfg
+
+
+#: Every default of the method the pipeline uses (docs/method.md), overridable
+#: from a TOML file.
+DEFAULT_CONFIG = {
+    # input files; when none is given the synthetic catalogues of fastgrad.mock are used
+    "inputs": {
+        "lamost": None,               # LAMOST HotPayne (Xiang et al. 2022), any format read_catalog reads
+        "lamost_gaia": None,          # Gaia DR3 gaia_source rows around the LAMOST stars
+        "lamost_bailer_jones": None,  # Bailer-Jones 2021 distances of those Gaia sources
+        "giants": None,               # Gaia DR3 GSP-Spec "gradient sample" giants
+        "giants_bailer_jones": None,
+        "lamost_columns": {},         # overrides of catalogs.LAMOST_COLUMNS
+    },
+    "synthetic": {"seed": 2023, "n_lamost": None, "n_giants": None},  # None: paper scale
+    "samples": ["lamost", "giants"],
+    # where the per-star steps (Monte Carlo, populations) run: "local", this
+    # machine, or "dask", the same steps over Dask partitions (fastgrad.engine)
+    "engine": "local",
+    "dask": {"scheduler": None, "n_workers": None, "partitions": None},
+    "frame": "hawkins2023",                          # docs/method.md 3
+    "crossmatch_radius_arcsec": paper.CROSSMATCH_RADIUS_ARCSEC,  # docs/method.md 1
+    "cuts": {},                                      # threshold overrides, fastgrad.apply_cuts
+    "monte_carlo": {"n_samples": paper.N_SAMPLES, "seed": 1},   # docs/method.md 3
+    "halo_p_max": paper.P_HALO_MAX,                  # docs/method.md 4
+    "fit": {                                         # docs/method.md 5
+        "n_walkers": paper.N_WALKERS, "n_steps": paper.N_STEPS, "burn": None,
+        "scatter": "perpendicular", "min_stars": paper.MIN_STARS, "seed": 1,
+        "z_edges": [float(e) for e in paper.TABLE1_EDGES],
+        "r_edges": [float(e) for e in paper.TABLE2_EDGES],
+    },
+    "azimuthal": {                                   # docs/method.md 6
+        "zmax": paper.MAP_ZMAX, "half_width": paper.ANNULUS_HALF_WIDTH,
+        "phi_bin_deg": paper.PHI_BIN_DEG, "min_count": paper.PROFILE_MIN_COUNT,
+        "rings": [list(r) for r in paper.RINGS], "sign": "observed-model",
+        "map_min_count": paper.MAP_MIN_COUNT,
+    },
+}
+
+
+def load_config(config=None):
+    """The run's configuration: DEFAULT_CONFIG updated by ``config`` (a dict or
+    the path of a TOML file; relative input paths are relative to that file),
+    validated whole.
+
+    Raises
+    ------
+    fastgrad.errors.ConfigError
+        An unknown key (a typo is never ignored), a value of the wrong type or
+        outside its range, an unknown frame or cut threshold, an input file
+        that does not exist; the message names the file and the key.
+    """
+    cfg = copy.deepcopy(DEFAULT_CONFIG)
+    source = None
+    if config is None:
+        user = {}
+    elif isinstance(config, (str, os.PathLike)):
+        path = Path(config)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            with open(path, "rb") as f:
+                user = tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot be read ({exc})") from None
+    elif isinstance(config, dict):
+        user = copy.deepcopy(config)
+    else:
+        raise ConfigError(f"config must be None, a dict or the path of a TOML file, "
+                          f"got {type(config).__name__}")
+    try:
+        _merge(cfg, user, "")
+        base = Path(source).parent if source else None
+        for key, value in cfg["inputs"].items():
+            if base is not None and isinstance(value, str) and not os.path.isabs(value):
+                cfg["inputs"][key] = str(base / value)
+        validate(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}" if source else str(exc)) from None
+    return cfg
+
+
+#: tables whose keys are the user's (checked by validate, not by DEFAULT_CONFIG's keys)
+_FREE_TABLES = ("cuts", "lamost_columns")
+
+
+def _merge(into, new, where):
+    for key, value in new.items():
+        if key not in into:
+            raise ConfigError(f"unknown configuration key '{where}{key}'; known: {sorted(into)}")
+        if isinstance(into[key], dict) and key not in _FREE_TABLES:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}{key}: expected a table of settings, got {value!r}")
+            _merge(into[key], value, f"{where}{key}.")
+        else:
+            into[key] = value

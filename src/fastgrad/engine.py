@@ -1,0 +1,250 @@
+"""Engines: where a ``Table -> Table`` step runs.
+
+The pipeline's per-star steps (:func:`fastgrad.transform.add_galactocentric`,
+:func:`fastgrad.populations.add_kinematic_probabilities`) are plain functions
+of an astropy Table.  An engine only decides where they run:
+
+- :class:`LocalEngine` calls the step on the table, on this machine (in row
+  chunks when a progress bar wants them);
+- :class:`DaskEngine` sends the table's columns to a Dask cluster as pandas
+  partitions and calls the same step on each, through one adapter
+  (:func:`table_to_frame` / :func:`frame_to_table`, which carry the units a
+  DataFrame cannot hold).
+
+A step whose output for a row depends only on that row (the Monte Carlo keys
+each star's random stream by its id, docs/method.md section 3) gives the same
+bits on either engine, whatever the partitioning.  No step has a Dask twin:
+:mod:`fastgrad.dask`'s partition functions are the same steps through the
+same adapter.
+"""
+import os
+
+import numpy as np
+from astropy.table import MaskedColumn, Table, vstack
+
+__all__ = ["LocalEngine", "DaskEngine", "table_to_frame", "frame_to_table", "column_info",
+           "apply_step"]
+
+
+# ---------------------------------------------------------------------------
+# The adapter: a pandas partition <-> an astropy Table with units
+# ---------------------------------------------------------------------------
+
+def column_info(table):
+    """``{name: {"unit": ..., "description": ...}}`` of a Table's columns: what
+    a pandas frame loses and :func:`frame_to_table` puts back."""
+    return {name: {"unit": getattr(table[name], "unit", None),
+                   "description": getattr(table[name], "description", None)}
+            for name in table.colnames}
+
+
+def table_to_frame(table, index=None):
+    """An astropy Table as a pandas DataFrame of bare numbers (no copy where it can).
+
+    Units are dropped (keep them with :func:`column_info`); masked float
+    entries become NaN, masked integers a nullable ``Int64`` column, so a
+    missing value is never its fill value.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        One-dimensional columns.
+    index : pandas.Index, optional
+        The frame's index (default: 0 ... N-1).
+    """
+    import pandas as pd
+
+    data = {}
+    for name in table.colnames:
+        col = table[name]
+        if col.ndim != 1:
+            raise ValueError(f"{name}: a {col.ndim}-d column has no DataFrame form")
+        mask = np.ma.getmaskarray(col) if np.ma.isMaskedArray(col) else None
+        values = np.asarray(col.data if hasattr(col, "data") else col)
+        if isinstance(values, np.ma.MaskedArray):
+            values = np.ma.getdata(values)
+        if mask is not None and mask.any():
+            if values.dtype.kind == "f":
+                values = np.where(mask, np.nan, values)
+            elif values.dtype.kind in "iu":
+                values = pd.array(np.where(mask, 0, values), dtype="Int64")
+                values[mask] = pd.NA
+            else:
+                values = pd.Series(values, dtype=object).where(~mask, None).to_numpy()
+        data[name] = values
+    return pd.DataFrame(data, index=index)
+
+
+def frame_to_table(df, info=None):
+    """A pandas DataFrame (one partition) as an astropy Table.
+
+    Numeric columns come out as numpy arrays: floats as float64 with missing
+    values NaN, integers with their dtype (a nullable integer with missing
+    values as a ``MaskedColumn``), others as they are.  ``info``
+    (:func:`column_info`) gives the columns their units and descriptions back;
+    without it the numbers are bare, read in fastgrad's canonical units.
+    """
+    import pandas as pd
+
+    info = info or {}
+    data = {}
+    for name in df.columns:
+        series = df[name]
+        if pd.api.types.is_float_dtype(series.dtype):
+            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        elif pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+            missing = series.isna().to_numpy()
+            dtype = getattr(series.dtype, "numpy_dtype", series.dtype)
+            if missing.any():
+                values = MaskedColumn(series.fillna(0).to_numpy(dtype=dtype), mask=missing)
+            else:
+                values = series.to_numpy(dtype=dtype)
+        else:  # strings, objects, nested columns: as they are
+            values = series.to_numpy()
+        data[str(name)] = values
+    # no copy: a partition's float columns are viewed, not duplicated
+    table = Table(data, copy=False)
+    for name, meta in info.items():
+        if name in data and meta:
+            table[name].unit = meta.get("unit")
+            table[name].description = meta.get("description")
+    return table
+
+
+def apply_step(df, step, info, kwargs):
+    """``step`` (``Table -> Table``) on one pandas partition: the partition
+    through :func:`frame_to_table` (with ``info``'s units), the step's table
+    back through :func:`table_to_frame` on the partition's index."""
+    out = step(frame_to_table(df, info), **kwargs)
+    return table_to_frame(out, index=df.index)
+
+
+def _selected(table, columns):
+    return table if columns is None else table[list(columns)]
+
+
+# ---------------------------------------------------------------------------
+# Engines
+# ---------------------------------------------------------------------------
+
+class LocalEngine:
+    """Run a step on this machine.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        OpenMP threads, passed on to the steps that take ``n_threads``
+        (:attr:`n_threads`; ``None``: :func:`fastgrad.effective_n_threads`).
+    chunks : callable, optional
+        ``chunks(n_rows, label)`` yielding ``(lo, hi)`` row ranges, for a
+        progress bar (the pipeline's); used by :meth:`map` calls given a
+        ``label``.  The steps are row-wise, so the chunking changes no number.
+    """
+
+    def __init__(self, n_threads=None, chunks=None):
+        self.n_threads = n_threads
+        self._chunks = chunks
+
+    def map(self, step, table, *, columns=None, label=None, **kwargs):
+        """``step(table[columns], **kwargs)``: the step's output Table.
+
+        Parameters
+        ----------
+        step : callable
+            ``Table -> Table``, one output row per input row.
+        table : astropy.table.Table
+        columns : sequence of str, optional
+            The columns the step reads (default: all).
+        label : str, optional
+            Progress-bar label: the rows are taken in chunks, the outputs stacked.
+        **kwargs :
+            Passed to ``step``.
+        """
+        t = _selected(table, columns)
+        ranges = (self._chunks(len(t), label) if self._chunks is not None and label
+                  else [(0, len(t))])
+        outs = [step(t[lo:hi], **kwargs) for lo, hi in ranges]
+        return outs[0] if len(outs) == 1 else vstack(outs, metadata_conflicts="silent")
+
+    def close(self):
+        """Nothing to release (the engines share one interface)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class DaskEngine:
+    """Run a step on the partitions of a Dask cluster (``pip install fastgrad[dask]``).
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler; default a ``LocalCluster`` of
+        ``n_workers`` single-threaded processes (default one per CPU).
+    n_workers : int, optional
+    partitions : int, optional
+        Partitions a table is cut into (default 4 per worker).
+    client : distributed.Client, optional
+        An existing client to use instead (not closed by :meth:`close`).
+
+    The workers' OpenMP threads resolve there (:attr:`n_threads` is ``None``:
+    Dask's nanny sets ``OMP_NUM_THREADS=1``).
+    """
+
+    n_threads = None
+
+    def __init__(self, scheduler=None, *, n_workers=None, partitions=None, client=None):
+        from .partitions import require_dask
+        require_dask()
+        from dask.distributed import Client, LocalCluster
+
+        self.cluster = None
+        self._own_client = client is None
+        if client is not None:
+            self.client = client
+        elif scheduler:
+            self.client = Client(scheduler)
+        else:
+            n = n_workers or (os.cpu_count() or 1)
+            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                        dashboard_address=None)
+            self.client = Client(self.cluster)
+        workers = len(self.client.scheduler_info().get("workers", {})) or 1
+        self.partitions = partitions or 4 * workers
+
+    def map(self, step, table, *, columns=None, label=None, **kwargs):
+        """The output of ``step`` on each partition of ``table[columns]``,
+        gathered in row order into one Table (units and descriptions as the
+        step gives them; ``label`` is accepted for :class:`LocalEngine`'s
+        interface).  Same parameters as :meth:`LocalEngine.map`."""
+        import dask.dataframe as dd
+
+        t = _selected(table, columns)
+        info = column_info(t)
+        df = table_to_frame(t)
+        # the step on no rows: the output's columns, dtypes, units and meta
+        empty = step(frame_to_table(df.iloc[:0], info), **kwargs)
+        meta = table_to_frame(empty, index=df.index[:0])
+        ddf = dd.from_pandas(df, npartitions=min(self.partitions, max(len(df), 1)))
+        out = ddf.map_partitions(apply_step, step, info, kwargs, meta=meta).compute()
+        result = frame_to_table(out.sort_index(), column_info(empty))
+        result.meta.update(empty.meta)
+        return result
+
+    def close(self):
+        """Close the client and the cluster this engine started."""
+        if self._own_client:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False

@@ -1,0 +1,259 @@
+"""A run's files: ECSV tables, Figures 1-8, summary.json and report.md.
+
+Everything is written into the staging folder of a
+:class:`fastgrad._outdir.ResultsDir` and moved into place whole at the end
+(:func:`write_results`); :func:`output_names` lists the files beforehand, so
+that the output folder is checked before any work.
+"""
+import json
+import sys
+import time
+
+import numpy as np
+import astropy.units as u
+from astropy.table import vstack
+
+from .. import paper
+from .._build_info import version as _version
+from ..errors import OutputError
+from ..frames import frame_metadata
+from ..validation import recover_amplitude, slope_pulls
+
+__all__ = ["output_names", "summary", "write_results", "PAPER_TABLE1", "PAPER_TABLE2"]
+
+#: docs/method.md section 5: the paper's slopes (LAMOST), for the report
+PAPER_TABLE1 = paper.table_slopes(paper.TABLE1)
+PAPER_TABLE2 = paper.table_slopes(paper.TABLE2)
+
+
+def output_names(cfg, figures):
+    """The files a run writes, relative to its results folder."""
+    names = ["cuts.ecsv", "summary.json", "report.md"]
+    for i, sample in enumerate(cfg["samples"]):
+        suffix = "" if i == 0 else f"_{sample}"
+        names += [f"table1{suffix}.ecsv", f"table2{suffix}.ecsv",
+                  f"azimuthal_profile{suffix}.ecsv"]
+    if figures:
+        names += [f"figures/fig{i}.png" for i in range(1, 9)]
+    return names
+
+
+def write_results(outdir, results, cfg, frame, figures, progress, verbose):
+    """Write every file of the run into ``outdir`` (a prepared
+    :class:`fastgrad._outdir.ResultsDir`) and commit it; sets ``results["out"]``."""
+    try:
+        _write_files(outdir.staging, results, cfg, frame, figures, progress)
+    except OSError as exc:  # a full disk, a file-size limit, a vanished folder
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        raise OutputError(f"--out {outdir.out}: writing the results failed: "
+                          f"{exc.strerror or exc}{where}") from None
+    out = outdir.commit()
+    results["out"] = out
+    if verbose:
+        print(f"[fastgrad {time.perf_counter() - progress.t0:6.1f}s] results in {out}/",
+              file=sys.stderr, flush=True)
+
+
+def summary(results, cfg, truths, frame, progress):
+    """summary.json's content: the frame, the config, per sample its fits, map
+    fit, azimuthal profiles and (synthetic input) the truth comparisons
+    (:mod:`fastgrad.validation`), and the step timings (s)."""
+    s = {"fastgrad": _version, "frame": frame_metadata(frame), "config": cfg, "samples": {}}
+    for name, tabs in results.tables.items():
+        az = results.azimuthal[name]
+        fit = az["fit"]
+        entry = {
+            "n_final": len(results.samples[name]),
+            "table1": _table_records(tabs["table1"]),
+            "table2": _table_records(tabs["table2"]),
+            "map_fit": {"n_stars": len(az["selection"]), "slope": fit.slope,
+                        "slope_err": fit.slope_err, "intercept": fit.intercept,
+                        "intercept_err": fit.intercept_err, "scatter": fit.scatter,
+                        "scatter_err": fit.scatter_err},
+            "azimuthal": {},
+        }
+        for ring, prof in az["profiles"].items():
+            ok = ~np.ma.getmaskarray(prof["mean"])
+            m = np.ma.filled(prof["mean"], np.nan)[ok]
+            entry["azimuthal"][f"{ring[0]:g}-{ring[1]:g} kpc"] = {
+                "n_bins": int(ok.sum()), "max_abs_mean_dex": float(np.nanmax(np.abs(m))) if m.size else None,
+                "std_of_means_dex": float(np.nanstd(m)) if m.size else None}
+        truth = truths.get(name)
+        if truth:
+            entry["truth"] = truth
+            entry["pulls"] = {"table1": slope_pulls(tabs["table1"], truth.get("table1", [])),
+                              "table2": slope_pulls(tabs["table2"], truth.get("table2", []))}
+            amp = truth.get("azimuthal_amplitude")
+            if amp:
+                entry["azimuthal_recovery"] = recover_amplitude(
+                    az["selection"], az["delta"], truth, half_width=cfg["azimuthal"]["half_width"])
+        s["samples"][name] = entry
+    s["timings_s"] = {k: round(v, 3) for k, v in progress.timings.items()}
+    return s
+
+
+def _table_records(table):
+    recs = []
+    for row in table:
+        rec = {}
+        for name in table.colnames:
+            v = row[name]
+            if np.ma.is_masked(v) and np.ndim(v) == 0:
+                rec[name] = None
+            elif hasattr(v, "tolist"):  # numpy scalars and per-parameter arrays
+                rec[name] = np.ma.filled(v, np.nan).tolist() if np.ma.isMaskedArray(v) else v.tolist()
+            else:
+                rec[name] = v
+        recs.append(rec)
+    return recs
+
+
+def _write_files(d, results, cfg, frame, figures, progress):
+    frame_meta = frame_metadata(frame)
+    with progress.step("write tables, figures, summary and report"):
+        names = list(results.tables)
+        for name in names:
+            suffix = "" if name == names[0] else f"_{name}"
+            for key in ("table1", "table2"):
+                t = results.tables[name][key].copy()
+                t.meta.update({"sample": name, "frame": frame_meta, "fastgrad": _version})
+                t.write(d / f"{key}{suffix}.ecsv", format="ascii.ecsv")
+            prof = []
+            for ring, p in results.azimuthal[name]["profiles"].items():
+                p = p.copy()
+                for col in ("mean", "sem"):  # deviations of [Fe/H] or [M/H]
+                    if p[col].unit is None:
+                        p[col].unit = u.dex
+                p.add_column([f"{ring[0]:g}-{ring[1]:g}"] * len(p), name="ring_kpc", index=0)
+                prof.append(p)
+            pt = vstack(prof, metadata_conflicts="silent")
+            pt.meta.update({"sample": name, "frame": frame_meta, "half_width_kpc": cfg["azimuthal"]["half_width"]})
+            pt.write(d / f"azimuthal_profile{suffix}.ecsv", format="ascii.ecsv")
+        results["cuts"].meta.update({"frame": frame_meta})
+        results["cuts"].write(d / "cuts.ecsv", format="ascii.ecsv")
+        with open(d / "summary.json", "w") as f:
+            json.dump(results["summary"], f, indent=1, default=_json_default)
+        if figures:
+            (d / "figures").mkdir()
+            for i, fig in _figures(results, cfg, frame):
+                fig.savefig(d / "figures" / f"fig{i}.png", dpi=110)
+        (d / "report.md").write_text(_report(results, cfg, figures))
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer, np.bool_)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def _figures(results, cfg, frame):
+    from .. import plots as figs
+    R0 = float(frame.galcen_distance.to_value(u.kpc))
+    z_sun = float(frame.z_sun.to_value(u.kpc))
+    first = "lamost" if "lamost" in results.samples else next(iter(results.samples))
+    s = results.samples[first]
+    x, y, z, R = (np.asarray(s[c]) for c in ("x", "y", "z", "R"))
+    feh = np.asarray(s["feh_used"])
+    title = "LAMOST OBAF stars" if first == "lamost" else "Gaia DR3 giants"
+    lab = "[Fe/H] (dex)" if first == "lamost" else "[M/H] (dex)"
+    yield 1, figs.fig1_density(x, y, z, R, R0=R0, z_sun=z_sun, title=title)
+    yield 2, figs.fig2_metallicity(x, y, z, R, feh, R0=R0, z_sun=z_sun,
+                                   min_count=cfg["azimuthal"]["map_min_count"], label=lab, title=title)
+    t1 = results.tables[first]["table1"]
+    e = cfg["fit"]["z_edges"]
+    sel = (np.asarray(s["absz"]) >= e[0]) & (np.asarray(s["absz"]) < e[1])
+    fit0 = results.fits[first]
+    yield 3, figs.fig3_radial_fit(R[sel], feh[sel], fit0, zlabel=f"{e[0]:g} <= |Z| < {e[1]:g} kpc", label=lab)
+    is_lamost = first == "lamost"  # the paper's Tables 1 and 2 are of the LAMOST stars
+    yield 4, figs.fig4_radial_gradients(t1, min_stars=cfg["fit"]["min_stars"],
+                                        reference=PAPER_TABLE1 if is_lamost else None)
+    az = results.azimuthal[first]
+    sel_s = az["selection"]
+    yield 5, figs.fig5_residual_maps(np.asarray(sel_s["x"]), np.asarray(sel_s["y"]),
+                                     np.asarray(sel_s["feh_used"]), az["predicted"], R0=R0,
+                                     sign=cfg["azimuthal"]["sign"],
+                                     min_count=cfg["azimuthal"]["map_min_count"])
+    yield 6, figs.fig6_azimuthal_profile(az["profiles"])
+    yield 7, figs.fig7_vertical_gradients(results.tables[first]["table2"],
+                                          min_stars=cfg["fit"]["min_stars"],
+                                          reference=PAPER_TABLE2 if is_lamost else None)
+    if "giants" in results.azimuthal:
+        g = results.azimuthal["giants"]
+        gs = g["selection"]
+        yield 8, figs.fig8_residual_maps(np.asarray(gs["x"]), np.asarray(gs["y"]),
+                                         np.asarray(gs["feh_used"]), g["predicted"], R0=R0,
+                                         sign=cfg["azimuthal"]["sign"],
+                                         min_count=cfg["azimuthal"]["map_min_count"])
+
+
+def _fmt(v, nd=3):
+    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
+
+
+def _report(results, cfg, figures):
+    s = results["summary"]
+    lines = ["# fastgrad run report", "",
+             f"fastgrad {s['fastgrad']}; frame `{s['frame']['preset']}` "
+             f"(R0 = {s['frame']['galcen_distance_kpc']} kpc, z_sun = {s['frame']['z_sun_kpc']} kpc, "
+             f"v_sun = {tuple(s['frame']['galcen_v_sun_kms'])} km/s).", ""]
+    synthetic = all(v is None for k, v in cfg["inputs"].items() if k != "lamost_columns")
+    if synthetic:
+        lines += ["Input: the embedded synthetic catalogues (`fastgrad.mock`), whose injected "
+                  "truth is compared with the fits below.", ""]
+    lines += ["## Sample selection", "", "| sample | step | before | removed | after |", "|---|---|---|---|---|"]
+    for r in results["cuts"]:
+        lines.append(f"| {r['sample']} | {r['cut']} | {r['n_before']:,} | {r['n_removed']:,} | {r['n_after']:,} |")
+    for name, entry in s["samples"].items():
+        is_lamost = name == "lamost"
+        for key, label, ref in (("table1", "Table 1: radial gradient by |Z| bin", PAPER_TABLE1),
+                                ("table2", "Table 2: vertical gradient by R bin", PAPER_TABLE2)):
+            pulls = {p["bin_lo"]: p for p in entry.get("pulls", {}).get(key, [])}
+            lines += ["", f"## {name}: {label}", ""]
+            head = "| bin | N | m | σ_m | b | σ_b | λ | σ_λ |"
+            sep = "|---|---|---|---|---|---|---|---|"
+            if is_lamost:
+                head += " paper m ± σ |"
+                sep += "---|"
+            if pulls:
+                head += " injected m | pull |"
+                sep += "---|---|"
+            lines += [head, sep]
+            for rec in entry[key]:
+                row = (f"| {rec['bin_lo']:g}–{rec['bin_hi']:g} | {rec['n_stars']:,} | {_fmt(rec['slope'])} | "
+                       f"{_fmt(rec['slope_err'])} | {_fmt(rec['intercept'])} | {_fmt(rec['intercept_err'])} | "
+                       f"{_fmt(rec['scatter'])} | {_fmt(rec['scatter_err'])} |")
+                if is_lamost:
+                    pm = ref.get(round(rec["bin_center"], 1))
+                    row += f" {pm[0]:.3f} ± {pm[1]:.3f} |" if pm else " – |"
+                if pulls:
+                    p = pulls.get(rec["bin_lo"])
+                    row += f" {p['slope_true']:.3f} | {p['pull']:+.1f} |" if p else " – | – |"
+                lines.append(row)
+        mf = entry["map_fit"]
+        lines += ["", f"## {name}: azimuthal structure (|Z| < {cfg['azimuthal']['zmax']} kpc)", "",
+                  f"Radial fit used for the residual maps: m = {mf['slope']:.4f} ± {mf['slope_err']:.4f} dex/kpc, "
+                  f"b = {mf['intercept']:.3f} ± {mf['intercept_err']:.3f} dex, λ = {mf['scatter']:.3f} dex "
+                  f"({mf['n_stars']:,} stars).", ""]
+        for ring, a in entry["azimuthal"].items():
+            lines.append(f"- {ring}: {a['n_bins']} azimuth bins; largest |⟨δ[Fe/H]⟩| = {_fmt(a['max_abs_mean_dex'])} dex, "
+                         f"scatter of the bin means {_fmt(a['std_of_means_dex'])} dex")
+        rec = entry.get("azimuthal_recovery")
+        if rec:
+            lines.append(f"- injected arm pattern: amplitude recovered {rec['amplitude_dex']:.4f} ± "
+                         f"{rec['amplitude_err_dex']:.4f} dex; {rec['amplitude_true_dex']:.4f} injected, "
+                         f"{rec['amplitude_expected_dex']:.4f} expected after the distance errors "
+                         f"(pull {rec['pull']:+.1f})")
+    if figures:
+        lines += ["", "## Figures", ""]
+        captions = {1: "density in X-Y and R-Z", 2: "median metallicity in X-Y and R-Z",
+                    3: "[Fe/H] vs R in the first |Z| bin with posterior draws",
+                    4: "radial gradient vs |Z|", 5: "observed, model and residual maps",
+                    6: "azimuthal deviation at fixed radius", 7: "vertical gradient vs R",
+                    8: "giants: observed, model and residual maps"}
+        for i in range(1, 9):
+            lines.append(f"![Figure {i}: {captions[i]}](figures/fig{i}.png)")
+    lines += ["", "## Timings", "", "| step | s |", "|---|---|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in s["timings_s"].items()]
+    return "\n".join(lines) + "\n"
