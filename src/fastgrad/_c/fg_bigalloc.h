@@ -6,8 +6,8 @@
  * fault 512 times less often.  Elsewhere (or when the advice is refused)
  * this is plain aligned allocation.
  */
-#ifndef FASTGRAD_BIGALLOC_H
-#define FASTGRAD_BIGALLOC_H
+#ifndef FASTGRAD_FG_BIGALLOC_H
+#define FASTGRAD_FG_BIGALLOC_H
 
 #include <stdlib.h>
 #if defined(__linux__)

@@ -1,6 +1,6 @@
 /* OpenMP shim: the package builds (and runs on one thread) without OpenMP. */
-#ifndef FASTGRAD_OPENMP_SHIM_H
-#define FASTGRAD_OPENMP_SHIM_H
+#ifndef FASTGRAD_FG_OPENMP_H
+#define FASTGRAD_FG_OPENMP_H
 
 #include <limits.h>
 
