@@ -38,7 +38,7 @@ for needed in PKG-INFO pyproject.toml meson.build README.md src/fastgrad/meson.b
         src/fastgrad/_build_info.py.in src/fastgrad/__init__.py tests; do
     [[ -e "$root/$needed" ]] || { echo "MISSING from sdist: $needed" >&2; missing=1; }
 done
-# the kernels' sources: every .pxi that _core.pyx includes and every header in
+# the kernels' sources: the .pxi files that _core.pyx includes and the headers in
 # _c/ (the C the drivers call), as the work tree has them
 for kernel_src in $(cd "$repo" && ls src/fastgrad/*.pxi src/fastgrad/_c/*.h); do
     [[ -e "$root/$kernel_src" ]] || { echo "MISSING from sdist: $kernel_src" >&2; missing=1; }

@@ -1,4 +1,5 @@
-/* OpenMP shim: the package builds (and runs on one thread) without OpenMP. */
+/* OpenMP shim for the kernels (_runtime.pxi): the package builds, and runs
+ * on one thread, without OpenMP. */
 #ifndef FASTGRAD_FG_OPENMP_H
 #define FASTGRAD_FG_OPENMP_H
 
