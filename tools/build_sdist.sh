@@ -7,7 +7,8 @@
 # 1. `python -m build --sdist`: meson-python runs `meson dist`, which packs the
 #    files git tracks at HEAD (uncommitted edits are NOT included: commit first).
 # 2. The archive is checked for what a build from it needs (meson.build files,
-#    .pyx, .h, _build_info.py.in) and for the tests.
+#    the .pyx and the .pxi they include, the C headers in _c/,
+#    _build_info.py.in) and for the tests.
 # 3. A fresh venv (no system site-packages) pip-installs the sdist, which
 #    compiles it (C compiler, build deps from PyPI in an isolated env).
 # 4. The tests shipped inside the sdist run against that install, from an
@@ -33,10 +34,14 @@ root="$(ls -d "$work"/unpacked/fastgrad-*)"
 (cd "$root" && find . -type f | sort)
 missing=0
 for needed in PKG-INFO pyproject.toml meson.build README.md src/fastgrad/meson.build \
-        src/fastgrad/_core.pyx src/fastgrad/_core_avx2.pyx src/fastgrad/_vecmath.h \
-        src/fastgrad/_openmp_shim.h src/fastgrad/_bigalloc.h \
+        src/fastgrad/_core.pyx src/fastgrad/_core_avx2.pyx \
         src/fastgrad/_build_info.py.in src/fastgrad/__init__.py tests; do
     [[ -e "$root/$needed" ]] || { echo "MISSING from sdist: $needed" >&2; missing=1; }
+done
+# the kernels' sources: the .pxi files that _core.pyx includes and the headers in
+# _c/ (the C the drivers call), as the work tree has them
+for kernel_src in $(cd "$repo" && ls src/fastgrad/*.pxi src/fastgrad/_c/*.h); do
+    [[ -e "$root/$kernel_src" ]] || { echo "MISSING from sdist: $kernel_src" >&2; missing=1; }
 done
 # every source file that src/fastgrad/meson.build names (generated ones such
 # as _build_info.py aside) must be in the archive

@@ -27,7 +27,7 @@ import numpy as np
 import astropy.units as u
 from astropy.table import MaskedColumn, Table
 
-from . import _core
+from ._kernels import core as _core
 from ._threads import effective_n_threads
 from . import paper
 from ._validation import as_count, as_float_array, as_scalar, check_lengths, raise_bad_rows

@@ -36,7 +36,8 @@ GAIA_CORRELATIONS = ("ra_dec_corr", "ra_pmra_corr", "ra_pmdec_corr",
 
 _NAN_POLICIES = ("raise", "propagate")
 
-#: rows above this many run on one thread: OpenMP's fork/join (~0.5 us) dominates below
+#: calls with fewer rows than this run on one thread: below it OpenMP's
+#: fork/join costs more than the rows' work
 _SERIAL_BELOW = 256
 
 #: Most draws per star of :func:`mc_galactocentric`.  The paper takes 1000; a

@@ -1,6 +1,7 @@
-/* OpenMP shim: the package builds (and runs on one thread) without OpenMP. */
-#ifndef FASTGRAD_OPENMP_SHIM_H
-#define FASTGRAD_OPENMP_SHIM_H
+/* OpenMP shim for the kernels (_runtime.pxi): the package builds, and runs
+ * on one thread, without OpenMP. */
+#ifndef FASTGRAD_FG_OPENMP_H
+#define FASTGRAD_FG_OPENMP_H
 
 #include <limits.h>
 

@@ -1,13 +1,14 @@
-/* Large scratch buffers for the annulus kernel.
+/* Large scratch buffers for the radix sort and the annulus kernel
+ * (_radix.pxi, _annulus.pxi).
  *
  * A 1e6-star call needs ~60 MB of scratch; glibc serves such blocks with
- * fresh mmap()s, so every call pays a page fault per 4 KiB page (measured:
- * ~25 % of the call).  On Linux, 2 MiB-aligned blocks advised as huge pages
- * fault 512 times less often.  Elsewhere (or when the advice is refused)
- * this is plain aligned allocation.
+ * fresh mmap()s, so every call pays a page fault per 4 KiB page, a sizeable
+ * part of the call (bench/ has the numbers).  On Linux, 2 MiB-aligned blocks
+ * advised as huge pages fault 512 times less often.  Elsewhere (or when the
+ * advice is refused) this is plain aligned allocation.
  */
-#ifndef FASTGRAD_BIGALLOC_H
-#define FASTGRAD_BIGALLOC_H
+#ifndef FASTGRAD_FG_BIGALLOC_H
+#define FASTGRAD_FG_BIGALLOC_H
 
 #include <stdlib.h>
 #if defined(__linux__)

@@ -1,0 +1,312 @@
+/* The marginalised straight-line likelihood's inner loops (docs/method.md
+ * section 5), called by the drivers in _likelihood.pxi.  The algorithm (the
+ * running fractions, the exponent bookkeeping, when the blocked path is
+ * taken, why the result does not depend on the thread count) is described
+ * there, beside the code that calls it.
+ */
+#ifndef FASTGRAD_FG_LIKELIHOOD_H
+#define FASTGRAD_FG_LIKELIHOOD_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fg_math.h"   /* libmvec's simd declaration of log */
+
+#define FG_LL_LANES 8
+#define FG_LL_PROD 16
+#define FG_LL_VAR_MIN 1e-19
+#define FG_LL_VAR_MAX 1e19
+#define FG_LL_COV_RTOL 1e-12
+/* ln 2 split so that (integer) * FG_LN2_HI is exact (fdlibm's constants) */
+#define FG_LN2_HI 6.93147180369123816490e-01
+#define FG_LN2_LO 1.90821492927058770002e-10
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FG_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define FG_LL_VECTOR 1
+#else
+#define FG_ALWAYS_INLINE static inline
+#define FG_LL_VECTOR 0
+#endif
+
+/* Sigma_i^2; ex, ey are variances (variances != 0) or standard deviations */
+FG_ALWAYS_INLINE double fg_ll_var(const double *ex, const double *ey,
+                                  const double *cxy, ptrdiff_t i, double m,
+                                  double s, int variances, int has_cov)
+{
+    double var = variances ? (m * m) * ex[i] + ey[i] + s
+                           : (m * m) * (ex[i] * ex[i]) + ey[i] * ey[i] + s;
+    if (has_cov)
+        var = var - (2.0 * m) * cxy[i];
+    return var;
+}
+
+/* Stars i0 .. n-1 one by one: one division and one log each.
+ * chi = +inf when some Sigma^2 <= 0 (a degenerate likelihood). */
+FG_ALWAYS_INLINE void fg_ll_exact(const double *x, const double *y,
+                                  const double *ex, const double *ey,
+                                  const double *cxy, ptrdiff_t i0, ptrdiff_t n,
+                                  double m, double b, double s, int variances,
+                                  int has_cov, double *chi, double *lg)
+{
+    double c = 0.0, l = 0.0;
+    for (ptrdiff_t i = i0; i < n; i++) {
+        double var = fg_ll_var(ex, ey, cxy, i, m, s, variances, has_cov);
+        if (!(var > 0.0)) {
+            c = INFINITY;
+            break;
+        }
+        double d = y[i] - (m * x[i] + b);
+        c += d * d / var;
+        l += log(var);
+    }
+    *chi = c;
+    *lg = l;
+}
+
+/* Scan of the standard deviations sx = ex, sy = ey (and covariances):
+ * out = {min sx, max sx, min sy, max sy, min(sx + sy),
+ *        max(sxy^2 - (1 + rtol) sx^2 sy^2) (-inf without covariance)}.
+ * NaNs are skipped (they show up in the likelihood instead). */
+#define FG_LL_NSCAN 6
+FG_ALWAYS_INLINE void fg_ll_scan_init(double *out)
+{
+    out[0] = out[2] = out[4] = INFINITY;
+    out[1] = out[3] = out[5] = -INFINITY;
+}
+
+/* fold the scan `b` into `a` */
+FG_ALWAYS_INLINE void fg_ll_scan_merge(double *a, const double *b)
+{
+    for (int j = 0; j < FG_LL_NSCAN; j++) {
+        int is_max = j == 1 || j == 3 || j == 5;
+        if (is_max ? b[j] > a[j] : b[j] < a[j])
+            a[j] = b[j];
+    }
+}
+
+FG_ALWAYS_INLINE void fg_ll_scan1(const double *ex, const double *ey,
+                                  const double *cxy, ptrdiff_t i, int has_cov,
+                                  double *out)
+{
+    double v[FG_LL_NSCAN];
+    v[0] = v[1] = ex[i];
+    v[2] = v[3] = ey[i];
+    v[4] = ex[i] + ey[i];
+    v[5] = has_cov ? cxy[i] * cxy[i] - (ex[i] * ex[i]) * (ey[i] * ey[i])
+                                       * (1.0 + FG_LL_COV_RTOL)
+                   : -INFINITY;
+    fg_ll_scan_merge(out, v);
+}
+
+#if FG_LL_VECTOR
+/* Vector width in doubles: 4 where the build targets AVX, else 2. */
+#if defined(__AVX__)
+#define FG_VW 4
+#else
+#define FG_VW 2
+#endif
+#define FG_NV (FG_LL_LANES / FG_VW)
+#define FG_LL_VW FG_VW
+typedef double fg_vd __attribute__((vector_size(8 * FG_VW)));
+typedef uint64_t fg_vu __attribute__((vector_size(8 * FG_VW)));
+typedef int64_t fg_vi __attribute__((vector_size(8 * FG_VW)));
+
+FG_ALWAYS_INLINE fg_vd fg_load(const double *p)
+{
+    fg_vd v;
+    memcpy(&v, p, sizeof v);  /* unaligned load */
+    return v;
+}
+FG_ALWAYS_INLINE fg_vd fg_splat(double a) { return (fg_vd){0} + a; }
+/* minimum and maximum (the second operand where one is NaN) */
+#if defined(__AVX__)
+#include <immintrin.h>
+#define fg_vmin(a, b) ((fg_vd)_mm256_min_pd((__m256d)(a), (__m256d)(b)))
+#define fg_vmax(a, b) ((fg_vd)_mm256_max_pd((__m256d)(a), (__m256d)(b)))
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#define fg_vmin(a, b) ((fg_vd)_mm_min_pd((__m128d)(a), (__m128d)(b)))
+#define fg_vmax(a, b) ((fg_vd)_mm_max_pd((__m128d)(a), (__m128d)(b)))
+#else
+FG_ALWAYS_INLINE fg_vd fg_vmin(fg_vd a, fg_vd b)
+{
+    fg_vi k = a < b;
+    return (fg_vd)((k & (fg_vi)a) | (~k & (fg_vi)b));
+}
+FG_ALWAYS_INLINE fg_vd fg_vmax(fg_vd a, fg_vd b)
+{
+    fg_vi k = a > b;
+    return (fg_vd)((k & (fg_vi)a) | (~k & (fg_vi)b));
+}
+#endif
+
+/* FG_NV independent sets of accumulators: a min/max chain has a latency
+ * of 3-4 cycles per vector, a single set would wait on it */
+FG_ALWAYS_INLINE void fg_ll_scan_impl(const double *ex, const double *ey,
+                                      const double *cxy, ptrdiff_t n,
+                                      int has_cov, double *out)
+{
+    const fg_vd inf = fg_splat(INFINITY), rtol1 = fg_splat(1.0 + FG_LL_COV_RTOL);
+    fg_vd acc[FG_NV][FG_LL_NSCAN];
+    for (int h = 0; h < FG_NV; h++) {
+        acc[h][0] = acc[h][2] = acc[h][4] = inf;
+        acc[h][1] = acc[h][3] = acc[h][5] = -inf;
+    }
+    const ptrdiff_t ng = n / FG_LL_LANES;
+    for (ptrdiff_t k = 0; k < ng; k++) {
+        for (int h = 0; h < FG_NV; h++) {
+            const ptrdiff_t o = k * FG_LL_LANES + h * FG_VW;
+            const fg_vd a = fg_load(ex + o), c = fg_load(ey + o);
+            acc[h][0] = fg_vmin(a, acc[h][0]);
+            acc[h][1] = fg_vmax(a, acc[h][1]);
+            acc[h][2] = fg_vmin(c, acc[h][2]);
+            acc[h][3] = fg_vmax(c, acc[h][3]);
+            if (has_cov) {
+                const fg_vd cv = fg_load(cxy + o);
+                acc[h][5] = fg_vmax(cv * cv - (a * a) * (c * c) * rtol1, acc[h][5]);
+            }
+        }
+    }
+    fg_ll_scan_init(out);
+    for (int h = 0; h < FG_NV; h++) {
+        for (int l = 0; l < FG_VW; l++) {
+            double lane[FG_LL_NSCAN];
+            for (int j = 0; j < FG_LL_NSCAN; j++)
+                lane[j] = acc[h][j][l];
+            fg_ll_scan_merge(out, lane);
+        }
+    }
+    for (ptrdiff_t i = ng * FG_LL_LANES; i < n; i++)
+        fg_ll_scan1(ex, ey, cxy, i, has_cov, out);
+    /* a star with both errors zero needs a zero error in each column:
+     * look for one only then */
+    if (out[0] <= 0.0 || out[2] <= 0.0) {
+        for (ptrdiff_t i = 0; i < n; i++)
+            out[4] = ex[i] + ey[i] < out[4] ? ex[i] + ey[i] : out[4];
+    }
+}
+
+/* The blocked path; the caller has checked that every Sigma^2 of this
+ * theta lies in [FG_LL_VAR_MIN, FG_LL_VAR_MAX]. */
+FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
+                                       const double *ex, const double *ey,
+                                       const double *cxy, ptrdiff_t n,
+                                       double m, double b, double s,
+                                       int variances, int has_cov, double *res)
+{
+    const fg_vd vm = fg_splat(m), vb = fg_splat(b), vs = fg_splat(s);
+    const fg_vd vm2 = fg_splat(m * m), vtm = fg_splat(2.0 * m);
+    const fg_vu mant = (fg_vu){0} + 0x000FFFFFFFFFFFFFull;
+    const fg_vu expone = (fg_vu){0} + 0x3FF0000000000000ull;
+    fg_vd num[FG_NV], prod[FG_NV], chi[FG_NV];
+    fg_vu expo[FG_NV];
+    for (int h = 0; h < FG_NV; h++) {
+        num[h] = chi[h] = fg_splat(0.0);
+        prod[h] = fg_splat(1.0);
+        expo[h] = (fg_vu){0};
+    }
+    int64_t n_renorm = 0;
+    const ptrdiff_t ng = n / FG_LL_LANES;  /* whole groups of 8 stars */
+    for (ptrdiff_t g0 = 0; g0 < ng; g0 += FG_LL_PROD) {
+        const ptrdiff_t g1 = g0 + FG_LL_PROD < ng ? g0 + FG_LL_PROD : ng;
+        for (ptrdiff_t g = g0; g < g1; g++) {
+            /* fold 8 consecutive stars into the lanes' fractions */
+            for (int h = 0; h < FG_NV; h++) {
+                const ptrdiff_t o = g * FG_LL_LANES + h * FG_VW;
+                const fg_vd a = fg_load(ex + o), c = fg_load(ey + o);
+                fg_vd var = variances ? vm2 * a + c + vs : vm2 * (a * a) + c * c + vs;
+                if (has_cov)
+                    var = var - vtm * fg_load(cxy + o);
+                const fg_vd d = fg_load(y + o) - (vm * fg_load(x + o) + vb);
+                num[h] = num[h] * var + (d * d) * prod[h];
+                prod[h] = prod[h] * var;
+            }
+        }
+        /* at most FG_LL_PROD stars per lane: divide out the fractions
+         * and bring the products back to [1, 2) */
+        for (int h = 0; h < FG_NV; h++) {
+            chi[h] += num[h] / prod[h];
+            num[h] = fg_splat(0.0);
+            fg_vu u = (fg_vu)prod[h];
+            expo[h] += u >> 52;
+            u = (u & mant) | expone;
+            prod[h] = (fg_vd)u;
+        }
+        n_renorm++;
+    }
+    /* the last < 8 stars: one division and one log each */
+    double c_sum, l_sum;
+    fg_ll_exact(x, y, ex, ey, cxy, ng * FG_LL_LANES, n, m, b, s, variances,
+                has_cov, &c_sum, &l_sum);
+    /* combine the lanes in a fixed order */
+    int64_t e_sum = 0;
+    for (int h = 0; h < FG_NV; h++) {
+        for (int l = 0; l < FG_VW; l++) {
+            c_sum += chi[h][l];
+            l_sum += log(prod[h][l]);
+            e_sum += (int64_t)expo[h][l];
+        }
+    }
+    e_sum -= 1023 * n_renorm * FG_LL_LANES;
+    l_sum += (double)e_sum * FG_LN2_HI + (double)e_sum * FG_LN2_LO;
+    res[0] = c_sum;
+    res[1] = l_sum;
+}
+#else
+#define FG_LL_VW 0
+FG_ALWAYS_INLINE void fg_ll_scan_impl(const double *ex, const double *ey,
+                                      const double *cxy, ptrdiff_t n,
+                                      int has_cov, double *out)
+{
+    fg_ll_scan_init(out);
+    for (ptrdiff_t i = 0; i < n; i++)
+        fg_ll_scan1(ex, ey, cxy, i, has_cov, out);
+}
+#endif
+
+static void fg_ll_scan(const double *ex, const double *ey, const double *cxy,
+                       ptrdiff_t n, int has_cov, double *out)
+{
+    if (has_cov)
+        fg_ll_scan_impl(ex, ey, cxy, n, 1, out);
+    else
+        fg_ll_scan_impl(ex, ey, NULL, n, 0, out);
+}
+
+/* The partial sums of one chunk of n stars for one theta: res[0] = sum
+ * Delta^2/Sigma^2 (+inf if some Sigma^2 <= 0), res[1] = sum ln Sigma^2.
+ * `blocked`: every Sigma^2 of this theta is known to lie in
+ * [FG_LL_VAR_MIN, FG_LL_VAR_MAX].  One specialised copy of the loop per
+ * combination of the flags. */
+static void fg_ll_chunk(const double *x, const double *y, const double *ex,
+                        const double *ey, const double *cxy, ptrdiff_t n,
+                        double m, double b, double s, int variances,
+                        int has_cov, int blocked, double *res)
+{
+#if FG_LL_VECTOR
+    if (blocked) {
+        if (has_cov) {
+            if (variances) fg_ll_chunk_impl(x, y, ex, ey, cxy, n, m, b, s, 1, 1, res);
+            else fg_ll_chunk_impl(x, y, ex, ey, cxy, n, m, b, s, 0, 1, res);
+        } else {
+            if (variances) fg_ll_chunk_impl(x, y, ex, ey, NULL, n, m, b, s, 1, 0, res);
+            else fg_ll_chunk_impl(x, y, ex, ey, NULL, n, m, b, s, 0, 0, res);
+        }
+        /* a non-finite sum (a NaN or a huge Delta): redo star by star */
+        if (fabs(res[0]) < INFINITY && fabs(res[1]) < INFINITY)
+            return;
+    }
+#endif
+    if (has_cov) {
+        if (variances) fg_ll_exact(x, y, ex, ey, cxy, 0, n, m, b, s, 1, 1, &res[0], &res[1]);
+        else fg_ll_exact(x, y, ex, ey, cxy, 0, n, m, b, s, 0, 1, &res[0], &res[1]);
+    } else {
+        if (variances) fg_ll_exact(x, y, ex, ey, NULL, 0, n, m, b, s, 1, 0, &res[0], &res[1]);
+        else fg_ll_exact(x, y, ex, ey, NULL, 0, n, m, b, s, 0, 0, &res[0], &res[1]);
+    }
+}
+
+#endif  /* FASTGRAD_FG_LIKELIHOOD_H */

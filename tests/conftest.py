@@ -1,0 +1,44 @@
+"""Shared fixtures: the kernel builds this machine runs, and seeded stars."""
+import numpy as np
+import pytest
+
+from fastgrad import _kernels
+
+#: {name: module} of every kernel build this machine can run ("baseline",
+#: and "avx2" where it is built and the CPU has AVX2 + FMA)
+KERNEL_VARIANTS = _kernels.variants()
+
+
+@pytest.fixture(params=sorted(KERNEL_VARIANTS), ids=str)
+def kernel_variant(request):
+    """Each build of the compiled kernels in turn (a module like fastgrad._core)."""
+    return KERNEL_VARIANTS[request.param]
+
+
+def random_stars(n, seed=0):
+    """ICRS astrometry of n seeded stars with plausible errors, as the
+    transform kernels take it: a dict of float64 arrays; angles in rad
+    (``ra_err`` is sigma(ra cos dec)), distances in kpc, proper motions in
+    mas/yr, radial velocities in km/s."""
+    rng = np.random.default_rng(seed)
+    dist = rng.uniform(0.1, 6.0, n)
+    return {
+        "ra": rng.uniform(0.0, 2 * np.pi, n),
+        "dec": np.arcsin(rng.uniform(-0.99, 0.99, n)),
+        "dist": dist,
+        "pmra": rng.normal(0.0, 6.0, n),
+        "pmdec": rng.normal(0.0, 6.0, n),
+        "rv": rng.normal(0.0, 60.0, n),
+        "ra_err": rng.uniform(1e-10, 1e-7, n),
+        "dec_err": rng.uniform(1e-10, 1e-7, n),
+        "dist_err": dist * rng.uniform(0.01, 0.3, n),
+        "pmra_err": rng.uniform(0.01, 0.3, n),
+        "pmdec_err": rng.uniform(0.01, 0.3, n),
+        "rv_err": rng.uniform(0.5, 8.0, n),
+    }
+
+
+@pytest.fixture
+def make_stars():
+    """:func:`random_stars`, for tests that want seeded stars of their own size."""
+    return random_stars
