@@ -36,8 +36,9 @@ def test_variants_lists_runnable_builds():
 @pytest.mark.parametrize("choice", ["baseline", "auto"])
 def test_fastgrad_kernels_reaches_every_wrapper(choice):
     """FASTGRAD_KERNELS picks the module of transform, fitting and azimuthal alike."""
-    code = ("from fastgrad import _kernels, transform, fitting, azimuthal;"
-            "mods = {transform._core, fitting._core, azimuthal._core};"
+    code = ("from fastgrad import _kernels, transform, azimuthal;"
+            "from fastgrad.fitting import data, likelihood;"
+            "mods = {transform._core, data._core, likelihood._core, azimuthal._core};"
             "assert mods == {_kernels.core}, mods; print(_kernels.variant)")
     env = dict(os.environ, FASTGRAD_KERNELS=choice)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
