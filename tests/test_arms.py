@@ -37,7 +37,7 @@ def test_reid2014_hand_computed_points(arm, beta_deg, R, x, y):
 
 
 def test_reid2014_table_values():
-    # METHOD.md section 6 (Perseus pitch 9.4 deg, not the 9.9 of one public copy)
+    # docs/method.md section 6 (Perseus pitch 9.4 deg, not the 9.9 of one public copy)
     p = arm_parameters("perseus")
     assert (p["R_ref"], p["beta_ref"], p["pitch_lt"], p["width"]) == (9.9, 14.2, 9.4, 0.38)
     assert (p["beta_min"], p["beta_max"], p["R0"]) == (-21.0, 88.0, 8.34)

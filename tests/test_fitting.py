@@ -16,7 +16,7 @@ from fastgrad.fitting import (AutocorrWarning, LineModel, fit_binned, fit_line, 
 
 
 def numpy_loglike(theta, x, y, sx, sy, sxy=None, scatter="perpendicular"):
-    """METHOD.md section 5, written out plainly (the independent reference)."""
+    """docs/method.md section 5, written out plainly (the independent reference)."""
     m, b, lam = theta
     s = lam**2 * (1 + m * m) if scatter == "perpendicular" else lam**2
     var = m * m * sx**2 + sy**2 + s
@@ -301,7 +301,7 @@ def test_fit_line_recovers_truth(seed):
 
 
 def test_scatter_models_agree():
-    """Same slope; lambda_y^2 = lambda_perp^2 (1 + m^2) (METHOD.md section 5)."""
+    """Same slope; lambda_y^2 = lambda_perp^2 (1 + m^2) (docs/method.md section 5)."""
     x, y, sx, sy, _ = line_data(2000, seed=21, slope=-0.6, intercept=4.0, lam=0.3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocorrWarning)

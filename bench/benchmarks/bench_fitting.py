@@ -1,6 +1,6 @@
 """Line likelihood and emcee gradient fits: fastgrad against numpy + emcee, in one run.
 
-The alternative in each class is the obvious one: the likelihood of METHOD.md
+The alternative in each class is the obvious one: the likelihood of docs/method.md
 section 5 written in numpy, and emcee driving a numpy log-probability one
 walker at a time.  ``track_speedup_*`` report the ratios of one run.
 """
@@ -28,7 +28,7 @@ def _stars(n, seed=0):
 
 
 def _survey(n=129_148, seed=1):
-    """A LAMOST-like sample for Tables 1 and 2 (~129k stars, METHOD.md section 5)."""
+    """A LAMOST-like sample for Tables 1 and 2 (~129k stars, docs/method.md section 5)."""
     rng = np.random.default_rng(seed)
     R = np.clip(rng.normal(9.3, 1.15, n), 6.8, 14.5)
     z = rng.laplace(0, 0.22, n)

@@ -65,7 +65,7 @@ __all__ = [
     "OutputError",
 ]
 
-# azimuthal structure (METHOD.md section 6); figures live in fastgrad.plots
+# azimuthal structure (docs/method.md section 6); figures live in fastgrad.plots
 from .azimuthal import (ResidualMap, annulus_mean, azimuthal_deviation, azimuthal_profile,
                         azimuthal_profiles, residual_map)
 from .arms import arm_curve, arm_names

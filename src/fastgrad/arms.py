@@ -1,6 +1,6 @@
 """Spiral-arm geometry: Reid et al. (2014) and Reid et al. (2019).
 
-METHOD.md section 6.  Log-periodic arms,
+docs/method.md section 6.  Log-periodic arms,
 
     ln(R / R_ref) = -(beta - beta_ref) tan(psi),
 
@@ -17,7 +17,7 @@ fastgrad's phi = atan2(y, -x).  In astropy's right-handed Galactocentric frame
 
 Radii are the models' own (their R0).  ``R0=...`` rescales every radius by
 R0 / R0_model, so the arms sit where the model puts them relative to the Sun
-in an analysis frame with another R0 (fastgrad's choice, METHOD.md section 6).
+in an analysis frame with another R0 (fastgrad's choice, docs/method.md section 6).
 """
 from collections import namedtuple
 
@@ -26,7 +26,7 @@ import numpy as np
 __all__ = ["ARM_MODELS", "ArmCurve", "arm_names", "arm_parameters", "arm_radius",
            "arm_curve"]
 
-#: Reid et al. 2014, Table 2, as METHOD.md section 6 transcribes it (checked
+#: Reid et al. 2014, Table 2, as docs/method.md section 6 transcribes it (checked
 #: there against two public copies; one has a wrong Perseus pitch of 9.9 deg).
 #: Angles in degrees, lengths in kpc; width is the arm's (Gaussian) width.
 _REID2014 = {
@@ -37,7 +37,7 @@ _REID2014 = {
     "Outer": dict(R_ref=13.0, beta_ref=18.6, pitch=13.8, width=0.63, beta_min=-6.0, beta_max=56.0),
 }
 
-#: Reid et al. 2019, Table 2 (METHOD.md section 6): the reference point is the
+#: Reid et al. 2019, Table 2 (docs/method.md section 6): the reference point is the
 #: kink, pitch_lt applies for beta < beta_kink and pitch_gt above it.
 _REID2019 = {
     "Norma": dict(R_ref=4.46, beta_ref=18.0, pitch_lt=-1.0, pitch_gt=19.5, width=0.14,

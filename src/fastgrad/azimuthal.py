@@ -1,6 +1,6 @@
 """Azimuthal metallicity structure on top of the radial gradient.
 
-METHOD.md section 6 (the paper's sections 4.2 and 5):
+docs/method.md section 6 (the paper's sections 4.2 and 5):
 
 * the *deviation at fixed radius* of each star,
   ``delta_i = value_i - mean{value_j : |R_j - R_i| <= h}``, star i included
@@ -11,7 +11,7 @@ METHOD.md section 6 (the paper's sections 4.2 and 5):
 * X-Y maps of the median observed, predicted and residual metallicity
   (:func:`residual_map`; the paper's Figs. 5 and 8).
 
-Conventions (METHOD.md section 3): azimuth ``phi = atan2(y, -x)`` in radians,
+Conventions (docs/method.md section 3): azimuth ``phi = atan2(y, -x)`` in radians,
 0 at the Sun (x = -R0), growing with Galactic rotation.  Residuals are
 ``observed - model`` by default (positive: more metal-rich than the gradient
 predicts); ``sign="model-observed"`` gives the paper's definition.
@@ -47,7 +47,7 @@ __all__ = [
     "xy_extent",
 ]
 
-#: Half-width h of the annulus, kpc (METHOD.md section 6, fastgrad's reading of
+#: Half-width h of the annulus, kpc (docs/method.md section 6, fastgrad's reading of
 #: the paper's footnote 5: stars "within 0.20 kpc of each other" share a radius,
 #: i.e. a band 0.2 kpc wide; h = 0.2 is the other reading).
 DEFAULT_HALF_WIDTH = paper.ANNULUS_HALF_WIDTH
@@ -131,7 +131,7 @@ def annulus_mean(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=None, n_th
     half_width : float or Quantity, default 0.1
         h, kpc (a Quantity in any length unit is converted: ``100 * u.pc``
         is 0.1), finite and > 0: the annulus is the band R_i - h ... R_i + h
-        (0.2 kpc wide by default, METHOD.md section 6).
+        (0.2 kpc wide by default, docs/method.md section 6).
     weights : array_like, shape (N,), optional
         Non-negative weights (e.g. inverse variances).  The mean is
         sum(w v) / sum(w) over the annulus; an annulus whose weights are all
@@ -195,7 +195,7 @@ def azimuthal_deviation(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=Non
 
     ``delta_i = values_i - annulus_mean(R, values, half_width)_i``: the
     paper's "average metallicity deviation at fixed radius" per star
-    (Hawkins 2023, section 4.2; METHOD.md section 6).  Parameters, units and
+    (Hawkins 2023, section 4.2; docs/method.md section 6).  Parameters, units and
     errors as :func:`annulus_mean`.
 
     Returns
@@ -533,7 +533,7 @@ def residual_map(x, y, observed, predicted, *, gridsize=50, extent=None,
         range.  Stars outside are not
         binned; the upper edges are included.
     min_count : int, default 5
-        Cells with fewer stars are masked (METHOD.md section 6); an int >= 1.
+        Cells with fewer stars are masked (docs/method.md section 6); an int >= 1.
     sign : {"observed-model", "model-observed"}
         Residual convention.  fastgrad's default: observed - model (positive
         = more metal-rich than the gradient predicts).  The paper (Figs. 5, 8)

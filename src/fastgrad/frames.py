@@ -1,6 +1,6 @@
 """Galactocentric frames: the paper's preset and the constants the kernels use.
 
-METHOD.md section 3: the paper (Hawkins 2023) uses R0 = 8.27 kpc (GRAVITY 2021),
+docs/method.md section 3: the paper (Hawkins 2023) uses R0 = 8.27 kpc (GRAVITY 2021),
 z_sun = 29 pc and v_sun = (12.9, 245.0, 7.78) km/s (Drimmel & Poggio 2018) in
 astropy's right-handed frame (the Sun at x ~ -8.27 kpc).  The kernels never
 hard-code a frame: their constants are derived from an astropy

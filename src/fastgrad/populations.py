@@ -1,6 +1,6 @@
 """Kinematic thin-disk / thick-disk / halo membership and the paper's halo cut.
 
-METHOD.md section 4. Hawkins (2023, section 2.4) uses "the method outlined in
+docs/method.md section 4. Hawkins (2023, section 2.4) uses "the method outlined in
 Ramirez et al. (2013)" without parameters; fastgrad's reading is the Bensby et
 al. (2003) recipe: each population is a Gaussian velocity ellipsoid in the
 heliocentric velocities relative to the local standard of rest (U, V, W),
@@ -50,7 +50,7 @@ __all__ = [
 _KMS = u.km / u.s
 
 #: The Sun's peculiar motion relative to the LSR, (U, V, W) in km/s
-#: (Schoenrich, Binney & Dehnen 2010; METHOD.md section 4, fastgrad's choice).
+#: (Schoenrich, Binney & Dehnen 2010; docs/method.md section 4, fastgrad's choice).
 SCHOENRICH2010_SOLAR_MOTION = (11.1, 12.24, 7.25) * _KMS
 
 #: Speeds are clipped to this (km/s) before squaring so that the exponent
@@ -125,7 +125,7 @@ class PopulationModel:
 
 
 #: Bensby, Feltzing & Lundstrom (2003, A&A 410, 527), Table 1: fractions X,
-#: dispersions and asymmetric drifts in km/s (METHOD.md section 4).
+#: dispersions and asymmetric drifts in km/s (docs/method.md section 4).
 BENSBY2003 = PopulationModel(
     "bensby2003",
     (
@@ -256,7 +256,7 @@ def kinematic_probabilities(vx, vy, vz, *, frame=None,
                             solar_motion=SCHOENRICH2010_SOLAR_MOTION, populations=BENSBY2003):
     """Thin/thick-disk and halo probabilities from Galactocentric velocities.
 
-    METHOD.md section 4: U, V, W relative to the LSR (:func:`lsr_velocities`)
+    docs/method.md section 4: U, V, W relative to the LSR (:func:`lsr_velocities`)
     and the Bensby et al. (2003) ellipsoids (:func:`uvw_probabilities`), from
     the stars' nominal (central-value) velocities.
 

@@ -1,6 +1,6 @@
 """ICRS -> Galactocentric positions and velocities, nominal and Monte Carlo.
 
-METHOD.md section 3.  The kernels (``_core.mc_transform``) reduce each star's
+docs/method.md section 3.  The kernels (``_core.mc_transform``) reduce each star's
 draws on the fly: memory stays O(N) whatever ``n_samples``.
 """
 import numpy as np
@@ -313,7 +313,7 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
                       dec_error, distance_error, pmra_error, pmdec_error,
                       radial_velocity_error, n_samples=1000, frame=None, seed=None,
                       correlations=None, ids=None, nan_policy="raise", n_threads=None):
-    """Galactocentric coordinates with Monte-Carlo uncertainties (METHOD.md section 3).
+    """Galactocentric coordinates with Monte-Carlo uncertainties (docs/method.md section 3).
 
     Each star's observables are drawn ``n_samples`` times from normals around
     the central values and transformed; the kernel keeps only running sums per
