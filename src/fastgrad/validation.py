@@ -76,15 +76,34 @@ def matched_filter(R, delta, shape, half_width):
     Returns
     -------
     amplitude, amplitude_err : float
-        ``A`` (dex) and its standard error from the residual scatter.
+        ``A`` (dex) and its standard error from the residual scatter
+        (``var(resid, ddof=2) / sum((g - mean g)^2)``).
+
+    Raises
+    ------
+    ValueError
+        When ``g - <g>`` is constant (the pattern has no azimuthal part
+        within the annuli): the amplitude is undefined.
+
+    Notes
+    -----
+    The two-parameter least squares is written out with numpy's pairwise
+    sums rather than solved through LAPACK/BLAS, whose summation order
+    changes with the BLAS thread count: the same inputs give the same bits
+    wherever it runs (in a Dask worker, under ``threadpool_limits``).
     """
     R, delta, shape = (np.asarray(v, dtype=np.float64) for v in (R, delta, shape))
     g = shape - annulus_mean(R, shape, half_width)
-    design = np.column_stack([g, np.ones_like(g)])
-    coef, *_ = np.linalg.lstsq(design, delta, rcond=None)
-    resid = delta - design @ coef
-    cov = np.linalg.inv(design.T @ design) * resid.var(ddof=2)
-    return float(coef[0]), float(np.sqrt(cov[0, 0]))
+    n = g.size
+    g_mean, d_mean = np.sum(g) / n, np.sum(delta) / n
+    dg = g - g_mean
+    sxx = np.sum(dg * dg)
+    if not sxx > 0 or n < 3:
+        raise ValueError("shape: the pattern is constant within the annuli (or fewer than 3 "
+                         "stars): its amplitude is undefined")
+    amplitude = np.sum(dg * (delta - d_mean)) / sxx
+    resid = delta - (amplitude * g + (d_mean - amplitude * g_mean))
+    return float(amplitude), float(np.sqrt(np.var(resid, ddof=2) / sxx))
 
 
 def recover_amplitude(selection, delta, truth, *, half_width):

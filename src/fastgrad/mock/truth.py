@@ -15,6 +15,7 @@ import numpy as np
 from .. import paper
 from ..arms import arm_names
 from ..azimuthal import annulus_mean
+from ..validation import matched_filter
 from .galaxy import azimuthal_pattern, near_arm, unit_pattern
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "check_n",
     "line_fit",
     "binned_truth",
-    "matched_filter",
     "expected_amplitude",
     "azimuthal_truth",
 ]
@@ -234,43 +234,6 @@ def binned_truth(edges, key, x, y):
     return rows
 
 
-def matched_filter(R, delta, shape, half_width=paper.ANNULUS_HALF_WIDTH, *, with_error=False):
-    """Amplitude of a known azimuthal pattern in deviations from the annulus mean.
-
-    Least squares of ``delta = A (g - <g>) + c``, with ``g = shape`` and
-    ``<g>`` its mean over the annulus ``|R_j - R_i| <= half_width``
-    (:func:`fastgrad.azimuthal.annulus_mean`; docs/method.md section 6).
-
-    Parameters
-    ----------
-    R : ndarray
-        Galactocentric radius of each star (kpc).
-    delta : ndarray
-        [Fe/H] minus its annulus mean at the same ``half_width`` (dex).
-    shape : ndarray
-        The pattern with unit amplitude at each star (:func:`pattern_shape`).
-    half_width : float
-        Annulus half-width (kpc).
-    with_error : bool
-        Also return the 1-sigma error of A from the residual scatter
-        (``inv(X^T X)[0, 0] var(resid, ddof=2)``); needs a non-degenerate
-        design (``shape`` not constant within every annulus).
-
-    Returns
-    -------
-    float, or (float, float) with ``with_error``
-        A (dex), and its error (dex).
-    """
-    g = shape - annulus_mean(R, shape, half_width)
-    design = np.column_stack([g, np.ones_like(g)])
-    coef = np.linalg.lstsq(design, delta, rcond=None)[0]
-    if not with_error:
-        return float(coef[0])
-    resid = delta - design @ coef
-    cov = np.linalg.inv(design.T @ design) * resid.var(ddof=2)
-    return float(coef[0]), float(np.sqrt(cov[0, 0]))
-
-
 def expected_amplitude(azi, nominal, model, final, r0, half_width=paper.ANNULUS_HALF_WIDTH):
     """The amplitude the pipeline's matched filter should find (dex, or None).
 
@@ -287,7 +250,7 @@ def expected_amplitude(azi, nominal, model, final, r0, half_width=paper.ANNULUS_
     x, y, R, model = nominal[0][sel], nominal[1][sel], nominal[6][sel], model[sel]
     g = unit_pattern(azi, R, np.arctan2(y, -x), r0)
     delta = model - annulus_mean(R, model, half_width)
-    return matched_filter(R, delta, g, half_width)
+    return matched_filter(R, delta, g, half_width)[0]
 
 
 def azimuthal_truth(azi, R, phi, absz, model, r0):
