@@ -511,3 +511,15 @@ def test_repeated_ids_are_refused():
     with pytest.raises(ValueError, match=r"ids: 2 row\(s\) are repeated \(rows 1, 4\)"):
         fastgrad.mc_galactocentric(**kw, ids=np.array([10, 11, 12, 13, 11, 15]))
     fastgrad.mc_galactocentric(**kw, ids=np.arange(n) * 7)  # unique: fine
+
+
+def test_one_thread_policy_for_every_kernel():
+    """fastgrad._threads.threads_for: one thread below a kernel's threshold,
+    the resolved count above it, and a bad n_threads refused either way."""
+    from fastgrad._threads import SERIAL_BELOW, effective_n_threads, threads_for
+    for kernel, limit in SERIAL_BELOW.items():
+        assert threads_for(kernel, limit - 1, None) == 1
+        assert threads_for(kernel, limit, None) == effective_n_threads(None)
+        for bad in (0, 2.5, True):
+            with pytest.raises((ValueError, TypeError)):
+                threads_for(kernel, 1, bad)

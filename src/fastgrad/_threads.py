@@ -10,7 +10,22 @@ import numpy as np
 
 from ._kernels import core as _core
 
-__all__ = ["effective_n_threads", "MAX_THREADS_PER_CPU"]
+__all__ = ["effective_n_threads", "threads_for", "SERIAL_BELOW", "MAX_THREADS_PER_CPU"]
+
+#: The one thread policy of the kernels: a call whose work is below its
+#: kernel's threshold runs on one thread, because OpenMP's fork/join would cost
+#: more than the work it splits (``bench/`` measures each). Units of work:
+#: rows for the transforms, stars for the annulus means, star-evaluations
+#: (stars x thetas) for the likelihood. ``likelihood_auto`` is the higher bar
+#: of a fit whose threads fastgrad chooses: a fit makes ~2 n_steps calls, each
+#: an OpenMP barrier, and on a shared machine one preempted thread stalls each
+#: of them (the binned fits get their parallelism from concurrent bins instead).
+SERIAL_BELOW = {
+    "transform": 256,
+    "annulus": 30_000,
+    "likelihood": 16_384,
+    "likelihood_auto": 262_144,
+}
 
 
 def _cpu_count():
@@ -84,3 +99,15 @@ def effective_n_threads(n_threads=None):
     if n_threads is None:
         return max(1, min(max_threads, limit))
     return max(1, min(_cpu_count() + 1 + n_threads, limit))
+
+
+def threads_for(kernel, work, n_threads=None):
+    """Threads for one call of ``kernel`` doing ``work`` units (see
+    :data:`SERIAL_BELOW`): 1 below its threshold, else
+    :func:`effective_n_threads`. ``n_threads`` is validated either way
+    (without the OpenMP runtime's calls on the common, valid small calls)."""
+    if work < SERIAL_BELOW[kernel]:
+        if n_threads is not None and (type(n_threads) is not int or n_threads == 0):
+            effective_n_threads(n_threads)  # raises for an invalid value
+        return 1
+    return effective_n_threads(n_threads)

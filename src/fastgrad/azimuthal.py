@@ -28,7 +28,7 @@ import astropy.units as u
 from astropy.table import MaskedColumn, Table
 
 from ._kernels import core as _core
-from ._threads import effective_n_threads
+from ._threads import effective_n_threads, threads_for
 from . import paper
 from ._validation import as_count, as_float_array, as_scalar, check_lengths, raise_bad_rows
 
@@ -62,10 +62,6 @@ DEFAULT_RINGS = paper.RINGS
 #: Residual definitions: fastgrad's default first, then the paper's.
 RESIDUAL_SIGNS = ("observed-model", "model-observed")
 
-# Below this many stars the kernel runs on one thread: measured here (2-core
-# EPYC), 2e4 stars take 0.5 ms on one thread and no less on two; 5e4 stars
-# 2.1 ms on one, 1.4 ms on two.
-_SERIAL_BELOW = 30_000
 
 
 # --------------------------------------------------------------------------
@@ -181,9 +177,8 @@ def annulus_mean(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=None, n_th
     if w is not None:
         _require_finite("weights", w)
         raise_bad_rows("weights", w < 0.0, "are negative")
-    n_threads = effective_n_threads(n_threads)
-    if n < _SERIAL_BELOW:
-        n_threads = 1
+    n_threads = effective_n_threads(n_threads)  # validated whatever n
+    n_threads = threads_for("annulus", n, n_threads)
     out = np.empty(n, dtype=np.float64)
     _core.annulus_mean(R_arr, v, np.empty(0) if w is None else w, h, out, n_threads)
     return _with_unit(out, unit)

@@ -10,7 +10,7 @@ from astropy.utils.masked import Masked
 
 from ._kernels import core as _core
 from ._seeds import seed64
-from ._threads import effective_n_threads
+from ._threads import threads_for
 from ._validation import as_count, as_float_array, as_table, check_lengths, raise_bad_rows
 from .frames import PM_TO_KMS, frame_constants, frame_metadata, get_frame
 
@@ -36,9 +36,6 @@ GAIA_CORRELATIONS = ("ra_dec_corr", "ra_pmra_corr", "ra_pmdec_corr",
 
 _NAN_POLICIES = ("raise", "propagate")
 
-#: calls with fewer rows than this run on one thread: below it OpenMP's
-#: fork/join costs more than the rows' work
-_SERIAL_BELOW = 256
 
 #: Most draws per star of :func:`mc_galactocentric`.  The paper takes 1000; a
 #: standard deviation from K draws has a relative sampling error of about
@@ -236,7 +233,7 @@ def _on_valid_rows(ok, n_rows_out, kernel):
 
 
 def _threads_for(n_rows, n_threads):
-    return effective_n_threads(n_threads) if n_rows >= _SERIAL_BELOW else 1
+    return threads_for("transform", n_rows, n_threads)
 
 
 _POSITIONAL = (("ra", u.deg), ("dec", u.deg), ("distance", u.kpc),

@@ -31,7 +31,7 @@ from .data import PARAM_NAMES, SCATTER_MODELS
 from .likelihood import DEFAULT_PRIORS, LineModel, line_loglike
 from .mcmc import AutocorrWarning, LineFit, SamplingError, fit_line
 # not in __all__ (as before): the pipeline starts the forkserver early with it
-from .workers import start_worker_server
+from .workers import start_worker_server  # noqa: F401
 
 __all__ = ["line_loglike", "LineModel", "LineFit", "fit_line", "fit_binned", "fit_tables",
            "AutocorrWarning", "SamplingError", "DEFAULT_PRIORS", "PARAM_NAMES",

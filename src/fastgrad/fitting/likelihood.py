@@ -19,7 +19,7 @@ evaluates all of emcee's walkers in one call, with the GIL released.
 import numpy as np
 
 from .._kernels import core as _core
-from .._threads import effective_n_threads
+from .._threads import SERIAL_BELOW, effective_n_threads, threads_for
 from .data import N_PARAMS, PARAM_NAMES, check_scatter, prepare_line_data
 
 __all__ = ["line_loglike", "LineModel", "DEFAULT_PRIORS", "priors_box", "min_work_for"]
@@ -28,16 +28,9 @@ __all__ = ["line_loglike", "LineModel", "DEFAULT_PRIORS", "priors_box", "min_wor
 #: lambda in dex (the paper's sentence is corrupted after "m between -2 and")
 DEFAULT_PRIORS = {"slope": (-2.0, 2.0), "intercept": (-10.0, 10.0), "scatter": (0.0, 5.0)}
 
-# Calls with fewer star-evaluations (stars x thetas) than this run on one
-# thread: below it OpenMP's fork/join costs more than the work it splits.
-_MIN_WORK_PER_THREAD = 16384
-# A fit makes ~2 n_steps calls, each an OpenMP barrier: on a machine shared
-# with other work one preempted thread stalls a call by a scheduler quantum,
-# and many short parallel calls then run slower than one thread.  Unless
-# n_threads is given, a LineModel threads only calls with at least this much
-# work; the binned fits get their parallelism from fitting bins concurrently
-# instead (bench/benchmarks/bench_fitting.py measures both).
-_MIN_WORK_AUTO_FIT = 262144
+# the thresholds below which a call runs on one thread: fastgrad._threads
+_MIN_WORK_PER_THREAD = SERIAL_BELOW["likelihood"]
+_MIN_WORK_AUTO_FIT = SERIAL_BELOW["likelihood_auto"]
 
 
 def min_work_for(n_threads):
@@ -63,11 +56,7 @@ def _fast_array(value):
 
 
 def _n_threads_for(work, n_threads):
-    if work < _MIN_WORK_PER_THREAD:
-        if n_threads is not None and (type(n_threads) is not int or n_threads == 0):
-            effective_n_threads(n_threads)  # validates (raises) without the OS calls
-        return 1
-    return effective_n_threads(n_threads)
+    return threads_for("likelihood", work, n_threads)
 
 
 def _as_theta(theta):
