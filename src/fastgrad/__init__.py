@@ -8,7 +8,7 @@ from ._build_info import version as __version__
 from ._config import build_config, show_config
 from ._threads import effective_n_threads
 from .frames import frame_constants, get_frame, paper_frame
-from .transform import galactocentric, mc_galactocentric
+from .transform import add_galactocentric, galactocentric, mc_galactocentric
 from .schema import LAMOST_COLUMN_MAP
 from .readers import read_catalog, standardize_columns
 from .crossmatch import crossmatch
@@ -31,6 +31,7 @@ __all__ = [
     "frame_constants",
     "galactocentric",
     "mc_galactocentric",
+    "add_galactocentric",
     # catalogues: schema, readers, crossmatch, distances, cuts
     "read_catalog",
     "standardize_columns",
