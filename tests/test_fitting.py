@@ -693,15 +693,3 @@ def test_deprecated_bin_edge_names():
         assert fitting.VERTICAL_BIN_EDGES is fastgrad.paper.TABLE2_EDGES
     with pytest.raises(AttributeError):
         fitting.NO_SUCH_NAME
-
-
-def test_min_work_processes_knob_is_the_schedulers():
-    """Setting fastgrad.fitting._MIN_WORK_PROCESSES (as scripts and
-    test_processes do) changes the threshold the scheduler reads."""
-    from fastgrad.fitting import workers
-    saved = workers.MIN_WORK_PROCESSES
-    try:
-        fitting._MIN_WORK_PROCESSES = 7
-        assert workers.MIN_WORK_PROCESSES == 7 == fitting._MIN_WORK_PROCESSES
-    finally:
-        workers.MIN_WORK_PROCESSES = saved

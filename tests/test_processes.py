@@ -126,9 +126,9 @@ def test_pipeline_run_from_an_unguarded_script(tmp_path):
     bins fitted in worker processes: the run completes."""
     script = tmp_path / "unguarded_run.py"
     script.write_text(textwrap.dedent(f"""
-        import fastgrad.fitting
         from fastgrad import pipeline
-        fastgrad.fitting._MIN_WORK_PROCESSES = 0  # worker processes even for this small run
+        from fastgrad.fitting import workers
+        workers.MIN_WORK_PROCESSES = 0  # worker processes even for this small run
         cfg = {{"samples": ["giants"], "synthetic": {{"seed": 5, "n_giants": 6000}},
                "monte_carlo": {{"n_samples": 16}},
                "fit": {{"n_walkers": 6, "n_steps": 40, "min_stars": 200}},

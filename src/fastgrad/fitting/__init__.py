@@ -20,12 +20,9 @@ fewer points than parameters raise ValueError naming the argument, the number
 of rows and the first of them; ``nan_policy="omit"`` drops the rows with NaN
 or inf instead and reports how many (``n_omitted``).
 """
-import sys
-import types
 import warnings
 
 from .. import paper
-from . import workers
 from .binned import fit_binned, fit_tables
 from .data import PARAM_NAMES, SCATTER_MODELS
 from .likelihood import DEFAULT_PRIORS, LineModel, line_loglike
@@ -51,21 +48,3 @@ def __getattr__(name):
                       FutureWarning, stacklevel=2)
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _FittingModule(types.ModuleType):
-    """``fastgrad.fitting._MIN_WORK_PROCESSES``, the knob that scripts and
-    tests set to force worker processes on small runs, reads and sets the
-    scheduler's own threshold (:data:`fastgrad.fitting.workers.MIN_WORK_PROCESSES`)
-    rather than a copy that nothing reads."""
-
-    @property
-    def _MIN_WORK_PROCESSES(self):
-        return workers.MIN_WORK_PROCESSES
-
-    @_MIN_WORK_PROCESSES.setter
-    def _MIN_WORK_PROCESSES(self, value):
-        workers.MIN_WORK_PROCESSES = value
-
-
-sys.modules[__name__].__class__ = _FittingModule
