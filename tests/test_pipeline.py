@@ -72,6 +72,12 @@ def test_summary_has_fits_truth_and_pulls(small_run):
     assert all(abs(p["pull"]) < 4 for p in pulls), pulls
     giants = s["samples"]["giants"]
     assert "azimuthal_recovery" in giants
+    # every ring has its permutation test (fastgrad.significance)
+    for sample in ("lamost", "giants"):
+        for ring in ("7-9 kpc", "9-11 kpc"):
+            a = s["samples"][sample]["azimuthal"][ring]
+            assert 0 < a["p_value"] <= 1 and a["n_permutations"] == 1000
+    assert "azimuthal structure (p" in (out / "report.md").read_text()
     report = (out / "report.md").read_text()
     assert "Table 1" in report and "fig8.png" in report and "pull" in report
 

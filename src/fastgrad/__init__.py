@@ -70,6 +70,7 @@ __all__ = [
 from .azimuthal import (ResidualMap, annulus_mean, azimuthal_deviation, azimuthal_profile,
                         azimuthal_profiles, residual_map)
 from .arms import arm_curve, arm_names
+from .significance import azimuthal_significance
 
 __all__ += [
     "annulus_mean",
@@ -78,6 +79,7 @@ __all__ += [
     "azimuthal_profiles",
     "residual_map",
     "ResidualMap",
+    "azimuthal_significance",
     "arm_curve",
     "arm_names",
     "make_survey",

@@ -33,6 +33,7 @@ from . import paper
 from ._validation import as_count, as_float_array, as_scalar, check_lengths, raise_bad_rows
 
 __all__ = [
+    "phi_edges",
     "annulus_mean",
     "azimuthal_deviation",
     "azimuthal_profile",
@@ -208,7 +209,10 @@ def azimuthal_deviation(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=Non
 # --------------------------------------------------------------------------
 # azimuth profiles
 # --------------------------------------------------------------------------
-def _phi_edges(bins):
+def phi_edges(bins):
+    """Azimuth bin edges (rad) from ``bins``: None (2-degree bins over
+    [-pi, pi]), an int count of equal bins, or increasing edges (a Quantity
+    in any angle unit)."""
     if bins is None:
         n_bins = int(round(2.0 * np.pi / DEFAULT_PHI_BIN_WIDTH))
         return np.linspace(-np.pi, np.pi, n_bins + 1)
@@ -261,7 +265,7 @@ def azimuthal_profile(phi, delta, *, bins=None, min_count=DEFAULT_PROFILE_MIN_CO
     _require_nonempty(n, "phi")
     _require_finite("phi", phi_arr)
     _require_finite("delta", d)
-    return _profile_table(phi_arr, d, unit, _phi_edges(bins), _min_count(min_count))
+    return _profile_table(phi_arr, d, unit, phi_edges(bins), _min_count(min_count))
 
 
 def _profile_table(phi, d, unit, edges, min_count):
@@ -334,7 +338,7 @@ def azimuthal_profiles(R, phi, delta, rings=DEFAULT_RINGS, *, bins=None,
     _require_finite("R", R_arr)
     _require_finite("phi", phi_arr)
     _require_finite("delta", d)
-    edges = _phi_edges(bins)
+    edges = phi_edges(bins)
     min_count = _min_count(min_count)
     rings = _rings(rings)
     profiles = {}

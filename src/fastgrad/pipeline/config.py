@@ -220,6 +220,8 @@ def validate(cfg):
     _rings("azimuthal.rings", a["rings"])
     _choice("azimuthal.sign", a["sign"], RESIDUAL_SIGNS)
     _int("azimuthal.map_min_count", a["map_min_count"], ge=1)
+    _int("azimuthal.n_permutations", a["n_permutations"], ge=1)
+    _seed("azimuthal.permutation_seed", a["permutation_seed"])
     return cfg
 
 
@@ -257,6 +259,8 @@ DEFAULT_CONFIG = {
         "phi_bin_deg": paper.PHI_BIN_DEG, "min_count": paper.PROFILE_MIN_COUNT,
         "rings": [list(r) for r in paper.RINGS], "sign": "observed-model",
         "map_min_count": paper.MAP_MIN_COUNT,
+        # the permutation test of each ring (fastgrad.significance)
+        "n_permutations": 1000, "permutation_seed": 1,
     },
 }
 

@@ -77,7 +77,9 @@ def summary(results, cfg, truths, frame, progress):
             m = np.ma.filled(prof["mean"], np.nan)[ok]
             entry["azimuthal"][f"{ring[0]:g}-{ring[1]:g} kpc"] = {
                 "n_bins": int(ok.sum()), "max_abs_mean_dex": float(np.nanmax(np.abs(m))) if m.size else None,
-                "std_of_means_dex": float(np.nanstd(m)) if m.size else None}
+                "std_of_means_dex": float(np.nanstd(m)) if m.size else None,
+                **{k: az["significance"][ring][k] for k in
+                   ("p_value", "p_value_chi2", "chi2", "dof", "n_permutations", "significant")}}
         truth = truths.get(name)
         if truth:
             entry["truth"] = truth
@@ -188,6 +190,19 @@ def _figures(results, cfg, frame):
                                          min_count=cfg["azimuthal"]["map_min_count"])
 
 
+def _significance_words(a):
+    """One ring's permutation test, in words (fastgrad.significance)."""
+    p, k = a["p_value"], a["n_permutations"]
+    if p is None or not np.isfinite(p):
+        return "too few azimuth bins to test for structure"
+    floor = 1.0 / (k + 1)
+    shown = f"p <= {floor:.2g}" if p <= floor else f"p = {p:.2g}"
+    verdict = ("**significant azimuthal structure**" if a["significant"]
+               else "no significant azimuthal structure")
+    return (f"{verdict} ({shown}, {k} permutations of the azimuths; chi-square "
+            f"{a['chi2']:.1f} for {a['dof']} degrees of freedom, p = {a['p_value_chi2']:.2g})")
+
+
 def _fmt(v, nd=3):
     return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
 
@@ -238,7 +253,8 @@ def _report(results, cfg, figures):
                   f"({mf['n_stars']:,} stars).", ""]
         for ring, a in entry["azimuthal"].items():
             lines.append(f"- {ring}: {a['n_bins']} azimuth bins; largest |⟨δ[Fe/H]⟩| = {_fmt(a['max_abs_mean_dex'])} dex, "
-                         f"scatter of the bin means {_fmt(a['std_of_means_dex'])} dex")
+                         f"scatter of the bin means {_fmt(a['std_of_means_dex'])} dex; "
+                         + _significance_words(a))
         rec = entry.get("azimuthal_recovery")
         if rec:
             lines.append(f"- injected arm pattern: amplitude recovered {rec['amplitude_dex']:.4f} ± "

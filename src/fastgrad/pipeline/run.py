@@ -35,6 +35,7 @@ from ..engine import DaskEngine, LocalEngine
 from ..errors import ConfigError
 from ..fitting import AutocorrWarning, fit_line, fit_tables, start_worker_server
 from ..frames import get_frame
+from ..significance import azimuthal_significance
 from .config import INPUTS_OF_SAMPLE, load_config
 from .progress import Progress
 from .report import output_names, summary, write_results
@@ -222,11 +223,15 @@ def azimuthal_analysis(sample, cfg, n_threads=None):
                         min_count=a["map_min_count"], sign=a["sign"])
     delta = azimuthal_deviation(R, y, a["half_width"], n_threads=n_threads)
     bins = np.arange(-np.pi, np.pi + 1e-12, np.radians(a["phi_bin_deg"]))
-    profiles = azimuthal_profiles(R, np.asarray(s["phi"]), delta,
-                                  rings=[tuple(r) for r in a["rings"]], bins=bins,
-                                  min_count=a["min_count"])
+    phi = np.asarray(s["phi"])
+    profiles = azimuthal_profiles(R, phi, delta, rings=[tuple(r) for r in a["rings"]],
+                                  bins=bins, min_count=a["min_count"])
+    # is a ring's profile structure or noise? (permutations of the azimuths)
+    significance = {ring: azimuthal_significance(
+        R, phi, delta, ring, bins=bins, min_count=a["min_count"],
+        n_permutations=a["n_permutations"], seed=a["permutation_seed"]) for ring in profiles}
     return dict(selection=s, fit=fit, predicted=predicted, residual_map=rmap, delta=delta,
-                profiles=profiles)
+                profiles=profiles, significance=significance)
 
 
 # ---------------------------------------------------------------------------
