@@ -42,6 +42,10 @@ from fastgrad.errors import ConfigError
     ("halo_p_max = 1.5\n", "halo_p_max"),
     ("crossmatch_radius_arcsec = 0\n", "crossmatch_radius_arcsec"),
     ("[synthetic]\nn_giants = 10\n", "synthetic.n_giants"),
+    # the mock's injected truth, checked by the mock's own rules
+    ("[synthetic.truth.giants.azimuthal]\nkind = \"spiral\"\n", "synthetic.truth.giants"),
+    ("[synthetic.truth.giants]\nmetalicity = 1\n", "synthetic.truth.giants"),
+    ("[synthetic.truth.apogee]\nseed = 1\n", "synthetic.truth.apogee"),
     # inputs: named files must exist, a sample needs all of its inputs
     ("samples = [\"giants\"]\n[inputs]\ngiants = \"nope.fits\"\n"
      "giants_bailer_jones = \"nope_bj.fits\"\n", "inputs.giants"),

@@ -171,3 +171,18 @@ def test_missing_column_is_one_clear_line(tmp_path, capsys):
     assert rc == 3 and len(err) == 1  # input data (fastgrad.errors: exit codes)
     assert "snr" in err[0] and "lamost.ecsv" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_mock_truth_from_the_config_runs_a_null_test(tmp_path):
+    """[synthetic.truth.giants.azimuthal] kind = "none": the giants carry no
+    arms, so nothing is recovered and the rings are not significant."""
+    cfg = tmp_path / "null.toml"
+    cfg.write_text('samples = ["giants"]\n[synthetic]\nseed = 5\nn_giants = 8000\n'
+                   '[synthetic.truth.giants.azimuthal]\nkind = "none"\n'
+                   '[monte_carlo]\nn_samples = 16\n[fit]\nn_walkers = 6\nn_steps = 20\n'
+                   'min_stars = 200\n[azimuthal]\nmin_count = 5\nn_permutations = 199\n')
+    res = pipeline.run(cfg, out=tmp_path / "out", verbose=False, figures=False)
+    entry = res.summary["samples"]["giants"]
+    assert entry["truth"]["azimuthal"]["kind"] == "none"
+    assert "azimuthal_recovery" not in entry
+    assert not any(a["significant"] for a in entry["azimuthal"].values())

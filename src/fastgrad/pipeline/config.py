@@ -22,7 +22,7 @@ from .. import paper
 from ..errors import ConfigError
 
 __all__ = ["DEFAULT_CONFIG", "load_config", "validate", "SAMPLES", "INPUTS_OF_SAMPLE",
-           "CUT_PRESETS_OF_SAMPLE"]
+           "MOCK_KIND_OF_SAMPLE", "CUT_PRESETS_OF_SAMPLE"]
 
 #: the samples the pipeline knows, the input files each needs, and its cut presets
 SAMPLES = ("lamost", "giants")
@@ -154,6 +154,26 @@ def _inputs(inputs, samples):
                           f"run (samples = {list(samples)})")
 
 
+#: the fastgrad.mock catalogue kind behind each sample's synthetic input
+MOCK_KIND_OF_SAMPLE = {"lamost": "lamost_hot_stars", "giants": "gaia_giants"}
+
+
+def _truth(truth):
+    """``[synthetic.truth.<sample>]``: overrides of the mock's injected model,
+    checked by the mock's own rules (fastgrad.mock.truth.resolve_truth)."""
+    from ..mock.truth import resolve_truth
+    if not isinstance(truth, dict):
+        raise ConfigError(f"synthetic.truth: expected a table per sample, got {truth!r}")
+    for sample, override in truth.items():
+        if sample not in MOCK_KIND_OF_SAMPLE:
+            raise ConfigError(f"synthetic.truth.{sample}: unknown sample; known: "
+                              f"{sorted(MOCK_KIND_OF_SAMPLE)}")
+        try:
+            resolve_truth(MOCK_KIND_OF_SAMPLE[sample], override)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"synthetic.truth.{sample}: {exc}") from None
+
+
 def _cuts(cuts, samples):
     from ..cuts import cut_parameters
     if not isinstance(cuts, dict):
@@ -190,6 +210,7 @@ def validate(cfg):
     _seed("synthetic.seed", syn["seed"])
     for key in ("n_lamost", "n_giants"):
         _int(f"synthetic.{key}", syn[key], ge=100, optional=True)
+    _truth(syn["truth"])
     _choice("engine", cfg["engine"], ("local", "dask"))
     d = cfg["dask"]
     _str("dask.scheduler", d["scheduler"], optional=True)
@@ -237,7 +258,9 @@ DEFAULT_CONFIG = {
         "giants_bailer_jones": None,
         "lamost_columns": {},         # overrides of catalogs.LAMOST_COLUMNS
     },
-    "synthetic": {"seed": 2023, "n_lamost": None, "n_giants": None},  # None: paper scale
+    # None: paper scale; truth: per sample, overrides of fastgrad.mock.default_truth
+    # (e.g. [synthetic.truth.giants.azimuthal] kind = "none", a null test)
+    "synthetic": {"seed": 2023, "n_lamost": None, "n_giants": None, "truth": {}},
     "samples": ["lamost", "giants"],
     # where the per-star steps (Monte Carlo, populations) run: "local", this
     # machine, or "dask", the same steps over Dask partitions (fastgrad.engine)
@@ -311,7 +334,7 @@ def load_config(config=None):
 
 
 #: tables whose keys are the user's (checked by validate, not by DEFAULT_CONFIG's keys)
-_FREE_TABLES = ("cuts", "lamost_columns")
+_FREE_TABLES = ("cuts", "lamost_columns", "truth")
 
 
 def _merge(into, new, where):

@@ -36,7 +36,7 @@ from ..errors import ConfigError
 from ..fitting import AutocorrWarning, fit_line, fit_tables, start_worker_server
 from ..frames import get_frame
 from ..significance import azimuthal_significance
-from .config import INPUTS_OF_SAMPLE, load_config
+from .config import INPUTS_OF_SAMPLE, MOCK_KIND_OF_SAMPLE, load_config
 from .progress import Progress
 from .report import output_names, summary, write_results
 
@@ -69,10 +69,10 @@ def _load_tables(cfg, sample):
     if all(v is None for v in given):
         from ..mock import make_survey
         syn = cfg["synthetic"]
-        kind = "lamost_hot_stars" if sample == "lamost" else "gaia_giants"
         n = syn["n_lamost"] if sample == "lamost" else syn["n_giants"]
         seed = syn["seed"] + (0 if sample == "lamost" else 1)
-        survey = make_survey(kind, n, seed=seed)
+        survey = make_survey(MOCK_KIND_OF_SAMPLE[sample], n, seed=seed,
+                             truth=syn["truth"].get(sample))
         if sample == "lamost":
             return survey["lamost"], survey["gaia"], survey["bailer_jones"], True
         return survey["gaia"], None, survey["bailer_jones"], True
