@@ -447,7 +447,7 @@ def test_fit_tables():
     # the same as fit_binned with the spawned seed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocorrWarning)
-        alone = fit_binned(R, feh, R_err, feh_err, np.abs(z), fitting.RADIAL_BIN_EDGES,
+        alone = fit_binned(R, feh, R_err, feh_err, np.abs(z), fastgrad.paper.TABLE1_EDGES,
                            min_stars=300, seed=np.random.SeedSequence(2).spawn(2)[0],
                            n_walkers=10, n_steps=150)
     np.testing.assert_array_equal(alone["slope"], radial["slope"])
@@ -509,7 +509,7 @@ def test_fit_tables_do_not_depend_on_blas_threads_or_n_jobs():
     z = rng.uniform(-0.4, 0.4, n)
     feh = 0.5 - 0.07 * R - 0.2 * np.abs(z) + rng.normal(0, 0.2, n)
     args = (R, z, feh, np.full(n, 0.1), np.full(n, 0.02), np.full(n, 0.05))
-    kw = dict(radial_edges=[0.0, 0.2, 0.4], vertical_edges=[7.0, 8.0, 9.0], min_stars=300,
+    kw = dict(absz_edges=[0.0, 0.2, 0.4], R_edges=[7.0, 8.0, 9.0], min_stars=300,
               seed=3, n_walkers=10, n_steps=30)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocorrWarning)
@@ -601,7 +601,7 @@ def test_fit_tables_converts_quantities_to_kpc():
         # z and its error in pc, R in kpc as a Quantity, edges in pc
         quantity = fit_tables(R * u.kpc, z * 1000 * u.pc, feh, R_err * u.kpc,
                               z_err * 1000 * u.pc, feh_err,
-                              radial_edges=fitting.RADIAL_BIN_EDGES * 1000 * u.pc, **kw)
+                              absz_edges=fastgrad.paper.TABLE1_EDGES * 1000 * u.pc, **kw)
     for a, b in zip(plain, quantity):
         np.testing.assert_array_equal(a["n_stars"], b["n_stars"])
         np.testing.assert_allclose(np.asarray(a["slope"]), np.asarray(b["slope"]),

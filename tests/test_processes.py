@@ -30,7 +30,7 @@ R = rng.uniform(7.0, 9.0, n)
 z = rng.uniform(-0.4, 0.4, n)
 feh = 0.5 - 0.07 * R - 0.2 * np.abs(z) + rng.normal(0, 0.2, n)
 args = (R, z, feh, np.full(n, 0.1), np.full(n, 0.02), np.full(n, 0.05))
-kw = dict(radial_edges=[0.0, 0.2, 0.4], vertical_edges=[7.0, 8.0, 9.0], min_stars=300,
+kw = dict(absz_edges=[0.0, 0.2, 0.4], R_edges=[7.0, 8.0, 9.0], min_stars=300,
           seed=11, n_walkers=10)
 """
 

@@ -256,7 +256,7 @@ DEFAULT_CONFIG = {
         "lamost_bailer_jones": None,  # Bailer-Jones 2021 distances of those Gaia sources
         "giants": None,               # Gaia DR3 GSP-Spec "gradient sample" giants
         "giants_bailer_jones": None,
-        "lamost_columns": {},         # overrides of catalogs.LAMOST_COLUMNS
+        "lamost_columns": {},         # overrides of schema.LAMOST_COLUMN_MAP
     },
     # None: paper scale; truth: per sample, overrides of fastgrad.mock.default_truth
     # (e.g. [synthetic.truth.giants.azimuthal] kind = "none", a null test)
