@@ -286,14 +286,14 @@ def mc_galactocentric(collection, *, seed, n_samples=1000, frame=None, columns=N
 # ---------------------------------------------------------------------------
 
 def _resolve_cuts(cuts):
-    """catalogs.get_cuts, plus the name ``"halo"`` for the paper's halo cut."""
+    """cuts.get_cuts, plus the name ``"halo"`` for the paper's halo cut."""
     if isinstance(cuts, str) or not np.iterable(cuts):
         cuts = [cuts]
     return get_cuts([HALO_CUT if c == "halo" else c for c in cuts])
 
 
 def _evaluate_cuts(df, cuts, thresholds):
-    """The rows kept and the per-cut counts, exactly as catalogs.apply_cuts counts them."""
+    """The rows kept and the per-cut counts, exactly as cuts.apply_cuts counts them."""
     # the partition as a Table (the engines' adapter): the cuts read it as
     # fastgrad.apply_cuts reads a catalogue
     alive, counts, _ = evaluate_cuts(frame_to_table(df), _resolve_cuts(cuts), thresholds,

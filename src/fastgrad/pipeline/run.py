@@ -27,7 +27,11 @@ import warnings
 import numpy as np
 from astropy.table import Table, vstack
 
-from .. import catalogs, populations, transform
+from .. import populations, transform
+from ..crossmatch import crossmatch
+from ..cuts import apply_cuts, cut_parameters
+from ..distances import add_distances, join_distances
+from ..readers import read_catalog
 from .._outdir import ResultsDir
 from .._threads import effective_n_threads
 from ..azimuthal import azimuthal_deviation, azimuthal_profiles, residual_map
@@ -77,13 +81,13 @@ def _load_tables(cfg, sample):
             return survey["lamost"], survey["gaia"], survey["bailer_jones"], True
         return survey["gaia"], None, survey["bailer_jones"], True
     if sample == "lamost":
-        lam = catalogs.read_catalog(inp["lamost"], kind="lamost_hot_stars",
+        lam = read_catalog(inp["lamost"], kind="lamost_hot_stars",
                                     columns=inp["lamost_columns"] or None)
-        gaia = catalogs.read_catalog(inp["lamost_gaia"], kind="gaia")
-        bj = catalogs.read_catalog(inp["lamost_bailer_jones"], kind="bailer_jones")
+        gaia = read_catalog(inp["lamost_gaia"], kind="gaia")
+        bj = read_catalog(inp["lamost_bailer_jones"], kind="bailer_jones")
         return lam, gaia, bj, False
-    giants = catalogs.read_catalog(inp["giants"], kind="gaia_giants")
-    bj = catalogs.read_catalog(inp["giants_bailer_jones"], kind="bailer_jones")
+    giants = read_catalog(inp["giants"], kind="gaia_giants")
+    bj = read_catalog(inp["giants_bailer_jones"], kind="bailer_jones")
     return giants, None, bj, False
 
 
@@ -104,11 +108,11 @@ def prepare_sample(cfg, sample, progress, n_threads=None, engine=None):
     thresholds = cfg["cuts"] or None
     if sample == "lamost":
         with progress.step("lamost: spectroscopic cuts"):
-            kept, rep = catalogs.apply_cuts(main, "lamost_hot_stars", thresholds=_for(thresholds, "lamost_hot_stars"))
+            kept, rep = apply_cuts(main, "lamost_hot_stars", thresholds=_for(thresholds, "lamost_hot_stars"))
             reports.append(rep)
         with progress.step("lamost: 2\" cross-match to Gaia DR3"):
             n0 = len(kept)
-            kept = catalogs.crossmatch(kept, gaia, cfg["crossmatch_radius_arcsec"],  # arcsec
+            kept = crossmatch(kept, gaia, cfg["crossmatch_radius_arcsec"],  # arcsec
                                        suffixes=("_lamost", ""))
             reports.append(Table(rows=[_report_row(
                 "crossmatch_gaia", n0, len(kept), "2.3",
@@ -117,19 +121,19 @@ def prepare_sample(cfg, sample, progress, n_threads=None, engine=None):
         feh, feh_err = "feh", "feh_err"
     else:
         with progress.step("giants: Teff/logg cuts"):
-            kept, rep = catalogs.apply_cuts(main, "gaia_giants", thresholds=_for(thresholds, "gaia_giants"))
+            kept, rep = apply_cuts(main, "gaia_giants", thresholds=_for(thresholds, "gaia_giants"))
             reports.append(rep)
         rv, rv_err = "radial_velocity", "radial_velocity_error"
         feh, feh_err = "mh_gspspec", "mh_gspspec_err"
         kept["mh_gspspec_err"] = (kept["mh_gspspec_upper"] - kept["mh_gspspec_lower"]) / 2
     with progress.step(f"{sample}: Bailer-Jones distances"):
         n0 = len(kept)
-        kept = catalogs.join_distances(kept, bj)
-        kept = catalogs.add_distances(kept)
+        kept = join_distances(kept, bj)
+        kept = add_distances(kept)
         reports.append(Table(rows=[_report_row("distance_match", n0, len(kept), "2.3",
                                                "Bailer-Jones (2021) geometric distance available")]))
     with progress.step(f"{sample}: astrometric cuts"):
-        kept, rep = catalogs.apply_cuts(kept, "astrometric", thresholds=_for(thresholds, "astrometric"))
+        kept, rep = apply_cuts(kept, "astrometric", thresholds=_for(thresholds, "astrometric"))
         reports.append(rep)
     with progress.step(f"{sample}: Monte-Carlo Galactocentric coordinates "
                        f"({len(kept):,} stars x {cfg['monte_carlo']['n_samples']} draws)"):
@@ -167,7 +171,7 @@ def _for(thresholds, preset):
     flat = {k: v for k, v in thresholds.items() if not isinstance(v, dict)}
     if not flat:
         return None
-    names = catalogs.cut_parameters(preset)
+    names = cut_parameters(preset)
     return {k: v for k, v in flat.items() if k in names} or None
 
 
