@@ -1,4 +1,5 @@
-"""`fastgrad` command line: `fastgrad run [CONFIG.toml] [--out DIR] [--n-threads N]`.
+"""`fastgrad` command line: `fastgrad run [CONFIG.toml] [--out DIR] [--n-threads N]`,
+`fastgrad calibrate [CONFIG.toml] --realisations K [--seed S] [--out DIR]`.
 
 Exit codes (:mod:`fastgrad.errors`): 0 success; 1 an unexpected error (a bug,
 with its traceback); 2 bad command line or configuration; 3 bad input data
@@ -49,6 +50,20 @@ def _parser():
     r.add_argument("--n-threads", type=int, default=None, help="OpenMP threads (default: all CPUs)")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.add_argument("--no-figures", action="store_true", help="skip Figures 1-8")
+    k = sub.add_parser("calibrate", help="K mock realisations through the whole pipeline: "
+                       "mean pull, spread and coverage of every Table 1/2 entry")
+    k.add_argument("config", nargs="?", help="TOML file (synthetic catalogues; its "
+                   "synthetic.n_lamost / n_giants set the scale)")
+    k.add_argument("--realisations", "-K", type=int, required=True, metavar="K",
+                   help="number of mock realisations (>= 2)")
+    k.add_argument("--seed", type=int, default=None,
+                   help="seed the realisations' synthetic.seed are spawned from "
+                        "(default: the configuration's synthetic.seed)")
+    k.add_argument("--out", default="fastgrad-calibration",
+                   help="results folder, as for run (default: %(default)s)")
+    k.add_argument("--overwrite", action="store_true", help="as for run")
+    k.add_argument("--n-threads", type=int, default=None, help="OpenMP threads (default: all CPUs)")
+    k.add_argument("--quiet", action="store_true", help="no progress lines")
     c = sub.add_parser("config", help="print the build configuration (OpenMP, threads, kernels)")
     c.set_defaults()
     return p
@@ -74,8 +89,13 @@ def main(args=None):
     from .pipeline import run
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        run(ns.config, out=ns.out, n_threads=ns.n_threads, verbose=not ns.quiet,
-            figures=not ns.no_figures, overwrite=ns.overwrite)
+        if ns.command == "calibrate":
+            from .calibrate import calibrate
+            calibrate(ns.config, ns.realisations, seed=ns.seed, out=ns.out,
+                      n_threads=ns.n_threads, verbose=not ns.quiet, overwrite=ns.overwrite)
+        else:
+            run(ns.config, out=ns.out, n_threads=ns.n_threads, verbose=not ns.quiet,
+                figures=not ns.no_figures, overwrite=ns.overwrite)
     except ConfigError as exc:
         return _fail(exc, EXIT_CONFIG)
     except OutputError as exc:

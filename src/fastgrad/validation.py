@@ -10,13 +10,30 @@ pipeline (:mod:`fastgrad.pipeline`) compares its fits with it here:
   pattern in the deviations from the annulus mean (docs/method.md section 6),
   the one filter the pipeline and the mock's expected amplitude share;
 - :func:`recover_amplitude`: that filter on a run's |Z| < zmax stars, with
-  the injected pattern's shape.
+  the injected pattern's shape;
+- :func:`pull_coverage` and :func:`calibration_table`: over K mock
+  realisations, the statistics of each entry's pulls (mean, spread, 68 % and
+  95 % coverage with binomial errors), which :mod:`fastgrad.calibrate` reports
+  (docs/method.md, "Calibration").
 """
 import numpy as np
+import astropy.units as u
+from astropy.table import Table, hstack
+from scipy import stats
 
 from .azimuthal import annulus_mean
 
-__all__ = ["slope_pulls", "matched_filter", "recover_amplitude"]
+__all__ = ["slope_pulls", "matched_filter", "recover_amplitude", "COVERAGE_LEVELS",
+           "BIAS_P_VALUE", "pull_coverage", "calibration_table"]
+
+#: |pull| thresholds of the coverages and the fraction of a calibrated
+#: (standard normal) pull inside each: P(|N(0, 1)| < 1) and P(|N(0, 1)| < 1.96)
+COVERAGE_LEVELS = {"68": (1.0, 0.682689492137086), "95": (1.96, 0.950004209703559)}
+
+#: the two-sided probability of a Gaussian beyond 3 sigma: the level at which a
+#: mean pull (Student's t over the realisations) or a pull spread (chi-square)
+#: is called a bias of the method or a mis-sized error, not a fluctuation
+BIAS_P_VALUE = 0.0026997960632601866
 
 
 def slope_pulls(table, truth_rows):
@@ -141,3 +158,112 @@ def recover_amplitude(selection, delta, truth, *, half_width):
     expected = float(truth.get("azimuthal_amplitude_observed") or true)
     return {"amplitude_dex": amp, "amplitude_err_dex": err, "amplitude_true_dex": true,
             "amplitude_expected_dex": expected, "pull": (amp - expected) / err}
+
+
+def pull_coverage(pulls, threshold):
+    """Fraction of finite pulls with ``|pull| < threshold``, and its binomial error.
+
+    Parameters
+    ----------
+    pulls : array_like, shape (K,) or (K, M)
+        Pulls of K realisations (of M entries); NaN where an entry was not
+        fitted in a realisation (not counted).
+    threshold : float
+        1 for the 68 % coverage, 1.96 for the 95 % coverage.
+
+    Returns
+    -------
+    coverage, coverage_err : float or ndarray of shape (M,)
+        ``k / n`` (k realisations inside, n with a finite pull) and its
+        binomial standard error ``sqrt(c (1 - c) / n)`` (0 when all or none
+        are inside; NaN when n = 0).
+    """
+    p = np.asarray(pulls, dtype=np.float64)
+    finite = np.isfinite(p)
+    n = finite.sum(axis=0)
+    inside = (finite & (np.abs(np.where(finite, p, 0.0)) < threshold)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = inside / n
+        err = np.sqrt(c * (1.0 - c) / n)
+    return c, err
+
+
+def calibration_table(pulls, entries=None):
+    """Per entry, the statistics of its pulls over K mock realisations.
+
+    A calibrated method gives pulls ``(fit - truth) / sigma`` distributed as a
+    standard normal: mean 0, spread 1, 68.3 % of them within +-1 and 95 %
+    within +-1.96 (docs/method.md, "Calibration").
+
+    Parameters
+    ----------
+    pulls : array_like, shape (K, M)
+        ``pulls[i, j]``: the pull of entry j in realisation i; NaN where
+        entry j was not fitted in realisation i (too few stars in the bin),
+        which is left out of that entry's statistics.
+    entries : astropy.table.Table, optional
+        M rows describing the entries (sample, bin, ...), put in front of the
+        statistics.
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per entry: ``n`` (realisations with a finite pull),
+        ``mean_pull`` and its standard error ``mean_pull_err`` (std / sqrt n),
+        ``std_pull`` (ddof = 1) and ``std_pull_err`` (std / sqrt(2 (n - 1)),
+        the Gaussian approximation), ``coverage_68``, ``coverage_95`` and
+        their binomial errors (:func:`pull_coverage`); ``bias_p_value``, the
+        two-sided Student-t probability (n - 1 degrees of freedom) of a mean
+        pull this far from 0, and ``biased`` = ``bias_p_value <`` 0.0027 (the
+        probability of a Gaussian beyond 3 sigma: ``|mean_pull| >
+        3 mean_pull_err`` once n is large, stricter for a few realisations,
+        whose standard error is itself uncertain); ``spread_p_value``, the
+        two-sided chi-square probability ((n - 1) std^2 against n - 1 degrees
+        of freedom) of a spread this far from 1, and ``miscalibrated`` =
+        ``spread_p_value <`` 0.0027. NaN (and False) where n < 2.
+        ``meta["nominal_coverage"]`` holds the coverages of a calibrated pull
+        (0.6827, 0.9500).
+    """
+    p = np.asarray(pulls, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"pulls: expected a (realisations, entries) array, got shape {p.shape}")
+    finite = np.isfinite(p)
+    n = finite.sum(axis=0)
+    zero = np.where(finite, p, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = zero.sum(axis=0) / n
+        dev = np.where(finite, p - mean, 0.0)
+        std = np.sqrt((dev * dev).sum(axis=0) / (n - 1))
+        std = np.where(n >= 2, std, np.nan)
+        mean_err = std / np.sqrt(n)
+        std_err = std / np.sqrt(2.0 * (n - 1))
+    t = Table()
+    t["n"] = n.astype(np.int64)
+    one = u.dimensionless_unscaled
+    t["mean_pull"] = u.Quantity(mean, one)
+    t["mean_pull_err"] = u.Quantity(mean_err, one)
+    t["std_pull"] = u.Quantity(std, one)
+    t["std_pull_err"] = u.Quantity(std_err, one)
+    for level, (threshold, _) in COVERAGE_LEVELS.items():
+        c, err = pull_coverage(p, threshold)
+        t[f"coverage_{level}"] = u.Quantity(c, one)
+        t[f"coverage_{level}_err"] = u.Quantity(err, one)
+    dof = np.where(n >= 2, n - 1, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_bias = np.where(n >= 2, 2.0 * stats.t.sf(np.abs(mean / mean_err), dof), np.nan)
+        chi2 = dof * std**2
+        p_spread = np.where(n >= 2, 2.0 * np.minimum(stats.chi2.cdf(chi2, dof),
+                                                     stats.chi2.sf(chi2, dof)), np.nan)
+    t["bias_p_value"] = p_bias
+    t["biased"] = np.nan_to_num(p_bias, nan=1.0) < BIAS_P_VALUE
+    t["spread_p_value"] = np.minimum(p_spread, 1.0)
+    t["miscalibrated"] = np.nan_to_num(p_spread, nan=1.0) < BIAS_P_VALUE
+    t.meta["nominal_coverage"] = {f"coverage_{k}": v for k, (_, v) in COVERAGE_LEVELS.items()}
+    t.meta["bias_p_value"] = BIAS_P_VALUE
+    if entries is not None:
+        if len(entries) != p.shape[1]:
+            raise ValueError(f"entries: {len(entries)} rows for {p.shape[1]} columns of pulls")
+        out = hstack([entries, t], join_type="exact", metadata_conflicts="silent")
+        out.meta = {**entries.meta, **t.meta}
+        return out
+    return t
