@@ -14,7 +14,7 @@ pipeline (:mod:`fastgrad.pipeline`) compares its fits with it here:
 - :func:`pull_coverage` and :func:`calibration_table`: over K mock
   realisations, the statistics of each entry's pulls (mean, spread, 68 % and
   95 % coverage with binomial errors), which :mod:`fastgrad.calibrate` reports
-  (docs/method.md, "Calibration").
+  (docs/method.md section 9).
 """
 import numpy as np
 import astropy.units as u
@@ -193,7 +193,7 @@ def calibration_table(pulls, entries=None):
 
     A calibrated method gives pulls ``(fit - truth) / sigma`` distributed as a
     standard normal: mean 0, spread 1, 68.3 % of them within +-1 and 95 %
-    within +-1.96 (docs/method.md, "Calibration").
+    within +-1.96 (docs/method.md section 9).
 
     Parameters
     ----------

@@ -1,5 +1,5 @@
 """The calibration figure: each entry's pulls over K mock realisations
-against the band of a calibrated method (docs/method.md, "Calibration").
+against the band of a calibrated method (docs/method.md section 9).
 
 Drawn on a new :class:`matplotlib.figure.Figure` (or on the ``ax`` given),
 returned; no pyplot.
