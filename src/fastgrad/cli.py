@@ -47,7 +47,10 @@ def _parser():
                    help="allow a non-empty folder that is not a fastgrad result: fastgrad's "
                         "files are added to it, nothing else in it is touched")
     r.add_argument("--n-threads", type=int, default=None, help="OpenMP threads (default: all CPUs)")
-    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    talk = r.add_mutually_exclusive_group()
+    talk.add_argument("--quiet", action="store_true", help="no progress lines (warnings only)")
+    talk.add_argument("--verbose", action="store_true",
+                      help="debug records too (step timings) on the 'fastgrad' logger")
     r.add_argument("--no-figures", action="store_true", help="skip Figures 1-8")
     c = sub.add_parser("config", help="print the build configuration (OpenMP, threads, kernels)")
     c.set_defaults()
@@ -73,6 +76,12 @@ def main(args=None):
     from .fitting import SamplingError
     from .pipeline import run
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    handler = None
+    if ns.verbose:
+        import logging
+        from .pipeline.progress import log_to_stderr
+        handler = log_to_stderr(logging.DEBUG)
+        handler.__enter__()
     try:
         run(ns.config, out=ns.out, n_threads=ns.n_threads, verbose=not ns.quiet,
             figures=not ns.no_figures, overwrite=ns.overwrite)
@@ -92,6 +101,8 @@ def main(args=None):
         return EXIT_SIGINT
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if handler is not None:
+            handler.__exit__(None, None, None)
     return 0
 
 
