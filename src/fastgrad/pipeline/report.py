@@ -125,7 +125,9 @@ def _write_files(d, results, cfg, frame, figures, progress):
             suffix = _suffix(cfg, name)
             for key in ("table1", "table2"):
                 t = results.tables[name][key].copy()
-                t.meta.update({"sample": name, "frame": frame_meta, "fastgrad": _version})
+                # the frame itself too: astropy's ECSV YAML round-trips a Galactocentric
+                t.meta.update({"sample": name, "frame": frame_meta, "galactocentric": frame,
+                               "fastgrad": _version})
                 t.write(d / f"{key}{suffix}.ecsv", format="ascii.ecsv")
             prof = []
             for ring, p in results.azimuthal[name]["profiles"].items():

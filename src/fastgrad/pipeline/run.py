@@ -58,6 +58,14 @@ class RunResult(dict):
         except KeyError:
             raise AttributeError(name) from None
 
+    def __repr__(self):
+        # the catalogues and tables are large: say what is there, not all of it
+        samples = ", ".join(f"{name} ({len(t):,} stars)"
+                            for name, t in self.get("samples", {}).items()) or "none"
+        failed = ", ".join(self.get("failed", {})) or "none"
+        return (f"<RunResult samples: {samples}; failed: {failed}; "
+                f"out: {self.get('out', 'not written')}>")
+
 
 # ---------------------------------------------------------------------------
 # Catalogues
