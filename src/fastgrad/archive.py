@@ -477,9 +477,11 @@ def fetch(preset, out, *, inputs=None, upload=None, overwrite=False, service=Non
     adql, uploads=...)`` (pyvo's :class:`pyvo.dal.TAPService` by default, the
     ``archive`` extra), its result's ``to_table()`` is written as VOTable into
     a staging folder, and the files are moved into ``out`` together at the
-    end (:class:`fastgrad._outdir.ResultsDir`: a new or empty folder or an
-    earlier fastgrad result; nothing that fastgrad did not write is replaced,
-    the ``upload`` file never).
+    end (:class:`fastgrad._outdir.ResultsDir`, as ``fastgrad run`` writes
+    its results: ``out`` is a new or empty folder, or an earlier fastgrad
+    result, whose files this fetch then replaces whole -- give each preset,
+    or each partial fetch, a folder of its own; nothing fastgrad did not
+    write is replaced, and the ``upload`` file never).
 
     Parameters
     ----------
