@@ -462,6 +462,30 @@ def test_fetch_without_pyvo_names_the_extra(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+# -- docs/archive.md: HATS copies of position-less tables ------------------------
+
+def test_hats_copies_joined_to_positions_find_every_star(tmp_path):
+    lsdb = pytest.importorskip("lsdb")
+    survey = fastgrad.make_survey("gaia_giants", 2000, seed=3)
+    gaia, bj = survey["gaia"], survey["bailer_jones"]
+    gsp = gaia[["source_id", "ra", "dec", "teff_gspspec", "logg_gspspec", "mh_gspspec"]]
+    bj_pos = join(bj, gaia[["source_id", "ra", "dec"]], keys="source_id")  # positions first
+    for name, table in (("gspspec", gsp), ("bj", bj_pos)):
+        cat = lsdb.from_dataframe(table.to_pandas(), ra_column="ra", dec_column="dec",
+                                  partition_rows=500, should_generate_moc=False,
+                                  margin_threshold=None)  # small and quick
+        cat.to_hats(tmp_path / name, catalog_name=name, progress_bar=False)
+    joined = lsdb.open_catalog(tmp_path / "gspspec").join(
+        lsdb.open_catalog(tmp_path / "bj"), left_on="source_id", right_on="source_id",
+        suffixes=("", "_bj"), suffix_method="overlapping_columns").compute()
+    assert len(bj) < len(gaia)
+    assert sorted(joined["source_id"]) == sorted(bj["source_id"])
+    expected = join(gsp, bj, keys="source_id")
+    got = joined.set_index("source_id").loc[list(expected["source_id"])]
+    np.testing.assert_array_equal(got["r_med_geo"], expected["r_med_geo"])
+    np.testing.assert_array_equal(got["teff_gspspec"], expected["teff_gspspec"])
+
+
 # -- the command line ------------------------------------------------------------
 
 def test_cli_prints_the_queries_and_the_toml(capsys):
