@@ -210,6 +210,14 @@ def test_giants_query_parses_with_every_option(astrometric):
             astrometric or query.input == "distances")
 
 
+def test_inputs_are_those_of_the_sample_presets():
+    samples = pytest.importorskip("fastgrad.samples")  # the presets `fastgrad run` reads
+    assert set(archive.PRESETS) <= set(samples.PRESETS)
+    for preset, names in archive.PRESETS.items():
+        assert set(names) <= set(samples.PRESETS[preset].inputs), preset
+        assert list(archive.queries(preset)) == list(names)
+
+
 def test_queries_select_the_columns_of_the_catalogue_kinds():
     def names(kind):
         schema = CATALOG_SCHEMAS[kind]

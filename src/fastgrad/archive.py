@@ -5,8 +5,8 @@ pyvo, VizieR; HATS copies for LSDB); docs/method.md sections 1-2 (the inputs
 and cuts the queries reproduce).
 
 :func:`queries` gives, for a preset (:data:`PRESETS`), one :class:`Query` per
-input (``spectra``, ``gaia``, ``distances``, as named in a run's
-``[samples.NAME.inputs]`` table): its ADQL, the TAP service it runs on, the
+input (``spectra`` or ``xp``, ``gaia``, ``distances``, as named in a run's
+``[samples.NAME.inputs]`` table and :data:`fastgrad.samples.PRESETS`): its ADQL, the TAP service it runs on, the
 table it uploads (if any) and the file :func:`fetch` saves it as.
 :func:`where_clause` writes the ADQL of fastgrad's own cuts
 (:data:`fastgrad.cuts.CUT_PRESETS`) from the same :class:`~fastgrad.cuts.Cut`
@@ -291,10 +291,12 @@ def _hotpayne(preset, radius_arcsec):
     }
 
 
-def _by_source_id(preset, name, id_columns, tag, spectra=None):
+def _by_source_id(preset, name, id_columns, tag, primary=None):
+    """gaia and distances by the source_ids of the ``primary`` input's file
+    (fetched here when ``primary`` is a query, else the user's ``--upload``)."""
     upload = Upload(name, MappingProxyType({"source_id": id_columns}),
-                    "spectra" if spectra is not None else None)
-    out = {} if spectra is None else {"spectra": spectra}
+                    primary.input if primary is not None else None)
+    out = {} if primary is None else {primary.input: primary}
     out["gaia"] = Query(preset, "gaia", f"{_select(_columns('gaia'))}\nFROM TAP_UPLOAD.{name} AS u"
                         "\nJOIN gaiadr3.gaia_source AS g ON g.source_id = u.source_id", "gaia",
                         f"gaia_dr3_{tag}.vot", upload,
@@ -312,7 +314,7 @@ PRESETS = MappingProxyType({
     "gspspec_giants": ("gaia", "distances"),
     "apogee_dr17": ("gaia", "distances"),
     "galah_dr3": ("spectra", "gaia", "distances"),
-    "xp_giants": ("spectra", "gaia", "distances"),
+    "xp_giants": ("xp", "gaia", "distances"),
 })
 
 
@@ -366,12 +368,12 @@ def queries(preset, *, thresholds=None, astrometric=False, extra_where=None,
                         "galah_dr3_main_star.vot", description="GALAH DR3 main_star (one row "
                         "per star; Buder et al. 2021), from AAO DataCentral")
         return _by_source_id(preset, "galah", ("dr3_source_id",), "galah", spectra)
-    spectra = Query(preset, "spectra", f"SELECT *\nFROM {ANDRAE_TABLE}", "vizier",
+    xp = Query(preset, "xp", f"SELECT *\nFROM {ANDRAE_TABLE}", "vizier",
                     "andrae2023_giants.vot", description="Andrae et al. (2023) vetted red "
                     "giants (mh_xgboost), VizieR J/ApJS/267/8",
                     unconfirmed=(f"the VizieR table name {ANDRAE_TABLE} and its source_id "
                                  "column (tried: source_id, Source, GaiaDR3)",))
-    return _by_source_id(preset, "xp", ("source_id", "Source", "GaiaDR3"), "xp_giants", spectra)
+    return _by_source_id(preset, "xp", ("source_id", "Source", "GaiaDR3"), "xp_giants", xp)
 
 
 def _find(table, candidates, what):

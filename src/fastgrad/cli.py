@@ -62,7 +62,7 @@ def _query_parser(sub):
                                    "files --fetch writes (docs/archive.md).")
     q.add_argument("preset", help="hotpayne, gspspec_giants, apogee_dr17, galah_dr3, xp_giants")
     q.add_argument("--input", action="append", dest="inputs", metavar="NAME",
-                   help="only this input (spectra, gaia, distances); repeatable")
+                   help="only this input (spectra or xp, gaia, distances); repeatable")
     q.add_argument("--astrometric", action="store_true",
                    help="gspspec_giants: apply the astrometric cuts in the archive too")
     q.add_argument("--fetch", action="store_true",
@@ -74,7 +74,7 @@ def _query_parser(sub):
                         "is touched)")
     q.add_argument("--upload", metavar="FILE",
                    help="the catalogue whose positions or source_ids the queries upload "
-                        "(default: the spectra fetched in the same run)")
+                        "(default: the survey's own table fetched in the same run)")
 
 
 def _one_line(exc):
