@@ -161,8 +161,13 @@ def _join_gaia(kept, gaia, plan, reports, sample):
                            f"nearest Gaia DR3 source within {spec.match_radius_arcsec:g}\" "
                            "(one-to-one)")
     else:
-        kept = join_distances(kept, gaia, columns=[c for c in gaia.colnames
-                                                   if c not in kept.colnames])
+        # Gaia's astrometry wins (its positions are at the epoch of its proper
+        # motions); the primary's own copies stay as <name>_<sample>
+        both = [c for c in gaia.colnames if c in kept.colnames and c != "source_id"]
+        if both:
+            kept = Table(kept, copy=False)
+            kept.rename_columns(both, [f"{c}_{sample}" for c in both])
+        kept = join_distances(kept, gaia, columns=[c for c in gaia.colnames if c != "source_id"])
         rep = _step_report("join_gaia", n0, len(kept), "1",
                            "the Gaia DR3 row of the star's source_id")
     reports.append(rep)
