@@ -186,7 +186,8 @@ def _frame_v_sun(frame):
 
 
 def lsr_velocities(vx, vy, vz, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION):
-    """Heliocentric velocities relative to the LSR from Galactocentric ones.
+    """Heliocentric velocities relative to the LSR from Galactocentric ones
+    (``kinematics="heliocentric"``; docs/method.md section 4).
 
     ``U = vx - vx_sun + U_sun``, ``V = vy - vy_sun + V_sun``,
     ``W = vz - vz_sun + W_sun``, with ``(vx, vy, vz)_sun`` the frame's
@@ -287,8 +288,10 @@ def uvw_probabilities(U, V, W, *, populations=BENSBY2003):
     Parameters
     ----------
     U, V, W : array-like or Quantity
-        Heliocentric velocities relative to the LSR, km/s (U towards the
-        Galactic centre, V along rotation, W to the North Galactic Pole).
+        Velocities relative to the LSR, km/s (U towards the Galactic centre,
+        V along rotation, W to the North Galactic Pole): either reading of
+        :func:`kinematic_probabilities` (:func:`local_lsr_velocities` or
+        :func:`lsr_velocities`).
     populations : PopulationModel or sequence of Population
         Default :data:`BENSBY2003`.
 
