@@ -19,6 +19,12 @@ class Progress:
     def step(self, name):
         return _Step(self, name)
 
+    def note(self, text):
+        """One line on stderr (when verbose)."""
+        if self.verbose:
+            print(f"[fastgrad {time.perf_counter() - self.t0:6.1f}s] {text}", file=sys.stderr,
+                  flush=True)
+
     def chunks(self, n, label, n_chunks=25, min_rows=100_000):
         """(lo, hi) row ranges; a progress bar on stderr while they are consumed
         (one range, no bar, for small inputs, when quiet or not on a terminal)."""
