@@ -47,6 +47,9 @@ def test_tables_have_the_paper_layout(small_run):
     t2 = Table.read(out / "table2.ecsv")
     np.testing.assert_allclose(t2["bin_center"], [7.5, 8.5, 9.5, 10.5, 11.5, 12.5, 13.5])
     assert t1.meta["frame"]["preset"] == "hawkins2023"
+    from astropy.coordinates import Galactocentric
+    gc = t1.meta["galactocentric"]  # the frame object, back from the ECSV's YAML
+    assert isinstance(gc, Galactocentric) and gc.galcen_distance.to_value("kpc") == 8.27
     # the densest bin is fitted and near the injected gradient
     assert not np.ma.is_masked(t1["slope"][0])
     cuts = Table.read(out / "cuts.ecsv")

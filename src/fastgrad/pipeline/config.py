@@ -290,7 +290,27 @@ def validate(cfg):
     _real("halo_p_max", cfg["halo_p_max"], gt=0, le=1)
     _fit_section("fit", cfg["fit"])
     _azimuthal_section("azimuthal", cfg["azimuthal"])
+    _overlays(cfg["overlays"])
     return cfg
+
+
+def _overlays(o):
+    _choice("overlays.arms", o["arms"], ("reid2014", "reid2019", "none"))
+    _choice("overlays.overdensity_frame", o["overdensity_frame"], ("heliocentric",
+                                                                   "galactocentric"))
+    levels = o["overdensity_levels"]
+    if levels is not None:
+        if not isinstance(levels, list) or not levels:
+            raise ConfigError(f"overlays.overdensity_levels: expected a list of numbers, got "
+                              f"{levels!r}")
+        values = [_real(f"overlays.overdensity_levels[{i}]", v) for i, v in enumerate(levels)]
+        if any(b <= a for a, b in zip(values[:-1], values[1:])):
+            raise ConfigError("overlays.overdensity_levels: levels must increase")
+    for key in ("overdensity", "literature_radial", "literature_vertical"):
+        path = _str(f"overlays.{key}", o[key], optional=True)
+        if path is not None and not os.path.isfile(path):
+            what = "is a folder, not a file" if os.path.isdir(path) else "not found"
+            raise ConfigError(f"overlays.{key}: {path}: {what}")
 
 
 def _known(where, section, defaults):
@@ -357,6 +377,15 @@ DEFAULT_CONFIG = {
         # "omit" removes them as a counted step of the cut report, "raise" stops
         "nan_policy": "omit",
     },
+    # what Figures 4, 5, 7 and 8 draw over the data (docs/method.md 7)
+    "overlays": {
+        "arms": "reid2014",             # "reid2014", "reid2019" or "none"
+        "overdensity": None,            # a grid file: x, y (kpc), overdensity (Poggio et al. 2021; not shipped)
+        "overdensity_frame": "heliocentric",   # Poggio's x: from the Sun towards the Galactic centre
+        "overdensity_levels": None,     # contour levels (default: matplotlib's)
+        "literature_radial": None,      # a table: reference, x (|Z|, kpc), slope (dex/kpc), slope_err
+        "literature_vertical": None,    # the same for Figure 7 (x = R, kpc)
+    },
     "azimuthal": {                                   # docs/method.md 6
         "zmax": paper.MAP_ZMAX, "half_width": paper.ANNULUS_HALF_WIDTH,
         "phi_bin_deg": paper.PHI_BIN_DEG, "min_count": paper.PROFILE_MIN_COUNT,
@@ -409,6 +438,10 @@ def load_config(config=None):
         if cfg["run"] is None:
             cfg["run"] = list(cfg["samples"])
         base = Path(source).parent if source else None
+        for key in ("overdensity", "literature_radial", "literature_vertical"):
+            value = cfg["overlays"][key]
+            if base is not None and isinstance(value, str) and value and not os.path.isabs(value):
+                cfg["overlays"][key] = str(base / value)
         for table in cfg["samples"].values():
             inputs = table.get("inputs") if isinstance(table, dict) else None
             if base is None or not isinstance(inputs, dict):

@@ -6,8 +6,6 @@ Everything is written into the staging folder of a
 that the output folder is checked before any work.
 """
 import json
-import sys
-import time
 
 import numpy as np
 import astropy.units as u
@@ -61,9 +59,7 @@ def write_results(outdir, results, cfg, frame, figures, progress, verbose):
                           f"{exc.strerror or exc}{where}") from None
     out = outdir.commit()
     results["out"] = out
-    if verbose:
-        print(f"[fastgrad {time.perf_counter() - progress.t0:6.1f}s] results in {out}/",
-              file=sys.stderr, flush=True)
+    progress.note(f"results in {out}/")
 
 
 def summary(results, cfg, truths, frame, progress):
@@ -130,7 +126,9 @@ def _write_files(d, results, cfg, frame, figures, progress):
             suffix = _suffix(cfg, name)
             for key in ("table1", "table2"):
                 t = results.tables[name][key].copy()
-                t.meta.update({"sample": name, "frame": frame_meta, "fastgrad": _version})
+                # the frame itself too: astropy's ECSV YAML round-trips a Galactocentric
+                t.meta.update({"sample": name, "frame": frame_meta, "galactocentric": frame,
+                               "fastgrad": _version})
                 t.write(d / f"{key}{suffix}.ecsv", format="ascii.ecsv")
             prof = []
             for ring, p in results.azimuthal[name]["profiles"].items():
@@ -164,8 +162,29 @@ def _json_default(o):
     return str(o)
 
 
+def load_overlays(cfg, frame):
+    """The user's overlays of ``cfg["overlays"]``, read (InputError naming a
+    bad file): ``{"arms", "contours", "levels", "literature_radial",
+    "literature_vertical"}`` for the figures."""
+    from ..plots import read_literature, read_overdensity_grid
+    o = cfg["overlays"]
+    R0 = float(frame.galcen_distance.to_value(u.kpc))
+    return {
+        "arms": None if o["arms"] == "none" else o["arms"],
+        "contours": (read_overdensity_grid(o["overdensity"], frame=o["overdensity_frame"],
+                                           R0=R0) if o["overdensity"] else None),
+        "levels": o["overdensity_levels"],
+        "literature_radial": (read_literature(o["literature_radial"])
+                              if o["literature_radial"] else None),
+        "literature_vertical": (read_literature(o["literature_vertical"])
+                                if o["literature_vertical"] else None),
+    }
+
+
 def _figures(results, cfg, frame):
     from .. import plots as figs
+    over = results.get("overlays") or load_overlays(cfg, frame)
+    maps = dict(arms=over["arms"], contours=over["contours"], contour_levels=over["levels"])
     R0 = float(frame.galcen_distance.to_value(u.kpc))
     z_sun = float(frame.z_sun.to_value(u.kpc))
     # Figures 1-7 show the first sample of the run that succeeded, Figure 8
@@ -188,24 +207,28 @@ def _figures(results, cfg, frame):
     yield 3, figs.fig3_radial_fit(R[sel], feh[sel], fit0, zlabel=f"{e[0]:g} <= |Z| < {e[1]:g} kpc", label=lab)
     is_lamost = spec.name == "hotpayne"  # the paper's Tables 1 and 2 are of its LAMOST stars
     yield 4, figs.fig4_radial_gradients(t1, min_stars=cfg["fit"]["min_stars"],
-                                        reference=PAPER_TABLE1 if is_lamost else None)
+                                        reference=PAPER_TABLE1 if is_lamost else None,
+                                        literature=over["literature_radial"])
     az = results.azimuthal[first]
     sel_s = az["selection"]
     yield 5, figs.fig5_residual_maps(np.asarray(sel_s["x"]), np.asarray(sel_s["y"]),
                                      np.asarray(sel_s["feh_used"]), az["predicted"], R0=R0,
                                      sign=cfg["azimuthal"]["sign"],
-                                     min_count=cfg["azimuthal"]["map_min_count"])
+                                     min_count=cfg["azimuthal"]["map_min_count"],
+                                     quantity=spec.label, **maps)
     yield 6, figs.fig6_azimuthal_profile(az["profiles"])
     yield 7, figs.fig7_vertical_gradients(results.tables[first]["table2"],
                                           min_stars=cfg["fit"]["min_stars"],
-                                          reference=PAPER_TABLE2 if is_lamost else None)
+                                          reference=PAPER_TABLE2 if is_lamost else None,
+                                          literature=over["literature_vertical"])
     if len(done) > 1:
         g = results.azimuthal[done[1]]
         gs = g["selection"]
         yield 8, figs.fig8_residual_maps(np.asarray(gs["x"]), np.asarray(gs["y"]),
                                          np.asarray(gs["feh_used"]), g["predicted"], R0=R0,
                                          sign=cfg["azimuthal"]["sign"],
-                                         min_count=cfg["azimuthal"]["map_min_count"])
+                                         min_count=cfg["azimuthal"]["map_min_count"],
+                                         quantity=_preset(cfg, done[1]).label, **maps)
 
 
 #: Figure titles of the presets (others: the sample's name)

@@ -21,7 +21,6 @@ failed or interrupted run leaves no half-written results, and nothing fastgrad
 did not write is ever deleted.
 """
 import os
-import sys
 import warnings
 
 import numpy as np
@@ -58,6 +57,14 @@ class RunResult(dict):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def __repr__(self):
+        # the catalogues and tables are large: say what is there, not all of it
+        samples = ", ".join(f"{name} ({len(t):,} stars)"
+                            for name, t in self.get("samples", {}).items()) or "none"
+        failed = ", ".join(self.get("failed", {})) or "none"
+        return (f"<RunResult samples: {samples}; failed: {failed}; "
+                f"out: {self.get('out', 'not written')}>")
 
 
 # ---------------------------------------------------------------------------
@@ -422,6 +429,8 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
         raise ConfigError(f"n_threads: {exc}") from None
     protect = [path for name in cfg["run"] for path in sample_plan(cfg, name).inputs.values()
                if path is not None]
+    protect += [cfg["overlays"][k] for k in ("overdensity", "literature_radial",
+                                             "literature_vertical") if cfg["overlays"][k]]
     if isinstance(config, (str, os.PathLike)):
         protect.append(config)
     outdir = ResultsDir(out, overwrite=overwrite, protect=protect)
@@ -433,10 +442,17 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
 
 
 def _run(cfg, outdir, n_threads, verbose, figures):
-    progress = Progress(verbose)
+    with Progress(verbose) as progress:
+        return _run_steps(cfg, outdir, n_threads, verbose, figures, progress)
+
+
+def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
     frame = get_frame(cfg["frame"])
     results = RunResult(config=cfg, tables={}, fits={}, samples={}, azimuthal={}, failed={})
     truths, reports = {}, []
+    if figures:  # a bad overlay file is found before any work
+        from .report import load_overlays
+        results["overlays"] = load_overlays(cfg, frame)
     engine = _engine(cfg, progress, n_threads)
     if effective_n_threads(n_threads) > 1:
         start_worker_server()  # the bins' fits run in worker processes (fit_tables)
@@ -456,10 +472,10 @@ def _run(cfg, outdir, n_threads, verbose, figures):
     results["summary"] = summary(results, cfg, truths, frame, progress)
     results["summary"]["autocorr_warnings"] = autocorr
     results["summary"]["failed"] = dict(results.failed)
-    if autocorr and verbose:
-        print(f"[fastgrad] note: {len(autocorr)} emcee warning(s): chains shorter than 50 "
-              "autocorrelation times (the paper's 10 walkers x 1000 steps); fits kept, "
-              "details in summary.json", file=sys.stderr, flush=True)
+    if autocorr:
+        progress.note(f"note: {len(autocorr)} emcee warning(s): chains shorter than 50 "
+                      "autocorrelation times (the paper's 10 walkers x 1000 steps); fits kept, "
+                      "details in summary.json")
     write_results(outdir, results, cfg, frame, figures, progress, verbose)
     if results.failed:
         raise SampleFailure(results)
