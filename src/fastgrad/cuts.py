@@ -13,6 +13,7 @@ The order of the paper for LAMOST is: spectroscopic cuts (``"lamost_hot_stars"``
 (:func:`fastgrad.populations.halo_cut`); for the Gaia giants: the query ->
 ``"gaia_giants"`` -> distance match -> ``"astrometric"`` -> halo cut.
 """
+import functools
 import numbers
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -22,7 +23,7 @@ import numpy as np
 import astropy.units as u
 from astropy.table import Table
 
-from . import paper
+from . import gspspec, paper
 from ._validation import as_scalar, as_table, is_dataframe
 from .schema import MissingColumnsError, column_values
 
@@ -246,6 +247,47 @@ _GIANT_CUTS = (
 )
 
 
+# -- Gaia DR3 GSP-Spec flags_gspspec, optional (not in the paper): Recio-Blanco et al.
+# (2023, A&A 674, A29) Table 2 for the characters, fastgrad.gspspec for the sources of
+# the thresholds (default: the "medium quality" of Gaia Collaboration, Recio-Blanco et
+# al. 2023, A&A 674, A38; gspspec.BEST_QUALITY as thresholds= for their "best") --
+
+def _gspspec_flags_at_most(t, names, param, **params):
+    threshold = params[param]
+    try:
+        flags = t["flags_gspspec"]
+    except (KeyError, ValueError):
+        raise MissingColumnsError("column 'flags_gspspec' is missing", ["flags_gspspec"]) from None
+    # NaN (no or short flag string) compares false: the star goes
+    return np.all(gspspec.flag_values(flags, names) <= _thr(threshold, None), axis=0)
+
+
+def _gspspec_cut(name, flags, param, what):
+    default = gspspec.MEDIUM_QUALITY[param]
+    return Cut(name, f"keep {', '.join(flags)} <= {param} ({default}{'; 9: no cut' if default == 9 else ''}): "
+               f"{what}; no flags_gspspec: removed",
+               "Recio-Blanco et al. 2023 Table 2; optional, fastgrad.gspspec",
+               ("flags_gspspec",),
+               functools.partial(_gspspec_flags_at_most, names=flags, param=param),
+               MappingProxyType({param: default}), units=MappingProxyType({param: None}))
+
+
+_GSPSPEC_FLAG_CUTS = (
+    _gspspec_cut("gspspec_vbroad", ("vbroadT", "vbroadG", "vbroadM"), "vbroad_flag_max",
+                 "line-broadening-induced biases in Teff, logg, [M/H]"),
+    _gspspec_cut("gspspec_vrad", ("vradT", "vradG", "vradM"), "vrad_flag_max",
+                 "radial-velocity-induced biases in Teff, logg, [M/H]"),
+    _gspspec_cut("gspspec_flux_noise", ("fluxNoise",), "flux_noise_flag_max",
+                 "flux-noise-induced uncertainties"),
+    _gspspec_cut("gspspec_extrapol", ("extrapol",), "extrapol_flag_max",
+                 "extrapolation of the parametrisation beyond the grid"),
+    _gspspec_cut("gspspec_spectrum", ("negFlux", "nanFlux", "emission", "nullFluxErr"),
+                 "spectrum_flags_max", "negative or NaN flux, emission, null flux errors"),
+    _gspspec_cut("gspspec_kmgiant", ("KMgiantPar",), "kmgiant_flag_max",
+                 "parametrisation of cool KM-type giants"),
+)
+
+
 # -- astrometric cuts for both samples, Hawkins (2023) section 2.3 --
 
 def _parallax_precision(t, parallax_over_error_min):
@@ -315,6 +357,7 @@ CUT_PRESETS = MappingProxyType({
     "lamost_hot_stars": _LAMOST_CUTS,
     "gaia_giants": _GIANT_CUTS,
     "astrometric": _ASTROMETRIC_CUTS,
+    "gspspec_flags": _GSPSPEC_FLAG_CUTS,
 })
 
 

@@ -23,7 +23,7 @@ from astropy.table import Column, MaskedColumn, Table
 from ._validation import as_float_array, as_table, is_dataframe
 from .errors import InputError
 from .schema import (CANONICAL_UNITS, CATALOG_KINDS, CATALOG_SCHEMAS, ID_COLUMNS,
-                     MissingColumnsError, reject_rows)
+                     TEXT_COLUMNS, MissingColumnsError, reject_rows)
 
 __all__ = ["read_catalog", "standardize_columns"]
 
@@ -216,6 +216,8 @@ def _csv_id_dtypes(path, columns, read_kwargs):
         header = _csv_header(path, read_kwargs, sep)
     ids = _id_file_names(columns)
     wanted = {name: "Int64" for name in header if str(name).lower() in ids}
+    # text codes (flags_gspspec: 41 digits with leading zeros), never numbers
+    wanted.update({name: str for name in header if str(name).lower() in TEXT_COLUMNS})
     if not wanted:
         return read_kwargs
     user = read_kwargs.get("dtype")
@@ -482,7 +484,7 @@ def _numbers_from_text(table, name, where):
 def _set_canonical_unit(table, name, where):
     col = table[name]
     target = CANONICAL_UNITS[name]
-    if col.dtype.kind in "OUS" and name not in ID_COLUMNS:
+    if col.dtype.kind in "OUS" and name not in ID_COLUMNS + TEXT_COLUMNS:
         col = _numbers_from_text(table, name, where)
     if col.dtype.kind not in "fiu":  # e.g. string identifiers: leave as they are
         return

@@ -28,6 +28,7 @@ from .errors import InputError
 __all__ = [
     "CANONICAL_UNITS",
     "ID_COLUMNS",
+    "TEXT_COLUMNS",
     "GAIA_VIZIER_COLUMNS",
     "BAILER_JONES_VIZIER_COLUMNS",
     "LAMOST_COLUMN_MAP",
@@ -61,6 +62,7 @@ CANONICAL_UNITS = MappingProxyType({
     # Gaia DR3 astrophysical_parameters (GSP-Spec)
     "mh_gspspec": _DEX, "mh_gspspec_lower": _DEX, "mh_gspspec_upper": _DEX,
     "teff_gspspec": u.K, "logg_gspspec": _DEX,
+    "flags_gspspec": None,  # 41-character quality string (fastgrad.gspspec), kept as text
     # Bailer-Jones et al. 2021 geometric distances (16th, 50th, 84th percentiles)
     "r_med_geo": u.pc, "r_lo_geo": u.pc, "r_hi_geo": u.pc,
     # derived by add_distances
@@ -74,6 +76,9 @@ CANONICAL_UNITS = MappingProxyType({
 
 #: Canonical identifier columns: 64-bit integers, never missing.
 ID_COLUMNS = ("source_id", "obsid")
+
+#: Canonical columns that are text, never read as numbers (their digits are codes).
+TEXT_COLUMNS = ("flags_gspspec",)
 
 _GAIA_REQUIRED = ("source_id", "ra", "dec", "parallax", "parallax_error", "pmra",
                   "pmra_error", "pmdec", "pmdec_error", "ra_error", "dec_error")
@@ -152,7 +157,8 @@ CATALOG_SCHEMAS = MappingProxyType({
     "gaia": CatalogSchema(_GAIA_REQUIRED, _GAIA_OPTIONAL, GAIA_VIZIER_COLUMNS),
     "gaia_giants": CatalogSchema(
         _GAIA_REQUIRED + ("radial_velocity", "radial_velocity_error") + _GSPSPEC,
-        tuple(c for c in _GAIA_OPTIONAL if c not in ("radial_velocity", "radial_velocity_error")),
+        tuple(c for c in _GAIA_OPTIONAL if c not in ("radial_velocity", "radial_velocity_error"))
+        + ("flags_gspspec",),
         GAIA_VIZIER_COLUMNS),
     "bailer_jones": CatalogSchema(("source_id", "r_med_geo", "r_lo_geo", "r_hi_geo"), (),
                                   BAILER_JONES_VIZIER_COLUMNS),

@@ -299,8 +299,8 @@ def prepare_sample(cfg, sample, progress, n_threads=None, engine=None, reports=N
             kept[name] = gc[name]
     with progress.step(f"{sample}: kinematic populations and halo cut"):
         probs = engine.map(populations.add_kinematic_probabilities, kept,
-                           columns=["vx", "vy", "vz"], frame=frame)
-        for name in probs.colnames[3:]:
+                           columns=["x", "y", "vx", "vy", "vz"], frame=frame)
+        for name in probs.colnames[5:]:
             kept[name] = probs[name]
         kept.meta["kinematics"] = probs.meta["kinematics"]
         kept, rep = populations.halo_cut(kept, cfg["halo_p_max"], frame=frame)
