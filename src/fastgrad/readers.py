@@ -23,7 +23,7 @@ from astropy.table import Column, MaskedColumn, Table
 from ._validation import as_float_array, as_table, is_dataframe
 from .errors import InputError
 from .schema import (CANONICAL_UNITS, CATALOG_KINDS, CATALOG_SCHEMAS, ID_COLUMNS,
-                     MissingColumnsError, reject_rows)
+                     LABEL_COLUMNS, MissingColumnsError, reject_rows)
 
 __all__ = ["read_catalog", "standardize_columns"]
 
@@ -49,22 +49,38 @@ def read_catalog(path, kind=None, columns=None, *, format=None, keep="all", allo
     path : str or os.PathLike
         A FITS, VOTable, CSV, ECSV or Parquet file (``.gz`` allowed where the
         reader allows it).
-    kind : {"gaia", "gaia_giants", "bailer_jones", "lamost_hot_stars", None}
-        Which catalogue: fixes the required columns and the default name map.
+    kind : str or None
+        Which catalogue (:data:`~fastgrad.schema.CATALOG_KINDS`): fixes the
+        required columns and the default name map
+        (:data:`~fastgrad.schema.CATALOG_SCHEMAS`). A kind requires only what
+        every later step needs; columns only a quality cut reads are optional
+        here (the cut names them when absent).
         ``"gaia"``: Gaia DR3 ``gaia_source`` astrometry (``source_id, ra, dec,
         parallax, parallax_error, pmra, pmra_error, pmdec, pmdec_error,
         ra_error, dec_error``; ``radial_velocity``, ``radial_velocity_error``,
-        ``parallax_over_error`` and the six ra/dec/pm ``*_corr`` optional).
+        ``parallax_over_error``, ``phot_g_mean_mag`` and the six ra/dec/pm
+        ``*_corr`` optional), archive or VizieR I/355/gaiadr3 names.
         ``"gaia_giants"``: that plus ``radial_velocity, radial_velocity_error,
         mh_gspspec, mh_gspspec_lower, mh_gspspec_upper, teff_gspspec,
-        logg_gspspec``. ``"bailer_jones"``: ``source_id, r_med_geo, r_lo_geo,
-        r_hi_geo`` (pc). ``"lamost_hot_stars"``: ``obsid, ra, dec, teff,
-        teff_err, logg, logg_err, feh, feh_err, vsini, snr, chi2ratio, rv,
-        rv_err`` through :data:`~fastgrad.schema.LAMOST_COLUMN_MAP`. ``None``: only
-        ``columns`` renames, nothing required.
+        logg_gspspec`` (``flags_gspspec`` optional), archive
+        (``astrophysical_parameters``) or VizieR I/355/paramp names.
+        ``"gaia_gspspec"``: ``astrophysical_parameters`` alone (``source_id``
+        and the five GSP-Spec columns). ``"bailer_jones"``: ``source_id,
+        r_med_geo, r_lo_geo, r_hi_geo`` (pc; ``r_*_photogeo`` optional),
+        archive ``external.gaiaedr3_distance`` or VizieR I/352 names.
+        ``"lamost_hot_stars"`` (HotPayne, through
+        :data:`~fastgrad.schema.LAMOST_COLUMN_MAP`) and ``"lamost_lrs"``
+        (LAMOST LRS stellar catalogue, ``snrg`` -> ``snr``): ``ra, dec, feh,
+        feh_err, rv, rv_err`` (``obsid``/``spec_id``, ``teff``, ``logg``,
+        their errors, ``vsini``, ``snr``, ``chi2ratio`` optional).
+        ``"apogee_allstar"`` (SDSS DR17 allStar) and ``"galah_dr3"``
+        (main_allstar): ``source_id`` and those six. ``"xp_andrae2023"``:
+        ``source_id, mh_xgboost``; ``"xp_shboost"``: ``source_id,
+        mh_shboost``. ``None``: only ``columns`` renames, nothing required.
     columns : dict, optional
         File column name -> canonical name, tried before the kind's default map
-        (Gaia: :data:`~fastgrad.schema.GAIA_VIZIER_COLUMNS`, Bailer-Jones:
+        (``CATALOG_SCHEMAS[kind].column_map``; e.g. Gaia:
+        :data:`~fastgrad.schema.GAIA_VIZIER_COLUMNS`, Bailer-Jones:
         :data:`~fastgrad.schema.BAILER_JONES_VIZIER_COLUMNS`, LAMOST:
         :data:`~fastgrad.schema.LAMOST_COLUMN_MAP`).
     format : str, optional
@@ -360,10 +376,12 @@ def standardize_columns(table, kind=None, columns=None, *, source=None, keep="al
         for c in missing:
             lines.append(f"  {c!r}: tried file names {tried[c]}")
         lines.append(f"The file has: {shown}")
-        lines.append("Map a file column with columns={'file_name': 'canonical_name'}"
-                     + (" (default map: fastgrad.schema.LAMOST_COLUMN_MAP, formerly "
-                        "LAMOST_COLUMNS)"
-                        if kind == "lamost_hot_stars" else "") + ".")
+        lines.append("Map a file column with columns={'file_name': 'canonical_name'} (in a "
+                     "run's TOML: [samples.NAME.columns.INPUT] file_name = \"canonical_name\"; "
+                     "default map: "
+                     + ("fastgrad.schema.LAMOST_COLUMN_MAP, formerly LAMOST_COLUMNS"
+                        if kind == "lamost_hot_stars"
+                        else f"fastgrad.schema.CATALOG_SCHEMAS[{kind!r}].column_map") + ").")
         raise MissingColumnsError("\n".join(lines), missing)
 
     # rename in two steps (so swaps and chains work); a column that already holds
@@ -480,6 +498,8 @@ def _numbers_from_text(table, name, where):
 
 
 def _set_canonical_unit(table, name, where):
+    if name in LABEL_COLUMNS:
+        return  # identifiers and flag strings stay as the file has them
     col = table[name]
     target = CANONICAL_UNITS[name]
     if col.dtype.kind in "OUS" and name not in ID_COLUMNS:
