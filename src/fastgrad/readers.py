@@ -23,7 +23,7 @@ from astropy.table import Column, MaskedColumn, Table
 from ._validation import as_float_array, as_table, is_dataframe
 from .errors import InputError
 from .schema import (CANONICAL_UNITS, CATALOG_KINDS, CATALOG_SCHEMAS, ID_COLUMNS,
-                     LABEL_COLUMNS, MissingColumnsError, reject_rows)
+                     LABEL_COLUMNS, TEXT_COLUMNS, MissingColumnsError, reject_rows)
 
 __all__ = ["read_catalog", "standardize_columns"]
 
@@ -199,12 +199,13 @@ def _read(path, fmt, read_kwargs):
     return Table.read(path, format=astropy_format, **read_kwargs)
 
 
-def _id_file_names(columns):
-    """Lower-case file names that may become an identifier column."""
-    names = set(ID_COLUMNS)
+def _id_file_names(columns, canonical=ID_COLUMNS):
+    """Lower-case file names that may become one of the ``canonical`` columns
+    (default: an identifier)."""
+    names = set(canonical)
     maps = [schema.column_map for schema in CATALOG_SCHEMAS.values()] + [dict(columns or {})]
     for mapping in maps:
-        names.update(k for k, v in mapping.items() if v in ID_COLUMNS)
+        names.update(k for k, v in mapping.items() if v in canonical)
     return {n.lower() for n in names}
 
 
@@ -222,9 +223,10 @@ def _csv_separator(read_kwargs):
 
 
 def _csv_id_dtypes(path, columns, read_kwargs):
-    """``read_kwargs`` with the id columns read as nullable int64: pandas would
+    """``read_kwargs`` with the id columns read as nullable int64 (pandas would
     otherwise read an id column with one blank cell as float64 and round every
-    Gaia ``source_id`` (> 2**53) to another star's id."""
+    Gaia ``source_id`` (> 2**53) to another star's id) and the text columns
+    (:data:`~fastgrad.schema.TEXT_COLUMNS`) as text."""
     sep = _csv_separator(read_kwargs)
     if sep is None or read_kwargs.get("header", "infer") is None or "names" in read_kwargs:
         header = read_kwargs.get("names") or []
@@ -232,6 +234,10 @@ def _csv_id_dtypes(path, columns, read_kwargs):
         header = _csv_header(path, read_kwargs, sep)
     ids = _id_file_names(columns)
     wanted = {name: "Int64" for name in header if str(name).lower() in ids}
+    # text columns stay text: pandas would read the GSP-Spec flag string
+    # "0000000000000..." as a number and drop its leading zeros
+    texts = _id_file_names(columns, TEXT_COLUMNS)
+    wanted.update({name: str for name in header if str(name).lower() in texts})
     if not wanted:
         return read_kwargs
     user = read_kwargs.get("dtype")
@@ -499,7 +505,16 @@ def _numbers_from_text(table, name, where):
 
 def _set_canonical_unit(table, name, where):
     if name in LABEL_COLUMNS:
-        return  # identifiers and flag strings stay as the file has them
+        # identifiers and flag strings stay as the file has them, but as text
+        # (FITS gives bytes, VOTable/CSV str: one canonical type)
+        col = table[name]
+        if col.dtype.kind == "S":
+            text = np.char.decode(np.ma.getdata(col.data), "utf-8")
+            kind = MaskedColumn if isinstance(col, MaskedColumn) else Column
+            extra = {"mask": col.mask} if kind is MaskedColumn else {}
+            table.replace_column(name, kind(text, name=name, description=col.description,
+                                            meta=col.meta, **extra), copy=False)
+        return
     col = table[name]
     target = CANONICAL_UNITS[name]
     if col.dtype.kind in "OUS" and name not in ID_COLUMNS:

@@ -39,6 +39,7 @@ __all__ = [
     "CANONICAL_UNITS",
     "ID_COLUMNS",
     "LABEL_COLUMNS",
+    "TEXT_COLUMNS",
     "GAIA_VIZIER_COLUMNS",
     "GSPSPEC_COLUMNS",
     "BAILER_JONES_VIZIER_COLUMNS",
@@ -114,6 +115,10 @@ ID_COLUMNS = ("source_id", "obsid")
 #: parsed as numbers): survey identifiers that are not Gaia ids and the
 #: GSP-Spec flag string.
 LABEL_COLUMNS = ("spec_id", "star_id", "flags_gspspec")
+
+#: Label columns that are always text (a CSV reader must not parse them as
+#: numbers: a flag string of digits would lose its leading zeros).
+TEXT_COLUMNS = ("star_id", "flags_gspspec")
 
 _GAIA_REQUIRED = ("source_id", "ra", "dec", "parallax", "parallax_error", "pmra",
                   "pmra_error", "pmdec", "pmdec_error", "ra_error", "dec_error")
