@@ -487,3 +487,49 @@ def test_every_new_kind_and_preset_is_covered():
     assert {"gaia_gspspec", "lamost_lrs", "apogee_allstar", "galah_dr3", "xp_andrae2023",
             "xp_shboost"} <= set(CATALOG_SCHEMAS)
     assert {"apogee_dr17", "apogee_dr17_giants", "galah_dr3", "xp_giants"} <= set(CUT_PRESETS)
+
+
+# ---------------------------------------------------------------------------
+# the survey presets at their boundaries
+# ---------------------------------------------------------------------------
+
+def _one_cut(name, preset):
+    return next(c for c in CUT_PRESETS[preset] if c.name == name)
+
+
+@pytest.mark.parametrize("preset, cut, column, values, expected", [
+    ("apogee_dr17", "snr_min", "snr", [70.0, 70.01, np.nan], [False, True, False]),
+    ("apogee_dr17", "extratarg_main", "extratarg", [0, 1, 2, 4, 8, 16, 32],
+     [True, False, False, False, False, False, True]),
+    ("apogee_dr17", "star_bad_unset", "aspcapflag",
+     [0, 2**23, 2**22 | 2**24 | 1, 2**23 | 1, 2**40], [True, False, True, False, True]),
+    ("apogee_dr17_giants", "logg_giant_max", "logg", [3.49, 3.5, np.nan], [True, False, False]),
+    ("galah_dr3", "flag_sp_zero", "flag_sp", [0, 1, 8], [True, False, False]),
+    ("galah_dr3", "flag_fe_h_zero", "flag_fe_h", [0, 32], [True, False]),
+    ("galah_dr3", "snr_min", "snr", [30.0, 30.5], [False, True]),
+    ("xp_giants", "g_max", "phot_g_mean_mag", [15.99, 16.0, np.nan], [True, False, False]),
+    ("xp_giants", "logg_xgboost_max", "logg_xgboost", [3.49, 3.5], [True, False]),
+    ("xp_giants", "teff_xgboost_max", "teff_xgboost", [5199.0, 5200.0], [True, False]),
+    ("xp_giants", "mh_xgboost_defined", "mh_xgboost", [0.1, np.nan], [True, False]),
+])
+def test_survey_cut_boundaries(preset, cut, column, values, expected):
+    t = Table({column: values})
+    np.testing.assert_array_equal(_one_cut(cut, preset).keep(t), expected)
+
+
+def test_flag_cuts_refuse_missing_flags_and_take_masks():
+    cut = _one_cut("flag_sp_zero", "galah_dr3")
+    t = Table({"flag_sp": MaskedColumn([0, 0, 1], mask=[False, True, False])})
+    np.testing.assert_array_equal(cut.keep(t), [True, False, False])  # a missing flag never passes
+    t = Table({"flag_sp": [0.0, np.nan, 2.0]})  # a CSV column with a blank cell
+    np.testing.assert_array_equal(cut.keep(t), [True, False, False])
+    with pytest.raises(ValueError, match="not integer flags"):
+        cut.keep(Table({"flag_sp": [0.5]}))
+    with pytest.raises(ValueError, match="integer flags"):
+        cut.keep(Table({"flag_sp": ["0"]}))
+    main = _one_cut("extratarg_main", "apogee_dr17")
+    t = Table({"extratarg": np.array([0, 1, 16], dtype=np.int16)})
+    kept, _ = apply_cuts(t, [main], thresholds={"extratarg_mask": 16})  # keep non-main targets
+    assert list(kept["extratarg"]) == [0, 1]
+    with pytest.raises(ValueError, match="extratarg_mask.*bit mask"):
+        apply_cuts(t, [main], thresholds={"extratarg_mask": 1.5})

@@ -373,11 +373,12 @@ _APOGEE_CUTS = (
     Cut("extratarg_main", "keep (extratarg & extratarg_mask) == 0, default 31 = EXTRATARG bits "
         "0-4 unset (NOT_MAIN, COMMISSIONING, TELLURIC, APO1M, DUPLICATE): main-survey targets, "
         "one allStar entry per star (DUPLICATE marks all but a star's highest-S/N entry)",
-        "SDSS DR17 allStar EXTRATARG bitmask (Abdurro'uf et al. 2022); the usual 'EXTRATARG "
-        "== 0' selection", ("extratarg",), _extratarg_main,
+        "SDSS DR17 allStar EXTRATARG bitmask (Abdurro'uf et al. 2022; bit meanings from the "
+        "DR17 bitmask page, not re-read here); the usual 'EXTRATARG == 0' selection", ("extratarg",), _extratarg_main,
         MappingProxyType({"extratarg_mask": 31}), units=MappingProxyType({"extratarg_mask": None})),
     Cut("star_bad_unset", "keep ASPCAPFLAG bit 23 (STAR_BAD) unset: ASPCAP parameters usable",
-        "SDSS DR17 ASPCAPFLAG bitmask; the usual STAR_BAD selection", ("aspcapflag",),
+        "SDSS DR17 ASPCAPFLAG bitmask (bit 23 = STAR_BAD confirmed in the APOGEE pipeline's "
+        "flag list); the usual STAR_BAD selection", ("aspcapflag",),
         _star_bad_unset, MappingProxyType({})),
     Cut("snr_min", "keep snr > snr_min (70, strict): allStar combined-spectrum S/N per pixel",
         "a common APOGEE DR17 choice (fastgrad's default, not a survey rule)", ("snr",),
@@ -468,7 +469,11 @@ HALO_CUT = Cut("halo", "keep p_halo < p_halo_max (0.01): drop stars with a 1 % o
                MappingProxyType({"p_halo_max": paper.P_HALO_MAX}),
                units=MappingProxyType({"p_halo_max": None}))
 
-#: Named cut presets, in the order they are applied (docs/method.md section 2).
+#: Named cut presets, in the order they are applied (docs/method.md section 2):
+#: the paper's (``lamost_hot_stars``, ``gaia_giants``, ``astrometric``) and
+#: other surveys' usual selections (``apogee_dr17``, ``apogee_dr17_giants``,
+#: ``galah_dr3``, ``xp_giants``; not the paper's: each cut's ``section`` says
+#: where it comes from and what is not confirmed).
 CUT_PRESETS = MappingProxyType({
     "lamost_hot_stars": _LAMOST_CUTS,
     "gaia_giants": _GIANT_CUTS,
