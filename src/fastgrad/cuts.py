@@ -34,7 +34,7 @@ from astropy.table import Table
 from . import paper
 from ._validation import as_scalar, as_table, is_dataframe
 from .errors import InputError
-from .schema import MissingColumnsError, column_values, reject_rows
+from .schema import MissingColumnsError, column_values, reject_rows, source_label
 
 __all__ = [
     "Cut",
@@ -636,8 +636,8 @@ def _missing_for_cut(cut, missing, table, what):
     shown = ", ".join(table.colnames[:40]) + (", ..." if len(table.colnames) > 40 else "")
     first = missing[0] if missing else "COLUMN"
     return MissingColumnsError(
-        f"cut {cut.name!r} ({cut.section}) needs column(s) {names}, which the {what} does not "
-        f"have (it has {shown}). Either map the file column that holds it, in a run's TOML "
+        f"cut {cut.name!r} ({cut.section}) needs column(s) {names}, which the "
+        f"{what}{source_label(table)} does not have (it has {shown}). Either map the file column that holds it, in a run's TOML "
         f"[samples.NAME.columns.INPUT] FILE_COLUMN = \"{first}\" (Python: "
         f"read_catalog(..., columns={{'FILE_COLUMN': '{first}'}})), or switch the cut off: "
         f"[samples.NAME.cuts] {cut.name} = false", missing, cut=cut.name)

@@ -199,7 +199,7 @@ def _read(path, fmt, read_kwargs):
     return Table.read(path, format=astropy_format, **read_kwargs)
 
 
-def _id_file_names(columns, canonical=ID_COLUMNS):
+def _file_names_for(columns, canonical=ID_COLUMNS):
     """Lower-case file names that may become one of the ``canonical`` columns
     (default: an identifier)."""
     names = set(canonical)
@@ -232,11 +232,11 @@ def _csv_id_dtypes(path, columns, read_kwargs):
         header = read_kwargs.get("names") or []
     else:
         header = _csv_header(path, read_kwargs, sep)
-    ids = _id_file_names(columns)
+    ids = _file_names_for(columns)
     wanted = {name: "Int64" for name in header if str(name).lower() in ids}
     # text columns stay text: pandas would read the GSP-Spec flag string
     # "0000000000000..." as a number and drop its leading zeros
-    texts = _id_file_names(columns, TEXT_COLUMNS)
+    texts = _file_names_for(columns, TEXT_COLUMNS)
     wanted.update({name: str for name in header if str(name).lower() in texts})
     if not wanted:
         return read_kwargs
