@@ -314,6 +314,11 @@ def test_lamost_lrs_layout(tmp_path, stars):
     err = info.value
     assert err.missing == ("vsini",) and err.cut == "vsini_nonnegative"
     assert "[samples.NAME.columns.INPUT]" in str(err) and "vsini_nonnegative = false" in str(err)
+    assert "dr9_v2.0_LRS_stellar.fits" in str(err)  # the file the table came from
+    # the cuts before it are counted: a run can still write what they removed
+    logg = np.asarray(got["logg"])
+    assert tuple(err.report.colnames) == REPORT_COLUMNS and list(err.report["cut"]) == ["logg_range"]
+    assert err.report["n_after"][0] == np.count_nonzero((logg >= 2) & (logg <= 5))
 
 
 def _allstar(syn, gaia, ids):

@@ -562,7 +562,8 @@ def apply_cuts(table, cuts, *, thresholds=None):
     MissingColumnsError
         A cut's column is absent: the message names the column, the cut and
         how to map the column or switch the cut off; ``.missing`` holds the
-        columns and ``.cut`` the cut's name.
+        columns, ``.cut`` the cut's name and ``.report`` the report rows of
+        the cuts before it (so a run can still write what they removed).
     TypeError
         ``table`` is neither a Table nor a DataFrame; a threshold is not a
         number (naming its key).
@@ -571,12 +572,14 @@ def apply_cuts(table, cuts, *, thresholds=None):
     """
     table = as_table("table", table)
     cuts = get_cuts(cuts)
-    alive, counts, used = evaluate_cuts(table, cuts, thresholds)
-    rows = [{"cut": cut.name, "n_before": n_before, "n_removed": n_removed,
-             "n_after": n_before - n_removed, "n_nonfinite": n_nonfinite,
-             "section": cut.section, "description": cut.description,
-             "params": {**cut.params, **params}}
-            for (cut, n_before, n_removed, n_nonfinite), params in zip(counts, used)]
+    try:
+        alive, counts, used = evaluate_cuts(table, cuts, thresholds)
+    except MissingColumnsError as exc:
+        # the counts of the cuts that ran before the one that stopped
+        exc.report = report_table(_report_rows(getattr(exc, "counts", []),
+                                               getattr(exc, "params", [])))
+        raise
+    rows = _report_rows(counts, used)
     kept = table[alive] if not alive.all() else Table(table, copy=False)
     report = report_table(rows)
     history = list(kept.meta.get("quality_cuts", []))
@@ -584,6 +587,14 @@ def apply_cuts(table, cuts, *, thresholds=None):
                  "params": {k: _jsonable(v) for k, v in r["params"].items()}} for r in rows]
     kept.meta["quality_cuts"] = history
     return kept, report
+
+
+def _report_rows(counts, used):
+    return [{"cut": cut.name, "n_before": n_before, "n_removed": n_removed,
+             "n_after": n_before - n_removed, "n_nonfinite": n_nonfinite,
+             "section": cut.section, "description": cut.description,
+             "params": {**cut.params, **params}}
+            for (cut, n_before, n_removed, n_nonfinite), params in zip(counts, used)]
 
 
 def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
@@ -618,7 +629,9 @@ def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
         try:
             keep = cut.keep(table, **checked)
         except MissingColumnsError as exc:
-            raise _missing_for_cut(cut, exc.missing, table, what) from None
+            err = _missing_for_cut(cut, exc.missing, table, what)
+            err.counts, err.params = counts, used  # what ran before: for a partial report
+            raise err from None
         removed = alive & ~keep
         nonfinite = _nonfinite(table, cut.columns)
         counts.append((cut, int(np.count_nonzero(alive)), int(np.count_nonzero(removed)),
