@@ -84,7 +84,8 @@ def stars():
     rng = np.random.default_rng(14)
     ids = np.asarray(gaia["source_id"])
     plx = np.asarray(gaia["parallax"], float)
-    r_med = np.where(plx > 0.05, 1000.0 / np.maximum(plx, 0.05), 20000.0) * rng.uniform(0.95, 1.05, n)
+    r_med = (np.where(plx > 0.05, 1000.0 / np.maximum(plx, 0.05), 20000.0)
+             * rng.uniform(0.95, 1.05, n))
     mh = rng.normal(-0.3, 0.3, n)
     no_spec = rng.random(n) < 0.05  # GSP-Spec found no solution: masked in the archive
     syn = {
@@ -103,7 +104,8 @@ def stars():
         "logg": rng.uniform(0.5, 5.0, n).astype(np.float32),
         "logg_err": rng.uniform(0.02, 0.3, n).astype(np.float32),
         "feh": mh.astype(np.float32), "feh_err": rng.uniform(0.01, 0.3, n).astype(np.float32),
-        "mh": (mh + 0.02).astype(np.float32), "mh_err": rng.uniform(0.01, 0.1, n).astype(np.float32),
+        "mh": (mh + 0.02).astype(np.float32),
+        "mh_err": rng.uniform(0.01, 0.1, n).astype(np.float32),
         "rv": rng.normal(0, 40, n).astype(np.float32),
         "rv_err": rng.uniform(0.1, 20, n).astype(np.float32),
         "rv_scatter": rng.uniform(0, 2, n).astype(np.float32),
@@ -125,7 +127,8 @@ def stars():
     # positions of the spectra: 0.3" from the Gaia position, in a random direction
     angle = rng.uniform(0, 2 * np.pi, n)
     dec = np.asarray(gaia["dec"], float)
-    syn["ra_spec"] = np.asarray(gaia["ra"], float) + 0.3 / 3600 * np.cos(angle) / np.cos(np.radians(dec))
+    syn["ra_spec"] = (np.asarray(gaia["ra"], float)
+                      + 0.3 / 3600 * np.cos(angle) / np.cos(np.radians(dec)))
     syn["dec_spec"] = dec + 0.3 / 3600 * np.sin(angle)
     return gaia, syn, ids
 
@@ -245,9 +248,9 @@ VIZIER_I352 = {"source_id": "Source", "r_med_geo": "rgeo", "r_lo_geo": "b_rgeo",
                "r_hi_photogeo": "B_rpgeo", "flag": "Flag"}
 
 
-@pytest.mark.parametrize("layout, ext, unit", [("archive", "vot", u.pc), ("archive", "csv", None),
-                                               ("archive", "ecsv", u.kpc),
-                                               ("vizier", "fits", u.pc), ("vizier", "vot", u.pc)])
+@pytest.mark.parametrize("layout, ext, unit", [
+    ("archive", "vot", u.pc), ("archive", "csv", None), ("archive", "ecsv", u.kpc),
+    ("vizier", "fits", u.pc), ("vizier", "vot", u.pc)])
 def test_bailer_jones_layouts(tmp_path, stars, layout, ext, unit):
     _, syn, ids = stars
     t = Table({"source_id": ids})
@@ -313,11 +316,13 @@ def test_lamost_lrs_layout(tmp_path, stars):
         apply_cuts(got, "lamost_hot_stars")
     err = info.value
     assert err.missing == ("vsini",) and err.cut == "vsini_nonnegative"
-    assert "[samples.NAME.columns.INPUT]" in str(err) and "vsini_nonnegative = false" in str(err)
+    assert "[samples.NAME.columns.INPUT]" in str(err)
+    assert "vsini_nonnegative = false" in str(err)
     assert "dr9_v2.0_LRS_stellar.fits" in str(err)  # the file the table came from
     # the cuts before it are counted: a run can still write what they removed
     logg = np.asarray(got["logg"])
-    assert tuple(err.report.colnames) == REPORT_COLUMNS and list(err.report["cut"]) == ["logg_range"]
+    assert tuple(err.report.colnames) == REPORT_COLUMNS
+    assert list(err.report["cut"]) == ["logg_range"]
     assert err.report["n_after"][0] == np.count_nonzero((logg >= 2) & (logg <= 5))
 
 
@@ -525,7 +530,8 @@ def test_survey_cut_boundaries(preset, cut, column, values, expected):
 def test_flag_cuts_refuse_missing_flags_and_take_masks():
     cut = _one_cut("flag_sp_zero", "galah_dr3")
     t = Table({"flag_sp": MaskedColumn([0, 0, 1], mask=[False, True, False])})
-    np.testing.assert_array_equal(cut.keep(t), [True, False, False])  # a missing flag never passes
+    # a missing flag never passes
+    np.testing.assert_array_equal(cut.keep(t), [True, False, False])
     t = Table({"flag_sp": [0.0, np.nan, 2.0]})  # a CSV column with a blank cell
     np.testing.assert_array_equal(cut.keep(t), [True, False, False])
     with pytest.raises(ValueError, match="not integer flags"):

@@ -362,7 +362,8 @@ def _snr_above(t, snr_min):
 
 
 def _feh_defined(t):
-    return np.isfinite(column_values(t, "feh", _DEX)) & np.isfinite(column_values(t, "feh_err", _DEX))
+    return (np.isfinite(column_values(t, "feh", _DEX))
+            & np.isfinite(column_values(t, "feh_err", _DEX)))
 
 
 def _logg_giant_max(t, logg_max):
@@ -374,15 +375,17 @@ _APOGEE_CUTS = (
         "0-4 unset (NOT_MAIN, COMMISSIONING, TELLURIC, APO1M, DUPLICATE): main-survey targets, "
         "one allStar entry per star (DUPLICATE marks all but a star's highest-S/N entry)",
         "SDSS DR17 allStar EXTRATARG bitmask (Abdurro'uf et al. 2022; bit meanings from the "
-        "DR17 bitmask page, not re-read here); the usual 'EXTRATARG == 0' selection", ("extratarg",), _extratarg_main,
-        MappingProxyType({"extratarg_mask": 31}), units=MappingProxyType({"extratarg_mask": None})),
+        "DR17 bitmask page, not re-read here); the usual 'EXTRATARG == 0' selection",
+        ("extratarg",), _extratarg_main, MappingProxyType({"extratarg_mask": 31}),
+        units=MappingProxyType({"extratarg_mask": None})),
     Cut("star_bad_unset", "keep ASPCAPFLAG bit 23 (STAR_BAD) unset: ASPCAP parameters usable",
         "SDSS DR17 ASPCAPFLAG bitmask (bit 23 = STAR_BAD confirmed in the APOGEE pipeline's "
         "flag list); the usual STAR_BAD selection", ("aspcapflag",),
         _star_bad_unset, MappingProxyType({})),
     Cut("snr_min", "keep snr > snr_min (70, strict): allStar combined-spectrum S/N per pixel",
         "a common APOGEE DR17 choice (fastgrad's default, not a survey rule)", ("snr",),
-        _snr_above, MappingProxyType({"snr_min": 70.0}), units=MappingProxyType({"snr_min": None})),
+        _snr_above, MappingProxyType({"snr_min": 70.0}),
+        units=MappingProxyType({"snr_min": None})),
     Cut("feh_defined", "keep finite feh and feh_err (allStar FE_H, FE_H_ERR)",
         "fastgrad's choice (a fit cannot use a missing [Fe/H])", ("feh", "feh_err"),
         _feh_defined, MappingProxyType({})),
@@ -650,7 +653,8 @@ def _missing_for_cut(cut, missing, table, what):
     first = missing[0] if missing else "COLUMN"
     return MissingColumnsError(
         f"cut {cut.name!r} ({cut.section}) needs column(s) {names}, which the "
-        f"{what}{source_label(table)} does not have (it has {shown}). Either map the file column that holds it, in a run's TOML "
+        f"{what}{source_label(table)} does not have (it has {shown}). Either map the file "
+        f"column that holds it, in a run's TOML "
         f"[samples.NAME.columns.INPUT] FILE_COLUMN = \"{first}\" (Python: "
         f"read_catalog(..., columns={{'FILE_COLUMN': '{first}'}})), or switch the cut off: "
         f"[samples.NAME.cuts] {cut.name} = false", missing, cut=cut.name)
