@@ -191,7 +191,7 @@ def test_gaia_vizier_layout(tmp_path, stars, ext):
     table = renamed(gaia, VIZIER_GAIADR3)
     got = read_catalog(write(table, tmp_path / f"I355_gaiadr3.{ext}"), kind="gaia")
     names = assert_same(got, gaia_reference(tmp_path, gaia), "gaia")
-    assert {"source_id", "ra_error", "pmra_pmdec_corr", "phot_g_mean_mag"} <= set(names)
+    assert {"source_id", "ra_error", "pmra_pmdec_corr", "parallax_over_error"} <= set(names)
 
 
 # ---------------------------------------------------------------------------

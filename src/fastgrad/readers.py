@@ -58,8 +58,8 @@ def read_catalog(path, kind=None, columns=None, *, format=None, keep="all", allo
         ``"gaia"``: Gaia DR3 ``gaia_source`` astrometry (``source_id, ra, dec,
         parallax, parallax_error, pmra, pmra_error, pmdec, pmdec_error,
         ra_error, dec_error``; ``radial_velocity``, ``radial_velocity_error``,
-        ``parallax_over_error``, ``phot_g_mean_mag`` and the six ra/dec/pm
-        ``*_corr`` optional), archive or VizieR I/355/gaiadr3 names.
+        ``parallax_over_error`` and the six ra/dec/pm ``*_corr`` optional),
+        archive or VizieR I/355/gaiadr3 names.
         ``"gaia_giants"``: that plus ``radial_velocity, radial_velocity_error,
         mh_gspspec, mh_gspspec_lower, mh_gspspec_upper, teff_gspspec,
         logg_gspspec`` (``flags_gspspec`` optional), archive

@@ -144,7 +144,7 @@ GAIA_VIZIER_COLUMNS = {
     "RV": "radial_velocity", "e_RV": "radial_velocity_error",
     "RADEcor": "ra_dec_corr", "RApmRAcor": "ra_pmra_corr", "RApmDEcor": "ra_pmdec_corr",
     "DEpmRAcor": "dec_pmra_corr", "DEpmDEcor": "dec_pmdec_corr",
-    "pmRApmDEcor": "pmra_pmdec_corr", "Gmag": "phot_g_mean_mag",
+    "pmRApmDEcor": "pmra_pmdec_corr",
 }
 
 #: VizieR I/355/paramp GSP-Spec names -> Gaia DR3 archive
@@ -276,13 +276,11 @@ class CatalogSchema(NamedTuple):
 
 #: Catalogue kind -> :class:`CatalogSchema` (docs/method.md section 1).
 CATALOG_SCHEMAS = MappingProxyType({
-    "gaia": CatalogSchema(_GAIA_REQUIRED, _GAIA_OPTIONAL + ("phot_g_mean_mag",),
-                          GAIA_VIZIER_COLUMNS),
+    "gaia": CatalogSchema(_GAIA_REQUIRED, _GAIA_OPTIONAL, GAIA_VIZIER_COLUMNS),
     # gaia_source x astrophysical_parameters (archive, or VizieR gaiadr3 x paramp)
     "gaia_giants": CatalogSchema(
         _GAIA_REQUIRED + _GAIA_RV + _GSPSPEC,
-        tuple(c for c in _GAIA_OPTIONAL if c not in _GAIA_RV) + ("flags_gspspec",
-                                                                  "phot_g_mean_mag"),
+        tuple(c for c in _GAIA_OPTIONAL if c not in _GAIA_RV) + ("flags_gspspec",),
         {**GAIA_VIZIER_COLUMNS, **GSPSPEC_COLUMNS}),
     # astrophysical_parameters (or VizieR paramp) alone, joined by source_id
     "gaia_gspspec": CatalogSchema(("source_id",) + _GSPSPEC, ("flags_gspspec",),
