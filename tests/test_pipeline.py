@@ -189,8 +189,10 @@ def test_missing_column_is_one_clear_line(tmp_path, capsys):
     rc = main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 3 and len(err) == 1  # input data (fastgrad.errors: exit codes)
-    assert "snr" in err[0] and "lamost.ecsv" in err[0]
-    assert not (tmp_path / "out").exists()
+    assert "'snr'" in err[0] and "snr_min" in err[0] and "lamost.ecsv" in err[0]
+    # the sample failed: its cut report up to the cut is written, no table
+    assert (tmp_path / "out" / "cuts.ecsv").exists()
+    assert not (tmp_path / "out" / "table1.ecsv").exists()
 
 
 def test_mock_truth_from_the_config_runs_a_null_test(tmp_path):

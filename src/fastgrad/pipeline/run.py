@@ -40,7 +40,7 @@ from ..fitting import (AutocorrWarning, SamplingError, fit_line, fit_tables,
                        start_worker_server)
 from ..frames import get_frame
 from ..significance import azimuthal_significance
-from ..schema import MissingColumnsError, column_values
+from ..schema import MissingColumnsError, column_values, source_label
 from .config import load_config, sample_plan
 from .progress import Progress
 from .report import output_names, summary, write_results
@@ -133,7 +133,7 @@ def _apply(kept, preset, plan, reports, sample):
         inp = plan.spec.primary
         raise InputError(
             f"sample {sample!r}: cut {name!r} ({preset}) needs column {column!r}, which the "
-            f"input has not; map a file column to it with [samples.{sample}.columns.{inp}] "
+            f"input{source_label(kept)} has not; map a file column to it with [samples.{sample}.columns.{inp}] "
             f"FILE_COLUMN = \"{column}\", or switch the cut off with [samples.{sample}.cuts] "
             f"{name} = false") from None
     reports.append(rep)
