@@ -31,7 +31,7 @@ TINY = {
     "fit": {"n_walkers": 6, "n_steps": 30, "min_stars": 100},
     "azimuthal": {"phi_bin_deg": 10.0, "min_count": 5, "n_permutations": 10},
 }
-TINY_TOML = """samples = ["lamost"]
+TINY_TOML = """run = ["lamost"]
 [synthetic]
 n_lamost = 3000
 [monte_carlo]
@@ -282,7 +282,7 @@ def test_cli_writes_a_calibration_and_updates_it(tmp_path, capsys):
     out = tmp_path / "cal"
     assert main(["calibrate", str(cfg), "-K", "2", "--seed", "3", "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "realisation 2/2" in err and "results in" in err
+    assert "realisation 2/2" in err and "calibration in" in err
     t = Table.read(out / "calibration.ecsv")
     assert set(t["sample"]) == {"lamost"} and t.meta["config_file"] == str(cfg)
     (out / "my-notes.txt").write_text("kept\n")
@@ -303,5 +303,19 @@ def test_interrupted_calibration_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cal, "run", interrupted_run)
     with pytest.raises(KeyboardInterrupt):
-        calibrate({**TINY, "samples": ["giants"]}, 3, out=tmp_path / "cal", verbose=False)
+        calibrate({**TINY, "run": ["giants"]}, 3, out=tmp_path / "cal", verbose=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_input_files_are_refused_before_any_work(tmp_path, capsys):
+    for name in ("hotpayne.fits", "gaia.fits", "bj.fits"):
+        (tmp_path / name).write_bytes(b"SIMPLE  = T" + b" " * 100)
+    cfg = tmp_path / "real.toml"
+    cfg.write_text('run = ["lamost"]\n[samples.lamost]\npreset = "hotpayne"\n'
+                   '[samples.lamost.inputs]\nspectra = "hotpayne.fits"\ngaia = "gaia.fits"\n'
+                   'distances = "bj.fits"\n')
+    out = tmp_path / "cal"
+    assert main(["calibrate", str(cfg), "-K", "2", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "lamost" in err and "synthetic catalogues" in err
+    assert not out.exists()

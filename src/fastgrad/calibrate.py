@@ -12,8 +12,7 @@ reduces them to the mean pull, the pull spread and the 68 % / 95 % coverages.
 
 The truth is the injected noise-free model on true coordinates: a mean pull
 beyond 3 standard errors of the mean is a bias of the method, measured and
-reported here, never a reason to move the truth (docs/method.md,
-"Calibration").
+reported here, never a reason to move the truth (docs/method.md section 9).
 
 Outputs (one folder, written whole, :mod:`fastgrad._outdir`):
 ``calibration.ecsv`` (one row per entry), ``pulls.ecsv`` (one row per entry
@@ -24,7 +23,6 @@ removed: they are never shipped.
 import copy
 import os
 import shutil
-import sys
 import time
 
 import numpy as np
@@ -35,7 +33,8 @@ from ._outdir import ResultsDir
 from ._seeds import check_int_seed
 from ._threads import effective_n_threads
 from .errors import ConfigError, OutputError
-from .pipeline import RunResult, load_config, run
+from .pipeline import RunResult, load_config, run, sample_plan
+from .pipeline.progress import Progress
 from .validation import BIAS_P_VALUE, COVERAGE_LEVELS, calibration_table
 
 __all__ = ["calibrate", "realisation_seeds", "realisation_pulls", "OUTPUT_NAMES"]
@@ -129,7 +128,8 @@ def calibrate(config=None, realisations=20, *, seed=None, out="fastgrad-calibrat
     n_threads : int or None
         OpenMP threads of each run.
     verbose : bool
-        One progress line per realisation on stderr.
+        One progress record per realisation on the ``fastgrad`` logger
+        (shown on stderr unless the user's logging shows it).
     overwrite : bool
         As for :func:`fastgrad.pipeline.run`.
 
@@ -153,6 +153,11 @@ def calibrate(config=None, realisations=20, *, seed=None, out="fastgrad-calibrat
         raise ConfigError(f"realisations: expected an integer >= 2 (pulls need a spread), "
                           f"got {realisations!r}")
     cfg = load_config(config)  # the whole configuration checked before any work
+    real = [name for name in cfg["run"] if not sample_plan(cfg, name).synthetic]
+    if real:
+        raise ConfigError(f"calibrate: sample(s) {', '.join(real)} read input files; calibration "
+                          "needs the synthetic catalogues (no input files), whose injected truth "
+                          "the fits are compared with")
     try:
         effective_n_threads(n_threads)
     except ValueError as exc:
@@ -166,26 +171,25 @@ def calibrate(config=None, realisations=20, *, seed=None, out="fastgrad-calibrat
     outdir = ResultsDir(out, overwrite=overwrite, protect=protect)
     outdir.prepare(expected=OUTPUT_NAMES)
     try:
-        records, summaries = _realise(cfg, seeds, outdir.staging / "realisations",
-                                      n_threads, verbose)
-        result = _tables(records, summaries, seeds, base, cfg, config)
-        try:
-            _write(outdir.staging, result)
-        except OSError as exc:
-            raise OutputError(f"--out {outdir.out}: writing the results failed: "
-                              f"{exc.strerror or exc}") from None
-        result["out"] = outdir.commit()
-        if verbose:
-            print(f"[fastgrad calibrate] results in {result['out']}/", file=sys.stderr, flush=True)
+        with Progress(verbose) as progress:
+            records, summaries = _realise(cfg, seeds, outdir.staging / "realisations",
+                                          n_threads, progress)
+            result = _tables(records, summaries, seeds, base, cfg, config)
+            try:
+                _write(outdir.staging, result)
+            except OSError as exc:
+                raise OutputError(f"--out {outdir.out}: writing the results failed: "
+                                  f"{exc.strerror or exc}") from None
+            result["out"] = outdir.commit()
+            progress.note(f"calibration in {result['out']}/")
         return result
     finally:
         outdir.abort()  # a no-op once the results are in place
 
 
-def _realise(cfg, seeds, work, n_threads, verbose):
+def _realise(cfg, seeds, work, n_threads, progress):
     """Each realisation through the pipeline; its files removed once read."""
     work.mkdir()
-    t0 = time.perf_counter()
     records, summaries = [], []
     for i, s in enumerate(seeds):
         c = copy.deepcopy(cfg)
@@ -197,11 +201,9 @@ def _realise(cfg, seeds, work, n_threads, verbose):
         del res  # the catalogues: one realisation in memory at a time
         shutil.rmtree(work / f"{i:04d}")
         summaries.append(summary)
-        if verbose:
-            worst = max((abs(r["pull"]) for r in records[-1].values()), default=float("nan"))
-            print(f"[fastgrad calibrate {time.perf_counter() - t0:7.1f}s] realisation "
-                  f"{i + 1}/{len(seeds)} (synthetic.seed = {s}): {time.perf_counter() - t:.1f} s, "
-                  f"largest |pull| {worst:.1f}", file=sys.stderr, flush=True)
+        worst = max((abs(r["pull"]) for r in records[-1].values()), default=float("nan"))
+        progress.note(f"calibrate: realisation {i + 1}/{len(seeds)} (synthetic.seed = {s}) in "
+                      f"{time.perf_counter() - t:.1f} s, largest |pull| {worst:.1f}")
     shutil.rmtree(work)
     return records, summaries
 

@@ -66,7 +66,10 @@ def _parser():
                    help="results folder, as for run (default: %(default)s)")
     k.add_argument("--overwrite", action="store_true", help="as for run")
     k.add_argument("--n-threads", type=int, default=None, help="OpenMP threads (default: all CPUs)")
-    k.add_argument("--quiet", action="store_true", help="no progress lines")
+    talk = k.add_mutually_exclusive_group()
+    talk.add_argument("--quiet", action="store_true", help="no progress lines (warnings only)")
+    talk.add_argument("--verbose", action="store_true",
+                      help="debug records too (each realisation's step timings)")
     c = sub.add_parser("config", help="print the build configuration (OpenMP, threads, kernels)")
     c.set_defaults()
     _query_parser(sub)
