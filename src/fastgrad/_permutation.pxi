@@ -10,6 +10,7 @@
 # bin sums of each permutation:
 #   T_k       = sum_b S_b^2 / n_b - S^2 / N    (between-bin sum of squares)
 #   exceed_b += |S_b / n_b - mu| >= thr_b      (per-bin two-sided mean test)
+#   M_k       = max_b |S_b / n_b - mu| / sd_b  (Westfall-Young maxT over bins)
 #
 # Randomness.  Permutation k is a Fisher-Yates shuffle (Durstenfeld's, from
 # the last position down) of the original labels, driven by its own
@@ -108,13 +109,15 @@ cdef inline double _perm_between_ss(const double *sums, const double *counts,
 
 def permutation_test(const uint32_t[::1] labels, const double[::1] values,
                      const double[::1] counts, double total, uint64_t seed, double[::1] statistic,
-                     const double[::1] thresholds, int64_t[::1] exceed, int n_threads):
+                     const double[::1] thresholds, const double[::1] inv_sd,
+                     int64_t[::1] exceed, double[::1] max_z, int n_threads):
     """Permutations k = 0 .. K-1 (K = len(statistic)) of ``labels`` among the
     stars; for each, ``statistic[k]`` = the between-bin sum of squares of
     ``values`` and, when ``thresholds`` is not empty, ``exceed[b]`` counts the
     permutations with |S_b / n_b - mu| >= thresholds[b], mu = total / N
     (``total``, the sum of the values, comes from the caller, so that the
-    observed statistics and these share it).
+    observed statistics and these share it), and ``max_z[k]`` is the largest
+    |S_b / n_b - mu| * inv_sd[b] over the bins.
 
     ``labels`` in [0, n_bins) with n_bins = len(counts); ``counts[b]`` the
     stars of bin b (all >= 1); values finite; the caller
@@ -124,7 +127,7 @@ def permutation_test(const uint32_t[::1] labels, const double[::1] values,
     cdef Py_ssize_t K = statistic.shape[0], k, b, tid
     cdef bint per_bin = thresholds.shape[0] > 0
     cdef int T = n_threads if n_threads > 0 else 1
-    cdef double mu, dn = <double>n
+    cdef double mu, dn = <double>n, dev, mz
     cdef uint32_t *scratch
     cdef double *sums
     cdef int64_t *cnt
@@ -154,9 +157,13 @@ def permutation_test(const uint32_t[::1] labels, const double[::1] values,
                 statistic[k] = _perm_between_ss(sums + tid * n_bins, &counts[0], n_bins,
                                                 total, dn)
                 if per_bin:
+                    mz = 0.0
                     for b in range(n_bins):
-                        cnt[tid * n_bins + b] += (
-                            fabs(sums[tid * n_bins + b] / counts[b] - mu) >= thresholds[b])
+                        dev = fabs(sums[tid * n_bins + b] / counts[b] - mu)
+                        cnt[tid * n_bins + b] += dev >= thresholds[b]
+                        if dev * inv_sd[b] > mz:
+                            mz = dev * inv_sd[b]
+                    max_z[k] = mz
         # integer counts: the sum over threads is exact in any order
         if per_bin:
             for b in range(n_bins):

@@ -400,18 +400,18 @@ class ResidualMap:
     mean_residual : numpy.ma.MaskedArray, (ny, nx)
         Mean of the per-star residuals per cell: the quantity the per-cell
         significance tests.
-    p_value, q_value : numpy.ma.MaskedArray, (ny, nx), or None
+    p_value, p_adjusted : numpy.ma.MaskedArray, (ny, nx), or None
         Per cell: the permutation p-value of its mean residual (two-sided;
-        residuals permuted among all the stars of the unmasked cells) and its
-        Benjamini-Hochberg q-value over the map's cells (docs/method.md
-        section 6).  None unless :func:`residual_map` was given
-        ``n_permutations``.  A cell with ``q_value <= significance["alpha"]``
-        (0.05) is a discovery at that false-discovery rate.
+        residuals permuted among all the stars of the unmasked cells), and
+        the same adjusted for testing every cell (Westfall-Young maxT; a cell
+        with ``p_adjusted <= significance["alpha"]``, 0.05, is significant at
+        that family-wise error rate); docs/method.md section 6.  None unless
+        :func:`residual_map` was given ``n_permutations``.
     significance : dict or None
         The map's summary (:func:`fastgrad.significance.cell_significance`):
         cells tested, the fraction with p < 0.05 beside its null expectation
-        0.05, the number and fraction significant after Benjamini-Hochberg,
-        the map-wide p-value, ``n_permutations``, ``min_p_value``.
+        0.05, the number and fraction significant after adjustment, the
+        map-wide p-value, ``n_permutations``, ``min_p_value``.
     """
 
     x_edges: np.ndarray
@@ -424,7 +424,7 @@ class ResidualMap:
     min_count: int
     mean_residual: np.ma.MaskedArray = None
     p_value: np.ma.MaskedArray = None
-    q_value: np.ma.MaskedArray = None
+    p_adjusted: np.ma.MaskedArray = None
     significance: dict = None
 
     @property
@@ -572,7 +572,7 @@ def residual_map(x, y, observed, predicted, *, gridsize=50, extent=None,
     -------
     ResidualMap
         The residual map is the median of the per-star residuals in each
-        cell; with ``n_permutations``, ``p_value``, ``q_value`` and
+        cell; with ``n_permutations``, ``p_value``, ``p_adjusted`` and
         ``significance`` hold the per-cell test (docs/method.md section 6).
 
     Raises
@@ -609,11 +609,11 @@ def residual_map(x, y, observed, predicted, *, gridsize=50, extent=None,
     if n_permutations is not None:
         # significance imports this module: imported here, when asked for
         from .significance import cell_significance
-        p, q, summary = cell_significance(cell, res_in, n_cells, min_count=min_count,
+        p, p_adj, summary = cell_significance(cell, res_in, n_cells, min_count=min_count,
                                           n_permutations=n_permutations, seed=seed,
                                           n_threads=n_threads)
         tests = dict(p_value=np.ma.masked_array(p.reshape(ny, nx), mask=mask),
-                     q_value=np.ma.masked_array(q.reshape(ny, nx), mask=mask),
+                     p_adjusted=np.ma.masked_array(p_adj.reshape(ny, nx), mask=mask),
                      significance=summary)
     return ResidualMap(
         x_edges=x_edges,

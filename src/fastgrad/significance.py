@@ -22,8 +22,8 @@ freedom) is reported beside it as a check.
 The residual maps get the same machinery per cell (:func:`cell_significance`,
 used by :func:`fastgrad.residual_map`): the residuals permuted among all the
 map's stars, each cell's mean against its permutation distribution (raw
-p-values), Benjamini-Hochberg q-values across cells
-(:func:`benjamini_hochberg`), and the map-wide between-cell test.
+p-values), the same adjusted for testing every cell (Westfall & Young's
+maxT: family-wise error rate), and the map-wide between-cell test.
 
 The permutations run in a compiled kernel (``_permutation.pxi``): a
 Fisher-Yates shuffle of the bin labels per permutation, from a counter-based
@@ -39,16 +39,17 @@ from ._threads import threads_for
 from ._validation import as_count, as_float_array, as_scalar, check_lengths, raise_bad_rows
 from . import paper
 
-__all__ = ["azimuthal_significance", "cell_significance", "benjamini_hochberg",
-           "permutation_test", "DEFAULT_N_PERMUTATIONS", "SIGNIFICANCE_LEVEL", "MAP_FDR_LEVEL"]
+__all__ = ["azimuthal_significance", "cell_significance", "permutation_test",
+           "DEFAULT_N_PERMUTATIONS", "SIGNIFICANCE_LEVEL", "MAP_FWER_LEVEL"]
 
 #: permutations per ring (fastgrad's choice): p-values down to 1e-3
 DEFAULT_N_PERMUTATIONS = 1000
 #: the p-value below which the report calls a ring's structure significant
 SIGNIFICANCE_LEVEL = 0.01
-#: the false-discovery rate at which map cells are called significant
-#: (Benjamini-Hochberg; fastgrad's choice, docs/method.md section 6)
-MAP_FDR_LEVEL = 0.05
+#: the family-wise error rate at which map cells are called significant
+#: (Westfall-Young maxT adjusted p-values; fastgrad's choice, docs/method.md
+#: section 6)
+MAP_FWER_LEVEL = 0.05
 #: a permutation equal to the observation up to rounding counts as reaching
 #: it (the conservative side): the observed statistic is lowered by this
 #: relative amount before the comparison
@@ -76,8 +77,13 @@ def permutation_test(labels, values, n_bins, *, n_permutations=DEFAULT_N_PERMUTA
         Permutation k is a function of (seed, k) only: the same seed gives
         the same numbers whatever ``n_threads``.
     per_bin : bool
-        Also count, per bin, the permutations whose bin mean is at least as
-        far from the overall mean as the observed one.
+        Also test each bin's mean: count the permutations whose bin mean is
+        at least as far from the overall mean as the observed one, and the
+        permutations whose largest standardised distance over all bins,
+        ``max_b |mean_b - mean| / sd_b``, reaches the bin's observed one
+        (Westfall & Young 1993 single-step maxT; ``sd_b`` the exact
+        permutation standard deviation of a mean of n_b of the N values,
+        ``s sqrt((N - n_b) / (n_b (N - 1)))`` with s^2 the variance, ddof=0).
     n_threads : int, optional
         OpenMP threads over permutations (:func:`fastgrad.effective_n_threads`).
 
@@ -87,8 +93,11 @@ def permutation_test(labels, values, n_bins, *, n_permutations=DEFAULT_N_PERMUTA
         ``statistic`` (T), ``permuted`` (the K permuted T, in permutation
         order), ``p_value`` = (1 + #{T_k >= T}) / (1 + K); with ``per_bin``,
         ``bin_p_value`` (n_bins,) = (1 + #{|mean_b^k - mean| >= |mean_b -
-        mean|}) / (1 + K).  The values are centred on their mean first (no
-        cancellation in T; the statistics do not change).
+        mean|}) / (1 + K), the raw p-value of each bin, and
+        ``bin_p_value_fwer`` (n_bins,) = (1 + #{max_z_k >= z_b}) / (1 + K),
+        adjusted for testing all the bins (family-wise error rate).  The
+        values are centred on their mean first (no cancellation in T; the
+        statistics do not change).
     """
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
@@ -111,47 +120,24 @@ def permutation_test(labels, values, n_bins, *, n_permutations=DEFAULT_N_PERMUTA
     observed = float(np.sum(sums * sums / counts) - total * total / n)
     permuted = np.empty(K)
     exceed = np.zeros(n_bins if per_bin else 0, dtype=np.int64)
-    thresholds = (np.abs(sums / counts - mu) * (1 - _TIE_RTOL) if per_bin else np.empty(0))
-    _core.permutation_test(lab, d, counts, total, np.uint64(key), permuted, thresholds, exceed,
+    max_z = np.empty(K if per_bin else 0)
+    dev = np.abs(sums / counts - mu)
+    # the permutation variance of a mean of n_b values drawn without
+    # replacement from the N (finite-population correction)
+    var = np.mean((d - mu) ** 2) / counts * (n - counts) / max(n - 1, 1)
+    inv_sd = np.divide(1.0, np.sqrt(var), out=np.zeros(n_bins), where=var > 0)
+    thresholds = dev * (1 - _TIE_RTOL) if per_bin else np.empty(0)
+    _core.permutation_test(lab, d, counts, total, np.uint64(key), permuted, thresholds,
+                           inv_sd if per_bin else np.empty(0), exceed, max_z,
                            threads_for("permutation", n * K, n_threads))
     out = {"statistic": observed, "permuted": permuted, "n_permutations": K,
            "p_value": float((1 + np.sum(permuted >= observed * (1 - _TIE_RTOL))) / (1 + K))}
     if per_bin:
         out["bin_p_value"] = (1 + exceed) / (1 + K)
+        z = np.sort(max_z)
+        reached = K - np.searchsorted(z, dev * inv_sd * (1 - _TIE_RTOL), side="left")
+        out["bin_p_value_fwer"] = (1 + reached) / (1 + K)
     return out
-
-
-def benjamini_hochberg(p_values):
-    """Benjamini-Hochberg adjusted p-values (q-values) of a family of tests.
-
-    ``q_(i) = min_{j >= i} m p_(j) / j`` over the p-values sorted
-    ascending, capped at 1; the tests with ``q <= alpha`` are the
-    Benjamini & Hochberg (1995) discoveries at false-discovery rate alpha.
-    NaN entries are not tests: they stay NaN and do not count in m.
-
-    Parameters
-    ----------
-    p_values : array_like
-        Any shape.
-
-    Returns
-    -------
-    ndarray
-        The q-values, same shape.
-    """
-    p = np.asarray(p_values, dtype=float)
-    q = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    pv = p[ok]
-    m = pv.size
-    if m:
-        order = np.argsort(pv, kind="stable")
-        scaled = pv[order] * m / np.arange(1, m + 1)
-        adj = np.minimum.accumulate(scaled[::-1])[::-1]
-        out = np.empty(m)
-        out[order] = np.minimum(adj, 1.0)
-        q[ok] = out
-    return q
 
 
 def _rows_in_bins(edges, x):
@@ -249,12 +235,12 @@ def _used_bins(label, values, n_bins, min_count):
 
 def cell_significance(cell, values, n_cells, *, min_count=1,
                       n_permutations=DEFAULT_N_PERMUTATIONS, seed=None,
-                      alpha=MAP_FDR_LEVEL, n_threads=None):
+                      alpha=MAP_FWER_LEVEL, n_threads=None):
     """Per-cell permutation test of the cell means of a map (docs/method.md s. 6).
 
     The values of the stars in cells with at least ``min_count`` stars are
     permuted among those stars; each cell's mean is compared with its
-    permutation distribution (two-sided, distance from the overall mean).
+    permutation distribution (two-sided: distance from the overall mean).
 
     Parameters
     ----------
@@ -264,33 +250,38 @@ def cell_significance(cell, values, n_cells, *, min_count=1,
         Finite per-star values (residuals, dex).
     n_cells : int
     min_count : int
-        Cells with fewer stars are not tested (p-value NaN) and their stars
+        Cells with fewer stars are not tested (p-values NaN) and their stars
         take no part in the permutations.
     n_permutations : int, >= 1
         The smallest p-value is 1 / (1 + n_permutations).
     seed, n_threads
         As :func:`permutation_test`.
     alpha : float
-        False-discovery rate of the Benjamini-Hochberg call.
+        Family-wise error rate at which cells are called significant.
 
     Returns
     -------
-    p_value, q_value : ndarray (n_cells,)
-        Raw permutation p-values and Benjamini-Hochberg q-values (NaN for
-        untested cells).
+    p_value, p_adjusted : ndarray (n_cells,)
+        Raw permutation p-values of the cell means, and the same adjusted for
+        testing every cell (Westfall-Young maxT: a cell with ``p_adjusted <=
+        alpha`` is significant at family-wise error rate alpha).  NaN for
+        untested cells.
     summary : dict
         ``n_cells`` tested, ``n_stars``, ``n_permutations``, ``min_p_value``
-        (1 / (1 + K)); ``fraction_p_below_0.05`` with its null expectation
-        ``expected_fraction_p_below_0.05`` (0.05: the raw p-values are uniform
-        under the null); ``alpha``, ``n_significant_bh`` and
-        ``fraction_significant_bh`` (q <= alpha; 0 expected under the null
-        with probability >= 1 - alpha); ``p_value_global``, the map-wide
-        permutation test of the between-cell sum of squares.
+        (1 / (1 + K)); ``fraction_p_below_0.05`` beside its null
+        expectation ``expected_fraction_p_below_0.05`` (0.05: raw p-values
+        are uniform under the null); ``alpha``, ``n_significant`` and
+        ``fraction_significant`` (``p_adjusted <= alpha``: none, with
+        probability >= 1 - alpha, under the null); ``p_value_global``, the
+        map-wide permutation test of the between-cell sum of squares.
     """
     cell = np.asarray(cell)
+    if cell.ndim != 1 or not np.issubdtype(cell.dtype, np.integer):
+        raise TypeError("cell: expected a 1-d array of ints")
     values = as_float_array("values", values)
     check_lengths(cell=cell, values=values)
     n_cells = as_count("n_cells", n_cells, minimum=1)
+    raise_bad_rows("cell", (cell < -1) | (cell >= n_cells), f"are outside [-1, {n_cells})")
     min_count = as_count("min_count", min_count, minimum=1)
     K = as_count("n_permutations", n_permutations, minimum=1)
     alpha = as_scalar("alpha", alpha, exclusive_minimum=0.0)
@@ -298,22 +289,19 @@ def cell_significance(cell, values, n_cells, *, min_count=1,
     counts = np.bincount(cell[cell >= 0], minlength=n_cells)
     tested = np.flatnonzero(counts >= min_count)
     p = np.full(n_cells, np.nan)
+    p_adj = np.full(n_cells, np.nan)
     summary = {"n_cells": int(k), "n_stars": int(v.size), "n_permutations": K,
                "min_p_value": 1.0 / (1 + K), "alpha": float(alpha),
-               "expected_fraction_p_below_0.05": 0.05}
+               "expected_fraction_p_below_0.05": 0.05,
+               "fraction_p_below_0.05": np.nan, "n_significant": 0,
+               "fraction_significant": np.nan, "p_value_global": np.nan}
     if k >= 2:
         test = permutation_test(label, v, k, n_permutations=K, seed=seed, per_bin=True,
                                 n_threads=n_threads)
         p[tested] = test["bin_p_value"]
-        global_p = test["p_value"]
-    else:
-        global_p = np.nan
-    q = benjamini_hochberg(p)
-    n_sig = int(np.sum(q[tested] <= alpha)) if k >= 2 else 0
-    summary.update({
-        "fraction_p_below_0.05": float(np.mean(p[tested] < 0.05)) if k >= 2 else np.nan,
-        "n_significant_bh": n_sig,
-        "fraction_significant_bh": n_sig / k if k >= 2 else np.nan,
-        "p_value_global": float(global_p),
-    })
-    return p, q, summary
+        p_adj[tested] = test["bin_p_value_fwer"]
+        n_sig = int(np.sum(p_adj[tested] <= alpha))
+        summary.update({"fraction_p_below_0.05": float(np.mean(p[tested] < 0.05)),
+                        "n_significant": n_sig, "fraction_significant": n_sig / k,
+                        "p_value_global": test["p_value"]})
+    return p, p_adj, summary
