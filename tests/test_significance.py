@@ -109,8 +109,9 @@ def test_permutations_are_uniform_and_thread_independent():
 
 
 def test_kernel_builds_agree(kernel_variant):
-    """The baseline and AVX2 builds draw the same permutations and give the
-    same statistics (integer shuffles; no a*b + c for FMA to contract)."""
+    """The baseline and AVX2 builds, with 2- or 4-byte labels, draw the same
+    permutations and give the same statistics (integer shuffles; no a*b + c
+    for FMA to contract)."""
     rng = np.random.default_rng(7)
     n, n_bins, K = 30_000, 90, 50
     labels = rng.integers(0, n_bins, n).astype(np.uint32)
@@ -120,12 +121,14 @@ def test_kernel_builds_agree(kernel_variant):
     thr = np.full(n_bins, 0.005)
     inv_sd = np.full(n_bins, 3.0)
     out = {}
-    for name, mod in (("this", kernel_variant), ("baseline", BASELINE)):
+    # 2-byte and 4-byte labels (fastgrad uses 2 bytes up to 65,536 bins)
+    for name, mod, dtype in (("this", kernel_variant, np.uint16), ("baseline", BASELINE, np.uint32)):
+        lab = labels.astype(dtype)
         stat, exceed, max_z = np.empty(K), np.zeros(n_bins, np.int64), np.empty(K)
-        mod.permutation_test(labels, d, counts, d.sum(), np.uint64(5), stat, thr, inv_sd,
+        mod.permutation_test(lab, d, counts, d.sum(), np.uint64(5), stat, thr, inv_sd,
                              exceed, max_z, 2)
-        perm = np.empty(n, np.uint32)
-        mod.permutation_labels(labels, n_bins, np.uint64(5), 17, perm)
+        perm = np.empty(n, dtype)
+        mod.permutation_labels(lab, n_bins, np.uint64(5), 17, perm)
         out[name] = (stat, exceed, max_z, perm)
     for a, b in zip(out["this"], out["baseline"]):
         assert np.array_equal(a, b)
@@ -248,3 +251,20 @@ def test_same_seed_same_p_value_and_bad_input_named():
         azimuthal_significance(R, phi, np.zeros_like(R), n_permutations=10.5)
     empty = azimuthal_significance(R, phi, np.zeros_like(R), ring=(20, 21))
     assert empty["n_stars"] == 0 and np.isnan(empty["p_value"]) and not empty["significant"]
+
+
+def test_bad_input_named_and_degenerate_maps():
+    with pytest.raises(ValueError, match=r"labels: 1 row\(s\) are outside \[0, 3\) \(rows 2\)"):
+        permutation_test([0, 1, 5], [1.0, 2.0, 3.0], 3, n_permutations=5)
+    with pytest.raises(ValueError, match=r"values: 1 row\(s\) are NaN or infinite \(rows 1\)"):
+        permutation_test([0, 1, 1], [1.0, np.nan, 3.0], 2, n_permutations=5)
+    with pytest.raises(ValueError, match=r"labels: bins \[1\] hold no star"):
+        permutation_test([0, 2, 2], [1.0, 2.0, 3.0], 3, n_permutations=5)
+    with pytest.raises(TypeError, match="labels: expected a 1-d array of ints"):
+        permutation_test([0.0, 1.0, 1.0], [1.0, 2.0, 3.0], 2)
+    with pytest.raises(ValueError, match=r"cell: 1 row\(s\) are outside \[-1, 2\)"):
+        cell_significance([0, 1, -2], [1.0, 2.0, 3.0], 2)
+    # one testable cell: nothing to compare it with
+    p, p_adj, s = cell_significance([0, 0, 0, 1], [1.0, 2.0, 3.0, 4.0], 2, min_count=2)
+    assert np.isnan(p).all() and np.isnan(p_adj).all()
+    assert s["n_cells"] == 1 and s["n_significant"] == 0 and np.isnan(s["p_value_global"])

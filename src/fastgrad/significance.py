@@ -113,7 +113,8 @@ def permutation_test(labels, values, n_bins, *, n_permutations=DEFAULT_N_PERMUTA
         raise ValueError(f"labels: bins {np.flatnonzero(counts == 0)[:10].tolist()} hold no star")
     key = seed64(seed)
     d = values - np.mean(values)
-    lab = labels.astype(np.uint32)
+    # 2-byte labels when they fit: the shuffle's working set halves
+    lab = labels.astype(np.uint16 if n_bins <= 65536 else np.uint32)
     sums = np.bincount(lab, weights=d, minlength=n_bins)
     total = np.sum(d)
     mu = total / n
