@@ -119,10 +119,11 @@ def permutation_test(const perm_label_t[::1] labels, const double[::1] values,
                      const double[::1] counts, double total, uint64_t seed, double[::1] statistic,
                      const double[::1] thresholds, const double[::1] inv_sd,
                      int64_t[::1] exceed, double[::1] max_z, int n_threads):
-    """Permutations k = 0 .. K-1 (K = len(statistic)) of ``labels`` among the
-    stars; for each, ``statistic[k]`` = the between-bin sum of squares of
-    ``values`` (``labels`` uint16 or uint32) and, when ``thresholds`` is not empty, ``exceed[b]`` counts the
-    permutations with |S_b / n_b - mu| >= thresholds[b], mu = total / N
+    """Permutations k = 0 .. K-1 (K = len(statistic)) of ``labels`` (uint16
+    or uint32) among the stars; for each, ``statistic[k]`` = the between-bin
+    sum of squares of ``values`` and, when ``thresholds`` is not empty,
+    ``exceed[b]`` counts the permutations with
+    |S_b / n_b - mu| >= thresholds[b], mu = total / N
     (``total``, the sum of the values, comes from the caller, so that the
     observed statistics and these share it), and ``max_z[k]`` is the largest
     |S_b / n_b - mu| * inv_sd[b] over the bins.
