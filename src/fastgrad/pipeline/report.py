@@ -258,11 +258,12 @@ def _map_significance_words(m):
     """The residual map's per-cell test, in words (fastgrad.significance)."""
     if m["n_cells"] < 2:
         return "too few cells to test"
-    frac = m["fraction_p_below_0.05"]
+    frac, p = m["fraction_p_below_0.05"], m["p_value_global"]
+    shown = f"p <= {p:.2g}" if p <= m["min_p_value"] else f"p = {p:.2g}"
     return (f"{m['n_significant']} of {m['n_cells']} cells have a mean residual significant at a "
             f"family-wise error rate of {m['alpha']:.0%} ({m['n_permutations']} permutations of "
             f"the residuals among the map's stars); {frac:.1%} of the cells have p < 0.05, "
-            f"5 % expected from noise alone; map-wide test p = {m['p_value_global']:.2g}")
+            f"5 % expected from noise alone; map-wide test {shown}")
 
 
 def _fmt(v, nd=3):
