@@ -357,8 +357,11 @@ def azimuthal_analysis(sample, cfg, n_threads=None):
                    n_walkers=f["n_walkers"], n_steps=f["n_steps"], burn=f["burn"],
                    scatter=f["scatter"], seed=f["seed"], n_threads=n_threads)
     predicted = fit.slope * R + fit.intercept
+    # with each cell's permutation p-value (fastgrad.significance)
     rmap = residual_map(np.asarray(s["x"]), np.asarray(s["y"]), y, predicted,
-                        min_count=a["map_min_count"], sign=a["sign"])
+                        min_count=a["map_min_count"], sign=a["sign"],
+                        n_permutations=a["n_permutations"], seed=a["permutation_seed"],
+                        n_threads=n_threads)
     delta = azimuthal_deviation(R, y, a["half_width"], n_threads=n_threads)
     bins = np.arange(-np.pi, np.pi + 1e-12, np.radians(a["phi_bin_deg"]))
     phi = np.asarray(s["phi"])
@@ -367,7 +370,8 @@ def azimuthal_analysis(sample, cfg, n_threads=None):
     # is a ring's profile structure or noise? (permutations of the azimuths)
     significance = {ring: azimuthal_significance(
         R, phi, delta, ring, bins=bins, min_count=a["min_count"],
-        n_permutations=a["n_permutations"], seed=a["permutation_seed"]) for ring in profiles}
+        n_permutations=a["n_permutations"], seed=a["permutation_seed"], n_threads=n_threads)
+        for ring in profiles}
     return dict(selection=s, fit=fit, predicted=predicted, residual_map=rmap, delta=delta,
                 profiles=profiles, significance=significance)
 
