@@ -25,9 +25,11 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FG_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define FG_NOINLINE static __attribute__((noinline))
 #define FG_LL_VECTOR 1
 #else
 #define FG_ALWAYS_INLINE static inline
+#define FG_NOINLINE static
 #define FG_LL_VECTOR 0
 #endif
 
@@ -280,8 +282,11 @@ static void fg_ll_scan(const double *ex, const double *ey, const double *cxy,
  * Delta^2/Sigma^2 (+inf if some Sigma^2 <= 0), res[1] = sum ln Sigma^2.
  * `blocked`: every Sigma^2 of this theta is known to lie in
  * [FG_LL_VAR_MIN, FG_LL_VAR_MAX].  One specialised copy of the loop per
- * combination of the flags. */
-static void fg_ll_chunk(const double *x, const double *y, const double *ex,
+ * combination of the flags.  Not inlined, like fg_ll_theta and fg_ll_total:
+ * every driver (batch, single theta, one thread or many) then runs one copy
+ * of the arithmetic, so the AVX2 build's contraction of a*b + c into FMAs
+ * cannot differ between them, and neither can the numbers. */
+FG_NOINLINE void fg_ll_chunk(const double *x, const double *y, const double *ex,
                         const double *ey, const double *cxy, ptrdiff_t n,
                         double m, double b, double s, int variances,
                         int has_cov, int blocked, double *res)
@@ -307,6 +312,43 @@ static void fg_ll_chunk(const double *x, const double *y, const double *ex,
         if (variances) fg_ll_exact(x, y, ex, ey, NULL, 0, n, m, b, s, 1, 0, &res[0], &res[1]);
         else fg_ll_exact(x, y, ex, ey, NULL, 0, n, m, b, s, 0, 0, &res[0], &res[1]);
     }
+}
+
+
+/* Per theta: s = v^T Lambda v, and whether the blocked path may be taken
+ * given bnd = (min, max of sigma_x^2, of sigma_y^2).  Bounds of Sigma_i^2 =
+ * v^T S_i v + s over the stars, v = (-m, 1): v^T S v lies in [0, (1 + m^2)
+ * tr S] for a valid S (less a hair for the FG_LL_COV_RTOL the checks let
+ * through), and is m^2 sx^2 + sy^2 exactly without covariance.  A factor 2
+ * of margin covers the rounding of the bounds; NaN bounds say no. */
+FG_NOINLINE void fg_ll_theta(double m, double lam, int perpendicular, int has_cov,
+                             const double *bnd, double *s_out, double *blocked)
+{
+    double s = perpendicular ? lam * lam * (1.0 + m * m) : lam * lam;
+    double vlo, vhi;
+    if (has_cov) {
+        vhi = (1.0 + m * m) * (bnd[1] + bnd[3]);
+        vlo = s - 1e-11 * vhi;
+        vhi = vhi + s;
+    } else {
+        vlo = m * m * bnd[0] + bnd[2] + s;
+        vhi = m * m * bnd[1] + bnd[3] + s;
+    }
+    *s_out = s;
+    *blocked = (vlo >= 2.0 * FG_LL_VAR_MIN && vhi <= 0.5 * FG_LL_VAR_MAX) ? 1.0 : 0.0;
+}
+
+/* ln L of one theta from its chunks' partial sums parts[k * stride] (chi)
+ * and parts[k * stride + 1] (ln Sigma^2), added in chunk order. */
+FG_NOINLINE double fg_ll_total(const double *parts, ptrdiff_t n_chunks, ptrdiff_t stride,
+                               ptrdiff_t n, double ln_2pi)
+{
+    double chi = 0.0, lg = 0.0;
+    for (ptrdiff_t k = 0; k < n_chunks; k++) {
+        chi = chi + parts[k * stride];
+        lg = lg + parts[k * stride + 1];
+    }
+    return -0.5 * (chi + lg + (double)n * ln_2pi);
 }
 
 #endif  /* FASTGRAD_FG_LIKELIHOOD_H */
