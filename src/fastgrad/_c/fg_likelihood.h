@@ -25,7 +25,7 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FG_ALWAYS_INLINE static inline __attribute__((always_inline))
-#define FG_NOINLINE static __attribute__((noinline))
+#define FG_NOINLINE static __attribute__((noinline, unused))
 #define FG_LL_VECTOR 1
 #else
 #define FG_ALWAYS_INLINE static inline
