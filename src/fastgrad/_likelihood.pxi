@@ -52,6 +52,8 @@ cdef extern from "fg_likelihood.h":
                     Py_ssize_t n, int has_cov, double *out) noexcept nogil
     void fg_ll_scan_init(double *out) noexcept nogil
     void fg_ll_scan_merge(double *a, const double *b) noexcept nogil
+    void fg_ll_scan_min(const double *ex, const double *ey, Py_ssize_t n,
+                        double *out) noexcept nogil
     void fg_ll_chunk(const double *x, const double *y, const double *ex,
                      const double *ey, const double *cxy, Py_ssize_t n,
                      double m, double b, double s, int variances, int has_cov,
@@ -91,21 +93,26 @@ cdef inline void _ll_interrupt_init(Interrupt *it, Py_ssize_t work):
 
 
 cdef inline void _ll_scan_chunk(const double *ex, const double *ey, const double *cxy,
-                                Py_ssize_t n, Py_ssize_t ch, double *part) noexcept nogil:
+                                Py_ssize_t n, Py_ssize_t ch, bint need_max,
+                                double *part) noexcept nogil:
     cdef Py_ssize_t start = ch * LL_CHUNK
     cdef Py_ssize_t cnt = n - start
     if cnt > LL_CHUNK:
         cnt = LL_CHUNK
-    fg_ll_scan(ex + start, ey + start, cxy + start if cxy != NULL else NULL, cnt,
-               cxy != NULL, part)
+    if cxy == NULL and not need_max:
+        fg_ll_scan_min(ex + start, ey + start, cnt, part)
+    else:
+        fg_ll_scan(ex + start, ey + start, cxy + start if cxy != NULL else NULL, cnt,
+                   cxy != NULL, part)
 
 
 cdef bint _ll_scan(const double *ex, const double *ey, const double *cxy,
-                   Py_ssize_t n, int n_threads, double *bounds,
+                   Py_ssize_t n, int n_threads, double *bounds, bint need_max,
                    Interrupt *it) noexcept nogil:
-    """Scan standard deviations: True if valid; bounds = min/max of sx^2, sy^2.
-    (Interrupted: False, and the bounds are meaningless.)  One thread runs
-    a plain loop: no OpenMP region to enter for a short call."""
+    """Scan standard deviations: True if valid; bounds = min/max of sx^2, sy^2
+    (the maxima may be +inf when neither ``need_max`` nor a covariance asks
+    for them).  (Interrupted: False, and the bounds are meaningless.)  One
+    thread runs a plain loop: no OpenMP region to enter for a short call."""
     cdef Py_ssize_t n_chunks = (n + LL_CHUNK - 1) // LL_CHUNK
     cdef double *parts = <double *>malloc(max(n_chunks, 1) * FG_LL_NSCAN * sizeof(double))
     cdef double tot[FG_LL_NSCAN]
@@ -115,11 +122,11 @@ cdef bint _ll_scan(const double *ex, const double *ey, const double *cxy,
     if n_threads == 1:
         for ch in range(n_chunks):
             if not _interrupted(it, LL_CHUNK):
-                _ll_scan_chunk(ex, ey, cxy, n, ch, parts + ch * FG_LL_NSCAN)
+                _ll_scan_chunk(ex, ey, cxy, n, ch, need_max, parts + ch * FG_LL_NSCAN)
     else:
         for ch in prange(n_chunks, num_threads=n_threads, schedule='static'):
             if not _interrupted(it, LL_CHUNK):
-                _ll_scan_chunk(ex, ey, cxy, n, ch, parts + ch * FG_LL_NSCAN)
+                _ll_scan_chunk(ex, ey, cxy, n, ch, need_max, parts + ch * FG_LL_NSCAN)
     if fg_flag_get(&it.stop):
         free(parts)
         return False
@@ -157,7 +164,7 @@ def line_error_scan(const double[::1] x_err, const double[::1] y_err,
     _ll_interrupt_init(&it, n)
     with nogil:
         ok = _ll_scan(&x_err[0], &y_err[0], &xy_cov[0] if has_cov else NULL, n,
-                      n_threads, &bounds[0], &it)
+                      n_threads, &bounds[0], True, &it)
     _raise_if_interrupted(&it)
     return ok, np.asarray(bounds)
 
@@ -214,7 +221,7 @@ cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
     if n_theta == 0:
         return 0
     if n > 0 and not d.has_bounds:
-        if not _ll_scan(d.ux, d.uy, d.cov, n, n_threads, bnd, it):
+        if not _ll_scan(d.ux, d.uy, d.cov, n, n_threads, bnd, False, it):
             return -1
     elif n > 0:
         for t in range(4):
