@@ -308,7 +308,7 @@ def _output_buffer(shape):
     if buf is None or buf.shape != shape or refs != _FREE_REFCOUNT:
         buf = np.empty(shape)
     if buf.nbytes >= _SPARE_MIN_BYTES:
-        _SPARE.append(buf)
+        _SPARE[:] = [buf]  # one at most, whatever concurrent calls did
     return buf
 
 

@@ -276,7 +276,7 @@ class LineModel:
 
     def _evaluate(self, theta, with_prior):
         if type(theta) is np.ndarray and theta.shape == (N_PARAMS,) and \
-                self.n_stars < self._min_work:
+                theta.dtype is _FLOAT64 and self.n_stars < self._min_work:
             # one theta on one thread (emcee's non-vectorised calls, a
             # user's): no array is made; the numbers are the batch path's
             return self._kernel.evaluate_one(theta[0], theta[1], theta[2], with_prior)
