@@ -304,9 +304,20 @@ def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
     Returns the number of evaluated rows that came out -inf.
     """
     cdef LLData d
+    _ll_data(&d, x, y, x_unc, y_unc, xy_cov, bounds, variances, perpendicular)
+    if box is not None and box.shape[0] != 6:
+        raise ValueError("box must have 6 values")
+    return _ll_call(&d, theta, &box[0] if box is not None else NULL, out, n_threads)
+
+
+cdef int _ll_data(LLData *d, const double[::1] x, const double[::1] y,
+                  const double[::1] x_unc, const double[::1] y_unc,
+                  const double[::1] xy_cov, const double[::1] bounds,
+                  bint variances, bint perpendicular) except -1:
+    """Fill d from line_loglike_batch's arguments, checking their lengths."""
     cdef Py_ssize_t n = x.shape[0]
-    cdef int j
     cdef bint has_cov = xy_cov.shape[0] > 0
+    cdef int j
     if y.shape[0] != n or x_unc.shape[0] != n or y_unc.shape[0] != n or \
             (has_cov and xy_cov.shape[0] != n):
         raise ValueError("x, y, x_unc, y_unc, xy_cov must have one length")
@@ -314,8 +325,6 @@ def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
         raise ValueError("bounds are needed with variances")
     if bounds is not None and bounds.shape[0] != 4:
         raise ValueError("bounds must have 4 values")
-    if box is not None and box.shape[0] != 6:
-        raise ValueError("box must have 6 values")
     d.n = n
     d.x = &x[0] if n > 0 else NULL
     d.y = &y[0] if n > 0 else NULL
@@ -328,7 +337,32 @@ def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
     if d.has_bounds:
         for j in range(4):
             d.bnd[j] = bounds[j]
-    return _ll_call(&d, theta, &box[0] if box is not None else NULL, out, n_threads)
+    return 0
+
+
+def line_loglike_one(double m, double b, double lam, const double[::1] x,
+                     const double[::1] y, const double[::1] x_err,
+                     const double[::1] y_err, const double[::1] xy_cov,
+                     bint perpendicular, int n_threads):
+    """line_loglike_batch for one theta = (m, b, lam) of standard deviations
+    without bounds or box, with no arrays for theta and the result: returns
+    ``(status, ln L)``, status as line_loglike_batch's."""
+    cdef LLData d
+    cdef double th[3]
+    cdef double val = 0.0
+    cdef Py_ssize_t status
+    cdef Interrupt it
+    _ll_data(&d, x, y, x_err, y_err, xy_cov, None, False, perpendicular)
+    th[0] = m
+    th[1] = b
+    th[2] = lam
+    _ll_interrupt_init(&it, d.n)
+    with nogil:
+        status = _ll_run(&d, th, 1, NULL, &val, n_threads, &it)
+    _raise_if_interrupted(&it)
+    if status == -2:
+        raise MemoryError()
+    return status, val
 
 
 cdef class LineKernel:

@@ -127,6 +127,20 @@ def line_loglike(theta, x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicul
     see ``_core.pyx``), and is bit-identical for any number of threads.
     """
     perpendicular = check_scatter(scatter)
+    if nan_policy == "raise" and type(theta) is np.ndarray and theta.shape == (N_PARAMS,) \
+            and theta.dtype is _FLOAT64 and _plain(x) and _plain(y) and _plain(x_err) \
+            and _plain(y_err) and 0 < x.size < _MIN_WORK_AUTO_FIT and xy_cov is None \
+            and n_threads is None:
+        # the commonest call (one theta, one thread): no arrays for theta and
+        # the result; any doubt (bad errors, -inf, a buffer the kernel
+        # refuses) goes the general way below, which says what is wrong
+        try:
+            status, value = _core.line_loglike_one(theta[0], theta[1], theta[2], x, y,
+                                                   x_err, y_err, _NO_COV, perpendicular, 1)
+        except ValueError:
+            status = None
+        if status == 0 and value > -np.inf:
+            return value
     th, scalar = _as_theta(theta)
     out = np.empty(len(th))
     status = None
