@@ -96,7 +96,7 @@ GAIA_VIZIER_COLUMNS = {
     "pmRApmDEcor": "pmra_pmdec_corr",
 }
 
-#: VizieR I/352/gedr3dis names -> Bailer-Jones archive names (b_/B_ are the
+#: VizieR I/352/gedr3dis names -> Bailer-Jones archive names (``b_``/``B_`` are the
 #: 16th/84th percentiles; matched case-sensitively first, so they stay apart).
 BAILER_JONES_VIZIER_COLUMNS = {
     "Source": "source_id", "rgeo": "r_med_geo", "b_rgeo": "r_lo_geo", "B_rgeo": "r_hi_geo",
