@@ -8,6 +8,7 @@ The API reference is written by :func:`write_api_pages` at every build from
 ``fastgrad.__all__`` and the ``__all__`` of every public module, so a new
 public name (or a new public module) appears without editing the docs.
 """
+
 import importlib
 import inspect
 import os
@@ -88,8 +89,11 @@ DEPRECATED_MODULES = {"catalogs", "figures"}
 
 def public_modules():
     """fastgrad's public first-level modules and packages, sorted by name."""
-    names = sorted(m.name for m in pkgutil.iter_modules(fastgrad.__path__)
-                   if not m.name.startswith("_") and m.name not in DEPRECATED_MODULES)
+    names = sorted(
+        m.name
+        for m in pkgutil.iter_modules(fastgrad.__path__)
+        if not m.name.startswith("_") and m.name not in DEPRECATED_MODULES
+    )
     return [importlib.import_module(f"fastgrad.{name}") for name in names]
 
 
@@ -100,11 +104,16 @@ def public_names(module):
     deprecated aliases (they warn): left out.
     """
     if hasattr(module, "__all__"):
-        return [name for name in module.__all__
-                if not name.startswith("_") and name in vars(module)]
-    return [name for name, obj in vars(module).items()
-            if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
-            and obj.__module__ == module.__name__]
+        return [
+            name for name in module.__all__ if not name.startswith("_") and name in vars(module)
+        ]
+    return [
+        name
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(obj) or inspect.isclass(obj))
+        and obj.__module__ == module.__name__
+    ]
 
 
 def _shared(obj):
@@ -114,7 +123,7 @@ def _shared(obj):
 
 def _summary(title, modname, names, docstring_module=True, no_index=False):
     lines = [title, "=" * len(title), "", f".. automodule:: {modname}", ""]
-    if no_index:        # e.g. the module fastgrad.crossmatch and the function of that name
+    if no_index:  # e.g. the module fastgrad.crossmatch and the function of that name
         lines[4:4] = ["   :no-index:"]
     if not docstring_module:
         lines = [title, "=" * len(title), "", f".. module:: {modname}", ""]
@@ -135,7 +144,7 @@ def write_api_pages():
     """
     out = HERE / "api"
     out.mkdir(exist_ok=True)
-    seen = {}                       # id(obj) -> documented full name
+    seen = {}  # id(obj) -> documented full name
     pages = {}
 
     top = [name for name in fastgrad.__all__ if name != "__version__"]
@@ -158,19 +167,27 @@ def write_api_pages():
             if _shared(obj):
                 seen[id(obj)] = f"{modname}.{name}"
             own.append(name)
-        lines = _summary(f"``{modname}``", modname, own,
-                         no_index=modname.removeprefix("fastgrad.") in top)
+        lines = _summary(
+            f"``{modname}``", modname, own, no_index=modname.removeprefix("fastgrad.") in top
+        )
         if elsewhere:
             refs = ", ".join(f":obj:`~{full}`" for full in elsewhere)
             lines += ["Also in this module, documented where first listed: " + refs + ".", ""]
         pages[modname] = lines
 
-    index = ["API reference", "=============", "",
-             "Every public name, generated from ``fastgrad.__all__`` and the ``__all__`` of",
-             "each public module. The compatibility modules ``fastgrad.catalogs`` and",
-             "``fastgrad.figures`` re-export names documented here (in ``fastgrad.schema``,",
-             "``readers``, ``crossmatch``, ``distances``, ``cuts`` and ``fastgrad.plots``).", "",
-             ".. toctree::", "   :maxdepth: 1", ""]
+    index = [
+        "API reference",
+        "=============",
+        "",
+        "Every public name, generated from ``fastgrad.__all__`` and the ``__all__`` of",
+        "each public module. The compatibility modules ``fastgrad.catalogs`` and",
+        "``fastgrad.figures`` re-export names documented here (in ``fastgrad.schema``,",
+        "``readers``, ``crossmatch``, ``distances``, ``cuts`` and ``fastgrad.plots``).",
+        "",
+        ".. toctree::",
+        "   :maxdepth: 1",
+        "",
+    ]
     index += [f"   {modname}" for modname in pages]
     _write(out / "index.rst", index)
     for modname, lines in pages.items():
@@ -183,7 +200,7 @@ def write_api_pages():
 
 def _write(path, lines):
     text = "\n".join(lines).rstrip() + "\n"
-    if not path.exists() or path.read_text() != text:   # unchanged: no rebuild
+    if not path.exists() or path.read_text() != text:  # unchanged: no rebuild
         path.write_text(text)
 
 
@@ -201,15 +218,18 @@ _BARS = re.compile(r"(?<![\\|\w])\|(?=[^\s|])([^|`]*?[^\s|\\])\|(?![\w|])")
 
 def escape_bars(line):
     parts = _LITERAL.split(line)
-    for i in range(0, len(parts), 2):          # even parts: outside literals and roles
+    for i in range(0, len(parts), 2):  # even parts: outside literals and roles
         parts[i] = _BARS.sub(r"\\|\1\\|", parts[i])
     return "".join(parts)
 
 
 def _process_docstring(app, what, name, obj, options, lines):
-    if what in ("data", "attribute") and type(obj).__doc__ is not None \
-            and getattr(obj, "__doc__", None) is type(obj).__doc__:
-        lines[:] = []            # a constant without a #: comment: not numpy's ndarray docstring
+    if (
+        what in ("data", "attribute")
+        and type(obj).__doc__ is not None
+        and getattr(obj, "__doc__", None) is type(obj).__doc__
+    ):
+        lines[:] = []  # a constant without a #: comment: not numpy's ndarray docstring
         return
     lines[:] = [escape_bars(line) for line in lines]
 
