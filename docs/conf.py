@@ -38,7 +38,6 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
 root_doc = "index"
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
-templates_path = ["_templates"]
 # docs/dask.md starts at a level-2 heading (it is also read on its own, below
 # the README's level).
 suppress_warnings = ["myst.header"]
