@@ -41,6 +41,8 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 # docs/dask.md starts at a level-2 heading (it is also read on its own, below
 # the README's level).
 suppress_warnings = ["myst.header"]
+# _templates/autosummary/class.rst: a class's page documents its public methods
+templates_path = ["_templates"]
 
 # Only real errors count: unresolved cross-references to third-party types in
 # docstrings ("array_like", "astropy Table") are not errors, and numpydoc's
