@@ -143,10 +143,18 @@ def compute():
 
 
 def platform_key():
-    """What the bits depend on beyond the code: CPU architecture and kernel build."""
+    """What the bits depend on beyond the code: CPU architecture, kernel build
+    and numpy's SIMD dispatch (its AVX-512 sin/cos/exp/log round differently in
+    the last bit from its AVX2 ones, and the mock and astropy's trigonometry
+    run through them). A reference written without AVX-512 keeps its old key."""
     import platform
     from fastgrad._kernels import variant
-    return f"{platform.machine()}-{variant}"
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_features__
+    simd = "-avx512" if __cpu_features__.get("AVX512_SKX") else ""
+    return f"{platform.machine()}-{variant}{simd}"
 
 
 def write():

@@ -47,10 +47,30 @@ from fastgrad.errors import ConfigError
     ("[synthetic.truth.giants]\nmetalicity = 1\n", "synthetic.truth.giants"),
     ("[synthetic.truth.apogee]\nseed = 1\n", "synthetic.truth.apogee"),
     # inputs: named files must exist, a sample needs all of its inputs
-    ("samples = [\"giants\"]\n[inputs]\ngiants = \"nope.fits\"\n"
-     "giants_bailer_jones = \"nope_bj.fits\"\n", "inputs.giants"),
-    ("samples = [\"giants\"]\n[inputs]\ngiants = \"run.toml\"\n", "giants_bailer_jones"),
-    ("samples = [\"giants\"]\n[inputs]\nlamost = \"run.toml\"\n", "lamost"),
+    ("run = [\"giants\"]\n[samples.giants.inputs]\ngaia = \"nope.fits\"\n"
+     "distances = \"nope_bj.fits\"\n", "samples.giants.inputs.gaia"),
+    ("run = [\"giants\"]\n[samples.giants.inputs]\ngaia = \"run.toml\"\n", "distances"),
+    ("[samples.lamost.inputs]\nspectra = \"run.toml\"\n", "gaia, distances"),
+    # samples: presets, keys, inputs, column maps and cut switches
+    ("run = [\"giants\", \"apogee\"]\n", "run"),
+    ("run = []\n", "run"),
+    ("[samples.lamost]\npreset = \"hotpaine\"\n", "samples.lamost.preset"),
+    ("[samples.lamost]\npreest = \"hotpayne\"\n", "samples.lamost.preest"),
+    ("[samples.mine.inputs]\nspectra = \"run.toml\"\n", "samples.mine"),
+    ("[samples.lamost.inputs]\nspectrum = \"run.toml\"\n", "samples.lamost.inputs.spectrum"),
+    ("[samples.lamost.columns.spectrum]\nSpecID = \"spec_id\"\n", "samples.lamost.columns.spectrum"),
+    ("[samples.lamost.cuts]\nteff_minimum = false\n", "samples.lamost.cuts.teff_minimum"),
+    ("[samples.lamost.cuts]\nsnr_min = \"30\"\n", "samples.lamost.cuts.snr_min"),
+    ("[samples.lamost.cuts]\nlogg_range = 2\n", "samples.lamost.cuts.logg_range"),
+    ("[samples.lamost.cuts.logg_range]\nlogg_mx = 2\n", "samples.lamost.cuts.logg_range.logg_mx"),
+    ("[samples.giants]\ndistance = \"photometric\"\n", "samples.giants.distance"),
+    ("[samples.giants]\nmetallicity_error = \"half_interval:a\"\n",
+     "samples.giants.metallicity_error"),
+    ("[samples.giants.fit]\nn_walkers = 2\n", "samples.giants.fit.n_walkers"),
+    ("[samples.giants.fit]\nn_walker = 12\n", "samples.giants.fit.n_walker"),
+    ("[samples.giants.azimuthal]\nzmax = -1\n", "samples.giants.azimuthal.zmax"),
+    ("[samples.giants]\ncuts_before = [\"giants\"]\n", "samples.giants.cuts_before"),
+    ("[fit]\nnan_policy = \"drop\"\n", "fit.nan_policy"),
 ])
 def test_a_bad_config_is_one_line_before_any_work(tmp_path, capsys, toml, where):
     cfg = tmp_path / "run.toml"

@@ -21,13 +21,13 @@ from fastgrad.errors import OutputError
 
 #: a run of a few seconds: one small synthetic sample, short chains, no figures
 TINY = {
-    "samples": ["giants"],
+    "run": ["giants"],
     "synthetic": {"seed": 5, "n_giants": 6000},
     "monte_carlo": {"n_samples": 16},
     "fit": {"n_walkers": 6, "n_steps": 20, "min_stars": 200},
     "azimuthal": {"min_count": 5},
 }
-TINY_TOML = """samples = ["giants"]
+TINY_TOML = """run = ["giants"]
 [synthetic]
 seed = 5
 n_giants = 6000
@@ -114,7 +114,7 @@ def test_an_existing_file_is_an_error(tmp_path, capsys):
 
 def test_a_previous_result_is_updated_keeping_the_users_files(tmp_path):
     out = tmp_path / "res"
-    two = {**TINY, "samples": ["giants", "lamost"], "synthetic": {"seed": 5, "n_giants": 6000,
+    two = {**TINY, "run": ["giants", "lamost"], "synthetic": {"seed": 5, "n_giants": 6000,
                                                                   "n_lamost": 6000}}
     pipeline.run(two, out=out, verbose=False, figures=False)
     assert (out / "table1_lamost.ecsv").exists()
@@ -130,8 +130,8 @@ def test_an_output_never_replaces_an_input(tmp_path):
     out = tmp_path / "res"
     pipeline.run(TINY, out=out, verbose=False, figures=False)
     # a user keeps a catalogue named like an output in the results folder and reads it
-    cfg = dict(TINY, samples=["giants"], inputs={"giants": str(out / "cuts.ecsv"),
-                                                  "giants_bailer_jones": str(out / "summary.json")})
+    cfg = dict(TINY, samples={"giants": {"inputs": {"gaia": str(out / "cuts.ecsv"),
+                                                     "distances": str(out / "summary.json")}}})
     before = _snapshot(out)
     with pytest.raises(OutputError, match="would replace the input"):
         pipeline.run(cfg, out=out, verbose=False, figures=False)

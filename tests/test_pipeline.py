@@ -47,6 +47,9 @@ def test_tables_have_the_paper_layout(small_run):
     t2 = Table.read(out / "table2.ecsv")
     np.testing.assert_allclose(t2["bin_center"], [7.5, 8.5, 9.5, 10.5, 11.5, 12.5, 13.5])
     assert t1.meta["frame"]["preset"] == "hawkins2023"
+    from astropy.coordinates import Galactocentric
+    gc = t1.meta["galactocentric"]  # the frame object, back from the ECSV's YAML
+    assert isinstance(gc, Galactocentric) and gc.galcen_distance.to_value("kpc") == 8.27
     # the densest bin is fitted and near the injected gradient
     assert not np.ma.is_masked(t1["slope"][0])
     cuts = Table.read(out / "cuts.ecsv")
@@ -84,8 +87,8 @@ def test_summary_has_fits_truth_and_pulls(small_run):
 
 def test_missing_input_file_is_one_clear_error(tmp_path, capsys):
     cfg = tmp_path / "run.toml"
-    cfg.write_text('samples = ["giants"]\n[inputs]\ngiants = "nope.fits"\n'
-                   'giants_bailer_jones = "nope_bj.fits"\n')
+    cfg.write_text('run = ["giants"]\n[samples.giants.inputs]\ngaia = "nope.fits"\n'
+                   'distances = "nope_bj.fits"\n')
     out = tmp_path / "out"
     rc = main(["run", str(cfg), "--out", str(out), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
@@ -138,13 +141,14 @@ def test_real_files_run_the_same_code(tmp_path):
     bj.meta.clear()  # FITS headers cannot hold the nested truth dict
     bj.write(paths["lamost_bailer_jones"])
     cfg = tmp_path / "run.toml"
-    cfg.write_text('samples = ["lamost"]\n[inputs]\n'
-                   + "".join(f'{k} = "{p.name}"\n' for k, p in paths.items())
+    inputs = {"lamost": "spectra", "lamost_gaia": "gaia", "lamost_bailer_jones": "distances"}
+    cfg.write_text('run = ["lamost"]\n[samples.lamost.inputs]\n'
+                   + "".join(f'{inputs[k]} = "{p.name}"\n' for k, p in paths.items())
                    + '[monte_carlo]\nn_samples = 32\n[fit]\nn_walkers = 8\nn_steps = 100\n'
                    'min_stars = 300\n')
     from_files = pipeline.run(cfg, out=tmp_path / "files", verbose=False, figures=False)
     in_memory = pipeline.run(
-        {"samples": ["lamost"], "synthetic": {"seed": 21, "n_lamost": n},
+        {"run": ["lamost"], "synthetic": {"seed": 21, "n_lamost": n},
          "monte_carlo": {"n_samples": 32}, "fit": {"n_walkers": 8, "n_steps": 100, "min_stars": 300}},
         out=tmp_path / "memory", verbose=False, figures=False)
     a, b = from_files.tables["lamost"]["table1"], in_memory.tables["lamost"]["table1"]
@@ -164,8 +168,8 @@ def test_missing_column_is_one_clear_line(tmp_path, capsys):
     s["gaia"].write(tmp_path / "gaia.ecsv")
     s["bailer_jones"].write(tmp_path / "bj.ecsv")
     cfg = tmp_path / "run.toml"
-    cfg.write_text('samples = ["lamost"]\n[inputs]\nlamost = "lamost.ecsv"\n'
-                   'lamost_gaia = "gaia.ecsv"\nlamost_bailer_jones = "bj.ecsv"\n')
+    cfg.write_text('run = ["lamost"]\n[samples.lamost.inputs]\nspectra = "lamost.ecsv"\n'
+                   'gaia = "gaia.ecsv"\ndistances = "bj.ecsv"\n')
     rc = main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 3 and len(err) == 1  # input data (fastgrad.errors: exit codes)
@@ -177,7 +181,7 @@ def test_mock_truth_from_the_config_runs_a_null_test(tmp_path):
     """[synthetic.truth.giants.azimuthal] kind = "none": the giants carry no
     arms, so nothing is recovered and the rings are not significant."""
     cfg = tmp_path / "null.toml"
-    cfg.write_text('samples = ["giants"]\n[synthetic]\nseed = 5\nn_giants = 8000\n'
+    cfg.write_text('run = ["giants"]\n[synthetic]\nseed = 5\nn_giants = 8000\n'
                    '[synthetic.truth.giants.azimuthal]\nkind = "none"\n'
                    '[monte_carlo]\nn_samples = 16\n[fit]\nn_walkers = 6\nn_steps = 20\n'
                    'min_stars = 200\n[azimuthal]\nmin_count = 5\nn_permutations = 199\n')

@@ -129,7 +129,7 @@ def test_pipeline_run_from_an_unguarded_script(tmp_path):
         from fastgrad import pipeline
         from fastgrad.fitting import workers
         workers.MIN_WORK_PROCESSES = 0  # worker processes even for this small run
-        cfg = {{"samples": ["giants"], "synthetic": {{"seed": 5, "n_giants": 6000}},
+        cfg = {{"run": ["giants"], "synthetic": {{"seed": 5, "n_giants": 6000}},
                "monte_carlo": {{"n_samples": 16}},
                "fit": {{"n_walkers": 6, "n_steps": 40, "min_stars": 200}},
                "azimuthal": {{"min_count": 5}}}}

@@ -47,11 +47,37 @@ def _parser():
                    help="allow a non-empty folder that is not a fastgrad result: fastgrad's "
                         "files are added to it, nothing else in it is touched")
     r.add_argument("--n-threads", type=int, default=None, help="OpenMP threads (default: all CPUs)")
-    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    talk = r.add_mutually_exclusive_group()
+    talk.add_argument("--quiet", action="store_true", help="no progress lines (warnings only)")
+    talk.add_argument("--verbose", action="store_true",
+                      help="debug records too (step timings) on the 'fastgrad' logger")
     r.add_argument("--no-figures", action="store_true", help="skip Figures 1-8")
     c = sub.add_parser("config", help="print the build configuration (OpenMP, threads, kernels)")
     c.set_defaults()
+    _query_parser(sub)
     return p
+
+
+def _query_parser(sub):
+    q = sub.add_parser("query", help="print (or run) the archive queries of a sample preset",
+                       description="Print the ADQL that fetches each input of a sample preset "
+                                   "from the Gaia archive / VizieR, and the TOML that names the "
+                                   "files --fetch writes (docs/archive.md).")
+    q.add_argument("preset", help="hotpayne, gspspec_giants, apogee_dr17, galah_dr3, xp_giants")
+    q.add_argument("--input", action="append", dest="inputs", metavar="NAME",
+                   help="only this input (spectra or xp, gaia, distances); repeatable")
+    q.add_argument("--astrometric", action="store_true",
+                   help="gspspec_giants: apply the astrometric cuts in the archive too")
+    q.add_argument("--fetch", action="store_true",
+                   help="run the queries (needs pyvo: pip install 'fastgrad[archive]')")
+    q.add_argument("--out", help="with --fetch: the folder to write (new, empty, or an earlier "
+                                 "fastgrad result)")
+    q.add_argument("--overwrite", action="store_true",
+                   help="with --fetch: add the files to a non-empty folder (nothing else in it "
+                        "is touched)")
+    q.add_argument("--upload", metavar="FILE",
+                   help="the catalogue whose positions or source_ids the queries upload "
+                        "(default: the survey's own table fetched in the same run)")
 
 
 def _one_line(exc):
@@ -61,6 +87,8 @@ def _one_line(exc):
 def main(args=None):
     """Entry point of the ``fastgrad`` console script; returns the exit code."""
     ns = _parser().parse_args(args)
+    if ns.command == "query":
+        return _query(ns)
     if ns.command == "config":
         from . import show_config
         show_config()
@@ -73,6 +101,12 @@ def main(args=None):
     from .fitting import SamplingError
     from .pipeline import run
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    handler = None
+    if ns.verbose:
+        import logging
+        from .pipeline.progress import log_to_stderr
+        handler = log_to_stderr(logging.DEBUG)
+        handler.__enter__()
     try:
         run(ns.config, out=ns.out, n_threads=ns.n_threads, verbose=not ns.quiet,
             figures=not ns.no_figures, overwrite=ns.overwrite)
@@ -92,6 +126,44 @@ def main(args=None):
         return EXIT_SIGINT
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if handler is not None:
+            handler.__exit__(None, None, None)
+    return 0
+
+
+def _query(ns):
+    """``fastgrad query``: the ADQL of a preset's inputs, and with --fetch their files."""
+    from . import archive
+    from .errors import ConfigError, InputError, OutputError
+    try:
+        if ns.out and not ns.fetch:
+            raise ConfigError("--out is for --fetch (printing the queries writes nothing)")
+        if ns.fetch and not ns.out:
+            raise ConfigError("--fetch needs --out DIR, the folder to write the files into")
+        todo = archive.queries(ns.preset, astrometric=ns.astrometric)
+        names = ns.inputs or list(todo)
+        for name in names:
+            if name not in todo:
+                raise ConfigError(f"--input {name}: preset {ns.preset!r} has the inputs "
+                                  f"{', '.join(todo)}")
+        for name in names:
+            print(archive.describe(todo[name]))
+        if ns.fetch:
+            paths = archive.fetch(ns.preset, ns.out, inputs=names, upload=ns.upload,
+                                  overwrite=ns.overwrite, astrometric=ns.astrometric)
+        else:
+            paths = {name: todo[name].filename for name in names}
+        print("# the inputs of a run's TOML" + ("" if ns.fetch else " (the files --fetch writes)"))
+        print(archive.toml_snippet(ns.preset, paths), end="")
+    except ConfigError as exc:
+        return _fail(exc, EXIT_CONFIG)
+    except OutputError as exc:
+        return _fail(exc, EXIT_OUTPUT)
+    except (InputError, FileNotFoundError) as exc:
+        return _fail(exc, EXIT_INPUT)
+    except KeyboardInterrupt:
+        print("fastgrad: interrupted; nothing written", file=sys.stderr)
+        return EXIT_SIGINT
     return 0
 
 

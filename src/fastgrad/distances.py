@@ -14,7 +14,16 @@ from ._validation import as_float_array, as_table, is_dataframe
 from .errors import InputError
 from .schema import MissingColumnsError, column_values, reject_rows, source_label
 
-__all__ = ["join_distances", "add_distances", "bailer_jones_distances"]
+__all__ = ["join_distances", "add_distances", "bailer_jones_distances", "BJ_COLUMNS",
+           "DISTANCE_SOURCES"]
+
+#: The Bailer-Jones (2021) percentile columns (16th, 50th, 84th; pc) of each
+#: distance source, in the order (median, lo, hi).
+BJ_COLUMNS = {"bailer_jones_geo": ("r_med_geo", "r_lo_geo", "r_hi_geo"),
+              "bailer_jones_photogeo": ("r_med_photogeo", "r_lo_photogeo", "r_hi_photogeo")}
+
+#: Where :func:`add_distances` takes a distance from (docs/method.md section 2).
+DISTANCE_SOURCES = tuple(BJ_COLUMNS) + ("parallax", "catalog")
 
 
 def join_distances(table, distances, *, key="source_id",
@@ -158,21 +167,39 @@ def _join_keys(table, distances, key):
                     "64-bit integers; strings of digits are converted automatically)")
 
 
-def add_distances(table, *, copy=True):
-    """Distances and their errors (kpc) from Bailer-Jones geometric percentiles.
+def add_distances(table, *, source="bailer_jones_geo", copy=True):
+    """Distances and their errors (kpc), from the source a sample names.
 
-    ``distance = r_med_geo`` and ``distance_error = (r_hi_geo - r_lo_geo) / 2``
-    (half the 16-84th percentile range; docs/method.md section 2, fastgrad's
-    choice: the paper does not say how sigma_d is formed), both in kpc.
-    Columns without a unit are taken to be in pc. The VizieR names
-    (``rgeo``, ``b_rgeo``, ``B_rgeo``) are mapped to these by
-    :func:`read_catalog` / :func:`standardize_columns`, so they get the same
-    checks.
+    ``source`` (docs/method.md section 2):
+
+    - ``"bailer_jones_geo"`` (the paper's): ``distance = r_med_geo`` and
+      ``distance_error = (r_hi_geo - r_lo_geo) / 2`` (half the 16-84th
+      percentile range; fastgrad's choice: the paper does not say how sigma_d
+      is formed). Columns without a unit are taken to be in pc. The VizieR
+      names (``rgeo``, ``b_rgeo``, ``B_rgeo``) are mapped to these by
+      :func:`read_catalog` / :func:`standardize_columns`, so they get the same
+      checks.
+    - ``"bailer_jones_photogeo"``: the same from ``r_med_photogeo``,
+      ``r_lo_photogeo``, ``r_hi_photogeo``, written to the same
+      ``r_*_geo`` columns the distance-precision cut reads.
+    - ``"parallax"``: ``distance = 1 / parallax`` and ``distance_error =
+      parallax_error / parallax**2`` (first order; biased unless the parallax
+      is precise: pair it with the parallax-precision cut). A non-positive
+      parallax gives NaN (no distance), removed and counted by the
+      distance-precision cut.
+    - ``"catalog"``: the table's own ``distance`` and ``distance_error``
+      (kpc; map a catalogue's columns to these names).
+
+    For the last two, ``r_med_geo``, ``r_lo_geo`` and ``r_hi_geo`` (pc) are
+    written as distance -/+ its error, so the paper's distance-precision cut
+    applies unchanged.
 
     Parameters
     ----------
     table : astropy.table.Table or pandas.DataFrame
-        With ``r_med_geo``, ``r_lo_geo``, ``r_hi_geo``.
+        With the columns of ``source``.
+    source : str
+        One of :data:`DISTANCE_SOURCES`.
     copy : bool
         ``False`` adds the columns to ``table`` itself (a Table only: a
         DataFrame is always converted to a new Table).
@@ -192,26 +219,60 @@ def add_distances(table, *, copy=True):
         infinite or non-positive value, ``r_lo_geo > r_hi_geo`` (it would give
         a negative ``distance_error``; e.g. swapped ``b_rgeo``/``B_rgeo``), or
         ``r_med_geo`` outside ``[r_lo_geo, r_hi_geo]``.
+    MissingColumnsError
+        A column ``source`` needs is absent.
     TypeError
         ``table`` is not a Table or DataFrame, or ``copy=False`` with a
         DataFrame (it cannot gain astropy columns in place).
+    ValueError
+        ``source`` is not one of :data:`DISTANCE_SOURCES`.
     """
+    if source not in DISTANCE_SOURCES:
+        raise ValueError(f"add_distances: source must be one of {list(DISTANCE_SOURCES)}, "
+                         f"got {source!r}")
     if is_dataframe(table) and not copy:
         raise TypeError("add_distances: copy=False needs an astropy Table; a pandas DataFrame "
                         "is converted to a new Table (use the returned table)")
     table = as_table("table", table)
-    missing = [c for c in ("r_med_geo", "r_lo_geo", "r_hi_geo") if c not in table.colnames]
+    needs = {"parallax": ("parallax", "parallax_error"),
+             "catalog": ("distance", "distance_error")}.get(source) or BJ_COLUMNS[source]
+    missing = [c for c in needs if c not in table.colnames]
     if missing:
         raise MissingColumnsError(f"add_distances: column(s) {missing} missing "
-                                  "(Bailer-Jones geometric distances)", missing)
-    distance, distance_error = bailer_jones_distances(
-        column_values(table, "r_med_geo", u.pc), column_values(table, "r_lo_geo", u.pc),
-        column_values(table, "r_hi_geo", u.pc), where=f"add_distances{source_label(table)}")
+                                  f"(distance source {source!r})", missing)
     out = Table(table, copy=False) if copy else table
-    out["distance"] = Column(distance, unit=u.kpc,
-                             description="Bailer-Jones (2021) geometric median distance")
+    where = f"add_distances{source_label(table)}"
+    if source in BJ_COLUMNS:
+        med, lo, hi = (column_values(table, c, u.pc) for c in BJ_COLUMNS[source])
+        distance, distance_error = bailer_jones_distances(med, lo, hi, where=where)
+        if source != "bailer_jones_geo":
+            for name, values in zip(BJ_COLUMNS["bailer_jones_geo"], (med, lo, hi)):
+                out[name] = Column(values, unit=u.pc)
+        kind = "geometric" if source == "bailer_jones_geo" else "photogeometric"
+        description = f"Bailer-Jones (2021) {kind} median distance"
+    else:
+        if source == "parallax":
+            plx = column_values(table, "parallax", u.mas)
+            plx_err = column_values(table, "parallax_error", u.mas)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                distance = np.where(plx > 0, 1.0 / plx, np.nan)     # mas -> kpc
+                distance_error = np.where(plx > 0, plx_err / plx**2, np.nan)
+            description = "1 / parallax"
+        else:
+            distance = column_values(table, "distance", u.kpc)
+            distance_error = column_values(table, "distance_error", u.kpc)
+            description = "the catalogue's distance"
+        with np.errstate(invalid="ignore"):
+            reject_rows(f"{where}, column 'distance_error'", distance_error < 0,
+                        "are negative", "a distance error is >= 0 (NaN = none)")
+        # the paper's precision cut reads the percentile columns (pc)
+        out["r_med_geo"] = Column(1000.0 * distance, unit=u.pc)
+        out["r_lo_geo"] = Column(1000.0 * (distance - distance_error), unit=u.pc)
+        out["r_hi_geo"] = Column(1000.0 * (distance + distance_error), unit=u.pc)
+    out["distance"] = Column(distance, unit=u.kpc, description=description)
     out["distance_error"] = Column(distance_error, unit=u.kpc,
-                                   description="(r_hi_geo - r_lo_geo) / 2")
+                                   description="(r_hi_geo - r_lo_geo) / 2"
+                                   if source in BJ_COLUMNS else "1-sigma error")
     return out
 
 

@@ -13,9 +13,11 @@ One pipeline over engines (:mod:`fastgrad.engine`):
 """
 from .config import DEFAULT_CONFIG, load_config
 from .report import PAPER_TABLE1, PAPER_TABLE2
-from .run import (RunResult, azimuthal_analysis, first_bin_fit, gradient_tables,
-                  prepare_sample, run)
+from .config import sample_plan
+from .run import (RunResult, SampleFailure, azimuthal_analysis, first_bin_fit,
+                  gradient_tables, prepare_sample, run, sample_config)
 
-__all__ = ["run", "DEFAULT_CONFIG", "load_config", "RunResult", "prepare_sample",
+__all__ = ["run", "DEFAULT_CONFIG", "load_config", "sample_plan", "sample_config",
+           "RunResult", "SampleFailure", "prepare_sample",
            "gradient_tables", "first_bin_fit", "azimuthal_analysis", "PAPER_TABLE1",
            "PAPER_TABLE2"]

@@ -11,6 +11,7 @@ no null: a key whose default is ``None`` is left out to keep the default.
 import copy
 import numbers
 import os
+import warnings
 from pathlib import Path
 
 try:
@@ -21,15 +22,24 @@ except ModuleNotFoundError:  # Python 3.10
 from .. import paper
 from ..errors import ConfigError
 
-__all__ = ["DEFAULT_CONFIG", "load_config", "validate", "SAMPLES", "INPUTS_OF_SAMPLE",
-           "MOCK_KIND_OF_SAMPLE", "CUT_PRESETS_OF_SAMPLE"]
+__all__ = ["DEFAULT_CONFIG", "PAPER_SAMPLES", "load_config", "validate", "sample_plan",
+           "SamplePlan"]
 
-#: the samples the pipeline knows, the input files each needs, and its cut presets
-SAMPLES = ("lamost", "giants")
-INPUTS_OF_SAMPLE = {"lamost": ("lamost", "lamost_gaia", "lamost_bailer_jones"),
-                    "giants": ("giants", "giants_bailer_jones")}
-CUT_PRESETS_OF_SAMPLE = {"lamost": ("lamost_hot_stars", "astrometric"),
-                         "giants": ("gaia_giants", "astrometric")}
+#: The samples of a run that defines none: the paper's two, on the embedded mock
+#: (``[samples.lamost] preset = "hotpayne"``, ``[samples.giants] preset =
+#: "gspspec_giants"``).
+PAPER_SAMPLES = {"lamost": {"preset": "hotpayne"}, "giants": {"preset": "gspspec_giants"}}
+
+#: The pre-0.2 ``[inputs]`` keys -> (sample, input) of the paper's two samples.
+_LEGACY_INPUTS = {"lamost": ("lamost", "spectra"), "lamost_gaia": ("lamost", "gaia"),
+                  "lamost_bailer_jones": ("lamost", "distances"),
+                  "giants": ("giants", "gaia"), "giants_bailer_jones": ("giants", "distances")}
+
+#: The mock's seed offset of each mock kind (the synthetic catalogues of a run
+#: are ``make_survey(kind, n, seed=synthetic.seed + offset)``) and the
+#: ``[synthetic]`` key of its size.
+_MOCK_SEED_OFFSET = {"lamost_hot_stars": 0, "gaia_giants": 1}
+MOCK_SIZE_KEY = {"lamost_hot_stars": "n_lamost", "gaia_giants": "n_giants"}
 
 
 def _kind(value):
@@ -104,14 +114,16 @@ def _seed(key, value):
     return _int(key, value, ge=0, le=2**64 - 1)
 
 
-def _samples(value):
+def _run(value, defined):
     if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(f"samples: expected a list of sample names such as "
-                          f"{list(SAMPLES)}, got {value!r}")
+        raise ConfigError(f"run: expected a list of sample names (the [samples.NAME] tables: "
+                          f"{list(defined)}), got {value!r}")
     for name in value:
-        _choice("samples", name, SAMPLES)
+        if name not in defined:
+            raise ConfigError(f"run: {name!r} is not a sample; the [samples.NAME] tables are "
+                              f"{list(defined)}")
     if len(set(value)) != len(value):
-        raise ConfigError(f"samples: a sample is named twice in {list(value)}")
+        raise ConfigError(f"run: a sample is named twice in {list(value)}")
 
 
 def _frame(value):
@@ -125,66 +137,102 @@ def _frame(value):
         raise ConfigError(f"frame: {exc}") from None
 
 
-def _inputs(inputs, samples):
-    for key, value in inputs.items():
-        if key == "lamost_columns":
-            if not isinstance(value, dict):
-                raise ConfigError(f"inputs.lamost_columns: expected a table of "
-                                  f"'file column' = 'canonical name', got {value!r}")
-            for k, v in value.items():
-                _str(f"inputs.lamost_columns.{k}", v)
-            continue
-        _str(f"inputs.{key}", value, optional=True)
-    for sample in samples:
-        keys = INPUTS_OF_SAMPLE[sample]
-        given = [k for k in keys if inputs.get(k) is not None]
-        if given and len(given) != len(keys):
-            missing = [k for k in keys if inputs.get(k) is None]
-            raise ConfigError(f"inputs: {', '.join(missing)} missing (sample '{sample}' needs "
-                              f"all of {', '.join(keys)}, or none for the synthetic catalogues)")
-        for k in given:
-            path = inputs[k]
-            if not os.path.isfile(path):
-                what = "is a folder, not a file" if os.path.isdir(path) else "not found"
-                raise ConfigError(f"inputs.{k}: {path}: {what}")
-    unused = [k for k in inputs if k != "lamost_columns" and inputs[k] is not None
-              and not any(k in INPUTS_OF_SAMPLE[s] for s in samples)]
-    if unused:
-        raise ConfigError(f"inputs: {', '.join(unused)} given but no sample that reads it is "
-                          f"run (samples = {list(samples)})")
+class SamplePlan(dict):
+    """One sample of a run, resolved (:func:`sample_plan`): ``spec``
+    (:class:`fastgrad.samples.SampleSpec`), ``inputs`` (input -> path or
+    None), ``columns`` (input -> column map), ``cuts_off`` (names of the cuts
+    switched off), ``thresholds`` ({preset: {parameter: value}}, the run's
+    ``[cuts]`` under the sample's own) and ``synthetic`` (no input file: the
+    preset's mock stands in)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
-#: the fastgrad.mock catalogue kind behind each sample's synthetic input
-MOCK_KIND_OF_SAMPLE = {"lamost": "lamost_hot_stars", "giants": "gaia_giants"}
+def sample_plan(cfg, name):
+    """The resolved :class:`SamplePlan` of sample ``name`` of a loaded ``cfg``."""
+    from ..samples import resolve_sample
+    import dataclasses
+    table = cfg["samples"][name]
+    spec, inputs, columns, (off, own) = resolve_sample(name, table)
+    if "match_radius_arcsec" not in table:  # the run-wide [crossmatch_radius_arcsec]
+        spec = dataclasses.replace(spec, match_radius_arcsec=cfg["crossmatch_radius_arcsec"])
+    thresholds = {}
+    for preset in spec.cut_presets:
+        merged = dict(_for(cfg["cuts"], preset) or {})
+        merged.update(own.get(preset, {}))
+        if merged:
+            thresholds[preset] = merged
+    synthetic = all(v is None for v in inputs.values())
+    return SamplePlan(name=name, spec=spec, inputs=inputs, columns=columns, cuts_off=off,
+                      thresholds=thresholds, synthetic=synthetic)
 
 
-def _truth(truth):
+def _for(thresholds, preset):
+    """The run-wide ``[cuts]`` overrides that apply to one cut preset
+    ({"preset": {...}} or flat)."""
+    from ..cuts import cut_parameters
+    if not thresholds:
+        return None
+    if preset in thresholds:
+        return thresholds[preset]
+    flat = {k: v for k, v in thresholds.items() if not isinstance(v, dict)}
+    if not flat:
+        return None
+    names = cut_parameters(preset)
+    return {k: v for k, v in flat.items() if k in names} or None
+
+
+def _sample_inputs(plan):
+    where = f"samples.{plan.name}.inputs"
+    given = [k for k, v in plan.inputs.items() if v is not None]
+    if given and len(given) != len(plan.inputs):
+        missing = [k for k, v in plan.inputs.items() if v is None]
+        raise ConfigError(f"{where}: {', '.join(missing)} missing (preset "
+                          f"{plan.spec.name!r} reads all of {', '.join(plan.inputs)}, or none "
+                          f"for its synthetic catalogue)")
+    if not given and plan.spec.mock is None:
+        raise ConfigError(f"{where}: preset {plan.spec.name!r} has no synthetic catalogue; "
+                          f"give its inputs {', '.join(plan.inputs)}")
+    for k in given:
+        path = plan.inputs[k]
+        if not os.path.isfile(path):
+            what = "is a folder, not a file" if os.path.isdir(path) else "not found"
+            raise ConfigError(f"{where}.{k}: {path}: {what}")
+
+
+def _truth(truth, plans):
     """``[synthetic.truth.<sample>]``: overrides of the mock's injected model,
     checked by the mock's own rules (fastgrad.mock.truth.resolve_truth)."""
     from ..mock.truth import resolve_truth
     if not isinstance(truth, dict):
         raise ConfigError(f"synthetic.truth: expected a table per sample, got {truth!r}")
+    mocks = {name: p.spec.mock for name, p in plans.items() if p.spec.mock}
     for sample, override in truth.items():
-        if sample not in MOCK_KIND_OF_SAMPLE:
-            raise ConfigError(f"synthetic.truth.{sample}: unknown sample; known: "
-                              f"{sorted(MOCK_KIND_OF_SAMPLE)}")
+        if sample not in mocks:
+            raise ConfigError(f"synthetic.truth.{sample}: unknown sample; the samples with a "
+                              f"synthetic catalogue are {sorted(mocks)}")
         try:
-            resolve_truth(MOCK_KIND_OF_SAMPLE[sample], override)
+            resolve_truth(mocks[sample], override)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"synthetic.truth.{sample}: {exc}") from None
 
 
-def _cuts(cuts, samples):
+def _cuts(cuts, plans):
     from ..cuts import cut_parameters
     if not isinstance(cuts, dict):
         raise ConfigError(f"cuts: expected a table of thresholds, got {cuts!r}")
-    presets = [p for s in samples for p in CUT_PRESETS_OF_SAMPLE[s]]
+    presets = [p for plan in plans.values() for p in plan.spec.cut_presets]
     params = {p: cut_parameters(p) for p in dict.fromkeys(presets)}
-    flat_known = set().union(*params.values())
+    flat_known = set().union(*params.values()) if params else set()
+    samples = list(plans)
     for key, value in cuts.items():
         if isinstance(value, dict):
             if key not in params:
-                raise ConfigError(f"cuts.{key}: unknown cut preset for samples {list(samples)}; "
+                raise ConfigError(f"cuts.{key}: unknown cut preset for samples {samples}; "
                                   f"known: {sorted(params)}")
             for name, v in value.items():
                 if name not in params[key]:
@@ -194,23 +242,40 @@ def _cuts(cuts, samples):
         else:
             if key not in flat_known:
                 raise ConfigError(f"cuts.{key}: unknown threshold; the cuts of samples "
-                                  f"{list(samples)} take {sorted(flat_known)}")
+                                  f"{samples} take {sorted(flat_known)}")
             _real(f"cuts.{key}", value)
+
+
+def _check_thresholds(plan):
+    """Every threshold of a sample, numbers of the cut's unit (cuts.Cut.units)."""
+    from ..cuts import get_cuts
+    for preset, values in plan.thresholds.items():
+        params = {p: c for c in get_cuts(preset) for p in c.params}
+        for key, v in values.items():
+            default = params[key].params[key]
+            if isinstance(default, numbers.Real) and not isinstance(default, bool):
+                _real(f"samples.{plan.name}.cuts.{key}", v)
 
 
 def validate(cfg):
     """Raise :class:`~fastgrad.errors.ConfigError` unless every value of the
     merged configuration ``cfg`` is usable; returns ``cfg``."""
-    from ..azimuthal import RESIDUAL_SIGNS
-    from ..fitting import SCATTER_MODELS
-    _samples(cfg["samples"])
-    samples = list(cfg["samples"])
-    _inputs(cfg["inputs"], samples)
+    if not isinstance(cfg["samples"], dict):
+        raise ConfigError(f"samples: expected [samples.NAME] tables, got {cfg['samples']!r}")
+    _run(cfg["run"], cfg["samples"])
+    plans = {name: sample_plan(cfg, name) for name in cfg["run"]}
+    _cuts(cfg["cuts"], plans)
+    for plan in plans.values():
+        _sample_inputs(plan)
+        _check_thresholds(plan)
+        _fit_section(f"samples.{plan.name}.fit", {**cfg["fit"], **plan.spec.fit})
+        _azimuthal_section(f"samples.{plan.name}.azimuthal",
+                           {**cfg["azimuthal"], **plan.spec.azimuthal})
     syn = cfg["synthetic"]
     _seed("synthetic.seed", syn["seed"])
     for key in ("n_lamost", "n_giants"):
         _int(f"synthetic.{key}", syn[key], ge=100, optional=True)
-    _truth(syn["truth"])
+    _truth(syn["truth"], plans)
     _choice("engine", cfg["engine"], ("local", "dask"))
     d = cfg["dask"]
     _str("dask.scheduler", d["scheduler"], optional=True)
@@ -219,49 +284,81 @@ def validate(cfg):
     _frame(cfg["frame"])
     # 2" in the paper; beyond a degree it is no longer a cross-match
     _real("crossmatch_radius_arcsec", cfg["crossmatch_radius_arcsec"], gt=0, le=3600)
-    _cuts(cfg["cuts"], samples)
     mc = cfg["monte_carlo"]
     _int("monte_carlo.n_samples", mc["n_samples"], ge=2)
     _seed("monte_carlo.seed", mc["seed"])
     _real("halo_p_max", cfg["halo_p_max"], gt=0, le=1)
-    f = cfg["fit"]
-    _int("fit.n_walkers", f["n_walkers"], ge=6)
-    n_steps = _int("fit.n_steps", f["n_steps"], ge=2)
-    _int("fit.burn", f["burn"], ge=0, le=n_steps - 1, optional=True)
-    _choice("fit.scatter", f["scatter"], SCATTER_MODELS)
-    _int("fit.min_stars", f["min_stars"], ge=1)
-    _seed("fit.seed", f["seed"])
-    _edges("fit.z_edges", f["z_edges"], ge=0)
-    _edges("fit.r_edges", f["r_edges"], ge=0)
-    a = cfg["azimuthal"]
-    _real("azimuthal.zmax", a["zmax"], gt=0)
-    _real("azimuthal.half_width", a["half_width"], gt=0)
-    _real("azimuthal.phi_bin_deg", a["phi_bin_deg"], gt=0, le=360)
-    _int("azimuthal.min_count", a["min_count"], ge=1)
-    _rings("azimuthal.rings", a["rings"])
-    _choice("azimuthal.sign", a["sign"], RESIDUAL_SIGNS)
-    _int("azimuthal.map_min_count", a["map_min_count"], ge=1)
-    _int("azimuthal.n_permutations", a["n_permutations"], ge=1)
-    _seed("azimuthal.permutation_seed", a["permutation_seed"])
+    _fit_section("fit", cfg["fit"])
+    _azimuthal_section("azimuthal", cfg["azimuthal"])
+    _overlays(cfg["overlays"])
     return cfg
+
+
+def _overlays(o):
+    _choice("overlays.arms", o["arms"], ("reid2014", "reid2019", "none"))
+    _choice("overlays.overdensity_frame", o["overdensity_frame"], ("heliocentric",
+                                                                   "galactocentric"))
+    levels = o["overdensity_levels"]
+    if levels is not None:
+        if not isinstance(levels, list) or not levels:
+            raise ConfigError(f"overlays.overdensity_levels: expected a list of numbers, got "
+                              f"{levels!r}")
+        values = [_real(f"overlays.overdensity_levels[{i}]", v) for i, v in enumerate(levels)]
+        if any(b <= a for a, b in zip(values[:-1], values[1:])):
+            raise ConfigError("overlays.overdensity_levels: levels must increase")
+    for key in ("overdensity", "literature_radial", "literature_vertical"):
+        path = _str(f"overlays.{key}", o[key], optional=True)
+        if path is not None and not os.path.isfile(path):
+            what = "is a folder, not a file" if os.path.isdir(path) else "not found"
+            raise ConfigError(f"overlays.{key}: {path}: {what}")
+
+
+def _known(where, section, defaults):
+    unknown = sorted(set(section) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown configuration key '{where}.{unknown[0]}'; known: "
+                          f"{sorted(defaults)}")
+
+
+def _fit_section(where, f):
+    from ..fitting import SCATTER_MODELS
+    _known(where, f, DEFAULT_CONFIG["fit"])
+    _int(f"{where}.n_walkers", f["n_walkers"], ge=6)
+    n_steps = _int(f"{where}.n_steps", f["n_steps"], ge=2)
+    _int(f"{where}.burn", f["burn"], ge=0, le=n_steps - 1, optional=True)
+    _choice(f"{where}.scatter", f["scatter"], SCATTER_MODELS)
+    _int(f"{where}.min_stars", f["min_stars"], ge=1)
+    _seed(f"{where}.seed", f["seed"])
+    _edges(f"{where}.z_edges", f["z_edges"], ge=0)
+    _edges(f"{where}.r_edges", f["r_edges"], ge=0)
+    _choice(f"{where}.nan_policy", f["nan_policy"], ("omit", "raise"))
+
+
+def _azimuthal_section(where, a):
+    from ..azimuthal import RESIDUAL_SIGNS
+    _known(where, a, DEFAULT_CONFIG["azimuthal"])
+    _real(f"{where}.zmax", a["zmax"], gt=0)
+    _real(f"{where}.half_width", a["half_width"], gt=0)
+    _real(f"{where}.phi_bin_deg", a["phi_bin_deg"], gt=0, le=360)
+    _int(f"{where}.min_count", a["min_count"], ge=1)
+    _rings(f"{where}.rings", a["rings"])
+    _choice(f"{where}.sign", a["sign"], RESIDUAL_SIGNS)
+    _int(f"{where}.map_min_count", a["map_min_count"], ge=1)
+    _int(f"{where}.n_permutations", a["n_permutations"], ge=1)
+    _seed(f"{where}.permutation_seed", a["permutation_seed"])
 
 
 #: Every default of the method the pipeline uses (docs/method.md), overridable
 #: from a TOML file.
 DEFAULT_CONFIG = {
-    # input files; when none is given the synthetic catalogues of fastgrad.mock are used
-    "inputs": {
-        "lamost": None,               # LAMOST HotPayne (Xiang et al. 2022), any format read_catalog reads
-        "lamost_gaia": None,          # Gaia DR3 gaia_source rows around the LAMOST stars
-        "lamost_bailer_jones": None,  # Bailer-Jones 2021 distances of those Gaia sources
-        "giants": None,               # Gaia DR3 GSP-Spec "gradient sample" giants
-        "giants_bailer_jones": None,
-        "lamost_columns": {},         # overrides of schema.LAMOST_COLUMN_MAP
-    },
+    # which samples, in order (default: every [samples.NAME] table, in order)
+    "run": None,
+    # [samples.NAME]: a preset of fastgrad.samples.PRESETS and its overrides
+    # (inputs, columns, cuts, fields); none defined: PAPER_SAMPLES on the mock
+    "samples": {},
     # None: paper scale; truth: per sample, overrides of fastgrad.mock.default_truth
     # (e.g. [synthetic.truth.giants.azimuthal] kind = "none", a null test)
     "synthetic": {"seed": 2023, "n_lamost": None, "n_giants": None, "truth": {}},
-    "samples": ["lamost", "giants"],
     # where the per-star steps (Monte Carlo, populations) run: "local", this
     # machine, or "dask", the same steps over Dask partitions (fastgrad.engine)
     "engine": "local",
@@ -276,6 +373,18 @@ DEFAULT_CONFIG = {
         "scatter": "perpendicular", "min_stars": paper.MIN_STARS, "seed": 1,
         "z_edges": [float(e) for e in paper.TABLE1_EDGES],
         "r_edges": [float(e) for e in paper.TABLE2_EDGES],
+        # stars whose metallicity, its error or a coordinate error is NaN:
+        # "omit" removes them as a counted step of the cut report, "raise" stops
+        "nan_policy": "omit",
+    },
+    # what Figures 4, 5, 7 and 8 draw over the data (docs/method.md 7)
+    "overlays": {
+        "arms": "reid2014",             # "reid2014", "reid2019" or "none"
+        "overdensity": None,            # a grid file: x, y (kpc), overdensity (Poggio et al. 2021; not shipped)
+        "overdensity_frame": "heliocentric",   # Poggio's x: from the Sun towards the Galactic centre
+        "overdensity_levels": None,     # contour levels (default: matplotlib's)
+        "literature_radial": None,      # a table: reference, x (|Z|, kpc), slope (dex/kpc), slope_err
+        "literature_vertical": None,    # the same for Figure 7 (x = R, kpc)
     },
     "azimuthal": {                                   # docs/method.md 6
         "zmax": paper.MAP_ZMAX, "half_width": paper.ANNULUS_HALF_WIDTH,
@@ -322,19 +431,86 @@ def load_config(config=None):
         raise ConfigError(f"config must be None, a dict or the path of a TOML file, "
                           f"got {type(config).__name__}")
     try:
+        _legacy(user, source)
         _merge(cfg, user, "")
+        if not cfg["samples"]:
+            cfg["samples"] = copy.deepcopy(PAPER_SAMPLES)
+        if cfg["run"] is None:
+            cfg["run"] = list(cfg["samples"])
         base = Path(source).parent if source else None
-        for key, value in cfg["inputs"].items():
-            if base is not None and isinstance(value, str) and not os.path.isabs(value):
-                cfg["inputs"][key] = str(base / value)
+        for key in ("overdensity", "literature_radial", "literature_vertical"):
+            value = cfg["overlays"][key]
+            if base is not None and isinstance(value, str) and value and not os.path.isabs(value):
+                cfg["overlays"][key] = str(base / value)
+        for table in cfg["samples"].values():
+            inputs = table.get("inputs") if isinstance(table, dict) else None
+            if base is None or not isinstance(inputs, dict):
+                continue
+            for key, value in inputs.items():
+                if isinstance(value, str) and value and not os.path.isabs(value):
+                    inputs[key] = str(base / value)
         validate(cfg)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}" if source else str(exc)) from None
     return cfg
 
 
+def _legacy(user, source):
+    """The pre-0.2 keys, translated with a FutureWarning: ``samples = [...]``
+    (now ``run``), ``[inputs]`` (now ``[samples.NAME.inputs]``) and
+    ``inputs.lamost_columns`` (now ``[samples.lamost.columns.spectra]``)."""
+    where = f"{source}: " if source else ""
+    old = user.get("samples")
+    if old is not None and not isinstance(old, dict):
+        if "run" in user:
+            raise ConfigError("samples: a list of names is the old spelling of run; give run only")
+        if not isinstance(old, (list, tuple)) or not old:
+            raise ConfigError(f"samples: expected a list of sample names (now spelt run = "
+                              f"[...]), or [samples.NAME] tables; got {old!r}")
+        for name in old:
+            if name not in PAPER_SAMPLES:
+                raise ConfigError(f"samples: {name!r} is not a sample; define it as a "
+                                  f"[samples.{name}] table, or run one of {list(PAPER_SAMPLES)}")
+        warnings.warn(f"{where}samples = [...] is now run = [...] (samples are [samples.NAME] "
+                      "tables, docs/samples.md)", FutureWarning, stacklevel=4)
+        user["run"] = list(user.pop("samples"))
+    inputs = user.pop("inputs", None)
+    if inputs is None:
+        return
+    if not isinstance(inputs, dict):
+        raise ConfigError(f"inputs: expected a table of input files, got {inputs!r}")
+    warnings.warn(f"{where}[inputs] is now [samples.NAME.inputs] (lamost -> "
+                  "samples.lamost.inputs.spectra, lamost_gaia -> .gaia, lamost_bailer_jones "
+                  "-> .distances, giants -> samples.giants.inputs.gaia, giants_bailer_jones -> "
+                  ".distances; docs/samples.md)", FutureWarning, stacklevel=4)
+    samples = user.setdefault("samples", {})
+    if not isinstance(samples, dict):
+        raise ConfigError("samples: [inputs] needs [samples.NAME] tables, not a list")
+    for key, value in inputs.items():
+        if key == "lamost_columns":
+            if value:
+                table = samples.setdefault("lamost", {"preset": "hotpayne"})
+                table.setdefault("columns", {})["spectra"] = value
+            continue
+        if key not in _LEGACY_INPUTS:
+            raise ConfigError(f"unknown configuration key 'inputs.{key}'; known: "
+                              f"{sorted(_LEGACY_INPUTS) + ['lamost_columns']}")
+        if value is None:
+            continue
+        sample, name = _LEGACY_INPUTS[key]
+        table = samples.setdefault(sample, dict(PAPER_SAMPLES[sample]))
+        table.setdefault("inputs", {})[name] = value
+    # the old run had both samples whatever inputs it named
+    for sample in PAPER_SAMPLES:
+        if sample in samples:
+            continue
+        samples[sample] = dict(PAPER_SAMPLES[sample])
+    user["samples"] = {k: samples[k] for k in PAPER_SAMPLES if k in samples} | {
+        k: v for k, v in samples.items() if k not in PAPER_SAMPLES}
+
+
 #: tables whose keys are the user's (checked by validate, not by DEFAULT_CONFIG's keys)
-_FREE_TABLES = ("cuts", "lamost_columns", "truth")
+_FREE_TABLES = ("cuts", "truth", "samples")
 
 
 def _merge(into, new, where):

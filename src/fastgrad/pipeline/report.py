@@ -6,8 +6,6 @@ Everything is written into the staging folder of a
 that the output folder is checked before any work.
 """
 import json
-import sys
-import time
 
 import numpy as np
 import astropy.units as u
@@ -27,15 +25,27 @@ PAPER_TABLE2 = paper.table_slopes(paper.TABLE2)
 
 
 def output_names(cfg, figures):
-    """The files a run writes, relative to its results folder."""
+    """The files a run may write, relative to its results folder (a sample
+    that fails writes none of its own)."""
     names = ["cuts.ecsv", "summary.json", "report.md"]
-    for i, sample in enumerate(cfg["samples"]):
-        suffix = "" if i == 0 else f"_{sample}"
+    for sample in cfg["run"]:
+        suffix = _suffix(cfg, sample)
         names += [f"table1{suffix}.ecsv", f"table2{suffix}.ecsv",
                   f"azimuthal_profile{suffix}.ecsv"]
     if figures:
         names += [f"figures/fig{i}.png" for i in range(1, 9)]
     return names
+
+
+def _suffix(cfg, sample):
+    """The first sample of ``run`` writes ``table1.ecsv``, the others
+    ``table1_<name>.ecsv``."""
+    return "" if sample == cfg["run"][0] else f"_{sample}"
+
+
+def _preset(cfg, sample):
+    from .config import sample_plan
+    return sample_plan(cfg, sample).spec
 
 
 def write_results(outdir, results, cfg, frame, figures, progress, verbose):
@@ -49,9 +59,7 @@ def write_results(outdir, results, cfg, frame, figures, progress, verbose):
                           f"{exc.strerror or exc}{where}") from None
     out = outdir.commit()
     results["out"] = out
-    if verbose:
-        print(f"[fastgrad {time.perf_counter() - progress.t0:6.1f}s] results in {out}/",
-              file=sys.stderr, flush=True)
+    progress.note(f"results in {out}/")
 
 
 def summary(results, cfg, truths, frame, progress):
@@ -113,12 +121,13 @@ def _table_records(table):
 def _write_files(d, results, cfg, frame, figures, progress):
     frame_meta = frame_metadata(frame)
     with progress.step("write tables, figures, summary and report"):
-        names = list(results.tables)
-        for name in names:
-            suffix = "" if name == names[0] else f"_{name}"
+        for name in results.tables:
+            suffix = _suffix(cfg, name)
             for key in ("table1", "table2"):
                 t = results.tables[name][key].copy()
-                t.meta.update({"sample": name, "frame": frame_meta, "fastgrad": _version})
+                # the frame itself too: astropy's ECSV YAML round-trips a Galactocentric
+                t.meta.update({"sample": name, "frame": frame_meta, "galactocentric": frame,
+                               "fastgrad": _version})
                 t.write(d / f"{key}{suffix}.ecsv", format="ascii.ecsv")
             prof = []
             for ring, p in results.azimuthal[name]["profiles"].items():
@@ -135,11 +144,13 @@ def _write_files(d, results, cfg, frame, figures, progress):
         results["cuts"].write(d / "cuts.ecsv", format="ascii.ecsv")
         with open(d / "summary.json", "w") as f:
             json.dump(results["summary"], f, indent=1, default=_json_default)
-        if figures:
+        drawn = []
+        if figures and results.samples:
             (d / "figures").mkdir()
             for i, fig in _figures(results, cfg, frame):
                 fig.savefig(d / "figures" / f"fig{i}.png", dpi=110)
-        (d / "report.md").write_text(_report(results, cfg, figures))
+                drawn.append(i)
+        (d / "report.md").write_text(_report(results, cfg, drawn))
 
 
 def _json_default(o):
@@ -150,16 +161,41 @@ def _json_default(o):
     return str(o)
 
 
+def load_overlays(cfg, frame):
+    """The user's overlays of ``cfg["overlays"]``, read (InputError naming a
+    bad file): ``{"arms", "contours", "levels", "literature_radial",
+    "literature_vertical"}`` for the figures."""
+    from ..plots import read_literature, read_overdensity_grid
+    o = cfg["overlays"]
+    R0 = float(frame.galcen_distance.to_value(u.kpc))
+    return {
+        "arms": None if o["arms"] == "none" else o["arms"],
+        "contours": (read_overdensity_grid(o["overdensity"], frame=o["overdensity_frame"],
+                                           R0=R0) if o["overdensity"] else None),
+        "levels": o["overdensity_levels"],
+        "literature_radial": (read_literature(o["literature_radial"])
+                              if o["literature_radial"] else None),
+        "literature_vertical": (read_literature(o["literature_vertical"])
+                                if o["literature_vertical"] else None),
+    }
+
+
 def _figures(results, cfg, frame):
     from .. import plots as figs
+    over = results.get("overlays") or load_overlays(cfg, frame)
+    maps = dict(arms=over["arms"], contours=over["contours"], contour_levels=over["levels"])
     R0 = float(frame.galcen_distance.to_value(u.kpc))
     z_sun = float(frame.z_sun.to_value(u.kpc))
-    first = "lamost" if "lamost" in results.samples else next(iter(results.samples))
+    # Figures 1-7 show the first sample of the run that succeeded, Figure 8
+    # the maps of the next (the paper: LAMOST, then the giants)
+    done = [n for n in cfg["run"] if n in results.samples]
+    first = done[0]
     s = results.samples[first]
     x, y, z, R = (np.asarray(s[c]) for c in ("x", "y", "z", "R"))
     feh = np.asarray(s["feh_used"])
-    title = "LAMOST OBAF stars" if first == "lamost" else "Gaia DR3 giants"
-    lab = "[Fe/H] (dex)" if first == "lamost" else "[M/H] (dex)"
+    spec = _preset(cfg, first)
+    title = _TITLES.get(spec.name, first)
+    lab = f"{spec.label} (dex)"
     yield 1, figs.fig1_density(x, y, z, R, R0=R0, z_sun=z_sun, title=title)
     yield 2, figs.fig2_metallicity(x, y, z, R, feh, R0=R0, z_sun=z_sun,
                                    min_count=cfg["azimuthal"]["map_min_count"], label=lab, title=title)
@@ -168,26 +204,36 @@ def _figures(results, cfg, frame):
     sel = (np.asarray(s["absz"]) >= e[0]) & (np.asarray(s["absz"]) < e[1])
     fit0 = results.fits[first]
     yield 3, figs.fig3_radial_fit(R[sel], feh[sel], fit0, zlabel=f"{e[0]:g} <= |Z| < {e[1]:g} kpc", label=lab)
-    is_lamost = first == "lamost"  # the paper's Tables 1 and 2 are of the LAMOST stars
+    is_lamost = spec.name == "hotpayne"  # the paper's Tables 1 and 2 are of its LAMOST stars
     yield 4, figs.fig4_radial_gradients(t1, min_stars=cfg["fit"]["min_stars"],
-                                        reference=PAPER_TABLE1 if is_lamost else None)
+                                        reference=PAPER_TABLE1 if is_lamost else None,
+                                        literature=over["literature_radial"])
     az = results.azimuthal[first]
     sel_s = az["selection"]
     yield 5, figs.fig5_residual_maps(np.asarray(sel_s["x"]), np.asarray(sel_s["y"]),
                                      np.asarray(sel_s["feh_used"]), az["predicted"], R0=R0,
                                      sign=cfg["azimuthal"]["sign"],
-                                     min_count=cfg["azimuthal"]["map_min_count"])
+                                     min_count=cfg["azimuthal"]["map_min_count"],
+                                     quantity=spec.label, **maps)
     yield 6, figs.fig6_azimuthal_profile(az["profiles"])
     yield 7, figs.fig7_vertical_gradients(results.tables[first]["table2"],
                                           min_stars=cfg["fit"]["min_stars"],
-                                          reference=PAPER_TABLE2 if is_lamost else None)
-    if "giants" in results.azimuthal:
-        g = results.azimuthal["giants"]
+                                          reference=PAPER_TABLE2 if is_lamost else None,
+                                          literature=over["literature_vertical"])
+    if len(done) > 1:
+        g = results.azimuthal[done[1]]
         gs = g["selection"]
         yield 8, figs.fig8_residual_maps(np.asarray(gs["x"]), np.asarray(gs["y"]),
                                          np.asarray(gs["feh_used"]), g["predicted"], R0=R0,
                                          sign=cfg["azimuthal"]["sign"],
-                                         min_count=cfg["azimuthal"]["map_min_count"])
+                                         min_count=cfg["azimuthal"]["map_min_count"],
+                                         quantity=_preset(cfg, done[1]).label, **maps)
+
+
+#: Figure titles of the presets (others: the sample's name)
+_TITLES = {"hotpayne": "LAMOST OBAF stars", "gspspec_giants": "Gaia DR3 giants",
+           "apogee_dr17": "APOGEE DR17", "galah_dr3": "GALAH DR3",
+           "xp_giants": "Gaia DR3 XP giants"}
 
 
 def _significance_words(a):
@@ -207,21 +253,29 @@ def _fmt(v, nd=3):
     return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
 
 
-def _report(results, cfg, figures):
+def _report(results, cfg, drawn):
     s = results["summary"]
     lines = ["# fastgrad run report", "",
              f"fastgrad {s['fastgrad']}; frame `{s['frame']['preset']}` "
              f"(R0 = {s['frame']['galcen_distance_kpc']} kpc, z_sun = {s['frame']['z_sun_kpc']} kpc, "
              f"v_sun = {tuple(s['frame']['galcen_v_sun_kms'])} km/s).", ""]
-    synthetic = all(v is None for k, v in cfg["inputs"].items() if k != "lamost_columns")
-    if synthetic:
-        lines += ["Input: the embedded synthetic catalogues (`fastgrad.mock`), whose injected "
-                  "truth is compared with the fits below.", ""]
+    from .config import sample_plan
+    plans = {name: sample_plan(cfg, name) for name in cfg["run"]}
+    lines += ["## Samples", "", "| sample | preset | input |", "|---|---|---|"]
+    for name, plan in plans.items():
+        where = ("the embedded synthetic catalogue (`fastgrad.mock`), whose injected truth is "
+                 "compared with the fits below" if plan.synthetic else
+                 ", ".join(f"{k}: `{v}`" for k, v in plan.inputs.items()))
+        lines.append(f"| {name} | {plan.spec.name} | {where} |")
+    if results.failed:
+        lines += ["", "## Failed samples", ""]
+        lines += [f"- **{name}**: {msg}" for name, msg in results.failed.items()]
+    lines.append("")
     lines += ["## Sample selection", "", "| sample | step | before | removed | after |", "|---|---|---|---|---|"]
     for r in results["cuts"]:
         lines.append(f"| {r['sample']} | {r['cut']} | {r['n_before']:,} | {r['n_removed']:,} | {r['n_after']:,} |")
     for name, entry in s["samples"].items():
-        is_lamost = name == "lamost"
+        is_lamost = plans[name].spec.name == "hotpayne"
         for key, label, ref in (("table1", "Table 1: radial gradient by |Z| bin", PAPER_TABLE1),
                                 ("table2", "Table 2: vertical gradient by R bin", PAPER_TABLE2)):
             pulls = {p["bin_lo"]: p for p in entry.get("pulls", {}).get(key, [])}
@@ -261,14 +315,17 @@ def _report(results, cfg, figures):
                          f"{rec['amplitude_err_dex']:.4f} dex; {rec['amplitude_true_dex']:.4f} injected, "
                          f"{rec['amplitude_expected_dex']:.4f} expected after the distance errors "
                          f"(pull {rec['pull']:+.1f})")
-    if figures:
-        lines += ["", "## Figures", ""]
+    if drawn:
+        done = [n for n in cfg["run"] if n in results.samples]
+        second = done[1] if len(done) > 1 else None
+        lines += ["", "## Figures", "", f"Figures 1-7: {done[0]}."
+                  + (f" Figure 8: {second}." if second else ""), ""]
         captions = {1: "density in X-Y and R-Z", 2: "median metallicity in X-Y and R-Z",
-                    3: "[Fe/H] vs R in the first |Z| bin with posterior draws",
+                    3: "metallicity vs R in the first |Z| bin with posterior draws",
                     4: "radial gradient vs |Z|", 5: "observed, model and residual maps",
                     6: "azimuthal deviation at fixed radius", 7: "vertical gradient vs R",
-                    8: "giants: observed, model and residual maps"}
-        for i in range(1, 9):
+                    8: f"{second}: observed, model and residual maps"}
+        for i in drawn:  # only the figures that were drawn
             lines.append(f"![Figure {i}: {captions[i]}](figures/fig{i}.png)")
     lines += ["", "## Timings", "", "| step | s |", "|---|---|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in s["timings_s"].items()]

@@ -21,7 +21,6 @@ failed or interrupted run leaves no half-written results, and nothing fastgrad
 did not write is ever deleted.
 """
 import os
-import sys
 import warnings
 
 import numpy as np
@@ -29,23 +28,25 @@ from astropy.table import Table, vstack
 
 from .. import populations, transform
 from ..crossmatch import crossmatch
-from ..cuts import apply_cuts, cut_parameters
-from ..distances import add_distances, join_distances
+from ..cuts import apply_cuts
+from ..distances import BJ_COLUMNS, add_distances, join_distances
 from ..readers import read_catalog
 from .._outdir import ResultsDir
 from .._threads import effective_n_threads
 from ..azimuthal import azimuthal_deviation, azimuthal_profiles, residual_map
 from ..engine import DaskEngine, LocalEngine
-from ..errors import ConfigError
-from ..fitting import AutocorrWarning, fit_line, fit_tables, start_worker_server
+from ..errors import ConfigError, InputError
+from ..fitting import (AutocorrWarning, SamplingError, fit_line, fit_tables,
+                       start_worker_server)
 from ..frames import get_frame
 from ..significance import azimuthal_significance
-from .config import INPUTS_OF_SAMPLE, MOCK_KIND_OF_SAMPLE, load_config
+from ..schema import MissingColumnsError, column_values
+from .config import load_config, sample_plan
 from .progress import Progress
 from .report import output_names, summary, write_results
 
-__all__ = ["run", "RunResult", "prepare_sample", "gradient_tables", "first_bin_fit",
-           "azimuthal_analysis"]
+__all__ = ["run", "RunResult", "SampleFailure", "prepare_sample", "sample_config",
+           "gradient_tables", "first_bin_fit", "azimuthal_analysis"]
 
 
 class RunResult(dict):
@@ -57,6 +58,14 @@ class RunResult(dict):
         except KeyError:
             raise AttributeError(name) from None
 
+    def __repr__(self):
+        # the catalogues and tables are large: say what is there, not all of it
+        samples = ", ".join(f"{name} ({len(t):,} stars)"
+                            for name, t in self.get("samples", {}).items()) or "none"
+        failed = ", ".join(self.get("failed", {})) or "none"
+        return (f"<RunResult samples: {samples}; failed: {failed}; "
+                f"out: {self.get('out', 'not written')}>")
+
 
 # ---------------------------------------------------------------------------
 # Catalogues
@@ -66,75 +75,210 @@ def _report_row(step, n_before, n_after, section, description):
             "n_after": n_after, "section": section, "description": description}
 
 
-def _load_tables(cfg, sample):
-    inp = cfg["inputs"]
-    keys = INPUTS_OF_SAMPLE[sample]
-    given = [inp[k] for k in keys]
-    if all(v is None for v in given):
+def _step_report(step, n_before, n_after, section, description):
+    return Table(rows=[_report_row(step, n_before, n_after, section, description)])
+
+
+class EmptySample(InputError):
+    """No star of a sample survives a step (the cut report names it)."""
+
+
+def _load_tables(cfg, plan):
+    """The sample's input tables (input name -> canonical Table), and whether
+    they are the preset's synthetic catalogue."""
+    spec = plan.spec
+    if plan.synthetic:
         from ..mock import make_survey
+        from .config import MOCK_SIZE_KEY, _MOCK_SEED_OFFSET
         syn = cfg["synthetic"]
-        n = syn["n_lamost"] if sample == "lamost" else syn["n_giants"]
-        seed = syn["seed"] + (0 if sample == "lamost" else 1)
-        survey = make_survey(MOCK_KIND_OF_SAMPLE[sample], n, seed=seed,
-                             truth=syn["truth"].get(sample))
-        if sample == "lamost":
-            return survey["lamost"], survey["gaia"], survey["bailer_jones"], True
-        return survey["gaia"], None, survey["bailer_jones"], True
-    if sample == "lamost":
-        lam = read_catalog(inp["lamost"], kind="lamost_hot_stars",
-                                    columns=inp["lamost_columns"] or None)
-        gaia = read_catalog(inp["lamost_gaia"], kind="gaia")
-        bj = read_catalog(inp["lamost_bailer_jones"], kind="bailer_jones")
-        return lam, gaia, bj, False
-    giants = read_catalog(inp["giants"], kind="gaia_giants")
-    bj = read_catalog(inp["giants_bailer_jones"], kind="bailer_jones")
-    return giants, None, bj, False
+        survey = make_survey(spec.mock, syn[MOCK_SIZE_KEY[spec.mock]],
+                             seed=syn["seed"] + _MOCK_SEED_OFFSET[spec.mock],
+                             truth=syn["truth"].get(plan.name))
+        return _mock_inputs(spec, survey), True
+    tables = {}
+    for name, kind in spec.inputs.items():
+        tables[name] = read_catalog(plan.inputs[name], kind=kind,
+                                    columns=plan.columns.get(name) or None)
+    return tables, False
 
 
-def prepare_sample(cfg, sample, progress, n_threads=None, engine=None):
-    """Cuts, match, distances, MC transform, populations: one sample's final
-    catalogue, its cut report (docs/method.md sections 1-4) and, for the
+def _mock_inputs(spec, survey):
+    """The mock survey's tables under the spec's input names (the mock writes
+    ``lamost``/``gaia``/``bailer_jones``; a spec reads e.g. ``spectra``)."""
+    mock_name = {"lamost_hot_stars": "lamost", "gaia": "gaia", "gaia_giants": "gaia",
+                 "bailer_jones": "bailer_jones"}
+    return {name: survey[mock_name[kind]] for name, kind in spec.inputs.items()}
+
+
+def _apply(kept, preset, plan, reports, sample):
+    """One cut preset, less the cuts the sample switched off, with its
+    thresholds; a cut whose column is absent is an InputError saying how to map
+    the column or switch the cut off."""
+    from ..cuts import get_cuts
+    cuts = [c for c in get_cuts(preset) if c.name not in plan.cuts_off]
+    if not cuts:
+        return kept
+    thresholds = plan.thresholds.get(preset)
+    if thresholds:
+        names = {p for c in cuts for p in c.params}
+        thresholds = {k: v for k, v in thresholds.items() if k in names} or None
+    try:
+        kept, rep = apply_cuts(kept, cuts, thresholds=thresholds)
+    except MissingColumnsError as exc:
+        cut = next((c for c in cuts if set(exc.missing) & _cut_columns(c)), None)
+        name = cut.name if cut else "?"
+        column = exc.missing[0] if exc.missing else "?"
+        inp = plan.spec.primary
+        raise InputError(
+            f"sample {sample!r}: cut {name!r} ({preset}) needs column {column!r}, which the "
+            f"input has not; map a file column to it with [samples.{sample}.columns.{inp}] "
+            f"FILE_COLUMN = \"{column}\", or switch the cut off with [samples.{sample}.cuts] "
+            f"{name} = false") from None
+    reports.append(rep)
+    _check_not_empty(kept, rep, sample)
+    return kept
+
+
+def _cut_columns(cut):
+    return {n for spec in cut.columns for n in spec.split("|")}
+
+
+def _check_not_empty(kept, rep, sample):
+    if len(kept) == 0:
+        emptied = next((r["cut"] for r in rep if r["n_removed"] > 0 and r["n_after"] == 0),
+                       rep["cut"][-1])
+        raise EmptySample(f"sample {sample!r}: no star survives step {emptied!r} (the cut "
+                          "report, cuts.ecsv, has every step's counts)")
+
+
+def _join_gaia(kept, gaia, plan, reports, sample):
+    spec = plan.spec
+    n0 = len(kept)
+    if spec.join == "sky":
+        kept = crossmatch(kept, gaia, spec.match_radius_arcsec,  # arcsec
+                          suffixes=(f"_{sample}", ""))
+        rep = _step_report("crossmatch_gaia", n0, len(kept), "2.3",
+                           f"nearest Gaia DR3 source within {spec.match_radius_arcsec:g}\" "
+                           "(one-to-one)")
+    else:
+        kept = join_distances(kept, gaia, columns=[c for c in gaia.colnames
+                                                   if c not in kept.colnames])
+        rep = _step_report("join_gaia", n0, len(kept), "1",
+                           "the Gaia DR3 row of the star's source_id")
+    reports.append(rep)
+    _check_not_empty(kept, rep, sample)
+    return kept
+
+
+def _repeat_spectra(kept, reports, sample):
+    """Several spectra of one Gaia source: keep the highest SNR (ties: the first
+    row), a counted step (docs/method.md section 1)."""
+    n0 = len(kept)
+    ids = np.asarray(kept["source_id"])
+    if "snr" in kept.colnames:
+        snr = np.nan_to_num(np.asarray(kept["snr"], dtype=float), nan=-np.inf)
+    else:
+        snr = np.zeros(n0)
+    # sort by id, then SNR descending, then row: the first of each id is kept
+    order = np.lexsort((np.arange(n0), -snr, ids))
+    first = np.ones(n0, dtype=bool)
+    first[1:] = ids[order][1:] != ids[order][:-1]
+    keep = np.zeros(n0, dtype=bool)
+    keep[order[first]] = True
+    if not keep.all():
+        kept = kept[keep]
+    reports.append(_step_report("repeat_spectra", n0, len(kept), "docs/method.md 1",
+                                "one spectrum per Gaia source: the highest SNR"))
+    return kept
+
+
+def _distances(kept, tables, plan, reports, sample):
+    spec = plan.spec
+    n0 = len(kept)
+    if spec.distance.startswith("bailer_jones"):
+        kept = join_distances(kept, tables["distances"], columns=BJ_COLUMNS[spec.distance])
+        kept = add_distances(kept, source=spec.distance)
+        what = ("Bailer-Jones (2021) " + ("geometric" if spec.distance.endswith("_geo")
+                                          else "photogeometric") + " distance available")
+    else:
+        kept = add_distances(kept, source=spec.distance)
+        what = {"parallax": "distance = 1/parallax",
+                "catalog": "the catalogue's own distance"}[spec.distance]
+    rep = _step_report("distance_match", n0, len(kept), "2.3", what)
+    reports.append(rep)
+    _check_not_empty(kept, rep, sample)
+    return kept
+
+
+def _metallicity(kept, spec):
+    from ..samples import metallicity_error_recipe
+    kept["feh_used"] = kept[spec.metallicity]
+    kind, args = metallicity_error_recipe(spec.metallicity_error)
+    if kind == "column":
+        kept["feh_used_err"] = kept[args[0]]
+    elif kind == "half_interval":
+        lo, hi = (np.asarray(column_values(kept, a)) for a in args)
+        kept["feh_used_err"] = (hi - lo) / 2
+    else:
+        kept["feh_used_err"] = np.full(len(kept), args[0])
+
+
+def _fit_inputs(kept, reports, sample, nan_policy):
+    """Stars whose fitted values are not finite: a counted exclusion
+    (``fit.nan_policy = "omit"``) or an InputError naming the rows."""
+    n0 = len(kept)
+    ok = np.ones(n0, dtype=bool)
+    for name in ("feh_used", "feh_used_err", "R", "R_err", "z", "z_err"):
+        ok &= np.isfinite(np.asarray(column_values(kept, name)))
+    if nan_policy == "raise" and not ok.all():
+        from ..schema import reject_rows
+        reject_rows(f"sample {sample!r}", ~ok, "have a non-finite metallicity, metallicity "
+                    "error or coordinate error", "set [fit] nan_policy = \"omit\" to count "
+                    "and exclude them")
+    if not ok.all():
+        kept = kept[ok]
+    rep = _step_report("fit_inputs_finite", n0, len(kept), "docs/method.md 5",
+                       "finite metallicity, metallicity error, R, z and their errors")
+    reports.append(rep)
+    _check_not_empty(kept, rep, sample)
+    return kept
+
+
+def prepare_sample(cfg, sample, progress, n_threads=None, engine=None, reports=None):
+    """Read, cut, match, distances, MC transform, populations: one sample's
+    final catalogue, its cut report (docs/method.md sections 1-4) and, for the
     synthetic catalogues, their injected truth.
 
     ``engine`` (:mod:`fastgrad.engine`) runs the per-star steps; default a
-    :class:`~fastgrad.engine.LocalEngine` with ``n_threads``."""
+    :class:`~fastgrad.engine.LocalEngine` with ``n_threads``. ``reports``, a
+    list, receives each step's report as it is made, so that a sample that
+    fails or empties keeps the report of the steps before."""
     if engine is None:
         engine = LocalEngine(n_threads, chunks=progress.chunks)
+    plan = sample_plan(cfg, sample)
+    spec = plan.spec
+    steps = [] if reports is None else reports
     with progress.step(f"{sample}: read catalogues"):
-        main, gaia, bj, synthetic = _load_tables(cfg, sample)
-    truth = main.meta.get("truth") if synthetic else None
+        tables, synthetic = _load_tables(cfg, plan)
+    kept = tables[spec.primary]
+    truth = kept.meta.get("truth") if synthetic else None
     frame = get_frame(cfg["frame"])
-    reports = []
-    thresholds = cfg["cuts"] or None
-    if sample == "lamost":
-        with progress.step("lamost: spectroscopic cuts"):
-            kept, rep = apply_cuts(main, "lamost_hot_stars", thresholds=_for(thresholds, "lamost_hot_stars"))
-            reports.append(rep)
-        with progress.step("lamost: 2\" cross-match to Gaia DR3"):
-            n0 = len(kept)
-            kept = crossmatch(kept, gaia, cfg["crossmatch_radius_arcsec"],  # arcsec
-                                       suffixes=("_lamost", ""))
-            reports.append(Table(rows=[_report_row(
-                "crossmatch_gaia", n0, len(kept), "2.3",
-                f"nearest Gaia DR3 source within {cfg['crossmatch_radius_arcsec']}\" (one-to-one)")]))
-        rv, rv_err = "rv", "rv_err"
-        feh, feh_err = "feh", "feh_err"
-    else:
-        with progress.step("giants: Teff/logg cuts"):
-            kept, rep = apply_cuts(main, "gaia_giants", thresholds=_for(thresholds, "gaia_giants"))
-            reports.append(rep)
-        rv, rv_err = "radial_velocity", "radial_velocity_error"
-        feh, feh_err = "mh_gspspec", "mh_gspspec_err"
-        kept["mh_gspspec_err"] = (kept["mh_gspspec_upper"] - kept["mh_gspspec_lower"]) / 2
-    with progress.step(f"{sample}: Bailer-Jones distances"):
-        n0 = len(kept)
-        kept = join_distances(kept, bj)
-        kept = add_distances(kept)
-        reports.append(Table(rows=[_report_row("distance_match", n0, len(kept), "2.3",
-                                               "Bailer-Jones (2021) geometric distance available")]))
-    with progress.step(f"{sample}: astrometric cuts"):
-        kept, rep = apply_cuts(kept, "astrometric", thresholds=_for(thresholds, "astrometric"))
-        reports.append(rep)
+    for preset in spec.cuts_before:
+        with progress.step(f"{sample}: {preset} cuts"):
+            kept = _apply(kept, preset, plan, steps, sample)
+    if "gaia" in tables and spec.primary != "gaia":
+        what = (f"{spec.match_radius_arcsec:g}\" cross-match" if spec.join == "sky"
+                else "source_id join")
+        with progress.step(f"{sample}: {what} to Gaia DR3"):
+            kept = _join_gaia(kept, tables["gaia"], plan, steps, sample)
+        if spec.repeat_spectra:
+            kept = _repeat_spectra(kept, steps, sample)
+    with progress.step(f"{sample}: distances ({spec.distance})"):
+        kept = _distances(kept, tables, plan, steps, sample)
+    for preset in spec.cuts_after:
+        with progress.step(f"{sample}: {preset} cuts"):
+            kept = _apply(kept, preset, plan, steps, sample)
+    rv, rv_err = spec.radial_velocity, spec.radial_velocity_error
     with progress.step(f"{sample}: Monte-Carlo Galactocentric coordinates "
                        f"({len(kept):,} stars x {cfg['monte_carlo']['n_samples']} draws)"):
         # each star's random stream is keyed by its source_id, so neither the
@@ -155,24 +299,18 @@ def prepare_sample(cfg, sample, progress, n_threads=None, engine=None):
             kept[name] = probs[name]
         kept.meta["kinematics"] = probs.meta["kinematics"]
         kept, rep = populations.halo_cut(kept, cfg["halo_p_max"], frame=frame)
-        reports.append(rep)
-    kept["feh_used"] = kept[feh]
-    kept["feh_used_err"] = kept[feh_err]
-    report = vstack([_normalise_report(r, sample) for r in reports])
+        steps.append(rep)
+        _check_not_empty(kept, rep, sample)
+    _metallicity(kept, spec)
+    kept = _fit_inputs(kept, steps, sample, _settings(cfg, plan)[0]["nan_policy"])
+    report = vstack([_normalise_report(r, sample) for r in steps])
     return kept, report, truth
 
 
-def _for(thresholds, preset):
-    """The overrides that apply to one cut preset ({"preset": {...}} or flat)."""
-    if not thresholds:
-        return None
-    if preset in thresholds:
-        return thresholds[preset]
-    flat = {k: v for k, v in thresholds.items() if not isinstance(v, dict)}
-    if not flat:
-        return None
-    names = cut_parameters(preset)
-    return {k: v for k, v in flat.items() if k in names} or None
+def _settings(cfg, plan):
+    """The sample's ``[fit]`` and ``[azimuthal]`` settings: the run's, under
+    the sample's own."""
+    return {**cfg["fit"], **plan.spec.fit}, {**cfg["azimuthal"], **plan.spec.azimuthal}
 
 
 def _normalise_report(rep, sample):
@@ -289,7 +427,10 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
         effective_n_threads(n_threads)
     except ValueError as exc:
         raise ConfigError(f"n_threads: {exc}") from None
-    protect = [v for k, v in cfg["inputs"].items() if k != "lamost_columns" and v is not None]
+    protect = [path for name in cfg["run"] for path in sample_plan(cfg, name).inputs.values()
+               if path is not None]
+    protect += [cfg["overlays"][k] for k in ("overdensity", "literature_radial",
+                                             "literature_vertical") if cfg["overlays"][k]]
     if isinstance(config, (str, os.PathLike)):
         protect.append(config)
     outdir = ResultsDir(out, overwrite=overwrite, protect=protect)
@@ -301,10 +442,17 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
 
 
 def _run(cfg, outdir, n_threads, verbose, figures):
-    progress = Progress(verbose)
+    with Progress(verbose) as progress:
+        return _run_steps(cfg, outdir, n_threads, verbose, figures, progress)
+
+
+def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
     frame = get_frame(cfg["frame"])
-    results = RunResult(config=cfg, tables={}, fits={}, samples={}, azimuthal={})
+    results = RunResult(config=cfg, tables={}, fits={}, samples={}, azimuthal={}, failed={})
     truths, reports = {}, []
+    if figures:  # a bad overlay file is found before any work
+        from .report import load_overlays
+        results["overlays"] = load_overlays(cfg, frame)
     engine = _engine(cfg, progress, n_threads)
     if effective_n_threads(n_threads) > 1:
         start_worker_server()  # the bins' fits run in worker processes (fit_tables)
@@ -320,33 +468,71 @@ def _run(cfg, outdir, n_threads, verbose, figures):
     for w in caught:
         if not issubclass(w.category, AutocorrWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    results["cuts"] = vstack(reports)
+    results["cuts"] = vstack(reports) if reports else Table()
     results["summary"] = summary(results, cfg, truths, frame, progress)
     results["summary"]["autocorr_warnings"] = autocorr
-    if autocorr and verbose:
-        print(f"[fastgrad] note: {len(autocorr)} emcee warning(s): chains shorter than 50 "
-              "autocorrelation times (the paper's 10 walkers x 1000 steps); fits kept, "
-              "details in summary.json", file=sys.stderr, flush=True)
+    results["summary"]["failed"] = dict(results.failed)
+    if autocorr:
+        progress.note(f"note: {len(autocorr)} emcee warning(s): chains shorter than 50 "
+                      "autocorrelation times (the paper's 10 walkers x 1000 steps); fits kept, "
+                      "details in summary.json")
     write_results(outdir, results, cfg, frame, figures, progress, verbose)
+    if results.failed:
+        raise SampleFailure(results)
     return results
 
 
+class SampleFailure(InputError):
+    """Some samples of a run failed on their input data; the others' results
+    were written (``.result``, a :class:`RunResult`; ``.failed``: sample ->
+    message)."""
+
+    def __init__(self, result):
+        self.result, self.failed = result, dict(result.failed)
+        done = [n for n in result.config["run"] if n not in self.failed]
+        what = "; ".join(f"{name}: {msg}" for name, msg in self.failed.items())
+        kept = (f"the results of {', '.join(done)} are in {result.get('out')}" if done
+                else f"the cut report is in {result.get('out')}")
+        super().__init__(f"{len(self.failed)} sample(s) failed ({what}); {kept}")
+
+
+def sample_config(cfg, name):
+    """``cfg`` with sample ``name``'s own ``[fit]`` and ``[azimuthal]``
+    settings over the run's (what gradient_tables & co. read)."""
+    plan = sample_plan(cfg, name)
+    fit, az = _settings(cfg, plan)
+    return {**cfg, "fit": fit, "azimuthal": az}
+
+
 def _analyse(cfg, results, truths, reports, progress, n_threads, engine):
-    for name in cfg["samples"]:
-        sample, report, truth = prepare_sample(cfg, name, progress, n_threads, engine)
-        if len(sample) == 0:
-            raise ValueError(f"{name}: no star survives the cuts (see the cut report)")
+    first = None
+    for name in cfg["run"]:
+        steps = []
+        try:
+            sample, report, truth = prepare_sample(cfg, name, progress, n_threads, engine,
+                                                   reports=steps)
+            scfg = sample_config(cfg, name)
+            with progress.step(f"{name}: Tables 1 and 2 (emcee fits of the |Z| and R bins)"):
+                t1, t2 = gradient_tables(sample, scfg, n_threads)
+            with progress.step(f"{name}: residual maps and azimuthal profiles "
+                               f"(|Z| < {scfg['azimuthal']['zmax']} kpc)"):
+                az = azimuthal_analysis(sample, scfg, n_threads)
+            if first is None:
+                with progress.step(f"{name}: posterior draws of the first |Z| bin (Figure 3)"):
+                    results.fits[name] = first_bin_fit(sample, scfg, n_threads)
+                first = name
+        except (InputError, SamplingError) as exc:
+            # one sample's bad data never costs the others their results
+            results.failed[name] = str(exc)
+            progress.note(f"{name}: FAILED: {exc}")
+            if steps:
+                reports.append(vstack([_normalise_report(r, name) for r in steps]))
+            continue
         results.samples[name] = sample
         reports.append(report)
         truths[name] = truth
-        with progress.step(f"{name}: Tables 1 and 2 (emcee fits of the |Z| and R bins)"):
-            t1, t2 = gradient_tables(sample, cfg, n_threads)
         results.tables[name] = {"table1": t1, "table2": t2}
-        with progress.step(f"{name}: residual maps and azimuthal profiles (|Z| < {cfg['azimuthal']['zmax']} kpc)"):
-            results.azimuthal[name] = azimuthal_analysis(sample, cfg, n_threads)
-        if name == cfg["samples"][0]:
-            with progress.step(f"{name}: posterior draws of the first |Z| bin (Figure 3)"):
-                results.fits[name] = first_bin_fit(sample, cfg, n_threads)
+        results.azimuthal[name] = az
 
 
 def _engine(cfg, progress, n_threads):

@@ -4,9 +4,17 @@ The Sun as an orange star at (-R0, 0) and the Reid et al. (2014) arms as
 thick black centre lines with dashed lines at +- the arm width, rescaled to
 the analysis R0.  Each draws on the ``ax`` given and returns its artists.
 """
+import numpy as np
+
 from ..arms import arm_curve, arm_names, arm_parameters
 
-__all__ = ["draw_sun", "draw_arms", "default_R0"]
+__all__ = ["draw_sun", "draw_arms", "default_R0", "read_overdensity_grid", "read_literature",
+           "LITERATURE_COLUMNS"]
+
+#: The columns of a literature gradient table (Figures 4 and 7): the work's
+#: name, the bin centre (kpc: |Z| for radial gradients, R for vertical ones),
+#: the gradient (dex/kpc) and, optionally, its error.
+LITERATURE_COLUMNS = ("reference", "x", "slope", "slope_err")
 
 
 def default_R0():
@@ -75,3 +83,85 @@ def draw_arms(ax, model="reid2014", *, names=None, R0=None, rescale=True, widths
         ax.set_ylim(*limits[1])
     return lines
 
+
+
+def _read_table(path, what):
+    from astropy.table import Table
+    from ..errors import InputError
+    try:
+        return Table.read(path, format="ascii.ecsv") if str(path).endswith(".ecsv") \
+            else Table.read(path)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{path!r}: cannot be read as a table ({what}): {exc}") from None
+
+
+def read_overdensity_grid(path, *, frame="heliocentric", R0=None):
+    """A user's overdensity map (e.g. the upper-main-sequence overdensity of
+    Poggio et al. 2021, GPL-licensed and not shipped) as the ``(X, Y, Z)``
+    grid :func:`fastgrad.plots.plot_residual_maps` draws as contours.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A table (ECSV, FITS, VOTable, CSV) with one row per grid node and the
+        columns ``x``, ``y`` (kpc) and ``overdensity`` (dimensionless; also
+        accepted: ``delta``, ``density_contrast``). Nodes need not be sorted;
+        a node missing from the full grid is NaN (not contoured).
+    frame : {"heliocentric", "galactocentric"}
+        ``"heliocentric"`` (Poggio et al.'s maps): x from the Sun towards the
+        Galactic centre, y towards Galactic rotation; converted to fastgrad's
+        Galactocentric X = x - R0, Y = y. ``"galactocentric"``: already in
+        fastgrad's frame (the Sun at X = -R0).
+    R0 : float, optional
+        Solar radius, kpc (default the paper's frame, 8.27).
+
+    Returns
+    -------
+    X, Y, Z : 2-D ndarrays, shape (n_y, n_x)
+
+    Raises
+    ------
+    fastgrad.errors.InputError
+        The file is not a table, lacks a column (naming it), or its nodes do
+        not lie on a grid (fewer than two distinct x or y).
+    """
+    from ..errors import InputError
+    if frame not in ("heliocentric", "galactocentric"):
+        raise ValueError(f"frame must be 'heliocentric' or 'galactocentric', got {frame!r}")
+    t = _read_table(path, "an overdensity grid")
+    value = next((c for c in ("overdensity", "delta", "density_contrast") if c in t.colnames), None)
+    missing = [c for c in ("x", "y") if c not in t.colnames] + ([] if value else ["overdensity"])
+    if missing:
+        raise InputError(f"{path!r}: overdensity grid without column(s) {missing}; it has "
+                         f"{t.colnames[:20]}")
+    x, y = (np.asarray(t[c], dtype=float) for c in ("x", "y"))
+    z = np.ma.filled(np.ma.asarray(t[value], dtype=float), np.nan)
+    xs, ix = np.unique(x, return_inverse=True)
+    ys, iy = np.unique(y, return_inverse=True)
+    if len(xs) < 2 or len(ys) < 2 or not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+        raise InputError(f"{path!r}: the nodes do not form a grid ({len(xs)} distinct x, "
+                         f"{len(ys)} distinct finite y)")
+    Z = np.full((len(ys), len(xs)), np.nan)
+    Z[iy, ix] = z
+    if frame == "heliocentric":
+        xs = xs - (default_R0() if R0 is None else float(R0))
+    X, Y = np.meshgrid(xs, ys)
+    return X, Y, Z
+
+
+def read_literature(path):
+    """A table of published gradients for Figures 4 and 7
+    (:data:`LITERATURE_COLUMNS`: ``reference``, ``x`` in kpc, ``slope`` in
+    dex/kpc, optional ``slope_err``): the values the paper overlays but does
+    not tabulate (docs/method.md section 7). InputError names a missing
+    column."""
+    from ..errors import InputError
+    t = _read_table(path, "literature gradients")
+    missing = [c for c in LITERATURE_COLUMNS[:3] if c not in t.colnames]
+    if missing:
+        raise InputError(f"{path!r}: literature table without column(s) {missing} (needs "
+                         f"{list(LITERATURE_COLUMNS)}, slope_err optional); it has "
+                         f"{t.colnames[:20]}")
+    return t
