@@ -79,8 +79,10 @@ def compute():
     _put(out, "mc_galactocentric", mc)
     _put(out, "frame_constants", fastgrad.frame_constants())
     # populations
+    # the heliocentric reading under its old name: the same bits as before issue 15
     _put(out, "kinematic_probabilities",
-         fastgrad.kinematic_probabilities(mc["vx"], mc["vy"], mc["vz"]))
+         fastgrad.kinematic_probabilities(mc["vx"], mc["vy"], mc["vz"], kinematics="heliocentric"))
+    _put(out, "kinematic_probabilities_local", fastgrad.kinematic_probabilities(mc))
     _put(out, "lsr_velocities", fastgrad.lsr_velocities(mc["vx"], mc["vy"], mc["vz"]))
     # catalogues: a synthetic survey through the paper's steps
     lam = fastgrad.make_survey("lamost_hot_stars", 3000, seed=3)

@@ -239,6 +239,7 @@ def _giants_table():
     survey = fastgrad.make_survey("gaia_giants", 5000, seed=1)
     t = join(survey["gaia"], survey["bailer_jones"], keys="source_id", join_type="left")
     t.sort("source_id")
+    t["flags_gspspec"] = "0" * 40 + "1"   # astrophysical_parameters' flag string (optional)
     assert np.ma.is_masked(t["r_med_geo"])  # 16 giants without a distance
     for name in ("teff_gspspec", "logg_gspspec", "mh_gspspec", "radial_velocity",
                  "parallax_over_error"):

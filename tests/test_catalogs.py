@@ -157,18 +157,27 @@ def test_read_rejects_wrong_unit(tmp_path):
 
 def test_read_missing_columns_named(tmp_path):
     src = lamost_like(3)
-    src.remove_columns(["SNRg", "e_[Fe/H]"])
-    path = tmp_path / "no_snr.fits"
+    src.remove_columns(["RV", "e_[Fe/H]"])
+    path = tmp_path / "no_rv.fits"
     write(src, path, "fits")
     with pytest.raises(MissingColumnsError) as info:
         read_catalog(path, kind="lamost_hot_stars")
     msg = str(info.value)
-    assert "snr" in msg and "feh_err" in msg and "2 required column(s)" in msg
+    assert "'rv'" in msg and "feh_err" in msg and "2 required column(s)" in msg
     assert str(path) in msg
-    assert "SNRg" in msg and "e_[Fe/H]" in msg  # the names that were tried
+    assert "HRV" in msg and "e_[Fe/H]" in msg  # the names that were tried
     assert "LAMOST_COLUMNS" in msg
-    assert set(info.value.missing) == {"snr", "feh_err"}
+    assert set(info.value.missing) == {"rv", "feh_err"}
     assert isinstance(info.value, ValueError)
+    # a column only a cut reads (snr) is not required: read, then the cut names it
+    src = lamost_like(3)
+    src.remove_column("SNRg")
+    write(src, path, "fits")
+    t = read_catalog(path, kind="lamost_hot_stars")
+    assert "snr" not in t.colnames
+    with pytest.raises(MissingColumnsError, match="snr_min") as info:
+        apply_cuts(t, "lamost_hot_stars")
+    assert info.value.missing == ("snr",) and info.value.cut == "snr_min"
 
 
 def test_read_user_mapping_overrides(tmp_path):

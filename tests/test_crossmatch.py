@@ -157,3 +157,25 @@ def test_crossmatch_radius_units():
         crossmatch(left, right, radius="2 arcsec")
     with pytest.raises(ValueError, match="radius.*finite"):
         crossmatch(left, right, radius=np.nan)
+
+
+def test_crossmatch_many_to_one_keeps_every_spectrum():
+    # two spectra of one star (0.5" and 1.0" from it) and one of another
+    right = Table({"source_id": np.array([10, 20], dtype=np.int64), "ra": [30.0, 60.0],
+                   "dec": [10.0, -5.0]})
+    spots = [offset(30.0, 10.0, 1.0, 10.0), offset(60.0, -5.0, 0.7, 100.0),
+             offset(30.0, 10.0, 0.5, 250.0), offset(90.0, 0.0, 0.1, 0.0)]
+    left = Table({"obsid": [1, 2, 3, 4], "ra": [p[0] for p in spots],
+                  "dec": [p[1] for p in spots]})
+    one = crossmatch(left, right)
+    many, li, ri = crossmatch(left, right, one_to_one=False, return_indices=True)
+    assert list(one["obsid"]) == [2, 3]  # the nearer spectrum of star 10 only
+    assert list(many["obsid"]) == [1, 2, 3] and list(many["source_id"]) == [10, 20, 10]
+    np.testing.assert_array_equal(li, [0, 1, 2])
+    np.testing.assert_array_equal(ri, [0, 1, 0])
+    np.testing.assert_allclose(many["separation"], [1.0, 0.7, 0.5], atol=1e-6)
+    rep = many.meta["crossmatch"]
+    assert rep["n_matched"] == 3 and rep["n_duplicates_dropped"] == 0
+    assert rep["n_right_multiply_claimed"] == 1 and rep["n_right_unmatched"] == 0
+    assert rep["n_left_unmatched"] == 1
+    assert one.meta["crossmatch"]["n_duplicates_dropped"] == 1

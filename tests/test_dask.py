@@ -180,10 +180,13 @@ def test_mc_bit_identical_to_single_machine(catalog, single_mc, mc_ddf):
     assert np.isnan(got["R"]).sum() > 0  # the NaN inputs did reach the kernel
 
 
-def test_kinematics_bit_identical(catalog, single_mc, mc_ddf):
-    got = fd.kinematic_probabilities(mc_ddf).compute()
+@pytest.mark.parametrize("kinematics", ["local", "heliocentric"])
+def test_kinematics_bit_identical(catalog, single_mc, mc_ddf, kinematics):
+    got = fd.kinematic_probabilities(mc_ddf, kinematics=kinematics).compute()
     got = by_id(got, catalog.source_id.to_numpy())
-    ref = fastgrad.kinematic_probabilities(single_mc["vx"], single_mc["vy"], single_mc["vz"])
+    ref = fastgrad.kinematic_probabilities(single_mc["vx"], single_mc["vy"], single_mc["vz"],
+                                           x=single_mc["x"], y=single_mc["y"],
+                                           kinematics=kinematics)
     for name in ("U", "V", "W", "p_thin", "p_thick", "p_halo"):
         np.testing.assert_array_equal(got[name].to_numpy(), np.asarray(ref[name]),
                                       err_msg=name, strict=True)
@@ -221,8 +224,9 @@ def test_halo_cut_after_kinematics(mc_ddf, single_mc, catalog):
 
     kin = fd.kinematic_probabilities(mc_ddf)
     kept, counts = dask.compute(*fd.quality_cuts(kin, "halo"))
-    single = Table({"source_id": catalog.source_id.to_numpy(), "vx": single_mc["vx"],
-                    "vy": single_mc["vy"], "vz": single_mc["vz"]})
+    single = Table({"source_id": catalog.source_id.to_numpy(), "x": single_mc["x"],
+                    "y": single_mc["y"], "vx": single_mc["vx"], "vy": single_mc["vy"],
+                    "vz": single_mc["vz"]})
     ref_kept, ref = fastgrad.halo_cut(single)
     _assert_same_report(fd.cut_report(counts, ["halo"]), ref)
     assert sorted(kept.source_id) == sorted(ref_kept["source_id"])

@@ -108,10 +108,10 @@ def test_dask_engine_maps_the_steps_bit_identically():
         with engine.DaskEngine(client=client, partitions=3) as eng:
             assert eng.n_threads is None
             mc = eng.map(transform.add_galactocentric, t, **STEP)
-            probs = eng.map(add_kinematic_probabilities, mc, columns=["vx", "vy", "vz"])
+            probs = eng.map(add_kinematic_probabilities, mc, columns=["x", "y", "vx", "vy", "vz"])
     local = engine.LocalEngine()
     mc_ref = local.map(transform.add_galactocentric, t, **STEP)
-    probs_ref = local.map(add_kinematic_probabilities, mc_ref, columns=["vx", "vy", "vz"])
+    probs_ref = local.map(add_kinematic_probabilities, mc_ref, columns=["x", "y", "vx", "vy", "vz"])
     assert mc.colnames == mc_ref.colnames and probs.colnames == probs_ref.colnames
     for got, ref in ((mc, mc_ref), (probs, probs_ref)):
         for name in ref.colnames:

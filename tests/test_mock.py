@@ -307,12 +307,18 @@ def test_frame_option():
 
 # ------------------------------------------------------------------------- cuts
 
-def _p_halo(vx, vy, vz, frame=None):
-    """Bensby 2003 P(halo) from Galactocentric velocities (docs/method.md section 4)."""
+def _p_halo(x, y, vx, vy, vz, frame=None):
+    """Bensby 2003 P(halo) in each star's own frame (docs/method.md section 4):
+    velocities along the star's axes (to the centre, along rotation, up) minus
+    the LSR's, the Sun's velocity less (11.1, 12.24, 7.25) km/s (the Sun lies
+    on the -x axis in these frames)."""
     v = fastgrad.get_frame(frame).galcen_v_sun
-    vsun = (v.d_xyz if hasattr(v, "d_xyz") else v.xyz).to_value(u.km / u.s)
-    uu, vv, ww = (np.asarray(v) - vs + pec for v, vs, pec in
-                  zip((vx, vy, vz), vsun, (11.1, 12.24, 7.25)))
+    lsr = (v.d_xyz if hasattr(v, "d_xyz") else v.xyz).to_value(u.km / u.s) - (11.1, 12.24, 7.25)
+    x, y, vx, vy, vz = (np.asarray(c) for c in (x, y, vx, vy, vz))
+    R = np.hypot(x, y)
+    uu = -(x * vx + y * vy) / R - lsr[0]
+    vv = (y * vx - x * vy) / R - lsr[1]
+    ww = vz - lsr[2]
     f = {}
     for name, (X, su, sv, sw, va) in BENSBY.items():
         f[name] = X / (su * sv * sw) * np.exp(
@@ -363,7 +369,7 @@ def test_lamost_cuts_leave_the_paper_fraction(lamost):
     t = t[_astrometric(t) & np.isfinite(_values(t["rv"]))]
     gc = fastgrad.galactocentric(t["ra_gaia"], t["dec_gaia"], _values(t["r_med_geo"]) / 1e3,
                                  t["pmra"], t["pmdec"], t["rv"])
-    final = _p_halo(gc["vx"], gc["vy"], gc["vz"]) < 0.01
+    final = _p_halo(gc["x"], gc["y"], gc["vx"], gc["vy"], gc["vz"]) < 0.01
     assert 0.005 < 1 - final.mean() < 0.08
     # the paper: 129,148 of ~332,000 candidates
     assert 0.36 < final.sum() / N < 0.44
@@ -382,7 +388,7 @@ def test_giant_cuts_leave_the_paper_fraction(giants):
     t = t[_astrometric(t)]
     gc = fastgrad.galactocentric(t["ra"], t["dec"], _values(t["r_med_geo"]) / 1e3, t["pmra"],
                                  t["pmdec"], t["radial_velocity"])
-    final = _p_halo(gc["vx"], gc["vy"], gc["vz"]) < 0.01
+    final = _p_halo(gc["x"], gc["y"], gc["vx"], gc["vy"], gc["vz"]) < 0.01
     # ~800,000-850,000 of ~1,000,000
     assert 0.78 < final.sum() / N < 0.87
     assert final.sum() == pytest.approx(g.meta["truth"]["counts"]["final"], rel=0.01)

@@ -85,6 +85,22 @@ def test_summary_has_fits_truth_and_pulls(small_run):
     assert "Table 1" in report and "fig8.png" in report and "pull" in report
 
 
+def test_summary_and_report_give_the_paper_population_check(small_run):
+    """summary.json samples.<name>.populations: the share of the final sample
+    with P_thin > 0.9 (the paper: > 95 % for LAMOST), counted here again from
+    the final catalogue; one report.md line per sample says it."""
+    res, out = small_run
+    s = json.loads((out / "summary.json").read_text())
+    report = (out / "report.md").read_text()
+    for name, sample in res.samples.items():
+        pop = s["samples"][name]["populations"]
+        share = np.count_nonzero(np.asarray(sample["p_thin"]) > 0.9) / len(sample)
+        assert pop["share_p_thin_gt_0.9"] == pytest.approx(share, rel=1e-12)
+        assert pop["kinematics"] == "local"
+        assert f"- {name}: {100 * share:.1f} % of the final sample has P_thin > 0.9" in report
+    assert s["samples"]["lamost"]["populations"]["share_p_thin_gt_0.9"] > 0.9
+
+
 def test_missing_input_file_is_one_clear_error(tmp_path, capsys):
     cfg = tmp_path / "run.toml"
     cfg.write_text('run = ["giants"]\n[samples.giants.inputs]\ngaia = "nope.fits"\n'

@@ -153,7 +153,7 @@ def test_kinematic_probabilities_from_galactocentric():
     vx = np.array([lsr[0], lsr[0], lsr[0] + 50.0])
     vy = np.array([lsr[1], lsr[1] - 220.0, lsr[1]])
     vz = np.array([lsr[2], lsr[2], lsr[2]])
-    out = kinematic_probabilities(vx, vy, vz)
+    out = kinematic_probabilities(vx, vy, vz, kinematics="heliocentric")
     np.testing.assert_allclose(out["U"], [0.0, 0.0, 50.0], atol=1e-12)
     np.testing.assert_allclose(out["V"], [0.0, -220.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(out["W"], 0.0, atol=1e-12)
@@ -167,11 +167,12 @@ def test_kinematic_probabilities_from_galactocentric():
     assert out.meta["frame"]["preset"] == "hawkins2023"
     assert out.meta["populations"]["model"] == "bensby2003"
     # another frame: its own Sun velocity is subtracted
-    other = kinematic_probabilities(vx, vy, vz, frame="v4.0")
+    other = kinematic_probabilities(vx, vy, vz, frame="v4.0", kinematics="heliocentric")
     v40 = get_frame("v4.0").galcen_v_sun
     np.testing.assert_allclose(other["V"] - out["V"],
                                v_sun[1] - v40.y.to_value(u.km / u.s), atol=1e-12)
-    no_pec = kinematic_probabilities(vx, vy, vz, solar_motion=(0.0, 0.0, 0.0))
+    no_pec = kinematic_probabilities(vx, vy, vz, solar_motion=(0.0, 0.0, 0.0),
+                                     kinematics="heliocentric")
     np.testing.assert_allclose(no_pec["U"] - out["U"], -SUN_PEC[0], atol=1e-12)
 
 
@@ -179,12 +180,17 @@ def test_add_kinematic_probabilities_uses_table_frame():
     frame = get_frame("v4.0")
     from fastgrad.frames import frame_metadata
 
-    t = Table({"vx": [10.0, 12.9], "vy": [240.0, 245.6], "vz": [7.0, 7.78]})
+    t = Table({"x": [-8.0, 3.0], "y": [0.5, 9.0], "vx": [10.0, 12.9], "vy": [240.0, 245.6],
+               "vz": [7.0, 7.78]})
     t.meta["frame"] = frame_metadata(frame)
-    out = add_kinematic_probabilities(t)
-    ref = kinematic_probabilities(t["vx"], t["vy"], t["vz"], frame=frame)
-    np.testing.assert_allclose(out["p_thin"], ref["p_thin"], rtol=1e-15)
-    np.testing.assert_allclose(out["U"], ref["U"], rtol=1e-15)
+    for kinematics in ("local", "heliocentric"):
+        out = add_kinematic_probabilities(t, kinematics=kinematics)
+        ref = kinematic_probabilities(t["vx"], t["vy"], t["vz"], x=t["x"], y=t["y"], frame=frame,
+                                      kinematics=kinematics)
+        np.testing.assert_allclose(out["p_thin"], ref["p_thin"], rtol=1e-15)
+        np.testing.assert_allclose(out["U"], ref["U"], rtol=1e-15)
+        assert out.meta["kinematics"]["velocities"] == kinematics
+        assert out.meta["kinematics"]["frame"]["preset"] == "v4.0"
     assert "p_thin" not in t.colnames
     with pytest.raises(ValueError, match="vx"):
         add_kinematic_probabilities(Table({"vy": [0.0]}))
@@ -204,8 +210,9 @@ def test_halo_cut_boundary_and_count():
 def test_halo_cut_from_velocities():
     frame = get_frame(None)
     lsr = frame.galcen_v_sun.xyz.to_value(u.km / u.s) - np.array(SUN_PEC)
-    t = Table({"vx": [lsr[0], lsr[0]], "vy": [lsr[1], lsr[1] - 220.0],
-               "vz": [lsr[2], lsr[2]]})
+    sun = fastgrad.frame_constants(frame)[1]   # at the Sun: local = heliocentric
+    t = Table({"x": [sun[0]] * 2, "y": [sun[1]] * 2, "vx": [lsr[0], lsr[0]],
+               "vy": [lsr[1], lsr[1] - 220.0], "vz": [lsr[2], lsr[2]]})
     kept, report = halo_cut(t)
     assert len(kept) == 1 and kept["p_thin"][0] > 0.99
     assert report["n_removed"][0] == 1
@@ -223,13 +230,14 @@ def test_kinematic_probabilities_masked_velocities_are_nan_not_fill_values():
     from astropy.table import MaskedColumn
     from astropy.utils.masked import Masked
     vx, vy, vz = _vel()
-    ref = kinematic_probabilities(vx, vy, vz)
+    x, y = np.full(5, -8.0), np.linspace(-1.0, 1.0, 5)
+    ref = kinematic_probabilities(vx, vy, vz, x=x, y=y)
     mask = np.array([False, True, False, False, True])
     fill = np.where(mask, -99999.0, vy)
     kms = u.km / u.s
     for vy_masked in (Masked(fill * kms, mask=mask), MaskedColumn(fill, mask=mask, unit=kms),
                       np.ma.masked_array(fill, mask=mask)):
-        t = kinematic_probabilities(vx, vy_masked, vz)
+        t = kinematic_probabilities(vx, vy_masked, vz, x=x, y=y)
         for name in ("V", "p_thin", "p_thick", "p_halo"):
             assert np.isnan(t[name][mask]).all(), (type(vy_masked), name)
             np.testing.assert_array_equal(t[name][~mask], ref[name][~mask])
@@ -243,7 +251,9 @@ def test_kinematic_probabilities_masked_velocities_are_nan_not_fill_values():
 def test_kinematic_probabilities_refuses_bool_complex_dates(bad, match):
     vx, vy, vz = _vel()
     with pytest.raises(TypeError, match=f"vz: .*{match}"):
-        kinematic_probabilities(vx, vy, bad)
+        kinematic_probabilities(vx, vy, bad, kinematics="heliocentric")
+    with pytest.raises(TypeError, match=f"x: .*{match}"):
+        kinematic_probabilities(vx, vy, vz, x=bad, y=vx)
 
 
 def test_scalar_parameters_name_themselves():
@@ -258,9 +268,11 @@ def test_scalar_parameters_name_themselves():
     kept, report = halo_cut(t, p_max=1 * u.percent)   # 1 % is 0.01
     assert len(kept) == 2 and report["n_nonfinite"][0] == 1
     with pytest.raises(u.UnitConversionError, match=r"solar_motion\[0\] \(U\)"):
-        kinematic_probabilities(vx, vy, vz, solar_motion=[11.1, 12.24, 7.25] * u.kpc)
-    pc = kinematic_probabilities(vx, vy, vz, solar_motion=[11.1, 12.24, 7.25] * u.km / u.s)
-    ms = kinematic_probabilities(vx, vy, vz,
+        kinematic_probabilities(vx, vy, vz, solar_motion=[11.1, 12.24, 7.25] * u.kpc,
+                                kinematics="heliocentric")
+    pc = kinematic_probabilities(vx, vy, vz, solar_motion=[11.1, 12.24, 7.25] * u.km / u.s,
+                                 kinematics="heliocentric")
+    ms = kinematic_probabilities(vx, vy, vz, kinematics="heliocentric",
                                  solar_motion=[11100.0, 12240.0, 7250.0] * u.m / u.s)
     np.testing.assert_allclose(ms["U"], pc["U"], rtol=1e-15, atol=1e-12)
     # a population in Quantities is stored in km/s; a wrong unit names the field
@@ -275,10 +287,13 @@ def test_scalar_parameters_name_themselves():
 def test_table_steps_take_dataframes_and_name_other_types():
     import pandas as pd
     rng = np.random.default_rng(3)
-    df = pd.DataFrame({"vx": rng.normal(11, 30, 200), "vy": rng.normal(245, 20, 200),
+    df = pd.DataFrame({"x": rng.uniform(-12, -4, 200), "y": rng.uniform(-4, 4, 200),
+                       "vx": rng.normal(11, 30, 200), "vy": rng.normal(245, 20, 200),
                        "vz": rng.normal(7, 15, 200)})
     t = fastgrad.add_kinematic_probabilities(df)
-    ref = fastgrad.kinematic_probabilities(df["vx"], df["vy"], df["vz"])
+    ref = fastgrad.kinematic_probabilities(df["vx"], df["vy"], df["vz"], x=df["x"], y=df["y"])
+    np.testing.assert_array_equal(np.asarray(fastgrad.kinematic_probabilities(df)["p_halo"]),
+                                  np.asarray(ref["p_halo"]))
     np.testing.assert_array_equal(np.asarray(t["p_halo"]), np.asarray(ref["p_halo"]))
     kept, report = fastgrad.halo_cut(df)
     assert report["n_before"][0] == 200 and len(kept) == report["n_after"][0]
@@ -286,3 +301,149 @@ def test_table_steps_take_dataframes_and_name_other_types():
         fastgrad.halo_cut([1, 2, 3])
     with pytest.raises(TypeError, match="copy=False"):
         fastgrad.add_kinematic_probabilities(df, copy=False)
+
+
+# --------------------------------------------------------------------------
+# issue 15: U, V, W in each star's own frame (docs/method.md section 4)
+# --------------------------------------------------------------------------
+def _v_sun(frame):
+    v = frame.galcen_v_sun
+    return (v.d_xyz if hasattr(v, "d_xyz") else v.xyz).to_value(u.km / u.s)
+
+
+def _astropy_cylindrical(gc):
+    """(v_R, v_phi) of astropy Galactocentric coordinates through astropy's own
+    cylindrical representation (v_phi along +phi, km/s)."""
+    from astropy.coordinates import CylindricalDifferential, CylindricalRepresentation
+    cyl = gc.represent_as(CylindricalRepresentation, CylindricalDifferential)
+    dif = cyl.differentials["s"]
+    v_R = dif.d_rho.to_value(u.km / u.s)
+    v_phi = (cyl.rho * dif.d_phi).to(u.km / u.s, u.dimensionless_angles()).value
+    return v_R, v_phi
+
+
+def _astropy_lsr_at_sun(frame):
+    """(U, V, W) of the LSR at the Sun from astropy alone: a particle at the
+    Sun's Galactocentric position moving with galcen_v_sun minus the solar
+    motion, read in cylindrical components (U = -v_R, V = -v_phi: astropy's
+    Galaxy rotates towards -phi)."""
+    from astropy.coordinates import CartesianDifferential, CartesianRepresentation, ICRS
+    sun = ICRS(CartesianRepresentation([0.0, 0.0, 0.0] * u.kpc,
+                                       differentials=CartesianDifferential([0.0] * 3 * u.km / u.s)))
+    sun_gc = sun.transform_to(frame)
+    lsr_v = sun_gc.velocity.d_xyz.to_value(u.km / u.s) - np.array(SUN_PEC)
+    from astropy.coordinates import Galactocentric
+    p = Galactocentric(CartesianRepresentation(sun_gc.cartesian.xyz,
+                                               differentials=CartesianDifferential(lsr_v * u.km / u.s)),
+                       **{k: getattr(frame, k) for k in frame.frame_attributes})
+    v_R, v_phi = _astropy_cylindrical(p)
+    return -float(v_R), -float(v_phi), float(lsr_v[2])
+
+
+@pytest.mark.parametrize("frame_name", [None, "v4.0"])
+def test_local_velocities_match_astropy_cylindrical(frame_name):
+    """Stars all over the disk through fastgrad.galactocentric, then the table
+    straight into kinematic_probabilities: U = -v_R - U_lsr, V = -v_phi - V_lsr,
+    W = v_z - W_lsr with v_R, v_phi and the LSR from astropy's own
+    Galactocentric transform and cylindrical representation. Tolerance 1e-6
+    km/s: fastgrad's transform agrees with astropy's to ~1e-9 relative."""
+    from astropy.coordinates import SkyCoord
+    frame = get_frame(frame_name)
+    rng = np.random.default_rng(15)
+    n = 40
+    s = dict(ra=rng.uniform(0, 360, n), dec=np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+             distance=rng.uniform(0.5, 12.0, n), pmra=rng.normal(0, 6, n),
+             pmdec=rng.normal(-3, 6, n), radial_velocity=rng.normal(0, 60, n))
+    gc_table = fastgrad.galactocentric(**s, frame=frame)
+    out = kinematic_probabilities(gc_table)   # the frame comes from the table's meta
+    assert out.meta["kinematics"] == "local"
+    c = SkyCoord(ra=s["ra"] * u.deg, dec=s["dec"] * u.deg, distance=s["distance"] * u.kpc,
+                 pm_ra_cosdec=s["pmra"] * u.mas / u.yr, pm_dec=s["pmdec"] * u.mas / u.yr,
+                 radial_velocity=s["radial_velocity"] * u.km / u.s)
+    gc = c.transform_to(frame)
+    v_R, v_phi = _astropy_cylindrical(gc)
+    u_lsr, v_lsr, w_lsr = _astropy_lsr_at_sun(frame)
+    # the circular speed is the frame's v_y of the Sun minus V_sun (Sun on the x axis)
+    assert v_lsr == pytest.approx(_v_sun(frame)[1] - SUN_PEC[1],
+                                  abs=1e-9)
+    np.testing.assert_allclose(out["U"], -v_R - u_lsr, atol=1e-6)
+    np.testing.assert_allclose(out["V"], -v_phi - v_lsr, atol=1e-6)
+    np.testing.assert_allclose(out["W"], gc.v_z.to_value(u.km / u.s) - w_lsr, atol=1e-6)
+    # the stars are kpc from the Sun: the frames differ by far more than the tolerance
+    helio = kinematic_probabilities(gc_table, kinematics="heliocentric")
+    assert np.max(np.abs(helio["U"] - out["U"])) > 50.0
+    for i in range(n):
+        ref = hand_probabilities(out["U"][i], out["V"][i], out["W"][i])
+        for name in TABLE1:
+            assert out[f"p_{name}"][i] == pytest.approx(ref[name], rel=1e-10, abs=1e-300)
+
+
+def test_circular_orbits_anywhere_in_the_disk_are_thin():
+    """A star on a circular orbit at the LSR's speed, at any R in 4-16 kpc and
+    any azimuth, is thin disk (P_thin > 0.9) in its own frame, also with a
+    +-10 km/s lag or lead; the heliocentric reading calls most of them halo."""
+    frame = get_frame(None)
+    v_c = _v_sun(frame)[1] - SUN_PEC[1]
+    R, phi, dv = np.meshgrid(np.linspace(4.0, 16.0, 13), np.radians(np.arange(0, 360, 15)),
+                             [-10.0, 0.0, 10.0])
+    R, phi, dv = R.ravel(), phi.ravel(), dv.ravel()
+    x, y = R * np.cos(phi), R * np.sin(phi)
+    speed = v_c + dv
+    # along rotation: astropy's Galaxy turns towards -phi, (sin phi, -cos phi)
+    vx, vy, vz = speed * np.sin(phi), -speed * np.cos(phi), np.zeros_like(R)
+    out = kinematic_probabilities(vx, vy, vz, x=x, y=y)
+    assert np.all(out["p_thin"] > 0.9), np.min(out["p_thin"])
+    np.testing.assert_allclose(out["V"], dv, atol=1e-9)
+    helio = kinematic_probabilities(vx, vy, vz, kinematics="heliocentric")
+    assert np.mean(helio["p_thin"] > 0.9) < 0.2
+    assert np.mean(helio["p_halo"] > 0.5) > 0.5
+
+
+def test_local_equals_heliocentric_at_the_sun():
+    """At the Sun's own position both readings are the same numbers (to
+    round-off): the local frame only departs from Bensby et al.'s where their
+    heliocentric axes stop being the star's."""
+    for name in (None, "v4.0", "pre-v4.0"):
+        frame = get_frame(name)
+        sun = fastgrad.frame_constants(frame)[1]
+        vx, vy, vz = (np.random.default_rng(2).normal(m, 80, 300) for m in (10, 230, 7))
+        loc = kinematic_probabilities(vx, vy, vz, x=np.full(300, sun[0]),
+                                      y=np.full(300, sun[1]), frame=frame)
+        hel = kinematic_probabilities(vx, vy, vz, frame=frame, kinematics="heliocentric")
+        for c in ("U", "V", "W", "p_thin", "p_thick", "p_halo"):
+            np.testing.assert_allclose(loc[c], hel[c], rtol=1e-12, atol=1e-12)
+
+
+def test_local_needs_positions_and_names_the_option():
+    vx, vy, vz = _vel()
+    with pytest.raises(ValueError, match="kinematics='local' needs .* x= and y="):
+        kinematic_probabilities(vx, vy, vz)
+    with pytest.raises(ValueError, match=r"\['x', 'y'\] missing.*heliocentric"):
+        add_kinematic_probabilities(Table({"vx": vx, "vy": vy, "vz": vz}))
+    with pytest.raises(ValueError, match="kinematics must be one of"):
+        kinematic_probabilities(vx, vy, vz, kinematics="galactocentric")
+    with pytest.raises(TypeError, match="with a table"):
+        kinematic_probabilities(Table({"vx": vx}), vy)
+    # R = 0 has no azimuth: NaN, not a guess
+    out = kinematic_probabilities([10.0, 10.0], [200.0, 200.0], [0.0, 0.0], x=[0.0, -8.0],
+                                  y=[0.0, 0.0])
+    assert np.isnan(out["p_thin"][0]) and np.isfinite(out["p_thin"][1])
+
+
+def test_mc_galactocentric_table_and_halo_cut_in_local_frame():
+    """The Table of mc_galactocentric goes straight in; halo_cut computes the
+    same p_halo from it as kinematic_probabilities."""
+    rng = np.random.default_rng(4)
+    n = 200
+    s = dict(ra=rng.uniform(0, 360, n), dec=rng.uniform(-60, 60, n),
+             distance=rng.uniform(0.5, 5, n), pmra=rng.normal(0, 5, n),
+             pmdec=rng.normal(0, 5, n), radial_velocity=rng.normal(0, 40, n))
+    errs = dict(ra_error=np.full(n, 0.05), dec_error=np.full(n, 0.05),
+                distance_error=0.1 * s["distance"], pmra_error=np.full(n, 0.05),
+                pmdec_error=np.full(n, 0.05), radial_velocity_error=np.full(n, 2.0))
+    mc = fastgrad.mc_galactocentric(**s, **errs, n_samples=50, seed=1)
+    out = kinematic_probabilities(mc)
+    ref = kinematic_probabilities(mc["vx"], mc["vy"], mc["vz"], x=mc["x"], y=mc["y"])
+    np.testing.assert_array_equal(np.asarray(out["p_halo"]), np.asarray(ref["p_halo"]))
+    kept, report = halo_cut(mc)
+    assert report["n_after"][0] == np.count_nonzero(np.asarray(ref["p_halo"]) < 0.01)

@@ -77,12 +77,13 @@ class ProbabilitiesSuite:
         self.vx = self.U + 12.9 - 11.1
         self.vy = self.V + 245.0 - 12.24
         self.vz = self.W + 7.78 - 7.25
+        self.x, self.y = np.full(N, -8.27), rng.normal(0, 0.5, N)   # near the Sun
 
     def time_uvw_probabilities_fastgrad(self):
         uvw_probabilities(self.U, self.V, self.W)
 
     def time_kinematic_probabilities_fastgrad(self):
-        kinematic_probabilities(self.vx, self.vy, self.vz)
+        kinematic_probabilities(self.vx, self.vy, self.vz, x=self.x, y=self.y)
 
     def time_scipy_multivariate_normal(self):
         from scipy.stats import multivariate_normal

@@ -15,7 +15,8 @@ from .crossmatch import crossmatch
 from .distances import add_distances, join_distances
 from .cuts import CUT_PRESETS, Cut, apply_cuts, get_cuts
 from .populations import (BENSBY2003, Population, PopulationModel, add_kinematic_probabilities,
-                          halo_cut, kinematic_probabilities, lsr_velocities, uvw_probabilities)
+                          halo_cut, kinematic_probabilities, local_lsr_velocities, lsr_velocities,
+                          uvw_probabilities)
 from .fitting import (AutocorrWarning, LineFit, LineModel, SamplingError, fit_binned,
                       fit_line, fit_tables, line_loglike)
 from .errors import ConfigError, InputError, OutputError
@@ -48,6 +49,7 @@ __all__ = [
     "PopulationModel",
     "BENSBY2003",
     "lsr_velocities",
+    "local_lsr_velocities",
     "uvw_probabilities",
     "kinematic_probabilities",
     "add_kinematic_probabilities",

@@ -69,7 +69,8 @@ HOTPAYNE_TABLE = '"J/A+A/662/A66/table1"'
 #: VizieR table of Andrae et al. (2023)'s vetted red giants -- NOT CONFIRMED.
 ANDRAE_TABLE = '"J/ApJS/267/8/table2"'
 
-_GSPSPEC = frozenset(CATALOG_SCHEMAS["gaia_giants"].required) - frozenset(
+_GSPSPEC = frozenset(CATALOG_SCHEMAS["gaia_giants"].required
+                     + CATALOG_SCHEMAS["gaia_giants"].optional) - frozenset(
     CATALOG_SCHEMAS["gaia"].required + CATALOG_SCHEMAS["gaia"].optional)
 _BAILER_JONES = frozenset(CATALOG_SCHEMAS["bailer_jones"].required) - {"source_id"}
 

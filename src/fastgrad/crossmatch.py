@@ -1,31 +1,40 @@
-"""The one-to-one positional cross-match of two catalogues (the paper's 2" match).
+"""The positional cross-match of two catalogues (the paper's 2" match) and
+the choice of one spectrum per star among repeat spectra.
 
 docs/method.md section 1 (Hawkins 2023, section 2.1): LAMOST hot stars are
 matched to Gaia DR3 within :data:`fastgrad.paper.CROSSMATCH_RADIUS_ARCSEC`.
+A survey observes many stars more than once: :func:`crossmatch` with
+``one_to_one=False`` keeps every spectrum's nearest Gaia source, and
+:func:`best_per_source` then keeps the highest-SNR spectrum of each source, as
+its own counted step of the cut report.
 """
 import numpy as np
 import astropy.units as u
-from astropy.table import Column, hstack
+from astropy.table import Column, Table, hstack
 
 from . import paper
 from ._validation import as_float_array, as_scalar, as_table
-from .schema import MissingColumnsError, reject_rows, source_label
+from .cuts import report_table
+from .schema import MissingColumnsError, column_values, reject_rows, source_label
 
-__all__ = ["crossmatch"]
+__all__ = ["crossmatch", "best_per_source", "BEST_PER_SOURCE_STEP"]
 
 
 def crossmatch(left, right, radius=paper.CROSSMATCH_RADIUS_ARCSEC * u.arcsec, *,
                left_coords=("ra", "dec"), right_coords=("ra", "dec"), suffixes=("_1", "_2"),
-               separation_column="separation", return_indices=False):
-    """One-to-one positional match of two catalogues (the paper's 2" match).
+               separation_column="separation", return_indices=False, one_to_one=True):
+    """Positional match of two catalogues (the paper's 2" match).
 
     For every row of ``left`` the nearest row of ``right`` is found with
     :func:`astropy.coordinates.match_coordinates_sky`; pairs farther than
-    ``radius`` are dropped. When several left rows have the same nearest right
-    row, the nearest pair wins (ties: the lower left index) and the others are
-    dropped, not re-matched to a farther neighbour; such duplicates are counted
-    (in LAMOST they are mostly repeat spectra of one star, so this also keeps
-    one spectrum per Gaia source).
+    ``radius`` are dropped. With ``one_to_one=True`` (the default), when
+    several left rows have the same nearest right row, the nearest pair wins
+    (ties: the lower left index) and the others are dropped, not re-matched to
+    a farther neighbour; such duplicates are counted. In LAMOST they are
+    mostly repeat spectra of one star, and the nearest is not the best: with
+    ``one_to_one=False`` every left row keeps its nearest right row
+    (many-to-one), and :func:`best_per_source` chooses among the repeats by
+    SNR, counted (docs/method.md section 1).
 
     Parameters
     ----------
@@ -45,6 +54,10 @@ def crossmatch(left, right, radius=paper.CROSSMATCH_RADIUS_ARCSEC * u.arcsec, *,
         Name of the added column of pair separations (arcsec).
     return_indices : bool
         Also return the matched row indices into ``left`` and ``right``.
+    one_to_one : bool
+        True: at most one left row per right row (the nearest). False: every
+        left row within ``radius`` of its nearest right row is kept, so a
+        right row may appear several times.
 
     Returns
     -------
@@ -96,8 +109,9 @@ def crossmatch(left, right, radius=paper.CROSSMATCH_RADIUS_ARCSEC * u.arcsec, *,
     # nearest pair wins: sort by (separation, left index), keep each right row's first
     order = np.lexsort((li, sep))
     _, first, counts = np.unique(ri[order], return_index=True, return_counts=True)
-    keep = np.sort(order[first])  # back to left's order
-    li, ri, sep = li[keep], ri[keep], sep[keep]
+    if one_to_one:
+        keep = np.sort(order[first])  # back to left's order
+        li, ri, sep = li[keep], ri[keep], sep[keep]
 
     matched = hstack([left[li], right[ri]], join_type="exact",
                      table_names=list(suffixes), uniq_col_name="{col_name}{table_name}",
@@ -114,7 +128,7 @@ def crossmatch(left, right, radius=paper.CROSSMATCH_RADIUS_ARCSEC * u.arcsec, *,
         "n_duplicates_dropped": int(n_within - li.size),
         "n_right_multiply_claimed": int(np.count_nonzero(counts > 1)),
         "n_left_unmatched": int(len(left) - li.size),
-        "n_right_unmatched": int(len(right) - li.size),
+        "n_right_unmatched": int(len(right) - counts.size),
     }
     matched.meta["crossmatch"] = report
     if return_indices:
@@ -140,3 +154,86 @@ def _radec(table, names, which):
     reject_rows(f"{label}, column {names[1]!r}", off_sky, "have a dec outside [-90, 90] deg",
                 "check the column and its unit")
     return ra, dec
+
+
+#: The report name of :func:`best_per_source`'s step.
+BEST_PER_SOURCE_STEP = "best_spectrum_per_source"
+
+
+def best_per_source(table, key="source_id", snr="snr", *, tiebreak="separation"):
+    """Keep one row per ``key`` value: the spectrum with the highest SNR.
+
+    Repeat spectra of one star matched to the same Gaia source (a
+    many-to-one :func:`crossmatch`) are reduced to the best one
+    (docs/method.md section 1, *fastgrad's choice*: the paper does not say
+    how repeats were handled). The choice is deterministic: the highest
+    ``snr``; among equal SNR the smaller ``tiebreak`` value (the match
+    separation); then the earlier row. A non-finite SNR ranks below any
+    finite one, so a star is never lost for lack of an SNR.
+
+    Parameters
+    ----------
+    table : astropy.table.Table or pandas.DataFrame
+    key : str
+        The identifier that says which rows are one star (``source_id``).
+    snr : str
+        The SNR column (canonical ``snr``; a larger value is better).
+    tiebreak : str or None
+        A column whose smaller value wins a tie in SNR; ignored when the
+        table does not have it.
+
+    Returns
+    -------
+    kept : astropy.table.Table
+        One row per ``key`` value, in ``table``'s order;
+        ``meta['quality_cuts']`` gains the step's report row.
+    report : astropy.table.Table
+        One row, the columns of :data:`fastgrad.cuts.REPORT_COLUMNS` (cut
+        ``"best_spectrum_per_source"``; ``n_nonfinite``: the removed rows
+        with a non-finite SNR), to stack with :func:`fastgrad.apply_cuts`'
+        reports.
+
+    Raises
+    ------
+    MissingColumnsError
+        ``key`` or ``snr`` is absent (``.cut`` is the step's name).
+    fastgrad.errors.InputError
+        ``key`` has missing (masked) values, naming the rows.
+    """
+    table = as_table("table", table)
+    missing = [c for c in (key, snr) if c not in table.colnames]
+    if missing:
+        raise MissingColumnsError(
+            f"{BEST_PER_SOURCE_STEP}: column(s) {missing} missing{source_label(table)}; map "
+            f"the file column that holds the SNR ([samples.NAME.columns.INPUT] FILE_COLUMN = "
+            f"\"{snr}\") or pass snr=/key= the columns to use", missing,
+            cut=BEST_PER_SOURCE_STEP)
+    keys = table[key]
+    keys = getattr(keys, "data", keys)
+    reject_rows(f"column {key!r}{source_label(table)}", np.ma.getmaskarray(keys),
+                "have no identifier (masked)", "drop those rows first")
+    keys = np.asarray(np.ma.getdata(keys))
+    quality = column_values(table, snr)
+    finite = np.isfinite(quality)
+    rank = np.where(finite, -quality, np.inf)  # best first; NaN last
+    rows = np.arange(len(table))
+    sort_keys = [rows]
+    if tiebreak is not None and tiebreak in table.colnames:
+        tie = column_values(table, tiebreak)
+        sort_keys.append(np.where(np.isfinite(tie), tie, np.inf))
+    order = np.lexsort(tuple(sort_keys) + (rank, keys))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = keys[order][1:] != keys[order][:-1]
+    keep = np.zeros(len(table), dtype=bool)
+    keep[order[first]] = True
+    n_before, n_after = len(table), int(np.count_nonzero(keep))
+    row = {"cut": BEST_PER_SOURCE_STEP, "n_before": n_before, "n_removed": n_before - n_after,
+           "n_after": n_after, "n_nonfinite": int(np.count_nonzero(~keep & ~finite)),
+           "section": "docs/method.md sec. 1 (fastgrad's choice)",
+           "description": f"keep one spectrum per {key}: the highest {snr} (ties: smaller "
+                          f"{tiebreak}, then the earlier row)"}
+    kept = table[keep] if not keep.all() else Table(table, copy=False)
+    kept.meta["quality_cuts"] = list(kept.meta.get("quality_cuts", [])) + [
+        {**{k: v for k, v in row.items() if k != "description"},
+         "params": {"key": key, "snr": snr, "tiebreak": tiebreak}}]
+    return kept, report_table([row])

@@ -12,7 +12,17 @@ The order of the paper for LAMOST is: spectroscopic cuts (``"lamost_hot_stars"``
 -> 2" match to Gaia DR3 -> ``"astrometric"`` -> halo cut
 (:func:`fastgrad.populations.halo_cut`); for the Gaia giants: the query ->
 ``"gaia_giants"`` -> distance match -> ``"astrometric"`` -> halo cut.
+
+Beyond the paper, :data:`CUT_PRESETS` holds the usual quality selections of
+other surveys: ``"apogee_dr17"`` (and ``"apogee_dr17_giants"``),
+``"galah_dr3"`` and ``"xp_giants"``; each cut's ``section`` says where it
+comes from and what could not be confirmed.
+
+A cut whose column is absent raises :class:`~fastgrad.schema.MissingColumnsError`
+naming the column, the cut, and how to map the column or switch the cut off
+(``.missing`` and ``.cut`` say which).
 """
+import functools
 import numbers
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -22,15 +32,17 @@ import numpy as np
 import astropy.units as u
 from astropy.table import Table
 
-from . import paper
+from . import gspspec, paper
 from ._validation import as_scalar, as_table, is_dataframe
-from .schema import MissingColumnsError, column_values
+from .errors import InputError
+from .schema import MissingColumnsError, column_values, reject_rows, source_label
 
 __all__ = [
     "Cut",
     "CUT_PRESETS",
     "HALO_CUT",
     "REPORT_COLUMNS",
+    "report_table",
     "get_cuts",
     "cut_parameters",
     "apply_cuts",
@@ -44,6 +56,18 @@ _KMS = u.km / u.s
 #: :func:`fastgrad.dask.cut_report`).
 REPORT_COLUMNS = ("cut", "n_before", "n_removed", "n_after", "n_nonfinite", "section",
                   "description")
+
+
+def report_table(rows):
+    """A cut report (columns :data:`REPORT_COLUMNS`, counts as int64) from
+    dicts holding those keys, e.g. to add a step that is not a :class:`Cut`
+    (:func:`fastgrad.crossmatch.best_per_source`) to :func:`apply_cuts`' report."""
+    report = Table()
+    for name in REPORT_COLUMNS:
+        values = [r[name] for r in rows]
+        report[name] = (np.array(values, dtype=np.int64) if name.startswith("n_")
+                        else np.array(values, dtype=str))
+    return report
 
 
 @dataclass(frozen=True)
@@ -246,6 +270,47 @@ _GIANT_CUTS = (
 )
 
 
+# -- Gaia DR3 GSP-Spec flags_gspspec, optional (not in the paper): Recio-Blanco et al.
+# (2023, A&A 674, A29) Table 2 for the characters, fastgrad.gspspec for the sources of
+# the thresholds (default: the "medium quality" of Gaia Collaboration, Recio-Blanco et
+# al. 2023, A&A 674, A38; gspspec.BEST_QUALITY as thresholds= for their "best") --
+
+def _gspspec_flags_at_most(t, names, param, **params):
+    threshold = params[param]
+    try:
+        flags = t["flags_gspspec"]
+    except (KeyError, ValueError):
+        raise MissingColumnsError("column 'flags_gspspec' is missing", ["flags_gspspec"]) from None
+    # NaN (no or short flag string) compares false: the star goes
+    return np.all(gspspec.flag_values(flags, names) <= _thr(threshold, None), axis=0)
+
+
+def _gspspec_cut(name, flags, param, what):
+    default = gspspec.MEDIUM_QUALITY[param]
+    return Cut(name, f"keep {', '.join(flags)} <= {param} ({default}{'; 9: no cut' if default == 9 else ''}): "
+               f"{what}; no flags_gspspec: removed",
+               "Recio-Blanco et al. 2023 Table 2; optional, fastgrad.gspspec",
+               ("flags_gspspec",),
+               functools.partial(_gspspec_flags_at_most, names=flags, param=param),
+               MappingProxyType({param: default}), units=MappingProxyType({param: None}))
+
+
+_GSPSPEC_FLAG_CUTS = (
+    _gspspec_cut("gspspec_vbroad", ("vbroadT", "vbroadG", "vbroadM"), "vbroad_flag_max",
+                 "line-broadening-induced biases in Teff, logg, [M/H]"),
+    _gspspec_cut("gspspec_vrad", ("vradT", "vradG", "vradM"), "vrad_flag_max",
+                 "radial-velocity-induced biases in Teff, logg, [M/H]"),
+    _gspspec_cut("gspspec_flux_noise", ("fluxNoise",), "flux_noise_flag_max",
+                 "flux-noise-induced uncertainties"),
+    _gspspec_cut("gspspec_extrapol", ("extrapol",), "extrapol_flag_max",
+                 "extrapolation of the parametrisation beyond the grid"),
+    _gspspec_cut("gspspec_spectrum", ("negFlux", "nanFlux", "emission", "nullFluxErr"),
+                 "spectrum_flags_max", "negative or NaN flux, emission, null flux errors"),
+    _gspspec_cut("gspspec_kmgiant", ("KMgiantPar",), "kmgiant_flag_max",
+                 "parametrisation of cool KM-type giants"),
+)
+
+
 # -- astrometric cuts for both samples, Hawkins (2023) section 2.3 --
 
 def _parallax_precision(t, parallax_over_error_min):
@@ -292,6 +357,145 @@ _ASTROMETRIC_CUTS = (
 )
 
 
+# -- other surveys: their usual quality selections (not the paper's) --
+
+def _flags(t, name):
+    """Integer flag column ``name`` as int64 and the rows where it is missing
+    (masked, NaN): a missing flag never passes a flag cut."""
+    try:
+        col = t[name]
+    except (KeyError, ValueError):
+        raise MissingColumnsError(f"column {name!r} is missing", [name]) from None
+    data = getattr(col, "data", col)
+    missing = np.ma.getmaskarray(data)
+    values = np.asarray(np.ma.getdata(data) if np.ma.isMaskedArray(data) else data)
+    if values.dtype.kind == "f":
+        missing = missing | ~np.isfinite(values)
+        whole = np.where(missing, 0.0, values)
+        reject_rows(f"column {name!r}", whole != np.round(whole), "are not integer flags")
+        values = whole.astype(np.int64)
+    elif values.dtype.kind not in "iub":
+        raise InputError(f"column {name!r} holds {values.dtype} values; expected integer flags")
+    return values.astype(np.int64), missing
+
+
+def _bit_mask(name, value):
+    if value != int(value) or not 0 <= value < 2**63:
+        raise ValueError(f"{name}: expected a non-negative integer bit mask, got {value!r}")
+    return int(value)
+
+
+def _extratarg_main(t, extratarg_mask):
+    flags, missing = _flags(t, "extratarg")
+    return ~missing & ((flags & _bit_mask("extratarg_mask", extratarg_mask)) == 0)
+
+
+#: ASPCAPFLAG bit STAR_BAD in SDSS DR16/DR17 (Holtzman et al. 2018; Jönsson et al. 2020)
+APOGEE_STAR_BAD_BIT = 23
+
+
+def _star_bad_unset(t):
+    flags, missing = _flags(t, "aspcapflag")
+    return ~missing & ((flags >> APOGEE_STAR_BAD_BIT) & 1 == 0)
+
+
+def _snr_above(t, snr_min):
+    return column_values(t, "snr") > _thr(snr_min, None)
+
+
+def _feh_defined(t):
+    return (np.isfinite(column_values(t, "feh", _DEX))
+            & np.isfinite(column_values(t, "feh_err", _DEX)))
+
+
+def _logg_giant_max(t, logg_max):
+    return column_values(t, "logg", _DEX) < _thr(logg_max, _DEX)
+
+
+_APOGEE_CUTS = (
+    Cut("extratarg_main", "keep (extratarg & extratarg_mask) == 0, default 31 = EXTRATARG bits "
+        "0-4 unset (NOT_MAIN, COMMISSIONING, TELLURIC, APO1M, DUPLICATE): main-survey targets, "
+        "one allStar entry per star (DUPLICATE marks all but a star's highest-S/N entry)",
+        "SDSS DR17 allStar EXTRATARG bitmask (Abdurro'uf et al. 2022; bit meanings from the "
+        "DR17 bitmask page, not re-read here); the usual 'EXTRATARG == 0' selection",
+        ("extratarg",), _extratarg_main, MappingProxyType({"extratarg_mask": 31}),
+        units=MappingProxyType({"extratarg_mask": None})),
+    Cut("star_bad_unset", "keep ASPCAPFLAG bit 23 (STAR_BAD) unset: ASPCAP parameters usable",
+        "SDSS DR17 ASPCAPFLAG bitmask (bit 23 = STAR_BAD confirmed in the APOGEE pipeline's "
+        "flag list); the usual STAR_BAD selection", ("aspcapflag",),
+        _star_bad_unset, MappingProxyType({})),
+    Cut("snr_min", "keep snr > snr_min (70, strict): allStar combined-spectrum S/N per pixel",
+        "a common APOGEE DR17 choice (fastgrad's default, not a survey rule)", ("snr",),
+        _snr_above, MappingProxyType({"snr_min": 70.0}),
+        units=MappingProxyType({"snr_min": None})),
+    Cut("feh_defined", "keep finite feh and feh_err (allStar FE_H, FE_H_ERR)",
+        "fastgrad's choice (a fit cannot use a missing [Fe/H])", ("feh", "feh_err"),
+        _feh_defined, MappingProxyType({})),
+)
+
+_APOGEE_GIANT_CUTS = (
+    Cut("logg_giant_max", "keep logg < logg_max (3.5 dex, strict): red giants",
+        "the usual APOGEE giant selection (fastgrad's default)", ("logg",), _logg_giant_max,
+        MappingProxyType({"logg_max": 3.5}), units=MappingProxyType({"logg_max": _DEX})),
+)
+
+
+def _flag_zero(name):
+    def keep(t):
+        flags, missing = _flags(t, name)
+        return ~missing & (flags == 0)
+    return keep
+
+
+_GALAH_CUTS = (
+    Cut("flag_sp_zero", "keep flag_sp == 0: no stellar-parameter quality flag raised",
+        "Buder et al. 2021 (GALAH DR3) best practice", ("flag_sp",), _flag_zero("flag_sp"),
+        MappingProxyType({})),
+    Cut("flag_fe_h_zero", "keep flag_fe_h == 0: unflagged [Fe/H]",
+        "Buder et al. 2021 (GALAH DR3) best practice", ("flag_fe_h",), _flag_zero("flag_fe_h"),
+        MappingProxyType({})),
+    Cut("snr_min", "keep snr > snr_min (30, strict): snr_c3_iraf, the S/N per pixel of CCD 3",
+        "Buder et al. 2021 (GALAH DR3) best practice", ("snr",), _snr_above,
+        MappingProxyType({"snr_min": 30.0}), units=MappingProxyType({"snr_min": None})),
+)
+
+
+def _g_max(t, g_max):
+    return column_values(t, "phot_g_mean_mag", u.mag) < _thr(g_max, u.mag)
+
+
+def _logg_xgboost_max(t, logg_xgboost_max):
+    return column_values(t, "logg_xgboost", _DEX) < _thr(logg_xgboost_max, _DEX)
+
+
+def _teff_xgboost_max(t, teff_xgboost_max):
+    return column_values(t, "teff_xgboost", u.K) < _thr(teff_xgboost_max, u.K)
+
+
+def _mh_xgboost_defined(t):
+    return np.isfinite(column_values(t, "mh_xgboost", _DEX))
+
+
+_XP_GIANT_CUTS = (
+    Cut("g_max", "keep phot_g_mean_mag < g_max (16 mag, strict): bright stars",
+        "Andrae et al. 2023 (ApJS 267, 8), vetted giants ('bright (G < 16 mag) red giants', "
+        "confirmed in the table's description)", ("phot_g_mean_mag",), _g_max,
+        MappingProxyType({"g_max": 16.0}), units=MappingProxyType({"g_max": u.mag})),
+    Cut("logg_xgboost_max", "keep logg_xgboost < logg_xgboost_max (3.5 dex, strict): giants",
+        "Andrae et al. 2023 giant selection: threshold NOT confirmed here (recalled, not "
+        "read); their table 2 is already vetted", ("logg_xgboost",), _logg_xgboost_max,
+        MappingProxyType({"logg_xgboost_max": 3.5}),
+        units=MappingProxyType({"logg_xgboost_max": _DEX})),
+    Cut("teff_xgboost_max", "keep teff_xgboost < teff_xgboost_max (5200 K, strict): red giants",
+        "Andrae et al. 2023 giant selection: threshold NOT confirmed here (recalled, not "
+        "read); their table 2 is already vetted", ("teff_xgboost",), _teff_xgboost_max,
+        MappingProxyType({"teff_xgboost_max": 5200.0}),
+        units=MappingProxyType({"teff_xgboost_max": u.K})),
+    Cut("mh_xgboost_defined", "keep finite mh_xgboost", "fastgrad's choice (a fit cannot use a "
+        "missing [M/H])", ("mh_xgboost",), _mh_xgboost_defined, MappingProxyType({})),
+)
+
+
 # -- the halo cut for both samples, Hawkins (2023) section 2.4 --
 
 def _halo_keep(t, p_halo_max):
@@ -310,11 +514,20 @@ HALO_CUT = Cut("halo", "keep p_halo < p_halo_max (0.01): drop stars with a 1 % o
                MappingProxyType({"p_halo_max": paper.P_HALO_MAX}),
                units=MappingProxyType({"p_halo_max": None}))
 
-#: Named cut presets, in the order they are applied (docs/method.md section 2).
+#: Named cut presets, in the order they are applied (docs/method.md section 2):
+#: the paper's (``lamost_hot_stars``, ``gaia_giants``, ``astrometric``) and
+#: other surveys' usual selections (``apogee_dr17``, ``apogee_dr17_giants``,
+#: ``galah_dr3``, ``xp_giants``; not the paper's: each cut's ``section`` says
+#: where it comes from and what is not confirmed).
 CUT_PRESETS = MappingProxyType({
     "lamost_hot_stars": _LAMOST_CUTS,
     "gaia_giants": _GIANT_CUTS,
     "astrometric": _ASTROMETRIC_CUTS,
+    "gspspec_flags": _GSPSPEC_FLAG_CUTS,
+    "apogee_dr17": _APOGEE_CUTS,
+    "apogee_dr17_giants": _APOGEE_GIANT_CUTS,
+    "galah_dr3": _GALAH_CUTS,
+    "xp_giants": _XP_GIANT_CUTS,
 })
 
 
@@ -365,9 +578,11 @@ def apply_cuts(table, cuts, *, thresholds=None):
     ----------
     table : astropy.table.Table or pandas.DataFrame
     cuts : str, Cut or sequence of them
-        A preset name (``"lamost_hot_stars"``, ``"gaia_giants"``,
-        ``"astrometric"``; see :data:`CUT_PRESETS`), a :class:`Cut`, or a list
-        of them, applied in order.
+        A preset name (the paper's ``"lamost_hot_stars"``, ``"gaia_giants"``,
+        ``"astrometric"``; other surveys' ``"apogee_dr17"``,
+        ``"apogee_dr17_giants"``, ``"galah_dr3"``, ``"xp_giants"``; see
+        :data:`CUT_PRESETS`), a :class:`Cut`, or a list of them, applied in
+        order.
     thresholds : dict, optional
         Parameter name -> value (canonical units or a Quantity), e.g.
         ``{"snr_min": 20, "feh_err_max": 0.4}``; each goes to every cut that
@@ -391,7 +606,10 @@ def apply_cuts(table, cuts, *, thresholds=None):
     Raises
     ------
     MissingColumnsError
-        A cut's column is absent (the message names the cut and the column).
+        A cut's column is absent: the message names the column, the cut and
+        how to map the column or switch the cut off; ``.missing`` holds the
+        columns, ``.cut`` the cut's name and ``.report`` the report rows of
+        the cuts before it (so a run can still write what they removed).
     TypeError
         ``table`` is neither a Table nor a DataFrame; a threshold is not a
         number (naming its key).
@@ -400,23 +618,29 @@ def apply_cuts(table, cuts, *, thresholds=None):
     """
     table = as_table("table", table)
     cuts = get_cuts(cuts)
-    alive, counts, used = evaluate_cuts(table, cuts, thresholds)
-    rows = [{"cut": cut.name, "n_before": n_before, "n_removed": n_removed,
-             "n_after": n_before - n_removed, "n_nonfinite": n_nonfinite,
-             "section": cut.section, "description": cut.description,
-             "params": {**cut.params, **params}}
-            for (cut, n_before, n_removed, n_nonfinite), params in zip(counts, used)]
+    try:
+        alive, counts, used = evaluate_cuts(table, cuts, thresholds)
+    except MissingColumnsError as exc:
+        # the counts of the cuts that ran before the one that stopped
+        exc.report = report_table(_report_rows(getattr(exc, "counts", []),
+                                               getattr(exc, "params", [])))
+        raise
+    rows = _report_rows(counts, used)
     kept = table[alive] if not alive.all() else Table(table, copy=False)
-    report = Table()
-    for name in REPORT_COLUMNS:
-        values = [r[name] for r in rows]
-        report[name] = (np.array(values, dtype=np.int64) if name.startswith("n_")
-                        else np.array(values, dtype=str))
+    report = report_table(rows)
     history = list(kept.meta.get("quality_cuts", []))
     history += [{**{k: r[k] for k in REPORT_COLUMNS if k != "description"},
                  "params": {k: _jsonable(v) for k, v in r["params"].items()}} for r in rows]
     kept.meta["quality_cuts"] = history
     return kept, report
+
+
+def _report_rows(counts, used):
+    return [{"cut": cut.name, "n_before": n_before, "n_removed": n_removed,
+             "n_after": n_before - n_removed, "n_nonfinite": n_nonfinite,
+             "section": cut.section, "description": cut.description,
+             "params": {**cut.params, **params}}
+            for (cut, n_before, n_removed, n_nonfinite), params in zip(counts, used)]
 
 
 def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
@@ -451,8 +675,9 @@ def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
         try:
             keep = cut.keep(table, **checked)
         except MissingColumnsError as exc:
-            raise MissingColumnsError(f"cut {cut.name!r} ({cut.section}): {exc}; the {what} has "
-                                      f"{', '.join(table.colnames[:40])}", exc.missing) from None
+            err = _missing_for_cut(cut, exc.missing, table, what)
+            err.counts, err.params = counts, used  # what ran before: for a partial report
+            raise err from None
         removed = alive & ~keep
         nonfinite = _nonfinite(table, cut.columns)
         counts.append((cut, int(np.count_nonzero(alive)), int(np.count_nonzero(removed)),
@@ -460,6 +685,22 @@ def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
         used.append(params)
         alive &= keep
     return alive, counts, used
+
+
+def _missing_for_cut(cut, missing, table, what):
+    """The error for a cut whose column is absent: names the column, the cut
+    and the two ways out (map a file column to it, or switch the cut off)."""
+    missing = tuple(missing)
+    names = ", ".join(repr(m) for m in missing)
+    shown = ", ".join(table.colnames[:40]) + (", ..." if len(table.colnames) > 40 else "")
+    first = missing[0] if missing else "COLUMN"
+    return MissingColumnsError(
+        f"cut {cut.name!r} ({cut.section}) needs column(s) {names}, which the "
+        f"{what}{source_label(table)} does not have (it has {shown}). Either map the file "
+        f"column that holds it, in a run's TOML "
+        f"[samples.NAME.columns.INPUT] FILE_COLUMN = \"{first}\" (Python: "
+        f"read_catalog(..., columns={{'FILE_COLUMN': '{first}'}})), or switch the cut off: "
+        f"[samples.NAME.cuts] {cut.name} = false", missing, cut=cut.name)
 
 
 def _nonfinite(table, columns):

@@ -52,7 +52,8 @@ from .distances import bailer_jones_distances
 from .engine import frame_to_table
 from .partitions import (DASK_EXTRA_MESSAGE, as_dask_dataframe, float_column, int_ids,
                          inverse_columns, located, meta_of, require_columns, require_dask)
-from .populations import BENSBY2003, SCHOENRICH2010_SOLAR_MOTION, add_kinematic_probabilities
+from . import populations as _populations
+from .populations import BENSBY2003, SCHOENRICH2010_SOLAR_MOTION
 from .transform import GAIA_CORRELATIONS, GALACTOCENTRIC_COLUMNS, add_galactocentric
 
 __all__ = [
@@ -441,8 +442,8 @@ def quality_cuts(collection, cuts, *, thresholds=None):
 # ---------------------------------------------------------------------------
 
 def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION,
-                                      populations=BENSBY2003, columns=None, prefix="",
-                                      append=True):
+                                      populations=BENSBY2003, kinematics="local", columns=None,
+                                      prefix="", append=True):
     """Thin/thick-disk/halo probabilities of one partition's stars.
 
     The partition-level :func:`fastgrad.kinematic_probabilities`
@@ -451,15 +452,17 @@ def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH
     Parameters
     ----------
     df : pandas.DataFrame
-        With Galactocentric ``vx, vy, vz`` (km/s), e.g. the output of
-        :func:`mc_galactocentric_partition`; possibly empty.
+        With Galactocentric ``x, y`` (kpc; not read by
+        ``kinematics="heliocentric"``) and ``vx, vy, vz`` (km/s), e.g. the
+        output of :func:`mc_galactocentric_partition`; possibly empty.
     frame : None, str or astropy.coordinates.Galactocentric
-        The Galactocentric frame of ``vx, vy, vz`` (``None``: the paper's).
-    solar_motion, populations :
-        As in :func:`fastgrad.kinematic_probabilities`.
+        The Galactocentric frame of the coordinates (``None``: the paper's).
+    solar_motion, populations, kinematics :
+        As in :func:`fastgrad.kinematic_probabilities` (default
+        ``kinematics="local"``: each star's own frame, docs/method.md section 4).
     columns : dict, optional
-        Partition column name -> ``"vx"``, ``"vy"`` or ``"vz"`` (e.g.
-        ``{"gc_vx": "vx", ...}``).
+        Partition column name -> ``"x"``, ``"y"``, ``"vx"``, ``"vy"`` or
+        ``"vz"`` (e.g. ``{"gc_vx": "vx", ...}``).
     prefix : str
         Prepended to the output names.
     append : bool
@@ -472,17 +475,18 @@ def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH
         (``p_thin, p_thick, p_halo`` by default), float64.
     """
     inverse = inverse_columns(columns)
-    names = [inverse.get(c, c) for c in ("vx", "vy", "vz")]
+    canonical = ("x", "y", "vx", "vy", "vz") if kinematics == "local" else ("vx", "vy", "vz")
+    names = [inverse.get(c, c) for c in canonical]
     require_columns(df, names, "kinematic_probabilities_partition")
-    velocities = Table({c: float_column(df, n) for c, n in zip(("vx", "vy", "vz"), names)},
-                       copy=False)
+    inputs = Table({c: float_column(df, n) for c, n in zip(canonical, names)}, copy=False)
     try:
-        table = add_kinematic_probabilities(velocities, frame=frame, solar_motion=solar_motion,
-                                            populations=populations, copy=False)
+        table = _populations.kinematic_probabilities(inputs, frame=frame, solar_motion=solar_motion,
+                                                     populations=populations,
+                                                     kinematics=kinematics)
     except ValueError as exc:
         raise located(exc, df) from None
     result = pd.DataFrame({prefix + c: np.asarray(table[c], dtype=np.float64)
-                           for c in table.colnames[3:]}, index=df.index)
+                           for c in table.colnames}, index=df.index)
     if not append:
         return result
     clash = [c for c in result.columns if c in df.columns]

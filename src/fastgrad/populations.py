@@ -3,7 +3,7 @@
 docs/method.md section 4. Hawkins (2023, section 2.4) uses "the method outlined in
 Ramirez et al. (2013)" without parameters; fastgrad's reading is the Bensby et
 al. (2003) recipe: each population is a Gaussian velocity ellipsoid in the
-heliocentric velocities relative to the local standard of rest (U, V, W),
+velocities relative to the local standard of rest (U, V, W),
 
     f = X * k * exp(-U^2 / 2 sU^2 - (V - V_asym)^2 / 2 sV^2 - W^2 / 2 sW^2),
     k = 1 / ((2 pi)^(3/2) sU sV sW),
@@ -12,15 +12,28 @@ and a star's membership probabilities are the f normalised to sum to one. The
 ellipsoids are a swappable :class:`PopulationModel` (default
 :data:`BENSBY2003`).
 
-U, V, W here are the simple heliocentric Cartesian components relative to the
-LSR: the star's Galactocentric velocity minus the Sun's, plus the Sun's
-peculiar motion, **not rotated to the star's own position** (that is what the
-heliocentric convention of Bensby et al. means). U points from the Sun to the
-Galactic centre (+x in astropy's frame, where the Sun is at x < 0), V along
-Galactic rotation (+y), W to the North Galactic Pole (+z). Astropy's
-Galactocentric axes are tilted from the Galactic (l, b) axes by the Sun's
-height (~0.2 deg for z_sun = 29 pc); the difference is below 0.4 % of the
-velocity and is ignored.
+Which U, V, W (``kinematics=``):
+
+- ``"local"`` (default, :func:`local_lsr_velocities`): relative to the LSR
+  **at the star's own position**. The LSR's velocity at the Sun (the frame's
+  ``galcen_v_sun`` minus the solar peculiar motion) is carried around the
+  Galactic centre to the star's azimuth, and the star's velocity relative to
+  it is taken along the star's own axes: U towards the Galactic centre
+  (``-v_R``), V along Galactic rotation, W to the North Galactic Pole. With
+  the LSR's components at the Sun ``(U_lsr, V_lsr, W_lsr)``, V_lsr = v_c the
+  circular speed (232.76 km/s in the paper's frame with Schoenrich et al.
+  2010): ``U = -v_R - U_lsr``, ``V = v_rot - v_c``, ``W = v_z - W_lsr``. At
+  the Sun this is the heliocentric reading below; kpc away a circular orbit
+  stays at (U, V, W) ~ 0 instead of looking hot.
+- ``"heliocentric"``: the simple heliocentric Cartesian components relative
+  to the LSR (:func:`lsr_velocities`): the star's Galactocentric velocity
+  minus the Sun's, plus the Sun's peculiar motion, **not rotated to the
+  star's position** (the convention of Bensby et al., whose stars are within
+  ~100 pc). Kept for comparison and reproducibility of earlier runs.
+
+Astropy's Galactocentric axes are tilted from the Galactic (l, b) axes by the
+Sun's height (~0.2 deg for z_sun = 29 pc); the difference is below 0.4 % of
+the velocity and is ignored.
 """
 import math
 from dataclasses import asdict, dataclass
@@ -29,17 +42,19 @@ import numpy as np
 import astropy.units as u
 from astropy.table import Column, Table
 
-from ._validation import as_float_array, as_scalar, as_table, check_lengths
+from ._validation import as_float_array, as_scalar, as_table, check_lengths, is_dataframe
 from . import paper
 from .cuts import HALO_CUT, apply_cuts
-from .frames import frame_metadata, get_frame
+from .frames import frame_constants, frame_metadata, get_frame
 
 __all__ = [
     "Population",
     "PopulationModel",
     "BENSBY2003",
     "SCHOENRICH2010_SOLAR_MOTION",
+    "KINEMATICS",
     "lsr_velocities",
+    "local_lsr_velocities",
     "uvw_probabilities",
     "kinematic_probabilities",
     "add_kinematic_probabilities",
@@ -52,6 +67,10 @@ _KMS = u.km / u.s
 #: The Sun's peculiar motion relative to the LSR, (U, V, W) in km/s
 #: (Schoenrich, Binney & Dehnen 2010; docs/method.md section 4, fastgrad's choice).
 SCHOENRICH2010_SOLAR_MOTION = (11.1, 12.24, 7.25) * _KMS
+
+#: The readings of U, V, W (docs/method.md section 4): relative to the LSR at
+#: each star's position (default) or the heliocentric components.
+KINEMATICS = ("local", "heliocentric")
 
 #: Speeds are clipped to this (km/s) before squaring so that the exponent
 #: stays finite; membership is already 0 or 1 far below it.
@@ -167,7 +186,8 @@ def _frame_v_sun(frame):
 
 
 def lsr_velocities(vx, vy, vz, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION):
-    """Heliocentric velocities relative to the LSR from Galactocentric ones.
+    """Heliocentric velocities relative to the LSR from Galactocentric ones
+    (``kinematics="heliocentric"``; docs/method.md section 4).
 
     ``U = vx - vx_sun + U_sun``, ``V = vy - vy_sun + V_sun``,
     ``W = vz - vz_sun + W_sun``, with ``(vx, vy, vz)_sun`` the frame's
@@ -203,14 +223,75 @@ def lsr_velocities(vx, vy, vz, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_
     return vx - v_sun[0] + pec[0], vy - v_sun[1] + pec[1], vz - v_sun[2] + pec[2]
 
 
+def local_lsr_velocities(x, y, vx, vy, vz, *, frame=None,
+                         solar_motion=SCHOENRICH2010_SOLAR_MOTION):
+    """Velocities relative to the LSR at each star's own position.
+
+    docs/method.md section 4. The LSR's velocity at the Sun, the frame's
+    ``galcen_v_sun`` minus ``solar_motion``, taken along the Sun's own axes,
+    is ``(U_lsr, V_lsr, W_lsr)`` (V_lsr = v_c, the circular speed); the
+    star's velocity along its own axes (towards the Galactic centre, along
+    Galactic rotation, to the North Galactic Pole) minus that:
+
+        U = -v_R - U_lsr,   V = v_rot - v_c,   W = v_z - W_lsr,
+
+    with ``v_R = (x vx + y vy) / R`` and ``v_rot = (y vx - x vy) / R``, the
+    speed along rotation (astropy's Galactocentric frame rotates towards -phi:
+    the Sun, at x < 0, moves to +y). At the Sun's position this is
+    :func:`lsr_velocities`.
+
+    Parameters
+    ----------
+    x, y : array-like or Quantity
+        Galactocentric positions in ``frame`` (kpc), e.g. the ``x, y`` of
+        :func:`fastgrad.galactocentric`; only their direction is used.
+    vx, vy, vz : array-like or Quantity
+        Galactocentric Cartesian velocities in ``frame`` (km/s).
+    frame : None, str or astropy.coordinates.Galactocentric
+        The frame (``None``: the paper's, :func:`fastgrad.paper_frame`).
+    solar_motion : Quantity or sequence of 3 floats
+        (U, V, W) of the Sun relative to the LSR, km/s (default Schoenrich et
+        al. 2010: 11.1, 12.24, 7.25).
+
+    Returns
+    -------
+    U, V, W : ndarray
+        km/s. NaN where a coordinate is not finite or the star is on the
+        z axis (R = 0, no azimuth).
+    """
+    frame = get_frame(frame)
+    x = as_float_array("x", x, u.kpc)
+    y = as_float_array("y", y, u.kpc)
+    vx = as_float_array("vx", vx, _KMS)
+    vy = as_float_array("vy", vy, _KMS)
+    vz = as_float_array("vz", vz, _KMS)
+    check_lengths(x=x, y=y, vx=vx, vy=vy, vz=vz)
+    u_lsr, v_lsr, w_lsr = _lsr_at_sun(frame, solar_motion)
+    R = np.hypot(x, y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos, sin = x / R, y / R   # R = 0 or infinite: NaN, and so NaN probabilities
+    return -(cos * vx + sin * vy) - u_lsr, (sin * vx - cos * vy) - v_lsr, vz - w_lsr
+
+
+def _lsr_at_sun(frame, solar_motion):
+    """(U, V, W) of the LSR at the Sun along the Sun's own axes, km/s."""
+    lsr = _frame_v_sun(frame) - _solar_motion(solar_motion)
+    sun = frame_constants(frame)[1]   # the Sun's Galactocentric position (kpc)
+    r_sun = math.hypot(sun[0], sun[1])
+    cos, sin = sun[0] / r_sun, sun[1] / r_sun
+    return (-(cos * lsr[0] + sin * lsr[1]), sin * lsr[0] - cos * lsr[1], float(lsr[2]))
+
+
 def uvw_probabilities(U, V, W, *, populations=BENSBY2003):
     """Membership probabilities from velocities relative to the LSR.
 
     Parameters
     ----------
     U, V, W : array-like or Quantity
-        Heliocentric velocities relative to the LSR, km/s (U towards the
-        Galactic centre, V along rotation, W to the North Galactic Pole).
+        Velocities relative to the LSR, km/s (U towards the Galactic centre,
+        V along rotation, W to the North Galactic Pole): either reading of
+        :func:`kinematic_probabilities` (:func:`local_lsr_velocities` or
+        :func:`lsr_velocities`).
     populations : PopulationModel or sequence of Population
         Default :data:`BENSBY2003`.
 
@@ -252,42 +333,106 @@ def uvw_probabilities(U, V, W, *, populations=BENSBY2003):
     return out
 
 
-def kinematic_probabilities(vx, vy, vz, *, frame=None,
-                            solar_motion=SCHOENRICH2010_SOLAR_MOTION, populations=BENSBY2003):
-    """Thin/thick-disk and halo probabilities from Galactocentric velocities.
+def _kinematics(kinematics):
+    if kinematics not in KINEMATICS:
+        raise ValueError(f"kinematics must be one of {KINEMATICS}, got {kinematics!r}")
+    return kinematics
 
-    docs/method.md section 4: U, V, W relative to the LSR (:func:`lsr_velocities`)
-    and the Bensby et al. (2003) ellipsoids (:func:`uvw_probabilities`), from
-    the stars' nominal (central-value) velocities.
+
+def _from_table(table, frame, kinematics):
+    """The columns :func:`kinematic_probabilities` reads from a table, and its frame."""
+    table = as_table("table", table)
+    needed = ("x", "y", "vx", "vy", "vz") if kinematics == "local" else ("vx", "vy", "vz")
+    missing = [c for c in needed if c not in table.colnames]
+    if missing:
+        hint = (" (kinematics='local' needs the Galactocentric positions x, y as well; "
+                "kinematics='heliocentric' reads the velocities only)"
+                if kinematics == "local" and not {"vx", "vy", "vz"} - set(table.colnames) else "")
+        raise ValueError(f"table: column(s) {missing} missing; run fastgrad.galactocentric "
+                         f"first{hint}")
+    if frame is None and isinstance(table.meta.get("frame"), dict):
+        frame = _frame_from_meta(table.meta["frame"])
+    return {c: table[c] for c in needed}, frame
+
+
+def kinematic_probabilities(vx, vy=None, vz=None, *, x=None, y=None, frame=None,
+                            solar_motion=SCHOENRICH2010_SOLAR_MOTION, populations=BENSBY2003,
+                            kinematics="local"):
+    """Thin/thick-disk and halo probabilities from Galactocentric coordinates.
+
+    docs/method.md section 4: U, V, W relative to the LSR and the Bensby et
+    al. (2003) ellipsoids (:func:`uvw_probabilities`), from the stars'
+    nominal (central-value) coordinates.
 
     Parameters
     ----------
-    vx, vy, vz : array-like or Quantity
-        Galactocentric velocities in ``frame``, km/s.
+    vx : array-like, Quantity, astropy.table.Table or pandas.DataFrame
+        Galactocentric v_x in ``frame`` (km/s); or a table with columns
+        ``x, y, vx, vy, vz`` (kpc, km/s), e.g. what
+        :func:`fastgrad.galactocentric` or :func:`fastgrad.mc_galactocentric`
+        return (then ``vy, vz, x, y`` are not given, and ``frame=None`` takes
+        the frame recorded in ``table.meta['frame']``).
+    vy, vz : array-like or Quantity
+        Galactocentric v_y, v_z in ``frame``, km/s.
+    x, y : array-like or Quantity, optional
+        Galactocentric positions in ``frame`` (kpc): needed by
+        ``kinematics="local"``.
     frame : None, str or astropy.coordinates.Galactocentric
-        The frame of ``vx, vy, vz`` (``None``: the paper's).
+        The frame of the coordinates (``None``: the paper's).
     solar_motion : Quantity or sequence of 3 floats
         Sun's (U, V, W) relative to the LSR, km/s.
     populations : PopulationModel or sequence of Population
+    kinematics : {"local", "heliocentric"}
+        ``"local"`` (default): U, V, W relative to the LSR at each star's
+        position, along its own axes (:func:`local_lsr_velocities`).
+        ``"heliocentric"``: the heliocentric U, V, W not rotated to the star
+        (:func:`lsr_velocities`), as fastgrad did before; misreads circular
+        orbits kpc from the Sun as hot ones (docs/method.md section 4).
 
     Returns
     -------
     astropy.table.Table
         ``U, V, W`` (km/s) and ``p_thin, p_thick, p_halo`` (one ``p_<name>``
-        per population; they sum to 1). ``meta`` records the frame, the solar
-        motion and the population model.
+        per population; they sum to 1; NaN where a coordinate is missing).
+        ``meta`` records the kinematics, the frame, the solar motion and the
+        population model.
+
+    Raises
+    ------
+    ValueError
+        ``kinematics="local"`` without positions (``x, y`` or the table's
+        columns), or an unknown ``kinematics``.
     """
+    kinematics = _kinematics(kinematics)
+    if hasattr(vx, "colnames") or is_dataframe(vx):
+        if any(v is not None for v in (vy, vz, x, y)):
+            raise TypeError("kinematic_probabilities: with a table, do not pass vy, vz, x or y "
+                            "(they are read from its columns)")
+        cols, frame = _from_table(vx, frame, kinematics)
+        vx, vy, vz, x, y = (cols["vx"], cols["vy"], cols["vz"], cols.get("x"), cols.get("y"))
+    elif vy is None or vz is None:
+        raise TypeError("kinematic_probabilities: give vx, vy and vz, or one table")
     frame = get_frame(frame)
-    U, V, W = lsr_velocities(vx, vy, vz, frame=frame, solar_motion=solar_motion)
+    if kinematics == "local":
+        if x is None or y is None:
+            raise ValueError("kinematics='local' needs the stars' Galactocentric positions: "
+                             "pass x= and y= (kpc), or the table of fastgrad.galactocentric; "
+                             "kinematics='heliocentric' reads the velocities only")
+        U, V, W = local_lsr_velocities(x, y, vx, vy, vz, frame=frame, solar_motion=solar_motion)
+        where = "at the star's position, along its own axes"
+    else:
+        U, V, W = lsr_velocities(vx, vy, vz, frame=frame, solar_motion=solar_motion)
+        where = "at the Sun, heliocentric axes (not rotated to the star)"
     probs = uvw_probabilities(U, V, W, populations=populations)
     out = Table()
     for name, values, desc in (("U", U, "towards the Galactic centre"),
                                ("V", V, "along Galactic rotation"),
                                ("W", W, "towards the North Galactic Pole")):
         out[name] = Column(values, unit=_KMS,
-                           description=f"heliocentric velocity relative to the LSR, {desc}")
+                           description=f"velocity relative to the LSR {where}, {desc}")
     for name in probs.colnames:
         out[name] = probs[name]
+    out.meta["kinematics"] = kinematics
     out.meta["populations"] = probs.meta["populations"]
     out.meta["solar_motion_kms"] = [float(x) for x in _solar_motion(solar_motion)]
     out.meta["frame"] = frame_metadata(frame)
@@ -295,43 +440,43 @@ def kinematic_probabilities(vx, vy, vz, *, frame=None,
 
 
 def add_kinematic_probabilities(table, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION,
-                                populations=BENSBY2003, copy=True):
-    """Add ``U, V, W`` and ``p_<population>`` columns to a table with ``vx, vy, vz``.
+                                populations=BENSBY2003, kinematics="local", copy=True):
+    """Add ``U, V, W`` and ``p_<population>`` columns to a table of Galactocentric coordinates.
 
     Parameters
     ----------
     table : astropy.table.Table or pandas.DataFrame
-        With Galactocentric ``vx, vy, vz`` (km/s), e.g. from
+        With Galactocentric ``x, y`` (kpc; not read by
+        ``kinematics="heliocentric"``) and ``vx, vy, vz`` (km/s), e.g. from
         :func:`fastgrad.galactocentric` joined to the catalogue.
     frame : None, str or astropy.coordinates.Galactocentric
-        The frame of ``vx, vy, vz``. ``None``: the paper's, unless
+        The frame of the coordinates. ``None``: the paper's, unless
         ``table.meta['frame']`` (written by :mod:`fastgrad.transform`) names
-        another Sun velocity, which is then used.
-    solar_motion, populations :
-        As in :func:`kinematic_probabilities`.
+        another, which is then used.
+    solar_motion, populations, kinematics :
+        As in :func:`kinematic_probabilities` (default ``"local"``: each
+        star's own frame, docs/method.md section 4).
     copy : bool
         ``False`` adds the columns to ``table`` itself.
 
     Returns
     -------
     astropy.table.Table
+        ``meta['kinematics']``: the kinematics, population model, solar
+        motion and frame used.
     """
     if copy is False and not hasattr(table, "colnames"):
         raise TypeError("add_kinematic_probabilities: copy=False needs an astropy Table; a "
                         "pandas DataFrame is converted to a new Table (use the returned table)")
     table = as_table("table", table)
-    missing = [c for c in ("vx", "vy", "vz") if c not in table.colnames]
-    if missing:
-        raise ValueError(f"table: column(s) {missing} missing; run fastgrad.galactocentric first")
-    if frame is None and isinstance(table.meta.get("frame"), dict):
-        frame = _frame_from_meta(table.meta["frame"])
-    result = kinematic_probabilities(table["vx"], table["vy"], table["vz"], frame=frame,
-                                     solar_motion=solar_motion, populations=populations)
+    result = kinematic_probabilities(table, frame=frame, solar_motion=solar_motion,
+                                     populations=populations, kinematics=kinematics)
     out = Table(table, copy=False) if copy else table
     for name in result.colnames:
         out[name] = result[name]
-    out.meta["kinematics"] = {k: result.meta[k]
-                              for k in ("populations", "solar_motion_kms", "frame")}
+    out.meta["kinematics"] = {"velocities": result.meta["kinematics"],
+                              **{k: result.meta[k]
+                                 for k in ("populations", "solar_motion_kms", "frame")}}
     return out
 
 
@@ -352,15 +497,16 @@ def _frame_from_meta(meta):
 
 
 def halo_cut(table, p_max=paper.P_HALO_MAX, *, frame=None,
-             solar_motion=SCHOENRICH2010_SOLAR_MOTION, populations=BENSBY2003):
+             solar_motion=SCHOENRICH2010_SOLAR_MOTION, populations=BENSBY2003,
+             kinematics="local"):
     """Drop probable halo stars: keep ``p_halo < p_max`` (the paper: 1 %).
 
     Parameters
     ----------
     table : astropy.table.Table or pandas.DataFrame
-        With ``p_halo``, or with ``vx, vy, vz`` from which it is computed
+        With ``p_halo``, or with ``x, y, vx, vy, vz`` from which it is computed
         (:func:`add_kinematic_probabilities` with ``frame``, ``solar_motion``,
-        ``populations``).
+        ``populations``, ``kinematics``).
     p_max : float
         Stars with ``p_halo >= p_max`` or NaN go; a number in [0, 1]
         (0 removes every star). Default: the paper's 0.01
@@ -378,7 +524,7 @@ def halo_cut(table, p_max=paper.P_HALO_MAX, *, frame=None,
     table = as_table("table", table)
     if "p_halo" not in table.colnames:
         table = add_kinematic_probabilities(table, frame=frame, solar_motion=solar_motion,
-                                            populations=populations)
+                                            populations=populations, kinematics=kinematics)
         if "p_halo" not in table.colnames:
             raise ValueError("populations has no population named 'halo'")
     return apply_cuts(table, [HALO_CUT], thresholds={"p_halo_max": p_max})

@@ -23,7 +23,7 @@ from astropy.table import Column, MaskedColumn, Table
 from ._validation import as_float_array, as_table, is_dataframe
 from .errors import InputError
 from .schema import (CANONICAL_UNITS, CATALOG_KINDS, CATALOG_SCHEMAS, ID_COLUMNS,
-                     MissingColumnsError, reject_rows)
+                     LABEL_COLUMNS, TEXT_COLUMNS, MissingColumnsError, reject_rows)
 
 __all__ = ["read_catalog", "standardize_columns"]
 
@@ -49,22 +49,38 @@ def read_catalog(path, kind=None, columns=None, *, format=None, keep="all", allo
     path : str or os.PathLike
         A FITS, VOTable, CSV, ECSV or Parquet file (``.gz`` allowed where the
         reader allows it).
-    kind : {"gaia", "gaia_giants", "bailer_jones", "lamost_hot_stars", None}
-        Which catalogue: fixes the required columns and the default name map.
+    kind : str or None
+        Which catalogue (:data:`~fastgrad.schema.CATALOG_KINDS`): fixes the
+        required columns and the default name map
+        (:data:`~fastgrad.schema.CATALOG_SCHEMAS`). A kind requires only what
+        every later step needs; columns only a quality cut reads are optional
+        here (the cut names them when absent).
         ``"gaia"``: Gaia DR3 ``gaia_source`` astrometry (``source_id, ra, dec,
         parallax, parallax_error, pmra, pmra_error, pmdec, pmdec_error,
         ra_error, dec_error``; ``radial_velocity``, ``radial_velocity_error``,
-        ``parallax_over_error`` and the six ra/dec/pm ``*_corr`` optional).
+        ``parallax_over_error`` and the six ra/dec/pm ``*_corr`` optional),
+        archive or VizieR I/355/gaiadr3 names.
         ``"gaia_giants"``: that plus ``radial_velocity, radial_velocity_error,
         mh_gspspec, mh_gspspec_lower, mh_gspspec_upper, teff_gspspec,
-        logg_gspspec``. ``"bailer_jones"``: ``source_id, r_med_geo, r_lo_geo,
-        r_hi_geo`` (pc). ``"lamost_hot_stars"``: ``obsid, ra, dec, teff,
-        teff_err, logg, logg_err, feh, feh_err, vsini, snr, chi2ratio, rv,
-        rv_err`` through :data:`~fastgrad.schema.LAMOST_COLUMN_MAP`. ``None``: only
-        ``columns`` renames, nothing required.
+        logg_gspspec`` (``flags_gspspec`` optional), archive
+        (``astrophysical_parameters``) or VizieR I/355/paramp names.
+        ``"gaia_gspspec"``: ``astrophysical_parameters`` alone (``source_id``
+        and the five GSP-Spec columns). ``"bailer_jones"``: ``source_id,
+        r_med_geo, r_lo_geo, r_hi_geo`` (pc; ``r_*_photogeo`` optional),
+        archive ``external.gaiaedr3_distance`` or VizieR I/352 names.
+        ``"lamost_hot_stars"`` (HotPayne, through
+        :data:`~fastgrad.schema.LAMOST_COLUMN_MAP`) and ``"lamost_lrs"``
+        (LAMOST LRS stellar catalogue, ``snrg`` -> ``snr``): ``ra, dec, feh,
+        feh_err, rv, rv_err`` (``obsid``/``spec_id``, ``teff``, ``logg``,
+        their errors, ``vsini``, ``snr``, ``chi2ratio`` optional).
+        ``"apogee_allstar"`` (SDSS DR17 allStar) and ``"galah_dr3"``
+        (main_allstar): ``source_id`` and those six. ``"xp_andrae2023"``:
+        ``source_id, mh_xgboost``; ``"xp_shboost"``: ``source_id,
+        mh_shboost``. ``None``: only ``columns`` renames, nothing required.
     columns : dict, optional
         File column name -> canonical name, tried before the kind's default map
-        (Gaia: :data:`~fastgrad.schema.GAIA_VIZIER_COLUMNS`, Bailer-Jones:
+        (``CATALOG_SCHEMAS[kind].column_map``; e.g. Gaia:
+        :data:`~fastgrad.schema.GAIA_VIZIER_COLUMNS`, Bailer-Jones:
         :data:`~fastgrad.schema.BAILER_JONES_VIZIER_COLUMNS`, LAMOST:
         :data:`~fastgrad.schema.LAMOST_COLUMN_MAP`).
     format : str, optional
@@ -183,12 +199,13 @@ def _read(path, fmt, read_kwargs):
     return Table.read(path, format=astropy_format, **read_kwargs)
 
 
-def _id_file_names(columns):
-    """Lower-case file names that may become an identifier column."""
-    names = set(ID_COLUMNS)
+def _file_names_for(columns, canonical=ID_COLUMNS):
+    """Lower-case file names that may become one of the ``canonical`` columns
+    (default: an identifier)."""
+    names = set(canonical)
     maps = [schema.column_map for schema in CATALOG_SCHEMAS.values()] + [dict(columns or {})]
     for mapping in maps:
-        names.update(k for k, v in mapping.items() if v in ID_COLUMNS)
+        names.update(k for k, v in mapping.items() if v in canonical)
     return {n.lower() for n in names}
 
 
@@ -206,16 +223,21 @@ def _csv_separator(read_kwargs):
 
 
 def _csv_id_dtypes(path, columns, read_kwargs):
-    """``read_kwargs`` with the id columns read as nullable int64: pandas would
+    """``read_kwargs`` with the id columns read as nullable int64 (pandas would
     otherwise read an id column with one blank cell as float64 and round every
-    Gaia ``source_id`` (> 2**53) to another star's id."""
+    Gaia ``source_id`` (> 2**53) to another star's id) and the text columns
+    (:data:`~fastgrad.schema.TEXT_COLUMNS`) as text."""
     sep = _csv_separator(read_kwargs)
     if sep is None or read_kwargs.get("header", "infer") is None or "names" in read_kwargs:
         header = read_kwargs.get("names") or []
     else:
         header = _csv_header(path, read_kwargs, sep)
-    ids = _id_file_names(columns)
+    ids = _file_names_for(columns)
     wanted = {name: "Int64" for name in header if str(name).lower() in ids}
+    # text columns stay text: pandas would read the GSP-Spec flag string
+    # "0000000000000..." as a number and drop its leading zeros
+    texts = _file_names_for(columns, TEXT_COLUMNS)
+    wanted.update({name: str for name in header if str(name).lower() in texts})
     if not wanted:
         return read_kwargs
     user = read_kwargs.get("dtype")
@@ -360,10 +382,12 @@ def standardize_columns(table, kind=None, columns=None, *, source=None, keep="al
         for c in missing:
             lines.append(f"  {c!r}: tried file names {tried[c]}")
         lines.append(f"The file has: {shown}")
-        lines.append("Map a file column with columns={'file_name': 'canonical_name'}"
-                     + (" (default map: fastgrad.schema.LAMOST_COLUMN_MAP, formerly "
-                        "LAMOST_COLUMNS)"
-                        if kind == "lamost_hot_stars" else "") + ".")
+        lines.append("Map a file column with columns={'file_name': 'canonical_name'} (in a "
+                     "run's TOML: [samples.NAME.columns.INPUT] file_name = \"canonical_name\"; "
+                     "default map: "
+                     + ("fastgrad.schema.LAMOST_COLUMN_MAP, formerly LAMOST_COLUMNS"
+                        if kind == "lamost_hot_stars"
+                        else f"fastgrad.schema.CATALOG_SCHEMAS[{kind!r}].column_map") + ").")
         raise MissingColumnsError("\n".join(lines), missing)
 
     # rename in two steps (so swaps and chains work); a column that already holds
@@ -480,9 +504,20 @@ def _numbers_from_text(table, name, where):
 
 
 def _set_canonical_unit(table, name, where):
+    if name in LABEL_COLUMNS:
+        # identifiers and flag strings stay as the file has them, but as text
+        # (FITS gives bytes, VOTable/CSV str: one canonical type)
+        col = table[name]
+        if col.dtype.kind == "S":
+            text = np.char.decode(np.ma.getdata(col.data), "utf-8")
+            kind = MaskedColumn if isinstance(col, MaskedColumn) else Column
+            extra = {"mask": col.mask} if kind is MaskedColumn else {}
+            table.replace_column(name, kind(text, name=name, description=col.description,
+                                            meta=col.meta, **extra), copy=False)
+        return
     col = table[name]
     target = CANONICAL_UNITS[name]
-    if col.dtype.kind in "OUS" and name not in ID_COLUMNS:
+    if col.dtype.kind in "OUS" and name not in ID_COLUMNS + TEXT_COLUMNS:
         col = _numbers_from_text(table, name, where)
     if col.dtype.kind not in "fiu":  # e.g. string identifiers: leave as they are
         return

@@ -116,16 +116,18 @@ def nominal_coordinates(ra, dec, dist_kpc, pmra, pmdec, rv, frame, ok):
     return out
 
 
-def halo_probability(vxyz_gc, frame):
+def halo_probability(xy_gc, vxyz_gc, frame):
     """P(halo) of docs/method.md section 4 (:func:`fastgrad.populations.
-    kinematic_probabilities`, Bensby 2003) from Galactocentric velocities (km/s)."""
-    return np.asarray(kinematic_probabilities(*vxyz_gc, frame=frame)["p_halo"])
+    kinematic_probabilities`, Bensby 2003, in each star's own frame) from
+    Galactocentric positions x, y (kpc) and velocities (km/s)."""
+    return np.asarray(kinematic_probabilities(*vxyz_gc, x=xy_gc[0], y=xy_gc[1],
+                                              frame=frame)["p_halo"])
 
 
 def _halo_step(keep, nominal, frame, counts):
     """``keep`` narrowed by :data:`fastgrad.populations.HALO_CUT` at the
     nominal velocities; records ``counts["final"]``."""
-    p_halo = halo_probability(nominal[3:6], frame)
+    p_halo = halo_probability(nominal[0:2], nominal[3:6], frame)
     alive, halo_counts = count_cuts(Table({"p_halo": p_halo[keep]}, copy=False),
                                     [("final", [HALO_CUT])])
     keep = keep.copy()

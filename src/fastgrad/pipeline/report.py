@@ -79,6 +79,7 @@ def summary(results, cfg, truths, frame, progress):
                         "intercept_err": fit.intercept_err, "scatter": fit.scatter,
                         "scatter_err": fit.scatter_err},
             "azimuthal": {},
+            "populations": _populations_check(results.samples[name]),
         }
         for ring, prof in az["profiles"].items():
             ok = ~np.ma.getmaskarray(prof["mean"])
@@ -249,6 +250,15 @@ def _significance_words(a):
             f"{a['chi2']:.1f} for {a['dof']} degrees of freedom, p = {a['p_value_chi2']:.2g})")
 
 
+def _populations_check(sample):
+    """The paper's check (docs/method.md sections 4 and 8): the share of the
+    final sample with P_thin > 0.9 (paper: > 95 % for LAMOST)."""
+    p_thin = np.asarray(sample["p_thin"], dtype=np.float64)
+    velocities = sample.meta.get("kinematics", {}).get("velocities")
+    return {"share_p_thin_gt_0.9": float(np.mean(p_thin > 0.9)) if p_thin.size else None,
+            "kinematics": velocities}
+
+
 def _fmt(v, nd=3):
     return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
 
@@ -274,6 +284,13 @@ def _report(results, cfg, drawn):
     lines += ["## Sample selection", "", "| sample | step | before | removed | after |", "|---|---|---|---|---|"]
     for r in results["cuts"]:
         lines.append(f"| {r['sample']} | {r['cut']} | {r['n_before']:,} | {r['n_removed']:,} | {r['n_after']:,} |")
+    lines.append("")
+    for name, entry in s["samples"].items():
+        pop = entry["populations"]
+        if pop["share_p_thin_gt_0.9"] is not None:
+            lines.append(f"- {name}: {100 * pop['share_p_thin_gt_0.9']:.1f} % of the final sample has "
+                         f"P_thin > 0.9 (the paper checks > 95 % for LAMOST; velocities relative to "
+                         f"the LSR: {pop['kinematics']}, docs/method.md section 4).")
     for name, entry in s["samples"].items():
         is_lamost = plans[name].spec.name == "hotpayne"
         for key, label, ref in (("table1", "Table 1: radial gradient by |Z| bin", PAPER_TABLE1),

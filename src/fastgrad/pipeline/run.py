@@ -27,7 +27,7 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from .. import populations, transform
-from ..crossmatch import crossmatch
+from ..crossmatch import best_per_source, crossmatch
 from ..cuts import apply_cuts
 from ..distances import BJ_COLUMNS, add_distances, join_distances
 from ..readers import read_catalog
@@ -125,6 +125,8 @@ def _apply(kept, preset, plan, reports, sample):
     try:
         kept, rep = apply_cuts(kept, cuts, thresholds=thresholds)
     except MissingColumnsError as exc:
+        if getattr(exc, "report", None) is not None and len(exc.report):
+            reports.append(exc.report)  # the cuts that ran before this one
         cut = next((c for c in cuts if set(exc.missing) & _cut_columns(c)), None)
         name = cut.name if cut else "?"
         column = exc.missing[0] if exc.missing else "?"
@@ -155,14 +157,22 @@ def _join_gaia(kept, gaia, plan, reports, sample):
     spec = plan.spec
     n0 = len(kept)
     if spec.join == "sky":
+        # with repeat spectra every spectrum keeps its nearest source and the
+        # best spectrum of each source is chosen next (a counted step)
+        many = spec.repeat_spectra
         kept = crossmatch(kept, gaia, spec.match_radius_arcsec,  # arcsec
-                          suffixes=(f"_{sample}", ""))
+                          suffixes=(f"_{sample}", ""), one_to_one=not many)
         rep = _step_report("crossmatch_gaia", n0, len(kept), "2.3",
                            f"nearest Gaia DR3 source within {spec.match_radius_arcsec:g}\" "
-                           "(one-to-one)")
+                           + ("(many-to-one)" if many else "(one-to-one)"))
     else:
-        kept = join_distances(kept, gaia, columns=[c for c in gaia.colnames
-                                                   if c not in kept.colnames])
+        # Gaia's astrometry wins (its positions are at the epoch of its proper
+        # motions); the primary's own copies stay as <name>_<sample>
+        both = [c for c in gaia.colnames if c in kept.colnames and c != "source_id"]
+        if both:
+            kept = Table(kept, copy=False)
+            kept.rename_columns(both, [f"{c}_{sample}" for c in both])
+        kept = join_distances(kept, gaia, columns=[c for c in gaia.colnames if c != "source_id"])
         rep = _step_report("join_gaia", n0, len(kept), "1",
                            "the Gaia DR3 row of the star's source_id")
     reports.append(rep)
@@ -171,24 +181,10 @@ def _join_gaia(kept, gaia, plan, reports, sample):
 
 
 def _repeat_spectra(kept, reports, sample):
-    """Several spectra of one Gaia source: keep the highest SNR (ties: the first
-    row), a counted step (docs/method.md section 1)."""
-    n0 = len(kept)
-    ids = np.asarray(kept["source_id"])
-    if "snr" in kept.colnames:
-        snr = np.nan_to_num(np.asarray(kept["snr"], dtype=float), nan=-np.inf)
-    else:
-        snr = np.zeros(n0)
-    # sort by id, then SNR descending, then row: the first of each id is kept
-    order = np.lexsort((np.arange(n0), -snr, ids))
-    first = np.ones(n0, dtype=bool)
-    first[1:] = ids[order][1:] != ids[order][:-1]
-    keep = np.zeros(n0, dtype=bool)
-    keep[order[first]] = True
-    if not keep.all():
-        kept = kept[keep]
-    reports.append(_step_report("repeat_spectra", n0, len(kept), "docs/method.md 1",
-                                "one spectrum per Gaia source: the highest SNR"))
+    """Several spectra of one Gaia source: keep the highest SNR
+    (:func:`fastgrad.crossmatch.best_per_source`; docs/method.md section 1)."""
+    kept, rep = best_per_source(kept)
+    reports.append(rep)
     return kept
 
 
@@ -294,8 +290,8 @@ def prepare_sample(cfg, sample, progress, n_threads=None, engine=None, reports=N
             kept[name] = gc[name]
     with progress.step(f"{sample}: kinematic populations and halo cut"):
         probs = engine.map(populations.add_kinematic_probabilities, kept,
-                           columns=["vx", "vy", "vz"], frame=frame)
-        for name in probs.colnames[3:]:
+                           columns=["x", "y", "vx", "vy", "vz"], frame=frame)
+        for name in probs.colnames[5:]:
             kept[name] = probs[name]
         kept.meta["kinematics"] = probs.meta["kinematics"]
         kept, rep = populations.halo_cut(kept, cfg["halo_p_max"], frame=frame)
