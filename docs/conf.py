@@ -14,6 +14,7 @@ import inspect
 import os
 import pkgutil
 import re
+import shutil
 from pathlib import Path
 
 import fastgrad
@@ -145,6 +146,9 @@ def write_api_pages():
     """
     out = HERE / "api"
     out.mkdir(exist_ok=True)
+    # autosummary's pages of an earlier build: a name no longer listed would
+    # leave an orphan page (a warning)
+    shutil.rmtree(out / "generated", ignore_errors=True)
     seen = {}  # id(obj) -> documented full name
     pages = {}
 
@@ -212,13 +216,14 @@ write_api_pages()
 # fastgrad's docstrings write absolute values as |Z|, |value| (plain text, as
 # one reads them in help()); reStructuredText would take them for substitution
 # references.  Escaped here, outside inline literals and roles, so that they
-# read the same in the pages as in the terminal.
-_LITERAL = re.compile(r"(``.*?``|`[^`]*`)")
-_BARS = re.compile(r"(?<![\\|\w])\|(?=[^\s|])([^|`]*?[^\s|\\])\|(?![\w|])")
+# read the same in the pages as in the terminal; a pair may span a line break
+# within a paragraph, as a substitution reference may.
+_LITERAL = re.compile(r"(``.+?``|`[^`]*`)", re.S)
+_BARS = re.compile(r"(?<![\\|\w])\|(?=[^\s|])((?:[^|`\n]|\n(?![ \t]*\n))*?[^\s|\\])\|(?![\w|])")
 
 
-def escape_bars(line):
-    parts = _LITERAL.split(line)
+def escape_bars(text):
+    parts = _LITERAL.split(text)
     for i in range(0, len(parts), 2):  # even parts: outside literals and roles
         parts[i] = _BARS.sub(r"\\|\1\\|", parts[i])
     return "".join(parts)
@@ -232,7 +237,8 @@ def _process_docstring(app, what, name, obj, options, lines):
     ):
         lines[:] = []  # a constant without a #: comment: not numpy's ndarray docstring
         return
-    lines[:] = [escape_bars(line) for line in lines]
+    # the docstring as one text (a pair may span lines), then its lines again
+    lines[:] = escape_bars("\n".join(lines)).split("\n")
 
 
 # Pages that other work adds to the "your own data" section; listed in

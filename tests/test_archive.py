@@ -392,6 +392,8 @@ class _Result:
 def _db():
     t = _giants_table()
     t["RAdeg"], t["DEdeg"] = t["ra"], t["dec"]
+    for q in ("med", "lo", "hi"):  # the archive's distance table has both kinds
+        t[f"r_{q}_photogeo"] = t[f"r_{q}_geo"]
     return t
 
 

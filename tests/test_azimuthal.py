@@ -16,6 +16,8 @@ from fastgrad.azimuthal import (
     azimuthal_profiles,
     residual_map,
 )
+from fastgrad.significance import cell_significance
+from scipy import stats
 
 EPS = np.finfo(float).eps
 
@@ -419,6 +421,67 @@ def test_residual_map_sign_extent_and_masking():
     # stars outside the extent are not binned
     part = residual_map(x, y, obs, pred, gridsize=6, extent=(-9, -6, -3, 3))
     assert part.count.sum() == np.count_nonzero(x >= -9)
+
+
+def test_residual_map_cell_significance_matches_a_loop():
+    """mean_residual is the loop mean per cell; the per-cell p-values are
+    those of cell_significance on the map's cells (itself checked against a
+    plain loop in test_significance.py); masks follow min_count; the same
+    seed gives the same p-values whatever n_threads; no test by default."""
+    rng = np.random.default_rng(14)
+    n = 6000
+    x, y = rng.uniform(-11.0, -6.0, n), rng.uniform(-2.0, 2.0, n)
+    obs, pred = rng.normal(0.0, 0.2, n), 0.4 - 0.07 * np.hypot(x, y)
+    plain = residual_map(x, y, obs, pred, gridsize=(10, 8), min_count=75)
+    assert plain.p_value is None and plain.p_adjusted is None and plain.significance is None
+    m = residual_map(x, y, obs, pred, gridsize=(10, 8), min_count=75, n_permutations=300,
+                     seed=7, n_threads=1)
+    ref_mean = np.full((8, 10), np.nan)
+    ix = np.minimum(np.searchsorted(m.x_edges, x, side="right") - 1, 9)
+    iy = np.minimum(np.searchsorted(m.y_edges, y, side="right") - 1, 7)
+    for j in range(8):
+        for i in range(10):
+            sel = (ix == i) & (iy == j)
+            if sel.any():
+                ref_mean[j, i] = np.mean(obs[sel] - pred[sel])
+    np.testing.assert_allclose(m.mean_residual.data, ref_mean, rtol=0, atol=1e-15)
+    mask = m.count < 75
+    assert mask.any() and not mask.all()
+    for arr in (m.mean_residual, m.p_value, m.p_adjusted):
+        assert np.array_equal(np.ma.getmaskarray(arr), mask)
+    p, p_adj, summary = cell_significance((iy * 10 + ix).ravel(), obs - pred, 80, min_count=75,
+                                          n_permutations=300, seed=7)
+    assert np.array_equal(m.p_value.compressed(), p.reshape(8, 10)[~mask])
+    assert np.array_equal(m.p_adjusted.compressed(), p_adj.reshape(8, 10)[~mask])
+    assert m.significance == summary and summary["n_cells"] == int((~mask).sum())
+    again = residual_map(x, y, obs, pred, gridsize=(10, 8), min_count=75, n_permutations=300,
+                         seed=7, n_threads=2)
+    assert np.array_equal(again.p_value.filled(-1), m.p_value.filled(-1))
+    assert np.array_equal(again.p_adjusted.filled(-1), m.p_adjusted.filled(-1))
+    assert again.significance == m.significance
+
+
+def test_residual_map_significance_noise_uniform_and_blob_found():
+    """A map of pure noise: per-cell p-values uniform (KS), no cell
+    significant after adjustment; a 0.1 dex blob (the size of a few cells)
+    on the same noise: its cells significant, the cells far from it not."""
+    rng = np.random.default_rng(31)
+    n = 150_000
+    x, y = rng.uniform(-12.0, -6.0, n), rng.uniform(-3.0, 3.0, n)
+    pred = 0.45 - 0.07 * np.hypot(x, y)
+    noise = rng.normal(0.0, 0.15, n)
+    m = residual_map(x, y, pred + noise, pred, gridsize=20, n_permutations=999, seed=3)
+    p = m.p_value.compressed()
+    assert p.size == 400 and stats.kstest(p, "uniform").pvalue > 0.01
+    assert m.significance["n_significant"] == 0
+    assert abs(m.significance["fraction_p_below_0.05"] - 0.05) < 3 * np.sqrt(0.05 * 0.95 / 400)
+    blob = 0.1 * np.exp(-((x + 8.6) ** 2 + (y - 1.5) ** 2) / (2 * 0.3 ** 2))
+    m = residual_map(x, y, pred + noise + blob, pred, gridsize=20, n_permutations=999, seed=3)
+    xc, yc = np.meshgrid(m.x_centers, m.y_centers)
+    r = np.hypot(xc + 8.6, yc - 1.5)
+    hit = np.ma.filled(m.p_adjusted <= 0.05, False)
+    assert hit[r < 0.3].all() and not hit[r > 1.5].any()
+    assert m.significance["p_value_global"] == 1 / 1000
 
 
 @pytest.mark.parametrize("kwargs, match", [

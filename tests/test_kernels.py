@@ -35,10 +35,12 @@ def test_variants_lists_runnable_builds():
 
 @pytest.mark.parametrize("choice", ["baseline", "auto"])
 def test_fastgrad_kernels_reaches_every_wrapper(choice):
-    """FASTGRAD_KERNELS picks the module of transform, fitting and azimuthal alike."""
-    code = ("from fastgrad import _kernels, transform, azimuthal;"
+    """FASTGRAD_KERNELS picks the module of transform, fitting, azimuthal and
+    significance alike."""
+    code = ("from fastgrad import _kernels, transform, azimuthal, significance;"
             "from fastgrad.fitting import data, likelihood;"
-            "mods = {transform._core, data._core, likelihood._core, azimuthal._core};"
+            "mods = {transform._core, data._core, likelihood._core, azimuthal._core,"
+            " significance._core};"
             "assert mods == {_kernels.core}, mods; print(_kernels.variant)")
     env = dict(os.environ, FASTGRAD_KERNELS=choice)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)

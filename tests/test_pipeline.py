@@ -80,7 +80,12 @@ def test_summary_has_fits_truth_and_pulls(small_run):
         for ring in ("7-9 kpc", "9-11 kpc"):
             a = s["samples"][sample]["azimuthal"][ring]
             assert 0 < a["p_value"] <= 1 and a["n_permutations"] == 1000
+        # and the residual map its per-cell test
+        m = s["samples"][sample]["residual_map"]
+        assert m["n_cells"] > 0 and m["n_permutations"] == 1000 and m["alpha"] == 0.05
+        assert 0 <= m["n_significant"] <= m["n_cells"] and 0 < m["p_value_global"] <= 1
     assert "azimuthal structure (p" in (out / "report.md").read_text()
+    assert "cells have a mean residual significant" in (out / "report.md").read_text()
     report = (out / "report.md").read_text()
     assert "Table 1" in report and "fig8.png" in report and "pull" in report
 
@@ -189,8 +194,10 @@ def test_missing_column_is_one_clear_line(tmp_path, capsys):
     rc = main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 3 and len(err) == 1  # input data (fastgrad.errors: exit codes)
-    assert "snr" in err[0] and "lamost.ecsv" in err[0]
-    assert not (tmp_path / "out").exists()
+    assert "'snr'" in err[0] and "snr_min" in err[0] and "lamost.ecsv" in err[0]
+    # the sample failed: its cut report up to the cut is written, no table
+    assert (tmp_path / "out" / "cuts.ecsv").exists()
+    assert not (tmp_path / "out" / "table1.ecsv").exists()
 
 
 def test_mock_truth_from_the_config_runs_a_null_test(tmp_path):

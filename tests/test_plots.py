@@ -92,6 +92,33 @@ def test_residual_maps_options(tmp_path):
         plots.plot_residual_maps(x[:3], y[:3], [0.0, np.nan, 0.0], pred[:3])
 
 
+@pytest.mark.parametrize("method", ["hexbin", "grid"])
+def test_residual_maps_significance_panel(tmp_path, method):
+    """significance=: a fourth panel of -log10 p per cell, the cells
+    significant after adjustment outlined there and on the residual panel;
+    a ResidualMap from the caller is drawn as it is; fig= is honoured."""
+    R, phi, x, y, obs, pred = mock_disk(40_000)
+    fig = Figure()
+    out = plots.plot_residual_maps(x, y, obs, pred, method=method, gridsize=20, R0=8.27,
+                                   significance=199, seed=1, fig=fig)
+    assert out is fig
+    save(fig, tmp_path, f"residual_maps_significance_{method}.png")
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(panels) == 4 and len(bars) == 4
+    assert bars[3].get_ylabel() == "−log10 p (permutations)"
+    assert panels[3].collections[0].get_clim() == (0.0, np.log10(200))
+    # the two blobs are found: outlines on the residual and significance panels
+    assert len(panels[3].collections) > 1 and len(panels[2].collections) > 1
+    m = fastgrad.residual_map(x, y, obs, pred, gridsize=20, n_permutations=99, seed=2)
+    fig2 = plots.plot_residual_maps(x, y, obs, pred, gridsize=20, significance=m)
+    drawn = [ax for ax in fig2.axes if ax.get_label() != "<colorbar>"][3].collections[0]
+    np.testing.assert_array_equal(np.ma.getmaskarray(drawn.get_array()).ravel(),
+                                  np.ma.getmaskarray(m.p_value).ravel())
+    with pytest.raises(ValueError, match="no p-values"):
+        plots.plot_residual_maps(x, y, obs, pred, significance=fastgrad.residual_map(x, y, obs, pred))
+
+
 def test_azimuthal_profile_figure(tmp_path):
     rng = np.random.default_rng(3)
     n = 200_000

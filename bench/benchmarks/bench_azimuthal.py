@@ -4,6 +4,10 @@
 * naive: the O(N^2) definition, one vectorised row per star, only at small N
   (extrapolate as N^2: ~3,000 s at 1e6 stars).
 
+And the permutation tests (fastgrad.significance) against the numpy loop the
+first version ran: one ``Generator.shuffle`` and one ``bincount`` per
+permutation.
+
 Run with asv, or as a script for one-run ratios:
     python bench/benchmarks/bench_azimuthal.py
 """
@@ -12,6 +16,7 @@ import time
 import numpy as np
 
 import fastgrad
+from fastgrad.significance import permutation_test
 
 HALF_WIDTH = 0.1
 
@@ -91,6 +96,57 @@ class AzimuthalProfile:
         fastgrad.azimuthal_profiles(self.R, self.phi, self.delta)
 
 
+N_PERMUTATIONS = 1000
+N_PHI_BINS = 180           # 2-degree bins, as the default run
+
+
+def make_ring(n, seed=3):
+    """Bin labels (2-degree azimuth bins) and deviations of n stars."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, N_PHI_BINS, n), rng.normal(0.0, 0.15, n)
+
+
+def numpy_permutation_statistics(labels, values, n_bins, n_permutations, seed=1):
+    """The numpy loop: T_k = sum_b S_b^2 / n_b - S^2 / N per permutation."""
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(labels, minlength=n_bins)
+    d = values - values.mean()
+    total = d.sum()
+    out = np.empty(n_permutations)
+    for k in range(n_permutations):
+        rng.shuffle(d)
+        s = np.bincount(labels, weights=d, minlength=n_bins)
+        out[k] = np.sum(s * s / counts) - total * total / d.size
+    return out
+
+
+class PermutationTest:
+    """1000 permutations of N stars in 180 bins: the ring's test, the
+    per-bin test of the maps (2500 cells), and the numpy loop."""
+    params = [100_000, 1_000_000]
+    param_names = ["n_stars"]
+    timeout = 300
+
+    def setup(self, n):
+        self.labels, self.values = make_ring(n)
+        self.cells = np.random.default_rng(4).integers(0, 2500, n)
+
+    def time_fastgrad(self, n):
+        permutation_test(self.labels, self.values, N_PHI_BINS, n_permutations=N_PERMUTATIONS,
+                         seed=1)
+
+    def time_fastgrad_one_thread(self, n):
+        permutation_test(self.labels, self.values, N_PHI_BINS, n_permutations=N_PERMUTATIONS,
+                         seed=1, n_threads=1)
+
+    def time_fastgrad_map_cells(self, n):
+        permutation_test(self.cells, self.values, 2500, n_permutations=N_PERMUTATIONS, seed=1,
+                         per_bin=True)
+
+    def time_numpy_loop(self, n):
+        numpy_permutation_statistics(self.labels, self.values, N_PHI_BINS, N_PERMUTATIONS)
+
+
 def _best(fn, repeat):
     times = []
     for _ in range(repeat):
@@ -120,6 +176,19 @@ def main():
               f"(1 thread {t_fg1 * 1e3:6.1f} ms, weighted {t_fgw * 1e3:6.1f} ms) | "
               f"numpy/fastgrad {t_np / t_fg:4.1f}x (1 thread {t_np / t_fg1:4.1f}x) | "
               f"naive (extrapolated {t_naive_n:,.0f} s)/fastgrad {t_naive_n / t_fg:,.0f}x")
+    for n in (100_000, 1_000_000):
+        labels, values = make_ring(n)
+        cells = np.random.default_rng(4).integers(0, 2500, n)
+        k = N_PERMUTATIONS
+        t_np = _best(lambda: numpy_permutation_statistics(labels, values, N_PHI_BINS, k), 1)
+        t_fg = _best(lambda: permutation_test(labels, values, N_PHI_BINS, n_permutations=k), 3)
+        t_fg1 = _best(lambda: permutation_test(labels, values, N_PHI_BINS, n_permutations=k,
+                                               n_threads=1), 2)
+        t_map = _best(lambda: permutation_test(cells, values, 2500, n_permutations=k,
+                                               per_bin=True), 2)
+        print(f"N={n:>9,}, {k} permutations: numpy loop {t_np:6.2f} s | fastgrad {t_fg:5.2f} s "
+              f"(1 thread {t_fg1:5.2f} s; 2500 cells, per-cell test {t_map:5.2f} s) | "
+              f"numpy/fastgrad {t_np / t_fg:4.1f}x")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from .frames import frame_constants, get_frame, paper_frame
 from .transform import add_galactocentric, galactocentric, mc_galactocentric
 from .schema import LAMOST_COLUMN_MAP
 from .readers import read_catalog, standardize_columns
-from .crossmatch import crossmatch
+from .crossmatch import best_per_source, crossmatch
 from .distances import add_distances, join_distances
 from .cuts import CUT_PRESETS, Cut, apply_cuts, get_cuts
 from .populations import (BENSBY2003, Population, PopulationModel, add_kinematic_probabilities,
@@ -38,6 +38,7 @@ __all__ = [
     "standardize_columns",
     "LAMOST_COLUMN_MAP",
     "crossmatch",
+    "best_per_source",
     "join_distances",
     "add_distances",
     "Cut",
@@ -72,7 +73,7 @@ __all__ = [
 from .azimuthal import (ResidualMap, annulus_mean, azimuthal_deviation, azimuthal_profile,
                         azimuthal_profiles, residual_map)
 from .arms import arm_curve, arm_names
-from .significance import azimuthal_significance
+from .significance import azimuthal_significance, cell_significance, permutation_test
 
 __all__ += [
     "annulus_mean",
@@ -82,6 +83,8 @@ __all__ += [
     "residual_map",
     "ResidualMap",
     "azimuthal_significance",
+    "cell_significance",
+    "permutation_test",
     "arm_curve",
     "arm_names",
     "make_survey",

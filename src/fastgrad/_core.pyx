@@ -11,6 +11,7 @@ form one extension module (built twice, see meson.build and _core_avx2.pyx):
     _likelihood.pxi   the marginalised straight-line likelihood (method.md s. 5)
     _radix.pxi        stable radix argsort of doubles (for the annulus means)
     _annulus.pxi      annulus means at fixed radius (method.md s. 6)
+    _permutation.pxi  permutation tests of binned means (method.md s. 6)
 
 The Cython directives (boundscheck, wraparound, cdivision, ...) are set once,
 for both builds, in meson.build.
@@ -27,3 +28,4 @@ include "_transform.pxi"
 include "_likelihood.pxi"
 include "_radix.pxi"
 include "_annulus.pxi"
+include "_permutation.pxi"

@@ -20,11 +20,13 @@ __all__ = ["effective_n_threads", "threads_for", "SERIAL_BELOW", "MAX_THREADS_PE
 #: of a fit whose threads fastgrad chooses: a fit makes ~2 n_steps calls, each
 #: an OpenMP barrier, and on a shared machine one preempted thread stalls each
 #: of them (the binned fits get their parallelism from concurrent bins instead).
+#: The permutation tests count star-permutations (stars x permutations).
 SERIAL_BELOW = {
     "transform": 256,
     "annulus": 30_000,
     "likelihood": 16_384,
     "likelihood_auto": 262_144,
+    "permutation": 1_000_000,
 }
 
 

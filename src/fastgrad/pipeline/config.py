@@ -391,7 +391,8 @@ DEFAULT_CONFIG = {
         "phi_bin_deg": paper.PHI_BIN_DEG, "min_count": paper.PROFILE_MIN_COUNT,
         "rings": [list(r) for r in paper.RINGS], "sign": "observed-model",
         "map_min_count": paper.MAP_MIN_COUNT,
-        # the permutation test of each ring (fastgrad.significance)
+        # the permutation tests of each ring and of the residual maps' cells
+        # (fastgrad.significance)
         "n_permutations": 1000, "permutation_seed": 1,
     },
 }

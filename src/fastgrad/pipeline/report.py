@@ -89,6 +89,9 @@ def summary(results, cfg, truths, frame, progress):
                 "std_of_means_dex": float(np.nanstd(m)) if m.size else None,
                 **{k: az["significance"][ring][k] for k in
                    ("p_value", "p_value_chi2", "chi2", "dof", "n_permutations", "significant")}}
+        # the residual map's per-cell test (fastgrad.significance.cell_significance)
+        entry["residual_map"] = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                                 for k, v in az["residual_map"].significance.items()}
         truth = truths.get(name)
         if truth:
             entry["truth"] = truth
@@ -215,7 +218,8 @@ def _figures(results, cfg, frame):
                                      np.asarray(sel_s["feh_used"]), az["predicted"], R0=R0,
                                      sign=cfg["azimuthal"]["sign"],
                                      min_count=cfg["azimuthal"]["map_min_count"],
-                                     quantity=spec.label, **maps)
+                                     quantity=spec.label, significance=az["residual_map"],
+                                     **maps)
     yield 6, figs.fig6_azimuthal_profile(az["profiles"])
     yield 7, figs.fig7_vertical_gradients(results.tables[first]["table2"],
                                           min_stars=cfg["fit"]["min_stars"],
@@ -228,7 +232,8 @@ def _figures(results, cfg, frame):
                                          np.asarray(gs["feh_used"]), g["predicted"], R0=R0,
                                          sign=cfg["azimuthal"]["sign"],
                                          min_count=cfg["azimuthal"]["map_min_count"],
-                                         quantity=_preset(cfg, done[1]).label, **maps)
+                                         quantity=_preset(cfg, done[1]).label,
+                                         significance=g["residual_map"], **maps)
 
 
 #: Figure titles of the presets (others: the sample's name)
@@ -248,6 +253,18 @@ def _significance_words(a):
                else "no significant azimuthal structure")
     return (f"{verdict} ({shown}, {k} permutations of the azimuths; chi-square "
             f"{a['chi2']:.1f} for {a['dof']} degrees of freedom, p = {a['p_value_chi2']:.2g})")
+
+
+def _map_significance_words(m):
+    """The residual map's per-cell test, in words (fastgrad.significance)."""
+    if m["n_cells"] < 2:
+        return "too few cells to test"
+    frac, p = m["fraction_p_below_0.05"], m["p_value_global"]
+    shown = f"p <= {p:.2g}" if p <= m["min_p_value"] else f"p = {p:.2g}"
+    return (f"{m['n_significant']} of {m['n_cells']} cells have a mean residual significant at a "
+            f"family-wise error rate of {m['alpha']:.0%} ({m['n_permutations']} permutations of "
+            f"the residuals among the map's stars); {frac:.1%} of the cells have p < 0.05, "
+            f"5 % expected from noise alone; map-wide test {shown}")
 
 
 def _populations_check(sample):
@@ -326,6 +343,7 @@ def _report(results, cfg, drawn):
             lines.append(f"- {ring}: {a['n_bins']} azimuth bins; largest |⟨δ[Fe/H]⟩| = {_fmt(a['max_abs_mean_dex'])} dex, "
                          f"scatter of the bin means {_fmt(a['std_of_means_dex'])} dex; "
                          + _significance_words(a))
+        lines.append("- residual map: " + _map_significance_words(entry["residual_map"]))
         rec = entry.get("azimuthal_recovery")
         if rec:
             lines.append(f"- injected arm pattern: amplitude recovered {rec['amplitude_dex']:.4f} ± "

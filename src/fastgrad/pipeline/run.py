@@ -40,7 +40,7 @@ from ..fitting import (AutocorrWarning, SamplingError, fit_line, fit_tables,
                        start_worker_server)
 from ..frames import get_frame
 from ..significance import azimuthal_significance
-from ..schema import MissingColumnsError, column_values
+from ..schema import MissingColumnsError, column_values, source_label
 from .config import load_config, sample_plan
 from .progress import Progress
 from .report import output_names, summary, write_results
@@ -133,7 +133,7 @@ def _apply(kept, preset, plan, reports, sample):
         inp = plan.spec.primary
         raise InputError(
             f"sample {sample!r}: cut {name!r} ({preset}) needs column {column!r}, which the "
-            f"input has not; map a file column to it with [samples.{sample}.columns.{inp}] "
+            f"input{source_label(kept)} has not; map a file column to it with [samples.{sample}.columns.{inp}] "
             f"FILE_COLUMN = \"{column}\", or switch the cut off with [samples.{sample}.cuts] "
             f"{name} = false") from None
     reports.append(rep)
@@ -357,8 +357,11 @@ def azimuthal_analysis(sample, cfg, n_threads=None):
                    n_walkers=f["n_walkers"], n_steps=f["n_steps"], burn=f["burn"],
                    scatter=f["scatter"], seed=f["seed"], n_threads=n_threads)
     predicted = fit.slope * R + fit.intercept
+    # with each cell's permutation p-value (fastgrad.significance)
     rmap = residual_map(np.asarray(s["x"]), np.asarray(s["y"]), y, predicted,
-                        min_count=a["map_min_count"], sign=a["sign"])
+                        min_count=a["map_min_count"], sign=a["sign"],
+                        n_permutations=a["n_permutations"], seed=a["permutation_seed"],
+                        n_threads=n_threads)
     delta = azimuthal_deviation(R, y, a["half_width"], n_threads=n_threads)
     bins = np.arange(-np.pi, np.pi + 1e-12, np.radians(a["phi_bin_deg"]))
     phi = np.asarray(s["phi"])
@@ -367,7 +370,8 @@ def azimuthal_analysis(sample, cfg, n_threads=None):
     # is a ring's profile structure or noise? (permutations of the azimuths)
     significance = {ring: azimuthal_significance(
         R, phi, delta, ring, bins=bins, min_count=a["min_count"],
-        n_permutations=a["n_permutations"], seed=a["permutation_seed"]) for ring in profiles}
+        n_permutations=a["n_permutations"], seed=a["permutation_seed"], n_threads=n_threads)
+        for ring in profiles}
     return dict(selection=s, fit=fit, predicted=predicted, residual_map=rmap, delta=delta,
                 profiles=profiles, significance=significance)
 

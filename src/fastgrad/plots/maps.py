@@ -1,4 +1,5 @@
-"""The paper's three-panel X-Y figure: observed, model, residual (Figs. 5 and 8).
+"""The paper's three-panel X-Y figure: observed, model, residual (Figs. 5 and 8),
+and optionally a fourth panel with the significance of each cell's residual.
 
 Drawn with matplotlib's object API on a new :class:`matplotlib.figure.Figure`
 (or on the ``fig`` given), returned; ``docs/method.md`` sections 6 and 7.
@@ -6,7 +7,9 @@ Drawn with matplotlib's object API on a new :class:`matplotlib.figure.Figure`
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..azimuthal import DEFAULT_MAP_MIN_COUNT, map_inputs, residual_map, residuals, xy_extent
+from ..azimuthal import (DEFAULT_MAP_MIN_COUNT, ResidualMap, map_inputs, residual_map,
+                         residuals, xy_extent)
+from ..significance import DEFAULT_N_PERMUTATIONS
 from .overlays import default_R0, draw_arms, draw_sun
 
 __all__ = ["plot_residual_maps"]
@@ -34,7 +37,8 @@ def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", g
                        extent=None, min_count=DEFAULT_MAP_MIN_COUNT, sign="observed-model",
                        quantity="[Fe/H]", unit="dex", arms="reid2014", cmap="viridis",
                        residual_cmap="RdBu_r", value_lim=None, residual_lim=None,
-                       contours=None, contour_levels=None, figsize=None, fig=None):
+                       contours=None, contour_levels=None, significance=None, seed=None,
+                       figsize=None, fig=None):
     """The paper's three-panel X-Y figure: observed, model, residual.
 
     Figs. 5 (LAMOST, [Fe/H]) and 8 (Gaia giants, [M/H]) of Hawkins (2023):
@@ -80,6 +84,17 @@ def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", g
         overdensity) drawn as black contours on the residual panel.
     contour_levels : optional
         Passed to ``contour`` as ``levels``.
+    significance : None, True, int or ResidualMap
+        Add a fourth panel: ``-log10`` of each cell's permutation p-value of
+        its mean residual (:func:`fastgrad.residual_map`, docs/method.md
+        section 6), on the rectangular cells of the test, with the cells
+        significant after adjustment for testing every cell (family-wise
+        error rate 0.05) outlined in black there and on the residual panel.
+        True: 1000 permutations, an int: that many (with ``seed``); a
+        :class:`~fastgrad.ResidualMap` that carries p-values (e.g. the run's
+        own) is drawn as it is.  None: three panels.
+    seed : None, int, SeedSequence or Generator
+        The permutations' seed when ``significance`` is True or an int.
     figsize : (float, float), optional
         Default: 4.5 inches high, panels as wide as the extent's aspect needs.
     fig : matplotlib Figure, optional
@@ -97,6 +112,9 @@ def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", g
     ext = xy_extent(x_arr, y_arr, extent)
     res = residuals(obs, pred, sign)
     residual_name = "observed − model" if sign == "observed-model" else "model − observed"
+    sig_map = _significance_map(significance, x_arr, y_arr, obs, pred, gridsize, ext,
+                                min_count, sign, seed)
+    n_panels = 3 if sig_map is None else 4
     titles = ("observed", "model (radial gradient)", residual_name)
     labels = (f"observed {quantity} ({unit})", f"model {quantity} ({unit})",
               f"{residual_name} {quantity} ({unit})")
@@ -104,9 +122,9 @@ def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", g
     if fig is None:
         if figsize is None:
             aspect = (ext[1] - ext[0]) / (ext[3] - ext[2])
-            figsize = (3.0 * (3.6 * min(max(aspect, 0.4), 2.5) + 2.0) + 0.4, 4.5)
+            figsize = (n_panels * (3.6 * min(max(aspect, 0.4), 2.5) + 2.0) + 0.4, 4.5)
         fig = Figure(figsize=figsize, layout="constrained")
-    axes = fig.subplots(1, 3, sharex=True, sharey=True)
+    axes = fig.subplots(1, n_panels, sharex=True, sharey=True)
     artists = []
     if method == "hexbin":
         for ax, c, cm in zip(axes, (obs, pred, res), (cmap, cmap, residual_cmap)):
@@ -131,6 +149,10 @@ def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", g
     artists[1].set_clim(vmin, vmax)
     artists[2].set_clim(-rlim, rlim)
 
+    if sig_map is not None:
+        artists.append(_draw_significance(axes[3], axes[2], sig_map))
+        titles += ("significance of the cell mean",)
+        labels += ("−log10 p (permutations)",)
     for ax, artist, title, label in zip(axes, artists, titles, labels):
         ax.set_xlim(ext[0], ext[1])
         ax.set_ylim(ext[2], ext[3])
@@ -149,3 +171,38 @@ def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", g
         axes[2].set_ylim(ext[2], ext[3])
     return fig
 
+
+
+def _significance_map(significance, x, y, obs, pred, gridsize, extent, min_count, sign, seed):
+    """The ResidualMap with p-values that the fourth panel draws, or None."""
+    if significance is None or significance is False:
+        return None
+    if isinstance(significance, ResidualMap):
+        if significance.p_value is None:
+            raise ValueError("significance: this ResidualMap has no p-values; make it with "
+                             "residual_map(..., n_permutations=K)")
+        return significance
+    n_perm = DEFAULT_N_PERMUTATIONS if significance is True else significance
+    return residual_map(x, y, obs, pred, gridsize=gridsize, extent=extent, min_count=min_count,
+                        sign=sign, n_permutations=n_perm, seed=seed)
+
+
+def _draw_significance(ax, residual_ax, m):
+    """-log10 p per cell on ``ax``; the cells significant after adjustment
+    (p_adjusted <= alpha) outlined on ``ax`` and on ``residual_ax``."""
+    k = m.significance["n_permutations"]
+    logp = -np.log10(m.p_value)
+    artist = ax.pcolormesh(m.x_edges, m.y_edges, logp, cmap="magma_r",
+                           vmin=0.0, vmax=np.log10(k + 1))
+    hit = np.ma.filled(m.p_adjusted <= m.significance["alpha"], False).astype(float)
+    if hit.any():
+        # black on the residual colours, cyan on the dark end of magma
+        for a, colour in ((ax, "c"), (residual_ax, "k")):
+            a.contour(m.x_centers, m.y_centers, hit, levels=[0.5], colors=colour,
+                      linewidths=1.0)
+    s = m.significance
+    ax.text(0.02, 0.02, f"{s['n_significant']} of {s['n_cells']} cells significant\n"
+            f"(family-wise 5 %); {100 * s['fraction_p_below_0.05']:.0f} % with p < 0.05",
+            transform=ax.transAxes, fontsize=7, va="bottom",
+            bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
+    return artist
