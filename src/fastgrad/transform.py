@@ -493,7 +493,7 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
 # ---------------------------------------------------------------------------
 
 #: The 18 columns :func:`add_galactocentric` adds, in the kernel's order:
-#: ``x ... absz`` then their Monte-Carlo standard deviations ``x_err ... absz_err``.
+#: ``x``, ..., ``absz`` then their Monte-Carlo standard deviations ``x_err``, ..., ``absz_err``.
 GALACTOCENTRIC_COLUMNS = COORD_NAMES + tuple(c + "_err" for c in COORD_NAMES)
 
 #: The canonical Gaia DR3 columns the Monte Carlo reads besides the radial
