@@ -113,6 +113,26 @@ def test_extreme_variances_take_the_exact_path(scale):
     assert line_loglike(theta, x, y, sx, sy) == pytest.approx(ref, rel=1e-11)
 
 
+@pytest.mark.parametrize("sigma", [5e9, 1e10, 1.5e10, 3e10, 1e12])
+def test_huge_variances_with_tiny_residuals_match_numpy(sigma):
+    """Sigma^2 ~ 1e19-1e24 with residuals far below it: the blocked path's
+    running product of variances overflows (at or before the 16th star of a
+    lane) while its numerator stays finite; the kernel must notice the
+    overflow (no upper bound of the variances is looked for without a
+    covariance) and take the exact loop."""
+    rng = np.random.default_rng(4)
+    n = 2 * 2048 + 77
+    x = rng.uniform(0, 10, n)
+    sx = np.full(n, sigma) * rng.uniform(0.9, 1.1, n)
+    sy = np.full(n, sigma) * rng.uniform(0.9, 1.1, n)
+    theta = np.array([0.5, 1.0, 0.0])
+    y = 0.5 * x + 1.0 + rng.normal(0, 1e-3, n)
+    ref = numpy_loglike(theta, x, y, sx, sy)
+    assert line_loglike(theta, x, y, sx, sy) == pytest.approx(ref, rel=1e-11)
+    model = LineModel(x, y, sx, sy)
+    assert model.loglike(theta) == pytest.approx(ref, rel=1e-11)
+
+
 def test_scatter_models_are_reparametrisations():
     """lambda_y^2 = lambda_perp^2 (1 + m^2) gives the same likelihood."""
     x, y, sx, sy, sxy = line_data(4000, seed=3, cov=True)

@@ -523,3 +523,30 @@ def test_one_thread_policy_for_every_kernel():
         for bad in (0, 2.5, True):
             with pytest.raises((ValueError, TypeError)):
                 threads_for(kernel, 1, bad)
+
+
+def test_galactocentric_reuses_its_output_only_when_nothing_refers_to_it():
+    """The nominal transform keeps its last large output for the next call
+    (fresh pages cost as much as the transform): a table, a column or a
+    view still alive must never be overwritten, and a reused buffer must
+    give the same numbers as a fresh one."""
+    rng = np.random.default_rng(3)
+    n = 120_000  # 9 x n doubles > 4 MiB: the size the spare is kept for
+    s = dict(ra=rng.uniform(0, 360, n), dec=rng.uniform(-80, 80, n),
+             distance=rng.uniform(0.1, 5, n), pmra=rng.normal(0, 5, n),
+             pmdec=rng.normal(0, 5, n), radial_velocity=rng.normal(0, 30, n))
+    other = dict(s, distance=s["distance"] * 2)
+    first = fastgrad.galactocentric(**s)
+    ref = {k: np.array(first[k]) for k in first.colnames}
+    col = first["R"]
+    view = first["x"][10:20]
+    del first
+    second = fastgrad.galactocentric(**other)  # the column and the view hold the buffer
+    assert np.array_equal(np.asarray(col), ref["R"])
+    assert np.array_equal(np.asarray(view), ref["x"][10:20])
+    assert not np.array_equal(np.asarray(second["R"]), ref["R"])
+    del col, view, second
+    for _ in range(2):  # the spare is free now: reused, same numbers
+        again = fastgrad.galactocentric(**s)
+        for k in again.colnames:
+            assert np.array_equal(np.asarray(again[k]), ref[k]), k

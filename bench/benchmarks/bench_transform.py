@@ -6,7 +6,9 @@ The astropy references are the two ways the job is done with astropy: one
 ``SkyCoord.transform_to`` per star (as the paper did) and one batched
 ``SkyCoord`` over all draws (needs N x K memory).
 """
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import astropy.units as u
@@ -155,3 +157,20 @@ class NominalTransform:
                  pm_ra_cosdec=self.s["pmra"] * u.mas / u.yr,
                  pm_dec=self.s["pmdec"] * u.mas / u.yr,
                  radial_velocity=self.s["radial_velocity"] * u.km / u.s).transform_to(self.frame)
+
+
+class NominalTransformFirstCalls:
+    """The first 7 calls in a fresh process (bench/nominal_first_calls.py):
+    fastgrad's and astropy's medians, interleaved, 3 processes."""
+
+    timeout = 600
+    unit = "x"
+
+    def track_speedup_median_first_7_calls(self):
+        sys.path.insert(0, str(Path(__file__).parent.parent))
+        from nominal_first_calls import trial
+        ratios = []
+        for _ in range(3):
+            t = trial(7)
+            ratios.append(np.median(t["astropy"]) / np.median(t["fastgrad"]))
+        return float(np.median(ratios))

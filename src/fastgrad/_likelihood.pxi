@@ -52,10 +52,16 @@ cdef extern from "fg_likelihood.h":
                     Py_ssize_t n, int has_cov, double *out) noexcept nogil
     void fg_ll_scan_init(double *out) noexcept nogil
     void fg_ll_scan_merge(double *a, const double *b) noexcept nogil
+    void fg_ll_scan_min(const double *ex, const double *ey, Py_ssize_t n,
+                        double *out) noexcept nogil
     void fg_ll_chunk(const double *x, const double *y, const double *ex,
                      const double *ey, const double *cxy, Py_ssize_t n,
                      double m, double b, double s, int variances, int has_cov,
                      int blocked, double *res) noexcept nogil
+    void fg_ll_theta(double m, double lam, int perpendicular, int has_cov,
+                     const double *bnd, double *s_out, double *blocked) noexcept nogil
+    double fg_ll_total(const double *parts, Py_ssize_t n_chunks, Py_ssize_t stride,
+                       Py_ssize_t n, double ln_2pi) noexcept nogil
 
 cdef enum:
     LL_CHUNK = 2048     # stars per work item
@@ -73,26 +79,54 @@ def line_kernel_info():
     return {"vector_width": FG_LL_VW, "chunk": LL_CHUNK}
 
 
+cdef inline void _ll_interrupt_init(Interrupt *it, Py_ssize_t work):
+    """_interrupt_init, without its look-up of the calling thread when the
+    call is too short ever to check for signals (most likelihood calls)."""
+    cdef Py_ssize_t every = POLL_LL // _poll_divisor if POLL_LL >= _poll_divisor else 1
+    if work < every:
+        it.stop = 0
+        it.enabled = 0
+        it.work = 0
+        it.every = every
+    else:
+        _interrupt_init(it, POLL_LL)
+
+
+cdef inline void _ll_scan_chunk(const double *ex, const double *ey, const double *cxy,
+                                Py_ssize_t n, Py_ssize_t ch, bint need_max,
+                                double *part) noexcept nogil:
+    cdef Py_ssize_t start = ch * LL_CHUNK
+    cdef Py_ssize_t cnt = n - start
+    if cnt > LL_CHUNK:
+        cnt = LL_CHUNK
+    if cxy == NULL and not need_max:
+        fg_ll_scan_min(ex + start, ey + start, cnt, part)
+    else:
+        fg_ll_scan(ex + start, ey + start, cxy + start if cxy != NULL else NULL, cnt,
+                   cxy != NULL, part)
+
+
 cdef bint _ll_scan(const double *ex, const double *ey, const double *cxy,
-                   Py_ssize_t n, int n_threads, double *bounds,
+                   Py_ssize_t n, int n_threads, double *bounds, bint need_max,
                    Interrupt *it) noexcept nogil:
-    """Scan standard deviations: True if valid; bounds = min/max of sx^2, sy^2.
-    (Interrupted: False, and the bounds are meaningless.)"""
+    """Scan standard deviations: True if valid; bounds = min/max of sx^2, sy^2
+    (the maxima may be +inf when neither ``need_max`` nor a covariance asks
+    for them).  (Interrupted: False, and the bounds are meaningless.)  One
+    thread runs a plain loop: no OpenMP region to enter for a short call."""
     cdef Py_ssize_t n_chunks = (n + LL_CHUNK - 1) // LL_CHUNK
     cdef double *parts = <double *>malloc(max(n_chunks, 1) * FG_LL_NSCAN * sizeof(double))
     cdef double tot[FG_LL_NSCAN]
-    cdef Py_ssize_t ch, start, cnt
-    cdef bint has_cov = cxy != NULL
+    cdef Py_ssize_t ch
     if parts == NULL:
         return False
-    for ch in prange(n_chunks, num_threads=n_threads, schedule='static'):
-        if not _interrupted(it, LL_CHUNK):
-            start = ch * LL_CHUNK
-            cnt = n - start
-            if cnt > LL_CHUNK:
-                cnt = LL_CHUNK
-            fg_ll_scan(ex + start, ey + start, cxy + start if has_cov else NULL, cnt,
-                       has_cov, parts + ch * FG_LL_NSCAN)
+    if n_threads == 1:
+        for ch in range(n_chunks):
+            if not _interrupted(it, LL_CHUNK):
+                _ll_scan_chunk(ex, ey, cxy, n, ch, need_max, parts + ch * FG_LL_NSCAN)
+    else:
+        for ch in prange(n_chunks, num_threads=n_threads, schedule='static'):
+            if not _interrupted(it, LL_CHUNK):
+                _ll_scan_chunk(ex, ey, cxy, n, ch, need_max, parts + ch * FG_LL_NSCAN)
     if fg_flag_get(&it.stop):
         free(parts)
         return False
@@ -127,12 +161,126 @@ def line_error_scan(const double[::1] x_err, const double[::1] y_err,
         raise ValueError("x_err, y_err, xy_cov must have one length")
     if n == 0:
         return True, np.array([np.inf, -np.inf, np.inf, -np.inf])
-    _interrupt_init(&it, POLL_STARS)
+    _ll_interrupt_init(&it, n)
     with nogil:
         ok = _ll_scan(&x_err[0], &y_err[0], &xy_cov[0] if has_cov else NULL, n,
-                      n_threads, &bounds[0], &it)
+                      n_threads, &bounds[0], True, &it)
     _raise_if_interrupted(&it)
     return ok, np.asarray(bounds)
+
+
+cdef struct LLData:
+    # one line fit's stars, as the kernel reads them
+    const double *x
+    const double *y
+    const double *ux        # sigma_x, or sigma_x^2 when `variances`
+    const double *uy
+    const double *cov       # NULL: no covariance
+    Py_ssize_t n
+    bint variances
+    bint perpendicular
+    bint has_bounds         # bnd holds (min, max of sigma_x^2, of sigma_y^2)
+    double bnd[4]
+
+
+cdef inline void _ll_item(const LLData *d, const double *theta, Py_ssize_t n_theta,
+                          const double *svals, Py_ssize_t w, double *parts,
+                          Interrupt *it) noexcept nogil:
+    """Work item w = (chunk, theta), chunk-major."""
+    cdef Py_ssize_t ch = w // n_theta
+    cdef Py_ssize_t t = w - ch * n_theta
+    cdef Py_ssize_t start, cnt
+    if svals[3 * t + 1] != 0.0 and not _interrupted(it, LL_CHUNK):
+        start = ch * LL_CHUNK
+        cnt = d.n - start
+        if cnt > LL_CHUNK:
+            cnt = LL_CHUNK
+        fg_ll_chunk(d.x + start, d.y + start, d.ux + start, d.uy + start,
+                    d.cov + start if d.cov != NULL else NULL, cnt,
+                    theta[3 * t], theta[3 * t + 1], svals[3 * t], d.variances,
+                    d.cov != NULL, svals[3 * t + 2] != 0.0, parts + 2 * w)
+
+
+cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
+                        const double *box, double *out, int n_threads,
+                        Interrupt *it) noexcept nogil:
+    """ln L for the n_theta rows of ``theta`` (row-major (m, b, lambda)) into
+    ``out``: the number of evaluated rows that came out -inf, -1 when the
+    standard deviations fail the scan (d.has_bounds false: it runs first),
+    -2 when out of memory.  See line_loglike_batch."""
+    cdef Py_ssize_t n = d.n
+    cdef Py_ssize_t n_chunks = (n + LL_CHUNK - 1) // LL_CHUNK
+    cdef Py_ssize_t n_items = n_chunks * n_theta
+    cdef bint has_cov = d.cov != NULL
+    cdef double *parts
+    cdef double *svals
+    cdef double bnd[4]
+    cdef Py_ssize_t w, t, j, n_inf = 0
+    cdef double val
+    cdef bint act
+    if n_theta == 0:
+        return 0
+    if n > 0 and not d.has_bounds:
+        if not _ll_scan(d.ux, d.uy, d.cov, n, n_threads, bnd, False, it):
+            return -1
+    elif n > 0:
+        for t in range(4):
+            bnd[t] = d.bnd[t]
+    # per theta: s, whether it is evaluated, whether it takes the blocked path
+    parts = <double *>malloc((n_items + n_theta) * 3 * sizeof(double))
+    if parts == NULL:
+        return -2
+    svals = parts + n_items * 3
+    for t in range(n_theta):
+        act = theta[3 * t + 2] >= 0.0
+        for j in range(3):
+            act = act and fabs(theta[3 * t + j]) < INFINITY
+            if box != NULL:
+                act = act and box[2 * j] <= theta[3 * t + j] <= box[2 * j + 1]
+        svals[3 * t + 1] = act
+        fg_ll_theta(theta[3 * t], theta[3 * t + 2], d.perpendicular, has_cov, bnd,
+                    &svals[3 * t], &svals[3 * t + 2])
+    # one thread: a plain loop, no OpenMP region (its entry and barrier cost
+    # microseconds, a sizeable part of a call on 30,000 stars); the items and
+    # their sums are the same either way
+    if n_threads == 1:
+        for w in range(n_items):
+            _ll_item(d, theta, n_theta, svals, w, parts, it)
+    else:
+        for w in prange(n_items, num_threads=n_threads, schedule='static'):
+            _ll_item(d, theta, n_theta, svals, w, parts, it)
+    # combine the chunks in a fixed order
+    for t in range(n_theta):
+        if svals[3 * t + 1] == 0.0:
+            out[t] = -INFINITY
+            continue
+        val = fg_ll_total(parts + 2 * t, n_chunks, 2 * n_theta, n, LN_2PI)
+        # NaN (inf - inf) and +inf are no likelihoods: report -inf
+        if val < INFINITY and val > -INFINITY:
+            out[t] = val
+        else:
+            out[t] = -INFINITY
+            n_inf = n_inf + 1
+    free(parts)
+    return n_inf
+
+
+cdef object _ll_call(LLData *d, const double[:, ::1] theta, const double *box,
+                     double[::1] out, int n_threads):
+    """_ll_run under nogil, with Ctrl-C and out-of-memory handling."""
+    cdef Py_ssize_t status
+    cdef Interrupt it
+    if theta.shape[1] != 3 or out.shape[0] != theta.shape[0]:
+        raise ValueError("theta must be (n, 3) and out (n,)")
+    if theta.shape[0] == 0:
+        return 0
+    _ll_interrupt_init(&it, d.n * theta.shape[0])
+    with nogil:
+        status = _ll_run(d, &theta[0, 0], theta.shape[0], box, &out[0], n_threads, &it)
+    _raise_if_interrupted(&it)
+    if status == -2:
+        raise MemoryError()
+    return status
 
 
 def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
@@ -155,21 +303,21 @@ def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
     is not finite (NaN or inf in the data among the causes), also gets -inf.
     Returns the number of evaluated rows that came out -inf.
     """
-    cdef Py_ssize_t n = x.shape[0], n_theta = theta.shape[0]
-    cdef Py_ssize_t n_chunks = (n + LL_CHUNK - 1) // LL_CHUNK
-    cdef Py_ssize_t n_items = n_chunks * n_theta
+    cdef LLData d
+    _ll_data(&d, x, y, x_unc, y_unc, xy_cov, bounds, variances, perpendicular)
+    if box is not None and box.shape[0] != 6:
+        raise ValueError("box must have 6 values")
+    return _ll_call(&d, theta, &box[0] if box is not None else NULL, out, n_threads)
+
+
+cdef int _ll_data(LLData *d, const double[::1] x, const double[::1] y,
+                  const double[::1] x_unc, const double[::1] y_unc,
+                  const double[::1] xy_cov, const double[::1] bounds,
+                  bint variances, bint perpendicular) except -1:
+    """Fill d from line_loglike_batch's arguments, checking their lengths."""
+    cdef Py_ssize_t n = x.shape[0]
     cdef bint has_cov = xy_cov.shape[0] > 0
-    cdef bint has_box = box is not None
-    cdef const double *cov_ptr = &xy_cov[0] if has_cov else NULL
-    cdef double bnd[4]
-    cdef double *parts
-    cdef double *svals
-    cdef Py_ssize_t w, t, ch, start, cnt, j, n_inf = 0
-    cdef double m, lam, s, chi, lg, val, vlo, vhi
-    cdef bint ok = True, act
-    cdef Interrupt it
-    if theta.shape[1] != 3 or out.shape[0] != n_theta:
-        raise ValueError("theta must be (n, 3) and out (n,)")
+    cdef int j
     if y.shape[0] != n or x_unc.shape[0] != n or y_unc.shape[0] != n or \
             (has_cov and xy_cov.shape[0] != n):
         raise ValueError("x, y, x_unc, y_unc, xy_cov must have one length")
@@ -177,80 +325,107 @@ def line_loglike_batch(const double[:, ::1] theta, const double[::1] x,
         raise ValueError("bounds are needed with variances")
     if bounds is not None and bounds.shape[0] != 4:
         raise ValueError("bounds must have 4 values")
-    if has_box and box.shape[0] != 6:
-        raise ValueError("box must have 6 values")
-    if n_theta == 0:
-        return 0
-    # per theta: s, whether it is evaluated, whether it takes the blocked path
-    parts = <double *>malloc((n_items + n_theta) * 3 * sizeof(double))
-    if parts == NULL:
-        raise MemoryError()
-    svals = parts + n_items * 3
-    _interrupt_init(&it, POLL_LL)
+    d.n = n
+    d.x = &x[0] if n > 0 else NULL
+    d.y = &y[0] if n > 0 else NULL
+    d.ux = &x_unc[0] if n > 0 else NULL
+    d.uy = &y_unc[0] if n > 0 else NULL
+    d.cov = &xy_cov[0] if has_cov else NULL
+    d.variances = variances
+    d.perpendicular = perpendicular
+    d.has_bounds = bounds is not None
+    if d.has_bounds:
+        for j in range(4):
+            d.bnd[j] = bounds[j]
+    return 0
+
+
+def line_loglike_one(double m, double b, double lam, const double[::1] x,
+                     const double[::1] y, const double[::1] x_err,
+                     const double[::1] y_err, const double[::1] xy_cov,
+                     bint perpendicular, int n_threads):
+    """line_loglike_batch for one theta = (m, b, lam) of standard deviations
+    without bounds or box, with no arrays for theta and the result: returns
+    ``(status, ln L)``, status as line_loglike_batch's."""
+    cdef LLData d
+    cdef double th[3]
+    cdef double val = 0.0
+    cdef Py_ssize_t status
+    cdef Interrupt it
+    _ll_data(&d, x, y, x_err, y_err, xy_cov, None, False, perpendicular)
+    th[0] = m
+    th[1] = b
+    th[2] = lam
+    _ll_interrupt_init(&it, d.n)
     with nogil:
-        if n > 0 and bounds is None:
-            ok = _ll_scan(&x_unc[0], &y_unc[0], cov_ptr, n, n_threads, bnd, &it)
-        elif n > 0:
-            for t in range(4):
-                bnd[t] = bounds[t]
-        if ok:
-            for t in range(n_theta):
-                m = theta[t, 0]
-                lam = theta[t, 2]
-                act = lam >= 0.0
-                for j in range(3):
-                    act = act and fabs(theta[t, j]) < INFINITY
-                    if has_box:
-                        act = act and box[2 * j] <= theta[t, j] <= box[2 * j + 1]
-                s = lam * lam * (1.0 + m * m) if perpendicular else lam * lam
-                svals[3 * t] = s
-                svals[3 * t + 1] = act
-                # bounds of Sigma_i^2 = v^T S_i v + s over the stars, v = (-m, 1):
-                # v^T S v lies in [0, (1 + m^2) tr S] for a valid S (less a
-                # hair for the LINE_COV_RTOL the checks let through), and is
-                # m^2 sx^2 + sy^2 exactly without covariance
-                if has_cov:
-                    vhi = (1.0 + m * m) * (bnd[1] + bnd[3])
-                    vlo = s - 1e-11 * vhi
-                    vhi = vhi + s
-                else:
-                    vlo = m * m * bnd[0] + bnd[2] + s
-                    vhi = m * m * bnd[1] + bnd[3] + s
-                # may this theta take the blocked path?  (a factor 2 of margin
-                # covers the rounding of the bounds; NaN bounds say no)
-                svals[3 * t + 2] = (vlo >= 2.0 * FG_LL_VAR_MIN and
-                                    vhi <= 0.5 * FG_LL_VAR_MAX)
-            for w in prange(n_items, num_threads=n_threads, schedule='static'):
-                ch = w // n_theta
-                t = w - ch * n_theta
-                if svals[3 * t + 1] != 0.0 and not _interrupted(&it, LL_CHUNK):
-                    start = ch * LL_CHUNK
-                    cnt = n - start
-                    if cnt > LL_CHUNK:
-                        cnt = LL_CHUNK
-                    fg_ll_chunk(&x[start], &y[start], &x_unc[start], &y_unc[start],
-                                cov_ptr + start if has_cov else NULL, cnt,
-                                theta[t, 0], theta[t, 1], svals[3 * t], variances,
-                                has_cov, svals[3 * t + 2] != 0.0, parts + 2 * w)
-            # combine the chunks in a fixed order
-            for t in range(n_theta):
-                if svals[3 * t + 1] == 0.0:
-                    out[t] = -INFINITY
-                    continue
-                chi = 0.0
-                lg = 0.0
-                for ch in range(n_chunks):
-                    chi = chi + parts[2 * (ch * n_theta + t)]
-                    lg = lg + parts[2 * (ch * n_theta + t) + 1]
-                val = -0.5 * (chi + lg + n * LN_2PI)
-                # NaN (inf - inf) and +inf are no likelihoods: report -inf
-                if val < INFINITY and val > -INFINITY:
-                    out[t] = val
-                else:
-                    out[t] = -INFINITY
-                    n_inf = n_inf + 1
-    free(parts)
+        status = _ll_run(&d, th, 1, NULL, &val, n_threads, &it)
     _raise_if_interrupted(&it)
-    return n_inf if ok else -1
+    if status == -2:
+        raise MemoryError()
+    return status, val
 
 
+cdef class LineKernel:
+    """One line fit's stars held for repeated likelihood calls (LineModel).
+
+    The data are checked by the caller, once: ``x_var``, ``y_var`` are the
+    variances sigma_x^2, sigma_y^2, ``xy_cov`` the covariances (length 0:
+    none), ``bounds`` = (min, max of x_var, min, max of y_var), ``box`` the
+    prior box as in line_loglike_batch.  A call then converts theta and
+    nothing else.  Not picklable (it holds pointers): LineModel rebuilds it.
+    """
+    cdef LLData d
+    cdef double box[6]
+    cdef object _keep    # the arrays the pointers point into
+
+    def __init__(self, const double[::1] x, const double[::1] y,
+                 const double[::1] x_var, const double[::1] y_var,
+                 const double[::1] xy_cov, const double[::1] bounds,
+                 const double[::1] box, bint perpendicular):
+        cdef Py_ssize_t n = x.shape[0]
+        cdef int j
+        if n == 0 or y.shape[0] != n or x_var.shape[0] != n or y_var.shape[0] != n or \
+                (xy_cov.shape[0] > 0 and xy_cov.shape[0] != n):
+            raise ValueError("x, y, x_var, y_var, xy_cov must have one length > 0")
+        if bounds.shape[0] != 4 or box.shape[0] != 6:
+            raise ValueError("bounds must have 4 values and box 6")
+        self._keep = (x, y, x_var, y_var, xy_cov)
+        self.d.n = n
+        self.d.x = &x[0]
+        self.d.y = &y[0]
+        self.d.ux = &x_var[0]
+        self.d.uy = &y_var[0]
+        self.d.cov = &xy_cov[0] if xy_cov.shape[0] > 0 else NULL
+        self.d.variances = True
+        self.d.perpendicular = perpendicular
+        self.d.has_bounds = True
+        for j in range(4):
+            self.d.bnd[j] = bounds[j]
+        for j in range(6):
+            self.box[j] = box[j]
+
+    def __reduce__(self):
+        raise TypeError("LineKernel is not picklable; pickle the LineModel")
+
+    def evaluate(self, const double[:, ::1] theta, bint with_prior, double[::1] out,
+                 int n_threads):
+        """ln L (+ ln prior when ``with_prior``: -inf outside the box) of each
+        row of theta into out; returns the number of -inf rows evaluated."""
+        return _ll_call(&self.d, theta, self.box if with_prior else NULL, out, n_threads)
+
+    def evaluate_one(self, double m, double b, double lam, bint with_prior):
+        """ln L (+ ln prior) at one theta, on one thread, as a float."""
+        cdef double th[3]
+        cdef double val
+        cdef Py_ssize_t status
+        cdef Interrupt it
+        th[0] = m
+        th[1] = b
+        th[2] = lam
+        _ll_interrupt_init(&it, self.d.n)
+        with nogil:
+            status = _ll_run(&self.d, th, 1, self.box if with_prior else NULL, &val, 1, &it)
+        _raise_if_interrupted(&it)
+        if status == -2:
+            raise MemoryError()
+        return val

@@ -4,6 +4,9 @@
 # Included by _core.pyx; the Python wrappers are in transform.py.
 cdef extern from "fg_math.h" nogil:
     double fg_atan2(double y, double x)
+    float fg_atan2f(float y, float x)
+    float sqrtf(float x)
+    double fg_no_contract(double x)
     double FG_HALF_PI
 
 cdef extern from "fg_rng.h" nogil:
@@ -67,62 +70,83 @@ cdef inline void _frame_from(Frame *f, const double[:, ::1] A, const double[::1]
 def nominal_transform(const double[::1] ra, const double[::1] dec, const double[::1] dist,
                       const double[::1] pmra, const double[::1] pmdec, const double[::1] rv,
                       const double[:, ::1] A, const double[::1] t, const double[::1] v,
-                      double k, double[:, ::1] out, int n_threads):
+                      double k, double[:, ::1] out, int n_threads, double angle_unit=1.0):
     """Transform of central values only: ``out`` (9, N) as in mc_transform.
 
-    Stars go through in blocks of LANES so that the sines and cosines of ra,
-    dec are vectorised (libmvec); the last block repeats its final star.
+    ``ra``, ``dec`` are in units of ``angle_unit`` rad (pi/180: degrees,
+    converted here rather than in a temporary copy).  Stars go through in
+    blocks of LANES so that the sines and cosines of ra, dec are vectorised
+    (libmvec); the last block repeats its final star.  Returns the number of
+    stars with a non-finite output value (an overflow; the caller's last
+    guard reads the rows only when this is not 0).
     """
     cdef Py_ssize_t n = ra.shape[0], ib, nblk = (n + LANES - 1) // LANES
     cdef Py_ssize_t isup, ib_end, nsup = (nblk + NOMINAL_SUPER - 1) // NOMINAL_SUPER
+    cdef Py_ssize_t n_bad = 0
     cdef Frame f
     cdef Interrupt it
     if n == 0:
-        return
+        return 0
     _frame_from(&f, A, t, v, k)
     _interrupt_init(&it, POLL_STARS)
     with nogil:
-        # work items of NOMINAL_SUPER blocks: one interrupt check per item
+        # work items of NOMINAL_SUPER blocks: one interrupt check per item;
+        # each thread first-touches the pages of its own part of ``out``
         for isup in prange(nsup, num_threads=n_threads, schedule='static'):
             if not _interrupted(&it, NOMINAL_SUPER * LANES):
                 ib_end = (isup + 1) * NOMINAL_SUPER
                 if ib_end > nblk:
                     ib_end = nblk
                 for ib in range(isup * NOMINAL_SUPER, ib_end):
-                    _nominal_block(&f, &ra[0], &dec[0], &dist[0], &pmra[0], &pmdec[0],
-                                   &rv[0], ib * LANES, n, &out[0, 0])
+                    n_bad += _nominal_block(&f, &ra[0], &dec[0], &dist[0], &pmra[0],
+                                            &pmdec[0], &rv[0], angle_unit, ib * LANES, n,
+                                            &out[0, 0])
     _raise_if_interrupted(&it)
+    return n_bad
 
 
-cdef void _nominal_block(const Frame *f, const double *ra, const double *dec,
-                         const double *dist, const double *pmra, const double *pmdec,
-                         const double *rv, Py_ssize_t first, Py_ssize_t n,
-                         double *out) noexcept nogil:
+cdef Py_ssize_t _nominal_block(const Frame *f, const double *ra, const double *dec,
+                               const double *dist, const double *pmra, const double *pmdec,
+                               const double *rv, double angle_unit, Py_ssize_t first,
+                               Py_ssize_t n, double *out) noexcept nogil:
+    """One block of LANES stars; returns how many have a non-finite output."""
     # the block's scratch arrays are locals of this function: private to the
     # thread (arrays declared outside a prange body would be shared)
+    cdef double ar[LANES]
+    cdef double dr[LANES]
     cdef double sa[LANES]
     cdef double ca[LANES]
     cdef double sd[LANES]
     cdef double cd[LANES]
-    cdef double o[6]
+    cdef double o[9]
     cdef Py_ssize_t idx[LANES]
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, n_bad = 0
+    cdef double tot
     cdef int l, q
     for l in range(LANES):
         idx[l] = first + l if first + l < n else n - 1
+        # rounded to double before the + pi/2 below, as the radians numpy
+        # used to compute were: no FMA of the AVX2 build moves these bits
+        ar[l] = fg_no_contract(ra[idx[l]] * angle_unit)
+        dr[l] = fg_no_contract(dec[idx[l]] * angle_unit)
     for l in range(LANES):
-        sa[l] = sin(ra[idx[l]])
-        ca[l] = sin(ra[idx[l]] + FG_HALF_PI)
-        sd[l] = sin(dec[idx[l]])
-        cd[l] = sin(dec[idx[l]] + FG_HALF_PI)
+        sa[l] = sin(ar[l])
+        ca[l] = sin(ar[l] + FG_HALF_PI)
+        sd[l] = sin(dr[l])
+        cd[l] = sin(dr[l] + FG_HALF_PI)
     for l in range(LANES):
         i = idx[l]
         _star_nominal(f, sa[l], ca[l], sd[l], cd[l], dist[i], pmra[i], pmdec[i], rv[i], o)
-        for q in range(6):
+        o[6] = sqrt(o[0] * o[0] + o[1] * o[1])
+        o[7] = fg_atan2(o[1], -o[0])
+        o[8] = fabs(o[2])
+        tot = 0.0
+        for q in range(9):
             out[q * n + i] = o[q]
-        out[6 * n + i] = sqrt(o[0] * o[0] + o[1] * o[1])
-        out[7 * n + i] = fg_atan2(o[1], -o[0])
-        out[8 * n + i] = fabs(o[2])
+            tot = tot + o[q] * 0.0   # NaN when some value is NaN or infinite
+        if l == 0 or i != idx[l - 1]:  # the padding lanes repeat the last star
+            n_bad += tot != 0.0
+    return n_bad
 
 
 cdef inline bint _cholesky4(double c[4][4], double L[4][4]) noexcept nogil:
@@ -218,7 +242,9 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef int q, l, j, a, b
     _star_nominal(f, sa, ca, sd, cd, d, pmra, pmdec, rv, nom)
     cdef double x0 = nom[0], y0 = nom[1], z0 = nom[2]
-    cdef double R0 = sqrt(x0 * x0 + y0 * y0)
+    cdef double r0sq = x0 * x0 + y0 * y0
+    cdef double R0 = sqrt(r0sq)
+    cdef float R0f = <float>R0
     for q in range(6):
         o[(q) * os] = nom[q]
     o[(6) * os] = R0
@@ -282,7 +308,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef double w, e0, e1, e2, e3, dra, ddec, sdr, cdr, sdd, cdd
     cdef double sa_k, ca_k, sd_k, cd_k, dk, vk, pmra_k, pmdec_k
     cdef double ux, uy, uz, ax, ay, bx, by, bz, kd, px, py, pz, qx, qy, qz
-    cdef double x, y, z, vx, vy, vz, R, dphi, t0, t1
+    cdef double x, y, z, vx, vy, vz, r2, dR, dphi, t0, t1
     cdef Py_ssize_t ib, nblk = (K + LANES - 1) // LANES
     for ib in range(nblk):
         blk = ib * LANES
@@ -348,10 +374,17 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
             vx = f.A[0][0] * qx + f.A[0][1] * qy + f.A[0][2] * qz + f.v[0]
             vy = f.A[1][0] * qx + f.A[1][1] * qy + f.A[1][2] * qz + f.v[1]
             vz = f.A[2][0] * qx + f.A[2][1] * qy + f.A[2][2] * qz + f.v[2]
-            R = sqrt(x * x + y * y)
-            # azimuth relative to the nominal one, wrapped to (-pi, pi]:
-            # no jump at the anticentre
-            dphi = fg_atan2(nx * y - ny * (-x), nx * (-x) + ny * y)
+            # Single precision where only the draws' spread is kept and
+            # float's 6e-8 relative rounding is invisible beside the
+            # Monte-Carlo noise (bench/README.md): R - R0 =
+            # (R^2 - R0^2) / (R + R0), the difference of squares in double
+            # (no cancellation to lose), the sum with a float square root;
+            # and the azimuth relative to the nominal one, wrapped to
+            # (-pi, pi] (no jump at the anticentre), from a float atan2 of
+            # double cross and dot products.
+            r2 = x * x + y * y
+            dR = <float>(r2 - r0sq) / (sqrtf(<float>r2) + R0f)
+            dphi = fg_atan2f(<float>(nx * y - ny * (-x)), <float>(nx * (-x) + ny * y))
             t0 = (x - x0) * w
             s1[0][l] += t0
             s2[0][l] += t0 * t0
@@ -370,7 +403,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
             t0 = (vz - nom[5]) * w
             s1[5][l] += t0
             s2[5][l] += t0 * t0
-            t0 = (R - R0) * w
+            t0 = dR * w
             s1[6][l] += t0
             s2[6][l] += t0 * t0
             t0 = dphi * w
@@ -396,5 +429,6 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
         else:
             o[(9 + q) * os] = 0.0
     return 0
+
 
 

@@ -53,6 +53,7 @@ MIN_STARS = 500
 #: method.md section 5: bin edges of Table 1 (|Z|, kpc; half-open [lo, hi)) and
 #: Table 2 (R, kpc)
 TABLE1_EDGES = np.round(np.arange(0.0, 1.4001, 0.2), 10)
+#: method.md section 5: bin edges of Table 2 (R, kpc)
 TABLE2_EDGES = np.arange(7.0, 14.0001, 1.0)
 
 #: method.md section 5: the paper's Table 1 (LAMOST OBAF stars): per |Z| bin

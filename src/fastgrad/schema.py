@@ -150,7 +150,7 @@ GAIA_VIZIER_COLUMNS = {
 #: VizieR I/355/paramp GSP-Spec names -> Gaia DR3 archive
 #: (``astrophysical_parameters``) names, which are read verbatim. Confirmed
 #: in use for ``Teff-S``, ``logg-S``, ``[M/H]-S``, ``b_[M/H]-S``; the upper
-#: bound ``B_[M/H]-S`` and ``Flags-S`` follow VizieR's b_/B_ and ``-S``
+#: bound ``B_[M/H]-S`` and ``Flags-S`` follow VizieR's ``b_``/``B_`` and ``-S``
 #: conventions of the same table and were not seen in a ReadMe here.
 GSPSPEC_COLUMNS = {
     "Source": "source_id",
@@ -159,7 +159,7 @@ GSPSPEC_COLUMNS = {
     "Flags-S": "flags_gspspec",
 }
 
-#: VizieR I/352/gedr3dis names -> Bailer-Jones archive names (b_/B_ are the
+#: VizieR I/352/gedr3dis names -> Bailer-Jones archive names (``b_``/``B_`` are the
 #: 16th/84th percentiles; matched case-sensitively first, so they stay apart).
 BAILER_JONES_VIZIER_COLUMNS = {
     "Source": "source_id", "rgeo": "r_med_geo", "b_rgeo": "r_lo_geo", "B_rgeo": "r_hi_geo",

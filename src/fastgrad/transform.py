@@ -3,6 +3,10 @@
 docs/method.md section 3.  The kernels (``_core.mc_transform``) reduce each star's
 draws on the fly: memory stays O(N) whatever ``n_samples``.
 """
+import copy
+import functools
+import sys
+
 import numpy as np
 import astropy.units as u
 from astropy.table import Table
@@ -210,7 +214,25 @@ def _correlations(correlations, n, ok):
     return corr
 
 
-def _table(out, with_errors, frame, n_samples=None, seed=None):
+@functools.lru_cache(maxsize=8)
+def _named_frame(name):
+    # a preset (None: the paper's) once per process: reading a frame's
+    # parameters back from astropy costs milliseconds per call
+    frame = get_frame(name)
+    return frame, frame_constants(frame), frame_metadata(frame)
+
+
+def _frame_parts(frame):
+    """((A, t, v), metadata) of a preset name, None or a Galactocentric
+    instance: see :func:`fastgrad.frames.frame_constants`."""
+    if frame is None or isinstance(frame, str):
+        _, consts, meta = _named_frame(frame)
+        return tuple(c.copy() for c in consts), copy.deepcopy(meta)
+    frame = get_frame(frame)
+    return frame_constants(frame), frame_metadata(frame)
+
+
+def _table(out, with_errors, frame_meta, n_samples=None, seed=None):
     # out is (18, N): each column is a contiguous row of it, taken without a copy
     cols, names, units, descs = [], [], [], []
     for j, (name, unit, desc) in enumerate(zip(COORD_NAMES, COORD_UNITS, COORD_DESCRIPTIONS)):
@@ -225,7 +247,7 @@ def _table(out, with_errors, frame, n_samples=None, seed=None):
             units.append(unit)
             descs.append(f"Monte-Carlo standard deviation of {name}")
     t = Table(cols, names=names, units=units, descriptions=descs, copy=False)
-    t.meta["frame"] = frame_metadata(frame)
+    t.meta["frame"] = frame_meta
     if n_samples is not None:
         t.meta["n_samples"] = int(n_samples)
         t.meta["seed"] = int(seed)
@@ -236,17 +258,18 @@ _DEG = np.pi / 180.0
 _MAS = np.pi / (180.0 * 3600e3)
 
 
-def _on_valid_rows(ok, n_rows_out, kernel):
+def _on_valid_rows(ok, n_rows_out, kernel, reuse=False):
     """Call ``kernel(sel, out)`` on the rows where ``ok`` holds (all rows
     without a copy when every row is valid); the others come back NaN.
 
     ``sel(x)`` gives x's valid rows as a contiguous array; ``out`` is the
-    (n_rows_out, n_valid) array the kernel fills.  Returns the (n_rows_out, N)
-    result and the kernel's return value (None when no row is valid).
+    (n_rows_out, n_valid) array the kernel fills (``reuse``: from
+    :func:`_output_buffer`).  Returns the (n_rows_out, N) result and the
+    kernel's return value (None when no row is valid).
     """
     n = ok.shape[0]
     if ok.all():
-        out = np.empty((n_rows_out, n))
+        out = _output_buffer((n_rows_out, n)) if reuse else np.empty((n_rows_out, n))
         return out, kernel(lambda x: x, out)
     idx = np.flatnonzero(ok)
     out = np.full((n_rows_out, n), np.nan)
@@ -256,6 +279,37 @@ def _on_valid_rows(ok, n_rows_out, kernel):
     res = kernel(lambda x: np.ascontiguousarray(x[idx]), sub)
     out[:, idx] = sub
     return out, res
+
+
+# The output array of the last large galactocentric() call, for the next one
+# to reuse when nothing else refers to it any more (its table was dropped).
+# A fresh array of this size (72 MB for 1e6 stars) comes from mmap and
+# faults each page in on first touch, which cost as much as the transform
+# (bench/README.md).  At most one is kept: the memory of one result.
+_SPARE = []
+_SPARE_MIN_BYTES = 4 << 20
+
+
+def _pop_spare():
+    """The spare array and its reference count as seen here (the count of an
+    array nothing else refers to is measured below, the same way)."""
+    buf = _SPARE.pop() if _SPARE else None
+    return buf, sys.getrefcount(buf)
+
+
+_SPARE.append(np.empty(0))
+_FREE_REFCOUNT = _pop_spare()[1]
+
+
+def _output_buffer(shape):
+    """np.empty(shape), or the spare array of that shape when no table,
+    column or view of it is alive (any of them holds a reference to it)."""
+    buf, refs = _pop_spare()
+    if buf is None or buf.shape != shape or refs != _FREE_REFCOUNT:
+        buf = np.empty(shape)
+    if buf.nbytes >= _SPARE_MIN_BYTES:
+        _SPARE[:] = [buf]  # one at most, whatever concurrent calls did
+    return buf
 
 
 def _threads_for(n_rows, n_threads):
@@ -315,21 +369,22 @@ def galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, frame=Non
         Ctrl-C interrupts the compiled kernel within a fraction of a second.
     """
     _check_policy(nan_policy)
-    frame = get_frame(frame)
+    (A, tvec, vvec), frame_meta = _frame_parts(frame)
     a, n, bad, extrema = _inputs(_POSITIONAL, (ra, dec, distance, pmra, pmdec, radial_velocity), nan_policy)
     ok = ~bad
     _check_ranges(a, ok, extrema)
-    A, tvec, vvec = frame_constants(frame)
 
     def kernel(sel, out):
-        _core.nominal_transform(
-            sel(a["ra"]) * _DEG, sel(a["dec"]) * _DEG, sel(a["distance"]), sel(a["pmra"]),
+        # ra, dec in degrees: the kernel converts them (no temporary copies)
+        return _core.nominal_transform(
+            sel(a["ra"]), sel(a["dec"]), sel(a["distance"]), sel(a["pmra"]),
             sel(a["pmdec"]), sel(a["radial_velocity"]), A, tvec, vvec, PM_TO_KMS, out,
-            _threads_for(out.shape[1], n_threads))
+            _threads_for(out.shape[1], n_threads), _DEG)
 
-    out, _ = _on_valid_rows(ok, 9, kernel)
-    _check_output(out, ok, False)
-    return _table(out, False, frame)
+    out, n_bad = _on_valid_rows(ok, 9, kernel, reuse=True)
+    if n_bad:  # the kernel counted stars with a non-finite output: name them
+        _check_output(out, ok, False)
+    return _table(out, False, frame_meta)
 
 
 def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_error,
@@ -392,7 +447,7 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
         fraction of a second.
     """
     _check_policy(nan_policy)
-    frame = get_frame(frame)
+    (A, tvec, vvec), frame_meta = _frame_parts(frame)
     n_samples = as_count("n_samples", n_samples, minimum=2, maximum=MAX_N_SAMPLES)
     err_spec = (("ra_error", u.mas), ("dec_error", u.mas), ("distance_error", u.kpc),
                 ("pmra_error", u.mas / u.yr), ("pmdec_error", u.mas / u.yr),
@@ -408,7 +463,6 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
     corr = _correlations(correlations, n, ok)
     seed = seed64(seed)
     ids = _ids(ids, n)
-    A, tvec, vvec = frame_constants(frame)
 
     def kernel(sel, out):
         status = np.zeros(out.shape[1], dtype=np.int8)
@@ -431,7 +485,7 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
     raise_bad_rows("correlations", status == 1,
                    "give a covariance that is not positive semi-definite")
     _check_output(out, ok, True)
-    return _table(out, True, frame, n_samples, seed)
+    return _table(out, True, frame_meta, n_samples, seed)
 
 
 # ---------------------------------------------------------------------------
@@ -439,7 +493,7 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
 # ---------------------------------------------------------------------------
 
 #: The 18 columns :func:`add_galactocentric` adds, in the kernel's order:
-#: ``x ... absz`` then their Monte-Carlo standard deviations ``x_err ... absz_err``.
+#: ``x``, ..., ``absz`` then their Monte-Carlo standard deviations ``x_err``, ..., ``absz_err``.
 GALACTOCENTRIC_COLUMNS = COORD_NAMES + tuple(c + "_err" for c in COORD_NAMES)
 
 #: The canonical Gaia DR3 columns the Monte Carlo reads besides the radial

@@ -25,9 +25,11 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FG_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define FG_NOINLINE static __attribute__((noinline, unused))
 #define FG_LL_VECTOR 1
 #else
 #define FG_ALWAYS_INLINE static inline
+#define FG_NOINLINE static
 #define FG_LL_VECTOR 0
 #endif
 
@@ -147,7 +149,7 @@ FG_ALWAYS_INLINE fg_vd fg_vmax(fg_vd a, fg_vd b)
  * of 3-4 cycles per vector, a single set would wait on it */
 FG_ALWAYS_INLINE void fg_ll_scan_impl(const double *ex, const double *ey,
                                       const double *cxy, ptrdiff_t n,
-                                      int has_cov, double *out)
+                                      int has_cov, int need_max, double *out)
 {
     const fg_vd inf = fg_splat(INFINITY), rtol1 = fg_splat(1.0 + FG_LL_COV_RTOL);
     fg_vd acc[FG_NV][FG_LL_NSCAN];
@@ -161,9 +163,11 @@ FG_ALWAYS_INLINE void fg_ll_scan_impl(const double *ex, const double *ey,
             const ptrdiff_t o = k * FG_LL_LANES + h * FG_VW;
             const fg_vd a = fg_load(ex + o), c = fg_load(ey + o);
             acc[h][0] = fg_vmin(a, acc[h][0]);
-            acc[h][1] = fg_vmax(a, acc[h][1]);
             acc[h][2] = fg_vmin(c, acc[h][2]);
-            acc[h][3] = fg_vmax(c, acc[h][3]);
+            if (need_max) {
+                acc[h][1] = fg_vmax(a, acc[h][1]);
+                acc[h][3] = fg_vmax(c, acc[h][3]);
+            }
             if (has_cov) {
                 const fg_vd cv = fg_load(cxy + o);
                 acc[h][5] = fg_vmax(cv * cv - (a * a) * (c * c) * rtol1, acc[h][5]);
@@ -181,6 +185,8 @@ FG_ALWAYS_INLINE void fg_ll_scan_impl(const double *ex, const double *ey,
     }
     for (ptrdiff_t i = ng * FG_LL_LANES; i < n; i++)
         fg_ll_scan1(ex, ey, cxy, i, has_cov, out);
+    if (!need_max)
+        out[1] = out[3] = INFINITY;   /* not looked for */
     /* a star with both errors zero needs a zero error in each column:
      * look for one only then */
     if (out[0] <= 0.0 || out[2] <= 0.0) {
@@ -228,7 +234,10 @@ FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
         /* at most FG_LL_PROD stars per lane: divide out the fractions
          * and bring the products back to [1, 2) */
         for (int h = 0; h < FG_NV; h++) {
-            chi[h] += num[h] / prod[h];
+            /* + (prod - prod): 0, or NaN once prod overflowed (a Sigma^2
+             * far above FG_LL_VAR_MAX), which sends the chunk to the exact
+             * loop even when num itself stayed finite */
+            chi[h] += num[h] / prod[h] + (prod[h] - prod[h]);
             num[h] = fg_splat(0.0);
             fg_vu u = (fg_vu)prod[h];
             expo[h] += u >> 52;
@@ -259,8 +268,9 @@ FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
 #define FG_LL_VW 0
 FG_ALWAYS_INLINE void fg_ll_scan_impl(const double *ex, const double *ey,
                                       const double *cxy, ptrdiff_t n,
-                                      int has_cov, double *out)
+                                      int has_cov, int need_max, double *out)
 {
+    (void)need_max;   /* the plain loop finds the maxima anyway */
     fg_ll_scan_init(out);
     for (ptrdiff_t i = 0; i < n; i++)
         fg_ll_scan1(ex, ey, cxy, i, has_cov, out);
@@ -271,17 +281,29 @@ static void fg_ll_scan(const double *ex, const double *ey, const double *cxy,
                        ptrdiff_t n, int has_cov, double *out)
 {
     if (has_cov)
-        fg_ll_scan_impl(ex, ey, cxy, n, 1, out);
+        fg_ll_scan_impl(ex, ey, cxy, n, 1, 1, out);
     else
-        fg_ll_scan_impl(ex, ey, NULL, n, 0, out);
+        fg_ll_scan_impl(ex, ey, NULL, n, 0, 1, out);
+}
+
+/* fg_ll_scan without covariance, and without the maxima (out[1] = out[3] =
+ * +inf where the vector loop runs): all that the checks and the blocked
+ * path need when there is no covariance (fg_ll_theta), at half the cost. */
+FG_NOINLINE void fg_ll_scan_min(const double *ex, const double *ey, ptrdiff_t n,
+                                double *out)
+{
+    fg_ll_scan_impl(ex, ey, NULL, n, 0, 0, out);
 }
 
 /* The partial sums of one chunk of n stars for one theta: res[0] = sum
  * Delta^2/Sigma^2 (+inf if some Sigma^2 <= 0), res[1] = sum ln Sigma^2.
  * `blocked`: every Sigma^2 of this theta is known to lie in
  * [FG_LL_VAR_MIN, FG_LL_VAR_MAX].  One specialised copy of the loop per
- * combination of the flags. */
-static void fg_ll_chunk(const double *x, const double *y, const double *ex,
+ * combination of the flags.  Not inlined, like fg_ll_theta and fg_ll_total:
+ * every driver (batch, single theta, one thread or many) then runs one copy
+ * of the arithmetic, so the AVX2 build's contraction of a*b + c into FMAs
+ * cannot differ between them, and neither can the numbers. */
+FG_NOINLINE void fg_ll_chunk(const double *x, const double *y, const double *ex,
                         const double *ey, const double *cxy, ptrdiff_t n,
                         double m, double b, double s, int variances,
                         int has_cov, int blocked, double *res)
@@ -307,6 +329,47 @@ static void fg_ll_chunk(const double *x, const double *y, const double *ex,
         if (variances) fg_ll_exact(x, y, ex, ey, NULL, 0, n, m, b, s, 1, 0, &res[0], &res[1]);
         else fg_ll_exact(x, y, ex, ey, NULL, 0, n, m, b, s, 0, 0, &res[0], &res[1]);
     }
+}
+
+
+/* Per theta: s = v^T Lambda v, and whether the blocked path may be taken
+ * given bnd = (min, max of sigma_x^2, of sigma_y^2).  Bounds of Sigma_i^2 =
+ * v^T S_i v + s over the stars, v = (-m, 1): v^T S v lies in [0, (1 + m^2)
+ * tr S] for a valid S (less a hair for the FG_LL_COV_RTOL the checks let
+ * through), and is m^2 sx^2 + sy^2 exactly without covariance.  A factor 2
+ * of margin covers the rounding of the bounds; NaN bounds say no.  Without
+ * covariance only the lower bound matters (the maxima need not be known):
+ * products of Sigma^2 >= FG_LL_VAR_MIN cannot underflow, and an overflow
+ * always surfaces as a non-finite chunk sum (fg_ll_chunk_impl), which takes
+ * the exact loop. */
+FG_NOINLINE void fg_ll_theta(double m, double lam, int perpendicular, int has_cov,
+                             const double *bnd, double *s_out, double *blocked)
+{
+    double s = perpendicular ? lam * lam * (1.0 + m * m) : lam * lam;
+    double vlo, vhi;
+    if (has_cov) {
+        vhi = (1.0 + m * m) * (bnd[1] + bnd[3]);
+        vlo = s - 1e-11 * vhi;
+        vhi = vhi + s;
+    } else {
+        vlo = m * m * bnd[0] + bnd[2] + s;
+        vhi = 0.0;
+    }
+    *s_out = s;
+    *blocked = (vlo >= 2.0 * FG_LL_VAR_MIN && vhi <= 0.5 * FG_LL_VAR_MAX) ? 1.0 : 0.0;
+}
+
+/* ln L of one theta from its chunks' partial sums parts[k * stride] (chi)
+ * and parts[k * stride + 1] (ln Sigma^2), added in chunk order. */
+FG_NOINLINE double fg_ll_total(const double *parts, ptrdiff_t n_chunks, ptrdiff_t stride,
+                               ptrdiff_t n, double ln_2pi)
+{
+    double chi = 0.0, lg = 0.0;
+    for (ptrdiff_t k = 0; k < n_chunks; k++) {
+        chi = chi + parts[k * stride];
+        lg = lg + parts[k * stride + 1];
+    }
+    return -0.5 * (chi + lg + (double)n * ln_2pi);
 }
 
 #endif  /* FASTGRAD_FG_LIKELIHOOD_H */

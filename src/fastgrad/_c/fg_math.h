@@ -83,4 +83,27 @@ static inline double fg_atan2(double y, double x)
     return copysign(a, y);
 }
 
+/* Single-precision atan2 for the Monte-Carlo draws' azimuth offsets, whose
+ * spread is all that is kept: Cephes' atanf polynomial (Moshier) after the
+ * reduction atan(t) = pi/4 + atan((t - 1)/(t + 1)) above tan(pi/8), so one
+ * float division and no second one for a rational approximation.  Relative
+ * error ~2e-7 (checked against glibc's atan2 on 2e6 random points), far
+ * below the Monte-Carlo noise of 1000 draws (~2 % on a standard deviation). */
+static inline float fg_atan2f(float y, float x)
+{
+    float ax = fabsf(x), ay = fabsf(y);
+    float num = ax < ay ? ax : ay;
+    float den = ax < ay ? ay : ax;
+    den = den > 0.0f ? den : 1.0f;            /* atan2(0, 0) = 0 */
+    float mid = (float)(num > 0.414213562373095f * den);
+    float t = (num - mid * den) / (den + mid * num);
+    float z = t * t;
+    float a = (((8.05374449538e-2f * z - 1.38776856032e-1f) * z + 1.99777106478e-1f) * z
+               - 3.33329491539e-1f) * z * t + t;
+    a = a + mid * 0.785398163397448310f;
+    a = ay > ax ? 1.57079632679489662f - a : a;
+    a = x < 0.0f ? 3.14159265358979324f - a : a;
+    return copysignf(a, y);
+}
+
 #endif  /* FASTGRAD_FG_MATH_H */

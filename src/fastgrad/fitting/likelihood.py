@@ -46,17 +46,24 @@ def _dot(a, b):
     return float(np.sum(a * b))
 
 
-def _fast_array(value):
-    """A 1-D contiguous float64 ndarray passes untouched (the hot path of
-    line_loglike); None otherwise."""
-    if type(value) is np.ndarray and value.dtype == np.float64 and value.ndim == 1 \
-            and value.flags.c_contiguous:
-        return value
-    return None
+_FLOAT64 = np.dtype(np.float64)
+_NO_COV = np.empty(0)  # xy_cov of length 0: no covariance (read only by the kernel)
+
+
+def _plain(value):
+    """A float64 ndarray itself (not a Quantity or a masked array, whose
+    units or mask the kernel's buffer would drop): the hot path of
+    line_loglike."""
+    return type(value) is np.ndarray and value.dtype is _FLOAT64
 
 
 def _n_threads_for(work, n_threads):
-    return threads_for("likelihood", work, n_threads)
+    """Threads of one line_loglike call: LineModel's policy (min_work_for),
+    so that a call on the paper's 30,000 stars with n_threads=None runs on
+    one thread, without the OpenMP fork/join that costs more than it saves
+    on a shared machine (bench/README.md)."""
+    kernel = "likelihood_auto" if n_threads is None else "likelihood"
+    return threads_for(kernel, work, n_threads)
 
 
 def _as_theta(theta):
@@ -94,7 +101,9 @@ def line_loglike(theta, x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicul
         v = lambda^2 (1 + m^2)) or along y (lambda^2).
     n_threads : int or None
         OpenMP threads (see :func:`fastgrad.effective_n_threads`); small
-        calls run on one thread whatever this says.
+        calls run on one thread whatever this says: as in
+        :class:`LineModel`, below 262,144 star-evaluations (stars x thetas)
+        for None, below 16,384 for a given number.
     nan_policy : {"raise", "omit"}
         Rows with NaN or inf in any input: raise ValueError, or leave them out.
 
@@ -118,24 +127,45 @@ def line_loglike(theta, x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicul
     see ``_core.pyx``), and is bit-identical for any number of threads.
     """
     perpendicular = check_scatter(scatter)
+    if nan_policy == "raise" and type(theta) is np.ndarray and theta.shape == (N_PARAMS,) \
+            and theta.dtype is _FLOAT64 and _plain(x) and _plain(y) and _plain(x_err) \
+            and _plain(y_err) and 0 < x.size < _MIN_WORK_AUTO_FIT and xy_cov is None \
+            and n_threads is None:
+        # the commonest call (one theta, one thread): no arrays for theta and
+        # the result; any doubt (bad errors, -inf, a buffer the kernel
+        # refuses) goes the general way below, which says what is wrong
+        try:
+            status, value = _core.line_loglike_one(theta[0], theta[1], theta[2], x, y,
+                                                   x_err, y_err, _NO_COV, perpendicular, 1)
+        except ValueError:
+            status = None
+        if status == 0 and value > -np.inf:
+            return value
     th, scalar = _as_theta(theta)
-    # hot path: contiguous float64 arrays go to the kernel as they are, and
-    # the kernel's own scan checks the errors (NaN/inf show up as -inf)
-    xa, ya, xe, ye = (_fast_array(v) for v in (x, y, x_err, y_err))
-    cov = np.empty(0) if xy_cov is None else _fast_array(xy_cov)
-    n = len(xa) if xa is not None else 0
-    fast = (nan_policy == "raise" and n > 0 and cov is not None
-            and all(a is not None and len(a) == n for a in (xa, ya, xe, ye))
-            and (xy_cov is None or len(cov) == n))
-    if not fast:
+    out = np.empty(len(th))
+    status = None
+    # hot path: float64 ndarrays (not Quantities or masked arrays) go to the
+    # kernel as they are; the kernel's own scan checks the errors (NaN/inf
+    # show up as -inf), and its buffer checks (1-D, contiguous, one length)
+    # raise ValueError, sending the call to the full checks below
+    if nan_policy == "raise" and _plain(x) and _plain(y) and _plain(x_err) \
+            and _plain(y_err) and x.size > 0 and (xy_cov is None or _plain(xy_cov)):
+        xa, ya, xe, ye = x, y, x_err, y_err
+        cov = _NO_COV if xy_cov is None else xy_cov
+        nt = _n_threads_for(x.size * len(th), n_threads)
+        try:
+            status = _core.line_loglike_batch(th, xa, ya, xe, ye, cov, None, None, False,
+                                              perpendicular, out, nt)
+        except ValueError:
+            status = None
+    if status is None:
         data = prepare_line_data(x, y, x_err, y_err, xy_cov, nan_policy=nan_policy,
                                  min_points=1)
         xa, ya, xe, ye = data.x, data.y, data.x_err, data.y_err
-        cov = np.empty(0) if data.xy_cov is None else data.xy_cov
-    out = np.empty(len(th))
-    nt = _n_threads_for(len(xa) * len(th), n_threads)
-    status = _core.line_loglike_batch(th, xa, ya, xe, ye, cov, None, None, False,
-                                      perpendicular, out, nt)
+        cov = _NO_COV if data.xy_cov is None else data.xy_cov
+        nt = _n_threads_for(len(xa) * len(th), n_threads)
+        status = _core.line_loglike_batch(th, xa, ya, xe, ye, cov, None, None, False,
+                                          perpendicular, out, nt)
     if status != 0:
         # the kernel's scan found bad errors (-1), or some value is -inf,
         # which NaN/inf data also give: the full checks say which, and raise
@@ -234,6 +264,22 @@ class LineModel:
         self.n_stars = len(data.x)
         self.n_omitted = data.n_omitted
         self.x_unit, self.y_unit = data.x_unit, data.y_unit
+        self._make_kernel()
+
+    def _make_kernel(self):
+        # the checked data, held by the compiled kernel: a call converts
+        # theta and nothing else
+        self._kernel = _core.LineKernel(self._x, self._y, self._x_var, self._y_var, self._cov,
+                                        self._bounds, self._box, self._perpendicular)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_kernel"]  # holds pointers: rebuilt on unpickling
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._make_kernel()
 
     def set_threading(self, n_threads, min_work):
         """Use ``n_threads`` (an int, already resolved) for calls of at least
@@ -242,12 +288,16 @@ class LineModel:
         self._n_threads = n_threads
         self._min_work = min_work
 
-    def _evaluate(self, theta, box):
+    def _evaluate(self, theta, with_prior):
+        if type(theta) is np.ndarray and theta.shape == (N_PARAMS,) and \
+                theta.dtype is _FLOAT64 and self.n_stars < self._min_work:
+            # one theta on one thread (emcee's non-vectorised calls, a
+            # user's): no array is made; the numbers are the batch path's
+            return self._kernel.evaluate_one(theta[0], theta[1], theta[2], with_prior)
         th, scalar = _as_theta(theta)
         out = np.empty(len(th))
         nt = 1 if self.n_stars * len(th) < self._min_work else self._n_threads
-        _core.line_loglike_batch(th, self._x, self._y, self._x_var, self._y_var, self._cov,
-                                 self._bounds, box, True, self._perpendicular, out, nt)
+        self._kernel.evaluate(th, with_prior, out, nt)
         return float(out[0]) if scalar else out
 
     def log_prob(self, theta):
@@ -255,13 +305,13 @@ class LineModel:
 
         theta : (3,) -> float, or (n, 3) -> ndarray (n,).
         """
-        return self._evaluate(theta, self._box)
+        return self._evaluate(theta, True)
 
     __call__ = log_prob
 
     def loglike(self, theta):
         """ln L alone (no prior); -inf for lambda < 0 or non-finite theta."""
-        return self._evaluate(theta, None)
+        return self._evaluate(theta, False)
 
     def initial_guess(self):
         """A cheap estimate of (m, b, lambda) and of its covariance.
