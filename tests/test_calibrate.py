@@ -54,7 +54,8 @@ def test_coverage_by_hand():
     c95, e95 = pull_coverage(pulls, 1.96)
     assert c68 == 2 / 5 and e68 == pytest.approx(math.sqrt(0.4 * 0.6 / 5), rel=1e-15)
     assert c95 == 4 / 5 and e95 == pytest.approx(math.sqrt(0.8 * 0.2 / 5), rel=1e-15)
-    assert COVERAGE_LEVELS["68"][1] == pytest.approx(stats.norm.cdf(1) - stats.norm.cdf(-1), abs=1e-15)
+    assert COVERAGE_LEVELS["68"][1] == pytest.approx(stats.norm.cdf(1) - stats.norm.cdf(-1),
+                                                     abs=1e-15)
     assert COVERAGE_LEVELS["95"][1] == pytest.approx(stats.norm.cdf(1.96) - stats.norm.cdf(-1.96),
                                                      abs=1e-15)
     assert BIAS_P_VALUE == pytest.approx(2 * stats.norm.sf(3), rel=1e-14)
@@ -77,9 +78,11 @@ def test_table_matches_plain_python_per_entry():
             assert row["mean_pull"] == pytest.approx(mean, rel=1e-13)
             assert row["std_pull"] == pytest.approx(sd, rel=1e-13)
             assert row["mean_pull_err"] == pytest.approx(sd / math.sqrt(len(col)), rel=1e-13)
-            assert row["std_pull_err"] == pytest.approx(sd / math.sqrt(2 * (len(col) - 1)), rel=1e-13)
+            assert row["std_pull_err"] == pytest.approx(sd / math.sqrt(2 * (len(col) - 1)),
+                                                        rel=1e-13)
             # Student's t of the mean against 0, as scipy's one-sample test computes it
-            assert row["bias_p_value"] == pytest.approx(stats.ttest_1samp(col, 0.0).pvalue, rel=1e-10)
+            assert row["bias_p_value"] == pytest.approx(stats.ttest_1samp(col, 0.0).pvalue,
+                                                        rel=1e-10)
             chi2 = (len(col) - 1) * sd**2
             p = 2 * min(stats.chi2.cdf(chi2, len(col) - 1), stats.chi2.sf(chi2, len(col) - 1))
             assert row["spread_p_value"] == pytest.approx(p, rel=1e-10)
@@ -91,7 +94,8 @@ def test_table_matches_plain_python_per_entry():
             if col:
                 c = inside / len(col)
                 assert row[f"coverage_{level}"] == c
-                assert row[f"coverage_{level}_err"] == pytest.approx(math.sqrt(c * (1 - c) / len(col)))
+                err = math.sqrt(c * (1 - c) / len(col))
+                assert row[f"coverage_{level}_err"] == pytest.approx(err)
             else:
                 assert np.isnan(row[f"coverage_{level}"])
     assert t.meta["nominal_coverage"] == {"coverage_68": COVERAGE_LEVELS["68"][1],
@@ -105,7 +109,8 @@ def test_bias_is_three_standard_errors_for_many_realisations():
     z = (z - z.mean()) / z.std(ddof=1)
     cols = [z + 3.1 / math.sqrt(n), z + 2.9 / math.sqrt(n), z - 3.1 / math.sqrt(n)]
     t = calibration_table(np.column_stack(cols))
-    np.testing.assert_allclose(np.abs(t["mean_pull"] / t["mean_pull_err"]), [3.1, 2.9, 3.1], rtol=1e-9)
+    np.testing.assert_allclose(np.abs(t["mean_pull"] / t["mean_pull_err"]), [3.1, 2.9, 3.1],
+                               rtol=1e-9)
     assert list(t["biased"]) == [True, False, True]
     # three realisations: a t of 3.1 is no evidence (Student's t, 2 degrees of freedom)
     t3 = calibration_table(np.array([[1 - 0.495], [1.0], [1 + 0.495]]))   # t = 3.5
@@ -207,8 +212,8 @@ def test_one_row_per_entry_with_the_pulls_of_each_realisation(tiny_calibration):
                     e["azimuthal_recovery"]["pull"])
     assert {k[0] for k in pulls} == {"lamost", "giants"}
     assert ("giants", "arm_amplitude", None) in pulls  # the giants carry the injected arms
-    rows = {(r["sample"], r["quantity"], None if np.ma.is_masked(r["bin_lo"]) else float(r["bin_lo"])): r
-            for r in t}
+    rows = {(r["sample"], r["quantity"],
+             None if np.ma.is_masked(r["bin_lo"]) else float(r["bin_lo"])): r for r in t}
     assert len(rows) == len(t) == len(pulls) and set(rows) == set(pulls)
     for key, values in pulls.items():
         row = rows[key]
@@ -227,7 +232,7 @@ def test_seeds_are_recorded_and_each_realisation_changes_only_the_seed(tiny_cali
     assert t.meta["realisations"] == 3 and t.meta["seed"] == 21
     assert t.meta["seeds"] == res.seeds == realisation_seeds(21, 3)
     base = pipeline.load_config(TINY)
-    for s, summary in zip(res.seeds, res.summaries):
+    for s, summary in zip(res.seeds, res.summaries, strict=True):
         cfg = summary["config"]
         assert cfg["synthetic"]["seed"] == s
         assert {**cfg, "synthetic": {**cfg["synthetic"], "seed": 11}} == base
@@ -247,7 +252,8 @@ def test_same_seed_same_table_whatever_the_threads(tiny_calibration, tmp_path):
             np.testing.assert_array_equal(np.ma.filled(a[name], -1.0), np.ma.filled(b[name], -1.0))
         else:
             assert list(a[name]) == list(b[name])
-    assert (tiny_calibration.out / "pulls.ecsv").read_text() == (again.out / "pulls.ecsv").read_text()
+    assert ((tiny_calibration.out / "pulls.ecsv").read_text()
+            == (again.out / "pulls.ecsv").read_text())
 
 
 def test_cli_exit_codes(tmp_path, capsys):
@@ -286,7 +292,8 @@ def test_cli_writes_a_calibration_and_updates_it(tmp_path, capsys):
     t = Table.read(out / "calibration.ecsv")
     assert set(t["sample"]) == {"lamost"} and t.meta["config_file"] == str(cfg)
     (out / "my-notes.txt").write_text("kept\n")
-    assert main(["calibrate", str(cfg), "-K", "2", "--seed", "4", "--out", str(out), "--quiet"]) == 0
+    assert main(["calibrate", str(cfg), "-K", "2", "--seed", "4", "--out", str(out),
+                 "--quiet"]) == 0
     assert Table.read(out / "calibration.ecsv").meta["seed"] == 4
     assert (out / "my-notes.txt").read_text() == "kept\n"
 

@@ -25,8 +25,8 @@ import os
 import shutil
 import time
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import MaskedColumn, Table
 
 from ._outdir import ResultsDir

@@ -16,8 +16,8 @@ pipeline (:mod:`fastgrad.pipeline`) compares its fits with it here:
   95 % coverage with binomial errors), which :mod:`fastgrad.calibrate` reports
   (docs/method.md section 9).
 """
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import Table, hstack
 from scipy import stats
 
