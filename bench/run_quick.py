@@ -3,6 +3,7 @@
 `asv run` (see README.md) is the real harness; this gives the same numbers in
 a minute for a note or an issue:  python bench/run_quick.py [module ...]
 """
+
 import importlib
 import inspect
 import sys
@@ -13,7 +14,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def main(names):
-    names = names or sorted(p.stem for p in (Path(__file__).parent / "benchmarks").glob("bench_*.py"))
+    names = names or sorted(
+        p.stem for p in (Path(__file__).parent / "benchmarks").glob("bench_*.py")
+    )
     for modname in names:
         mod = importlib.import_module(f"benchmarks.{modname}")
         for cname, cls in inspect.getmembers(mod, inspect.isclass):
@@ -37,10 +40,16 @@ def main(names):
                     if mname.startswith("track_"):
                         val = meth(*combo)
                         unit = getattr(meth, "unit", getattr(cls, "unit", ""))
-                        print(f"{modname}.{cname}.{mname}{list(combo[len(cache):]) or ''}: {val:.4g} {unit}", flush=True)
+                        print(
+                            f"{modname}.{cname}.{mname}{list(combo[len(cache) :]) or ''}: {val:.4g} {unit}",
+                            flush=True,
+                        )
                     elif mname.startswith("time_"):
                         best = min(_time(meth, combo) for _ in range(3))
-                        print(f"{modname}.{cname}.{mname}{list(combo[len(cache):]) or ''}: {best * 1e3:.3f} ms", flush=True)
+                        print(
+                            f"{modname}.{cname}.{mname}{list(combo[len(cache) :]) or ''}: {best * 1e3:.3f} ms",
+                            flush=True,
+                        )
 
 
 def _time(meth, combo):
@@ -51,6 +60,7 @@ def _time(meth, combo):
 
 def _product(lists):
     import itertools
+
     return list(itertools.product(*lists))
 
 

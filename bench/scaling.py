@@ -5,6 +5,7 @@
 Each kernel runs on the same data at each thread count (best of --repeat);
 speed-up is relative to one thread.  Run it on an idle machine.
 """
+
 import argparse
 import os
 import platform
@@ -21,8 +22,9 @@ from benchmarks.bench_transform import _best, _stars  # noqa: E402  (the benchma
 def mc_transform_case(n=40_000):
     s, e = _stars(n)
     label = f"mc_galactocentric, {n:,} stars x 1000 draws"
-    return label, lambda k: fastgrad.mc_galactocentric(**s, **e, n_samples=1000, seed=1,
-                                                       n_threads=k)
+    return label, lambda k: fastgrad.mc_galactocentric(
+        **s, **e, n_samples=1000, seed=1, n_threads=k
+    )
 
 
 CASES = [mc_transform_case]
@@ -32,21 +34,30 @@ def extra_cases():
     """Kernels of other modules, when present in this build."""
     out = []
     if hasattr(fastgrad, "line_loglike"):
+
         def loglike_case(n=1_000_000):
             rng = np.random.default_rng(0)
             x = rng.uniform(6, 12, n)
             y = -0.07 * x + 0.4 + rng.normal(0, 0.3, n)
             xe, ye = np.full(n, 0.1), np.full(n, 0.08)
             theta = np.column_stack([np.full(10, -0.07), np.full(10, 0.4), np.full(10, 0.3)])
-            return (f"line_loglike, {n:,} stars x 10 walkers",
-                    lambda k: fastgrad.line_loglike(theta, x, y, xe, ye, n_threads=k))
+            return (
+                f"line_loglike, {n:,} stars x 10 walkers",
+                lambda k: fastgrad.line_loglike(theta, x, y, xe, ye, n_threads=k),
+            )
+
         out.append(loglike_case)
     if hasattr(fastgrad, "annulus_mean"):
+
         def annulus_case(n=2_000_000):
             rng = np.random.default_rng(0)
             R = rng.uniform(5, 14, n)
             v = rng.normal(size=n)
-            return (f"annulus_mean, {n:,} stars", lambda k: fastgrad.annulus_mean(R, v, n_threads=k))
+            return (
+                f"annulus_mean, {n:,} stars",
+                lambda k: fastgrad.annulus_mean(R, v, n_threads=k),
+            )
+
         out.append(annulus_case)
     return out
 
@@ -60,8 +71,10 @@ def main():
     args = ap.parse_args()
     threads = [int(k) for k in args.threads.split(",")]
     cfg = fastgrad.build_config()
-    print(f"machine: {platform.processor() or platform.machine()}, {ncpu} CPUs; "
-          f"fastgrad {cfg['fastgrad']}, kernels {cfg['kernels']}, openmp {cfg['openmp']}\n")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {ncpu} CPUs; "
+        f"fastgrad {cfg['fastgrad']}, kernels {cfg['kernels']}, openmp {cfg['openmp']}\n"
+    )
     print("| kernel | " + " | ".join(f"{k} thr" for k in threads) + " |")
     print("|---|" + "---|" * len(threads))
     for case in CASES + extra_cases():

@@ -9,11 +9,12 @@ why in the commit::
 
     python tests/_reference.py      # rewrites tests/data/reference_outputs.npz
 """
+
 import sys
 from pathlib import Path
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import Table
 
 PATH = Path(__file__).parent / "data" / "reference_outputs.npz"
@@ -55,33 +56,54 @@ def _put(out, prefix, value):
 def _stars(n, seed):
     rng = np.random.default_rng(seed)
     return dict(
-        ra=rng.uniform(0, 360, n), dec=np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
-        distance=rng.uniform(0.2, 6.0, n), pmra=rng.normal(0, 8, n), pmdec=rng.normal(-3, 8, n),
-        radial_velocity=rng.normal(0, 40, n))
+        ra=rng.uniform(0, 360, n),
+        dec=np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+        distance=rng.uniform(0.2, 6.0, n),
+        pmra=rng.normal(0, 8, n),
+        pmdec=rng.normal(-3, 8, n),
+        radial_velocity=rng.normal(0, 40, n),
+    )
 
 
 def compute():
     import fastgrad
     from fastgrad import pipeline
+
     out = {}
     # transforms
     s = _stars(1000, 1)
     _put(out, "galactocentric", fastgrad.galactocentric(**s))
     _put(out, "galactocentric_v4", fastgrad.galactocentric(**s, frame="v4.0"))
     rng = np.random.default_rng(2)
-    errs = dict(ra_error=rng.uniform(0.01, 0.1, 1000), dec_error=rng.uniform(0.01, 0.1, 1000),
-                distance_error=0.1 * s["distance"], pmra_error=rng.uniform(0.02, 0.2, 1000),
-                pmdec_error=rng.uniform(0.02, 0.2, 1000),
-                radial_velocity_error=rng.uniform(1, 5, 1000))
-    corr = {"ra_dec_corr": rng.uniform(-0.5, 0.5, 1000), "pmra_pmdec_corr": rng.uniform(-0.5, 0.5, 1000)}
-    mc = fastgrad.mc_galactocentric(**s, **errs, n_samples=200, seed=7, correlations=corr,
-                                    ids=np.arange(1000, dtype=np.int64) * 1_000_003)
+    errs = dict(
+        ra_error=rng.uniform(0.01, 0.1, 1000),
+        dec_error=rng.uniform(0.01, 0.1, 1000),
+        distance_error=0.1 * s["distance"],
+        pmra_error=rng.uniform(0.02, 0.2, 1000),
+        pmdec_error=rng.uniform(0.02, 0.2, 1000),
+        radial_velocity_error=rng.uniform(1, 5, 1000),
+    )
+    corr = {
+        "ra_dec_corr": rng.uniform(-0.5, 0.5, 1000),
+        "pmra_pmdec_corr": rng.uniform(-0.5, 0.5, 1000),
+    }
+    mc = fastgrad.mc_galactocentric(
+        **s,
+        **errs,
+        n_samples=200,
+        seed=7,
+        correlations=corr,
+        ids=np.arange(1000, dtype=np.int64) * 1_000_003,
+    )
     _put(out, "mc_galactocentric", mc)
     _put(out, "frame_constants", fastgrad.frame_constants())
     # populations
     # the heliocentric reading under its old name: the same bits as before issue 15
-    _put(out, "kinematic_probabilities",
-         fastgrad.kinematic_probabilities(mc["vx"], mc["vy"], mc["vz"], kinematics="heliocentric"))
+    _put(
+        out,
+        "kinematic_probabilities",
+        fastgrad.kinematic_probabilities(mc["vx"], mc["vy"], mc["vz"], kinematics="heliocentric"),
+    )
     _put(out, "kinematic_probabilities_local", fastgrad.kinematic_probabilities(mc))
     _put(out, "lsr_velocities", fastgrad.lsr_velocities(mc["vx"], mc["vy"], mc["vz"]))
     # catalogues: a synthetic survey through the paper's steps
@@ -89,8 +111,11 @@ def compute():
     _put(out, "make_survey.lamost", lam["lamost"])
     _put(out, "make_survey.gaia", lam["gaia"])
     kept, rep = fastgrad.apply_cuts(lam["lamost"], "lamost_hot_stars")
-    _put(out, "apply_cuts.kept_ids", np.asarray(kept["obsid"] if "obsid" in kept.colnames
-                                                else kept[kept.colnames[0]]))
+    _put(
+        out,
+        "apply_cuts.kept_ids",
+        np.asarray(kept["obsid"] if "obsid" in kept.colnames else kept[kept.colnames[0]]),
+    )
     _put(out, "apply_cuts.report", rep["cut", "n_before", "n_removed", "n_after"])
     matched = fastgrad.crossmatch(kept, lam["gaia"], suffixes=("_lamost", ""))
     _put(out, "crossmatch.source_id", matched["source_id"])
@@ -109,13 +134,17 @@ def compute():
     Re, fe = np.full(n, 0.15), np.full(n, 0.05)
     theta = np.array([[-0.07, 0.4, 0.08], [-0.06, 0.3, 0.1]])
     _put(out, "line_loglike", fastgrad.line_loglike(theta, R, feh, Re, fe))
-    _put(out, "line_loglike_vertical", fastgrad.line_loglike(theta, R, feh, Re, fe,
-                                                               scatter="vertical"))
+    _put(
+        out,
+        "line_loglike_vertical",
+        fastgrad.line_loglike(theta, R, feh, Re, fe, scatter="vertical"),
+    )
     fit = fastgrad.fit_line(R, feh, Re, fe, n_walkers=8, n_steps=80, seed=9)
     _put(out, "fit_line", fit.as_dict())
     _put(out, "fit_line.samples", fit.samples)
-    t1, t2 = fastgrad.fit_tables(R, z, feh, Re, np.full(n, 0.05), fe, min_stars=100,
-                                 n_walkers=8, n_steps=60, seed=11)
+    t1, t2 = fastgrad.fit_tables(
+        R, z, feh, Re, np.full(n, 0.05), fe, min_stars=100, n_walkers=8, n_steps=60, seed=11
+    )
     _put(out, "fit_tables.table1", t1)
     _put(out, "fit_tables.table2", t2)
     # azimuthal structure
@@ -124,8 +153,14 @@ def compute():
     _put(out, "annulus_mean_weighted", fastgrad.annulus_mean(R, feh, 0.1, weights=1 / fe**2))
     delta = fastgrad.azimuthal_deviation(R, feh, 0.1)
     _put(out, "azimuthal_deviation", delta)
-    _put(out, "azimuthal_profiles", {f"{a}-{b}": t for (a, b), t in
-                                     fastgrad.azimuthal_profiles(R, phi, delta, min_count=5).items()})
+    _put(
+        out,
+        "azimuthal_profiles",
+        {
+            f"{a}-{b}": t
+            for (a, b), t in fastgrad.azimuthal_profiles(R, phi, delta, min_count=5).items()
+        },
+    )
     x, y = -R * np.cos(phi), R * np.sin(phi)
     rmap = fastgrad.residual_map(x, y, feh, 0.4 - 0.07 * R, gridsize=20)
     for name in ("x_edges", "y_edges", "count", "observed", "predicted", "residual"):
@@ -134,6 +169,7 @@ def compute():
     _put(out, "arm_curve", fastgrad.arm_curve(fastgrad.arm_names()[0]))
     # the pipeline, end to end
     import tempfile
+
     with tempfile.TemporaryDirectory() as d:
         res = pipeline.run(RUN_CONFIG, out=Path(d) / "res", verbose=False, figures=False)
     for name, tabs in res.tables.items():
@@ -150,7 +186,9 @@ def platform_key():
     the last bit from its AVX2 ones, and the mock and astropy's trigonometry
     run through them). A reference written without AVX-512 keeps its old key."""
     import platform
+
     from fastgrad._kernels import variant
+
     try:
         from numpy._core._multiarray_umath import __cpu_features__
     except ImportError:  # numpy < 2

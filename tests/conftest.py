@@ -1,4 +1,5 @@
 """Shared fixtures: the kernel builds this machine runs, and seeded stars."""
+
 import numpy as np
 import pytest
 

@@ -8,6 +8,7 @@ the network path runs against a fake TAP service that executes the queries on
 a local table, so the files it writes go through fastgrad's readers, join and
 cuts to the same stars as the full table.
 """
+
 import operator
 import os
 import re
@@ -19,9 +20,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.table import Table, join
 
 import fastgrad
@@ -37,10 +38,19 @@ ALL_QUERIES = [(p, name) for p in archive.PRESETS for name in archive.PRESETS[p]
 
 # -- an evaluator of ADQL WHERE clauses (AND/OR, comparisons, + - * /, IS [NOT] NULL) --
 
-_TOKEN = re.compile(r"\s*(?:(\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+|\d+(?:[eE][-+]?\d+)?)"
-                    r"|([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)|(<=|>=|<>|!=|[-+*/()<>=]))")
-_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-            "=": operator.eq, "<>": operator.ne, "!=": operator.ne}
+_TOKEN = re.compile(
+    r"\s*(?:(\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+|\d+(?:[eE][-+]?\d+)?)"
+    r"|([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)|(<=|>=|<>|!=|[-+*/()<>=]))"
+)
+_COMPARE = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "=": operator.eq,
+    "<>": operator.ne,
+    "!=": operator.ne,
+}
 
 
 class _Backtrack(Exception):
@@ -56,10 +66,11 @@ class WhereEvaluator:
         text = text.strip()
         while pos < len(text):
             m = _TOKEN.match(text, pos)
-            assert m and m.end() > pos, f"cannot tokenise {text[pos:pos + 20]!r}"
+            assert m and m.end() > pos, f"cannot tokenise {text[pos : pos + 20]!r}"
             number, name, op = m.groups()
-            self.tokens.append(("num", float(number)) if number else
-                               ("name", name) if name else ("op", op))
+            self.tokens.append(
+                ("num", float(number)) if number else ("name", name) if name else ("op", op)
+            )
             pos = m.end()
         self.i, self.table = 0, table
 
@@ -78,7 +89,7 @@ class WhereEvaluator:
 
     def rows(self):
         mask = self._or()
-        assert self.i == len(self.tokens), f"trailing tokens {self.tokens[self.i:]}"
+        assert self.i == len(self.tokens), f"trailing tokens {self.tokens[self.i :]}"
         return np.broadcast_to(mask, (len(self.table),)).copy()
 
     def _or(self):
@@ -162,14 +173,22 @@ def _selected(adql):
 
 def test_evaluator_reads_sql_null_logic():
     t = Table({"a": [1.0, np.nan, 3.0, 5.0], "b": [2.0, 2.0, np.nan, 1.0]})
-    ev = lambda text: WhereEvaluator(text, t).rows().tolist()
+
+    def ev(text):
+        return WhereEvaluator(text, t).rows().tolist()
+
     assert ev("x.a < 4") == [True, False, True, False]
-    assert ev("x.a IS NOT NULL AND (x.b IS NULL OR x.a - x.b <= 0.5 * x.a)") == \
-        [True, False, True, False]
+    assert ev("x.a IS NOT NULL AND (x.b IS NULL OR x.a - x.b <= 0.5 * x.a)") == [
+        True,
+        False,
+        True,
+        False,
+    ]
     assert ev("(x.a + 1) * 2 >= 8") == [False, False, True, True]
 
 
 # -- every query parses as ADQL --------------------------------------------------
+
 
 def _parse(adql):
     """Parse with queryparser's ADQL grammar. It takes EXTERNAL as reserved (an
@@ -177,12 +196,14 @@ def _parse(adql):
     Gaia archive writes ``external.gaiaedr3_distance`` unquoted in its own
     examples, and that is what the queries send."""
     from queryparser.adql import ADQLQueryTranslator
+
     return ADQLQueryTranslator(adql.replace("external.", '"external".')).to_postgresql()
 
 
 @pytest.mark.parametrize("preset,name", ALL_QUERIES)
 def test_every_query_parses_as_adql(preset, name):
     from queryparser.exceptions import QuerySyntaxError
+
     query = archive.queries(preset)[name]
     assert query.preset == preset and query.input == name
     _parse(query.adql)  # raises QuerySyntaxError otherwise
@@ -200,14 +221,18 @@ def test_every_query_parses_as_adql(preset, name):
 
 @pytest.mark.parametrize("astrometric", [False, True])
 def test_giants_query_parses_with_every_option(astrometric):
-    qs = archive.queries("gspspec_giants", astrometric=astrometric,
-                         thresholds={"teff_gspspec_max": 4500 * u.K},
-                         extra_where="ap.flags_gspspec LIKE '0000000000000%'")
+    qs = archive.queries(
+        "gspspec_giants",
+        astrometric=astrometric,
+        thresholds={"teff_gspspec_max": 4500 * u.K},
+        extra_where="ap.flags_gspspec LIKE '0000000000000%'",
+    )
     for query in qs.values():
         _parse(query.adql)
         assert "ap.teff_gspspec < 4500.0" in query.adql
         assert ("external.gaiaedr3_distance" in query.adql) == (
-            astrometric or query.input == "distances")
+            astrometric or query.input == "distances"
+        )
 
 
 def test_inputs_are_those_of_the_sample_presets():
@@ -222,6 +247,7 @@ def test_queries_select_the_columns_of_the_catalogue_kinds():
     def names(kind):
         schema = CATALOG_SCHEMAS[kind]
         return schema.required + schema.optional
+
     giants = archive.queries("gspspec_giants")
     assert _selected(giants["gaia"].adql) == list(names("gaia_giants"))
     for preset in archive.PRESETS:
@@ -233,16 +259,22 @@ def test_queries_select_the_columns_of_the_catalogue_kinds():
 
 # -- the giants' WHERE keeps the rows of the local cuts --------------------------
 
+
 def _giants_table():
     """The mock giants with their distances (left join), plus NULLs and rows
     exactly at each threshold."""
     survey = fastgrad.make_survey("gaia_giants", 5000, seed=1)
     t = join(survey["gaia"], survey["bailer_jones"], keys="source_id", join_type="left")
     t.sort("source_id")
-    t["flags_gspspec"] = "0" * 40 + "1"   # astrophysical_parameters' flag string (optional)
+    t["flags_gspspec"] = "0" * 40 + "1"  # astrophysical_parameters' flag string (optional)
     assert np.ma.is_masked(t["r_med_geo"])  # 16 giants without a distance
-    for name in ("teff_gspspec", "logg_gspspec", "mh_gspspec", "radial_velocity",
-                 "parallax_over_error"):
+    for name in (
+        "teff_gspspec",
+        "logg_gspspec",
+        "mh_gspspec",
+        "radial_velocity",
+        "parallax_over_error",
+    ):
         t[name] = np.ma.MaskedArray(np.asarray(t[name], float))
     t["teff_gspspec"][:4] = [4700.0, np.nan, 4699.999, 4700.0001]
     t["logg_gspspec"][4:7] = [2.0, np.nan, 1.9999]
@@ -250,13 +282,25 @@ def _giants_table():
     t["radial_velocity"][8] = np.ma.masked
     t["radial_velocity"][9] = np.nan
     t["parallax_over_error"][10:13] = [1 / 0.3, np.nextafter(1 / 0.3, 5), np.nan]
-    good = {"teff_gspspec": 4000.0, "logg_gspspec": 1.0, "mh_gspspec": 0.0,
-            "radial_velocity": 10.0, "parallax_over_error": 50.0}
+    good = {
+        "teff_gspspec": 4000.0,
+        "logg_gspspec": 1.0,
+        "mh_gspspec": 0.0,
+        "radial_velocity": 10.0,
+        "parallax_over_error": 50.0,
+    }
     for name, value in good.items():  # rows 13-19 differ only in their distances
         t[name][13:20] = value
     # distances: exactly 30 %, just above, r_lo > r_hi, r_med = 0, negative, NULL
-    rows = [(1000.0, 700.0, 1300.0), (1000.0, 700.0, 1300.0001), (1000.0, 900.0, 800.0),
-            (0.0, 0.0, 0.0), (-5.0, -6.0, -4.0), (np.nan, 100.0, 120.0), (2000.0, 1500.0, 2500.0)]
+    rows = [
+        (1000.0, 700.0, 1300.0),
+        (1000.0, 700.0, 1300.0001),
+        (1000.0, 900.0, 800.0),
+        (0.0, 0.0, 0.0),
+        (-5.0, -6.0, -4.0),
+        (np.nan, 100.0, 120.0),
+        (2000.0, 1500.0, 2500.0),
+    ]
     for i, row in enumerate(rows):
         for name, value in zip(("r_med_geo", "r_lo_geo", "r_hi_geo"), row):
             t[name][13 + i] = value
@@ -270,18 +314,19 @@ def _real_rows():
         warnings.simplefilter("ignore", u.UnitsWarning)
         real = Table.read(DATA / "gaia_dr3_source_sample_1000.fits")
     mock = _giants_table()[:1000]
-    t = real[["source_id", "parallax", "parallax_error", "parallax_over_error",
-              "radial_velocity"]].copy()
-    for name in ("teff_gspspec", "logg_gspspec", "mh_gspspec", "r_med_geo", "r_lo_geo",
-                 "r_hi_geo"):
+    t = real[
+        ["source_id", "parallax", "parallax_error", "parallax_over_error", "radial_velocity"]
+    ].copy()
+    for name in ("teff_gspspec", "logg_gspspec", "mh_gspspec", "r_med_geo", "r_lo_geo", "r_hi_geo"):
         t[name] = mock[name]
     assert np.ma.is_masked(t["radial_velocity"])
     return t
 
 
 @pytest.mark.parametrize("table", [_giants_table, _real_rows], ids=["mock", "real"])
-@pytest.mark.parametrize("cuts", [["gaia_giants"], ["gaia_giants", "astrometric"]],
-                         ids=["giants", "giants+astrometric"])
+@pytest.mark.parametrize(
+    "cuts", [["gaia_giants"], ["gaia_giants", "astrometric"]], ids=["giants", "giants+astrometric"]
+)
 def test_where_clause_keeps_the_rows_of_the_local_cuts(table, cuts):
     t = table()
     query = archive.queries("gspspec_giants", astrometric="astrometric" in cuts)["gaia"]
@@ -291,11 +336,14 @@ def test_where_clause_keeps_the_rows_of_the_local_cuts(table, cuts):
     assert 0 < kept_locally.sum() < len(t)  # the test can fail both ways
 
 
-@pytest.mark.parametrize("thresholds", [
-    {"teff_gspspec_max": 4500.0, "logg_gspspec_max": 1.5},
-    {"teff_gspspec_max": 4.3 * u.kK, "parallax_over_error_min": 10.0},
-    {"distance_frac_error_max": 0.1, "rv_column": "radial_velocity"},
-])
+@pytest.mark.parametrize(
+    "thresholds",
+    [
+        {"teff_gspspec_max": 4500.0, "logg_gspspec_max": 1.5},
+        {"teff_gspspec_max": 4.3 * u.kK, "parallax_over_error_min": 10.0},
+        {"distance_frac_error_max": 0.1, "rv_column": "radial_velocity"},
+    ],
+)
 def test_where_clause_follows_the_thresholds(thresholds):
     t = _giants_table()
     cuts = ["gaia_giants", "astrometric"]
@@ -319,6 +367,7 @@ def test_where_clause_refuses_what_it_cannot_write():
 
 # -- uploads ---------------------------------------------------------------------
 
+
 def test_upload_of_source_ids_leaves_out_missing_and_repeated_ids(tmp_path):
     ids = np.ma.MaskedArray([123, 0, -1, 7, 123, 456], mask=[0, 0, 0, 1, 0, 0], dtype=np.int64)
     path = tmp_path / "allStar.fits"
@@ -332,8 +381,7 @@ def test_upload_of_source_ids_leaves_out_missing_and_repeated_ids(tmp_path):
 
 
 def test_upload_of_lamost_positions_finds_vizier_names():
-    spectra = Table({"SpecID": [5, 6, 7], "RAdeg": [10.0, np.nan, 30.0],
-                     "DEdeg": [-5.0, 1.0, 2.0]})
+    spectra = Table({"SpecID": [5, 6, 7], "RAdeg": [10.0, np.nan, 30.0], "DEdeg": [-5.0, 1.0, 2.0]})
     up = archive.upload_table(archive.queries("hotpayne")["gaia"], spectra)
     assert up.colnames == ["upload_id", "ra", "dec"]
     assert up["upload_id"].tolist() == [0, 2] and up["ra"].tolist() == [10.0, 30.0]
@@ -341,6 +389,7 @@ def test_upload_of_lamost_positions_finds_vizier_names():
 
 
 # -- fetch, against a fake TAP service -------------------------------------------
+
 
 class FakeTAP:
     """Executes the archive's queries on ``db`` (one row per star, every
@@ -360,7 +409,7 @@ class FakeTAP:
             raise self.fail
         db = self.db
         keep = np.ones(len(db), dtype=bool)
-        if "FROM \"J/" in adql or "galah_dr3.main_star" in adql:
+        if 'FROM "J/' in adql or "galah_dr3.main_star" in adql:
             return _Result(db[["source_id", "RAdeg", "DEdeg"]])
         if "JOIN external.gaiaedr3_distance" in adql:
             keep &= ~np.ma.getmaskarray(db["r_med_geo"])
@@ -373,8 +422,10 @@ class FakeTAP:
             else:
                 radius = float(re.search(r"u\.dec, ([0-9.e-]+)\)", adql).group(1))
                 from astropy.coordinates import SkyCoord
+
                 idx = SkyCoord(db["ra"], db["dec"], unit="deg").search_around_sky(
-                    SkyCoord(up["ra"], up["dec"]), radius * u.deg)[1]  # indices into db
+                    SkyCoord(up["ra"], up["dec"]), radius * u.deg
+                )[1]  # indices into db
                 hit = np.zeros(len(db), dtype=bool)
                 hit[idx] = True
                 keep &= hit
@@ -401,8 +452,11 @@ def test_fetch_giants_then_read_join_and_cut_gives_the_full_tables_stars(tmp_pat
     db, calls = _db(), []
     out = tmp_path / "archive"
     paths = archive.fetch("gspspec_giants", out, service=FakeTAP(db, calls))
-    assert sorted(p.name for p in out.iterdir()) == [".fastgrad-results.json",
-                                                     "bj_giants.vot", "gspspec_giants.vot"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".fastgrad-results.json",
+        "bj_giants.vot",
+        "gspspec_giants.vot",
+    ]
     assert {c[0] for c in calls} == {archive.GAIA_TAP}
     gaia = fastgrad.read_catalog(paths["gaia"], kind="gaia_giants")
     dist = fastgrad.read_catalog(paths["distances"], kind="bailer_jones")
@@ -414,9 +468,13 @@ def test_fetch_giants_then_read_join_and_cut_gives_the_full_tables_stars(tmp_pat
     assert report["n_removed"][:3].tolist() == [0, 0, 0] and report["n_removed"].sum() > 0
     # the TOML names the files, and parses
     toml = tomllib.loads(archive.toml_snippet("gspspec_giants", paths, sample="giants"))
-    assert toml["samples"]["giants"] == {"preset": "gspspec_giants", "inputs": {
-        "gaia": (out / "gspspec_giants.vot").as_posix(),
-        "distances": (out / "bj_giants.vot").as_posix()}}
+    assert toml["samples"]["giants"] == {
+        "preset": "gspspec_giants",
+        "inputs": {
+            "gaia": (out / "gspspec_giants.vot").as_posix(),
+            "distances": (out / "bj_giants.vot").as_posix(),
+        },
+    }
 
 
 def test_fetch_hotpayne_uploads_the_spectra_positions(tmp_path):
@@ -444,8 +502,9 @@ def test_fetch_refuses_to_replace_what_it_did_not_write(tmp_path):
     res = tmp_path / "res"
     archive.fetch("hotpayne", res, service=FakeTAP(db, []))
     with pytest.raises(OutputError, match="would replace the input"):
-        archive.fetch("hotpayne", res, inputs=["gaia"], upload=res / "hotpayne.vot",
-                      service=FakeTAP(db, []))
+        archive.fetch(
+            "hotpayne", res, inputs=["gaia"], upload=res / "hotpayne.vot", service=FakeTAP(db, [])
+        )
     assert len(os.listdir(res)) == 4
     spectra = tmp_path / "hotpayne.vot"
     os.replace(res / "hotpayne.vot", spectra)
@@ -467,6 +526,7 @@ def test_fetch_failures_write_nothing(tmp_path):
 
 def test_fetch_without_pyvo_names_the_extra(tmp_path, monkeypatch):
     import sys
+
     monkeypatch.setitem(sys.modules, "pyvo", None)
     with pytest.raises(ConfigError, match=r"fastgrad\[archive\]"):
         archive.fetch("gspspec_giants", tmp_path / "out")
@@ -475,6 +535,7 @@ def test_fetch_without_pyvo_names_the_extra(tmp_path, monkeypatch):
 
 # -- docs/archive.md: HATS copies of position-less tables ------------------------
 
+
 def test_hats_copies_joined_to_positions_find_every_star(tmp_path):
     lsdb = pytest.importorskip("lsdb")
     survey = fastgrad.make_survey("gaia_giants", 2000, seed=3)
@@ -482,13 +543,26 @@ def test_hats_copies_joined_to_positions_find_every_star(tmp_path):
     gsp = gaia[["source_id", "ra", "dec", "teff_gspspec", "logg_gspspec", "mh_gspspec"]]
     bj_pos = join(bj, gaia[["source_id", "ra", "dec"]], keys="source_id")  # positions first
     for name, table in (("gspspec", gsp), ("bj", bj_pos)):
-        cat = lsdb.from_dataframe(table.to_pandas(), ra_column="ra", dec_column="dec",
-                                  partition_rows=500, should_generate_moc=False,
-                                  margin_threshold=None)  # small and quick
+        cat = lsdb.from_dataframe(
+            table.to_pandas(),
+            ra_column="ra",
+            dec_column="dec",
+            partition_rows=500,
+            should_generate_moc=False,
+            margin_threshold=None,
+        )  # small and quick
         cat.to_hats(tmp_path / name, catalog_name=name, progress_bar=False)
-    joined = lsdb.open_catalog(tmp_path / "gspspec").join(
-        lsdb.open_catalog(tmp_path / "bj"), left_on="source_id", right_on="source_id",
-        suffixes=("", "_bj"), suffix_method="overlapping_columns").compute()
+    joined = (
+        lsdb.open_catalog(tmp_path / "gspspec")
+        .join(
+            lsdb.open_catalog(tmp_path / "bj"),
+            left_on="source_id",
+            right_on="source_id",
+            suffixes=("", "_bj"),
+            suffix_method="overlapping_columns",
+        )
+        .compute()
+    )
     assert len(bj) < len(gaia)
     assert sorted(joined["source_id"]) == sorted(bj["source_id"])
     expected = join(gsp, bj, keys="source_id")
@@ -499,26 +573,35 @@ def test_hats_copies_joined_to_positions_find_every_star(tmp_path):
 
 # -- the command line ------------------------------------------------------------
 
+
 def test_cli_prints_the_queries_and_the_toml(capsys):
     assert main(["query", "gspspec_giants"]) == 0
     text = capsys.readouterr().out
     assert "WHERE ap.teff_gspspec < 4700.0" in text and archive.GAIA_TAP in text
     toml = tomllib.loads(text.split("# the inputs", 1)[1].split("\n", 1)[1])
-    assert toml["samples"]["gspspec_giants"]["inputs"] == {"gaia": "gspspec_giants.vot",
-                                                           "distances": "bj_giants.vot"}
+    assert toml["samples"]["gspspec_giants"]["inputs"] == {
+        "gaia": "gspspec_giants.vot",
+        "distances": "bj_giants.vot",
+    }
     assert main(["query", "hotpayne", "--input", "gaia"]) == 0
     text = capsys.readouterr().out
     assert "TAP_UPLOAD.lamost" in text and "hotpayne.vot" not in text
 
 
-@pytest.mark.parametrize("args,message", [
-    (["query", "lamost"], "unknown preset 'lamost'; known: hotpayne, gspspec_giants, "
-                          "apogee_dr17, galah_dr3, xp_giants"),
-    (["query", "hotpayne", "--input", "astrometry"], "--input astrometry"),
-    (["query", "hotpayne", "--fetch"], "--fetch needs --out"),
-    (["query", "hotpayne", "--out", "x"], "--out is for --fetch"),
-    (["query", "galah_dr3", "--astrometric"], "gspspec_giants' only"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["query", "lamost"],
+            "unknown preset 'lamost'; known: hotpayne, gspspec_giants, "
+            "apogee_dr17, galah_dr3, xp_giants",
+        ),
+        (["query", "hotpayne", "--input", "astrometry"], "--input astrometry"),
+        (["query", "hotpayne", "--fetch"], "--fetch needs --out"),
+        (["query", "hotpayne", "--out", "x"], "--out is for --fetch"),
+        (["query", "galah_dr3", "--astrometric"], "gspspec_giants' only"),
+    ],
+)
 def test_cli_bad_command_lines_exit_2(args, message, capsys):
     assert main(args) == 2
     assert message in capsys.readouterr().err

@@ -1,10 +1,10 @@
 """fastgrad.arms: spiral-arm geometry against hand-computed points of the
 log-periodic formula ln(R / R_ref) = -(beta - beta_ref) tan(psi)."""
+
 import numpy as np
 import pytest
 
 from fastgrad.arms import ARM_MODELS, arm_curve, arm_names, arm_parameters, arm_radius
-
 
 # Points computed by hand (checked with 30-digit arithmetic, mpmath):
 # Reid 2014 Local arm, beta = 0: beta - beta_ref = -8.9 deg = -0.1553343 rad,
@@ -51,11 +51,19 @@ def test_reid2014_table_values():
 
 def test_reid2019_kinked_arms():
     # Perseus: kink at beta = 40 deg, R = 8.87 kpc, pitch 10.3 deg below, 8.7 above
-    assert arm_radius(np.deg2rad(0.0), "Perseus", "reid2019") == pytest.approx(10.0698602508010, rel=1e-13)
-    assert arm_radius(np.deg2rad(100.0), "Perseus", "reid2019") == pytest.approx(7.55667329588989, rel=1e-13)
+    assert arm_radius(np.deg2rad(0.0), "Perseus", "reid2019") == pytest.approx(
+        10.0698602508010, rel=1e-13
+    )
+    assert arm_radius(np.deg2rad(100.0), "Perseus", "reid2019") == pytest.approx(
+        7.55667329588989, rel=1e-13
+    )
     # Norma: a negative pitch below the kink (R grows with beta there)
-    assert arm_radius(np.deg2rad(5.0), "Norma", "reid2019") == pytest.approx(4.44237141983514, rel=1e-13)
-    assert arm_radius(np.deg2rad(54.0), "Norma", "reid2019") == pytest.approx(3.57029956786940, rel=1e-13)
+    assert arm_radius(np.deg2rad(5.0), "Norma", "reid2019") == pytest.approx(
+        4.44237141983514, rel=1e-13
+    )
+    assert arm_radius(np.deg2rad(54.0), "Norma", "reid2019") == pytest.approx(
+        3.57029956786940, rel=1e-13
+    )
     # continuous through the kink
     for name in arm_names("reid2019"):
         q = arm_parameters(name, "reid2019")
@@ -89,7 +97,9 @@ def test_arm_edges_are_one_width_from_the_centre_line():
             for sign in (-1, 1):
                 edge = arm_curve(name, model, n=400, offset=sign * width)
                 # distance from each edge point to the (densely sampled) centre line
-                d = np.hypot(edge.x[:, None] - centre.x[None, :], edge.y[:, None] - centre.y[None, :])
+                d = np.hypot(
+                    edge.x[:, None] - centre.x[None, :], edge.y[:, None] - centre.y[None, :]
+                )
                 np.testing.assert_allclose(d.min(axis=1)[inner], width, rtol=2e-3)
                 # positive offsets lie outside (larger R)
                 R_centre = arm_radius(edge.beta[inner], name, model)

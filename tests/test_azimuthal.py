@@ -1,10 +1,12 @@
 """fastgrad.azimuthal: annulus means against a brute-force O(N^2) reference,
 azimuth profiles on synthetic disks with a known pattern, X-Y median maps."""
+
 import math
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
+from scipy import stats
 
 import fastgrad
 from fastgrad import _core
@@ -17,7 +19,6 @@ from fastgrad.azimuthal import (
     residual_map,
 )
 from fastgrad.significance import cell_significance
-from scipy import stats
 
 EPS = np.finfo(float).eps
 
@@ -117,7 +118,7 @@ def test_annulus_mean_weighted_large_n_and_zero_weights():
     R = rng.uniform(7.0, 11.0, n)
     v = rng.normal(-0.2, 0.3, n)
     w = rng.uniform(0.5, 2.0, n)
-    w[rng.random(n) < 0.3] = 0.0        # zero weight: counted out of the means
+    w[rng.random(n) < 0.3] = 0.0  # zero weight: counted out of the means
     rows = rng.integers(0, n, 200)
     got = annulus_mean(R, v, 0.1, weights=w)[rows]
     assert np.max(np.abs(got - brute_mean(R, v, 0.1, w, rows))) <= TIGHT
@@ -129,8 +130,8 @@ def test_annulus_mean_weighted_large_n_and_zero_weights():
 def test_annulus_mean_ties_and_duplicates():
     rng = np.random.default_rng(3)
     n = 5000
-    R = np.round(rng.uniform(7.0, 9.0, n), 2)        # ~200 distinct radii, many ties
-    R[:50] = 8.0                                      # and a block of exact duplicates
+    R = np.round(rng.uniform(7.0, 9.0, n), 2)  # ~200 distinct radii, many ties
+    R[:50] = 8.0  # and a block of exact duplicates
     v = rng.normal(0.0, 0.1, n)
     got = annulus_mean(R, v, 0.05)
     assert np.max(np.abs(got - brute_mean(R, v, 0.05))) <= TIGHT
@@ -166,15 +167,16 @@ def test_annulus_mean_boundary_is_exactly_the_predicate():
             R.append(edge + k * np.spacing(edge))
         R = np.concatenate(R)
         v = rng.normal(0.0, 1.0, R.size)
-        differ += sum(np.count_nonzero((np.abs(R - R[i]) <= h)
-                                       != ((R <= R[i] + h) & (R >= R[i] - h)))
-                      for i in range(R.size))
+        differ += sum(
+            np.count_nonzero((np.abs(R - R[i]) <= h) != ((R <= R[i] + h) & (R >= R[i] - h)))
+            for i in range(R.size)
+        )
         got = annulus_mean(R, v, h)
         assert np.max(np.abs(got - brute_mean(R, v, h))) <= TIGHT
         # symmetric membership: each pair counted from both sides
         member = np.abs(R[:, None] - R[None, :]) <= h
         assert np.array_equal(member, member.T)
-    assert differ > 0          # the data do separate the two predicates
+    assert differ > 0  # the data do separate the two predicates
 
 
 def test_annulus_mean_thread_count_independent():
@@ -193,10 +195,16 @@ def test_radix_argsort_is_a_stable_sort():
     rng = np.random.default_rng(9)
     n = 30_000
     clustered = np.where(rng.random(n) < 0.99, 8.0 + rng.random(n) * 1e-9, rng.uniform(0, 30, n))
-    for x in (rng.normal(size=n), np.round(rng.uniform(5, 15, n), 2), clustered,
-              np.exp(rng.normal(0.0, 50.0, n)), np.linspace(15.0, 5.0, n),
-              np.full(100, 3.0), 8.0 + np.arange(1000) * 1e-15,
-              np.array([0.0, -0.0, -1e-300, 1e-300, -5.0, 7.0])):
+    for x in (
+        rng.normal(size=n),
+        np.round(rng.uniform(5, 15, n), 2),
+        clustered,
+        np.exp(rng.normal(0.0, 50.0, n)),
+        np.linspace(15.0, 5.0, n),
+        np.full(100, 3.0),
+        8.0 + np.arange(1000) * 1e-15,
+        np.array([0.0, -0.0, -1e-300, 1e-300, -5.0, 7.0]),
+    ):
         for n_threads in (1, 2):
             order = np.empty(x.size, np.uint32)
             xs = np.empty(x.size)
@@ -217,19 +225,28 @@ def test_annulus_mean_units_and_public_api():
     np.testing.assert_allclose(dev, [-0.1, 0.1], atol=1e-15)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(R=[1.0, np.nan, 2.0], values=[1.0, 2.0, 3.0]), r"R: 1 row\(s\) are NaN, infinite or masked \(rows 1\)"),
-    (dict(R=[1.0, 2.0, 3.0], values=[1.0, np.inf, 3.0]), r"values: 1 row"),
-    (dict(R=[1.0, 2.0], values=[1.0, 2.0, 3.0]), "mismatched lengths"),
-    (dict(R=[1.0, 2.0], values=[1.0, 2.0], half_width=0.0), "half_width"),
-    (dict(R=[1.0, 2.0], values=[1.0, 2.0], half_width=-0.1), "half_width"),
-    (dict(R=[1.0, 2.0], values=[1.0, 2.0], half_width=np.nan), "half_width"),
-    (dict(R=[1.0, 2.0], values=[1.0, 2.0], half_width=np.inf), "half_width"),
-    (dict(R=[], values=[]), "empty selection"),
-    (dict(R=[1.0, 2.0], values=[1.0, 2.0], weights=[1.0, -1.0]), r"weights: 1 row\(s\) are negative"),
-    (dict(R=[1.0, 2.0], values=[1.0, 2.0], weights=[1.0, np.nan]), "weights"),
-    (dict(R=[1.0, 2.0], values=[1.0, 2.0], weights=[1.0]), "mismatched lengths"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (
+            dict(R=[1.0, np.nan, 2.0], values=[1.0, 2.0, 3.0]),
+            r"R: 1 row\(s\) are NaN, infinite or masked \(rows 1\)",
+        ),
+        (dict(R=[1.0, 2.0, 3.0], values=[1.0, np.inf, 3.0]), r"values: 1 row"),
+        (dict(R=[1.0, 2.0], values=[1.0, 2.0, 3.0]), "mismatched lengths"),
+        (dict(R=[1.0, 2.0], values=[1.0, 2.0], half_width=0.0), "half_width"),
+        (dict(R=[1.0, 2.0], values=[1.0, 2.0], half_width=-0.1), "half_width"),
+        (dict(R=[1.0, 2.0], values=[1.0, 2.0], half_width=np.nan), "half_width"),
+        (dict(R=[1.0, 2.0], values=[1.0, 2.0], half_width=np.inf), "half_width"),
+        (dict(R=[], values=[]), "empty selection"),
+        (
+            dict(R=[1.0, 2.0], values=[1.0, 2.0], weights=[1.0, -1.0]),
+            r"weights: 1 row\(s\) are negative",
+        ),
+        (dict(R=[1.0, 2.0], values=[1.0, 2.0], weights=[1.0, np.nan]), "weights"),
+        (dict(R=[1.0, 2.0], values=[1.0, 2.0], weights=[1.0]), "mismatched lengths"),
+    ],
+)
 def test_annulus_mean_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         annulus_mean(**kwargs)
@@ -308,8 +325,16 @@ def fit_m2(table):
     J_amp = np.array([0.0, a / amp, b / amp])
     J_phase = np.array([0.0, -b / amp**2, a / amp**2])
     chi2 = float(np.sum(((A @ coef) - y / s) ** 2))
-    return (amp, np.sqrt(J_amp @ cov @ J_amp), phase, np.sqrt(J_phase @ cov @ J_phase),
-            chi2, good.sum() - 3, coef, cov)
+    return (
+        amp,
+        np.sqrt(J_amp @ cov @ J_amp),
+        phase,
+        np.sqrt(J_phase @ cov @ J_phase),
+        chi2,
+        good.sum() - 3,
+        coef,
+        cov,
+    )
 
 
 def test_profile_recovers_injected_m2_pattern():
@@ -367,8 +392,12 @@ def loop_median_map(x, y, values, x_edges, y_edges):
     count = np.zeros(out.shape, int)
     for iy in range(out.shape[0]):
         for ix in range(out.shape[1]):
-            xr = (x >= x_edges[ix]) & ((x < x_edges[ix + 1]) | (ix == out.shape[1] - 1) & (x <= x_edges[-1]))
-            yr = (y >= y_edges[iy]) & ((y < y_edges[iy + 1]) | (iy == out.shape[0] - 1) & (y <= y_edges[-1]))
+            xr = (x >= x_edges[ix]) & (
+                (x < x_edges[ix + 1]) | (ix == out.shape[1] - 1) & (x <= x_edges[-1])
+            )
+            yr = (y >= y_edges[iy]) & (
+                (y < y_edges[iy + 1]) | (iy == out.shape[0] - 1) & (y <= y_edges[-1])
+            )
             sel = xr & yr
             count[iy, ix] = sel.sum()
             if sel.any():
@@ -404,16 +433,18 @@ def test_residual_map_sign_extent_and_masking():
     R = np.hypot(x, y)
     pred = 0.45 - 0.07 * R
     # a metal-rich blob near (-8.6, 1.5), a metal-poor one near (-10.5, -1.5)
-    bump = 0.15 * np.exp(-((x + 8.6) ** 2 + (y - 1.5) ** 2) / 0.3) \
-        - 0.15 * np.exp(-((x + 10.5) ** 2 + (y + 1.5) ** 2) / 0.3)
+    bump = 0.15 * np.exp(-((x + 8.6) ** 2 + (y - 1.5) ** 2) / 0.3) - 0.15 * np.exp(
+        -((x + 10.5) ** 2 + (y + 1.5) ** 2) / 0.3
+    )
     obs = pred + bump + rng.normal(0.0, 0.05, n)
     m = residual_map(x, y, obs, pred, gridsize=24, extent=(-12, -6, -3, 3))
     assert m.observed.shape == (24, 24)
     ix = np.searchsorted(m.x_edges, [-8.6, -10.5]) - 1
     iy = np.searchsorted(m.y_edges, [1.5, -1.5]) - 1
     assert m.residual[iy[0], ix[0]] > 0.1 and m.residual[iy[1], ix[1]] < -0.1
-    paper = residual_map(x, y, obs, pred, gridsize=24, extent=(-12, -6, -3, 3),
-                         sign="model-observed")
+    paper = residual_map(
+        x, y, obs, pred, gridsize=24, extent=(-12, -6, -3, 3), sign="model-observed"
+    )
     np.testing.assert_allclose(paper.residual, -m.residual, atol=1e-15)
     # min_count masks thin cells
     big = residual_map(x, y, obs, pred, gridsize=24, min_count=10**6)
@@ -434,8 +465,9 @@ def test_residual_map_cell_significance_matches_a_loop():
     obs, pred = rng.normal(0.0, 0.2, n), 0.4 - 0.07 * np.hypot(x, y)
     plain = residual_map(x, y, obs, pred, gridsize=(10, 8), min_count=75)
     assert plain.p_value is None and plain.p_adjusted is None and plain.significance is None
-    m = residual_map(x, y, obs, pred, gridsize=(10, 8), min_count=75, n_permutations=300,
-                     seed=7, n_threads=1)
+    m = residual_map(
+        x, y, obs, pred, gridsize=(10, 8), min_count=75, n_permutations=300, seed=7, n_threads=1
+    )
     ref_mean = np.full((8, 10), np.nan)
     ix = np.minimum(np.searchsorted(m.x_edges, x, side="right") - 1, 9)
     iy = np.minimum(np.searchsorted(m.y_edges, y, side="right") - 1, 7)
@@ -449,13 +481,15 @@ def test_residual_map_cell_significance_matches_a_loop():
     assert mask.any() and not mask.all()
     for arr in (m.mean_residual, m.p_value, m.p_adjusted):
         assert np.array_equal(np.ma.getmaskarray(arr), mask)
-    p, p_adj, summary = cell_significance((iy * 10 + ix).ravel(), obs - pred, 80, min_count=75,
-                                          n_permutations=300, seed=7)
+    p, p_adj, summary = cell_significance(
+        (iy * 10 + ix).ravel(), obs - pred, 80, min_count=75, n_permutations=300, seed=7
+    )
     assert np.array_equal(m.p_value.compressed(), p.reshape(8, 10)[~mask])
     assert np.array_equal(m.p_adjusted.compressed(), p_adj.reshape(8, 10)[~mask])
     assert m.significance == summary and summary["n_cells"] == int((~mask).sum())
-    again = residual_map(x, y, obs, pred, gridsize=(10, 8), min_count=75, n_permutations=300,
-                         seed=7, n_threads=2)
+    again = residual_map(
+        x, y, obs, pred, gridsize=(10, 8), min_count=75, n_permutations=300, seed=7, n_threads=2
+    )
     assert np.array_equal(again.p_value.filled(-1), m.p_value.filled(-1))
     assert np.array_equal(again.p_adjusted.filled(-1), m.p_adjusted.filled(-1))
     assert again.significance == m.significance
@@ -475,7 +509,7 @@ def test_residual_map_significance_noise_uniform_and_blob_found():
     assert p.size == 400 and stats.kstest(p, "uniform").pvalue > 0.01
     assert m.significance["n_significant"] == 0
     assert abs(m.significance["fraction_p_below_0.05"] - 0.05) < 3 * np.sqrt(0.05 * 0.95 / 400)
-    blob = 0.1 * np.exp(-((x + 8.6) ** 2 + (y - 1.5) ** 2) / (2 * 0.3 ** 2))
+    blob = 0.1 * np.exp(-((x + 8.6) ** 2 + (y - 1.5) ** 2) / (2 * 0.3**2))
     m = residual_map(x, y, pred + noise + blob, pred, gridsize=20, n_permutations=999, seed=3)
     xc, yc = np.meshgrid(m.x_centers, m.y_centers)
     r = np.hypot(xc + 8.6, yc - 1.5)
@@ -484,13 +518,16 @@ def test_residual_map_significance_noise_uniform_and_blob_found():
     assert m.significance["p_value_global"] == 1 / 1000
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(sign="predicted-observed"), "sign must be one of"),
-    (dict(gridsize=0), "gridsize"),
-    (dict(gridsize=(3, 0)), "gridsize"),
-    (dict(extent=(0, -1, 0, 1)), "extent"),
-    (dict(min_count=0), "min_count"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(sign="predicted-observed"), "sign must be one of"),
+        (dict(gridsize=0), "gridsize"),
+        (dict(gridsize=(3, 0)), "gridsize"),
+        (dict(extent=(0, -1, 0, 1)), "extent"),
+        (dict(min_count=0), "min_count"),
+    ],
+)
 def test_residual_map_bad_options(kwargs, match):
     x = np.array([-8.0, -9.0, -10.0])
     with pytest.raises(ValueError, match=match):
@@ -519,18 +556,22 @@ def test_half_width_units_name_the_parameter():
         annulus_mean(R, v, "0.1")
     # 100 pc is 0.1 kpc: the same means as half_width=0.1
     np.testing.assert_array_equal(annulus_mean(R, v, 100 * u.pc), annulus_mean(R, v, 0.1))
-    np.testing.assert_array_equal(azimuthal_deviation(R, v, 100 * u.pc),
-                                  azimuthal_deviation(R, v, 0.1))
+    np.testing.assert_array_equal(
+        azimuthal_deviation(R, v, 100 * u.pc), azimuthal_deviation(R, v, 0.1)
+    )
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(min_count=10.7), TypeError, "min_count"),
-    (dict(min_count=10.0), TypeError, "min_count"),
-    (dict(min_count=True), TypeError, "min_count"),
-    (dict(bins=10.0), TypeError, "bins"),
-    (dict(bins=0), ValueError, "bins"),
-    (dict(bins=1 * u.deg), TypeError, "bins"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(min_count=10.7), TypeError, "min_count"),
+        (dict(min_count=10.0), TypeError, "min_count"),
+        (dict(min_count=True), TypeError, "min_count"),
+        (dict(bins=10.0), TypeError, "bins"),
+        (dict(bins=0), ValueError, "bins"),
+        (dict(bins=1 * u.deg), TypeError, "bins"),
+    ],
+)
 def test_profile_counts_are_ints(kwargs, exc, match):
     phi, d = np.linspace(-3, 3, 50), np.zeros(50)
     with pytest.raises(exc, match=match):
@@ -543,8 +584,9 @@ def test_rings_take_lengths_and_name_the_bad_one():
     R = np.array([7.5, 8.5, 9.5, 10.5])
     phi, d = np.zeros(4), np.array([1.0, 2.0, 3.0, 4.0])
     ref = azimuthal_profiles(R, phi, d, rings=[(7, 9), (9, 11)], bins=1, min_count=1)
-    q = azimuthal_profiles(R, phi, d, rings=[(7000 * u.pc, 9 * u.kpc), (9, 11)], bins=1,
-                           min_count=1)
+    q = azimuthal_profiles(
+        R, phi, d, rings=[(7000 * u.pc, 9 * u.kpc), (9, 11)], bins=1, min_count=1
+    )
     assert list(q) == list(ref) == [(7.0, 9.0), (9.0, 11.0)]
     assert q[(7.0, 9.0)]["mean"][0] == ref[(7.0, 9.0)]["mean"][0] == 1.5
     with pytest.raises(u.UnitConversionError, match=r"rings\[1\]\[0\] \(R_lo\)"):
@@ -555,15 +597,18 @@ def test_rings_take_lengths_and_name_the_bad_one():
         azimuthal_profiles(R, phi, d, rings=[(9, 7)])
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(gridsize=10.7), TypeError, "gridsize"),
-    (dict(gridsize=(10, 8.0)), TypeError, r"gridsize\[1\]"),
-    (dict(gridsize=(10, 8, 3)), ValueError, "gridsize"),
-    (dict(min_count=2.5), TypeError, "min_count"),
-    (dict(extent=(-12 * u.s, -6, -3, 3)), u.UnitConversionError, r"extent\[0\] \(x_min\)"),
-    (dict(extent=(-12, -6, -3, np.inf)), ValueError, r"extent\[3\] \(y_max\)"),
-    (dict(extent=(-12, -6, -3)), ValueError, "extent"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(gridsize=10.7), TypeError, "gridsize"),
+        (dict(gridsize=(10, 8.0)), TypeError, r"gridsize\[1\]"),
+        (dict(gridsize=(10, 8, 3)), ValueError, "gridsize"),
+        (dict(min_count=2.5), TypeError, "min_count"),
+        (dict(extent=(-12 * u.s, -6, -3, 3)), u.UnitConversionError, r"extent\[0\] \(x_min\)"),
+        (dict(extent=(-12, -6, -3, np.inf)), ValueError, r"extent\[3\] \(y_max\)"),
+        (dict(extent=(-12, -6, -3)), ValueError, "extent"),
+    ],
+)
 def test_residual_map_parameters_name_themselves(kwargs, exc, match):
     x = np.array([-8.0, -9.0, -10.0])
     with pytest.raises(exc, match=match):
@@ -574,17 +619,19 @@ def test_residual_map_extent_in_parsecs():
     x = np.array([-8.0, -9.0, -10.0])
     args = (x, [0.0, 1.0, 2.0], [0.0, 0.1, 0.2], [0.0, 0.0, 0.0])
     a = residual_map(*args, gridsize=4, extent=(-12, -6, -3, 3), min_count=1)
-    b = residual_map(*args, gridsize=4, extent=[-12000, -6000, -3000, 3000] * u.pc,
-                     min_count=1)
+    b = residual_map(*args, gridsize=4, extent=[-12000, -6000, -3000, 3000] * u.pc, min_count=1)
     np.testing.assert_array_equal(a.x_edges, b.x_edges)
     np.testing.assert_array_equal(a.count, b.count)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.array([True, False, True]), "booleans"),
-    (np.ones(3) * (1 + 1j), "complex"),
-    (np.arange(3).astype("datetime64[D]"), "dates"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.array([True, False, True]), "booleans"),
+        (np.ones(3) * (1 + 1j), "complex"),
+        (np.arange(3).astype("datetime64[D]"), "dates"),
+    ],
+)
 def test_bool_complex_dates_are_refused(bad, match):
     good = [8.0, 8.1, 8.2]
     with pytest.raises(TypeError, match=f"R: .*{match}"):
@@ -597,6 +644,7 @@ def test_bool_complex_dates_are_refused(bad, match):
 
 def test_masked_values_are_reported_as_masked():
     from astropy.table import MaskedColumn
+
     R = MaskedColumn([8.0, 8.1, 8.2], mask=[False, True, False])
     with pytest.raises(ValueError, match=r"R: 1 row\(s\) are NaN, infinite or masked \(rows 1\)"):
         annulus_mean(R, [0.1, 0.2, 0.3])

@@ -1,5 +1,6 @@
 """The build: OpenMP, show_config, and the kernels' C headers (src/fastgrad/_c)
 compiled on their own by the C compiler, outside Cython."""
+
 import os
 import platform
 import shutil
@@ -57,8 +58,21 @@ def test_each_header_compiles_on_its_own(flags, tmp_path):
     for header in sorted(HEADERS.glob("*.h")):
         src = tmp_path / f"{header.stem}.c"
         src.write_text(f'#include "{header.name}"\n')
-        res = _compiles(cc, ["-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
-                             "-Wno-unused-function", *flags, "-I", str(HEADERS), str(src)])
+        res = _compiles(
+            cc,
+            [
+                "-fsyntax-only",
+                "-std=gnu11",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-Wno-unused-function",
+                *flags,
+                "-I",
+                str(HEADERS),
+                str(src),
+            ],
+        )
         if res.returncode != 0 and "-fopenmp" in flags and "omp.h" in res.stderr:
             pytest.skip("the C compiler has no OpenMP")
         assert res.returncode == 0, f"{header.name} with {flags}:\n{res.stderr}"
@@ -158,9 +172,25 @@ def test_headers_in_a_c_program(flags, tmp_path):
         pytest.skip("this CPU cannot run AVX2 code")
     src, exe = tmp_path / "headers.c", tmp_path / "headers"
     src.write_text(C_PROGRAM)
-    res = _compiles(cc, ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror",
-                         "-fno-math-errno", "-fno-trapping-math", *flags,
-                         "-I", str(HEADERS), str(src), "-o", str(exe), "-lm"])
+    res = _compiles(
+        cc,
+        [
+            "-std=gnu11",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-fno-math-errno",
+            "-fno-trapping-math",
+            *flags,
+            "-I",
+            str(HEADERS),
+            str(src),
+            "-o",
+            str(exe),
+            "-lm",
+        ],
+    )
     if res.returncode != 0 and "-fopenmp" in flags and "omp.h" in res.stderr:
         pytest.skip("the C compiler has no OpenMP")
     assert res.returncode == 0, res.stderr

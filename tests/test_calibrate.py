@@ -6,6 +6,7 @@ against hand computations and plain-Python loops; the runner
 files, one row per Table 1/2 entry, its seeds, and that a seed gives the same
 table whatever the thread count.
 """
+
 import json
 import math
 import statistics
@@ -49,24 +50,26 @@ n_permutations = 10
 # statistics, against hand computations
 # ---------------------------------------------------------------------------
 def test_coverage_by_hand():
-    pulls = [0.5, -1.2, 2.5, np.nan, 0.99, -1.0]   # 5 finite; -1.0 is not inside |p| < 1
+    pulls = [0.5, -1.2, 2.5, np.nan, 0.99, -1.0]  # 5 finite; -1.0 is not inside |p| < 1
     c68, e68 = pull_coverage(pulls, 1.0)
     c95, e95 = pull_coverage(pulls, 1.96)
     assert c68 == 2 / 5 and e68 == pytest.approx(math.sqrt(0.4 * 0.6 / 5), rel=1e-15)
     assert c95 == 4 / 5 and e95 == pytest.approx(math.sqrt(0.8 * 0.2 / 5), rel=1e-15)
-    assert COVERAGE_LEVELS["68"][1] == pytest.approx(stats.norm.cdf(1) - stats.norm.cdf(-1),
-                                                     abs=1e-15)
-    assert COVERAGE_LEVELS["95"][1] == pytest.approx(stats.norm.cdf(1.96) - stats.norm.cdf(-1.96),
-                                                     abs=1e-15)
+    assert COVERAGE_LEVELS["68"][1] == pytest.approx(
+        stats.norm.cdf(1) - stats.norm.cdf(-1), abs=1e-15
+    )
+    assert COVERAGE_LEVELS["95"][1] == pytest.approx(
+        stats.norm.cdf(1.96) - stats.norm.cdf(-1.96), abs=1e-15
+    )
     assert BIAS_P_VALUE == pytest.approx(2 * stats.norm.sf(3), rel=1e-14)
 
 
 def test_table_matches_plain_python_per_entry():
     rng = np.random.default_rng(3)
     pulls = rng.normal(0.3, 1.4, size=(7, 5))
-    pulls[[1, 4], 2] = np.nan          # entry 2 unfitted in two realisations
-    pulls[:, 3] = np.nan               # entry 3 never fitted
-    pulls[1:, 4] = np.nan              # entry 4 fitted once
+    pulls[[1, 4], 2] = np.nan  # entry 2 unfitted in two realisations
+    pulls[:, 3] = np.nan  # entry 3 never fitted
+    pulls[1:, 4] = np.nan  # entry 4 fitted once
     t = calibration_table(pulls)
     assert len(t) == 5
     for j in range(5):
@@ -78,11 +81,13 @@ def test_table_matches_plain_python_per_entry():
             assert row["mean_pull"] == pytest.approx(mean, rel=1e-13)
             assert row["std_pull"] == pytest.approx(sd, rel=1e-13)
             assert row["mean_pull_err"] == pytest.approx(sd / math.sqrt(len(col)), rel=1e-13)
-            assert row["std_pull_err"] == pytest.approx(sd / math.sqrt(2 * (len(col) - 1)),
-                                                        rel=1e-13)
+            assert row["std_pull_err"] == pytest.approx(
+                sd / math.sqrt(2 * (len(col) - 1)), rel=1e-13
+            )
             # Student's t of the mean against 0, as scipy's one-sample test computes it
-            assert row["bias_p_value"] == pytest.approx(stats.ttest_1samp(col, 0.0).pvalue,
-                                                        rel=1e-10)
+            assert row["bias_p_value"] == pytest.approx(
+                stats.ttest_1samp(col, 0.0).pvalue, rel=1e-10
+            )
             chi2 = (len(col) - 1) * sd**2
             p = 2 * min(stats.chi2.cdf(chi2, len(col) - 1), stats.chi2.sf(chi2, len(col) - 1))
             assert row["spread_p_value"] == pytest.approx(p, rel=1e-10)
@@ -98,8 +103,10 @@ def test_table_matches_plain_python_per_entry():
                 assert row[f"coverage_{level}_err"] == pytest.approx(err)
             else:
                 assert np.isnan(row[f"coverage_{level}"])
-    assert t.meta["nominal_coverage"] == {"coverage_68": COVERAGE_LEVELS["68"][1],
-                                          "coverage_95": COVERAGE_LEVELS["95"][1]}
+    assert t.meta["nominal_coverage"] == {
+        "coverage_68": COVERAGE_LEVELS["68"][1],
+        "coverage_95": COVERAGE_LEVELS["95"][1],
+    }
 
 
 def test_bias_is_three_standard_errors_for_many_realisations():
@@ -109,11 +116,12 @@ def test_bias_is_three_standard_errors_for_many_realisations():
     z = (z - z.mean()) / z.std(ddof=1)
     cols = [z + 3.1 / math.sqrt(n), z + 2.9 / math.sqrt(n), z - 3.1 / math.sqrt(n)]
     t = calibration_table(np.column_stack(cols))
-    np.testing.assert_allclose(np.abs(t["mean_pull"] / t["mean_pull_err"]), [3.1, 2.9, 3.1],
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        np.abs(t["mean_pull"] / t["mean_pull_err"]), [3.1, 2.9, 3.1], rtol=1e-9
+    )
     assert list(t["biased"]) == [True, False, True]
     # three realisations: a t of 3.1 is no evidence (Student's t, 2 degrees of freedom)
-    t3 = calibration_table(np.array([[1 - 0.495], [1.0], [1 + 0.495]]))   # t = 3.5
+    t3 = calibration_table(np.array([[1 - 0.495], [1.0], [1 + 0.495]]))  # t = 3.5
     assert t3["mean_pull"][0] / t3["mean_pull_err"][0] == pytest.approx(3.5, rel=1e-3)
     assert not t3["biased"][0] and t3["bias_p_value"][0] > 0.05
 
@@ -122,8 +130,8 @@ def test_calibrated_pulls_come_out_calibrated_and_shifted_ones_biased():
     K = 4000
     rng = np.random.default_rng(7)
     pulls = rng.normal(size=(K, 4))
-    pulls[:, 2] += 0.3      # a bias of 0.3 sigma: 19 standard errors at K = 4000
-    pulls[:, 3] *= 1.5      # errors 1.5 times too small
+    pulls[:, 2] += 0.3  # a bias of 0.3 sigma: 19 standard errors at K = 4000
+    pulls[:, 3] *= 1.5  # errors 1.5 times too small
     t = calibration_table(pulls)
     for level, (_, nominal) in COVERAGE_LEVELS.items():
         # the binomial spread of a calibrated coverage; 4 sigma for 2 entries x 2 levels
@@ -150,8 +158,9 @@ def test_seeds_are_spawned_distinct_and_reproducible():
     seeds = realisation_seeds(15, 50)
     assert seeds == realisation_seeds(15, 50) and len(set(seeds)) == 50
     assert seeds[:5] == realisation_seeds(15, 5)  # a larger K extends a smaller one
-    hand = [int(c.generate_state(1, np.uint64)[0]) >> 1
-            for c in np.random.SeedSequence(15).spawn(50)]
+    hand = [
+        int(c.generate_state(1, np.uint64)[0]) >> 1 for c in np.random.SeedSequence(15).spawn(50)
+    ]
     assert seeds == hand and all(0 <= s < 2**63 for s in seeds)
     assert not set(seeds) & set(realisation_seeds(16, 50))
 
@@ -162,8 +171,10 @@ def test_a_sample_read_from_files_is_refused():
 
 
 def test_figure_without_pyplot():
-    t = calibration_table(np.array([[0.1, 2.0], [-0.5, 3.0], [0.7, 2.5]]),
-                          Table({"label": ["x", "y"], "sample": ["a", "b"]}))
+    t = calibration_table(
+        np.array([[0.1, 2.0], [-0.5, 3.0], [0.7, 2.5]]),
+        Table({"label": ["x", "y"], "sample": ["a", "b"]}),
+    )
     fig = plot_calibration(t, np.array([[0.1, 2.0], [-0.5, 3.0], [0.7, 2.5]]))
     assert isinstance(fig, Figure)
     assert [lbl.get_text() for lbl in fig.axes[0].get_xticklabels()] == ["x", "y"]
@@ -209,11 +220,18 @@ def test_one_row_per_entry_with_the_pulls_of_each_realisation(tiny_calibration):
                     pulls.setdefault((name, key, p["bin_lo"]), []).append(p["pull"])
             if "azimuthal_recovery" in e:
                 pulls.setdefault((name, "arm_amplitude", None), []).append(
-                    e["azimuthal_recovery"]["pull"])
+                    e["azimuthal_recovery"]["pull"]
+                )
     assert {k[0] for k in pulls} == {"lamost", "giants"}
     assert ("giants", "arm_amplitude", None) in pulls  # the giants carry the injected arms
-    rows = {(r["sample"], r["quantity"],
-             None if np.ma.is_masked(r["bin_lo"]) else float(r["bin_lo"])): r for r in t}
+    rows = {
+        (
+            r["sample"],
+            r["quantity"],
+            None if np.ma.is_masked(r["bin_lo"]) else float(r["bin_lo"]),
+        ): r
+        for r in t
+    }
     assert len(rows) == len(t) == len(pulls) and set(rows) == set(pulls)
     for key, values in pulls.items():
         row = rows[key]
@@ -252,8 +270,9 @@ def test_same_seed_same_table_whatever_the_threads(tiny_calibration, tmp_path):
             np.testing.assert_array_equal(np.ma.filled(a[name], -1.0), np.ma.filled(b[name], -1.0))
         else:
             assert list(a[name]) == list(b[name])
-    assert ((tiny_calibration.out / "pulls.ecsv").read_text()
-            == (again.out / "pulls.ecsv").read_text())
+    assert (tiny_calibration.out / "pulls.ecsv").read_text() == (
+        again.out / "pulls.ecsv"
+    ).read_text()
 
 
 def test_cli_exit_codes(tmp_path, capsys):
@@ -292,14 +311,16 @@ def test_cli_writes_a_calibration_and_updates_it(tmp_path, capsys):
     t = Table.read(out / "calibration.ecsv")
     assert set(t["sample"]) == {"lamost"} and t.meta["config_file"] == str(cfg)
     (out / "my-notes.txt").write_text("kept\n")
-    assert main(["calibrate", str(cfg), "-K", "2", "--seed", "4", "--out", str(out),
-                 "--quiet"]) == 0
+    assert (
+        main(["calibrate", str(cfg), "-K", "2", "--seed", "4", "--out", str(out), "--quiet"]) == 0
+    )
     assert Table.read(out / "calibration.ecsv").meta["seed"] == 4
     assert (out / "my-notes.txt").read_text() == "kept\n"
 
 
 def test_interrupted_calibration_leaves_nothing(tmp_path, monkeypatch):
     import fastgrad.calibrate as cal
+
     calls = []
 
     def interrupted_run(*args, **kwargs):
@@ -318,9 +339,11 @@ def test_input_files_are_refused_before_any_work(tmp_path, capsys):
     for name in ("hotpayne.fits", "gaia.fits", "bj.fits"):
         (tmp_path / name).write_bytes(b"SIMPLE  = T" + b" " * 100)
     cfg = tmp_path / "real.toml"
-    cfg.write_text('run = ["lamost"]\n[samples.lamost]\npreset = "hotpayne"\n'
-                   '[samples.lamost.inputs]\nspectra = "hotpayne.fits"\ngaia = "gaia.fits"\n'
-                   'distances = "bj.fits"\n')
+    cfg.write_text(
+        'run = ["lamost"]\n[samples.lamost]\npreset = "hotpayne"\n'
+        '[samples.lamost.inputs]\nspectra = "hotpayne.fits"\ngaia = "gaia.fits"\n'
+        'distances = "bj.fits"\n'
+    )
     out = tmp_path / "cal"
     assert main(["calibrate", str(cfg), "-K", "2", "--quiet", "--out", str(out)]) == 2
     err = capsys.readouterr().err

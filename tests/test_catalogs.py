@@ -6,11 +6,12 @@ References are independent of the code under test: hand-built tables whose
 cut outcomes are known by construction, astropy's SkyCoord.separation for
 match distances, and the real Gaia DR3 excerpt in tests/data.
 """
+
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.table import MaskedColumn, Table
 
 from fastgrad.crossmatch import crossmatch
@@ -22,13 +23,28 @@ from fastgrad.schema import LAMOST_COLUMN_MAP, MissingColumnsError
 DATA = Path(__file__).parent / "data"
 GAIA_SAMPLE = DATA / "gaia_dr3_source_sample_1000.fits"
 
-LAMOST_CANONICAL = ("obsid", "ra", "dec", "teff", "teff_err", "logg", "logg_err", "feh",
-                    "feh_err", "vsini", "snr", "chi2ratio", "rv", "rv_err")
+LAMOST_CANONICAL = (
+    "obsid",
+    "ra",
+    "dec",
+    "teff",
+    "teff_err",
+    "logg",
+    "logg_err",
+    "feh",
+    "feh_err",
+    "vsini",
+    "snr",
+    "chi2ratio",
+    "rv",
+    "rv_err",
+)
 
 
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
+
 
 def lamost_like(n=5, seed=1):
     """A LAMOST-HotPayne-like table under VizieR-style names, with units."""
@@ -55,9 +71,21 @@ def canonical_lamost(n=1, **columns):
     """A canonical LAMOST table whose every row passes every LAMOST cut;
     ``columns`` replace columns (broadcast to the longest length)."""
     n = max([n] + [np.size(v) for v in columns.values()])
-    base = dict(ra=10.0, dec=20.0, teff=10000.0, teff_err=100.0, logg=4.0, logg_err=0.1,
-                feh=-0.2, feh_err=0.05, vsini=50.0, snr=100.0, chi2ratio=1.0, rv=-5.0,
-                rv_err=5.0)
+    base = dict(
+        ra=10.0,
+        dec=20.0,
+        teff=10000.0,
+        teff_err=100.0,
+        logg=4.0,
+        logg_err=0.1,
+        feh=-0.2,
+        feh_err=0.05,
+        vsini=50.0,
+        snr=100.0,
+        chi2ratio=1.0,
+        rv=-5.0,
+        rv_err=5.0,
+    )
     base.update(columns)
     t = Table({"obsid": np.arange(n)})
     for k, v in base.items():
@@ -66,12 +94,12 @@ def canonical_lamost(n=1, **columns):
 
 
 def canonical_astrometric(n=1, **columns):
-    base = dict(parallax_over_error=20.0, r_med_geo=1000.0, r_lo_geo=950.0, r_hi_geo=1050.0,
-                rv=1.0)
+    base = dict(parallax_over_error=20.0, r_med_geo=1000.0, r_lo_geo=950.0, r_hi_geo=1050.0, rv=1.0)
     base.update(columns)
     n = max([n] + [np.size(v) for v in columns.values()])
-    return Table({k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy()
-                  for k, v in base.items()})
+    return Table(
+        {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy() for k, v in base.items()}
+    )
 
 
 def cut_named(name):
@@ -108,6 +136,7 @@ FORMATS = {"fits": "fits", "votable": "vot", "csv": "csv", "ecsv": "ecsv", "parq
 # readers
 # ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_read_lamost_every_format(tmp_path, fmt):
     if fmt == "parquet":
@@ -125,11 +154,17 @@ def test_read_lamost_every_format(tmp_path, fmt):
     assert t["logg"].unit == u.dex and t["feh"].unit == u.dex and t["feh_err"].unit == u.dex
     assert t["snr"].unit is None and t["chi2ratio"].unit is None
     # values survive (CSV writes ~17 significant digits)
-    for file_name, canonical in [("RAdeg", "ra"), ("Teff", "teff"), ("[Fe/H]", "feh"),
-                                 ("e_[Fe/H]", "feh_err"), ("SNRg", "snr"), ("RV", "rv"),
-                                 ("e_RV", "rv_err"), ("ObsID", "obsid")]:
-        np.testing.assert_allclose(np.asarray(t[canonical]), np.asarray(src[file_name]),
-                                   rtol=1e-14)
+    for file_name, canonical in [
+        ("RAdeg", "ra"),
+        ("Teff", "teff"),
+        ("[Fe/H]", "feh"),
+        ("e_[Fe/H]", "feh_err"),
+        ("SNRg", "snr"),
+        ("RV", "rv"),
+        ("e_RV", "rv_err"),
+        ("ObsID", "obsid"),
+    ]:
+        np.testing.assert_allclose(np.asarray(t[canonical]), np.asarray(src[file_name]), rtol=1e-14)
     assert t.meta["catalog"]["columns"]["snr"] == "SNRg"
     assert t.meta["catalog"]["kind"] == "lamost_hot_stars"
 
@@ -190,8 +225,9 @@ def test_read_user_mapping_overrides(tmp_path):
     t = read_catalog(path, kind="lamost_hot_stars", columns={"snr_r_band": "snr"})
     np.testing.assert_array_equal(t["snr"], src["snr_r_band"])
     assert "SNRz" in t.colnames  # unmapped columns are kept
-    t2 = read_catalog(path, kind="lamost_hot_stars", columns={"snr_r_band": "snr"},
-                      keep="canonical")
+    t2 = read_catalog(
+        path, kind="lamost_hot_stars", columns={"snr_r_band": "snr"}, keep="canonical"
+    )
     assert set(t2.colnames) == set(LAMOST_CANONICAL)
 
 
@@ -216,6 +252,7 @@ def test_read_masked_values_become_nan(tmp_path):
 class _no_units_warning:
     def __enter__(self):
         import warnings
+
         self._cm = warnings.catch_warnings(record=True)
         self.log = self._cm.__enter__()
         warnings.simplefilter("always")
@@ -230,27 +267,42 @@ def test_read_gaia_sample_units():
     with _no_units_warning():
         t = read_catalog(GAIA_SAMPLE, kind="gaia")
     assert len(t) == 1000
-    expected = {"ra": u.deg, "dec": u.deg, "ra_error": u.mas, "dec_error": u.mas,
-                "parallax": u.mas, "parallax_error": u.mas, "pmra": u.mas / u.yr,
-                "pmra_error": u.mas / u.yr, "pmdec": u.mas / u.yr,
-                "pmdec_error": u.mas / u.yr, "radial_velocity": u.km / u.s,
-                "radial_velocity_error": u.km / u.s}
+    expected = {
+        "ra": u.deg,
+        "dec": u.deg,
+        "ra_error": u.mas,
+        "dec_error": u.mas,
+        "parallax": u.mas,
+        "parallax_error": u.mas,
+        "pmra": u.mas / u.yr,
+        "pmra_error": u.mas / u.yr,
+        "pmdec": u.mas / u.yr,
+        "pmdec_error": u.mas / u.yr,
+        "radial_velocity": u.km / u.s,
+        "radial_velocity_error": u.km / u.s,
+    }
     for name, unit in expected.items():
         assert t[name].unit == unit, name
     for name in ("parallax_over_error", "ra_dec_corr", "pmra_pmdec_corr"):
         assert t[name].unit is None
     assert t["source_id"].dtype.kind == "i"
     # the Gaia archive's own parallax_over_error agrees with the ratio (float32 file)
-    np.testing.assert_allclose(t["parallax_over_error"], t["parallax"] / t["parallax_error"],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        t["parallax_over_error"], t["parallax"] / t["parallax_error"], rtol=1e-6
+    )
     assert t["mh_gspphot"].unit == u.dex  # an unparsed archive unit repaired
 
 
 def test_read_gaia_giants_lists_every_missing():
     with pytest.raises(MissingColumnsError) as info:
         read_catalog(GAIA_SAMPLE, kind="gaia_giants")
-    assert set(info.value.missing) == {"mh_gspspec", "mh_gspspec_lower", "mh_gspspec_upper",
-                                       "teff_gspspec", "logg_gspspec"}
+    assert set(info.value.missing) == {
+        "mh_gspspec",
+        "mh_gspspec_lower",
+        "mh_gspspec_upper",
+        "teff_gspspec",
+        "logg_gspspec",
+    }
 
 
 def test_read_gaia_computes_parallax_over_error(tmp_path):
@@ -260,16 +312,23 @@ def test_read_gaia_computes_parallax_over_error(tmp_path):
     path = tmp_path / "g.fits"
     t.write(path)
     t2 = read_catalog(path, kind="gaia")
-    np.testing.assert_allclose(t2["parallax_over_error"],
-                               np.asarray(t["parallax"], float) / np.asarray(t["parallax_error"], float),
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        t2["parallax_over_error"],
+        np.asarray(t["parallax"], float) / np.asarray(t["parallax_error"], float),
+        rtol=1e-15,
+    )
 
 
 def test_read_bailer_jones_vizier_names(tmp_path):
     # VizieR I/352 spells the percentiles b_rgeo (16th) and B_rgeo (84th): kept apart
-    bj = Table({"Source": np.array([5, 6, 7], dtype=np.int64),
-                "rgeo": [1.0, 2.0, 3.0] * u.kpc, "b_rgeo": [0.9, 1.8, 2.5] * u.kpc,
-                "B_rgeo": [1.1, 2.3, 3.6] * u.kpc})
+    bj = Table(
+        {
+            "Source": np.array([5, 6, 7], dtype=np.int64),
+            "rgeo": [1.0, 2.0, 3.0] * u.kpc,
+            "b_rgeo": [0.9, 1.8, 2.5] * u.kpc,
+            "B_rgeo": [1.1, 2.3, 3.6] * u.kpc,
+        }
+    )
     for fmt in FORMATS:
         if fmt == "parquet":
             pytest.importorskip("pyarrow")
@@ -324,20 +383,23 @@ def test_standardize_swapped_and_extra_names():
 NAN, INF = np.nan, np.inf
 
 
-@pytest.mark.parametrize("cut, column, values, expected", [
-    ("logg_range", "logg", [1.999, 2.0, 3.5, 5.0, 5.001, NAN], [0, 1, 1, 1, 0, 0]),
-    ("vsini_nonnegative", "vsini", [-1e-9, 0.0, 300.0, NAN], [0, 1, 1, 0]),
-    ("teff_max", "teff", [24999.9, 25000.0, 25000.1, NAN], [1, 1, 0, 0]),
-    ("teff_min", "teff", [6999.9, 7000.0, 7000.1, NAN], [0, 0, 1, 0]),
-    ("snr_min", "snr", [29.999, 30.0, 30.001, NAN], [0, 1, 1, 0]),
-    ("chi2ratio_max", "chi2ratio", [9.999, 10.0, 10.001, NAN], [1, 1, 0, 0]),
-    ("rv_defined", "rv_err", [99.9, 100.0, 100.1, NAN, INF], [1, 1, 0, 0, 0]),
-    ("rv_defined", "rv", [0.0, NAN, INF, -INF], [1, 0, 0, 0]),
-    ("parameters_defined", "feh", [0.0, NAN, INF], [1, 0, 0]),
-    ("parameters_defined", "teff", [1e4, NAN], [1, 0]),
-    ("parameters_defined", "logg", [4.0, NAN], [1, 0]),
-    ("feh_err_max", "feh_err", [0.19999, 0.20, 0.20001, NAN], [1, 0, 0, 0]),
-])
+@pytest.mark.parametrize(
+    "cut, column, values, expected",
+    [
+        ("logg_range", "logg", [1.999, 2.0, 3.5, 5.0, 5.001, NAN], [0, 1, 1, 1, 0, 0]),
+        ("vsini_nonnegative", "vsini", [-1e-9, 0.0, 300.0, NAN], [0, 1, 1, 0]),
+        ("teff_max", "teff", [24999.9, 25000.0, 25000.1, NAN], [1, 1, 0, 0]),
+        ("teff_min", "teff", [6999.9, 7000.0, 7000.1, NAN], [0, 0, 1, 0]),
+        ("snr_min", "snr", [29.999, 30.0, 30.001, NAN], [0, 1, 1, 0]),
+        ("chi2ratio_max", "chi2ratio", [9.999, 10.0, 10.001, NAN], [1, 1, 0, 0]),
+        ("rv_defined", "rv_err", [99.9, 100.0, 100.1, NAN, INF], [1, 1, 0, 0, 0]),
+        ("rv_defined", "rv", [0.0, NAN, INF, -INF], [1, 0, 0, 0]),
+        ("parameters_defined", "feh", [0.0, NAN, INF], [1, 0, 0]),
+        ("parameters_defined", "teff", [1e4, NAN], [1, 0]),
+        ("parameters_defined", "logg", [4.0, NAN], [1, 0]),
+        ("feh_err_max", "feh_err", [0.19999, 0.20, 0.20001, NAN], [1, 0, 0, 0]),
+    ],
+)
 def test_lamost_cut_boundaries(cut, column, values, expected):
     t = canonical_lamost(**{column: values})
     np.testing.assert_array_equal(cut_named(cut).keep(t), np.array(expected, dtype=bool))
@@ -345,7 +407,10 @@ def test_lamost_cut_boundaries(cut, column, values, expected):
     assert len(kept) == sum(expected)
     row = report[0]
     assert (row["n_before"], row["n_removed"], row["n_after"]) == (
-        len(values), len(values) - sum(expected), sum(expected))
+        len(values),
+        len(values) - sum(expected),
+        sum(expected),
+    )
     n_nonfinite = int(np.sum(~np.isfinite(values)))
     assert row["n_nonfinite"] == n_nonfinite
 
@@ -353,18 +418,27 @@ def test_lamost_cut_boundaries(cut, column, values, expected):
 THRESHOLD = 1.0 / 0.3
 
 
-@pytest.mark.parametrize("cut, columns, expected", [
-    ("parallax_precision",
-     {"parallax_over_error": [THRESHOLD, np.nextafter(THRESHOLD, np.inf), 3.0, 50.0, NAN]},
-     [0, 1, 0, 1, 0]),
-    # sigma_d / r_med = 0.30 exactly is kept, 0.301 is not; no distance / r <= 0 removed
-    ("distance_precision",
-     {"r_med_geo": [1000.0, 1000.0, 1000.0, NAN, 0.0, -5.0, 1000.0],
-      "r_lo_geo": [850.0, 849.0, 990.0, 900.0, 0.0, -6.0, NAN],
-      "r_hi_geo": [1450.0, 1451.0, 1010.0, 1100.0, 1.0, -4.0, 1100.0]},
-     [1, 0, 1, 0, 0, 0, 0]),
-    ("rv_finite", {"rv": [1.0, NAN, INF]}, [1, 0, 0]),
-])
+@pytest.mark.parametrize(
+    "cut, columns, expected",
+    [
+        (
+            "parallax_precision",
+            {"parallax_over_error": [THRESHOLD, np.nextafter(THRESHOLD, np.inf), 3.0, 50.0, NAN]},
+            [0, 1, 0, 1, 0],
+        ),
+        # sigma_d / r_med = 0.30 exactly is kept, 0.301 is not; no distance / r <= 0 removed
+        (
+            "distance_precision",
+            {
+                "r_med_geo": [1000.0, 1000.0, 1000.0, NAN, 0.0, -5.0, 1000.0],
+                "r_lo_geo": [850.0, 849.0, 990.0, 900.0, 0.0, -6.0, NAN],
+                "r_hi_geo": [1450.0, 1451.0, 1010.0, 1100.0, 1.0, -4.0, 1100.0],
+            },
+            [1, 0, 1, 0, 0, 0, 0],
+        ),
+        ("rv_finite", {"rv": [1.0, NAN, INF]}, [1, 0, 0]),
+    ],
+)
 def test_astrometric_cut_boundaries(cut, columns, expected):
     t = canonical_astrometric(**columns)
     np.testing.assert_array_equal(cut_named(cut).keep(t), np.array(expected, dtype=bool))
@@ -385,27 +459,48 @@ def test_rv_finite_column_choice():
     np.testing.assert_array_equal(cut.keep(Table({"radial_velocity": [NAN, 2.0]})), [0, 1])
 
 
-@pytest.mark.parametrize("cut, column, values, expected", [
-    ("teff_gspspec_max", "teff_gspspec", [4699.99, 4700.0, 4700.01, NAN], [1, 0, 0, 0]),
-    ("logg_gspspec_max", "logg_gspspec", [1.999, 2.0, 2.001, NAN], [1, 0, 0, 0]),
-    ("mh_defined", "mh_gspspec", [-0.3, NAN, -INF], [1, 0, 0]),
-])
+@pytest.mark.parametrize(
+    "cut, column, values, expected",
+    [
+        ("teff_gspspec_max", "teff_gspspec", [4699.99, 4700.0, 4700.01, NAN], [1, 0, 0, 0]),
+        ("logg_gspspec_max", "logg_gspspec", [1.999, 2.0, 2.001, NAN], [1, 0, 0, 0]),
+        ("mh_defined", "mh_gspspec", [-0.3, NAN, -INF], [1, 0, 0]),
+    ],
+)
 def test_giant_cut_boundaries(cut, column, values, expected):
-    t = Table({"teff_gspspec": np.full(len(values), 4000.0),
-               "logg_gspspec": np.full(len(values), 1.0),
-               "mh_gspspec": np.zeros(len(values))})
+    t = Table(
+        {
+            "teff_gspspec": np.full(len(values), 4000.0),
+            "logg_gspspec": np.full(len(values), 1.0),
+            "mh_gspspec": np.zeros(len(values)),
+        }
+    )
     t[column] = values
     np.testing.assert_array_equal(cut_named(cut).keep(t), np.array(expected, dtype=bool))
 
 
 def test_presets_hold_the_paper_cuts():
     assert [c.name for c in CUT_PRESETS["lamost_hot_stars"]] == [
-        "logg_range", "vsini_nonnegative", "teff_max", "teff_min", "snr_min",
-        "chi2ratio_max", "rv_defined", "parameters_defined", "feh_err_max"]
+        "logg_range",
+        "vsini_nonnegative",
+        "teff_max",
+        "teff_min",
+        "snr_min",
+        "chi2ratio_max",
+        "rv_defined",
+        "parameters_defined",
+        "feh_err_max",
+    ]
     assert [c.name for c in CUT_PRESETS["gaia_giants"]] == [
-        "teff_gspspec_max", "logg_gspspec_max", "mh_defined"]
+        "teff_gspspec_max",
+        "logg_gspspec_max",
+        "mh_defined",
+    ]
     assert [c.name for c in CUT_PRESETS["astrometric"]] == [
-        "parallax_precision", "distance_precision", "rv_finite"]
+        "parallax_precision",
+        "distance_precision",
+        "rv_finite",
+    ]
     for cuts in CUT_PRESETS.values():
         for c in cuts:
             assert c.description and c.section and c.columns
@@ -413,15 +508,25 @@ def test_presets_hold_the_paper_cuts():
 
 def test_apply_cuts_report_is_sequential():
     # row 0 fails logg and snr: counted only by logg_range (the first to see it)
-    t = canonical_lamost(logg=[1.0, 4.0, 4.0, NAN, 4.0, 4.0],
-                         snr=[10.0, 10.0, 50.0, 50.0, 50.0, 50.0],
-                         feh_err=[0.1, 0.1, 0.1, 0.1, 0.25, NAN])
+    t = canonical_lamost(
+        logg=[1.0, 4.0, 4.0, NAN, 4.0, 4.0],
+        snr=[10.0, 10.0, 50.0, 50.0, 50.0, 50.0],
+        feh_err=[0.1, 0.1, 0.1, 0.1, 0.25, NAN],
+    )
     kept, report = apply_cuts(t, "lamost_hot_stars")
     assert len(kept) == 1 and kept["obsid"][0] == 2
-    assert report.colnames == ["cut", "n_before", "n_removed", "n_after", "n_nonfinite",
-                               "section", "description"]
-    rows = {r["cut"]: (r["n_before"], r["n_removed"], r["n_after"], r["n_nonfinite"])
-            for r in report}
+    assert report.colnames == [
+        "cut",
+        "n_before",
+        "n_removed",
+        "n_after",
+        "n_nonfinite",
+        "section",
+        "description",
+    ]
+    rows = {
+        r["cut"]: (r["n_before"], r["n_removed"], r["n_after"], r["n_nonfinite"]) for r in report
+    }
     assert rows["logg_range"] == (6, 2, 4, 1)
     assert rows["snr_min"] == (4, 1, 3, 0)
     assert rows["feh_err_max"] == (3, 2, 1, 1)
@@ -439,8 +544,7 @@ def test_apply_cuts_report_is_sequential():
 
 def test_apply_cuts_thresholds_override():
     t = canonical_lamost(snr=[25.0, 19.0], feh_err=[0.3, 0.1])
-    kept, report = apply_cuts(t, "lamost_hot_stars",
-                              thresholds={"snr_min": 20, "feh_err_max": 0.4})
+    kept, report = apply_cuts(t, "lamost_hot_stars", thresholds={"snr_min": 20, "feh_err_max": 0.4})
     assert list(kept["snr"]) == [25.0]
     assert kept.meta["quality_cuts"][4]["params"] == {"snr_min": 20}
     kept, _ = apply_cuts(t, "lamost_hot_stars", thresholds={"teff_max": 9.0 * u.kK})
@@ -485,8 +589,12 @@ def test_gaia_sample_through_astrometric_cuts():
     t["r_lo_geo"] = t["r_med_geo"] * (1 - 1 / poe)
     t["r_hi_geo"] = t["r_med_geo"] * (1 + 1 / poe)
     kept, report = apply_cuts(t, "astrometric", thresholds={"rv_column": "radial_velocity"})
-    expected = (poe > THRESHOLD) & (np.abs(1 / poe) <= 0.3) & (plx > 0) & np.isfinite(
-        np.asarray(t["radial_velocity"], float))
+    expected = (
+        (poe > THRESHOLD)
+        & (np.abs(1 / poe) <= 0.3)
+        & (plx > 0)
+        & np.isfinite(np.asarray(t["radial_velocity"], float))
+    )
     assert len(kept) == expected.sum()
     assert report["n_after"][-1] == expected.sum()
     assert report["n_before"][0] == 1000
@@ -498,15 +606,21 @@ def test_distance_precision_removes_reversed_percentiles():
     np.testing.assert_array_equal(cut_named("distance_precision").keep(t), [True, False])
 
 
-
 def test_dataframes_accepted_everywhere():
     import pandas as pd
 
-    df = pd.DataFrame({"source_id": np.array([10, 11], dtype=np.int64), "ra": [1.0, 2.0],
-                       "dec": [0.0, 5.0]}, index=[7, 8])
-    bj = pd.DataFrame({"source_id": np.array([11, 10], dtype=np.int64),
-                       "r_med_geo": [2000.0, 1000.0], "r_lo_geo": [1900.0, 900.0],
-                       "r_hi_geo": [2100.0, 1100.0]})
+    df = pd.DataFrame(
+        {"source_id": np.array([10, 11], dtype=np.int64), "ra": [1.0, 2.0], "dec": [0.0, 5.0]},
+        index=[7, 8],
+    )
+    bj = pd.DataFrame(
+        {
+            "source_id": np.array([11, 10], dtype=np.int64),
+            "r_med_geo": [2000.0, 1000.0],
+            "r_lo_geo": [1900.0, 900.0],
+            "r_hi_geo": [2100.0, 1100.0],
+        }
+    )
     m = crossmatch(df, df)
     assert len(m) == 2 and "index" not in m.colnames
     j = join_distances(df, bj)
@@ -519,7 +633,6 @@ def test_dataframes_accepted_everywhere():
     kept, report = apply_cuts(lam, "lamost_hot_stars")
     assert len(kept) == 1 and report["n_removed"][4] == 1
     assert cut_named("snr_min").keep(lam).tolist() == [False, True]
-
 
 
 def test_threshold_units_and_types_named():
@@ -555,14 +668,26 @@ def test_unknown_threshold_names_the_known_ones():
 
 
 def test_cut_parameters():
-    assert cut_parameters("astrometric") == {"parallax_over_error_min",
-                                             "distance_frac_error_max", "rv_column"}
+    assert cut_parameters("astrometric") == {
+        "parallax_over_error_min",
+        "distance_frac_error_max",
+        "rv_column",
+    }
     assert cut_parameters("gaia_giants") == {"teff_gspspec_max", "logg_gspspec_max"}
     assert cut_parameters("lamost_hot_stars") == {
-        "logg_min", "logg_max", "vsini_min", "teff_max", "teff_min", "snr_min",
-        "chi2ratio_max", "rv_err_max", "feh_err_max"}
+        "logg_min",
+        "logg_max",
+        "vsini_min",
+        "teff_max",
+        "teff_min",
+        "snr_min",
+        "chi2ratio_max",
+        "rv_err_max",
+        "feh_err_max",
+    }
     assert cut_parameters(["gaia_giants", "astrometric"]) == (
-        cut_parameters("gaia_giants") | cut_parameters("astrometric"))
+        cut_parameters("gaia_giants") | cut_parameters("astrometric")
+    )
     # every preset threshold has a declared unit, so a Quantity is always checked
     for cuts in CUT_PRESETS.values():
         for c in cuts:

@@ -1,4 +1,5 @@
 """The run's configuration is validated whole, before any work (issue 12)."""
+
 import time
 
 import pytest
@@ -8,70 +9,84 @@ from fastgrad.cli import main
 from fastgrad.errors import ConfigError
 
 
-@pytest.mark.parametrize("toml, where", [
-    # a typo in any key is an error, never a silently applied default
-    ("[fit]\nn_step = 5\n", "fit.n_step"),
-    ("[azimuthal]\nhalf_widht = 0.2\n", "azimuthal.half_widht"),
-    ("[cuts]\nsnr_mim = 200\n", "cuts.snr_mim"),
-    ("[cuts.gaia_giants]\nteff_mx = 5000\n", "cuts.gaia_giants.teff_mx"),
-    ("[cuts.lamost_hot_starz]\nsnr_min = 5\n", "cuts.lamost_hot_starz"),
-    ("sample = ['lamost']\n", "sample"),
-    ("[monte_carlo]\nn_sample = 10\n", "monte_carlo.n_sample"),
-    # types
-    ("[fit]\nn_walkers = \"12\"\n", "fit.n_walkers"),
-    ("[fit]\nn_walkers = 10.7\n", "fit.n_walkers"),
-    ("[azimuthal]\nzmax = \"0.3\"\n", "azimuthal.zmax"),
-    ("frame = 3\n", "frame"),
-    ("samples = \"lamost\"\n", "samples"),
-    ("fit = 3\n", "fit"),
-    ("[cuts]\nsnr_min = \"high\"\n", "cuts.snr_min"),
-    ("engine = \"spark\"\n", "engine"),
-    # ranges and names
-    ("frame = \"v5.0\"\n", "frame"),
-    ("samples = [\"lamost\", \"apogee\"]\n", "samples"),
-    ("samples = []\n", "samples"),
-    ("[fit]\nn_walkers = 2\n", "fit.n_walkers"),
-    ("[fit]\nburn = 2000\n", "fit.burn"),
-    ("[fit]\nz_edges = [0.0, 0.4, 0.2]\n", "fit.z_edges"),
-    ("[fit]\nscatter = \"diagonal\"\n", "fit.scatter"),
-    ("[azimuthal]\nhalf_width = -0.1\n", "azimuthal.half_width"),
-    ("[azimuthal]\nrings = [[9.0, 7.0]]\n", "azimuthal.rings[0]"),
-    ("[azimuthal]\nsign = \"obs-mod\"\n", "azimuthal.sign"),
-    ("[monte_carlo]\nseed = -1\n", "monte_carlo.seed"),
-    ("[monte_carlo]\nseed = 18446744073709551617\n", "monte_carlo.seed"),
-    ("halo_p_max = 1.5\n", "halo_p_max"),
-    ("crossmatch_radius_arcsec = 0\n", "crossmatch_radius_arcsec"),
-    ("[synthetic]\nn_giants = 10\n", "synthetic.n_giants"),
-    # the mock's injected truth, checked by the mock's own rules
-    ("[synthetic.truth.giants.azimuthal]\nkind = \"spiral\"\n", "synthetic.truth.giants"),
-    ("[synthetic.truth.giants]\nmetalicity = 1\n", "synthetic.truth.giants"),
-    ("[synthetic.truth.apogee]\nseed = 1\n", "synthetic.truth.apogee"),
-    # inputs: named files must exist, a sample needs all of its inputs
-    ("run = [\"giants\"]\n[samples.giants.inputs]\ngaia = \"nope.fits\"\n"
-     "distances = \"nope_bj.fits\"\n", "samples.giants.inputs.gaia"),
-    ("run = [\"giants\"]\n[samples.giants.inputs]\ngaia = \"run.toml\"\n", "distances"),
-    ("[samples.lamost.inputs]\nspectra = \"run.toml\"\n", "gaia, distances"),
-    # samples: presets, keys, inputs, column maps and cut switches
-    ("run = [\"giants\", \"apogee\"]\n", "run"),
-    ("run = []\n", "run"),
-    ("[samples.lamost]\npreset = \"hotpaine\"\n", "samples.lamost.preset"),
-    ("[samples.lamost]\npreest = \"hotpayne\"\n", "samples.lamost.preest"),
-    ("[samples.mine.inputs]\nspectra = \"run.toml\"\n", "samples.mine"),
-    ("[samples.lamost.inputs]\nspectrum = \"run.toml\"\n", "samples.lamost.inputs.spectrum"),
-    ("[samples.lamost.columns.spectrum]\nSpecID = \"spec_id\"\n", "samples.lamost.columns.spectrum"),
-    ("[samples.lamost.cuts]\nteff_minimum = false\n", "samples.lamost.cuts.teff_minimum"),
-    ("[samples.lamost.cuts]\nsnr_min = \"30\"\n", "samples.lamost.cuts.snr_min"),
-    ("[samples.lamost.cuts]\nlogg_range = 2\n", "samples.lamost.cuts.logg_range"),
-    ("[samples.lamost.cuts.logg_range]\nlogg_mx = 2\n", "samples.lamost.cuts.logg_range.logg_mx"),
-    ("[samples.giants]\ndistance = \"photometric\"\n", "samples.giants.distance"),
-    ("[samples.giants]\nmetallicity_error = \"half_interval:a\"\n",
-     "samples.giants.metallicity_error"),
-    ("[samples.giants.fit]\nn_walkers = 2\n", "samples.giants.fit.n_walkers"),
-    ("[samples.giants.fit]\nn_walker = 12\n", "samples.giants.fit.n_walker"),
-    ("[samples.giants.azimuthal]\nzmax = -1\n", "samples.giants.azimuthal.zmax"),
-    ("[samples.giants]\ncuts_before = [\"giants\"]\n", "samples.giants.cuts_before"),
-    ("[fit]\nnan_policy = \"drop\"\n", "fit.nan_policy"),
-])
+@pytest.mark.parametrize(
+    "toml, where",
+    [
+        # a typo in any key is an error, never a silently applied default
+        ("[fit]\nn_step = 5\n", "fit.n_step"),
+        ("[azimuthal]\nhalf_widht = 0.2\n", "azimuthal.half_widht"),
+        ("[cuts]\nsnr_mim = 200\n", "cuts.snr_mim"),
+        ("[cuts.gaia_giants]\nteff_mx = 5000\n", "cuts.gaia_giants.teff_mx"),
+        ("[cuts.lamost_hot_starz]\nsnr_min = 5\n", "cuts.lamost_hot_starz"),
+        ("sample = ['lamost']\n", "sample"),
+        ("[monte_carlo]\nn_sample = 10\n", "monte_carlo.n_sample"),
+        # types
+        ('[fit]\nn_walkers = "12"\n', "fit.n_walkers"),
+        ("[fit]\nn_walkers = 10.7\n", "fit.n_walkers"),
+        ('[azimuthal]\nzmax = "0.3"\n', "azimuthal.zmax"),
+        ("frame = 3\n", "frame"),
+        ('samples = "lamost"\n', "samples"),
+        ("fit = 3\n", "fit"),
+        ('[cuts]\nsnr_min = "high"\n', "cuts.snr_min"),
+        ('engine = "spark"\n', "engine"),
+        # ranges and names
+        ('frame = "v5.0"\n', "frame"),
+        ('samples = ["lamost", "apogee"]\n', "samples"),
+        ("samples = []\n", "samples"),
+        ("[fit]\nn_walkers = 2\n", "fit.n_walkers"),
+        ("[fit]\nburn = 2000\n", "fit.burn"),
+        ("[fit]\nz_edges = [0.0, 0.4, 0.2]\n", "fit.z_edges"),
+        ('[fit]\nscatter = "diagonal"\n', "fit.scatter"),
+        ("[azimuthal]\nhalf_width = -0.1\n", "azimuthal.half_width"),
+        ("[azimuthal]\nrings = [[9.0, 7.0]]\n", "azimuthal.rings[0]"),
+        ('[azimuthal]\nsign = "obs-mod"\n', "azimuthal.sign"),
+        ("[monte_carlo]\nseed = -1\n", "monte_carlo.seed"),
+        ("[monte_carlo]\nseed = 18446744073709551617\n", "monte_carlo.seed"),
+        ("halo_p_max = 1.5\n", "halo_p_max"),
+        ("crossmatch_radius_arcsec = 0\n", "crossmatch_radius_arcsec"),
+        ("[synthetic]\nn_giants = 10\n", "synthetic.n_giants"),
+        # the mock's injected truth, checked by the mock's own rules
+        ('[synthetic.truth.giants.azimuthal]\nkind = "spiral"\n', "synthetic.truth.giants"),
+        ("[synthetic.truth.giants]\nmetalicity = 1\n", "synthetic.truth.giants"),
+        ("[synthetic.truth.apogee]\nseed = 1\n", "synthetic.truth.apogee"),
+        # inputs: named files must exist, a sample needs all of its inputs
+        (
+            'run = ["giants"]\n[samples.giants.inputs]\ngaia = "nope.fits"\n'
+            'distances = "nope_bj.fits"\n',
+            "samples.giants.inputs.gaia",
+        ),
+        ('run = ["giants"]\n[samples.giants.inputs]\ngaia = "run.toml"\n', "distances"),
+        ('[samples.lamost.inputs]\nspectra = "run.toml"\n', "gaia, distances"),
+        # samples: presets, keys, inputs, column maps and cut switches
+        ('run = ["giants", "apogee"]\n', "run"),
+        ("run = []\n", "run"),
+        ('[samples.lamost]\npreset = "hotpaine"\n', "samples.lamost.preset"),
+        ('[samples.lamost]\npreest = "hotpayne"\n', "samples.lamost.preest"),
+        ('[samples.mine.inputs]\nspectra = "run.toml"\n', "samples.mine"),
+        ('[samples.lamost.inputs]\nspectrum = "run.toml"\n', "samples.lamost.inputs.spectrum"),
+        (
+            '[samples.lamost.columns.spectrum]\nSpecID = "spec_id"\n',
+            "samples.lamost.columns.spectrum",
+        ),
+        ("[samples.lamost.cuts]\nteff_minimum = false\n", "samples.lamost.cuts.teff_minimum"),
+        ('[samples.lamost.cuts]\nsnr_min = "30"\n', "samples.lamost.cuts.snr_min"),
+        ("[samples.lamost.cuts]\nlogg_range = 2\n", "samples.lamost.cuts.logg_range"),
+        (
+            "[samples.lamost.cuts.logg_range]\nlogg_mx = 2\n",
+            "samples.lamost.cuts.logg_range.logg_mx",
+        ),
+        ('[samples.giants]\ndistance = "photometric"\n', "samples.giants.distance"),
+        (
+            '[samples.giants]\nmetallicity_error = "half_interval:a"\n',
+            "samples.giants.metallicity_error",
+        ),
+        ("[samples.giants.fit]\nn_walkers = 2\n", "samples.giants.fit.n_walkers"),
+        ("[samples.giants.fit]\nn_walker = 12\n", "samples.giants.fit.n_walker"),
+        ("[samples.giants.azimuthal]\nzmax = -1\n", "samples.giants.azimuthal.zmax"),
+        ('[samples.giants]\ncuts_before = ["giants"]\n', "samples.giants.cuts_before"),
+        ('[fit]\nnan_policy = "drop"\n', "fit.nan_policy"),
+    ],
+)
 def test_a_bad_config_is_one_line_before_any_work(tmp_path, capsys, toml, where):
     cfg = tmp_path / "run.toml"
     cfg.write_text(toml)
@@ -100,8 +115,13 @@ def test_config_errors_are_value_errors_naming_the_key():
 def test_the_defaults_and_valid_overrides_pass():
     cfg = pipeline.load_config()
     assert cfg["fit"]["n_walkers"] == 10
-    cfg = pipeline.load_config({"cuts": {"snr_min": 50, "gaia_giants": {"teff_gspspec_max": 5200}},
-                                "frame": "v4.0", "fit": {"burn": 0}})
+    cfg = pipeline.load_config(
+        {
+            "cuts": {"snr_min": 50, "gaia_giants": {"teff_gspspec_max": 5200}},
+            "frame": "v4.0",
+            "fit": {"burn": 0},
+        }
+    )
     assert cfg["cuts"]["gaia_giants"]["teff_gspspec_max"] == 5200
 
 
@@ -112,6 +132,7 @@ def test_bad_n_threads_is_a_config_error(tmp_path, capsys):
 
 def test_version(capsys):
     from fastgrad import __version__
+
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0
@@ -121,7 +142,10 @@ def test_version(capsys):
 def test_importing_the_figures_leaves_the_backend_alone():
     import subprocess
     import sys
-    code = ("import matplotlib; matplotlib.use('svg'); import fastgrad.figures, fastgrad.pipeline;"
-            "import matplotlib.pyplot as plt; print(matplotlib.get_backend())")
+
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import fastgrad.figures, fastgrad.pipeline;"
+        "import matplotlib.pyplot as plt; print(matplotlib.get_backend())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "svg"

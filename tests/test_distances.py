@@ -3,25 +3,30 @@
 References are hand-built tables whose joins and distances are known by
 construction.
 """
+
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.table import MaskedColumn, Table
 
 from fastgrad.crossmatch import crossmatch
 from fastgrad.cuts import apply_cuts
 from fastgrad.distances import add_distances, join_distances
+from fastgrad.errors import InputError
 from fastgrad.readers import standardize_columns
 from fastgrad.schema import MissingColumnsError
-from fastgrad.errors import InputError
 
 NAN = np.nan
 
 
-
 def test_add_distances_values_and_units():
-    t = Table({"r_med_geo": [1000.0, 2500.0, NAN], "r_lo_geo": [900.0, 2000.0, 1.0],
-               "r_hi_geo": [1200.0, 3200.0, 2.0]})
+    t = Table(
+        {
+            "r_med_geo": [1000.0, 2500.0, NAN],
+            "r_lo_geo": [900.0, 2000.0, 1.0],
+            "r_hi_geo": [1200.0, 3200.0, 2.0],
+        }
+    )
     for c in t.colnames:
         t[c].unit = u.pc
     out = add_distances(t)
@@ -38,12 +43,17 @@ def test_add_distances_values_and_units():
 
 
 def test_join_distances_inner_left_and_duplicates():
-    stars = Table({"source_id": np.array([10, 11, 12, 13], dtype=np.int64),
-                   "x": [1.0, 2.0, 3.0, 4.0]})
-    bj = Table({"source_id": np.array([13, 99, 10, 12], dtype=np.int64),
-                "r_med_geo": [1300.0, 9.0, 1000.0, 1200.0],
-                "r_lo_geo": [1290.0, 8.0, 990.0, 1190.0],
-                "r_hi_geo": [1310.0, 10.0, 1010.0, 1210.0]})
+    stars = Table(
+        {"source_id": np.array([10, 11, 12, 13], dtype=np.int64), "x": [1.0, 2.0, 3.0, 4.0]}
+    )
+    bj = Table(
+        {
+            "source_id": np.array([13, 99, 10, 12], dtype=np.int64),
+            "r_med_geo": [1300.0, 9.0, 1000.0, 1200.0],
+            "r_lo_geo": [1290.0, 8.0, 990.0, 1190.0],
+            "r_hi_geo": [1310.0, 10.0, 1010.0, 1210.0],
+        }
+    )
     bj["r_med_geo"].unit = u.pc
     inner = join_distances(stars, bj)
     np.testing.assert_array_equal(inner["source_id"], [10, 12, 13])
@@ -59,11 +69,16 @@ def test_join_distances_inner_left_and_duplicates():
         join_distances(stars, dup)
 
 
-
 def bj_table(ids, **columns):
     n = len(ids)
-    t = Table({"source_id": ids, "r_med_geo": np.full(n, 1000.0), "r_lo_geo": np.full(n, 900.0),
-               "r_hi_geo": np.full(n, 1100.0)})
+    t = Table(
+        {
+            "source_id": ids,
+            "r_med_geo": np.full(n, 1000.0),
+            "r_lo_geo": np.full(n, 900.0),
+            "r_hi_geo": np.full(n, 1100.0),
+        }
+    )
     for k, v in columns.items():
         t[k] = v
     return t
@@ -119,12 +134,15 @@ def test_join_distances_masked_or_float_keys_named():
         join_distances(floats, bj_table(np.array([1, 3])))
 
 
-@pytest.mark.parametrize("column, values, expected", [
-    ("r_lo_geo", [900.0, 1200.0, 900.0], r"'r_lo_geo' > 'r_hi_geo'.*rows 1\)"),
-    ("r_med_geo", [1000.0, -1.0, 0.0], r"'r_med_geo'.*2 row\(s\).*rows 1, 2\)"),
-    ("r_hi_geo", [1100.0, np.inf, 1100.0], r"'r_hi_geo'.*infinite.*rows 1\)"),
-    ("r_med_geo", [1000.0, 1000.0, 1150.0], r"outside \[r_lo_geo, r_hi_geo\].*rows 2\)"),
-])
+@pytest.mark.parametrize(
+    "column, values, expected",
+    [
+        ("r_lo_geo", [900.0, 1200.0, 900.0], r"'r_lo_geo' > 'r_hi_geo'.*rows 1\)"),
+        ("r_med_geo", [1000.0, -1.0, 0.0], r"'r_med_geo'.*2 row\(s\).*rows 1, 2\)"),
+        ("r_hi_geo", [1100.0, np.inf, 1100.0], r"'r_hi_geo'.*infinite.*rows 1\)"),
+        ("r_med_geo", [1000.0, 1000.0, 1150.0], r"outside \[r_lo_geo, r_hi_geo\].*rows 2\)"),
+    ],
+)
 def test_add_distances_refuses_impossible_percentiles(column, values, expected):
     t = bj_table(np.arange(3))
     t[column] = values
@@ -134,12 +152,17 @@ def test_add_distances_refuses_impossible_percentiles(column, values, expected):
 
 def test_add_distances_vizier_layout_checked(tmp_path):
     # VizieR's b_rgeo/B_rgeo swapped by hand: the same check after the name map
-    bj = Table({"Source": np.array([5, 6], dtype=np.int64), "rgeo": [1000.0, 2000.0],
-                "b_rgeo": [1100.0, 2100.0], "B_rgeo": [900.0, 1900.0]})
+    bj = Table(
+        {
+            "Source": np.array([5, 6], dtype=np.int64),
+            "rgeo": [1000.0, 2000.0],
+            "b_rgeo": [1100.0, 2100.0],
+            "B_rgeo": [900.0, 1900.0],
+        }
+    )
     t = standardize_columns(bj, kind="bailer_jones")
     with pytest.raises(InputError, match="'r_lo_geo' > 'r_hi_geo'.*rows 0, 1"):
         add_distances(t)
-
 
 
 def test_add_distances_nan_is_no_distance():
@@ -148,14 +171,17 @@ def test_add_distances_nan_is_no_distance():
     assert np.isfinite(out["distance_error"][0]) and np.isnan(out["distance_error"][1])
 
 
-
-@pytest.mark.parametrize("call", [
-    lambda x: crossmatch(x, Table({"ra": [0.0], "dec": [0.0]})),
-    lambda x: join_distances(x, bj_table(np.array([1]))),
-    lambda x: add_distances(x),
-    lambda x: apply_cuts(x, "astrometric"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: crossmatch(x, Table({"ra": [0.0], "dec": [0.0]})),
+        lambda x: join_distances(x, bj_table(np.array([1]))),
+        lambda x: add_distances(x),
+        lambda x: apply_cuts(x, "astrometric"),
+    ],
+)
 def test_wrong_table_type_named(call):
-    with pytest.raises(TypeError, match="expected an astropy Table or a pandas DataFrame, "
-                                        "got (dict|ndarray)"):
+    with pytest.raises(
+        TypeError, match="expected an astropy Table or a pandas DataFrame, got (dict|ndarray)"
+    ):
         call({"ra": [0.0], "dec": [0.0]})

@@ -1,7 +1,8 @@
 """fastgrad.engine: one step, mapped over a table or over pandas/Dask partitions, same bits."""
+
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.table import MaskedColumn, Table
 
 import fastgrad
@@ -36,11 +37,23 @@ def test_add_galactocentric_is_mc_galactocentric_on_the_columns():
     t = _stars()
     out = transform.add_galactocentric(t, **STEP)
     ref = fastgrad.mc_galactocentric(
-        t["ra"], t["dec"], t["distance"], t["pmra"], t["pmdec"], t["rv"],
-        ra_error=t["ra_error"], dec_error=t["dec_error"], distance_error=t["distance_error"],
-        pmra_error=t["pmra_error"], pmdec_error=t["pmdec_error"], radial_velocity_error=t["rv_err"],
-        n_samples=40, seed=5, correlations={"ra_dec_corr": t["ra_dec_corr"]},
-        ids=np.asarray(t["source_id"]))
+        t["ra"],
+        t["dec"],
+        t["distance"],
+        t["pmra"],
+        t["pmdec"],
+        t["rv"],
+        ra_error=t["ra_error"],
+        dec_error=t["dec_error"],
+        distance_error=t["distance_error"],
+        pmra_error=t["pmra_error"],
+        pmdec_error=t["pmdec_error"],
+        radial_velocity_error=t["rv_err"],
+        n_samples=40,
+        seed=5,
+        correlations={"ra_dec_corr": t["ra_dec_corr"]},
+        ids=np.asarray(t["source_id"]),
+    )
     assert out.colnames == t.colnames + list(transform.GALACTOCENTRIC_COLUMNS)
     for name in ref.colnames:
         np.testing.assert_array_equal(out[name], ref[name], err_msg=name)
@@ -58,8 +71,9 @@ def test_add_galactocentric_names_missing_columns():
 
 def test_adapter_round_trip_keeps_units_and_missing_values():
     t = Table()
-    t["a"] = MaskedColumn([1.0, 2.0, 3.0], mask=[False, True, False], unit=u.kpc,
-                          description="radius")
+    t["a"] = MaskedColumn(
+        [1.0, 2.0, 3.0], mask=[False, True, False], unit=u.kpc, description="radius"
+    )
     t["i"] = MaskedColumn([1, 2, 3], mask=[False, False, True])
     t["s"] = ["x", "y", "z"]
     df = engine.table_to_frame(t)
@@ -78,8 +92,9 @@ def test_local_engine_chunks_change_no_number():
         edges = [0, 7, 300, n]
         return list(zip(edges[:-1], edges[1:]))
 
-    chunked = engine.LocalEngine(chunks=chunks).map(transform.add_galactocentric, t,
-                                                    label="MC", **STEP)
+    chunked = engine.LocalEngine(chunks=chunks).map(
+        transform.add_galactocentric, t, label="MC", **STEP
+    )
     for name in transform.GALACTOCENTRIC_COLUMNS:
         np.testing.assert_array_equal(whole[name], chunked[name], err_msg=name)
 
@@ -90,8 +105,10 @@ def test_a_step_on_shuffled_pandas_partitions_gives_the_same_bits():
     t = _stars()
     info = engine.column_info(t)
     df = engine.table_to_frame(t).sample(frac=1.0, random_state=2)
-    parts = [engine.apply_step(p, transform.add_galactocentric, info, STEP)
-             for p in (df.iloc[lo:hi] for lo, hi in ((0, 150), (150, 151), (151, 420), (420, None)))]
+    parts = [
+        engine.apply_step(p, transform.add_galactocentric, info, STEP)
+        for p in (df.iloc[lo:hi] for lo, hi in ((0, 150), (150, 151), (151, 420), (420, None)))
+    ]
     got = pd.concat(parts).sort_index()
     ref = transform.add_galactocentric(t, **STEP)
     for name in transform.GALACTOCENTRIC_COLUMNS:
@@ -102,9 +119,12 @@ def test_dask_engine_maps_the_steps_bit_identically():
     pytest.importorskip("dask.dataframe")
     distributed = pytest.importorskip("distributed")
     t = _stars()
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         with engine.DaskEngine(client=client, partitions=3) as eng:
             assert eng.n_threads is None
             mc = eng.map(transform.add_galactocentric, t, **STEP)
@@ -115,7 +135,8 @@ def test_dask_engine_maps_the_steps_bit_identically():
     assert mc.colnames == mc_ref.colnames and probs.colnames == probs_ref.colnames
     for got, ref in ((mc, mc_ref), (probs, probs_ref)):
         for name in ref.colnames:
-            np.testing.assert_array_equal(np.asarray(got[name]), np.asarray(ref[name]),
-                                          err_msg=name)
+            np.testing.assert_array_equal(
+                np.asarray(got[name]), np.asarray(ref[name]), err_msg=name
+            )
             assert got[name].unit == ref[name].unit, name
     assert probs.meta["kinematics"] == probs_ref.meta["kinematics"]

@@ -1,18 +1,24 @@
 """fastgrad.fitting: the line likelihood kernel against numpy, and the emcee fits."""
+
 import pickle
 import warnings
 
+import astropy.units as u
+import emcee
 import numpy as np
 import pytest
-import astropy.units as u
-
-import emcee
 
 import fastgrad
 from fastgrad import fitting
-from fastgrad.fitting import mcmc
-from fastgrad.fitting import (AutocorrWarning, LineModel, fit_binned, fit_line, fit_tables,
-                              line_loglike)
+from fastgrad.fitting import (
+    AutocorrWarning,
+    LineModel,
+    fit_binned,
+    fit_line,
+    fit_tables,
+    line_loglike,
+    mcmc,
+)
 
 
 def numpy_loglike(theta, x, y, sx, sy, sxy=None, scatter="perpendicular"):
@@ -46,13 +52,15 @@ def line_data(n, seed=0, slope=-0.07, intercept=0.45, lam=0.3, cov=False):
     return x_true + ex, y_true + ey, sx, sy, sxy
 
 
-THETAS = np.array([[-0.07, 0.45, 0.3], [-0.06, 0.3, 0.25], [0.4, -2.0, 1.2],
-                   [-1.5, 8.0, 1e-3], [0.0, 0.0, 0.0]])
+THETAS = np.array(
+    [[-0.07, 0.45, 0.3], [-0.06, 0.3, 0.25], [0.4, -2.0, 1.2], [-1.5, 8.0, 1e-3], [0.0, 0.0, 0.0]]
+)
 
 
 def kernel_variants():
     """The baseline build, and the AVX2 build where this CPU runs it."""
     from fastgrad import _core
+
     variants = [pytest.param(_core, id="baseline")]
     try:
         from fastgrad import _core_avx2
@@ -92,13 +100,17 @@ def test_both_builds_equal_numpy(core):
         for perp, scatter in ((True, "perpendicular"), (False, "vertical")):
             ref = [numpy_loglike(t, x, y, sx, sy, cov, scatter) for t in THETAS]
             out = np.empty(len(THETAS))
-            assert core.line_loglike_batch(THETAS, x, y, sx, sy, c, None, None, False, perp,
-                                           out, 2) == 0
+            assert (
+                core.line_loglike_batch(THETAS, x, y, sx, sy, c, None, None, False, perp, out, 2)
+                == 0
+            )
             np.testing.assert_allclose(out, ref, rtol=1e-11, atol=0)
             vx, vy = sx**2, sy**2
             bounds = np.array([vx.min(), vx.max(), vy.min(), vy.max()])
-            assert core.line_loglike_batch(THETAS, x, y, vx, vy, c, bounds, None, True, perp,
-                                           out, 1) == 0
+            assert (
+                core.line_loglike_batch(THETAS, x, y, vx, vy, c, bounds, None, True, perp, out, 1)
+                == 0
+            )
             np.testing.assert_allclose(out, ref, rtol=1e-11, atol=0)
 
 
@@ -138,15 +150,19 @@ def test_scatter_models_are_reparametrisations():
     x, y, sx, sy, sxy = line_data(4000, seed=3, cov=True)
     for m, b, lam in THETAS:
         perp = line_loglike([m, b, lam], x, y, sx, sy, sxy)
-        vert = line_loglike([m, b, lam * np.sqrt(1 + m * m)], x, y, sx, sy, sxy,
-                            scatter="vertical")
+        vert = line_loglike([m, b, lam * np.sqrt(1 + m * m)], x, y, sx, sy, sxy, scatter="vertical")
         assert perp == pytest.approx(vert, rel=1e-13)
 
 
 def test_invalid_theta_gives_minus_inf():
     x, y, sx, sy, _ = line_data(100)
-    thetas = [[-0.07, 0.4, -0.1], [np.nan, 0.4, 0.3], [-0.07, np.inf, 0.3],
-              [-0.07, 0.4, np.nan], [-0.07, 0.4, -np.inf]]
+    thetas = [
+        [-0.07, 0.4, -0.1],
+        [np.nan, 0.4, 0.3],
+        [-0.07, np.inf, 0.3],
+        [-0.07, 0.4, np.nan],
+        [-0.07, 0.4, -np.inf],
+    ]
     out = line_loglike(thetas, x, y, sx, sy)
     assert np.all(out == -np.inf)
     assert line_loglike([0.1, 0.2, -1e-300], x, y, sx, sy) == -np.inf
@@ -171,8 +187,9 @@ def test_thread_count_does_not_change_the_result():
     two = line_loglike(thetas, x, y, sx, sy, sxy, n_threads=2)
     np.testing.assert_array_equal(one, two)
     model = LineModel(x, y, sx, sy, sxy, n_threads=1)
-    np.testing.assert_array_equal(model.loglike(thetas), LineModel(
-        x, y, sx, sy, sxy, n_threads=2).loglike(thetas))
+    np.testing.assert_array_equal(
+        model.loglike(thetas), LineModel(x, y, sx, sy, sxy, n_threads=2).loglike(thetas)
+    )
     np.testing.assert_allclose(model.loglike(thetas), one, rtol=1e-13)
 
 
@@ -207,8 +224,11 @@ def test_bad_errors_are_reported():
     x, y, sx, sy, _ = line_data(100)
     sx[[7, 8]] = 0.0
     sy[8] = 0.0
-    with pytest.raises(ValueError, match=r"x_err, y_err: 1 row\(s\) have zero total variance"
-                                         r".*rows 8"):
+    with pytest.raises(
+        ValueError,
+        match=r"x_err, y_err: 1 row\(s\) have zero total variance"
+        r".*rows 8",
+    ):
         line_loglike([-0.07, 0.45, 0.3], x, y, sx, sy)
     x, y, sx, sy, _ = line_data(100)
     cov = 0.5 * sx * sy
@@ -239,7 +259,8 @@ def test_lengths_and_sizes():
         LineModel(x, y, sx, sy, nan_policy="drop")
     # scalar errors are broadcast
     assert line_loglike([-0.07, 0.45, 0.3], x, y, 0.1, 0.05) == pytest.approx(
-        numpy_loglike([-0.07, 0.45, 0.3], x, y, 0.1, 0.05), rel=1e-12)
+        numpy_loglike([-0.07, 0.45, 0.3], x, y, 0.1, 0.05), rel=1e-12
+    )
 
 
 def test_nan_policy_omit_drops_and_counts():
@@ -249,8 +270,9 @@ def test_nan_policy_omit_drops_and_counts():
     keep = np.isfinite(y) & np.isfinite(sx)
     theta = [-0.07, 0.45, 0.3]
     got = line_loglike(theta, x, y, sx, sy, nan_policy="omit")
-    assert got == pytest.approx(numpy_loglike(theta, x[keep], y[keep], sx[keep], sy[keep]),
-                                rel=1e-12)
+    assert got == pytest.approx(
+        numpy_loglike(theta, x[keep], y[keep], sx[keep], sy[keep]), rel=1e-12
+    )
     model = LineModel(x, y, sx, sy, nan_policy="omit")
     assert (model.n_stars, model.n_omitted) == (196, 4)
 
@@ -262,14 +284,15 @@ def test_line_model_log_prob():
     x, y, sx, sy, _ = line_data(3000, seed=8)
     model = LineModel(x, y, sx, sy, priors={"slope": (-0.5, 0.5)})
     inside = np.array([[-0.07, 0.45, 0.3], [0.5, 0.1, 5.0]])
-    outside = np.array([[-0.6, 0.45, 0.3], [-0.07, 10.5, 0.3], [-0.07, 0.4, 5.01],
-                        [-0.07, 0.4, -0.01]])
-    np.testing.assert_allclose(model.log_prob(inside), line_loglike(inside, x, y, sx, sy),
-                               rtol=1e-13)
+    outside = np.array(
+        [[-0.6, 0.45, 0.3], [-0.07, 10.5, 0.3], [-0.07, 0.4, 5.01], [-0.07, 0.4, -0.01]]
+    )
+    np.testing.assert_allclose(
+        model.log_prob(inside), line_loglike(inside, x, y, sx, sy), rtol=1e-13
+    )
     assert np.all(model.log_prob(outside) == -np.inf)
     assert model(inside[0]) == model.log_prob(inside)[0]
-    assert model.priors == {"slope": (-0.5, 0.5), "intercept": (-10.0, 10.0),
-                            "scatter": (0.0, 5.0)}
+    assert model.priors == {"slope": (-0.5, 0.5), "intercept": (-10.0, 10.0), "scatter": (0.0, 5.0)}
     clone = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(clone.log_prob(inside), model.log_prob(inside))
     with pytest.raises(ValueError, match="unknown parameter"):
@@ -300,9 +323,14 @@ def test_fit_line_recovers_truth(seed):
     seeds (checked; without x errors the z-scores centre on 0), so 3 sigma
     holds with margin."""
     truth = dict(slope=-0.07, intercept=0.45, scatter=0.3)
-    x, y, sx, sy, sxy = line_data(2000, seed=seed, slope=truth["slope"],
-                                  intercept=truth["intercept"], lam=truth["scatter"],
-                                  cov=seed == 13)
+    x, y, sx, sy, sxy = line_data(
+        2000,
+        seed=seed,
+        slope=truth["slope"],
+        intercept=truth["intercept"],
+        lam=truth["scatter"],
+        cov=seed == 13,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocorrWarning)
         fit = fit_line(x, y, sx, sy, sxy, seed=seed, **FIT)
@@ -403,11 +431,30 @@ def test_fit_binned_table():
     edges = [0.0, 0.2, 0.4, 0.6, 0.8]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocorrWarning)
-        t = fit_binned(x * u.kpc, y, sx * u.kpc, sy, by * u.kpc, edges * u.kpc, min_stars=500,
-                       seed=3, n_walkers=10, n_steps=200)
-    assert list(t.colnames[:10]) == ["bin_lo", "bin_hi", "bin_center", "n_stars", "slope",
-                                     "slope_err", "intercept", "intercept_err", "scatter",
-                                     "scatter_err"]
+        t = fit_binned(
+            x * u.kpc,
+            y,
+            sx * u.kpc,
+            sy,
+            by * u.kpc,
+            edges * u.kpc,
+            min_stars=500,
+            seed=3,
+            n_walkers=10,
+            n_steps=200,
+        )
+    assert list(t.colnames[:10]) == [
+        "bin_lo",
+        "bin_hi",
+        "bin_center",
+        "n_stars",
+        "slope",
+        "slope_err",
+        "intercept",
+        "intercept_err",
+        "scatter",
+        "scatter_err",
+    ]
     # half-open: the star at 0.2 is in the second bin; 0.8 and beyond in none
     assert list(t["n_stars"]) == [1200, 701, 80, 0]
     assert list(t["slope"].mask) == [False, False, True, True]
@@ -433,8 +480,19 @@ def test_fit_binned_warns_once_and_omits():
     x, y, sx, sy, by = binned_data(2)
     by[5] = np.nan
     with pytest.warns(AutocorrWarning, match=r"chains of 2 bin\(s\)") as record:
-        t = fit_binned(x, y, sx, sy, by, [0, 0.2, 0.4], min_stars=100, nan_policy="omit",
-                       seed=1, n_walkers=10, n_steps=60)
+        t = fit_binned(
+            x,
+            y,
+            sx,
+            sy,
+            by,
+            [0, 0.2, 0.4],
+            min_stars=100,
+            nan_policy="omit",
+            seed=1,
+            n_walkers=10,
+            n_steps=60,
+        )
     assert len([w for w in record if w.category is AutocorrWarning]) == 1
     assert t.meta["n_omitted"] == 1 and t["n_stars"][0] == 1199
     with pytest.raises(ValueError, match="by: 1 row"):
@@ -454,8 +512,9 @@ def test_fit_tables():
     R_err, z_err, feh_err = np.full(n, 0.1), np.full(n, 0.02), np.full(n, 0.05)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocorrWarning)
-        radial, vertical = fit_tables(R, z, feh, R_err, z_err, feh_err, min_stars=300,
-                                      seed=2, n_walkers=10, n_steps=150)
+        radial, vertical = fit_tables(
+            R, z, feh, R_err, z_err, feh_err, min_stars=300, seed=2, n_walkers=10, n_steps=150
+        )
     assert len(radial) == 7 and len(vertical) == 7
     np.testing.assert_allclose(radial["bin_center"], [0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3])
     np.testing.assert_allclose(vertical["bin_center"], np.arange(7.5, 14, 1.0))
@@ -467,15 +526,31 @@ def test_fit_tables():
     # the same as fit_binned with the spawned seed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocorrWarning)
-        alone = fit_binned(R, feh, R_err, feh_err, np.abs(z), fastgrad.paper.TABLE1_EDGES,
-                           min_stars=300, seed=np.random.SeedSequence(2).spawn(2)[0],
-                           n_walkers=10, n_steps=150)
+        alone = fit_binned(
+            R,
+            feh,
+            R_err,
+            feh_err,
+            np.abs(z),
+            fastgrad.paper.TABLE1_EDGES,
+            min_stars=300,
+            seed=np.random.SeedSequence(2).spawn(2)[0],
+            n_walkers=10,
+            n_steps=150,
+        )
     np.testing.assert_array_equal(alone["slope"], radial["slope"])
 
 
 def test_public_names():
-    for name in ("line_loglike", "LineModel", "LineFit", "fit_line", "fit_binned",
-                 "fit_tables", "AutocorrWarning"):
+    for name in (
+        "line_loglike",
+        "LineModel",
+        "LineFit",
+        "fit_line",
+        "fit_binned",
+        "fit_tables",
+        "AutocorrWarning",
+    ):
         assert getattr(fastgrad, name) is getattr(fitting, name)
 
 
@@ -488,10 +563,12 @@ def test_bins_in_worker_processes_give_the_same_numbers():
     R = rng.uniform(7, 12, n)
     feh = -0.07 * R + 0.4 + rng.normal(0, 0.2, n)
     kw = dict(min_stars=300, n_walkers=8, n_steps=150, seed=5)
-    one = fastgrad.fit_binned(R, feh, np.full(n, 0.1), np.full(n, 0.05), absz,
-                              [0, 0.2, 0.4, 0.6], n_jobs=1, **kw)
-    two = fastgrad.fit_binned(R, feh, np.full(n, 0.1), np.full(n, 0.05), absz,
-                              [0, 0.2, 0.4, 0.6], n_jobs=2, **kw)
+    one = fastgrad.fit_binned(
+        R, feh, np.full(n, 0.1), np.full(n, 0.05), absz, [0, 0.2, 0.4, 0.6], n_jobs=1, **kw
+    )
+    two = fastgrad.fit_binned(
+        R, feh, np.full(n, 0.1), np.full(n, 0.05), absz, [0, 0.2, 0.4, 0.6], n_jobs=2, **kw
+    )
     for col in ("slope", "slope_err", "intercept", "scatter"):
         np.testing.assert_array_equal(np.asarray(one[col]), np.asarray(two[col]))
 
@@ -529,8 +606,14 @@ def test_fit_tables_do_not_depend_on_blas_threads_or_n_jobs():
     z = rng.uniform(-0.4, 0.4, n)
     feh = 0.5 - 0.07 * R - 0.2 * np.abs(z) + rng.normal(0, 0.2, n)
     args = (R, z, feh, np.full(n, 0.1), np.full(n, 0.02), np.full(n, 0.05))
-    kw = dict(absz_edges=[0.0, 0.2, 0.4], R_edges=[7.0, 8.0, 9.0], min_stars=300,
-              seed=3, n_walkers=10, n_steps=30)
+    kw = dict(
+        absz_edges=[0.0, 0.2, 0.4],
+        R_edges=[7.0, 8.0, 9.0],
+        min_stars=300,
+        seed=3,
+        n_walkers=10,
+        n_steps=30,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocorrWarning)
         default = fit_tables(*args, n_jobs=1, **kw)
@@ -557,6 +640,7 @@ def test_overflowing_squares_are_refused():
 
 def test_walkers_that_cannot_start_and_chains_that_never_move_raise():
     from fastgrad.errors import InputError
+
     x, y, sx, sy, _ = line_data(300, seed=2)
     # finite squares, but m^2 x_err^2 + y_err^2 overflows for star 5: ln L = -inf
     sx[5] = sy[5] = 1.34e154
@@ -566,6 +650,7 @@ def test_walkers_that_cannot_start_and_chains_that_never_move_raise():
 
     class Frozen(LineModel):
         """ln p finite at the starting walkers only: every move is refused"""
+
         def log_prob(self, theta):
             th = np.atleast_2d(theta)
             out = np.atleast_1d(super().log_prob(th)).copy()
@@ -576,12 +661,14 @@ def test_walkers_that_cannot_start_and_chains_that_never_move_raise():
 
     model = Frozen(x, y, sx, sy)
     with pytest.raises(fitting.SamplingError, match="acceptance fraction 0"):
-        mcmc.sample_posterior(model, n_walkers=10, n_steps=20, burn=None, seed=1,
-                              progress=False, backend=None)
+        mcmc.sample_posterior(
+            model, n_walkers=10, n_steps=20, burn=None, seed=1, progress=False, backend=None
+        )
 
 
-@pytest.mark.parametrize("name, value", [("n_walkers", 10.7), ("n_walkers", 10.0),
-                                         ("n_steps", 50.5), ("burn", 5.0)])
+@pytest.mark.parametrize(
+    "name, value", [("n_walkers", 10.7), ("n_walkers", 10.0), ("n_steps", 50.5), ("burn", 5.0)]
+)
 def test_float_counts_are_refused(name, value):
     x, y, sx, sy, _ = line_data(100, seed=2)
     with pytest.raises(TypeError, match=f"{name}: expected an int"):
@@ -619,18 +706,30 @@ def test_fit_tables_converts_quantities_to_kpc():
         warnings.simplefilter("ignore", AutocorrWarning)
         plain = fit_tables(R, z, feh, R_err, z_err, feh_err, **kw)
         # z and its error in pc, R in kpc as a Quantity, edges in pc
-        quantity = fit_tables(R * u.kpc, z * 1000 * u.pc, feh, R_err * u.kpc,
-                              z_err * 1000 * u.pc, feh_err,
-                              absz_edges=fastgrad.paper.TABLE1_EDGES * 1000 * u.pc, **kw)
+        quantity = fit_tables(
+            R * u.kpc,
+            z * 1000 * u.pc,
+            feh,
+            R_err * u.kpc,
+            z_err * 1000 * u.pc,
+            feh_err,
+            absz_edges=fastgrad.paper.TABLE1_EDGES * 1000 * u.pc,
+            **kw,
+        )
     for a, b in zip(plain, quantity):
         np.testing.assert_array_equal(a["n_stars"], b["n_stars"])
-        np.testing.assert_allclose(np.asarray(a["slope"]), np.asarray(b["slope"]),
-                                   rtol=1e-6)  # pc -> kpc rounds the data by an ulp
+        np.testing.assert_allclose(
+            np.asarray(a["slope"]), np.asarray(b["slope"]), rtol=1e-6
+        )  # pc -> kpc rounds the data by an ulp
         assert b["bin_lo"].unit == u.kpc
     # z in pc as plain numbers: no star in any |z| bin, and the message says why
     from fastgrad.errors import InputError
-    with pytest.raises(InputError, match=r"z: none of the 3000 stars falls in a bin of "
-                                         r"absz_edges .*plain numbers are kpc"):
+
+    with pytest.raises(
+        InputError,
+        match=r"z: none of the 3000 stars falls in a bin of "
+        r"absz_edges .*plain numbers are kpc",
+    ):
         fit_tables(R, z * 1000 + 5000, feh, R_err, z_err, feh_err, **kw)
 
 
@@ -649,8 +748,9 @@ def test_fit_binned_edges_follow_the_unit_of_by():
         fit_binned(x, y, sx, sy, by, [0.0, 0.2, 0.4] * u.kpc, **kw)
 
 
-@pytest.mark.parametrize("arg, name", [(1, "z"), (0, "R"), (4, "z_err"), (3, "R_err"),
-                                       (2, "feh"), (5, "feh_err")])
+@pytest.mark.parametrize(
+    "arg, name", [(1, "z"), (0, "R"), (4, "z_err"), (3, "R_err"), (2, "feh"), (5, "feh_err")]
+)
 def test_fit_tables_messages_name_its_arguments(arg, name):
     arrays = list(tables_data())
     arrays[arg] = arrays[arg].copy()
@@ -661,12 +761,21 @@ def test_fit_tables_messages_name_its_arguments(arg, name):
 
 def test_tables_carry_units_through_ecsv(tmp_path):
     from astropy.table import Table
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocorrWarning)
         radial, vertical = fit_tables(*tables_data(), min_stars=300, seed=2, n_steps=40)
-    expected = {"bin_lo": u.kpc, "bin_hi": u.kpc, "bin_center": u.kpc,
-                "slope": u.dex / u.kpc, "slope_err": u.dex / u.kpc, "intercept": u.dex,
-                "intercept_err": u.dex, "scatter": u.dex, "scatter_err": u.dex}
+    expected = {
+        "bin_lo": u.kpc,
+        "bin_hi": u.kpc,
+        "bin_center": u.kpc,
+        "slope": u.dex / u.kpc,
+        "slope_err": u.dex / u.kpc,
+        "intercept": u.dex,
+        "intercept_err": u.dex,
+        "scatter": u.dex,
+        "scatter_err": u.dex,
+    }
     for t in (radial, vertical):
         path = tmp_path / f"{t.meta['table']}.ecsv"
         t.write(path, format="ascii.ecsv")
@@ -693,8 +802,9 @@ def test_fit_tables_edge_keywords_and_their_deprecated_names():
         warnings.simplefilter("ignore", AutocorrWarning)
         with pytest.warns(FutureWarning, match=r"radial_edges=.*use absz_edges="):
             with pytest.warns(FutureWarning, match=r"vertical_edges=.*use R_edges="):
-                old = fit_tables(*args, radial_edges=[0.0, 0.2, 0.4],
-                                 vertical_edges=[7.0, 8.5, 10.0], **kw)
+                old = fit_tables(
+                    *args, radial_edges=[0.0, 0.2, 0.4], vertical_edges=[7.0, 8.5, 10.0], **kw
+                )
     for a, b in zip(new, old):
         for col in ("bin_lo", "n_stars", "slope", "slope_err", "intercept", "scatter"):
             np.testing.assert_array_equal(a[col], b[col])
@@ -712,4 +822,4 @@ def test_deprecated_bin_edge_names():
     with pytest.warns(FutureWarning, match=r"fastgrad\.paper\.TABLE2_EDGES"):
         assert fitting.VERTICAL_BIN_EDGES is fastgrad.paper.TABLE2_EDGES
     with pytest.raises(AttributeError):
-        fitting.NO_SUCH_NAME
+        fitting.NO_SUCH_NAME  # noqa: B018 (the attribute access is the test)

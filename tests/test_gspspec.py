@@ -5,9 +5,10 @@ the coefficients typed here again (Recio-Blanco et al. 2023, Table 3, as the
 public implementations quote it), the flag cuts on hand-made flag strings
 whose every character is known.
 """
+
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.table import MaskedColumn, Table
 
 import fastgrad
@@ -42,7 +43,7 @@ def test_calibrate_mh_logg_range_is_explicit():
     mh = np.array([0.0, 0.0, 0.0, 0.0, 0.0, np.nan])
     nan = gspspec.calibrate_mh(mh, logg)
     assert np.isnan(nan[[0, 3, 4, 5]]).all()
-    assert nan[1] == pytest.approx(hand_calibration(0.0, lo), abs=1e-14)   # bounds inclusive
+    assert nan[1] == pytest.approx(hand_calibration(0.0, lo), abs=1e-14)  # bounds inclusive
     assert nan[2] == pytest.approx(hand_calibration(0.0, hi), abs=1e-12)
     clip = gspspec.calibrate_mh(mh, logg, outside="clip")
     assert clip[0] == pytest.approx(hand_calibration(0.0, lo), abs=1e-14)
@@ -70,8 +71,21 @@ def _flags(**digits):
 
 def test_flag_positions_follow_table_2():
     # Recio-Blanco et al. 2023, Table 2, characters 1-13 (1-based there)
-    order = ["vbroadT", "vbroadG", "vbroadM", "vradT", "vradG", "vradM", "fluxNoise",
-             "extrapol", "negFlux", "nanFlux", "emission", "nullFluxErr", "KMgiantPar"]
+    order = [
+        "vbroadT",
+        "vbroadG",
+        "vbroadM",
+        "vradT",
+        "vradG",
+        "vradM",
+        "fluxNoise",
+        "extrapol",
+        "negFlux",
+        "nanFlux",
+        "emission",
+        "nullFluxErr",
+        "KMgiantPar",
+    ]
     assert [gspspec.FLAG_POSITIONS[n] for n in order] == list(range(13))
     s = "0123456789012" + "9" * 28
     got = gspspec.flag_values([s], order)[:, 0]
@@ -85,8 +99,8 @@ def test_flag_values_unreadable_entries_are_nan():
     assert got.shape == (2, 6)
     np.testing.assert_array_equal(got[:, 0], [2, 0])
     assert np.isnan(got[:, 1]).all() and np.isnan(got[:, 3]).all() and np.isnan(got[:, 4]).all()
-    np.testing.assert_array_equal(got[:, 2], [np.nan, 0])      # "012": vbroadT 0, no vradM
-    np.testing.assert_array_equal(got[:, 5], [2, 0])           # bytes decoded
+    np.testing.assert_array_equal(got[:, 2], [np.nan, 0])  # "012": vbroadT 0, no vradM
+    np.testing.assert_array_equal(got[:, 5], [2, 0])  # bytes decoded
     masked = MaskedColumn([good, good], mask=[False, True])
     assert np.isnan(gspspec.flag_values(masked, ["vradM"])[0, 1])
     with pytest.raises(ValueError, match="unknown flags_gspspec flag"):
@@ -107,7 +121,7 @@ def test_gspspec_flags_cut_on_hand_made_strings():
         ("fluxNoise at 4", _flags(fluxNoise=4), False),
         ("extrapol at 2", _flags(extrapol=2), True),
         ("extrapol at 3", _flags(extrapol=3), False),
-        ("emission 9", _flags(emission=9), True),        # medium: spectrum flags free
+        ("emission 9", _flags(emission=9), True),  # medium: spectrum flags free
         ("KM giant 2", _flags(KMgiantPar=2), False),
         ("no flags", "", False),
     ]
@@ -117,8 +131,14 @@ def test_gspspec_flags_cut_on_hand_made_strings():
     assert list(report["cut"]) == [c.name for c in CUT_PRESETS["gspspec_flags"]]
     removed = dict(zip(report["cut"], report["n_removed"]))
     # the empty string goes at the first cut, with the vbroadG row
-    assert removed == {"gspspec_vbroad": 2, "gspspec_vrad": 1, "gspspec_flux_noise": 1,
-                       "gspspec_extrapol": 1, "gspspec_spectrum": 0, "gspspec_kmgiant": 1}
+    assert removed == {
+        "gspspec_vbroad": 2,
+        "gspspec_vrad": 1,
+        "gspspec_flux_noise": 1,
+        "gspspec_extrapol": 1,
+        "gspspec_spectrum": 0,
+        "gspspec_kmgiant": 1,
+    }
     # best quality: vbroad, vrad, fluxNoise and the spectrum flags must be 0
     best, _ = apply_cuts(t, "gspspec_flags", thresholds=gspspec.BEST_QUALITY)
     assert list(best["name"]) == ["clean", "extrapol at 2"]

@@ -1,5 +1,6 @@
 """Ctrl-C reaches Python while a compiled kernel runs (issue 12, item 1),
 and the interrupt checks change no number."""
+
 import os
 import signal
 import subprocess
@@ -37,8 +38,9 @@ print("finished", time.perf_counter() - t0, flush=True)
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
 def test_ctrl_c_interrupts_mc_galactocentric():
-    proc = subprocess.Popen([sys.executable, "-c", _LONG_MC], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LONG_MC], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         # the first import may build the kernels: wait for the script's mark
         assert proc.stdout.readline().strip() == "start"
@@ -61,13 +63,22 @@ def test_ctrl_c_interrupts_mc_galactocentric():
 
 def _stars(n, seed):
     rng = np.random.default_rng(seed)
-    s = dict(ra=rng.uniform(0, 360, n), dec=np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
-             distance=rng.uniform(0.05, 8, n), pmra=rng.normal(0, 20, n),
-             pmdec=rng.normal(0, 20, n), radial_velocity=rng.normal(0, 60, n))
-    e = dict(ra_error=rng.uniform(0.01, 0.1, n), dec_error=rng.uniform(0.01, 0.1, n),
-             distance_error=rng.uniform(0.02, 0.25, n) * s["distance"],
-             pmra_error=rng.uniform(0.02, 0.5, n), pmdec_error=rng.uniform(0.02, 0.5, n),
-             radial_velocity_error=rng.uniform(1, 15, n))
+    s = dict(
+        ra=rng.uniform(0, 360, n),
+        dec=np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+        distance=rng.uniform(0.05, 8, n),
+        pmra=rng.normal(0, 20, n),
+        pmdec=rng.normal(0, 20, n),
+        radial_velocity=rng.normal(0, 60, n),
+    )
+    e = dict(
+        ra_error=rng.uniform(0.01, 0.1, n),
+        dec_error=rng.uniform(0.01, 0.1, n),
+        distance_error=rng.uniform(0.02, 0.25, n) * s["distance"],
+        pmra_error=rng.uniform(0.02, 0.5, n),
+        pmdec_error=rng.uniform(0.02, 0.5, n),
+        radial_velocity_error=rng.uniform(1, 15, n),
+    )
     return s, e
 
 
@@ -98,7 +109,10 @@ def test_interrupt_checks_change_no_number(check_every_item):
     """Results with checks at every item equal the results without checks
     (worker thread) and with the default checks, bit for bit."""
     s, e = _stars(3000, 1)
-    mc = lambda k: fastgrad.mc_galactocentric(**s, **e, n_samples=300, seed=7, n_threads=k)
+
+    def mc(k):
+        return fastgrad.mc_galactocentric(**s, **e, n_samples=300, seed=7, n_threads=k)
+
     runs = _all(mc)
     _core._set_interrupt_checks(1)
     runs.append(mc(2))
@@ -117,12 +131,14 @@ def test_interrupt_checks_change_no_number(check_every_item):
     np.testing.assert_array_equal(a[1], a[0])
     np.testing.assert_array_equal(a[2], a[0])
     from fastgrad.fitting import line_loglike
+
     rng = np.random.default_rng(5)
     x = rng.uniform(4, 14, 20_000)
     y = -0.06 * x + 0.5 + rng.normal(0, 0.1, x.size)
     sx, sy = rng.uniform(0.05, 0.3, x.size), rng.uniform(0.02, 0.1, x.size)
-    th = np.column_stack([rng.normal(-0.06, 0.01, 64), rng.normal(0.5, 0.05, 64),
-                          rng.uniform(0.0, 0.1, 64)])
+    th = np.column_stack(
+        [rng.normal(-0.06, 0.01, 64), rng.normal(0.5, 0.05, 64), rng.uniform(0.0, 0.1, 64)]
+    )
     ll = _all(lambda k: line_loglike(th, x, y, sx, sy, n_threads=k))
     np.testing.assert_array_equal(ll[1], ll[0])
     np.testing.assert_array_equal(ll[2], ll[0])

@@ -3,25 +3,27 @@ tests/conftest.py), against an independent reference: astropy for the
 transform, plain numpy for the line likelihood, brute-force sums for the
 annulus means; and the builds against each other.  ``fastgrad._kernels`` is
 the dispatcher; its choice is checked in fresh interpreters."""
+
 import math
 import os
 import subprocess
 import sys
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import SkyCoord
-from hypothesis import given, settings, strategies as st, HealthCheck
+from conftest import KERNEL_VARIANTS, random_stars
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fastgrad import _kernels
 from fastgrad.frames import PM_TO_KMS, frame_constants, get_frame
 
-from conftest import KERNEL_VARIANTS, random_stars
-
 BASELINE = KERNEL_VARIANTS["baseline"]
-HYPO = settings(max_examples=60, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+HYPO = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 # ---- the dispatcher ---------------------------------------------------------
@@ -37,11 +39,13 @@ def test_variants_lists_runnable_builds():
 def test_fastgrad_kernels_reaches_every_wrapper(choice):
     """FASTGRAD_KERNELS picks the module of transform, fitting, azimuthal and
     significance alike."""
-    code = ("from fastgrad import _kernels, transform, azimuthal, significance;"
-            "from fastgrad.fitting import data, likelihood;"
-            "mods = {transform._core, data._core, likelihood._core, azimuthal._core,"
-            " significance._core};"
-            "assert mods == {_kernels.core}, mods; print(_kernels.variant)")
+    code = (
+        "from fastgrad import _kernels, transform, azimuthal, significance;"
+        "from fastgrad.fitting import data, likelihood;"
+        "mods = {transform._core, data._core, likelihood._core, azimuthal._core,"
+        " significance._core};"
+        "assert mods == {_kernels.core}, mods; print(_kernels.variant)"
+    )
     env = dict(os.environ, FASTGRAD_KERNELS=choice)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -51,8 +55,9 @@ def test_fastgrad_kernels_reaches_every_wrapper(choice):
 
 def test_fastgrad_kernels_rejects_unknown():
     env = dict(os.environ, FASTGRAD_KERNELS="sse9")
-    out = subprocess.run([sys.executable, "-c", "import fastgrad._kernels"], env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import fastgrad._kernels"], env=env, capture_output=True, text=True
+    )
     assert out.returncode != 0 and "FASTGRAD_KERNELS" in out.stderr
 
 
@@ -62,10 +67,16 @@ def _kernel_args(s):
 
 
 def _astropy_galactocentric(s, frame):
-    c = SkyCoord(ra=s["ra"] * u.rad, dec=s["dec"] * u.rad, distance=s["dist"] * u.kpc,
-                 pm_ra_cosdec=s["pmra"] * u.mas / u.yr, pm_dec=s["pmdec"] * u.mas / u.yr,
-                 radial_velocity=s["rv"] * u.km / u.s, frame="icrs").transform_to(frame)
-    x, y, z = (c.cartesian.xyz.to_value(u.kpc))
+    c = SkyCoord(
+        ra=s["ra"] * u.rad,
+        dec=s["dec"] * u.rad,
+        distance=s["dist"] * u.kpc,
+        pm_ra_cosdec=s["pmra"] * u.mas / u.yr,
+        pm_dec=s["pmdec"] * u.mas / u.yr,
+        radial_velocity=s["rv"] * u.km / u.s,
+        frame="icrs",
+    ).transform_to(frame)
+    x, y, z = c.cartesian.xyz.to_value(u.kpc)
     v = c.velocity.d_xyz.to_value(u.km / u.s)
     return np.vstack([x, y, z, v, np.hypot(x, y), np.arctan2(y, -x), np.abs(z)])
 
@@ -77,7 +88,7 @@ def test_nominal_transform_matches_astropy(kernel_variant):
     out = np.empty((9, 3001))
     kernel_variant.nominal_transform(*_kernel_args(s), A, t, v, PM_TO_KMS, out, 2)
     ref = _astropy_galactocentric(s, frame)
-    scale = np.array([1, 1, 1, 100, 100, 100, 1, 1, 1])[:, None]   # kpc, km/s, rad
+    scale = np.array([1, 1, 1, 100, 100, 100, 1, 1, 1])[:, None]  # kpc, km/s, rad
     np.testing.assert_allclose(out / scale, ref / scale, rtol=0, atol=1e-11)
 
 
@@ -91,8 +102,21 @@ def test_mc_transform_nominal_rows_and_builds_agree(kernel_variant):
 
     def run(mod, n_threads):
         out, status = np.empty((18, n)), np.empty(n, np.int8)
-        mod.mc_transform(*_kernel_args(s), *errs, corr, ids, A, t, v, PM_TO_KMS, 300,
-                         np.uint64(11), out, status, n_threads)
+        mod.mc_transform(
+            *_kernel_args(s),
+            *errs,
+            corr,
+            ids,
+            A,
+            t,
+            v,
+            PM_TO_KMS,
+            300,
+            np.uint64(11),
+            out,
+            status,
+            n_threads,
+        )
         return out, status
 
     out, status = run(kernel_variant, 2)
@@ -125,11 +149,13 @@ def _line_kernel(mod, theta, x, y, sx, sy, sxy, perpendicular, variances):
     out = np.empty(len(theta))
     if variances:
         bounds = np.array([np.min(sx**2), np.max(sx**2), np.min(sy**2), np.max(sy**2)])
-        n_inf = mod.line_loglike_batch(theta, x, y, sx**2, sy**2, cov, bounds, None,
-                                       True, perpendicular, out, 2)
+        n_inf = mod.line_loglike_batch(
+            theta, x, y, sx**2, sy**2, cov, bounds, None, True, perpendicular, out, 2
+        )
     else:
-        n_inf = mod.line_loglike_batch(theta, x, y, sx, sy, cov, None, None,
-                                       False, perpendicular, out, 2)
+        n_inf = mod.line_loglike_batch(
+            theta, x, y, sx, sy, cov, None, None, False, perpendicular, out, 2
+        )
     return n_inf, out
 
 
@@ -138,14 +164,15 @@ def _line_kernel(mod, theta, x, y, sx, sy, sxy, perpendicular, variances):
 @pytest.mark.parametrize("perpendicular", [True, False])
 def test_line_loglike_batch_matches_numpy(kernel_variant, variances, with_cov, perpendicular):
     rng = np.random.default_rng(7)
-    n = 3 * 2048 + 13     # several chunks and a ragged tail
+    n = 3 * 2048 + 13  # several chunks and a ragged tail
     x = rng.uniform(6, 13, n)
     y = -0.07 * x + 0.4 + rng.normal(0, 0.2, n)
     sx, sy = rng.uniform(0.05, 0.4, n), rng.uniform(0.03, 0.2, n)
     sxy = rng.uniform(-0.6, 0.6, n) * sx * sy if with_cov else None
-    theta = np.column_stack([rng.normal(-0.07, 0.3, 40), rng.normal(0.4, 1, 40),
-                             rng.uniform(0, 1, 40)])
-    theta[0] = [1e6, 0, 0]          # Sigma^2 beyond the blocked path's range
+    theta = np.column_stack(
+        [rng.normal(-0.07, 0.3, 40), rng.normal(0.4, 1, 40), rng.uniform(0, 1, 40)]
+    )
+    theta[0] = [1e6, 0, 0]  # Sigma^2 beyond the blocked path's range
     n_inf, out = _line_kernel(kernel_variant, theta, x, y, sx, sy, sxy, perpendicular, variances)
     ref = [numpy_loglike(th, x, y, sx, sy, sxy, perpendicular) for th in theta]
     assert n_inf == 0
@@ -155,11 +182,19 @@ def test_line_loglike_batch_matches_numpy(kernel_variant, variances, with_cov, p
 
 
 @HYPO
-@given(n=st.integers(1, 300), seed=st.integers(0, 2**32 - 1),
-       m=st.floats(-20, 20), b=st.floats(-50, 50), lam=st.floats(0, 10),
-       err_scale=st.floats(1e-6, 1e3), perpendicular=st.booleans(), with_cov=st.booleans())
-def test_line_loglike_property(kernel_variant, n, seed, m, b, lam, err_scale,
-                               perpendicular, with_cov):
+@given(
+    n=st.integers(1, 300),
+    seed=st.integers(0, 2**32 - 1),
+    m=st.floats(-20, 20),
+    b=st.floats(-50, 50),
+    lam=st.floats(0, 10),
+    err_scale=st.floats(1e-6, 1e3),
+    perpendicular=st.booleans(),
+    with_cov=st.booleans(),
+)
+def test_line_loglike_property(
+    kernel_variant, n, seed, m, b, lam, err_scale, perpendicular, with_cov
+):
     """Random sizes, lines and error scales: the kernel is numpy's formula."""
     rng = np.random.default_rng(seed)
     x = rng.normal(0, 10, n)
@@ -183,7 +218,7 @@ def brute_annulus_mean(R, values, weights, h):
     |R_j - R_i| <= h, as the kernel defines it (one rounded subtraction)."""
     out = np.empty(len(R))
     w = np.ones(len(R)) if weights is None else weights
-    wv = w * values          # rounded products, as the kernel's
+    wv = w * values  # rounded products, as the kernel's
     for i in range(len(R)):
         sel = np.abs(R - R[i]) <= h
         den = math.fsum(w[sel])
@@ -210,8 +245,8 @@ def _assert_annulus_close(got, ref, values, weights):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_annulus_mean_matches_brute_force(kernel_variant, weighted):
     rng = np.random.default_rng(8)
-    n = 3 * 4096 + 77       # several blocks
-    R = np.round(rng.uniform(3, 16, n), 3)      # ties
+    n = 3 * 4096 + 77  # several blocks
+    R = np.round(rng.uniform(3, 16, n), 3)  # ties
     values = rng.normal(-0.2, 0.3, n)
     weights = rng.uniform(0, 2, n) if weighted else None
     got = _annulus(kernel_variant, R, values, weights, 0.1)
@@ -221,9 +256,14 @@ def test_annulus_mean_matches_brute_force(kernel_variant, weighted):
 
 
 @HYPO
-@given(n=st.integers(1, 400), seed=st.integers(0, 2**32 - 1),
-       n_distinct=st.integers(1, 50), h=st.sampled_from([0.0, 1e-3, 0.05, 0.3, 2.0, 100.0]),
-       weighted=st.booleans(), zero_weights=st.floats(0, 1))
+@given(
+    n=st.integers(1, 400),
+    seed=st.integers(0, 2**32 - 1),
+    n_distinct=st.integers(1, 50),
+    h=st.sampled_from([0.0, 1e-3, 0.05, 0.3, 2.0, 100.0]),
+    weighted=st.booleans(),
+    zero_weights=st.floats(0, 1),
+)
 def test_annulus_mean_property(kernel_variant, n, seed, n_distinct, h, weighted, zero_weights):
     """Random radii with ties, half-widths from 0 to everything, weights with zeros."""
     rng = np.random.default_rng(seed)
@@ -239,8 +279,13 @@ def test_annulus_mean_property(kernel_variant, n, seed, n_distinct, h, weighted,
 
 def test_radix_argsort_is_numpys_stable_argsort(kernel_variant):
     rng = np.random.default_rng(9)
-    x = np.concatenate([rng.normal(0, 1e3, 50000), np.round(rng.normal(0, 5, 50000)),
-                        [0.0, -0.0, 1e-300, -1e-300, 1e300, -1e300]])
+    x = np.concatenate(
+        [
+            rng.normal(0, 1e3, 50000),
+            np.round(rng.normal(0, 5, 50000)),
+            [0.0, -0.0, 1e-300, -1e-300, 1e300, -1e300],
+        ]
+    )
     order, xs = np.empty(len(x), np.uint32), np.empty(len(x))
     kernel_variant.radix_argsort(x, order, xs, 2)
     ref = np.argsort(x, kind="stable")

@@ -4,11 +4,12 @@ The references here are independent of the module: column lists written out,
 astropy's cross-match, numpy's polyfit, and the docs/method.md cuts, Bensby
 populations and Reid 2014 arms re-implemented inline.
 """
+
 import json
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import join
 
@@ -18,31 +19,66 @@ from fastgrad import mock
 N = 20_000
 
 LAMOST_SPEC = [
-    ("obsid", None), ("ra", "deg"), ("dec", "deg"), ("teff", "K"), ("teff_err", "K"),
-    ("logg", "dex"), ("logg_err", "dex"), ("feh", "dex"), ("feh_err", "dex"),
-    ("vsini", "km / s"), ("snr", None), ("chi2ratio", None), ("rv", "km / s"),
+    ("obsid", None),
+    ("ra", "deg"),
+    ("dec", "deg"),
+    ("teff", "K"),
+    ("teff_err", "K"),
+    ("logg", "dex"),
+    ("logg_err", "dex"),
+    ("feh", "dex"),
+    ("feh_err", "dex"),
+    ("vsini", "km / s"),
+    ("snr", None),
+    ("chi2ratio", None),
+    ("rv", "km / s"),
     ("rv_err", "km / s"),
 ]
 GAIA_SPEC = [
-    ("source_id", None), ("ra", "deg"), ("ra_error", "mas"), ("dec", "deg"),
-    ("dec_error", "mas"), ("parallax", "mas"), ("parallax_error", "mas"),
-    ("parallax_over_error", None), ("pmra", "mas / yr"), ("pmra_error", "mas / yr"),
-    ("pmdec", "mas / yr"), ("pmdec_error", "mas / yr"), ("ra_dec_corr", None),
-    ("ra_pmra_corr", None), ("ra_pmdec_corr", None), ("dec_pmra_corr", None),
-    ("dec_pmdec_corr", None), ("pmra_pmdec_corr", None), ("radial_velocity", "km / s"),
+    ("source_id", None),
+    ("ra", "deg"),
+    ("ra_error", "mas"),
+    ("dec", "deg"),
+    ("dec_error", "mas"),
+    ("parallax", "mas"),
+    ("parallax_error", "mas"),
+    ("parallax_over_error", None),
+    ("pmra", "mas / yr"),
+    ("pmra_error", "mas / yr"),
+    ("pmdec", "mas / yr"),
+    ("pmdec_error", "mas / yr"),
+    ("ra_dec_corr", None),
+    ("ra_pmra_corr", None),
+    ("ra_pmdec_corr", None),
+    ("dec_pmra_corr", None),
+    ("dec_pmdec_corr", None),
+    ("pmra_pmdec_corr", None),
+    ("radial_velocity", "km / s"),
     ("radial_velocity_error", "km / s"),
 ]
-GIANT_EXTRA = [("mh_gspspec", "dex"), ("mh_gspspec_lower", "dex"),
-               ("mh_gspspec_upper", "dex"), ("teff_gspspec", "K"), ("logg_gspspec", "dex")]
+GIANT_EXTRA = [
+    ("mh_gspspec", "dex"),
+    ("mh_gspspec_lower", "dex"),
+    ("mh_gspspec_upper", "dex"),
+    ("teff_gspspec", "K"),
+    ("logg_gspspec", "dex"),
+]
 BJ_SPEC = [("source_id", None), ("r_med_geo", "pc"), ("r_lo_geo", "pc"), ("r_hi_geo", "pc")]
 
 # docs/method.md section 4, Bensby et al. 2003: X, sigma_U, sigma_V, sigma_W, V_asym
-BENSBY = {"thin": (0.94, 35, 20, 16, -15), "thick": (0.06, 67, 38, 35, -46),
-          "halo": (0.0015, 160, 90, 90, -220)}
+BENSBY = {
+    "thin": (0.94, 35, 20, 16, -15),
+    "thick": (0.06, 67, 38, 35, -46),
+    "halo": (0.0015, 160, 90, 90, -220),
+}
 # docs/method.md section 6, Reid et al. 2014: R_ref, beta_ref, psi, width, beta range; R0 = 8.34
-REID = {"Scutum": (5.0, 27.6, 19.8, 0.17, 3, 101), "Sagittarius": (6.6, 25.6, 6.9, 0.26, -2, 68),
-        "Local": (8.4, 8.9, 12.8, 0.33, -8, 27), "Perseus": (9.9, 14.2, 9.4, 0.38, -21, 88),
-        "Outer": (13.0, 18.6, 13.8, 0.63, -6, 56)}
+REID = {
+    "Scutum": (5.0, 27.6, 19.8, 0.17, 3, 101),
+    "Sagittarius": (6.6, 25.6, 6.9, 0.26, -2, 68),
+    "Local": (8.4, 8.9, 12.8, 0.33, -8, 27),
+    "Perseus": (9.9, 14.2, 9.4, 0.38, -21, 88),
+    "Outer": (13.0, 18.6, 13.8, 0.63, -6, 56),
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +92,9 @@ def giants():
 
 
 def _spec(table):
-    return [(c, None if table[c].unit is None else table[c].unit.to_string())
-            for c in table.colnames]
+    return [
+        (c, None if table[c].unit is None else table[c].unit.to_string()) for c in table.colnames
+    ]
 
 
 def _values(col):
@@ -65,6 +102,7 @@ def _values(col):
 
 
 # --------------------------------------------------------------------- columns
+
 
 def test_lamost_survey_columns_and_units(lamost):
     assert set(lamost) == {"lamost", "gaia", "bailer_jones", "truth"}
@@ -122,8 +160,14 @@ def test_gaia_correlations_are_valid(giants):
     g = giants["gaia"]
     c = {k: _values(g[k]) for k, _ in GAIA_SPEC if k.endswith("_corr")}
     m = np.zeros((len(g), 4, 4)) + np.eye(4)
-    pairs = {"ra_dec_corr": (0, 1), "ra_pmra_corr": (0, 2), "ra_pmdec_corr": (0, 3),
-             "dec_pmra_corr": (1, 2), "dec_pmdec_corr": (1, 3), "pmra_pmdec_corr": (2, 3)}
+    pairs = {
+        "ra_dec_corr": (0, 1),
+        "ra_pmra_corr": (0, 2),
+        "ra_pmdec_corr": (0, 3),
+        "dec_pmra_corr": (1, 2),
+        "dec_pmdec_corr": (1, 3),
+        "pmra_pmdec_corr": (2, 3),
+    }
     for k, (i, j) in pairs.items():
         assert np.all(np.abs(c[k]) < 1) and np.std(c[k]) > 0.01
         m[:, i, j] = m[:, j, i] = c[k]
@@ -137,12 +181,14 @@ def test_bailer_jones_percentiles(giants):
     # the median scatters about the true distance by about its own width
     t = join(giants["truth"]["source_id", "distance"], bj, keys="source_id")
     pull = (_values(t["r_med_geo"]) / 1e3 - _values(t["distance"])) / (
-        0.5 * (_values(t["r_hi_geo"]) - _values(t["r_lo_geo"])) / 1e3)
+        0.5 * (_values(t["r_hi_geo"]) - _values(t["r_lo_geo"])) / 1e3
+    )
     assert 0.8 < np.std(pull) < 1.2
     assert abs(np.median(pull)) < 0.1
 
 
 # ----------------------------------------------------------------- determinism
+
 
 def test_deterministic_with_seed():
     a = mock.make_survey("lamost_hot_stars", 2000, seed=5)
@@ -153,8 +199,9 @@ def test_deterministic_with_seed():
         for col in a[name].colnames:
             np.testing.assert_array_equal(np.asarray(a[name][col]), np.asarray(b[name][col]))
         assert a[name].meta == b[name].meta
-    assert not np.array_equal(np.asarray(a["lamost"]["feh"]), np.asarray(c["lamost"]["feh"]),
-                              equal_nan=True)
+    assert not np.array_equal(
+        np.asarray(a["lamost"]["feh"]), np.asarray(c["lamost"]["feh"]), equal_nan=True
+    )
 
 
 def test_n_scales_everything():
@@ -167,6 +214,7 @@ def test_n_scales_everything():
 
 
 # --------------------------------------------------------------------- footprint
+
 
 def test_lamost_footprint_and_survey_volume(lamost):
     assert np.all(_values(lamost["lamost"]["dec"]) > -10.0)
@@ -199,6 +247,7 @@ def test_population_fractions(lamost, giants):
 
 # ------------------------------------------------------------------ truth meta
 
+
 def test_truth_meta_is_json_and_complete(lamost, giants):
     for s in (lamost, giants):
         metas = [t.meta["truth"] for t in s.values()]
@@ -208,9 +257,11 @@ def test_truth_meta_is_json_and_complete(lamost, giants):
         assert meta["frame"]["preset"] == "hawkins2023"
         assert meta["frame"]["galcen_distance_kpc"] == pytest.approx(8.27)
         assert [(r["bin_lo"], r["bin_hi"]) for r in meta["table1"]] == [
-            (pytest.approx(0.2 * i), pytest.approx(0.2 * i + 0.2)) for i in range(7)]
+            (pytest.approx(0.2 * i), pytest.approx(0.2 * i + 0.2)) for i in range(7)
+        ]
         assert [(r["bin_lo"], r["bin_hi"]) for r in meta["table2"]] == [
-            (float(r), float(r + 1)) for r in range(7, 14)]
+            (float(r), float(r + 1)) for r in range(7, 14)
+        ]
         for row in meta["table1"] + meta["table2"]:
             assert set(row) >= {"bin_lo", "bin_hi", "slope", "intercept", "n"}
     assert lamost["lamost"].meta["truth"]["azimuthal"]["kind"] == "none"
@@ -222,8 +273,13 @@ def test_truth_meta_is_json_and_complete(lamost, giants):
 def test_table1_truth_equals_input_for_a_linear_model():
     """With m and b independent of |Z| (and no azimuthal term) the model is a
     straight line in R: every bin's least-squares line is the input exactly."""
-    truth = {"metallicity": {"absz_knots_kpc": [0.0, 2.0], "slope_dex_per_kpc": [-0.05, -0.05],
-                             "intercept_dex": [0.3, 0.3]}}
+    truth = {
+        "metallicity": {
+            "absz_knots_kpc": [0.0, 2.0],
+            "slope_dex_per_kpc": [-0.05, -0.05],
+            "intercept_dex": [0.3, 0.3],
+        }
+    }
     meta = mock.make_survey("lamost_hot_stars", 5000, seed=2, truth=truth)["lamost"].meta["truth"]
     for row in meta["table1"]:
         if row["n"] >= 2:
@@ -237,7 +293,8 @@ def test_table_truth_is_the_least_squares_line_of_the_final_sample(lamost):
     meta = lamost["lamost"].meta["truth"]
     final = np.asarray(tr["in_final"])
     R, absz, model, R_obs, absz_obs = (
-        _values(tr[k])[final] for k in ("R", "absz", "feh_model", "R_observed", "absz_observed"))
+        _values(tr[k])[final] for k in ("R", "absz", "feh_model", "R_observed", "absz_observed")
+    )
     # binned by the observed coordinates, fitted against the true ones
     for table, key, x in (("table1", absz_obs, R), ("table2", R_obs, absz)):
         for row in meta[table]:
@@ -270,13 +327,14 @@ def test_observed_metallicity_is_truth_plus_noise(lamost):
 
 # -------------------------------------------------------------------- round trip
 
+
 def test_round_trip_positions(lamost, giants):
     """fastgrad.galactocentric of the observed Gaia positions at the true
     distances gives back the true Galactocentric positions (Gaia's position
     errors are ~0.01-0.1 mas: < 1e-8 kpc at 8 kpc)."""
     for s in (lamost, giants):
         t = join(s["truth"], s["gaia"], keys="source_id")
-        zero = np.zeros(len(t))       # positions need no velocities
+        zero = np.zeros(len(t))  # positions need no velocities
         gc = fastgrad.galactocentric(t["ra"], t["dec"], t["distance"], zero, zero, zero)
         for c in ("x", "y", "z"):
             np.testing.assert_allclose(_values(gc[c]), _values(t[c]), rtol=0, atol=1e-6)
@@ -286,8 +344,9 @@ def test_round_trip_velocities_giants(giants):
     """With the observed proper motions and Gaia RVs the velocities come back
     within their errors (pm ~0.02 mas/yr, RV ~2 km/s: a few km/s)."""
     t = join(giants["truth"], giants["gaia"], keys="source_id")
-    gc = fastgrad.galactocentric(t["ra"], t["dec"], t["distance"], t["pmra"], t["pmdec"],
-                                 t["radial_velocity"])
+    gc = fastgrad.galactocentric(
+        t["ra"], t["dec"], t["distance"], t["pmra"], t["pmdec"], t["radial_velocity"]
+    )
     for c in ("vx", "vy", "vz"):
         diff = _values(gc[c]) - _values(t[c])
         assert abs(np.median(diff)) < 0.2
@@ -298,14 +357,16 @@ def test_frame_option():
     s = mock.make_survey("gaia_giants", 1000, seed=3, frame="v4.0", include_truth=True)
     assert s["gaia"].meta["truth"]["frame"]["preset"] == "v4.0"
     t = join(s["truth"], s["gaia"], keys="source_id")
-    gc = fastgrad.galactocentric(t["ra"], t["dec"], t["distance"], t["pmra"], t["pmdec"],
-                                 t["radial_velocity"], frame="v4.0")
+    gc = fastgrad.galactocentric(
+        t["ra"], t["dec"], t["distance"], t["pmra"], t["pmdec"], t["radial_velocity"], frame="v4.0"
+    )
     np.testing.assert_allclose(_values(gc["x"]), _values(t["x"]), atol=1e-6)
     # the rotation speed follows the frame: v_sun,y - 12.24 km/s
     assert s["gaia"].meta["truth"]["rotation_speed_kms"] == pytest.approx(245.6 - 12.24)
 
 
 # ------------------------------------------------------------------------- cuts
+
 
 def _p_halo(x, y, vx, vy, vz, frame=None):
     """Bensby 2003 P(halo) in each star's own frame (docs/method.md section 4):
@@ -321,32 +382,46 @@ def _p_halo(x, y, vx, vy, vz, frame=None):
     ww = vz - lsr[2]
     f = {}
     for name, (X, su, sv, sw, va) in BENSBY.items():
-        f[name] = X / (su * sv * sw) * np.exp(
-            -0.5 * ((uu / su) ** 2 + ((vv - va) / sv) ** 2 + (ww / sw) ** 2))
+        f[name] = (
+            X
+            / (su * sv * sw)
+            * np.exp(-0.5 * ((uu / su) ** 2 + ((vv - va) / sv) ** 2 + (ww / sw) ** 2))
+        )
     return f["halo"] / (f["thin"] + f["thick"] + f["halo"])
 
 
 def _astrometric(t):
     sigma_d = 0.5 * (_values(t["r_hi_geo"]) - _values(t["r_lo_geo"]))
     with np.errstate(invalid="ignore"):
-        return ((_values(t["parallax_over_error"]) > 1 / 0.3)
-                & (sigma_d / _values(t["r_med_geo"]) <= 0.3))
+        return (_values(t["parallax_over_error"]) > 1 / 0.3) & (
+            sigma_d / _values(t["r_med_geo"]) <= 0.3
+        )
 
 
 def test_lamost_cuts_leave_the_paper_fraction(lamost):
     lam, gaia, bj = lamost["lamost"], lamost["gaia"], lamost["bailer_jones"]
-    v = {k: _values(lam[k]) for k in ("logg", "vsini", "teff", "snr", "chi2ratio", "rv_err",
-                                      "feh", "feh_err", "rv")}
+    v = {
+        k: _values(lam[k])
+        for k in ("logg", "vsini", "teff", "snr", "chi2ratio", "rv_err", "feh", "feh_err", "rv")
+    }
     with np.errstate(invalid="ignore"):
-        steps = [(v["logg"] >= 2) & (v["logg"] <= 5), v["vsini"] >= 0,
-                 (v["teff"] <= 25000) & (v["teff"] > 7000), v["snr"] >= 30,
-                 v["chi2ratio"] <= 10,
-                 np.isfinite(v["rv_err"]) & (v["rv_err"] <= 100) & np.isfinite(v["teff"])
-                 & np.isfinite(v["logg"]) & np.isfinite(v["feh"]) & (v["feh_err"] < 0.2)]
+        steps = [
+            (v["logg"] >= 2) & (v["logg"] <= 5),
+            v["vsini"] >= 0,
+            (v["teff"] <= 25000) & (v["teff"] > 7000),
+            v["snr"] >= 30,
+            v["chi2ratio"] <= 10,
+            np.isfinite(v["rv_err"])
+            & (v["rv_err"] <= 100)
+            & np.isfinite(v["teff"])
+            & np.isfinite(v["logg"])
+            & np.isfinite(v["feh"])
+            & (v["feh_err"] < 0.2),
+        ]
     keep = np.ones(N, dtype=bool)
     for mask in steps:
         removed = np.sum(keep & ~mask)
-        assert removed > 0.002 * N       # every cut has work to do
+        assert removed > 0.002 * N  # every cut has work to do
         keep &= mask
     # ~332,000 -> ~140,000 in the paper
     assert 0.38 < keep.mean() < 0.47
@@ -367,8 +442,9 @@ def test_lamost_cuts_leave_the_paper_fraction(lamost):
     t = join(t, gaia, keys="source_id", table_names=["lamost", "gaia"])
     t = join(t, bj, keys="source_id")
     t = t[_astrometric(t) & np.isfinite(_values(t["rv"]))]
-    gc = fastgrad.galactocentric(t["ra_gaia"], t["dec_gaia"], _values(t["r_med_geo"]) / 1e3,
-                                 t["pmra"], t["pmdec"], t["rv"])
+    gc = fastgrad.galactocentric(
+        t["ra_gaia"], t["dec_gaia"], _values(t["r_med_geo"]) / 1e3, t["pmra"], t["pmdec"], t["rv"]
+    )
     final = _p_halo(gc["x"], gc["y"], gc["vx"], gc["vy"], gc["vz"]) < 0.01
     assert 0.005 < 1 - final.mean() < 0.08
     # the paper: 129,148 of ~332,000 candidates
@@ -384,10 +460,16 @@ def test_giant_cuts_leave_the_paper_fraction(giants):
     tl = (_values(g["teff_gspspec"]) < 4700) & (_values(g["logg_gspspec"]) < 2.0)
     assert 0.05 < 1 - tl.mean() < 0.2
     t = join(g[tl], bj, keys="source_id")
-    assert 0 < tl.sum() - len(t) < 0.01 * N          # a few lack a distance
+    assert 0 < tl.sum() - len(t) < 0.01 * N  # a few lack a distance
     t = t[_astrometric(t)]
-    gc = fastgrad.galactocentric(t["ra"], t["dec"], _values(t["r_med_geo"]) / 1e3, t["pmra"],
-                                 t["pmdec"], t["radial_velocity"])
+    gc = fastgrad.galactocentric(
+        t["ra"],
+        t["dec"],
+        _values(t["r_med_geo"]) / 1e3,
+        t["pmra"],
+        t["pmdec"],
+        t["radial_velocity"],
+    )
     final = _p_halo(gc["x"], gc["y"], gc["vx"], gc["vy"], gc["vz"]) < 0.01
     # ~800,000-850,000 of ~1,000,000
     assert 0.78 < final.sum() / N < 0.87
@@ -395,6 +477,7 @@ def test_giant_cuts_leave_the_paper_fraction(giants):
 
 
 # ------------------------------------------------------------------- azimuthal
+
 
 def _near_reid_arm(R, phi, r0=8.27):
     """Within one arm width of a Reid 2014 arm centre line (R scaled to R0 = 8.34)."""
@@ -437,7 +520,7 @@ def test_giants_carry_the_spiral_arm_pattern(giants):
 
 def test_lamost_has_no_pattern_by_default(lamost):
     diff, _ = _residual_near_minus_elsewhere(lamost, "feh", "lamost")
-    assert abs(diff) < 0.03          # statistical noise ~0.31 / sqrt(~1000) ~ 0.01 dex
+    assert abs(diff) < 0.03  # statistical noise ~0.31 / sqrt(~1000) ~ 0.01 dex
 
 
 def test_azimuthal_pattern_is_configurable():
@@ -452,15 +535,19 @@ def test_azimuthal_pattern_is_configurable():
 
 # ------------------------------------------------------------------ bad inputs
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(kind="apogee"), "kind"),
-    (dict(kind="gaia_giants", n=10), "n must be"),
-    (dict(kind="gaia_giants", truth={"metalicity": {}}), "unknown key 'metalicity'"),
-    (dict(kind="gaia_giants", truth={"azimuthal": {"kind": "bar"}}), "azimuthal"),
-    (dict(kind="gaia_giants", truth={"azimuthal": {"arms": ["Norma"]}}), "Norma"),
-    (dict(kind="gaia_giants", truth={"populations": {"thick": {"fraction": 1.2}}}), "fraction"),
-    (dict(kind="gaia_giants", seed="x"), "seed"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(kind="apogee"), "kind"),
+        (dict(kind="gaia_giants", n=10), "n must be"),
+        (dict(kind="gaia_giants", truth={"metalicity": {}}), "unknown key 'metalicity'"),
+        (dict(kind="gaia_giants", truth={"azimuthal": {"kind": "bar"}}), "azimuthal"),
+        (dict(kind="gaia_giants", truth={"azimuthal": {"arms": ["Norma"]}}), "Norma"),
+        (dict(kind="gaia_giants", truth={"populations": {"thick": {"fraction": 1.2}}}), "fraction"),
+        (dict(kind="gaia_giants", seed="x"), "seed"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     kind = kwargs.pop("kind")
     with pytest.raises(ValueError, match=match):
@@ -475,8 +562,12 @@ def test_pattern_shape_reproduces_the_injected_pattern(giants):
     disk = np.asarray(tr["population"]) != "halo"
     shape = mock.pattern_shape(tr["x"], tr["y"], meta)
     assert shape.max() <= 1.0 and shape.max() > 0.99
-    np.testing.assert_allclose(meta["azimuthal_amplitude"] * shape[disk],
-                               _values(tr["feh_pattern"])[disk], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        meta["azimuthal_amplitude"] * shape[disk],
+        _values(tr["feh_pattern"])[disk],
+        rtol=0,
+        atol=1e-12,
+    )
     # the shape is the Reid 2014 arms': within one width of a centre line it is >= exp(-1/2)
     near = _near_reid_arm(_values(tr["R"]), _values(tr["phi"]))
     assert np.all(shape[near] >= np.exp(-0.5) - 1e-9)
@@ -494,14 +585,25 @@ def _annulus_mean_bruteforce(R, v, h):
 def test_matched_filter_recovers_the_observed_amplitude():
     """The pipeline's estimator (delta = A (g - <g>) + c on the observed
     |Z| < 0.3 kpc sample) lands on azimuthal_amplitude_observed."""
-    s = mock.make_survey("gaia_giants", 12_000, seed=21, include_truth=True,
-                         truth={"azimuthal": {"amplitude_dex": 0.1}})
+    s = mock.make_survey(
+        "gaia_giants",
+        12_000,
+        seed=21,
+        include_truth=True,
+        truth={"azimuthal": {"amplitude_dex": 0.1}},
+    )
     meta = s["gaia"].meta["truth"]
     assert 0.9 * 0.1 < meta["azimuthal_amplitude_observed"] < 0.1
     t = join(s["truth"][s["truth"]["in_final"]], s["gaia"], keys="source_id")
     t = join(t, s["bailer_jones"], keys="source_id")
-    gc = fastgrad.galactocentric(t["ra"], t["dec"], _values(t["r_med_geo"]) / 1e3, t["pmra"],
-                                 t["pmdec"], t["radial_velocity"])
+    gc = fastgrad.galactocentric(
+        t["ra"],
+        t["dec"],
+        _values(t["r_med_geo"]) / 1e3,
+        t["pmra"],
+        t["pmdec"],
+        t["radial_velocity"],
+    )
     sel = _values(gc["absz"]) < 0.3
     R = _values(gc["R"])[sel]
     mh = _values(t["mh_gspspec"])[sel]
@@ -518,11 +620,22 @@ def test_matched_filter_recovers_the_observed_amplitude():
 
 # ------------------------------------------------------- the package's seams
 
+
 def test_public_names_stay_importable():
     assert mock.__all__ == [
-        "make_survey", "make_catalog", "default_truth", "pattern_shape", "KINDS", "DEFAULT_N",
-        "LAMOST_COLUMNS", "GAIA_COLUMNS", "GAIA_GIANT_COLUMNS", "BAILER_JONES_COLUMNS",
-        "TABLE1_EDGES", "TABLE2_EDGES"]
+        "make_survey",
+        "make_catalog",
+        "default_truth",
+        "pattern_shape",
+        "KINDS",
+        "DEFAULT_N",
+        "LAMOST_COLUMNS",
+        "GAIA_COLUMNS",
+        "GAIA_GIANT_COLUMNS",
+        "BAILER_JONES_COLUMNS",
+        "TABLE1_EDGES",
+        "TABLE2_EDGES",
+    ]
     for name in mock.__all__:
         assert getattr(mock, name) is not None
     assert fastgrad.make_survey is mock.make_survey
@@ -555,16 +668,28 @@ def test_counts_are_fastgrads_cuts_on_the_mock_tables(lamost, giants):
     gkept, _ = fastgrad.apply_cuts(giants["gaia"], "gaia_giants")
     assert gcounts["after_teff_logg"] == len(gkept)
     assert gcounts["final"] == np.sum(np.asarray(giants["truth"]["in_final"]))
-    assert list(gcounts)[:-1] == ["candidates", "after_teff_logg", "after_distance_match",
-                                  "after_astrometric", "final"]
+    assert list(gcounts)[:-1] == [
+        "candidates",
+        "after_teff_logg",
+        "after_distance_match",
+        "after_astrometric",
+        "final",
+    ]
 
 
 def test_preset_steps_apply_every_cut_of_the_preset():
     from fastgrad.catalogs import get_cuts
     from fastgrad.mock.cutflow import LAMOST_COUNT_AFTER, preset_steps
+
     steps = preset_steps("lamost_hot_stars", LAMOST_COUNT_AFTER, "after_finite_and_errors")
-    assert [key for key, _ in steps] == ["after_logg", "after_vsini", "after_teff", "after_snr",
-                                         "after_chi2ratio", "after_finite_and_errors"]
+    assert [key for key, _ in steps] == [
+        "after_logg",
+        "after_vsini",
+        "after_teff",
+        "after_snr",
+        "after_chi2ratio",
+        "after_finite_and_errors",
+    ]
     assert [c for _, group in steps for c in group] == list(get_cuts("lamost_hot_stars"))
     assert preset_steps("gaia_giants", {}, "x") == [("x", get_cuts("gaia_giants"))]
     with pytest.raises(ValueError, match="no cut"):
@@ -574,12 +699,18 @@ def test_preset_steps_apply_every_cut_of_the_preset():
 def test_truth_follows_a_changed_cut(monkeypatch):
     """A threshold changed in fastgrad's presets moves the mock's counts with it."""
     from fastgrad.catalogs import get_cuts
-    presets = get_cuts.__globals__["CUT_PRESETS"]   # wherever the presets live
-    stricter = tuple(c.with_params(snr_min=50.0) if c.name == "snr_min" else c
-                     for c in presets["lamost_hot_stars"])
+
+    presets = get_cuts.__globals__["CUT_PRESETS"]  # wherever the presets live
+    stricter = tuple(
+        c.with_params(snr_min=50.0) if c.name == "snr_min" else c
+        for c in presets["lamost_hot_stars"]
+    )
     before = mock.make_survey("lamost_hot_stars", 2000, seed=8)["lamost"]
-    monkeypatch.setitem(get_cuts.__globals__, "CUT_PRESETS",
-                        type(presets)({**presets, "lamost_hot_stars": stricter}))
+    monkeypatch.setitem(
+        get_cuts.__globals__,
+        "CUT_PRESETS",
+        type(presets)({**presets, "lamost_hot_stars": stricter}),
+    )
     after = mock.make_survey("lamost_hot_stars", 2000, seed=8)["lamost"]
     c0, c1 = before.meta["truth"]["counts"], after.meta["truth"]["counts"]
     _, report = fastgrad.apply_cuts(before, "lamost_hot_stars", thresholds={"snr_min": 50.0})
@@ -593,6 +724,7 @@ def test_matched_filter_is_the_least_squares_amplitude():
     fastgrad.validation.matched_filter: LAPACK's least squares on the same
     design gives the same amplitude and error."""
     from fastgrad.validation import matched_filter
+
     rng = np.random.default_rng(3)
     R = rng.uniform(7, 11, 1500)
     phi = rng.uniform(-0.5, 0.5, R.size)

@@ -3,6 +3,7 @@
 Each test is a fault a user met: results written over their files, a folder
 replaced, partial files after a kill, tracebacks after the whole analysis.
 """
+
 import json
 import os
 import resource
@@ -57,8 +58,11 @@ def _user_folder(tmp_path):
 
 
 def _snapshot(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in Path(folder).rglob("*") if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in Path(folder).rglob("*")
+        if p.is_file()
+    }
 
 
 def test_new_folder_gets_the_results_and_a_marker(tmp_path):
@@ -66,8 +70,14 @@ def test_new_folder_gets_the_results_and_a_marker(tmp_path):
     res = pipeline.run(TINY, out=out, verbose=False, figures=False)
     assert res.out == out
     marker = json.loads((out / MARKER).read_text())
-    assert set(marker["files"]) == {"table1.ecsv", "table2.ecsv", "azimuthal_profile.ecsv",
-                                    "cuts.ecsv", "summary.json", "report.md"}
+    assert set(marker["files"]) == {
+        "table1.ecsv",
+        "table2.ecsv",
+        "azimuthal_profile.ecsv",
+        "cuts.ecsv",
+        "summary.json",
+        "report.md",
+    }
     assert {p.name for p in out.iterdir()} == set(marker["files"]) | {MARKER}
     assert not _staging_left(out.parent)
 
@@ -84,8 +94,17 @@ def test_out_at_the_inputs_folder_leaves_every_input_intact(tmp_path, capsys):
 def test_overwrite_adds_files_and_touches_nothing_else(tmp_path):
     work = _user_folder(tmp_path)
     before = _snapshot(work)
-    rc = main(["run", str(work / "run.toml"), "--out", str(work), "--quiet", "--no-figures",
-               "--overwrite"])
+    rc = main(
+        [
+            "run",
+            str(work / "run.toml"),
+            "--out",
+            str(work),
+            "--quiet",
+            "--no-figures",
+            "--overwrite",
+        ]
+    )
     assert rc == 0
     after = _snapshot(work)
     for name, content in before.items():
@@ -114,8 +133,11 @@ def test_an_existing_file_is_an_error(tmp_path, capsys):
 
 def test_a_previous_result_is_updated_keeping_the_users_files(tmp_path):
     out = tmp_path / "res"
-    two = {**TINY, "run": ["giants", "lamost"], "synthetic": {"seed": 5, "n_giants": 6000,
-                                                                  "n_lamost": 6000}}
+    two = {
+        **TINY,
+        "run": ["giants", "lamost"],
+        "synthetic": {"seed": 5, "n_giants": 6000, "n_lamost": 6000},
+    }
     pipeline.run(two, out=out, verbose=False, figures=False)
     assert (out / "table1_lamost.ecsv").exists()
     (out / "my_plot.png").write_bytes(b"user's")
@@ -130,8 +152,14 @@ def test_an_output_never_replaces_an_input(tmp_path):
     out = tmp_path / "res"
     pipeline.run(TINY, out=out, verbose=False, figures=False)
     # a user keeps a catalogue named like an output in the results folder and reads it
-    cfg = dict(TINY, samples={"giants": {"inputs": {"gaia": str(out / "cuts.ecsv"),
-                                                     "distances": str(out / "summary.json")}}})
+    cfg = dict(
+        TINY,
+        samples={
+            "giants": {
+                "inputs": {"gaia": str(out / "cuts.ecsv"), "distances": str(out / "summary.json")}
+            }
+        },
+    )
     before = _snapshot(out)
     with pytest.raises(OutputError, match="would replace the input"):
         pipeline.run(cfg, out=out, verbose=False, figures=False)
@@ -165,25 +193,34 @@ def _dead_pid():
 
 def test_stale_staging_of_a_killed_run_is_swept(tmp_path):
     import socket
+
     stale = tmp_path / ".fastgrad-tmp-123-abc"
     stale.mkdir()
     (stale / "fig1.png").write_bytes(b"")
-    (stale / ".fastgrad-staging.json").write_text(json.dumps(
-        {"pid": _dead_pid(), "host": socket.gethostname(), "out": "x"}))
+    (stale / ".fastgrad-staging.json").write_text(
+        json.dumps({"pid": _dead_pid(), "host": socket.gethostname(), "out": "x"})
+    )
     foreign = tmp_path / ".fastgrad-tmp-not-ours"  # no tag: never removed
     foreign.mkdir()
-    alive = tmp_path / ".fastgrad-tmp-456-def"     # a run still going: kept
+    alive = tmp_path / ".fastgrad-tmp-456-def"  # a run still going: kept
     alive.mkdir()
-    (alive / ".fastgrad-staging.json").write_text(json.dumps(
-        {"pid": os.getppid(), "host": socket.gethostname(), "out": "x"}))
+    (alive / ".fastgrad-staging.json").write_text(
+        json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "out": "x"})
+    )
     pipeline.run(TINY, out=tmp_path / "res", verbose=False, figures=False)
     assert not stale.exists() and foreign.exists() and alive.exists()
     assert sweep_stale(tmp_path) == []
 
 
 def _run_cli(args, cwd, **kw):
-    return subprocess.Popen([sys.executable, "-m", "fastgrad.cli", *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fastgrad.cli", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def test_sigterm_during_the_write_leaves_no_partial_output(tmp_path):
@@ -218,8 +255,7 @@ def test_a_file_size_limit_is_one_line_and_no_partial_output(tmp_path):
     def limit():  # ulimit -f: ~20 kB per file (Python ignores SIGXFSZ: writes fail with EFBIG)
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
 
-    proc = _run_cli(["run", "run.toml", "--out", "res", "--quiet"], cwd=tmp_path,
-                    preexec_fn=limit)
+    proc = _run_cli(["run", "run.toml", "--out", "res", "--quiet"], cwd=tmp_path, preexec_fn=limit)
     _, err = proc.communicate(timeout=120)
     lines = err.strip().splitlines()
     assert proc.returncode == 4, err

@@ -2,6 +2,7 @@
 figure are written as valid PNGs, with the labels, colour bars and overlays
 the paper draws.  The files also go to $FASTGRAD_FIGURE_DIR when set, to be
 looked at."""
+
 import os
 from pathlib import Path
 
@@ -37,8 +38,9 @@ def mock_disk(n=60_000, seed=12):
     phi = rng.uniform(-0.35, 0.35, n)
     x, y = -R * np.cos(phi), R * np.sin(phi)
     predicted = 0.45 - 0.07 * R
-    bump = 0.15 * np.exp(-((x + 8.6) ** 2 + (y - 1.5) ** 2) / 0.4) \
-        - 0.15 * np.exp(-((x + 10.5) ** 2 + (y + 1.5) ** 2) / 0.4)
+    bump = 0.15 * np.exp(-((x + 8.6) ** 2 + (y - 1.5) ** 2) / 0.4) - 0.15 * np.exp(
+        -((x + 10.5) ** 2 + (y + 1.5) ** 2) / 0.4
+    )
     observed = predicted + bump + rng.normal(0.0, 0.1, n)
     return R, phi, x, y, observed, predicted
 
@@ -54,8 +56,11 @@ def test_residual_maps_figure(tmp_path, method):
     bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
     assert len(panels) == 3 and len(bars) == 3
     labels = [b.get_ylabel() for b in bars]
-    assert labels == ["observed [Fe/H] (dex)", "model [Fe/H] (dex)",
-                      "observed − model [Fe/H] (dex)"]
+    assert labels == [
+        "observed [Fe/H] (dex)",
+        "model [Fe/H] (dex)",
+        "observed − model [Fe/H] (dex)",
+    ]
     for ax in panels:
         assert ax.get_xlabel() == "X (kpc)"
         # 5 arms x (centre + 2 dashed edges) + the Sun
@@ -74,16 +79,25 @@ def test_residual_maps_options(tmp_path):
     R, phi, x, y, obs, pred = mock_disk(20_000)
     grid = np.meshgrid(np.linspace(-12, -6, 30), np.linspace(-4, 4, 40))
     z = np.exp(-((grid[0] + 9) ** 2 + grid[1] ** 2))
-    fig = plots.plot_residual_maps(x, y, obs, pred, sign="model-observed", quantity="[M/H]",
-                                   arms=None, contours=(grid[0], grid[1], z),
-                                   contour_levels=[0.5], residual_lim=0.2)
+    fig = plots.plot_residual_maps(
+        x,
+        y,
+        obs,
+        pred,
+        sign="model-observed",
+        quantity="[M/H]",
+        arms=None,
+        contours=(grid[0], grid[1], z),
+        contour_levels=[0.5],
+        residual_lim=0.2,
+    )
     save(fig, tmp_path, "residual_maps_options.png")
     bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
     assert bars[2].get_ylabel() == "model − observed [M/H] (dex)"
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
-    assert len(panels[0].lines) == 1                       # the Sun only
+    assert len(panels[0].lines) == 1  # the Sun only
     assert panels[2].collections[0].get_clim() == (-0.2, 0.2)
-    assert len(panels[2].collections) > 1                  # the contours
+    assert len(panels[2].collections) > 1  # the contours
     with pytest.raises(ValueError, match="method"):
         plots.plot_residual_maps(x, y, obs, pred, method="kde")
     with pytest.raises(ValueError, match="sign"):
@@ -99,8 +113,9 @@ def test_residual_maps_significance_panel(tmp_path, method):
     a ResidualMap from the caller is drawn as it is; fig= is honoured."""
     R, phi, x, y, obs, pred = mock_disk(40_000)
     fig = Figure()
-    out = plots.plot_residual_maps(x, y, obs, pred, method=method, gridsize=20, R0=8.27,
-                                   significance=199, seed=1, fig=fig)
+    out = plots.plot_residual_maps(
+        x, y, obs, pred, method=method, gridsize=20, R0=8.27, significance=199, seed=1, fig=fig
+    )
     assert out is fig
     save(fig, tmp_path, f"residual_maps_significance_{method}.png")
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
@@ -113,10 +128,13 @@ def test_residual_maps_significance_panel(tmp_path, method):
     m = fastgrad.residual_map(x, y, obs, pred, gridsize=20, n_permutations=99, seed=2)
     fig2 = plots.plot_residual_maps(x, y, obs, pred, gridsize=20, significance=m)
     drawn = [ax for ax in fig2.axes if ax.get_label() != "<colorbar>"][3].collections[0]
-    np.testing.assert_array_equal(np.ma.getmaskarray(drawn.get_array()).ravel(),
-                                  np.ma.getmaskarray(m.p_value).ravel())
+    np.testing.assert_array_equal(
+        np.ma.getmaskarray(drawn.get_array()).ravel(), np.ma.getmaskarray(m.p_value).ravel()
+    )
     with pytest.raises(ValueError, match="no p-values"):
-        plots.plot_residual_maps(x, y, obs, pred, significance=fastgrad.residual_map(x, y, obs, pred))
+        plots.plot_residual_maps(
+            x, y, obs, pred, significance=fastgrad.residual_map(x, y, obs, pred)
+        )
 
 
 def test_azimuthal_profile_figure(tmp_path):
@@ -124,8 +142,13 @@ def test_azimuthal_profile_figure(tmp_path):
     n = 200_000
     R = np.sqrt(rng.uniform(6.8**2, 11.5**2, n))
     phi = rng.uniform(-0.6, 0.6, n)
-    feh = 0.45 - 0.07 * R + 0.05 * np.cos(2 * phi / 0.6 * np.pi) * (R > 9) \
-        + 0.03 * np.sin(phi / 0.6 * np.pi) * (R < 9) + rng.normal(0, 0.1, n)
+    feh = (
+        0.45
+        - 0.07 * R
+        + 0.05 * np.cos(2 * phi / 0.6 * np.pi) * (R > 9)
+        + 0.03 * np.sin(phi / 0.6 * np.pi) * (R < 9)
+        + rng.normal(0, 0.1, n)
+    )
     delta = fastgrad.azimuthal_deviation(R, feh)
     profiles = fastgrad.azimuthal_profiles(R, phi, delta)
     fig = plots.plot_azimuthal_profile(profiles)
@@ -135,7 +158,7 @@ def test_azimuthal_profile_figure(tmp_path):
     handles, labels = ax.get_legend_handles_labels()
     assert labels == ["7 ≤ R < 9 kpc", "9 ≤ R < 11 kpc"]
     colors = [h.lines[0].get_color() for h in handles]
-    assert colors == ["tab:blue", "k"]                       # inner blue, outer black
+    assert colors == ["tab:blue", "k"]  # inner blue, outer black
     # masked (empty) bins are not drawn: only the bins with >= 20 stars
     n_drawn = len(handles[0].lines[0].get_xdata())
     assert n_drawn == np.count_nonzero(~profiles[(7.0, 9.0)]["mean"].mask) < 180
@@ -156,7 +179,7 @@ def test_draw_helpers_keep_limits():
     c = arm_curve("Local", R0=8.27, n=300)
     np.testing.assert_allclose(lines[0].get_xdata(), c.x)
     sun = plots.draw_sun(ax)
-    assert tuple(sun.get_xydata()[0]) == (-8.27, 0.0)   # the paper's R0 by default
+    assert tuple(sun.get_xydata()[0]) == (-8.27, 0.0)  # the paper's R0 by default
     nothing = plots.draw_arms(ax, "reid2019", widths=False)
     assert len(nothing) == 7
 
@@ -164,22 +187,34 @@ def test_draw_helpers_keep_limits():
 def test_paper_figures_draw_on_given_axes_and_figures():
     """Figures 1-8 take ax= (one panel) or fig= (several) and return that Figure."""
     from astropy.table import Table
+
     R, phi, x, y, obs, pred = mock_disk(n=4000)
     z = np.random.default_rng(1).normal(0.0, 0.3, len(R))
     fig = Figure()
     assert plots.fig1_density(x, y, z, R, R0=8.27, fig=fig) is fig and len(fig.axes) >= 2
     fig = Figure()
     assert plots.fig2_metallicity(x, y, z, R, obs, R0=8.27, fig=fig) is fig
-    table = Table({"bin_center": [0.1, 0.3], "n_stars": [600, 700],
-                   "slope": np.ma.array([-0.07, -0.06]), "slope_err": np.ma.array([0.01, 0.01])})
+    table = Table(
+        {
+            "bin_center": [0.1, 0.3],
+            "n_stars": [600, 700],
+            "slope": np.ma.array([-0.07, -0.06]),
+            "slope_err": np.ma.array([0.01, 0.01]),
+        }
+    )
     for draw in (plots.fig4_radial_gradients, plots.fig7_vertical_gradients):
         fig = Figure()
         ax = fig.subplots()
         assert draw(table, ax=ax) is fig and ax.get_ylabel().startswith("$m_")
         assert isinstance(draw(table), Figure)
     from types import SimpleNamespace
-    fit = SimpleNamespace(slope=-0.07, slope_err=0.01, intercept=0.45,
-                          samples=np.column_stack([np.full(50, -0.07), np.full(50, 0.45)]))
+
+    fit = SimpleNamespace(
+        slope=-0.07,
+        slope_err=0.01,
+        intercept=0.45,
+        samples=np.column_stack([np.full(50, -0.07), np.full(50, 0.45)]),
+    )
     fig = Figure()
     ax = fig.subplots()
     assert plots.fig3_radial_fit(R, obs, fit, ax=ax, n_draws=5) is fig
@@ -190,7 +225,8 @@ def test_paper_figures_draw_on_given_axes_and_figures():
 
 def test_fastgrad_figures_is_a_deprecated_alias():
     import fastgrad.figures
+
     with pytest.warns(FutureWarning, match=r"use fastgrad\.plots\.fig4_radial_gradients"):
         assert fastgrad.figures.fig4_radial_gradients is plots.fig4_radial_gradients
     with pytest.raises(AttributeError):
-        fastgrad.figures.no_such_figure
+        fastgrad.figures.no_such_figure  # noqa: B018 (the attribute access is the test)

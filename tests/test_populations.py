@@ -4,25 +4,35 @@ The hand reference evaluates Bensby et al. (2003)'s formula star by star with
 the ``math`` module, from the Table 1 numbers typed here again (not imported),
 so a wrong constant or sign in the module shows up.
 """
+
 import math
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import Galactic
 from astropy.table import Table
 
 import fastgrad
 from fastgrad import get_frame
-from fastgrad.populations import (BENSBY2003, HALO_CUT, Population, PopulationModel,
-                                  add_kinematic_probabilities, halo_cut,
-                                  kinematic_probabilities, lsr_velocities,
-                                  uvw_probabilities)
+from fastgrad.populations import (
+    BENSBY2003,
+    HALO_CUT,
+    Population,
+    PopulationModel,
+    add_kinematic_probabilities,
+    halo_cut,
+    kinematic_probabilities,
+    lsr_velocities,
+    uvw_probabilities,
+)
 
 # Bensby, Feltzing & Lundstrom 2003, Table 1: X, sigma_U, sigma_V, sigma_W, V_asym
-TABLE1 = {"thin": (0.94, 35.0, 20.0, 16.0, -15.0),
-          "thick": (0.06, 67.0, 38.0, 35.0, -46.0),
-          "halo": (0.0015, 160.0, 90.0, 90.0, -220.0)}
+TABLE1 = {
+    "thin": (0.94, 35.0, 20.0, 16.0, -15.0),
+    "thick": (0.06, 67.0, 38.0, 35.0, -46.0),
+    "halo": (0.0015, 160.0, 90.0, 90.0, -220.0),
+}
 SUN_PEC = (11.1, 12.24, 7.25)
 
 
@@ -30,14 +40,23 @@ def hand_probabilities(U, V, W):
     f = {}
     for name, (X, su, sv, sw, vasym) in TABLE1.items():
         k = 1.0 / ((2.0 * math.pi) ** 1.5 * su * sv * sw)
-        f[name] = X * k * math.exp(-U**2 / (2 * su**2) - (V - vasym)**2 / (2 * sv**2)
-                                   - W**2 / (2 * sw**2))
+        f[name] = (
+            X
+            * k
+            * math.exp(-(U**2) / (2 * su**2) - (V - vasym) ** 2 / (2 * sv**2) - W**2 / (2 * sw**2))
+        )
     total = sum(f.values())
     return {name: value / total for name, value in f.items()}
 
 
-UVW = [(0.0, 0.0, 0.0), (30.0, -20.0, 10.0), (-60.0, -50.0, 40.0), (100.0, -120.0, -70.0),
-       (-150.0, -250.0, 90.0), (20.0, 30.0, -5.0)]
+UVW = [
+    (0.0, 0.0, 0.0),
+    (30.0, -20.0, 10.0),
+    (-60.0, -50.0, 40.0),
+    (100.0, -120.0, -70.0),
+    (-150.0, -250.0, 90.0),
+    (20.0, 30.0, -5.0),
+]
 
 
 def test_bensby2003_table_values():
@@ -64,10 +83,13 @@ def test_matches_scipy_multivariate_normal():
     U, V, W = rng.normal(0, 80, (3, 500))
     out = uvw_probabilities(U, V, W)
     f = []
-    for name, (X, su, sv, sw, vasym) in TABLE1.items():
-        f.append(X * stats.multivariate_normal(mean=[0.0, vasym, 0.0],
-                                               cov=np.diag([su**2, sv**2, sw**2])).pdf(
-            np.column_stack([U, V, W])))
+    for X, su, sv, sw, vasym in TABLE1.values():
+        f.append(
+            X
+            * stats.multivariate_normal(
+                mean=[0.0, vasym, 0.0], cov=np.diag([su**2, sv**2, sw**2])
+            ).pdf(np.column_stack([U, V, W]))
+        )
     f = np.array(f)
     ref = f / f.sum(axis=0)
     for k, name in enumerate(TABLE1):
@@ -90,9 +112,11 @@ def test_sum_to_one_and_classic_stars():
 
 
 def test_extreme_and_bad_velocities():
-    out = uvw_probabilities([1e5, -1e8, 1e300, 0.0, np.nan, np.inf],
-                            [0.0, 0.0, 1e300, 3e4, 0.0, 0.0],
-                            [0.0, 0.0, -1e300, 0.0, 0.0, 0.0])
+    out = uvw_probabilities(
+        [1e5, -1e8, 1e300, 0.0, np.nan, np.inf],
+        [0.0, 0.0, 1e300, 3e4, 0.0, 0.0],
+        [0.0, 0.0, -1e300, 0.0, 0.0, 0.0],
+    )
     p = np.column_stack([out[c] for c in out.colnames])
     # far from every ellipsoid: the widest (halo) takes it all, no NaN
     np.testing.assert_array_equal(p[:4, 2], 1.0)
@@ -115,8 +139,9 @@ def test_custom_population_model():
     out = uvw_probabilities([500.0, 0.0], [0.0, 0.0], [0.0, 0.0], populations=single)
     assert out.colnames == ["p_disk"] and np.all(out["p_disk"] == 1.0)
     stream = Population("hercules", 0.06, 26.0, 9.0, 17.0, -50.0, u_asym=-40.0)
-    out = uvw_probabilities([-40.0], [-50.0], [0.0],
-                            populations=list(BENSBY2003.populations) + [stream])
+    out = uvw_probabilities(
+        [-40.0], [-50.0], [0.0], populations=list(BENSBY2003.populations) + [stream]
+    )
     assert out.colnames[-1] == "p_hercules" and out["p_hercules"][0] > 0.5
     with pytest.raises(ValueError, match="sigma_v"):
         Population("bad", 0.5, 10.0, 0.0, 10.0, 0.0)
@@ -131,12 +156,19 @@ def test_lsr_velocities_signs_against_astropy():
     Galactic ones by ~0.2 deg (z_sun, Sgr A* off l = b = 0): tolerance
     0.5 % of the speed."""
     frame = get_frame(None)
-    helio = np.array([[40.0, -30.0, 20.0], [-100.0, 50.0, -10.0], [0.0, 0.0, 0.0],
-                      [5.0, -220.0, 3.0]])
-    gal = Galactic(u=[1e-3] * 4 * u.pc, v=[0.0] * 4 * u.pc, w=[0.0] * 4 * u.pc,
-                   U=helio[:, 0] * u.km / u.s, V=helio[:, 1] * u.km / u.s,
-                   W=helio[:, 2] * u.km / u.s, representation_type="cartesian",
-                   differential_type="cartesian")
+    helio = np.array(
+        [[40.0, -30.0, 20.0], [-100.0, 50.0, -10.0], [0.0, 0.0, 0.0], [5.0, -220.0, 3.0]]
+    )
+    gal = Galactic(
+        u=[1e-3] * 4 * u.pc,
+        v=[0.0] * 4 * u.pc,
+        w=[0.0] * 4 * u.pc,
+        U=helio[:, 0] * u.km / u.s,
+        V=helio[:, 1] * u.km / u.s,
+        W=helio[:, 2] * u.km / u.s,
+        representation_type="cartesian",
+        differential_type="cartesian",
+    )
     gc = gal.transform_to(frame)
     U, V, W = lsr_velocities(gc.v_x, gc.v_y, gc.v_z, frame=frame)
     got = np.column_stack([U, V, W]) - np.array(SUN_PEC)
@@ -169,10 +201,12 @@ def test_kinematic_probabilities_from_galactocentric():
     # another frame: its own Sun velocity is subtracted
     other = kinematic_probabilities(vx, vy, vz, frame="v4.0", kinematics="heliocentric")
     v40 = get_frame("v4.0").galcen_v_sun
-    np.testing.assert_allclose(other["V"] - out["V"],
-                               v_sun[1] - v40.y.to_value(u.km / u.s), atol=1e-12)
-    no_pec = kinematic_probabilities(vx, vy, vz, solar_motion=(0.0, 0.0, 0.0),
-                                     kinematics="heliocentric")
+    np.testing.assert_allclose(
+        other["V"] - out["V"], v_sun[1] - v40.y.to_value(u.km / u.s), atol=1e-12
+    )
+    no_pec = kinematic_probabilities(
+        vx, vy, vz, solar_motion=(0.0, 0.0, 0.0), kinematics="heliocentric"
+    )
     np.testing.assert_allclose(no_pec["U"] - out["U"], -SUN_PEC[0], atol=1e-12)
 
 
@@ -180,13 +214,21 @@ def test_add_kinematic_probabilities_uses_table_frame():
     frame = get_frame("v4.0")
     from fastgrad.frames import frame_metadata
 
-    t = Table({"x": [-8.0, 3.0], "y": [0.5, 9.0], "vx": [10.0, 12.9], "vy": [240.0, 245.6],
-               "vz": [7.0, 7.78]})
+    t = Table(
+        {
+            "x": [-8.0, 3.0],
+            "y": [0.5, 9.0],
+            "vx": [10.0, 12.9],
+            "vy": [240.0, 245.6],
+            "vz": [7.0, 7.78],
+        }
+    )
     t.meta["frame"] = frame_metadata(frame)
     for kinematics in ("local", "heliocentric"):
         out = add_kinematic_probabilities(t, kinematics=kinematics)
-        ref = kinematic_probabilities(t["vx"], t["vy"], t["vz"], x=t["x"], y=t["y"], frame=frame,
-                                      kinematics=kinematics)
+        ref = kinematic_probabilities(
+            t["vx"], t["vy"], t["vz"], x=t["x"], y=t["y"], frame=frame, kinematics=kinematics
+        )
         np.testing.assert_allclose(out["p_thin"], ref["p_thin"], rtol=1e-15)
         np.testing.assert_allclose(out["U"], ref["U"], rtol=1e-15)
         assert out.meta["kinematics"]["velocities"] == kinematics
@@ -201,7 +243,12 @@ def test_halo_cut_boundary_and_count():
     kept, report = halo_cut(t)
     np.testing.assert_array_equal(kept["id"], [0, 1])
     assert tuple(report[0][["cut", "n_before", "n_removed", "n_after", "n_nonfinite"]]) == (
-        "halo", 5, 3, 2, 1)
+        "halo",
+        5,
+        3,
+        2,
+        1,
+    )
     kept, _ = halo_cut(t, p_max=0.6)
     assert len(kept) == 4
     assert HALO_CUT.params["p_halo_max"] == 0.01
@@ -210,9 +257,16 @@ def test_halo_cut_boundary_and_count():
 def test_halo_cut_from_velocities():
     frame = get_frame(None)
     lsr = frame.galcen_v_sun.xyz.to_value(u.km / u.s) - np.array(SUN_PEC)
-    sun = fastgrad.frame_constants(frame)[1]   # at the Sun: local = heliocentric
-    t = Table({"x": [sun[0]] * 2, "y": [sun[1]] * 2, "vx": [lsr[0], lsr[0]],
-               "vy": [lsr[1], lsr[1] - 220.0], "vz": [lsr[2], lsr[2]]})
+    sun = fastgrad.frame_constants(frame)[1]  # at the Sun: local = heliocentric
+    t = Table(
+        {
+            "x": [sun[0]] * 2,
+            "y": [sun[1]] * 2,
+            "vx": [lsr[0], lsr[0]],
+            "vy": [lsr[1], lsr[1] - 220.0],
+            "vz": [lsr[2], lsr[2]],
+        }
+    )
     kept, report = halo_cut(t)
     assert len(kept) == 1 and kept["p_thin"][0] > 0.99
     assert report["n_removed"][0] == 1
@@ -229,25 +283,32 @@ def _vel(n=5):
 def test_kinematic_probabilities_masked_velocities_are_nan_not_fill_values():
     from astropy.table import MaskedColumn
     from astropy.utils.masked import Masked
+
     vx, vy, vz = _vel()
     x, y = np.full(5, -8.0), np.linspace(-1.0, 1.0, 5)
     ref = kinematic_probabilities(vx, vy, vz, x=x, y=y)
     mask = np.array([False, True, False, False, True])
     fill = np.where(mask, -99999.0, vy)
     kms = u.km / u.s
-    for vy_masked in (Masked(fill * kms, mask=mask), MaskedColumn(fill, mask=mask, unit=kms),
-                      np.ma.masked_array(fill, mask=mask)):
+    for vy_masked in (
+        Masked(fill * kms, mask=mask),
+        MaskedColumn(fill, mask=mask, unit=kms),
+        np.ma.masked_array(fill, mask=mask),
+    ):
         t = kinematic_probabilities(vx, vy_masked, vz, x=x, y=y)
         for name in ("V", "p_thin", "p_thick", "p_halo"):
             assert np.isnan(t[name][mask]).all(), (type(vy_masked), name)
             np.testing.assert_array_equal(t[name][~mask], ref[name][~mask])
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.array([True, False, True, False, True]), "booleans"),
-    (np.ones(5) * (1 + 1j), "complex"),
-    (np.arange(5).astype("datetime64[s]"), "dates"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.array([True, False, True, False, True]), "booleans"),
+        (np.ones(5) * (1 + 1j), "complex"),
+        (np.arange(5).astype("datetime64[s]"), "dates"),
+    ],
+)
 def test_kinematic_probabilities_refuses_bool_complex_dates(bad, match):
     vx, vy, vz = _vel()
     with pytest.raises(TypeError, match=f"vz: .*{match}"):
@@ -265,15 +326,18 @@ def test_scalar_parameters_name_themselves():
         halo_cut(t, p_max=1.5)
     with pytest.raises(TypeError, match="p_max"):
         halo_cut(t, p_max="0.01")
-    kept, report = halo_cut(t, p_max=1 * u.percent)   # 1 % is 0.01
+    kept, report = halo_cut(t, p_max=1 * u.percent)  # 1 % is 0.01
     assert len(kept) == 2 and report["n_nonfinite"][0] == 1
     with pytest.raises(u.UnitConversionError, match=r"solar_motion\[0\] \(U\)"):
-        kinematic_probabilities(vx, vy, vz, solar_motion=[11.1, 12.24, 7.25] * u.kpc,
-                                kinematics="heliocentric")
-    pc = kinematic_probabilities(vx, vy, vz, solar_motion=[11.1, 12.24, 7.25] * u.km / u.s,
-                                 kinematics="heliocentric")
-    ms = kinematic_probabilities(vx, vy, vz, kinematics="heliocentric",
-                                 solar_motion=[11100.0, 12240.0, 7250.0] * u.m / u.s)
+        kinematic_probabilities(
+            vx, vy, vz, solar_motion=[11.1, 12.24, 7.25] * u.kpc, kinematics="heliocentric"
+        )
+    pc = kinematic_probabilities(
+        vx, vy, vz, solar_motion=[11.1, 12.24, 7.25] * u.km / u.s, kinematics="heliocentric"
+    )
+    ms = kinematic_probabilities(
+        vx, vy, vz, kinematics="heliocentric", solar_motion=[11100.0, 12240.0, 7250.0] * u.m / u.s
+    )
     np.testing.assert_allclose(ms["U"], pc["U"], rtol=1e-15, atol=1e-12)
     # a population in Quantities is stored in km/s; a wrong unit names the field
     p = Population("stream", 0.01, 20 * u.km / u.s, 10 * u.km / u.s, 10000 * u.m / u.s, -50.0)
@@ -286,14 +350,22 @@ def test_scalar_parameters_name_themselves():
 
 def test_table_steps_take_dataframes_and_name_other_types():
     import pandas as pd
+
     rng = np.random.default_rng(3)
-    df = pd.DataFrame({"x": rng.uniform(-12, -4, 200), "y": rng.uniform(-4, 4, 200),
-                       "vx": rng.normal(11, 30, 200), "vy": rng.normal(245, 20, 200),
-                       "vz": rng.normal(7, 15, 200)})
+    df = pd.DataFrame(
+        {
+            "x": rng.uniform(-12, -4, 200),
+            "y": rng.uniform(-4, 4, 200),
+            "vx": rng.normal(11, 30, 200),
+            "vy": rng.normal(245, 20, 200),
+            "vz": rng.normal(7, 15, 200),
+        }
+    )
     t = fastgrad.add_kinematic_probabilities(df)
     ref = fastgrad.kinematic_probabilities(df["vx"], df["vy"], df["vz"], x=df["x"], y=df["y"])
-    np.testing.assert_array_equal(np.asarray(fastgrad.kinematic_probabilities(df)["p_halo"]),
-                                  np.asarray(ref["p_halo"]))
+    np.testing.assert_array_equal(
+        np.asarray(fastgrad.kinematic_probabilities(df)["p_halo"]), np.asarray(ref["p_halo"])
+    )
     np.testing.assert_array_equal(np.asarray(t["p_halo"]), np.asarray(ref["p_halo"]))
     kept, report = fastgrad.halo_cut(df)
     assert report["n_before"][0] == 200 and len(kept) == report["n_after"][0]
@@ -315,6 +387,7 @@ def _astropy_cylindrical(gc):
     """(v_R, v_phi) of astropy Galactocentric coordinates through astropy's own
     cylindrical representation (v_phi along +phi, km/s)."""
     from astropy.coordinates import CylindricalDifferential, CylindricalRepresentation
+
     cyl = gc.represent_as(CylindricalRepresentation, CylindricalDifferential)
     dif = cyl.differentials["s"]
     v_R = dif.d_rho.to_value(u.km / u.s)
@@ -327,15 +400,23 @@ def _astropy_lsr_at_sun(frame):
     Sun's Galactocentric position moving with galcen_v_sun minus the solar
     motion, read in cylindrical components (U = -v_R, V = -v_phi: astropy's
     Galaxy rotates towards -phi)."""
-    from astropy.coordinates import CartesianDifferential, CartesianRepresentation, ICRS
-    sun = ICRS(CartesianRepresentation([0.0, 0.0, 0.0] * u.kpc,
-                                       differentials=CartesianDifferential([0.0] * 3 * u.km / u.s)))
+    from astropy.coordinates import ICRS, CartesianDifferential, CartesianRepresentation
+
+    sun = ICRS(
+        CartesianRepresentation(
+            [0.0, 0.0, 0.0] * u.kpc, differentials=CartesianDifferential([0.0] * 3 * u.km / u.s)
+        )
+    )
     sun_gc = sun.transform_to(frame)
     lsr_v = sun_gc.velocity.d_xyz.to_value(u.km / u.s) - np.array(SUN_PEC)
     from astropy.coordinates import Galactocentric
-    p = Galactocentric(CartesianRepresentation(sun_gc.cartesian.xyz,
-                                               differentials=CartesianDifferential(lsr_v * u.km / u.s)),
-                       **{k: getattr(frame, k) for k in frame.frame_attributes})
+
+    p = Galactocentric(
+        CartesianRepresentation(
+            sun_gc.cartesian.xyz, differentials=CartesianDifferential(lsr_v * u.km / u.s)
+        ),
+        **{k: getattr(frame, k) for k in frame.frame_attributes},
+    )
     v_R, v_phi = _astropy_cylindrical(p)
     return -float(v_R), -float(v_phi), float(lsr_v[2])
 
@@ -348,24 +429,34 @@ def test_local_velocities_match_astropy_cylindrical(frame_name):
     Galactocentric transform and cylindrical representation. Tolerance 1e-6
     km/s: fastgrad's transform agrees with astropy's to ~1e-9 relative."""
     from astropy.coordinates import SkyCoord
+
     frame = get_frame(frame_name)
     rng = np.random.default_rng(15)
     n = 40
-    s = dict(ra=rng.uniform(0, 360, n), dec=np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
-             distance=rng.uniform(0.5, 12.0, n), pmra=rng.normal(0, 6, n),
-             pmdec=rng.normal(-3, 6, n), radial_velocity=rng.normal(0, 60, n))
+    s = dict(
+        ra=rng.uniform(0, 360, n),
+        dec=np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+        distance=rng.uniform(0.5, 12.0, n),
+        pmra=rng.normal(0, 6, n),
+        pmdec=rng.normal(-3, 6, n),
+        radial_velocity=rng.normal(0, 60, n),
+    )
     gc_table = fastgrad.galactocentric(**s, frame=frame)
-    out = kinematic_probabilities(gc_table)   # the frame comes from the table's meta
+    out = kinematic_probabilities(gc_table)  # the frame comes from the table's meta
     assert out.meta["kinematics"] == "local"
-    c = SkyCoord(ra=s["ra"] * u.deg, dec=s["dec"] * u.deg, distance=s["distance"] * u.kpc,
-                 pm_ra_cosdec=s["pmra"] * u.mas / u.yr, pm_dec=s["pmdec"] * u.mas / u.yr,
-                 radial_velocity=s["radial_velocity"] * u.km / u.s)
+    c = SkyCoord(
+        ra=s["ra"] * u.deg,
+        dec=s["dec"] * u.deg,
+        distance=s["distance"] * u.kpc,
+        pm_ra_cosdec=s["pmra"] * u.mas / u.yr,
+        pm_dec=s["pmdec"] * u.mas / u.yr,
+        radial_velocity=s["radial_velocity"] * u.km / u.s,
+    )
     gc = c.transform_to(frame)
     v_R, v_phi = _astropy_cylindrical(gc)
     u_lsr, v_lsr, w_lsr = _astropy_lsr_at_sun(frame)
     # the circular speed is the frame's v_y of the Sun minus V_sun (Sun on the x axis)
-    assert v_lsr == pytest.approx(_v_sun(frame)[1] - SUN_PEC[1],
-                                  abs=1e-9)
+    assert v_lsr == pytest.approx(_v_sun(frame)[1] - SUN_PEC[1], abs=1e-9)
     np.testing.assert_allclose(out["U"], -v_R - u_lsr, atol=1e-6)
     np.testing.assert_allclose(out["V"], -v_phi - v_lsr, atol=1e-6)
     np.testing.assert_allclose(out["W"], gc.v_z.to_value(u.km / u.s) - w_lsr, atol=1e-6)
@@ -384,8 +475,9 @@ def test_circular_orbits_anywhere_in_the_disk_are_thin():
     +-10 km/s lag or lead; the heliocentric reading calls most of them halo."""
     frame = get_frame(None)
     v_c = _v_sun(frame)[1] - SUN_PEC[1]
-    R, phi, dv = np.meshgrid(np.linspace(4.0, 16.0, 13), np.radians(np.arange(0, 360, 15)),
-                             [-10.0, 0.0, 10.0])
+    R, phi, dv = np.meshgrid(
+        np.linspace(4.0, 16.0, 13), np.radians(np.arange(0, 360, 15)), [-10.0, 0.0, 10.0]
+    )
     R, phi, dv = R.ravel(), phi.ravel(), dv.ravel()
     x, y = R * np.cos(phi), R * np.sin(phi)
     speed = v_c + dv
@@ -407,8 +499,9 @@ def test_local_equals_heliocentric_at_the_sun():
         frame = get_frame(name)
         sun = fastgrad.frame_constants(frame)[1]
         vx, vy, vz = (np.random.default_rng(2).normal(m, 80, 300) for m in (10, 230, 7))
-        loc = kinematic_probabilities(vx, vy, vz, x=np.full(300, sun[0]),
-                                      y=np.full(300, sun[1]), frame=frame)
+        loc = kinematic_probabilities(
+            vx, vy, vz, x=np.full(300, sun[0]), y=np.full(300, sun[1]), frame=frame
+        )
         hel = kinematic_probabilities(vx, vy, vz, frame=frame, kinematics="heliocentric")
         for c in ("U", "V", "W", "p_thin", "p_thick", "p_halo"):
             np.testing.assert_allclose(loc[c], hel[c], rtol=1e-12, atol=1e-12)
@@ -425,8 +518,9 @@ def test_local_needs_positions_and_names_the_option():
     with pytest.raises(TypeError, match="with a table"):
         kinematic_probabilities(Table({"vx": vx}), vy)
     # R = 0 has no azimuth: NaN, not a guess
-    out = kinematic_probabilities([10.0, 10.0], [200.0, 200.0], [0.0, 0.0], x=[0.0, -8.0],
-                                  y=[0.0, 0.0])
+    out = kinematic_probabilities(
+        [10.0, 10.0], [200.0, 200.0], [0.0, 0.0], x=[0.0, -8.0], y=[0.0, 0.0]
+    )
     assert np.isnan(out["p_thin"][0]) and np.isfinite(out["p_thin"][1])
 
 
@@ -435,12 +529,22 @@ def test_mc_galactocentric_table_and_halo_cut_in_local_frame():
     same p_halo from it as kinematic_probabilities."""
     rng = np.random.default_rng(4)
     n = 200
-    s = dict(ra=rng.uniform(0, 360, n), dec=rng.uniform(-60, 60, n),
-             distance=rng.uniform(0.5, 5, n), pmra=rng.normal(0, 5, n),
-             pmdec=rng.normal(0, 5, n), radial_velocity=rng.normal(0, 40, n))
-    errs = dict(ra_error=np.full(n, 0.05), dec_error=np.full(n, 0.05),
-                distance_error=0.1 * s["distance"], pmra_error=np.full(n, 0.05),
-                pmdec_error=np.full(n, 0.05), radial_velocity_error=np.full(n, 2.0))
+    s = dict(
+        ra=rng.uniform(0, 360, n),
+        dec=rng.uniform(-60, 60, n),
+        distance=rng.uniform(0.5, 5, n),
+        pmra=rng.normal(0, 5, n),
+        pmdec=rng.normal(0, 5, n),
+        radial_velocity=rng.normal(0, 40, n),
+    )
+    errs = dict(
+        ra_error=np.full(n, 0.05),
+        dec_error=np.full(n, 0.05),
+        distance_error=0.1 * s["distance"],
+        pmra_error=np.full(n, 0.05),
+        pmdec_error=np.full(n, 0.05),
+        radial_velocity_error=np.full(n, 2.0),
+    )
     mc = fastgrad.mc_galactocentric(**s, **errs, n_samples=50, seed=1)
     out = kinematic_probabilities(mc)
     ref = kinematic_probabilities(mc["vx"], mc["vy"], mc["vz"], x=mc["x"], y=mc["y"])

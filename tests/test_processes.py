@@ -5,6 +5,7 @@ Each test runs a script in a subprocess whose environment carries a marker;
 every process it starts (the forkserver, its workers, the resource tracker)
 inherits that environment, so scanning /proc/*/environ finds them all.
 """
+
 import json
 import os
 import signal
@@ -58,20 +59,28 @@ def start(script, marker, tmp_path):
     path = tmp_path / "script.py"
     path.write_text(textwrap.dedent(script))
     env = dict(os.environ, **{MARKER: marker})
-    return subprocess.Popen([sys.executable, str(path)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=tmp_path)
+    return subprocess.Popen(
+        [sys.executable, str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_workers_die_with_their_parent(sig, tmp_path):
     marker = uuid.uuid4().hex
     # guarded, so that this tests the workers' lifetime alone
-    script = DATA + """
+    script = (
+        DATA
+        + """
 if __name__ == "__main__":
     print("fitting", flush=True)
     fastgrad.fit_tables(*args, n_jobs=2, n_steps=20000, **kw)
     print("finished", flush=True)
 """
+    )
     proc = start(script, marker, tmp_path)
     try:
         assert proc.stdout.readline().strip() == b"fitting"
@@ -102,7 +111,9 @@ def test_unguarded_script_uses_workers(tmp_path):
     """No ``if __name__ == "__main__":`` guard: the workers do not re-run the
     script (which would start fits in them and break the pool)."""
     marker = uuid.uuid4().hex
-    script = DATA + """
+    script = (
+        DATA
+        + """
 import json, os, warnings
 warnings.simplefilter("ignore")
 cols = ("slope", "slope_err", "intercept", "scatter", "n_stars")
@@ -112,6 +123,7 @@ for n_jobs in (1, 2):
     out[n_jobs] = [[float(v) for v in t[c]] for t in (radial, vertical) for c in cols]
 print(json.dumps({"pid": os.getpid(), "tables": out}))
 """
+    )
     proc = start(script, marker, tmp_path)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()
@@ -125,7 +137,8 @@ def test_pipeline_run_from_an_unguarded_script(tmp_path):
     """`pipeline.run()` at a script's top level (no __main__ guard), with its
     bins fitted in worker processes: the run completes."""
     script = tmp_path / "unguarded_run.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         from fastgrad import pipeline
         from fastgrad.fitting import workers
         workers.MIN_WORK_PROCESSES = 0  # worker processes even for this small run
@@ -136,8 +149,10 @@ def test_pipeline_run_from_an_unguarded_script(tmp_path):
         res = pipeline.run(cfg, out={str(tmp_path / "res")!r}, verbose=False, figures=False,
                            n_threads=2)
         print("slope", float(res.tables["giants"]["table1"]["slope"][0]))
-    """))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)
+    """)
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("slope") == 1  # the script ran once, not again in the workers

@@ -1,5 +1,6 @@
 """Progress on the 'fastgrad' logger: shown on stderr for a verbose run, routed
 to the user's handler when there is one, never configured for a library user."""
+
 import logging
 
 import pytest
@@ -7,9 +8,13 @@ import pytest
 from fastgrad import pipeline
 from fastgrad.cli import main
 
-TINY = {"run": ["giants"], "synthetic": {"seed": 5, "n_giants": 3000},
-        "monte_carlo": {"n_samples": 8}, "fit": {"n_walkers": 6, "n_steps": 10, "min_stars": 50},
-        "azimuthal": {"min_count": 3, "n_permutations": 9}}
+TINY = {
+    "run": ["giants"],
+    "synthetic": {"seed": 5, "n_giants": 3000},
+    "monte_carlo": {"n_samples": 8},
+    "fit": {"n_walkers": 6, "n_steps": 10, "min_stars": 50},
+    "azimuthal": {"min_count": 3, "n_permutations": 9},
+}
 
 
 def test_a_verbose_run_logs_its_steps_on_stderr_and_removes_its_handler(tmp_path, capsys):
@@ -36,12 +41,15 @@ def test_the_users_handler_gets_the_records(tmp_path, capsys, caplog):
 @pytest.mark.parametrize("flag, debug", [("--verbose", True), ("--quiet", False)])
 def test_cli_verbosity(tmp_path, capsys, flag, debug):
     import json
+
     cfg = tmp_path / "run.json.toml"
-    cfg.write_text('run = ["giants"]\n[synthetic]\nseed = 5\nn_giants = 3000\n'
-                   "[monte_carlo]\nn_samples = 8\n[fit]\nn_walkers = 6\nn_steps = 10\n"
-                   "min_stars = 50\n[azimuthal]\nmin_count = 3\nn_permutations = 9\n")
+    cfg.write_text(
+        'run = ["giants"]\n[synthetic]\nseed = 5\nn_giants = 3000\n'
+        "[monte_carlo]\nn_samples = 8\n[fit]\nn_walkers = 6\nn_steps = 10\n"
+        "min_stars = 50\n[azimuthal]\nmin_count = 3\nn_permutations = 9\n"
+    )
     assert main(["run", str(cfg), "--out", str(tmp_path / "o"), flag, "--no-figures"]) == 0
     err = capsys.readouterr().err
-    assert ("read catalogues: " in err) is debug      # the debug timing records
+    assert ("read catalogues: " in err) is debug  # the debug timing records
     assert ("[fastgrad" in err) is debug
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["samples"]["giants"]

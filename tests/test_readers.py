@@ -4,26 +4,39 @@ Each case writes a good file with astropy in tmp_path, then empties, truncates
 or garbles it: the error must be an InputError (a ValueError) naming the file
 and the format, never a bare parser message, and never a short read.
 """
+
 import warnings
 
 import numpy as np
 import pytest
 from astropy.table import MaskedColumn, Table
 
-from fastgrad.readers import read_catalog
 from fastgrad.errors import InputError
+from fastgrad.readers import read_catalog
 
-FORMATS = {"fits": ("fits", "fits"), "votable": ("vot", "votable"), "csv": ("csv", "ascii.csv"),
-           "ecsv": ("ecsv", "ascii.ecsv"), "parquet": ("parquet", "parquet")}
+FORMATS = {
+    "fits": ("fits", "fits"),
+    "votable": ("vot", "votable"),
+    "csv": ("csv", "ascii.csv"),
+    "ecsv": ("ecsv", "ascii.ecsv"),
+    "parquet": ("parquet", "parquet"),
+}
 # Gaia DR3 source_ids run to ~6.9e18: far above 2**53, where float64 loses digits
-BIG_IDS = np.array([2**62 + 1, 2**62 + 3, 5_000_000_000_000_000_001, 6_917_528_997_577_384_319],
-                   dtype=np.int64)
+BIG_IDS = np.array(
+    [2**62 + 1, 2**62 + 3, 5_000_000_000_000_000_001, 6_917_528_997_577_384_319], dtype=np.int64
+)
 
 
 def bailer_jones(n=40):
-    ids = (np.arange(n, dtype=np.int64) * 7919 + 2**60 + 1)
-    return Table({"source_id": ids, "r_med_geo": np.linspace(100.0, 5000.0, n),
-                  "r_lo_geo": np.linspace(90.0, 4000.0, n), "r_hi_geo": np.linspace(110.0, 6000.0, n)})
+    ids = np.arange(n, dtype=np.int64) * 7919 + 2**60 + 1
+    return Table(
+        {
+            "source_id": ids,
+            "r_med_geo": np.linspace(100.0, 5000.0, n),
+            "r_lo_geo": np.linspace(90.0, 4000.0, n),
+            "r_hi_geo": np.linspace(110.0, 6000.0, n),
+        }
+    )
 
 
 def write(table, path, fmt):
@@ -69,7 +82,7 @@ def test_truncated_file(tmp_path, fmt, keep):
     table = bailer_jones(3000)
     path = good_file(tmp_path, fmt, table)
     data = path.read_bytes()
-    path.write_bytes(data[:int(len(data) * keep)] if keep < 1 else data[:keep])
+    path.write_bytes(data[: int(len(data) * keep)] if keep < 1 else data[:keep])
     with pytest.raises(InputError) as info:
         read_catalog(path, kind="bailer_jones")
     assert_names_file(info, path, fmt)
@@ -109,8 +122,10 @@ def test_fits_without_table(tmp_path):
 
 def test_votable_without_table(tmp_path):
     path = tmp_path / "empty.vot"
-    path.write_text('<?xml version="1.0"?>\n<VOTABLE version="1.4" '
-                    'xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE/></VOTABLE>\n')
+    path.write_text(
+        '<?xml version="1.0"?>\n<VOTABLE version="1.4" '
+        'xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE/></VOTABLE>\n'
+    )
     with pytest.raises(InputError, match="(?i)no table") as info:
         read_catalog(path, kind="bailer_jones")
     assert_names_file(info, path, "votable")
@@ -135,6 +150,7 @@ def test_missing_file_stays_file_not_found(tmp_path):
 # CSV rows with the wrong number of fields (pandas would fill them with NaN)
 # ---------------------------------------------------------------------------
 
+
 def test_csv_cut_mid_row(tmp_path):
     path = good_file(tmp_path, "csv")
     lines = path.read_text().splitlines(keepends=True)
@@ -148,12 +164,14 @@ def test_csv_cut_mid_row(tmp_path):
     assert "truncated" in str(info.value) and "4 fields" in str(info.value)
 
 
-@pytest.mark.parametrize("bad_line, expected", [("1,2.0,3.0\n", "line 3 has 3"),
-                                                 ("1,2.0,3.0,4.0,5.0\n", "line 3 has 5")])
+@pytest.mark.parametrize(
+    "bad_line, expected", [("1,2.0,3.0\n", "line 3 has 3"), ("1,2.0,3.0,4.0,5.0\n", "line 3 has 5")]
+)
 def test_csv_row_with_wrong_field_count(tmp_path, bad_line, expected):
     path = tmp_path / "bj.csv"
-    path.write_text("source_id,r_med_geo,r_lo_geo,r_hi_geo\n7,10.0,9.0,11.0\n" + bad_line
-                    + "8,20.0,19.0,21.0\n")
+    path.write_text(
+        "source_id,r_med_geo,r_lo_geo,r_hi_geo\n7,10.0,9.0,11.0\n" + bad_line + "8,20.0,19.0,21.0\n"
+    )
     with pytest.raises(InputError, match=expected) as info:
         read_catalog(path, kind="bailer_jones")
     assert_names_file(info, path, "csv")
@@ -161,8 +179,10 @@ def test_csv_row_with_wrong_field_count(tmp_path, bad_line, expected):
 
 def test_csv_quoted_fields_and_blank_lines_are_fine(tmp_path):
     path = tmp_path / "quoted.csv"
-    path.write_text('source_id,name,r_med_geo,r_lo_geo,r_hi_geo\n7,"a, b",10.0,9.0,11.0\n\n'
-                    '8,"line\nbreak",20.0,19.0,21.0\n9,,30.0,29.0,31.0\n')
+    path.write_text(
+        'source_id,name,r_med_geo,r_lo_geo,r_hi_geo\n7,"a, b",10.0,9.0,11.0\n\n'
+        '8,"line\nbreak",20.0,19.0,21.0\n9,,30.0,29.0,31.0\n'
+    )
     t = read_catalog(path, kind="bailer_jones")
     assert list(t["source_id"]) == [7, 8, 9] and t["name"][0] == "a, b"
 
@@ -178,6 +198,7 @@ def test_csv_duplicate_header_names(tmp_path):
 # ---------------------------------------------------------------------------
 # identifiers: exact 64-bit integers, a missing one named
 # ---------------------------------------------------------------------------
+
 
 def test_csv_ids_are_exact_int64(tmp_path):
     t = bailer_jones(len(BIG_IDS))
@@ -203,8 +224,9 @@ def test_csv_blank_id_named(tmp_path, header):
 
 def test_csv_user_mapped_id_column(tmp_path):
     path = tmp_path / "bj.csv"
-    path.write_text("GaiaDR3,r_med_geo,r_lo_geo,r_hi_geo\n"
-                    + "".join(f"{i},10.0,9.0,11.0\n" for i in BIG_IDS))
+    path.write_text(
+        "GaiaDR3,r_med_geo,r_lo_geo,r_hi_geo\n" + "".join(f"{i},10.0,9.0,11.0\n" for i in BIG_IDS)
+    )
     out = read_catalog(path, kind="bailer_jones", columns={"GaiaDR3": "source_id"})
     np.testing.assert_array_equal(out["source_id"], BIG_IDS)
 
@@ -231,8 +253,14 @@ def test_ids_exact_in_every_format(tmp_path, fmt):
 
 def test_float_ids_exact_or_refused(tmp_path):
     # obsid-sized floats are exact in float64: converted; source_id-sized are not
-    small = Table({"source_id": np.array([1.0, 2.0, 3.0]), "r_med_geo": [10.0] * 3,
-                   "r_lo_geo": [9.0] * 3, "r_hi_geo": [11.0] * 3})
+    small = Table(
+        {
+            "source_id": np.array([1.0, 2.0, 3.0]),
+            "r_med_geo": [10.0] * 3,
+            "r_lo_geo": [9.0] * 3,
+            "r_hi_geo": [11.0] * 3,
+        }
+    )
     out = read_catalog(good_file(tmp_path, "fits", small), kind="bailer_jones")
     assert out["source_id"].dtype == np.int64 and list(out["source_id"]) == [1, 2, 3]
     big = small.copy()
@@ -247,12 +275,17 @@ def test_float_ids_exact_or_refused(tmp_path):
 # numeric columns that are not numbers, units that are not units
 # ---------------------------------------------------------------------------
 
+
 def test_csv_word_in_numeric_column_named(tmp_path):
     path = tmp_path / "bj.csv"
-    path.write_text("source_id,r_med_geo,r_lo_geo,r_hi_geo\n7,10.0,9.0,11.0\n8,n/a?,19.0,21.0\n"
-                    "9,,29.0,31.0\n")
-    with pytest.raises(InputError, match=r"'r_med_geo'.*1 row\(s\) are not numbers "
-                                         r"\(e.g. 'n/a\?'\).*rows 1\)") as info:
+    path.write_text(
+        "source_id,r_med_geo,r_lo_geo,r_hi_geo\n7,10.0,9.0,11.0\n8,n/a?,19.0,21.0\n9,,29.0,31.0\n"
+    )
+    with pytest.raises(
+        InputError,
+        match=r"'r_med_geo'.*1 row\(s\) are not numbers "
+        r"\(e.g. 'n/a\?'\).*rows 1\)",
+    ) as info:
         read_catalog(path, kind="bailer_jones")
     assert str(path) in str(info.value)
     path.write_text("source_id,r_med_geo,r_lo_geo,r_hi_geo\n7,10.0,9.0,11.0\n9,,29.0,31.0\n")

@@ -1,5 +1,6 @@
 """Every public function gives the bits it gave when the reference was written
 (``tests/_reference.py``): a refactoring that moves a number fails here."""
+
 import sys
 from pathlib import Path
 
@@ -8,7 +9,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _reference  # noqa: E402
-
 
 #: absolute tolerances off the writing platform, where 1e-12 is below one ulp
 #: of the arithmetic behind the number: a separation (arcsec) comes from
@@ -32,9 +32,11 @@ def test_reference_outputs_are_bit_identical(outputs):
     for name in names:
         a, b = stored[name], outputs[name]
         if a.dtype.kind in "fc":
-            close = (np.array_equal(a, b, equal_nan=True) if exact
-                     else np.allclose(a, b, rtol=1e-10, atol=ATOL.get(name, 1e-12),
-                                      equal_nan=True))
+            close = (
+                np.array_equal(a, b, equal_nan=True)
+                if exact
+                else np.allclose(a, b, rtol=1e-10, atol=ATOL.get(name, 1e-12), equal_nan=True)
+            )
         else:
             close = np.array_equal(a, b)
         same = a.shape == b.shape and a.dtype == b.dtype and close

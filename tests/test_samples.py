@@ -1,7 +1,7 @@
 """Samples as data (fastgrad.samples, [samples.NAME] in a run's TOML): presets,
 overrides, cut switches, failures that keep the other samples' results."""
+
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -14,8 +14,11 @@ from fastgrad.pipeline import SampleFailure
 from fastgrad.samples import PRESETS, metallicity_error_recipe, resolve_sample
 
 #: a run of a second or two per sample
-FAST = {"monte_carlo": {"n_samples": 16}, "fit": {"n_walkers": 6, "n_steps": 30, "min_stars": 100},
-        "azimuthal": {"min_count": 5, "n_permutations": 19}}
+FAST = {
+    "monte_carlo": {"n_samples": 16},
+    "fit": {"n_walkers": 6, "n_steps": 30, "min_stars": 100},
+    "azimuthal": {"min_count": 5, "n_permutations": 19},
+}
 
 
 def _write_lamost(tmp_path, n=3000, seed=1, drop=()):
@@ -23,8 +26,11 @@ def _write_lamost(tmp_path, n=3000, seed=1, drop=()):
     lam = s["lamost"]
     for c in drop:
         lam.remove_column(c)
-    paths = {"spectra": tmp_path / "lamost.ecsv", "gaia": tmp_path / "gaia.ecsv",
-             "distances": tmp_path / "bj.ecsv"}
+    paths = {
+        "spectra": tmp_path / "lamost.ecsv",
+        "gaia": tmp_path / "gaia.ecsv",
+        "distances": tmp_path / "bj.ecsv",
+    }
     lam.write(paths["spectra"])
     s["gaia"].write(paths["gaia"])
     s["bailer_jones"].write(paths["distances"])
@@ -32,13 +38,16 @@ def _write_lamost(tmp_path, n=3000, seed=1, drop=()):
 
 
 def _toml(name, paths, extra=""):
-    return (f"[samples.{name}]\npreset = \"hotpayne\"\n{extra}[samples.{name}.inputs]\n"
-            + "".join(f'{k} = "{p.name}"\n' for k, p in paths.items()))
+    return f'[samples.{name}]\npreset = "hotpayne"\n{extra}[samples.{name}.inputs]\n' + "".join(
+        f'{k} = "{p.name}"\n' for k, p in paths.items()
+    )
 
 
 def _fast_toml():
-    return ("[monte_carlo]\nn_samples = 16\n[fit]\nn_walkers = 6\nn_steps = 30\n"
-            "min_stars = 100\n[azimuthal]\nmin_count = 5\nn_permutations = 19\n")
+    return (
+        "[monte_carlo]\nn_samples = 16\n[fit]\nn_walkers = 6\nn_steps = 30\n"
+        "min_stars = 100\n[azimuthal]\nmin_count = 5\nn_permutations = 19\n"
+    )
 
 
 def test_presets_are_complete_specs():
@@ -61,11 +70,17 @@ def test_metallicity_error_recipes():
 
 
 def test_a_preset_with_overrides():
-    spec, inputs, columns, (off, thr) = resolve_sample("mine", {
-        "preset": "hotpayne", "inputs": {"spectra": "a.fits"},
-        "columns": {"spectra": {"SpecID": "spec_id"}},
-        "cuts": {"teff_min": False, "snr_min": 20, "logg_range": {"logg_min": 1.5}},
-        "fit": {"n_steps": 50}, "distance": "parallax"})
+    spec, inputs, columns, (off, thr) = resolve_sample(
+        "mine",
+        {
+            "preset": "hotpayne",
+            "inputs": {"spectra": "a.fits"},
+            "columns": {"spectra": {"SpecID": "spec_id"}},
+            "cuts": {"teff_min": False, "snr_min": 20, "logg_range": {"logg_min": 1.5}},
+            "fit": {"n_steps": 50},
+            "distance": "parallax",
+        },
+    )
     assert spec.name == "hotpayne" and spec.distance == "parallax" and spec.fit == {"n_steps": 50}
     assert inputs == {"spectra": "a.fits", "gaia": None, "distances": None}
     assert columns == {"spectra": {"SpecID": "spec_id"}}
@@ -76,27 +91,45 @@ def test_a_preset_with_overrides():
 def test_a_sample_without_preset_gives_every_field():
     with pytest.raises(ConfigError, match="input_kinds"):
         resolve_sample("mine", {"inputs": {"gaia": "x"}})
-    spec, *_ = resolve_sample("mine", {"input_kinds": {"gaia": "gaia_giants",
-                                                       "distances": "bailer_jones"},
-                                       "cuts_before": ["gaia_giants"],
-                                       "metallicity": "mh_gspspec",
-                                       "metallicity_error": 0.1})
+    spec, *_ = resolve_sample(
+        "mine",
+        {
+            "input_kinds": {"gaia": "gaia_giants", "distances": "bailer_jones"},
+            "cuts_before": ["gaia_giants"],
+            "metallicity": "mh_gspspec",
+            "metallicity_error": 0.1,
+        },
+    )
     assert spec.name == "custom" and spec.primary == "gaia" and spec.metallicity_error == 0.1
 
 
 def test_the_old_spelling_still_works_with_a_warning(tmp_path):
     paths = _write_lamost(tmp_path)
-    old = {"samples": ["lamost"], "inputs": {"lamost": str(paths["spectra"]),
-                                            "lamost_gaia": str(paths["gaia"]),
-                                            "lamost_bailer_jones": str(paths["distances"]),
-                                            "lamost_columns": {"SNR_r": "snr"}}}
+    old = {
+        "samples": ["lamost"],
+        "inputs": {
+            "lamost": str(paths["spectra"]),
+            "lamost_gaia": str(paths["gaia"]),
+            "lamost_bailer_jones": str(paths["distances"]),
+            "lamost_columns": {"SNR_r": "snr"},
+        },
+    }
     with pytest.warns(FutureWarning) as record:
         cfg = pipeline.load_config(old)
     messages = " ".join(str(w.message) for w in record)
     assert "run = [...]" in messages and "[samples.NAME.inputs]" in messages
-    new = pipeline.load_config({"run": ["lamost"], "samples": {"lamost": {
-        "preset": "hotpayne", "inputs": {k: str(p) for k, p in paths.items()},
-        "columns": {"spectra": {"SNR_r": "snr"}}}}})
+    new = pipeline.load_config(
+        {
+            "run": ["lamost"],
+            "samples": {
+                "lamost": {
+                    "preset": "hotpayne",
+                    "inputs": {k: str(p) for k, p in paths.items()},
+                    "columns": {"spectra": {"SNR_r": "snr"}},
+                }
+            },
+        }
+    )
     assert cfg["run"] == new["run"] == ["lamost"]
     assert cfg["samples"]["lamost"]["inputs"] == new["samples"]["lamost"]["inputs"]
     assert cfg["samples"]["lamost"]["columns"] == new["samples"]["lamost"]["columns"]
@@ -115,8 +148,11 @@ def test_cut_switches_change_the_cut_report(tmp_path):
     base = tmp_path / "base.toml"
     base.write_text(_toml("lamost", paths) + _fast_toml())
     switched = tmp_path / "switched.toml"
-    switched.write_text(_toml("lamost", paths, "") + _fast_toml()
-                        + "[samples.lamost.cuts]\nteff_min = false\nsnr_min = 20\n")
+    switched.write_text(
+        _toml("lamost", paths, "")
+        + _fast_toml()
+        + "[samples.lamost.cuts]\nteff_min = false\nsnr_min = 20\n"
+    )
     a = pipeline.run(base, out=tmp_path / "a", verbose=False, figures=False)
     b = pipeline.run(switched, out=tmp_path / "b", verbose=False, figures=False)
     ca, cb = list(a.cuts["cut"]), list(b.cuts["cut"])
@@ -140,8 +176,11 @@ def test_a_cut_column_absent_names_the_column_the_cut_and_both_keys(tmp_path, ca
     cuts = Table.read(tmp_path / "out" / "cuts.ecsv")
     assert list(cuts["cut"][:1]) == ["logg_range"]
     # switching the two cuts off is enough: LAMOST DR-n LRS has neither column
-    cfg.write_text(_toml("lamost", paths) + _fast_toml()
-                   + "[samples.lamost.cuts]\nvsini_nonnegative = false\nchi2ratio_max = false\n")
+    cfg.write_text(
+        _toml("lamost", paths)
+        + _fast_toml()
+        + "[samples.lamost.cuts]\nvsini_nonnegative = false\nchi2ratio_max = false\n"
+    )
     res = pipeline.run(cfg, out=tmp_path / "out2", verbose=False, figures=False)
     assert {"vsini_nonnegative", "chi2ratio_max"}.isdisjoint(res.cuts["cut"])
     assert len(res.samples["lamost"]) > 100
@@ -150,9 +189,13 @@ def test_a_cut_column_absent_names_the_column_the_cut_and_both_keys(tmp_path, ca
 def test_an_emptied_sample_keeps_the_other_samples_results(tmp_path, capsys):
     paths = _write_lamost(tmp_path)
     cfg = tmp_path / "run.toml"
-    cfg.write_text('run = ["giants", "lamost"]\n[synthetic]\nn_giants = 4000\nseed = 3\n'
-                   "[samples.giants]\n" + _toml("lamost", paths)
-                   + "[samples.lamost.cuts]\nsnr_min = 1e9\n" + _fast_toml())
+    cfg.write_text(
+        'run = ["giants", "lamost"]\n[synthetic]\nn_giants = 4000\nseed = 3\n'
+        "[samples.giants]\n"
+        + _toml("lamost", paths)
+        + "[samples.lamost.cuts]\nsnr_min = 1e9\n"
+        + _fast_toml()
+    )
     out = tmp_path / "out"
     rc = main(["run", str(cfg), "--out", str(out), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
@@ -182,9 +225,19 @@ def test_null_metallicity_errors_are_a_counted_exclusion_or_an_error(tmp_path, p
     g["mh_gspspec_lower"] = lower
     g.write(tmp_path / "giants.ecsv")
     s["bailer_jones"].write(tmp_path / "bj.ecsv")
-    cfg = {"run": ["giants"], "samples": {"giants": {"inputs": {
-        "gaia": str(tmp_path / "giants.ecsv"), "distances": str(tmp_path / "bj.ecsv")}}},
-        **FAST, "fit": {**FAST["fit"], "nan_policy": policy}}
+    cfg = {
+        "run": ["giants"],
+        "samples": {
+            "giants": {
+                "inputs": {
+                    "gaia": str(tmp_path / "giants.ecsv"),
+                    "distances": str(tmp_path / "bj.ecsv"),
+                }
+            }
+        },
+        **FAST,
+        "fit": {**FAST["fit"], "nan_policy": policy},
+    }
     if policy == "raise":
         with pytest.raises(SampleFailure, match="nan_policy"):
             pipeline.run(cfg, out=tmp_path / "out", verbose=False, figures=False)
@@ -198,19 +251,23 @@ def test_null_metallicity_errors_are_a_counted_exclusion_or_an_error(tmp_path, p
 
 def test_distance_sources(tmp_path):
     from fastgrad.distances import add_distances
+
     t = Table({"parallax": [2.0, 0.5, -0.1], "parallax_error": [0.1, 0.05, 0.1]})
     d = add_distances(t, source="parallax")
     np.testing.assert_allclose(d["distance"][:2], [0.5, 2.0])
     np.testing.assert_allclose(d["distance_error"][:2], [0.1 / 4, 0.05 / 0.25])
     assert np.isnan(d["distance"][2])  # no distance: removed by the precision cut
     np.testing.assert_allclose(d["r_hi_geo"][:2] - d["r_lo_geo"][:2], [50.0, 400.0])
-    c = add_distances(Table({"distance": [1.0, 3.0], "distance_error": [0.1, 0.3]}),
-                      source="catalog")
+    c = add_distances(
+        Table({"distance": [1.0, 3.0], "distance_error": [0.1, 0.3]}), source="catalog"
+    )
     np.testing.assert_allclose(c["r_med_geo"], [1000.0, 3000.0])
     with pytest.raises(InputError, match="negative"):
         add_distances(Table({"distance": [1.0], "distance_error": [-0.1]}), source="catalog")
-    p = add_distances(Table({"r_med_photogeo": [1000.0], "r_lo_photogeo": [900.0],
-                             "r_hi_photogeo": [1200.0]}), source="bailer_jones_photogeo")
+    p = add_distances(
+        Table({"r_med_photogeo": [1000.0], "r_lo_photogeo": [900.0], "r_hi_photogeo": [1200.0]}),
+        source="bailer_jones_photogeo",
+    )
     np.testing.assert_allclose([p["distance"][0], p["distance_error"][0]], [1.0, 0.15])
     with pytest.raises(ValueError, match="source must be one of"):
         add_distances(t, source="photometric")
@@ -219,5 +276,6 @@ def test_distance_sources(tmp_path):
 def test_per_sample_fit_settings(tmp_path):
     cfg = pipeline.load_config({"samples": {"giants": {"fit": {"n_steps": 40}}}})
     from fastgrad.pipeline import sample_config
+
     assert sample_config(cfg, "giants")["fit"]["n_steps"] == 40
     assert cfg["fit"]["n_steps"] == 1000

@@ -1,11 +1,12 @@
 """Tests of fastgrad.schema (canonical names, units, the public seams) and of
 what the catalogue split keeps working: fastgrad.catalogs' re-exports, the
 deprecated ``LAMOST_COLUMNS`` and the halo cut's new home."""
+
 import warnings
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.table import MaskedColumn, Table
 
 import fastgrad
@@ -16,15 +17,25 @@ from fastgrad.errors import InputError
 def test_catalogs_reexports_the_new_modules():
     for name in catalogs.__all__:
         obj = getattr(catalogs, name)
-        home = next(m for m in (fastgrad.schema, fastgrad.readers, cuts, fastgrad.distances,
-                                __import__("sys").modules["fastgrad.crossmatch"])
-                    if name in m.__all__)
+        home = next(
+            m
+            for m in (
+                fastgrad.schema,
+                fastgrad.readers,
+                cuts,
+                fastgrad.distances,
+                __import__("sys").modules["fastgrad.crossmatch"],
+            )
+            if name in m.__all__
+        )
         assert getattr(home, name) is obj, name
     assert "LAMOST_COLUMNS" not in catalogs.__all__
 
 
-@pytest.mark.parametrize("module, new", [(fastgrad, "fastgrad.LAMOST_COLUMN_MAP"),
-                                         (catalogs, "fastgrad.schema.LAMOST_COLUMN_MAP")])
+@pytest.mark.parametrize(
+    "module, new",
+    [(fastgrad, "fastgrad.LAMOST_COLUMN_MAP"), (catalogs, "fastgrad.schema.LAMOST_COLUMN_MAP")],
+)
 def test_lamost_columns_is_a_deprecated_alias(module, new):
     with pytest.warns(FutureWarning, match=new.replace(".", r"\.")):
         old = module.LAMOST_COLUMNS
@@ -32,7 +43,7 @@ def test_lamost_columns_is_a_deprecated_alias(module, new):
     with pytest.warns(FutureWarning):
         from fastgrad.catalogs import LAMOST_COLUMNS  # noqa: F401
     with pytest.raises(AttributeError, match="no attribute 'LAMOST_COLUMNZ'"):
-        module.LAMOST_COLUMNZ
+        module.LAMOST_COLUMNZ  # noqa: B018 (the attribute access is the test)
 
 
 def test_public_names_need_no_deprecated_one():
@@ -46,8 +57,7 @@ def test_public_names_need_no_deprecated_one():
 def test_schemas_hold_the_column_maps():
     assert schema.CATALOG_KINDS == tuple(schema.CATALOG_SCHEMAS) + (None,)
     assert schema.CATALOG_SCHEMAS["lamost_hot_stars"].column_map is schema.LAMOST_COLUMN_MAP
-    assert schema.CATALOG_SCHEMAS["bailer_jones"].column_map \
-        is schema.BAILER_JONES_VIZIER_COLUMNS
+    assert schema.CATALOG_SCHEMAS["bailer_jones"].column_map is schema.BAILER_JONES_VIZIER_COLUMNS
     for kind in schema.CATALOG_SCHEMAS.values():
         for name in kind.required + kind.optional:
             assert name in schema.CANONICAL_UNITS, name

@@ -1,15 +1,16 @@
 """The permutation test of azimuthal structure (fastgrad.significance), against
 a plain numpy permutation loop and against what a test must do on null and
 signal data."""
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from fastgrad import _kernels
 from fastgrad._kernels import core
+from fastgrad.significance import azimuthal_significance, cell_significance, permutation_test
 
 BASELINE = _kernels.variants()["baseline"]
-from fastgrad.significance import azimuthal_significance, cell_significance, permutation_test
 
 
 def _ring_stars(n, seed, amplitude=0.0):
@@ -36,14 +37,13 @@ def _reference(R, phi, delta, ring, edges, min_count, n_perm, seed):
     idx = np.digitize(p, edges) - 1
     idx[p == edges[-1]] = len(edges) - 2
     used = [b for b in range(len(edges) - 1) if np.sum(idx == b) >= min_count]
-    rows = np.flatnonzero(np.isin(idx, used))   # the stars in catalogue order
+    rows = np.flatnonzero(np.isin(idx, used))  # the stars in catalogue order
     d = d[rows]
     labels = np.array([used.index(b) for b in idx[rows]])
 
     def stat(lab):
         mean = d.mean()
-        return sum(d[lab == i].size * (d[lab == i].mean() - mean) ** 2
-                   for i in range(len(used)))
+        return sum(d[lab == i].size * (d[lab == i].mean() - mean) ** 2 for i in range(len(used)))
 
     t = stat(labels)
     perms = [stat(_kernel_permutation(labels, len(used), seed, k)) for k in range(n_perm)]
@@ -54,8 +54,9 @@ def _reference(R, phi, delta, ring, edges, min_count, n_perm, seed):
 def test_statistic_and_p_value_equal_a_plain_numpy_loop():
     R, phi, delta = _ring_stars(3000, 1, amplitude=0.01)
     edges = np.linspace(-0.4, 0.6, 21)
-    out = azimuthal_significance(R, phi, delta, (7, 9), bins=edges, min_count=20,
-                                 n_permutations=200, seed=5)
+    out = azimuthal_significance(
+        R, phi, delta, (7, 9), bins=edges, min_count=20, n_permutations=200, seed=5
+    )
     t, p, _ = _reference(R, phi, delta, (7, 9), edges, 20, 200, 5)
     assert out["statistic"] == pytest.approx(t, rel=1e-10)
     assert out["p_value"] == p
@@ -69,9 +70,10 @@ def test_each_compiled_permutation_equals_numpy_on_the_same_permutation():
     rng = np.random.default_rng(11)
     n, n_bins, K = 5000, 37, 64
     labels = rng.integers(0, n_bins, n)
-    values = rng.standard_t(3, n) * 0.1 + 0.3          # heavy tails, offset mean
-    res = permutation_test(labels, values, n_bins, n_permutations=K, seed=9, per_bin=True,
-                           n_threads=2)
+    values = rng.standard_t(3, n) * 0.1 + 0.3  # heavy tails, offset mean
+    res = permutation_test(
+        labels, values, n_bins, n_permutations=K, seed=9, per_bin=True, n_threads=2
+    )
     d = values - values.mean()
     counts = np.bincount(labels, minlength=n_bins)
     mu = d.sum() / n
@@ -79,7 +81,7 @@ def test_each_compiled_permutation_equals_numpy_on_the_same_permutation():
     exceed = np.zeros(n_bins, dtype=int)
     for k in range(K):
         perm = _kernel_permutation(labels, n_bins, 9, k)
-        assert np.array_equal(np.bincount(perm, minlength=n_bins), counts)   # a permutation
+        assert np.array_equal(np.bincount(perm, minlength=n_bins), counts)  # a permutation
         sums = np.bincount(perm[::-1], weights=d[::-1], minlength=n_bins)
         means = sums / counts
         t_k = np.sum(counts * (means - d.mean()) ** 2)
@@ -101,8 +103,10 @@ def test_permutations_are_uniform_and_thread_independent():
     assert stats.chisquare(list(seen.values())).pvalue > 1e-3
     rng = np.random.default_rng(2)
     lab, val = rng.integers(0, 50, 20_000), rng.normal(size=20_000)
-    runs = [permutation_test(lab, val, 50, n_permutations=300, seed=4, per_bin=True,
-                             n_threads=t) for t in (1, 2, 3)]
+    runs = [
+        permutation_test(lab, val, 50, n_permutations=300, seed=4, per_bin=True, n_threads=t)
+        for t in (1, 2, 3)
+    ]
     for r in runs[1:]:
         assert np.array_equal(r["permuted"], runs[0]["permuted"])
         assert np.array_equal(r["bin_p_value"], runs[0]["bin_p_value"])
@@ -122,11 +126,15 @@ def test_kernel_builds_agree(kernel_variant):
     inv_sd = np.full(n_bins, 3.0)
     out = {}
     # 2-byte and 4-byte labels (fastgrad uses 2 bytes up to 65,536 bins)
-    for name, mod, dtype in (("this", kernel_variant, np.uint16), ("baseline", BASELINE, np.uint32)):
+    for name, mod, dtype in (
+        ("this", kernel_variant, np.uint16),
+        ("baseline", BASELINE, np.uint32),
+    ):
         lab = labels.astype(dtype)
         stat, exceed, max_z = np.empty(K), np.zeros(n_bins, np.int64), np.empty(K)
-        mod.permutation_test(lab, d, counts, d.sum(), np.uint64(5), stat, thr, inv_sd,
-                             exceed, max_z, 2)
+        mod.permutation_test(
+            lab, d, counts, d.sum(), np.uint64(5), stat, thr, inv_sd, exceed, max_z, 2
+        )
         perm = np.empty(n, dtype)
         mod.permutation_labels(lab, n_bins, np.uint64(5), 17, perm)
         out[name] = (stat, exceed, max_z, perm)
@@ -180,13 +188,14 @@ def _cell_reference(cell, values, n_cells, min_count, K, seed):
 
 def test_cell_p_values_equal_a_plain_loop():
     rng = np.random.default_rng(3)
-    cell = rng.integers(-1, 30, 3000)            # -1: outside the map
-    cell[cell == 7] = 8                          # an empty cell
-    cell[np.flatnonzero(cell == 9)[3:]] = 10     # a cell below min_count
+    cell = rng.integers(-1, 30, 3000)  # -1: outside the map
+    cell[cell == 7] = 8  # an empty cell
+    cell[np.flatnonzero(cell == 9)[3:]] = 10  # a cell below min_count
     values = rng.normal(0, 0.2, 3000)
-    values[cell == 4] += 0.15                    # one cell off, so some p_adj are small
-    p, p_adj, summary = cell_significance(cell, values, 30, min_count=5, n_permutations=150,
-                                          seed=12)
+    values[cell == 4] += 0.15  # one cell off, so some p_adj are small
+    p, p_adj, summary = cell_significance(
+        cell, values, 30, min_count=5, n_permutations=150, seed=12
+    )
     ref, ref_adj = _cell_reference(cell, values, 30, 5, 150, 12)
     assert np.isnan(p[[7, 9]]).all() and np.isnan(p_adj[[7, 9]]).all()
     assert np.array_equal(p, ref, equal_nan=True)
@@ -218,12 +227,14 @@ def test_cell_p_values_uniform_on_noise_and_a_signal_found():
 
 def test_a_signal_is_significant_and_noise_is_not():
     R, phi, delta = _ring_stars(20_000, 2, amplitude=0.03)
-    sig = azimuthal_significance(R, phi, delta, (7, 9), bins=np.linspace(-0.4, 0.6, 31),
-                                 n_permutations=300, seed=1)
+    sig = azimuthal_significance(
+        R, phi, delta, (7, 9), bins=np.linspace(-0.4, 0.6, 31), n_permutations=300, seed=1
+    )
     assert sig["significant"] and sig["p_value"] == 1 / 301 and sig["p_value_chi2"] < 1e-6
     R, phi, delta = _ring_stars(20_000, 3)
-    null = azimuthal_significance(R, phi, delta, (7, 9), bins=np.linspace(-0.4, 0.6, 31),
-                                  n_permutations=300, seed=1)
+    null = azimuthal_significance(
+        R, phi, delta, (7, 9), bins=np.linspace(-0.4, 0.6, 31), n_permutations=300, seed=1
+    )
     assert not null["significant"]
     # on Gaussian noise the permutation and the chi-square p-values agree
     assert abs(null["p_value"] - null["p_value_chi2"]) < 0.08
@@ -234,8 +245,17 @@ def test_null_p_values_are_uniform():
     ps = []
     for seed in range(20):
         R, phi, delta = _ring_stars(2000, 100 + seed)
-        ps.append(azimuthal_significance(R, phi, delta, (7, 9), bins=np.linspace(-0.4, 0.6, 11),
-                                         n_permutations=199, seed=seed)["p_value"])
+        ps.append(
+            azimuthal_significance(
+                R,
+                phi,
+                delta,
+                (7, 9),
+                bins=np.linspace(-0.4, 0.6, 11),
+                n_permutations=199,
+                seed=seed,
+            )["p_value"]
+        )
     assert stats.kstest(ps, "uniform").pvalue > 0.01, ps
 
 

@@ -1,11 +1,12 @@
 """fastgrad.galactocentric / mc_galactocentric against astropy."""
+
 import os
 import tracemalloc
 
+import astropy.units as u
 import numpy as np
 import pandas as pd
 import pytest
-import astropy.units as u
 from astropy.coordinates import Galactocentric, SkyCoord
 
 import fastgrad
@@ -40,23 +41,34 @@ def random_errors(s, seed=1):
 
 
 def astropy_gc(s, frame):
-    c = SkyCoord(ra=s["ra"] * u.deg, dec=s["dec"] * u.deg, distance=s["distance"] * u.kpc,
-                 pm_ra_cosdec=s["pmra"] * u.mas / u.yr, pm_dec=s["pmdec"] * u.mas / u.yr,
-                 radial_velocity=s["radial_velocity"] * u.km / u.s)
+    c = SkyCoord(
+        ra=s["ra"] * u.deg,
+        dec=s["dec"] * u.deg,
+        distance=s["distance"] * u.kpc,
+        pm_ra_cosdec=s["pmra"] * u.mas / u.yr,
+        pm_dec=s["pmdec"] * u.mas / u.yr,
+        radial_velocity=s["radial_velocity"] * u.km / u.s,
+    )
     return c.transform_to(frame)
 
 
-@pytest.mark.parametrize("frame", [fastgrad.paper_frame(), Galactocentric()],
-                         ids=["hawkins2023", "astropy-default"])
+@pytest.mark.parametrize(
+    "frame", [fastgrad.paper_frame(), Galactocentric()], ids=["hawkins2023", "astropy-default"]
+)
 def test_nominal_matches_astropy(frame):
     s = random_stars(10_000)
     t = fastgrad.galactocentric(**s, frame=frame)
     g = astropy_gc(s, frame)
     # astropy's own arithmetic rounds at ~1e-15 relative; 1e-9 kpc and
     # 1e-7 km/s are the issue's bounds and leave room for any platform libm
-    for name, ref, unit, tol in (("x", g.x, u.kpc, 1e-9), ("y", g.y, u.kpc, 1e-9),
-                                 ("z", g.z, u.kpc, 1e-9), ("vx", g.v_x, u.km / u.s, 1e-7),
-                                 ("vy", g.v_y, u.km / u.s, 1e-7), ("vz", g.v_z, u.km / u.s, 1e-7)):
+    for name, ref, unit, tol in (
+        ("x", g.x, u.kpc, 1e-9),
+        ("y", g.y, u.kpc, 1e-9),
+        ("z", g.z, u.kpc, 1e-9),
+        ("vx", g.v_x, u.km / u.s, 1e-7),
+        ("vy", g.v_y, u.km / u.s, 1e-7),
+        ("vz", g.v_z, u.km / u.s, 1e-7),
+    ):
         np.testing.assert_allclose(t[name], ref.to_value(unit), rtol=0, atol=tol, err_msg=name)
         assert t[name].unit == unit
     x, y, z = (q.to_value(u.kpc) for q in (g.x, g.y, g.z))
@@ -87,8 +99,9 @@ def test_phi_convention():
     out = []
     for c in (sun, ahead):
         i = c.transform_to("icrs")
-        out.append(fastgrad.galactocentric(i.ra.deg, i.dec.deg, i.distance.to_value(u.kpc),
-                                           0.0, 0.0, 0.0))
+        out.append(
+            fastgrad.galactocentric(i.ra.deg, i.dec.deg, i.distance.to_value(u.kpc), 0.0, 0.0, 0.0)
+        )
     assert abs(out[0]["phi"][0]) < 1e-12
     assert out[1]["phi"][0] == pytest.approx(np.arctan2(0.5, 8.27), abs=1e-12)
 
@@ -97,9 +110,13 @@ def test_inputs_as_quantities_series_and_presets():
     s = random_stars(50)
     ref = fastgrad.galactocentric(**s)
     q = fastgrad.galactocentric(
-        ra=s["ra"] * u.deg, dec=(s["dec"] * u.deg).to(u.rad), distance=s["distance"] * 1000 * u.pc,
-        pmra=pd.Series(s["pmra"]), pmdec=s["pmdec"] * u.mas / u.yr,
-        radial_velocity=(s["radial_velocity"] * u.km / u.s).to(u.m / u.s))
+        ra=s["ra"] * u.deg,
+        dec=(s["dec"] * u.deg).to(u.rad),
+        distance=s["distance"] * 1000 * u.pc,
+        pmra=pd.Series(s["pmra"]),
+        pmdec=s["pmdec"] * u.mas / u.yr,
+        radial_velocity=(s["radial_velocity"] * u.km / u.s).to(u.m / u.s),
+    )
     for name in ("x", "vy", "phi"):
         np.testing.assert_allclose(q[name], ref[name], rtol=1e-13, atol=1e-12)
     v4 = fastgrad.galactocentric(**s, frame="v4.0")
@@ -113,11 +130,19 @@ def _astropy_mc(s, e, frame, n_samples, seed, corr=None):
     n = len(s["ra"])
     shape = (n, n_samples)
     cov = np.zeros((n, 4, 4))
-    sig = np.stack([e["ra_error"] * MAS, e["dec_error"] * MAS, e["pmra_error"], e["pmdec_error"]], 1)
+    sig = np.stack(
+        [e["ra_error"] * MAS, e["dec_error"] * MAS, e["pmra_error"], e["pmdec_error"]], 1
+    )
     cov[:, range(4), range(4)] = sig**2
     if corr is not None:
-        pairs = [(0, 1, "ra_dec_corr"), (0, 2, "ra_pmra_corr"), (0, 3, "ra_pmdec_corr"),
-                 (1, 2, "dec_pmra_corr"), (1, 3, "dec_pmdec_corr"), (2, 3, "pmra_pmdec_corr")]
+        pairs = [
+            (0, 1, "ra_dec_corr"),
+            (0, 2, "ra_pmra_corr"),
+            (0, 3, "ra_pmdec_corr"),
+            (1, 2, "dec_pmra_corr"),
+            (1, 3, "dec_pmdec_corr"),
+            (2, 3, "pmra_pmdec_corr"),
+        ]
         for i, j, k in pairs:
             if k in corr:
                 cov[:, i, j] = cov[:, j, i] = corr[k] * sig[:, i] * sig[:, j]
@@ -129,12 +154,22 @@ def _astropy_mc(s, e, frame, n_samples, seed, corr=None):
     d = s["distance"][:, None] + e["distance_error"][:, None] * rng.standard_normal(shape)
     while (d <= 0).any():  # truncated at zero, as fastgrad does
         bad = d <= 0
-        d[bad] = (s["distance"][:, None] + e["distance_error"][:, None] * rng.standard_normal(shape))[bad]
-    c = SkyCoord(ra=ra.ravel() * u.rad, dec=dec.ravel() * u.rad, distance=d.ravel() * u.kpc,
-                 pm_ra_cosdec=(s["pmra"][:, None] + d4[..., 2]).ravel() * u.mas / u.yr,
-                 pm_dec=(s["pmdec"][:, None] + d4[..., 3]).ravel() * u.mas / u.yr,
-                 radial_velocity=(s["radial_velocity"][:, None] + e["radial_velocity_error"][:, None]
-                                  * rng.standard_normal(shape)).ravel() * u.km / u.s)
+        d[bad] = (
+            s["distance"][:, None] + e["distance_error"][:, None] * rng.standard_normal(shape)
+        )[bad]
+    c = SkyCoord(
+        ra=ra.ravel() * u.rad,
+        dec=dec.ravel() * u.rad,
+        distance=d.ravel() * u.kpc,
+        pm_ra_cosdec=(s["pmra"][:, None] + d4[..., 2]).ravel() * u.mas / u.yr,
+        pm_dec=(s["pmdec"][:, None] + d4[..., 3]).ravel() * u.mas / u.yr,
+        radial_velocity=(
+            s["radial_velocity"][:, None]
+            + e["radial_velocity_error"][:, None] * rng.standard_normal(shape)
+        ).ravel()
+        * u.km
+        / u.s,
+    )
     g = c.transform_to(frame)
     x, y, zz = (q.to_value(u.kpc).reshape(shape) for q in (g.x, g.y, g.z))
     vx, vy, vz = (q.to_value(u.km / u.s).reshape(shape) for q in (g.v_x, g.v_y, g.v_z))
@@ -159,8 +194,11 @@ def test_mc_std_matches_astropy_monte_carlo(correlated):
     corr = None
     if correlated:
         rng = np.random.default_rng(5)
-        corr = {"pmra_pmdec_corr": rng.uniform(-0.9, 0.9, n), "ra_dec_corr": rng.uniform(-0.5, 0.5, n),
-                "ra_pmra_corr": rng.uniform(-0.3, 0.3, n)}
+        corr = {
+            "pmra_pmdec_corr": rng.uniform(-0.9, 0.9, n),
+            "ra_dec_corr": rng.uniform(-0.5, 0.5, n),
+            "ra_pmra_corr": rng.uniform(-0.3, 0.3, n),
+        }
     frame = fastgrad.paper_frame()
     t = fastgrad.mc_galactocentric(**s, **e, n_samples=K, seed=11, correlations=corr)
     ref = _astropy_mc(s, e, frame, K, seed=12, corr=corr)
@@ -187,6 +225,7 @@ def test_distance_draws_truncated_at_zero():
     # a nearby star with a distance error larger than its distance: the draws
     # follow a normal truncated at 0, whose std is known in closed form
     from math import erf, exp, pi, sqrt
+
     mu, sig = 0.1, 0.2
     a = -mu / sig
     phi_a = exp(-a * a / 2) / sqrt(2 * pi)
@@ -194,8 +233,14 @@ def test_distance_draws_truncated_at_zero():
     lam = phi_a / Z
     std_trunc = sig * sqrt(1 + a * lam - lam**2)
     s = dict(ra=[120.0], dec=[40.0], distance=[mu], pmra=[0.0], pmdec=[0.0], radial_velocity=[0.0])
-    e = dict(ra_error=[0.0], dec_error=[0.0], distance_error=[sig], pmra_error=[0.0],
-             pmdec_error=[0.0], radial_velocity_error=[0.0])
+    e = dict(
+        ra_error=[0.0],
+        dec_error=[0.0],
+        distance_error=[sig],
+        pmra_error=[0.0],
+        pmdec_error=[0.0],
+        radial_velocity_error=[0.0],
+    )
     K = 200_000
     t = fastgrad.mc_galactocentric(**s, **e, n_samples=K, seed=1)
     # position = t + A (d u): the distance of a draw from the Sun is d
@@ -211,8 +256,9 @@ def test_distance_draws_truncated_at_zero():
 def test_same_seed_same_numbers_any_thread_count():
     s = random_stars(3000, seed=7)
     e = random_errors(s, seed=8)
-    runs = [fastgrad.mc_galactocentric(**s, **e, n_samples=200, seed=42, n_threads=k)
-            for k in (1, 2, 4)]
+    runs = [
+        fastgrad.mc_galactocentric(**s, **e, n_samples=200, seed=42, n_threads=k) for k in (1, 2, 4)
+    ]
     for r in runs[1:]:
         for name in runs[0].colnames:
             np.testing.assert_array_equal(r[name], runs[0][name])
@@ -226,9 +272,13 @@ def test_ids_make_results_independent_of_row_order():
     ids = np.random.default_rng(0).integers(0, 2**62, 500)
     a = fastgrad.mc_galactocentric(**s, **e, n_samples=100, seed=5, ids=ids)
     perm = np.random.default_rng(1).permutation(500)
-    b = fastgrad.mc_galactocentric(**{k: v[perm] for k, v in s.items()},
-                                   **{k: v[perm] for k, v in e.items()},
-                                   n_samples=100, seed=5, ids=ids[perm])
+    b = fastgrad.mc_galactocentric(
+        **{k: v[perm] for k, v in s.items()},
+        **{k: v[perm] for k, v in e.items()},
+        n_samples=100,
+        seed=5,
+        ids=ids[perm],
+    )
     for name in ("x_err", "vz_err", "phi_err"):
         np.testing.assert_array_equal(np.asarray(a[name])[perm], b[name])
 
@@ -253,7 +303,9 @@ def test_bad_input_is_reported():
     bad = dict(s)
     bad["pmra"] = s["pmra"].copy()
     bad["pmra"][[3, 7]] = np.nan
-    with pytest.raises(ValueError, match=r"pmra: 2 row\(s\) are NaN, infinite or masked \(rows 3, 7\)"):
+    with pytest.raises(
+        ValueError, match=r"pmra: 2 row\(s\) are NaN, infinite or masked \(rows 3, 7\)"
+    ):
         fastgrad.mc_galactocentric(**bad, **e)
     # propagate: NaN rows, the others unchanged
     t = fastgrad.mc_galactocentric(**bad, **e, nan_policy="propagate", seed=3)
@@ -285,12 +337,17 @@ def test_bad_input_is_reported():
     with pytest.raises(ValueError, match=r"ra_error.*rows 2"):
         fastgrad.mc_galactocentric(**s, **big)
     # a correlation matrix that is not positive semi-definite
-    corr = {"ra_dec_corr": np.full(20, 0.99), "ra_pmra_corr": np.full(20, 0.99),
-            "dec_pmra_corr": np.full(20, -0.99)}
+    corr = {
+        "ra_dec_corr": np.full(20, 0.99),
+        "ra_pmra_corr": np.full(20, 0.99),
+        "dec_pmra_corr": np.full(20, -0.99),
+    }
     with pytest.raises(ValueError, match="correlations: 20 row"):
         fastgrad.mc_galactocentric(**s, **e, correlations=corr)
     with pytest.raises(ValueError, match=r"pmra_pmdec_corr: 1 row\(s\) are outside \[-1, 1\]"):
-        fastgrad.mc_galactocentric(**s, **e, correlations={"pmra_pmdec_corr": np.r_[1.5, np.zeros(19)]})
+        fastgrad.mc_galactocentric(
+            **s, **e, correlations={"pmra_pmdec_corr": np.r_[1.5, np.zeros(19)]}
+        )
     with pytest.raises(ValueError, match="unknown names"):
         fastgrad.mc_galactocentric(**s, **e, correlations={"pmra_pmdec": np.zeros(20)})
 
@@ -298,6 +355,7 @@ def test_bad_input_is_reported():
 def test_both_kernel_builds_agree():
     """The baseline (SSE2) and AVX2 builds compute the same thing."""
     from fastgrad import _core
+
     try:
         from fastgrad import _core_avx2
     except ImportError:
@@ -305,6 +363,7 @@ def test_both_kernel_builds_agree():
     if not _core.cpu_has_avx2_fma():
         pytest.skip("CPU lacks AVX2/FMA")
     import fastgrad.transform as tr
+
     s = random_stars(400, seed=4)
     e = random_errors(s, seed=5)
     outs = []
@@ -320,7 +379,9 @@ def test_both_kernel_builds_agree():
         # (the SSE and AVX2 libmvec logf/sinf differ by an ulp, 6e-8); the
         # nominal values differ only by FMA contraction
         rtol = 1e-6 if name.endswith("_err") else 1e-12
-        np.testing.assert_allclose(outs[1][name], outs[0][name], rtol=rtol, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(
+            outs[1][name], outs[0][name], rtol=rtol, atol=1e-12, err_msg=name
+        )
 
 
 # --------------------------------------------------------------------------
@@ -334,6 +395,7 @@ def _small(n=6, seed=1):
 def test_masked_inputs_are_missing_values_not_fill_values():
     from astropy.table import MaskedColumn
     from astropy.utils.masked import Masked
+
     s, e = _small()
     ref = fastgrad.galactocentric(**s)
     mask = np.zeros(6, bool)
@@ -345,8 +407,11 @@ def test_masked_inputs_are_missing_values_not_fill_values():
         "np.ma": np.ma.masked_array(fill, mask=mask),
     }
     for what, rv in variants.items():
-        with pytest.raises(ValueError, match=r"radial_velocity: 2 row\(s\) are NaN, infinite "
-                                             r"or masked \(rows 1, 4\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"radial_velocity: 2 row\(s\) are NaN, infinite "
+            r"or masked \(rows 1, 4\)",
+        ):
             fastgrad.galactocentric(**{**s, "radial_velocity": rv})
         with pytest.raises(ValueError, match=r"radial_velocity: 2 row\(s\) .*masked"):
             fastgrad.mc_galactocentric(**{**s, "radial_velocity": rv}, **e)
@@ -355,8 +420,9 @@ def test_masked_inputs_are_missing_values_not_fill_values():
         # others exactly the unmasked transform
         assert np.isnan(t["vy"][mask]).all() and np.isnan(t["x"][mask]).all(), what
         np.testing.assert_array_equal(t["vy"][~mask], ref["vy"][~mask])
-        m = fastgrad.mc_galactocentric(**{**s, "radial_velocity": rv}, **e, n_samples=50,
-                                       seed=2, nan_policy="propagate")
+        m = fastgrad.mc_galactocentric(
+            **{**s, "radial_velocity": rv}, **e, n_samples=50, seed=2, nan_policy="propagate"
+        )
         assert np.isnan(m["vy_err"][mask]).all(), what
         # masked errors too
         err = {**e, "distance_error": np.ma.masked_array(e["distance_error"], mask=mask)}
@@ -366,14 +432,21 @@ def test_masked_inputs_are_missing_values_not_fill_values():
 
 def test_masked_ids_are_refused():
     from astropy.table import MaskedColumn
+
     s, e = _small()
     ids = np.arange(100, 106)
     mask = np.zeros(6, bool)
     mask[[2, 5]] = True
-    for bad in (np.ma.masked_array(ids, mask=mask), MaskedColumn(ids, mask=mask),
-                pd.Series(pd.array([100, 101, None, 103, 104, None], dtype="Int64"))):
-        with pytest.raises(ValueError, match=r"ids: 2 row\(s\) are masked or missing "
-                                             r"\(rows 2, 5\)"):
+    for bad in (
+        np.ma.masked_array(ids, mask=mask),
+        MaskedColumn(ids, mask=mask),
+        pd.Series(pd.array([100, 101, None, 103, 104, None], dtype="Int64")),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=r"ids: 2 row\(s\) are masked or missing "
+            r"\(rows 2, 5\)",
+        ):
             fastgrad.mc_galactocentric(**s, **e, ids=bad, n_samples=10, seed=1)
     # a masked array with nothing masked is its data
     a = fastgrad.mc_galactocentric(**s, **e, ids=np.ma.masked_array(ids), n_samples=10, seed=1)
@@ -381,26 +454,36 @@ def test_masked_ids_are_refused():
     np.testing.assert_array_equal(a["x_err"], b["x_err"])
 
 
-@pytest.mark.parametrize("name, value, match", [
-    ("distance", 1e200, r"distance: 1 row\(s\) exceed 100000 kpc.*rows 3"),
-    ("distance", 2e5, r"distance: 1 row\(s\) exceed"),
-    ("pmra", 1e200, r"pmra: 1 row\(s\) exceed 1e\+06 mas/yr"),
-    ("radial_velocity", -4e5, r"radial_velocity: 1 row\(s\) exceed .*faster than light"),
-    ("ra", 1e20, r"ra: 1 row\(s\) exceed 360 deg"),
-])
+@pytest.mark.parametrize(
+    "name, value, match",
+    [
+        ("distance", 1e200, r"distance: 1 row\(s\) exceed 100000 kpc.*rows 3"),
+        ("distance", 2e5, r"distance: 1 row\(s\) exceed"),
+        ("pmra", 1e200, r"pmra: 1 row\(s\) exceed 1e\+06 mas/yr"),
+        ("radial_velocity", -4e5, r"radial_velocity: 1 row\(s\) exceed .*faster than light"),
+        ("ra", 1e20, r"ra: 1 row\(s\) exceed 360 deg"),
+    ],
+)
 def test_values_outside_physical_ranges_are_refused(name, value, match):
     s, e = _small()
     bad = {**s, name: s[name].copy()}
     bad[name][3] = value
     with pytest.raises(ValueError, match=match):
-        fastgrad.galactocentric(**bad)        # was R = inf with finite x, y
+        fastgrad.galactocentric(**bad)  # was R = inf with finite x, y
     with pytest.raises(ValueError, match=match):
         fastgrad.mc_galactocentric(**bad, **e)
 
 
-@pytest.mark.parametrize("name, value", [
-    ("distance_error", 1e200), ("pmra_error", 1e200), ("radial_velocity_error", 1e6),
-    ("ra_error", 1e200), ("dec_error", 1e300)])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("distance_error", 1e200),
+        ("pmra_error", 1e200),
+        ("radial_velocity_error", 1e6),
+        ("ra_error", 1e200),
+        ("dec_error", 1e300),
+    ],
+)
 def test_errors_outside_physical_ranges_are_refused(name, value):
     s, e = _small()
     bad = {**e, name: e[name].copy()}
@@ -425,11 +508,14 @@ def test_largest_accepted_inputs_give_finite_errors():
         assert (np.asarray(t[name]) > 0).all(), name
 
 
-@pytest.mark.parametrize("bad, exc, match", [
-    (np.array([True, False, True, False, True, False]), TypeError, "booleans"),
-    (np.ones(6) + 1j, TypeError, "complex"),
-    (np.array(["2020-01-01"] * 6, dtype="datetime64[D]"), TypeError, "dates"),
-])
+@pytest.mark.parametrize(
+    "bad, exc, match",
+    [
+        (np.array([True, False, True, False, True, False]), TypeError, "booleans"),
+        (np.ones(6) + 1j, TypeError, "complex"),
+        (np.array(["2020-01-01"] * 6, dtype="datetime64[D]"), TypeError, "dates"),
+    ],
+)
 def test_bool_complex_datetime_coordinates_are_refused(bad, exc, match):
     s, e = _small()
     for name in ("ra", "distance", "pmdec"):
@@ -449,9 +535,16 @@ def test_seed_out_of_range_is_an_error_not_wrapped():
     assert t.meta["seed"] == 2**64 - 1
 
 
-@pytest.mark.parametrize("n_samples, exc", [
-    (10.7, TypeError), (1000.0, TypeError), (True, TypeError), (1, ValueError),
-    (fastgrad.transform.MAX_N_SAMPLES + 1, ValueError)])
+@pytest.mark.parametrize(
+    "n_samples, exc",
+    [
+        (10.7, TypeError),
+        (1000.0, TypeError),
+        (True, TypeError),
+        (1, ValueError),
+        (fastgrad.transform.MAX_N_SAMPLES + 1, ValueError),
+    ],
+)
 def test_n_samples_is_a_bounded_int(n_samples, exc):
     s, e = _small()
     with pytest.raises(exc, match="n_samples"):
@@ -461,6 +554,7 @@ def test_n_samples_is_a_bounded_int(n_samples, exc):
 def test_n_threads_above_the_thread_limit_is_an_error():
     import subprocess
     import sys
+
     code = r"""
 import numpy as np, fastgrad
 n = 1000
@@ -480,8 +574,9 @@ for call in (lambda: fastgrad.effective_n_threads(1000),
         print("accepted")
 """
     env = {**os.environ, "OMP_THREAD_LIMIT": "2"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 3 and all(line.startswith("refused: n_threads: ") for line in lines), out
@@ -502,12 +597,22 @@ def test_n_threads_beyond_four_per_cpu_is_an_error():
 def test_repeated_ids_are_refused():
     """Two stars with one id would share a random stream (identical draws)."""
     n = 6
-    kw = dict(ra=np.full(n, 10.0), dec=np.full(n, 5.0), distance=np.full(n, 1.0),
-              pmra=np.zeros(n), pmdec=np.zeros(n), radial_velocity=np.zeros(n),
-              ra_error=np.full(n, 0.1), dec_error=np.full(n, 0.1),
-              distance_error=np.full(n, 0.1), pmra_error=np.full(n, 0.1),
-              pmdec_error=np.full(n, 0.1), radial_velocity_error=np.full(n, 1.0),
-              n_samples=8, seed=1)
+    kw = dict(
+        ra=np.full(n, 10.0),
+        dec=np.full(n, 5.0),
+        distance=np.full(n, 1.0),
+        pmra=np.zeros(n),
+        pmdec=np.zeros(n),
+        radial_velocity=np.zeros(n),
+        ra_error=np.full(n, 0.1),
+        dec_error=np.full(n, 0.1),
+        distance_error=np.full(n, 0.1),
+        pmra_error=np.full(n, 0.1),
+        pmdec_error=np.full(n, 0.1),
+        radial_velocity_error=np.full(n, 1.0),
+        n_samples=8,
+        seed=1,
+    )
     with pytest.raises(ValueError, match=r"ids: 2 row\(s\) are repeated \(rows 1, 4\)"):
         fastgrad.mc_galactocentric(**kw, ids=np.array([10, 11, 12, 13, 11, 15]))
     fastgrad.mc_galactocentric(**kw, ids=np.arange(n) * 7)  # unique: fine
@@ -517,6 +622,7 @@ def test_one_thread_policy_for_every_kernel():
     """fastgrad._threads.threads_for: one thread below a kernel's threshold,
     the resolved count above it, and a bad n_threads refused either way."""
     from fastgrad._threads import SERIAL_BELOW, effective_n_threads, threads_for
+
     for kernel, limit in SERIAL_BELOW.items():
         assert threads_for(kernel, limit - 1, None) == 1
         assert threads_for(kernel, limit, None) == effective_n_threads(None)
@@ -532,9 +638,14 @@ def test_galactocentric_reuses_its_output_only_when_nothing_refers_to_it():
     give the same numbers as a fresh one."""
     rng = np.random.default_rng(3)
     n = 120_000  # 9 x n doubles > 4 MiB: the size the spare is kept for
-    s = dict(ra=rng.uniform(0, 360, n), dec=rng.uniform(-80, 80, n),
-             distance=rng.uniform(0.1, 5, n), pmra=rng.normal(0, 5, n),
-             pmdec=rng.normal(0, 5, n), radial_velocity=rng.normal(0, 30, n))
+    s = dict(
+        ra=rng.uniform(0, 360, n),
+        dec=rng.uniform(-80, 80, n),
+        distance=rng.uniform(0.1, 5, n),
+        pmra=rng.normal(0, 5, n),
+        pmdec=rng.normal(0, 5, n),
+        radial_velocity=rng.normal(0, 30, n),
+    )
     other = dict(s, distance=s["distance"] * 2)
     first = fastgrad.galactocentric(**s)
     ref = {k: np.array(first[k]) for k in first.colnames}

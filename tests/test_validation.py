@@ -1,4 +1,5 @@
 """fastgrad.validation: the truth comparisons of a synthetic run."""
+
 import numpy as np
 import pytest
 from astropy.table import MaskedColumn, Table
@@ -8,9 +9,15 @@ from fastgrad.validation import matched_filter, slope_pulls
 
 
 def test_slope_pulls_match_bins_and_skip_unfitted_ones():
-    t = Table({"bin_lo": [0.0, 0.2, 0.4], "bin_hi": [0.2, 0.4, 0.6], "n_stars": [900, 500, 10],
-               "slope": MaskedColumn([-0.05, -0.04, 0.0], mask=[False, False, True]),
-               "slope_err": [0.005, 0.01, 0.0]})
+    t = Table(
+        {
+            "bin_lo": [0.0, 0.2, 0.4],
+            "bin_hi": [0.2, 0.4, 0.6],
+            "n_stars": [900, 500, 10],
+            "slope": MaskedColumn([-0.05, -0.04, 0.0], mask=[False, False, True]),
+            "slope_err": [0.005, 0.01, 0.0],
+        }
+    )
     truth = [{"bin_lo": 0.0, "slope": -0.06}, {"bin_lo": 0.4, "slope": -0.03}]
     pulls = slope_pulls(t, truth)
     assert len(pulls) == 1  # 0.2 has no truth, 0.4 is not fitted

@@ -8,6 +8,7 @@ Fails (exit 1) when fastgrad is imported from SOURCE_TREE (the tests would
 then test the checkout, not the wheel), or when a Linux or macOS build has no
 OpenMP (the wheels promise threads out of the box).  Prints show_config().
 """
+
 import sys
 from pathlib import Path
 

@@ -8,26 +8,38 @@ import time of fastgrad and of its two heavy dependencies, numpy and astropy,
 as -X importtime reports them (microseconds, self + children), plus the median
 wall time of the whole process against an empty `python -c pass`.
 """
+
 import argparse
 import statistics
 import subprocess
 import sys
 import time
 
-TRACKED = ("fastgrad", "numpy", "astropy", "astropy.units", "astropy.coordinates",
-           "astropy.table", "fastgrad._core")
+TRACKED = (
+    "fastgrad",
+    "numpy",
+    "astropy",
+    "astropy.units",
+    "astropy.coordinates",
+    "astropy.table",
+    "fastgrad._core",
+)
 
 
 def one_run():
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import fastgrad"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import fastgrad"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     wall = time.perf_counter() - start
     cumulative = {}
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
             continue
-        fields = [field.strip() for field in line[len("import time:"):].split("|")]
+        fields = [field.strip() for field in line[len("import time:") :].split("|")]
         if fields[2].strip() in TRACKED:
             cumulative[fields[2].strip()] = int(fields[1])
     return wall, cumulative
@@ -51,7 +63,9 @@ def main(argv=None):
     for name in TRACKED:
         values = [run[1][name] for run in runs if name in run[1]]
         if values:
-            print(f"  {name:<20} {statistics.median(values) / 1e3:7.1f} ms cumulative (-X importtime)")
+            print(
+                f"  {name:<20} {statistics.median(values) / 1e3:7.1f} ms cumulative (-X importtime)"
+            )
     print(f"  process wall time    {wall * 1e3:7.1f} ms (python -c pass: {empty * 1e3:.1f} ms)")
 
 

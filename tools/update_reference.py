@@ -4,6 +4,7 @@ few outputs (say which and why in the commit). Usage:
 
     python tools/update_reference.py run.cuts.sample run.cuts.cut ...
 """
+
 import sys
 from pathlib import Path
 

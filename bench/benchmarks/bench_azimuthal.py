@@ -11,6 +11,7 @@ permutation.
 Run with asv, or as a script for one-run ratios:
     python bench/benchmarks/bench_azimuthal.py
 """
+
 import time
 
 import numpy as np
@@ -23,7 +24,7 @@ HALF_WIDTH = 0.1
 
 def make_stars(n, seed=0):
     rng = np.random.default_rng(seed)
-    R = np.sqrt(rng.uniform(6.0**2, 13.0**2, n))          # uniform surface density
+    R = np.sqrt(rng.uniform(6.0**2, 13.0**2, n))  # uniform surface density
     feh = 0.45 - 0.07 * R + rng.normal(0.0, 0.15, n)
     return R, feh
 
@@ -70,6 +71,7 @@ class AnnulusMean:
 
 class AnnulusMeanNaive:
     """The O(N^2) loop, at a size it finishes."""
+
     params = [20_000]
     param_names = ["n_stars"]
     timeout = 300
@@ -97,7 +99,7 @@ class AzimuthalProfile:
 
 
 N_PERMUTATIONS = 1000
-N_PHI_BINS = 180           # 2-degree bins, as the default run
+N_PHI_BINS = 180  # 2-degree bins, as the default run
 
 
 def make_ring(n, seed=3):
@@ -123,6 +125,7 @@ def numpy_permutation_statistics(labels, values, n_bins, n_permutations, seed=1)
 class PermutationTest:
     """1000 permutations of N stars in 180 bins: the ring's test, the
     per-bin test of the maps (2500 cells), and the numpy loop."""
+
     params = [100_000, 1_000_000]
     param_names = ["n_stars"]
     timeout = 300
@@ -132,16 +135,19 @@ class PermutationTest:
         self.cells = np.random.default_rng(4).integers(0, 2500, n)
 
     def time_fastgrad(self, n):
-        permutation_test(self.labels, self.values, N_PHI_BINS, n_permutations=N_PERMUTATIONS,
-                         seed=1)
+        permutation_test(
+            self.labels, self.values, N_PHI_BINS, n_permutations=N_PERMUTATIONS, seed=1
+        )
 
     def time_fastgrad_one_thread(self, n):
-        permutation_test(self.labels, self.values, N_PHI_BINS, n_permutations=N_PERMUTATIONS,
-                         seed=1, n_threads=1)
+        permutation_test(
+            self.labels, self.values, N_PHI_BINS, n_permutations=N_PERMUTATIONS, seed=1, n_threads=1
+        )
 
     def time_fastgrad_map_cells(self, n):
-        permutation_test(self.cells, self.values, 2500, n_permutations=N_PERMUTATIONS, seed=1,
-                         per_bin=True)
+        permutation_test(
+            self.cells, self.values, 2500, n_permutations=N_PERMUTATIONS, seed=1, per_bin=True
+        )
 
     def time_numpy_loop(self, n):
         numpy_permutation_statistics(self.labels, self.values, N_PHI_BINS, N_PERMUTATIONS)
@@ -162,8 +168,10 @@ def main():
     R, feh = make_stars(n_naive)
     t_naive = _best(lambda: naive_annulus_mean(R, feh, HALF_WIDTH), 2)
     t_fg_small = _best(lambda: fastgrad.annulus_mean(R, feh, HALF_WIDTH), 20)
-    print(f"N={n_naive:>9,}: naive O(N^2) {t_naive:8.3f} s, fastgrad {t_fg_small * 1e3:8.2f} ms, "
-          f"ratio {t_naive / t_fg_small:,.0f}x")
+    print(
+        f"N={n_naive:>9,}: naive O(N^2) {t_naive:8.3f} s, fastgrad {t_fg_small * 1e3:8.2f} ms, "
+        f"ratio {t_naive / t_fg_small:,.0f}x"
+    )
     for n in (100_000, 1_000_000):
         R, feh = make_stars(n)
         w = np.random.default_rng(1).uniform(0.5, 2.0, n)
@@ -172,23 +180,29 @@ def main():
         t_fg1 = _best(lambda: fastgrad.annulus_mean(R, feh, HALF_WIDTH, n_threads=1), 15)
         t_fgw = _best(lambda: fastgrad.annulus_mean(R, feh, HALF_WIDTH, weights=w), 15)
         t_naive_n = t_naive * (n / n_naive) ** 2
-        print(f"N={n:>9,}: numpy sort+cumsum {t_np * 1e3:7.1f} ms | fastgrad {t_fg * 1e3:6.1f} ms "
-              f"(1 thread {t_fg1 * 1e3:6.1f} ms, weighted {t_fgw * 1e3:6.1f} ms) | "
-              f"numpy/fastgrad {t_np / t_fg:4.1f}x (1 thread {t_np / t_fg1:4.1f}x) | "
-              f"naive (extrapolated {t_naive_n:,.0f} s)/fastgrad {t_naive_n / t_fg:,.0f}x")
+        print(
+            f"N={n:>9,}: numpy sort+cumsum {t_np * 1e3:7.1f} ms | fastgrad {t_fg * 1e3:6.1f} ms "
+            f"(1 thread {t_fg1 * 1e3:6.1f} ms, weighted {t_fgw * 1e3:6.1f} ms) | "
+            f"numpy/fastgrad {t_np / t_fg:4.1f}x (1 thread {t_np / t_fg1:4.1f}x) | "
+            f"naive (extrapolated {t_naive_n:,.0f} s)/fastgrad {t_naive_n / t_fg:,.0f}x"
+        )
     for n in (100_000, 1_000_000):
         labels, values = make_ring(n)
         cells = np.random.default_rng(4).integers(0, 2500, n)
         k = N_PERMUTATIONS
         t_np = _best(lambda: numpy_permutation_statistics(labels, values, N_PHI_BINS, k), 1)
         t_fg = _best(lambda: permutation_test(labels, values, N_PHI_BINS, n_permutations=k), 3)
-        t_fg1 = _best(lambda: permutation_test(labels, values, N_PHI_BINS, n_permutations=k,
-                                               n_threads=1), 2)
-        t_map = _best(lambda: permutation_test(cells, values, 2500, n_permutations=k,
-                                               per_bin=True), 2)
-        print(f"N={n:>9,}, {k} permutations: numpy loop {t_np:6.2f} s | fastgrad {t_fg:5.2f} s "
-              f"(1 thread {t_fg1:5.2f} s; 2500 cells, per-cell test {t_map:5.2f} s) | "
-              f"numpy/fastgrad {t_np / t_fg:4.1f}x")
+        t_fg1 = _best(
+            lambda: permutation_test(labels, values, N_PHI_BINS, n_permutations=k, n_threads=1), 2
+        )
+        t_map = _best(
+            lambda: permutation_test(cells, values, 2500, n_permutations=k, per_bin=True), 2
+        )
+        print(
+            f"N={n:>9,}, {k} permutations: numpy loop {t_np:6.2f} s | fastgrad {t_fg:5.2f} s "
+            f"(1 thread {t_fg1:5.2f} s; 2500 cells, per-cell test {t_map:5.2f} s) | "
+            f"numpy/fastgrad {t_np / t_fg:4.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ Each suite times fastgrad beside the obvious alternative in the same run:
 
 Run with asv, or ``python bench/benchmarks/bench_catalogs.py`` for a quick table.
 """
+
 import os
 import tempfile
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import Table
 
 from fastgrad.catalogs import apply_cuts, crossmatch, get_cuts, read_catalog
@@ -77,7 +78,7 @@ class ProbabilitiesSuite:
         self.vx = self.U + 12.9 - 11.1
         self.vy = self.V + 245.0 - 12.24
         self.vz = self.W + 7.78 - 7.25
-        self.x, self.y = np.full(N, -8.27), rng.normal(0, 0.5, N)   # near the Sun
+        self.x, self.y = np.full(N, -8.27), rng.normal(0, 0.5, N)  # near the Sun
 
     def time_uvw_probabilities_fastgrad(self):
         uvw_probabilities(self.U, self.V, self.W)
@@ -89,9 +90,12 @@ class ProbabilitiesSuite:
         from scipy.stats import multivariate_normal
 
         x = np.column_stack([self.U, self.V, self.W])
-        f = [0.94 * multivariate_normal([0, -15, 0], np.diag([35.0**2, 20.0**2, 16.0**2])).pdf(x),
-             0.06 * multivariate_normal([0, -46, 0], np.diag([67.0**2, 38.0**2, 35.0**2])).pdf(x),
-             0.0015 * multivariate_normal([0, -220, 0], np.diag([160.0**2, 90.0**2, 90.0**2])).pdf(x)]
+        f = [
+            0.94 * multivariate_normal([0, -15, 0], np.diag([35.0**2, 20.0**2, 16.0**2])).pdf(x),
+            0.06 * multivariate_normal([0, -46, 0], np.diag([67.0**2, 38.0**2, 35.0**2])).pdf(x),
+            0.0015
+            * multivariate_normal([0, -220, 0], np.diag([160.0**2, 90.0**2, 90.0**2])).pdf(x),
+        ]
         total = f[0] + f[1] + f[2]
         return [fk / total for fk in f]
 
@@ -105,8 +109,10 @@ class ReadSuite:
         tmp = tempfile.mkdtemp(prefix="fastgrad-bench-")
         t = lamost_like(N)
         # VizieR-style names, so the reader has a real map to apply
-        t.rename_columns(["ra", "dec", "feh", "feh_err", "snr", "rv", "rv_err"],
-                         ["RAdeg", "DEdeg", "FeH", "e_FeH", "SNRg", "RV", "e_RV"])
+        t.rename_columns(
+            ["ra", "dec", "feh", "feh_err", "snr", "rv", "rv_err"],
+            ["RAdeg", "DEdeg", "FeH", "e_FeH", "SNRg", "RV", "e_RV"],
+        )
         paths = {}
         for fmt, ext in (("fits", "fits"), ("parquet", "parquet"), ("csv", "csv")):
             paths[fmt] = os.path.join(tmp, f"lamost.{ext}")
@@ -131,13 +137,21 @@ class CrossmatchSuite:
     def setup(self):
         rng = np.random.default_rng(2)
         n_right, n_left = N, N // 5
-        self.right = Table({"source_id": np.arange(n_right),
-                            "ra": rng.uniform(0, 360, n_right),
-                            "dec": np.degrees(np.arcsin(rng.uniform(-1, 1, n_right)))})
+        self.right = Table(
+            {
+                "source_id": np.arange(n_right),
+                "ra": rng.uniform(0, 360, n_right),
+                "dec": np.degrees(np.arcsin(rng.uniform(-1, 1, n_right))),
+            }
+        )
         pick = rng.choice(n_right, n_left, replace=False)
-        self.left = Table({"obsid": np.arange(n_left),
-                           "ra": self.right["ra"][pick] + rng.normal(0, 0.3 / 3600, n_left),
-                           "dec": self.right["dec"][pick] + rng.normal(0, 0.3 / 3600, n_left)})
+        self.left = Table(
+            {
+                "obsid": np.arange(n_left),
+                "ra": self.right["ra"][pick] + rng.normal(0, 0.3 / 3600, n_left),
+                "dec": self.right["dec"][pick] + rng.normal(0, 0.3 / 3600, n_left),
+            }
+        )
 
     def time_crossmatch_fastgrad(self):
         crossmatch(self.left, self.right, suffixes=("_lamost", ""))
@@ -145,8 +159,10 @@ class CrossmatchSuite:
     def time_match_coordinates_sky_bare(self):
         from astropy.coordinates import SkyCoord, match_coordinates_sky
 
-        match_coordinates_sky(SkyCoord(self.left["ra"], self.left["dec"], unit="deg"),
-                              SkyCoord(self.right["ra"], self.right["dec"], unit="deg"))
+        match_coordinates_sky(
+            SkyCoord(self.left["ra"], self.left["dec"], unit="deg"),
+            SkyCoord(self.right["ra"], self.right["dec"], unit="deg"),
+        )
 
 
 def _time(fn, *args, repeat=3):

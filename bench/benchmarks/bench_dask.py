@@ -19,6 +19,7 @@ The overhead ratio is Dask time / single-machine time at the same number of
 cores.  Run with asv, or ``python bench/benchmarks/bench_dask.py`` for the
 table of bench/README.md (workers 1, 2, ... up to the cores of the machine).
 """
+
 import itertools
 import os
 import sys
@@ -34,6 +35,7 @@ try:
     import dask
     import dask.dataframe as dd
     import distributed
+
     import fastgrad.dask as fd
 except ImportError:  # asv skips a suite whose setup raises NotImplementedError
     dask = None
@@ -44,19 +46,26 @@ N_PARTITIONS = 8
 
 def gaia_like(n, seed=0):
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "source_id": (rng.permutation(n).astype(np.int64) << 21) + 4_295_806_720,
-        "ra": rng.uniform(0, 360, n), "dec": np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
-        "pmra": rng.normal(0, 8, n), "pmdec": rng.normal(0, 8, n),
-        "radial_velocity": rng.normal(0, 50, n),
-        "ra_error": rng.uniform(0.01, 0.1, n), "dec_error": rng.uniform(0.01, 0.1, n),
-        "pmra_error": rng.uniform(0.01, 0.2, n), "pmdec_error": rng.uniform(0.01, 0.2, n),
-        "radial_velocity_error": rng.uniform(0.5, 5, n),
-        "parallax_over_error": rng.lognormal(1.8, 0.8, n),
-        "r_med_geo": rng.uniform(300, 5000, n),
-        "teff_gspspec": rng.uniform(3800, 5200, n), "logg_gspspec": rng.uniform(0.5, 3.0, n),
-        "mh_gspspec": rng.normal(-0.3, 0.3, n),
-    })
+    df = pd.DataFrame(
+        {
+            "source_id": (rng.permutation(n).astype(np.int64) << 21) + 4_295_806_720,
+            "ra": rng.uniform(0, 360, n),
+            "dec": np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+            "pmra": rng.normal(0, 8, n),
+            "pmdec": rng.normal(0, 8, n),
+            "radial_velocity": rng.normal(0, 50, n),
+            "ra_error": rng.uniform(0.01, 0.1, n),
+            "dec_error": rng.uniform(0.01, 0.1, n),
+            "pmra_error": rng.uniform(0.01, 0.2, n),
+            "pmdec_error": rng.uniform(0.01, 0.2, n),
+            "radial_velocity_error": rng.uniform(0.5, 5, n),
+            "parallax_over_error": rng.lognormal(1.8, 0.8, n),
+            "r_med_geo": rng.uniform(300, 5000, n),
+            "teff_gspspec": rng.uniform(3800, 5200, n),
+            "logg_gspspec": rng.uniform(0.5, 3.0, n),
+            "mh_gspspec": rng.normal(-0.3, 0.3, n),
+        }
+    )
     df["r_lo_geo"] = df["r_med_geo"] * rng.uniform(0.7, 0.97, n)
     df["r_hi_geo"] = df["r_med_geo"] * rng.uniform(1.03, 1.4, n)
     df["R_true"] = rng.uniform(4, 16, n)
@@ -66,12 +75,24 @@ def gaia_like(n, seed=0):
 
 def single_machine_mc(df, n_samples, n_threads):
     return fastgrad.mc_galactocentric(
-        df.ra, df.dec, df.r_med_geo / 1000.0, df.pmra, df.pmdec, df.radial_velocity,
-        ra_error=df.ra_error, dec_error=df.dec_error,
-        distance_error=(df.r_hi_geo - df.r_lo_geo) / 2000.0, pmra_error=df.pmra_error,
-        pmdec_error=df.pmdec_error, radial_velocity_error=df.radial_velocity_error,
-        n_samples=n_samples, seed=1, ids=df.source_id.to_numpy(), nan_policy="propagate",
-        n_threads=n_threads)
+        df.ra,
+        df.dec,
+        df.r_med_geo / 1000.0,
+        df.pmra,
+        df.pmdec,
+        df.radial_velocity,
+        ra_error=df.ra_error,
+        dec_error=df.dec_error,
+        distance_error=(df.r_hi_geo - df.r_lo_geo) / 2000.0,
+        pmra_error=df.pmra_error,
+        pmdec_error=df.pmdec_error,
+        radial_velocity_error=df.radial_velocity_error,
+        n_samples=n_samples,
+        seed=1,
+        ids=df.source_id.to_numpy(),
+        nan_policy="propagate",
+        n_threads=n_threads,
+    )
 
 
 _RUNS = itertools.count(1)
@@ -89,9 +110,13 @@ _CLUSTERS = {}  # n_workers -> (cluster, client): one at a time, reused by the s
 def _client(n_workers):
     if n_workers not in _CLUSTERS:
         _close_clusters()
-        cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None,
-                                           silence_logs=40)
+        cluster = distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        )
         _CLUSTERS[n_workers] = (cluster, distributed.Client(cluster))
     client = _CLUSTERS[n_workers][1]
     client.run(lambda: fastgrad.effective_n_threads())  # imports done on the workers
@@ -168,8 +193,15 @@ class AnnulusSuite(_ClusterSuite):
         fastgrad.annulus_mean(self.df.R_true.to_numpy(), self.df.feh.to_numpy(), 0.1)
 
     def time_dask_persist(self, n_workers):
-        out = fd.annulus_mean(self.ddf, "R_true", "feh", 0.1, key="source_id",
-                              boundaries=self.boundaries, output=f"m{_fresh()}").persist()
+        out = fd.annulus_mean(
+            self.ddf,
+            "R_true",
+            "feh",
+            0.1,
+            key="source_id",
+            boundaries=self.boundaries,
+            output=f"m{_fresh()}",
+        ).persist()
         distributed.wait(out)
         del out
 
@@ -188,8 +220,9 @@ class CutsSuite(_ClusterSuite):
 
     def time_dask_persist(self, n_workers):
         # a threshold moved by 1e-9 K: the same work, but graph keys of its own
-        kept, counts = fd.quality_cuts(self.ddf, self.cuts,
-                                       thresholds={"teff_gspspec_max": 4700 + 1e-9 * _fresh()})
+        kept, counts = fd.quality_cuts(
+            self.ddf, self.cuts, thresholds={"teff_gspspec_max": 4700 + 1e-9 * _fresh()}
+        )
         kept, counts = dask.persist(kept, counts)
         fd.cut_report(counts, self.cuts)
         del kept
@@ -207,6 +240,7 @@ def _median(fn, repeat):
 def _cpu_seconds(client):
     """CPU seconds used so far by this process (with its OpenMP threads), the
     workers and the scheduler: a cost that other jobs on the machine do not inflate."""
+
     def cpu():
         return time.process_time()
 
@@ -227,10 +261,14 @@ def _median_cpu(fn, client, repeat):
 
 def main(workers=None, repeat=3):
     workers = workers or [w for w in (1, 2, 4, 8) if w <= (os.cpu_count() or 1)]
-    print(f"{N_STARS:,} stars in {N_PARTITIONS} partitions; {os.cpu_count()} cores; "
-          f"median of {repeat}; wall seconds, and CPU seconds summed over all processes")
-    print("| suite | workers | single machine, wall | Dask persist, wall | ratio | "
-          "Dask compute, wall | ratio | single, CPU | Dask persist, CPU | ratio |")
+    print(
+        f"{N_STARS:,} stars in {N_PARTITIONS} partitions; {os.cpu_count()} cores; "
+        f"median of {repeat}; wall seconds, and CPU seconds summed over all processes"
+    )
+    print(
+        "| suite | workers | single machine, wall | Dask persist, wall | ratio | "
+        "Dask compute, wall | ratio | single, CPU | Dask persist, CPU | ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for cls in (MonteCarloSuite, MonteCarloFewDrawsSuite, AnnulusSuite, CutsSuite):
         for w in workers:
@@ -239,18 +277,23 @@ def main(workers=None, repeat=3):
             try:
                 single = _median(lambda: suite.time_single_machine(w), repeat)
                 persist = _median(lambda: suite.time_dask_persist(w), repeat)
-                compute = (_median(lambda: suite.time_dask_compute(w), repeat)
-                           if hasattr(suite, "time_dask_compute") else np.nan)
+                compute = (
+                    _median(lambda: suite.time_dask_compute(w), repeat)
+                    if hasattr(suite, "time_dask_compute")
+                    else np.nan
+                )
                 single_cpu = _median_cpu(lambda: suite.time_single_machine(w), None, repeat)
-                persist_cpu = _median_cpu(lambda: suite.time_dask_persist(w), suite.client,
-                                          repeat)
+                persist_cpu = _median_cpu(lambda: suite.time_dask_persist(w), suite.client, repeat)
             finally:
                 suite.teardown(w)
                 _close_clusters()
             name = cls.__name__ + (f" ({cls.n_samples} draws)" if hasattr(cls, "n_samples") else "")
-            print(f"| {name} | {w} | {single:.3f} | {persist:.3f} | {persist / single:.2f} | "
-                  f"{compute:.3f} | {compute / single:.2f} | {single_cpu:.3f} | "
-                  f"{persist_cpu:.3f} | {persist_cpu / single_cpu:.2f} |", flush=True)
+            print(
+                f"| {name} | {w} | {single:.3f} | {persist:.3f} | {persist / single:.2f} | "
+                f"{compute:.3f} | {compute / single:.2f} | {single_cpu:.3f} | "
+                f"{persist_cpu:.3f} | {persist_cpu / single_cpu:.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -4,11 +4,12 @@ The alternative in each class is the obvious one: the likelihood of docs/method.
 section 5 written in numpy, and emcee driving a numpy log-probability one
 walker at a time.  ``track_speedup_*`` report the ratios of one run.
 """
+
 import time
 import warnings
 
-import numpy as np
 import emcee
+import numpy as np
 
 import fastgrad
 from fastgrad.fitting import AutocorrWarning, LineModel
@@ -33,8 +34,14 @@ def _survey(n=129_148, seed=1):
     R = np.clip(rng.normal(9.3, 1.15, n), 6.8, 14.5)
     z = rng.laplace(0, 0.22, n)
     feh = 0.45 - 0.07 * R - 0.15 * np.abs(z) + rng.normal(0, 0.3, n)
-    return dict(R=R, z=z, feh=feh, R_err=rng.uniform(0.05, 0.5, n),
-                z_err=rng.uniform(0.01, 0.1, n), feh_err=rng.uniform(0.03, 0.15, n))
+    return dict(
+        R=R,
+        z=z,
+        feh=feh,
+        R_err=rng.uniform(0.05, 0.5, n),
+        z_err=rng.uniform(0.01, 0.1, n),
+        feh_err=rng.uniform(0.03, 0.15, n),
+    )
 
 
 def numpy_loglike(theta, x, y, sx, sy):
@@ -114,28 +121,34 @@ class LineLogLike:
         return t["slow"][0] / t["fast"][0]
 
     def track_speedup_line_loglike(self, n):
-        return self._ratio(lambda: fastgrad.line_loglike(THETA, *self.data),
-                           lambda: numpy_loglike(THETA, *self.data))
+        return self._ratio(
+            lambda: fastgrad.line_loglike(THETA, *self.data),
+            lambda: numpy_loglike(THETA, *self.data),
+        )
 
     track_speedup_line_loglike.unit = "x"
 
     def track_speedup_model(self, n):
-        return self._ratio(lambda: self.model.loglike(THETA),
-                           lambda: numpy_loglike(THETA, *self.data))
+        return self._ratio(
+            lambda: self.model.loglike(THETA), lambda: numpy_loglike(THETA, *self.data)
+        )
 
     track_speedup_model.unit = "x"
 
     def track_speedup_model_log_prob(self, n):
         """LineModel.log_prob (likelihood + priors) against the numpy
         log-probability, one theta per call (emcee without vectorize)."""
-        return self._ratio(lambda: self.model.log_prob(THETA),
-                           lambda: numpy_log_prob(THETA, *self.data))
+        return self._ratio(
+            lambda: self.model.log_prob(THETA), lambda: numpy_log_prob(THETA, *self.data)
+        )
 
     track_speedup_model_log_prob.unit = "x"
 
     def track_speedup_5_walkers(self, n):
-        return self._ratio(lambda: self.model.log_prob(self.walkers),
-                           lambda: [numpy_log_prob(t, *self.data) for t in self.walkers])
+        return self._ratio(
+            lambda: self.model.log_prob(self.walkers),
+            lambda: [numpy_log_prob(t, *self.data) for t in self.walkers],
+        )
 
     track_speedup_5_walkers.unit = "x"
 
@@ -149,7 +162,8 @@ class FitLine:
     def setup(self):
         self.data = _stars(self.N)
         self.p0 = LineModel(*self.data).initial_guess()[0] + 1e-3 * np.random.default_rng(
-            1).standard_normal((10, 3)) * np.array([0.002, 0.02, 0.002])
+            1
+        ).standard_normal((10, 3)) * np.array([0.002, 0.02, 0.002])
 
     def _fastgrad(self, n_threads=None):
         with warnings.catch_warnings():
@@ -161,8 +175,9 @@ class FitLine:
         sampler.run_mcmc(self.p0, 1000)
 
     def _emcee_floor(self):
-        sampler = emcee.EnsembleSampler(10, 3, lambda t: -0.5 * np.sum(t * t, axis=1),
-                                        vectorize=True)
+        sampler = emcee.EnsembleSampler(
+            10, 3, lambda t: -0.5 * np.sum(t * t, axis=1), vectorize=True
+        )
         sampler.run_mcmc(self.p0, 1000)
 
     def time_fastgrad_fit_line(self):

@@ -8,6 +8,7 @@ the absolute magnitude first (from its selection-weighted distribution) and
 positions only inside the region that magnitude can be seen in, so far fewer
 candidates are made per star kept; the kept stars have the same distribution.
 """
+
 import time
 
 import numpy as np
@@ -31,14 +32,21 @@ def _naive_disk_sample(rng, count, pop, sv, geo):
         dx, dy, dz = x - geo.sun[0], y - geo.sun[1], z - geo.sun[2]
         dist = np.sqrt(dx * dx + dy * dy + dz * dz)
         g = M + 5.0 * np.log10(dist * 100.0)
-        keep = ((dist >= sv["distance_min_kpc"]) & (dist <= sv["distance_max_kpc"])
-                & (g >= sv["g_min_mag"]) & (g <= sv["g_max_mag"]))
+        keep = (
+            (dist >= sv["distance_min_kpc"])
+            & (dist <= sv["distance_max_kpc"])
+            & (g >= sv["g_min_mag"])
+            & (g <= sv["g_max_mag"])
+        )
         sin_dec = (geo.A[0, 2] * dx + geo.A[1, 2] * dy + geo.A[2, 2] * dz) / dist
         keep &= sin_dec > np.sin(np.radians(sv["dec_min_deg"]))
         if sv["anticentre_weight_min"] < 1.0:
             cos_l = dx / np.sqrt(dx * dx + dy * dy)
-            w = (sv["anticentre_weight_min"] + (1.0 - sv["anticentre_weight_min"])
-                 * (0.5 * (1.0 - cos_l)) ** sv["anticentre_weight_power"])
+            w = (
+                sv["anticentre_weight_min"]
+                + (1.0 - sv["anticentre_weight_min"])
+                * (0.5 * (1.0 - cos_l)) ** sv["anticentre_weight_power"]
+            )
             keep &= rng.uniform(size=m) < w
         parts.append(x[keep])
         got += int(keep.sum())
@@ -58,11 +66,14 @@ class MockSurvey:
 
 class MockSampling:
     """Stars per second of the thin-disk LAMOST selection (300,000 stars)."""
+
     n = 300_000
 
     def setup(self):
         self.truth = mock.default_truth("lamost_hot_stars")
-        self.sv = dict(self.truth["survey"], abs_mag_sigma_total=self.truth["survey"]["abs_mag_sigma"])
+        self.sv = dict(
+            self.truth["survey"], abs_mag_sigma_total=self.truth["survey"]["abs_mag_sigma"]
+        )
         self.pop = self.truth["populations"]["thin"]
         self.geo = Geometry(paper_frame())
 
@@ -77,8 +88,9 @@ class MockSampling:
     def track_stars_per_s_fastgrad(self):
         env = DiskEnvelope(self.pop, self.geo, self.sv["distance_max_kpc"])
         rng = np.random.default_rng(1)
-        return self._rate(lambda: sample_population(
-            rng, "lamost_hot_stars", self.n, env, self.sv, self.geo))
+        return self._rate(
+            lambda: sample_population(rng, "lamost_hot_stars", self.n, env, self.sv, self.geo)
+        )
 
     def track_stars_per_s_naive(self):
         rng = np.random.default_rng(1)

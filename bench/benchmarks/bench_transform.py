@@ -6,12 +6,13 @@ The astropy references are the two ways the job is done with astropy: one
 ``SkyCoord.transform_to`` per star (as the paper did) and one batched
 ``SkyCoord`` over all draws (needs N x K memory).
 """
+
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 
 import fastgrad
@@ -23,13 +24,19 @@ def _stars(n, seed=0):
     rng = np.random.default_rng(seed)
     d = rng.uniform(0.5, 4.0, n)
     return dict(
-        ra=rng.uniform(0, 360, n), dec=rng.uniform(-10, 60, n), distance=d,
-        pmra=rng.normal(0, 5, n), pmdec=rng.normal(0, 5, n),
+        ra=rng.uniform(0, 360, n),
+        dec=rng.uniform(-10, 60, n),
+        distance=d,
+        pmra=rng.normal(0, 5, n),
+        pmdec=rng.normal(0, 5, n),
         radial_velocity=rng.normal(0, 30, n),
     ), dict(
-        ra_error=rng.uniform(0.01, 0.05, n), dec_error=rng.uniform(0.01, 0.05, n),
-        distance_error=0.05 * d, pmra_error=rng.uniform(0.01, 0.1, n),
-        pmdec_error=rng.uniform(0.01, 0.1, n), radial_velocity_error=rng.uniform(1, 10, n),
+        ra_error=rng.uniform(0.01, 0.05, n),
+        dec_error=rng.uniform(0.01, 0.05, n),
+        distance_error=0.05 * d,
+        pmra_error=rng.uniform(0.01, 0.1, n),
+        pmdec_error=rng.uniform(0.01, 0.1, n),
+        radial_velocity_error=rng.uniform(1, 10, n),
     )
 
 
@@ -47,7 +54,9 @@ def _astropy_draws(s, e, k, rng):
     shape = (n, k)
 
     def draw(x, sx):
-        return (np.asarray(x)[:, None] + np.asarray(sx)[:, None] * rng.standard_normal(shape)).ravel()
+        return (
+            np.asarray(x)[:, None] + np.asarray(sx)[:, None] * rng.standard_normal(shape)
+        ).ravel()
 
     cosd = np.cos(np.radians(s["dec"]))
     return dict(
@@ -74,8 +83,8 @@ def astropy_per_star_mc(s, e, k, frame, rng):
     """One SkyCoord transform per star (the paper's way)."""
     out = []
     for i in range(len(s["ra"])):
-        si = {key: v[i:i + 1] for key, v in s.items()}
-        ei = {key: v[i:i + 1] for key, v in e.items()}
+        si = {key: v[i : i + 1] for key, v in s.items()}
+        ei = {key: v[i : i + 1] for key, v in e.items()}
         out.append(astropy_batched_mc(si, ei, k, frame, rng))
     return out
 
@@ -97,16 +106,23 @@ class MonteCarloTransform:
         self.rng = np.random.default_rng(0)
 
     def _fastgrad(self, n_threads):
-        t = _best(lambda: fastgrad.mc_galactocentric(**self.s, **self.e, n_samples=self.K,
-                                                     seed=1, n_threads=n_threads))
+        t = _best(
+            lambda: fastgrad.mc_galactocentric(
+                **self.s, **self.e, n_samples=self.K, seed=1, n_threads=n_threads
+            )
+        )
         return len(self.s["ra"]) * self.K / t
 
     def _astropy_batched(self):
-        t = _best(lambda: astropy_batched_mc(self.s_small, self.e_small, self.K, self.frame, self.rng), 1)
+        t = _best(
+            lambda: astropy_batched_mc(self.s_small, self.e_small, self.K, self.frame, self.rng), 1
+        )
         return len(self.s_small["ra"]) * self.K / t
 
     def _astropy_per_star(self):
-        t = _best(lambda: astropy_per_star_mc(self.s_tiny, self.e_tiny, self.K, self.frame, self.rng), 1)
+        t = _best(
+            lambda: astropy_per_star_mc(self.s_tiny, self.e_tiny, self.K, self.frame, self.rng), 1
+        )
         return len(self.s_tiny["ra"]) * self.K / t
 
     def track_fastgrad_1_thread(self):
@@ -152,11 +168,14 @@ class NominalTransform:
         fastgrad.galactocentric(**self.s)
 
     def time_astropy(self):
-        SkyCoord(ra=self.s["ra"] * u.deg, dec=self.s["dec"] * u.deg,
-                 distance=self.s["distance"] * u.kpc,
-                 pm_ra_cosdec=self.s["pmra"] * u.mas / u.yr,
-                 pm_dec=self.s["pmdec"] * u.mas / u.yr,
-                 radial_velocity=self.s["radial_velocity"] * u.km / u.s).transform_to(self.frame)
+        SkyCoord(
+            ra=self.s["ra"] * u.deg,
+            dec=self.s["dec"] * u.deg,
+            distance=self.s["distance"] * u.kpc,
+            pm_ra_cosdec=self.s["pmra"] * u.mas / u.yr,
+            pm_dec=self.s["pmdec"] * u.mas / u.yr,
+            radial_velocity=self.s["radial_velocity"] * u.km / u.s,
+        ).transform_to(self.frame)
 
 
 class NominalTransformFirstCalls:
@@ -169,6 +188,7 @@ class NominalTransformFirstCalls:
     def track_speedup_median_first_7_calls(self):
         sys.path.insert(0, str(Path(__file__).parent.parent))
         from nominal_first_calls import trial
+
         ratios = []
         for _ in range(3):
             t = trial(7)

@@ -4,23 +4,40 @@ Monte-Carlo Galactocentric transforms, Bayesian straight-line gradient fits
 (Hogg, Bovy & Lang 2010, sampled with emcee) and azimuthal metallicity
 structure, after Hawkins (2023, MNRAS), on a Cython/OpenMP core.
 """
+
 from ._build_info import version as __version__
 from ._config import build_config, show_config
 from ._threads import effective_n_threads
-from .frames import frame_constants, get_frame, paper_frame
-from .transform import add_galactocentric, galactocentric, mc_galactocentric
-from .schema import LAMOST_COLUMN_MAP
-from .readers import read_catalog, standardize_columns
 from .crossmatch import best_per_source, crossmatch
-from .distances import add_distances, join_distances
 from .cuts import CUT_PRESETS, Cut, apply_cuts, get_cuts
-from .populations import (BENSBY2003, Population, PopulationModel, add_kinematic_probabilities,
-                          halo_cut, kinematic_probabilities, local_lsr_velocities, lsr_velocities,
-                          uvw_probabilities)
-from .fitting import (AutocorrWarning, LineFit, LineModel, SamplingError, fit_binned,
-                      fit_line, fit_tables, line_loglike)
+from .distances import add_distances, join_distances
 from .errors import ConfigError, InputError, OutputError
+from .fitting import (
+    AutocorrWarning,
+    LineFit,
+    LineModel,
+    SamplingError,
+    fit_binned,
+    fit_line,
+    fit_tables,
+    line_loglike,
+)
+from .frames import frame_constants, get_frame, paper_frame
 from .mock import make_catalog, make_survey
+from .populations import (
+    BENSBY2003,
+    Population,
+    PopulationModel,
+    add_kinematic_probabilities,
+    halo_cut,
+    kinematic_probabilities,
+    local_lsr_velocities,
+    lsr_velocities,
+    uvw_probabilities,
+)
+from .readers import read_catalog, standardize_columns
+from .schema import LAMOST_COLUMN_MAP
+from .transform import add_galactocentric, galactocentric, mc_galactocentric
 
 __all__ = [
     "__version__",
@@ -70,9 +87,15 @@ __all__ = [
 ]
 
 # azimuthal structure (docs/method.md section 6); figures live in fastgrad.plots
-from .azimuthal import (ResidualMap, annulus_mean, azimuthal_deviation, azimuthal_profile,
-                        azimuthal_profiles, residual_map)
 from .arms import arm_curve, arm_names
+from .azimuthal import (
+    ResidualMap,
+    annulus_mean,
+    azimuthal_deviation,
+    azimuthal_profile,
+    azimuthal_profiles,
+    residual_map,
+)
 from .significance import azimuthal_significance, cell_significance, permutation_test
 
 __all__ += [
@@ -97,7 +120,10 @@ def __getattr__(name):
     if name == "LAMOST_COLUMNS":
         import warnings
 
-        warnings.warn("fastgrad.LAMOST_COLUMNS is deprecated; use fastgrad.LAMOST_COLUMN_MAP "
-                      "(the same dict)", FutureWarning, stacklevel=2)
+        warnings.warn(
+            "fastgrad.LAMOST_COLUMNS is deprecated; use fastgrad.LAMOST_COLUMN_MAP (the same dict)",
+            FutureWarning,
+            stacklevel=2,
+        )
         return LAMOST_COLUMN_MAP
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

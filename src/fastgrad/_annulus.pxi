@@ -69,7 +69,8 @@ cdef inline void _ann_dd_add_dd(double *hi, double *lo, double xhi, double xlo) 
     lo[0] = e - (hi[0] - s)
 
 
-cdef inline double _ann_window_sum(const AnnulusPrefix *P, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+cdef inline double _ann_window_sum(const AnnulusPrefix *P, Py_ssize_t lo,
+                                   Py_ssize_t hi) noexcept nogil:
     """P(hi) - P(lo), rounded once at the end (all partial errors carried)."""
     cdef Py_ssize_t bl = lo >> ANNULUS_LOG2_BLOCK, bh = hi >> ANNULUS_LOG2_BLOCK
     cdef double a1 = 0.0, a2 = 0.0, d1, d2, t1, t2
@@ -220,7 +221,11 @@ def annulus_mean(const double[::1] R, const double[::1] values, const double[::1
     cdef double *offs = <double *>malloc(4 * (nb + 1) * sizeof(double))
     cdef double *tot = <double *>malloc(4 * nb * sizeof(double))
     if R_sorted == NULL or order == NULL or pref == NULL or offs == NULL or tot == NULL:
-        fg_big_free(R_sorted); fg_big_free(order); fg_big_free(pref); free(offs); free(tot)
+        fg_big_free(R_sorted)
+        fg_big_free(order)
+        fg_big_free(pref)
+        free(offs)
+        free(tot)
         raise MemoryError("annulus_mean: out of memory")
     w.n = n
     w.nb = nb
@@ -257,7 +262,10 @@ def annulus_mean(const double[::1] R, const double[::1] values, const double[::1
                     w.pw.s[n] = 0.0
                     w.pw.c[n] = 0.0
             # block offsets: exclusive double-double scan, in a fixed order
-            ahi = 0.0; alo = 0.0; chi = 0.0; clo = 0.0
+            ahi = 0.0
+            alo = 0.0
+            chi = 0.0
+            clo = 0.0
             for i in range(nb + 1):
                 w.pa.off_hi[i] = ahi
                 w.pa.off_lo[i] = alo
@@ -269,7 +277,11 @@ def annulus_mean(const double[::1] R, const double[::1] values, const double[::1
             for ib in prange(nb, num_threads=T, schedule='dynamic', chunksize=4):
                 if not _interrupted(&it, ANNULUS_BLOCK):
                     _annulus_block_means(&w, ib)
-    fg_big_free(R_sorted); fg_big_free(order); fg_big_free(pref); free(offs); free(tot)
+    fg_big_free(R_sorted)
+    fg_big_free(order)
+    fg_big_free(pref)
+    free(offs)
+    free(tot)
     _raise_if_interrupted(&it)
     if rc != 0:
         raise MemoryError("annulus_mean: out of memory")

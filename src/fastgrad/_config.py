@@ -1,8 +1,10 @@
 """fastgrad.show_config(): how this build was compiled and what it will use."""
+
 import sys
 
 from . import _build_info
-from ._kernels import core as _core, variant as _variant
+from ._kernels import core as _core
+from ._kernels import variant as _variant
 from ._threads import effective_n_threads
 
 __all__ = ["show_config", "build_config"]
@@ -11,6 +13,7 @@ __all__ = ["show_config", "build_config"]
 def build_config():
     """Build and runtime facts as a dict (``show_config`` prints them)."""
     import numpy
+
     return {
         "fastgrad": _build_info.version,
         "python": sys.version.split()[0],

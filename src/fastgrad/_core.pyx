@@ -16,8 +16,8 @@ form one extension module (built twice, see meson.build and _core_avx2.pyx):
 The Cython directives (boundscheck, wraparound, cdivision, ...) are set once,
 for both builds, in meson.build.
 """
-from cython.parallel cimport prange, parallel
-from libc.math cimport sqrt, fabs, sin, cos, log, INFINITY, NAN
+from cython.parallel cimport prange
+from libc.math cimport sqrt, fabs, sin, cos, INFINITY, NAN
 from libc.stdint cimport uint64_t, uint32_t, int8_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset

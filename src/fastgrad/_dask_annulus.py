@@ -5,11 +5,12 @@ docs/method.md section 6: for each star the mean of all stars within
 its range and, as a copy, to the neighbouring ranges whose strip it lies in,
 and each range computed in memory with :func:`fastgrad.annulus_mean`.
 """
+
 import numpy as np
 import pandas as pd
 
-from .azimuthal import annulus_mean as _compiled_annulus_mean
 from ._validation import as_count
+from .azimuthal import annulus_mean as _compiled_annulus_mean
 from .partitions import as_dask_dataframe, float_column, located, require_columns
 
 __all__ = ["annulus_mean"]
@@ -49,8 +50,9 @@ def _range_bounds(boundaries, half_width):
     return lower, upper
 
 
-def _annulus_scatter_partition(df, *, R, values, weights, key, boundaries, half_width,
-                               nan_policy="raise"):
+def _annulus_scatter_partition(
+    df, *, R, values, weights, key, boundaries, half_width, nan_policy="raise"
+):
     """Tag each star with the range that owns it (R between two boundaries)
     and copy it to every neighbouring range whose strip it lies in."""
     r = float_column(df, R)
@@ -75,15 +77,23 @@ def _annulus_scatter_partition(df, *, R, values, weights, key, boundaries, half_
     rows = np.repeat(np.arange(r.size), copies)
     offsets = np.arange(rows.size) - np.repeat(np.cumsum(copies) - copies, copies)
     ranges = np.repeat(first, copies) + offsets
-    out = pd.DataFrame({"_range": ranges.astype(np.int64), "_owned": ranges == owner[rows],
-                        "_key": keys[rows], "_R": r[rows], "_v": v[rows]})
+    out = pd.DataFrame(
+        {
+            "_range": ranges.astype(np.int64),
+            "_owned": ranges == owner[rows],
+            "_key": keys[rows],
+            "_R": r[rows],
+            "_v": v[rows],
+        }
+    )
     if w is not None:
         out["_w"] = w[rows]
     return out
 
 
-def _annulus_range_partition(df, n_unique=None, n_owned=None, *, half_width, output,
-                             weighted, index_name, key_name="index"):
+def _annulus_range_partition(
+    df, n_unique=None, n_owned=None, *, half_width, output, weighted, index_name, key_name="index"
+):
     """Annulus means of the stars each range owns, from its stars and strips.
 
     ``n_unique`` and ``n_owned`` (computed over the whole collection, in the
@@ -94,7 +104,8 @@ def _annulus_range_partition(df, n_unique=None, n_owned=None, *, half_width, out
             f"annulus_mean: the {key_name} has {n_owned - n_unique} duplicated value(s) among "
             f"{n_owned} stars, so the means could not be joined back to their stars (Dask's "
             f"read_parquet, for one, restarts the index in every file); pass key= a column "
-            f"that is unique per star, e.g. key='source_id'")
+            f"that is unique per star, e.g. key='source_id'"
+        )
     pieces = []
     for _, group in df.groupby("_range", sort=True):
         owned = group["_owned"].to_numpy()
@@ -104,14 +115,21 @@ def _annulus_range_partition(df, n_unique=None, n_owned=None, *, half_width, out
         order = np.lexsort((group["_key"].to_numpy(), group["_R"].to_numpy()))
         g = group.iloc[order]
         means = _inner_annulus_mean(
-            g["_R"].to_numpy(), g["_v"].to_numpy(), half_width,
-            weights=g["_w"].to_numpy() if weighted else None)
+            g["_R"].to_numpy(),
+            g["_v"].to_numpy(),
+            half_width,
+            weights=g["_w"].to_numpy() if weighted else None,
+        )
         mine = g["_owned"].to_numpy()
-        pieces.append(pd.DataFrame({output: means[mine]},
-                                   index=pd.Index(g["_key"].to_numpy()[mine], name=index_name)))
+        pieces.append(
+            pd.DataFrame(
+                {output: means[mine]}, index=pd.Index(g["_key"].to_numpy()[mine], name=index_name)
+            )
+        )
     if not pieces:
-        return pd.DataFrame({output: np.zeros(0)},
-                            index=pd.Index(df["_key"].to_numpy()[:0], name=index_name))
+        return pd.DataFrame(
+            {output: np.zeros(0)}, index=pd.Index(df["_key"].to_numpy()[:0], name=index_name)
+        )
     return pd.concat(pieces)
 
 
@@ -127,9 +145,9 @@ def _r_sketch_partition(df, *, R, n_points=129):
 
 
 def _quantile_boundaries(ddf, R, n_ranges):
-    sketch = ddf.map_partitions(_r_sketch_partition, R=R,
-                                  meta=pd.DataFrame({"R": np.zeros(0), "weight": np.zeros(0)})
-                                  ).compute()
+    sketch = ddf.map_partitions(
+        _r_sketch_partition, R=R, meta=pd.DataFrame({"R": np.zeros(0), "weight": np.zeros(0)})
+    ).compute()
     if len(sketch) == 0:
         raise ValueError("annulus_mean: the collection has no stars with a finite R")
     sketch = sketch.sort_values("R", kind="stable")
@@ -139,8 +157,19 @@ def _quantile_boundaries(ddf, R, n_ranges):
     return np.unique(b)
 
 
-def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=None, key=None,
-                 boundaries=None, n_ranges=None, output="annulus_mean", nan_policy="raise"):
+def annulus_mean(
+    collection,
+    R="R",
+    values="feh",
+    half_width=0.1,
+    *,
+    weights=None,
+    key=None,
+    boundaries=None,
+    n_ranges=None,
+    output="annulus_mean",
+    nan_policy="raise",
+):
     """Exact annulus means over a whole partitioned catalogue (lazy).
 
     For each star i the (weighted) mean of ``values`` over **all** stars j of
@@ -216,31 +245,54 @@ def annulus_mean(collection, R="R", values="feh", half_width=0.1, *, weights=Non
     needed = [R, values] + ([weights] if weights else []) + ([key] if key else [])
     require_columns(ddf._meta, needed, "annulus_mean")
     if boundaries is None:
-        n_ranges = (ddf.npartitions if n_ranges is None
-                    else as_count("n_ranges", n_ranges, minimum=1))
+        n_ranges = (
+            ddf.npartitions if n_ranges is None else as_count("n_ranges", n_ranges, minimum=1)
+        )
         boundaries = _quantile_boundaries(ddf, R, n_ranges) if n_ranges > 1 else np.zeros(0)
     boundaries = np.asarray(boundaries, dtype=np.float64).reshape(-1)
-    if boundaries.size and not (np.all(np.isfinite(boundaries))
-                                and np.all(np.diff(boundaries) > 0)):
+    if boundaries.size and not (
+        np.all(np.isfinite(boundaries)) and np.all(np.diff(boundaries) > 0)
+    ):
         raise ValueError("boundaries must be finite and strictly increasing")
     n_out = boundaries.size + 1
     key_dtype = ddf._meta.index.dtype if key is None else ddf._meta[key].dtype
-    scatter_meta = pd.DataFrame({
-        "_range": np.zeros(0, dtype=np.int64), "_owned": np.zeros(0, dtype=bool),
-        "_key": pd.Series([], dtype=key_dtype).to_numpy(), "_R": np.zeros(0),
-        "_v": np.zeros(0), **({"_w": np.zeros(0)} if weights else {})})
-    tagged = ddf.map_partitions(_annulus_scatter_partition, R=R, values=values,
-                                  weights=weights, key=key, boundaries=boundaries,
-                                  half_width=half_width, nan_policy=nan_policy,
-                                  meta=scatter_meta)
+    scatter_meta = pd.DataFrame(
+        {
+            "_range": np.zeros(0, dtype=np.int64),
+            "_owned": np.zeros(0, dtype=bool),
+            "_key": pd.Series([], dtype=key_dtype).to_numpy(),
+            "_R": np.zeros(0),
+            "_v": np.zeros(0),
+            **({"_w": np.zeros(0)} if weights else {}),
+        }
+    )
+    tagged = ddf.map_partitions(
+        _annulus_scatter_partition,
+        R=R,
+        values=values,
+        weights=weights,
+        key=key,
+        boundaries=boundaries,
+        half_width=half_width,
+        nan_policy=nan_policy,
+        meta=scatter_meta,
+    )
     shuffled = tagged.shuffle(on="_range", npartitions=n_out)
     index_name = key if key is not None else ddf._meta.index.name
-    out_meta = pd.DataFrame({output: np.zeros(0)},
-                            index=pd.Index(scatter_meta["_key"].to_numpy(), name=index_name))
+    out_meta = pd.DataFrame(
+        {output: np.zeros(0)}, index=pd.Index(scatter_meta["_key"].to_numpy(), name=index_name)
+    )
     owned = tagged[tagged["_owned"]]["_key"]
     n_unique, n_owned = owned.nunique(dropna=False), owned.count()
     key_name = f"key column {key!r}" if key is not None else "index"
-    return shuffled.map_partitions(_annulus_range_partition, n_unique, n_owned,
-                                   half_width=half_width, output=output,
-                                   weighted=bool(weights), index_name=index_name,
-                                   key_name=key_name, meta=out_meta)
+    return shuffled.map_partitions(
+        _annulus_range_partition,
+        n_unique,
+        n_owned,
+        half_width=half_width,
+        output=output,
+        weighted=bool(weights),
+        index_name=index_name,
+        key_name=key_name,
+        meta=out_meta,
+    )

@@ -10,6 +10,7 @@ comparisons) or ``avx2`` (demand the fast one; ImportError where it cannot
 run).  ``variants()`` lists every build this machine can run, for tests that
 check the builds agree.
 """
+
 import os
 
 from . import _core as _baseline
@@ -51,7 +52,8 @@ def _select():
     if choice == "avx2":
         if not _baseline.cpu_has_avx2_fma():
             raise ImportError("FASTGRAD_KERNELS=avx2 but this CPU lacks AVX2/FMA")
-        from . import _core_avx2   # its ImportError, if not built, is the message
+        from . import _core_avx2  # its ImportError, if not built, is the message
+
         return _core_avx2, "avx2"
     avx2 = _load_avx2()
     return (avx2, "avx2") if avx2 is not None else (_baseline, "baseline")

@@ -23,6 +23,7 @@ it) is removed on any error, Ctrl-C or SIGTERM; one left by a killed run
 (SIGKILL) is removed by the next run in that place. Folders and files get the
 modes of the user's umask.
 """
+
 import datetime
 import json
 import os
@@ -114,7 +115,7 @@ class ResultsDir:
         self.out = Path(os.path.abspath(os.fspath(out)))
         self.overwrite = bool(overwrite)
         self.protect = {Path(os.path.realpath(p)) for p in protect if p is not None}
-        self.mode = None       # "new" (renamed into place) or "update" (file by file)
+        self.mode = None  # "new" (renamed into place) or "update" (file by file)
         self.staging = None
         self._previous = None  # the marker of the folder being updated
 
@@ -129,8 +130,10 @@ class ResultsDir:
         if out.is_symlink() and not out.exists():
             raise OutputError(f"--out {out}: a broken symbolic link")
         if out.exists() and not out.is_dir():
-            raise OutputError(f"--out {out}: exists and is not a folder (fastgrad writes a "
-                              "folder of results; give a new or empty folder)")
+            raise OutputError(
+                f"--out {out}: exists and is not a folder (fastgrad writes a "
+                "folder of results; give a new or empty folder)"
+            )
         if out.is_dir():
             try:
                 contents = [p for p in out.iterdir() if not p.name.startswith(_STAGING_PREFIX)]
@@ -145,7 +148,8 @@ class ResultsDir:
                 raise OutputError(
                     f"--out {out}: the folder is not empty and is not a fastgrad results "
                     f"folder (no {MARKER}); give a new or empty folder, or --overwrite to add "
-                    "fastgrad's files to it (nothing else in it is touched)")
+                    "fastgrad's files to it (nothing else in it is touched)"
+                )
         else:
             self.mode = "new"
         if self.mode == "new":
@@ -165,11 +169,13 @@ class ResultsDir:
         sweep_stale(place)
         self._check_protected([*self._previous_files(), *map(Path, expected)])
         try:
-            self.staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-",
-                                                 dir=place))
+            self.staging = Path(
+                tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-", dir=place)
+            )
             os.chmod(self.staging, 0o777 & ~_umask())
-            (self.staging / _STAGING_TAG).write_text(json.dumps(
-                {"pid": os.getpid(), "host": socket.gethostname(), "out": str(out)}))
+            (self.staging / _STAGING_TAG).write_text(
+                json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "out": str(out)})
+            )
         except OSError as exc:
             self.abort()
             raise OutputError(f"--out {out}: cannot write in {place} ({exc.strerror})") from None
@@ -190,19 +196,26 @@ class ResultsDir:
         for rel in relative_paths:
             target = Path(os.path.realpath(self.out / rel))
             if target in self.protect:
-                raise OutputError(f"--out {self.out}: the output {rel} would replace the input "
-                                  f"{target}; choose another results folder")
+                raise OutputError(
+                    f"--out {self.out}: the output {rel} would replace the input "
+                    f"{target}; choose another results folder"
+                )
 
     # -- at the end ----------------------------------------------------------
     def commit(self):
         """Move the staged results into place; returns the results folder."""
-        files = sorted(p.relative_to(self.staging) for p in self.staging.rglob("*")
-                       if p.is_file() and p.name != _STAGING_TAG)
+        files = sorted(
+            p.relative_to(self.staging)
+            for p in self.staging.rglob("*")
+            if p.is_file() and p.name != _STAGING_TAG
+        )
         new_names = {f.as_posix() for f in files}
         self._check_protected(files)
-        marker = {"fastgrad": _version(), "written": datetime.datetime.now(
-            datetime.timezone.utc).isoformat(timespec="seconds"),
-            "files": sorted(new_names)}
+        marker = {
+            "fastgrad": _version(),
+            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "files": sorted(new_names),
+        }
         try:
             if self.mode == "new":
                 (self.staging / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
@@ -218,8 +231,9 @@ class ResultsDir:
                 self._update(files, new_names, marker)
         except OSError as exc:
             self.abort()
-            raise OutputError(f"--out {self.out}: cannot move the results into place "
-                              f"({exc.strerror or exc})") from None
+            raise OutputError(
+                f"--out {self.out}: cannot move the results into place ({exc.strerror or exc})"
+            ) from None
         return self.out
 
     def _update(self, files, new_names, marker):
@@ -227,8 +241,9 @@ class ResultsDir:
         for rel in files:
             dest = self.out / rel
             if dest.is_dir() and not dest.is_symlink():
-                raise OutputError(f"--out {self.out}: {rel} is a folder; fastgrad will not "
-                                  "replace it")
+                raise OutputError(
+                    f"--out {self.out}: {rel} is a folder; fastgrad will not replace it"
+                )
             for parent in reversed(rel.parents[:-1]):
                 d = self.out / parent
                 if not d.is_dir():
@@ -255,4 +270,5 @@ class ResultsDir:
 
 def _version():
     from ._build_info import version
+
     return version

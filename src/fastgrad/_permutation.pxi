@@ -152,7 +152,9 @@ def permutation_test(const perm_label_t[::1] labels, const double[::1] values,
     sums = <double *>malloc(T * n_bins * sizeof(double))
     cnt = <int64_t *>calloc(T * n_bins, sizeof(int64_t))
     if scratch == NULL or sums == NULL or cnt == NULL:
-        fg_big_free(scratch); free(sums); free(cnt)
+        fg_big_free(scratch)
+        free(sums)
+        free(cnt)
         raise MemoryError("permutation_test: out of memory")
     _interrupt_init(&it, POLL_STARS)
     with nogil:
@@ -179,7 +181,9 @@ def permutation_test(const perm_label_t[::1] labels, const double[::1] values,
                 exceed[b] = 0
                 for tid in range(T):
                     exceed[b] += cnt[tid * n_bins + b]
-    fg_big_free(scratch); free(sums); free(cnt)
+    fg_big_free(scratch)
+    free(sums)
+    free(cnt)
     _raise_if_interrupted(&it)
 
 
@@ -194,8 +198,10 @@ def permutation_labels(const perm_label_t[::1] labels, Py_ssize_t n_bins, uint64
     cdef double *zeros = <double *>calloc(n, sizeof(double))
     cdef double *sums = <double *>malloc(n_bins * sizeof(double))
     if zeros == NULL or sums == NULL:
-        free(zeros); free(sums)
+        free(zeros)
+        free(sums)
         raise MemoryError("permutation_labels: out of memory")
     with nogil:
         _perm_shuffle_sums(&labels[0], zeros, n, seed, k, &out[0], sums, n_bins)
-    free(zeros); free(sums)
+    free(zeros)
+    free(sums)

@@ -109,7 +109,7 @@ cdef enum:
 
 
 cdef void _radix_msd_sort(uint64_t *key, uint32_t *idx, uint64_t *key_tmp, uint32_t *idx_tmp,
-                    Py_ssize_t m) noexcept nogil:
+                          Py_ssize_t m) noexcept nogil:
     """Stable sort of m (key, index) pairs in place: insertion sort when
     small, else one stable scatter on the leading 8-bit digit of the keys'
     range (through the scratch arrays) and the same for each sub-bucket.
@@ -197,7 +197,8 @@ cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
     smallest key (so only the bits that vary are sorted on): one parallel
     pass on the leading 8-bit digit splits the stars into 256 buckets, then
     each bucket is finished independently (MSD radix in cache down to
-    insertion sorts of <= 32 stars; OpenMP dynamic over buckets).  Four parallel regions in all, whatever the
+    insertion sorts of <= 32 stars; OpenMP dynamic over buckets).  Four parallel
+    regions in all, whatever the
     number of digits: each region ends in a barrier, and on a shared machine
     a barrier waits for the most-delayed thread.  A stable sort's output is
     unique, so it does not depend on the number of threads."""
@@ -219,8 +220,14 @@ cdef int _radix_argsort(const double *x, Py_ssize_t n, double *x_sorted,
     else:
         rc = _radix_passes(x, n, x_sorted, order, T, it, key_a, key_b, idx_a, idx_b, hist,
                            bounds, cmin, start)
-    fg_big_free(key_a); fg_big_free(key_b); fg_big_free(idx_a); fg_big_free(idx_b)
-    free(hist); free(bounds); free(cmin); free(start)
+    fg_big_free(key_a)
+    fg_big_free(key_b)
+    fg_big_free(idx_a)
+    fg_big_free(idx_b)
+    free(hist)
+    free(bounds)
+    free(cmin)
+    free(start)
     return rc
 
 

@@ -117,6 +117,7 @@ def _set_interrupt_checks(Py_ssize_t divisor):
     _poll_divisor = divisor
     return old
 
+
 # Work between two checks: draws (Monte-Carlo transform), stars (nominal
 # transform, annulus means, sort passes), stars x thetas (line likelihood).
 # Each is far more computing than one check (which takes the GIL) costs, yet
@@ -124,4 +125,3 @@ def _set_interrupt_checks(Py_ssize_t divisor):
 cdef Py_ssize_t POLL_DRAWS = 1 << 20
 cdef Py_ssize_t POLL_STARS = 1 << 20
 cdef Py_ssize_t POLL_LL = 1 << 25
-

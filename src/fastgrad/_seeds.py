@@ -5,6 +5,7 @@ Every public function that draws random numbers takes ``seed`` as numpy does:
 or a ``numpy.random.Generator``. Out-of-range ints are errors, never wrapped
 (``2**64 + 1`` must not give the numbers of ``1``).
 """
+
 import numbers
 
 import numpy as np

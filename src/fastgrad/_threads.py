@@ -3,6 +3,7 @@
 Resolved at call time from the OpenMP runtime, so ``OMP_NUM_THREADS`` and
 ``threadpoolctl.threadpool_limits(n, user_api="openmp")`` both cap it.
 """
+
 import numbers
 import os
 
@@ -81,19 +82,25 @@ def effective_n_threads(n_threads=None):
             raise TypeError(f"n_threads: expected an int or None, got {n_threads!r}")
         n_threads = int(n_threads)
         if n_threads == 0:
-            raise ValueError("n_threads=0 is not allowed: use None, a positive int, "
-                             "or a negative int (-1 = all CPUs)")
+            raise ValueError(
+                "n_threads=0 is not allowed: use None, a positive int, "
+                "or a negative int (-1 = all CPUs)"
+            )
     if not _core.openmp_enabled():
         return 1
     limit = _core.openmp_thread_limit()
     if n_threads is not None and n_threads > 0:
         allowed = _max_allowed()
         if n_threads > allowed:
-            why = (f"the OpenMP thread limit (OMP_THREAD_LIMIT={limit})"
-                   if allowed == limit else
-                   f"{MAX_THREADS_PER_CPU} x the {os.cpu_count()} CPUs of this machine")
-            raise ValueError(f"n_threads: {n_threads} is more than {why}; use at most "
-                             f"{allowed}, or None for all CPUs")
+            why = (
+                f"the OpenMP thread limit (OMP_THREAD_LIMIT={limit})"
+                if allowed == limit
+                else f"{MAX_THREADS_PER_CPU} x the {os.cpu_count()} CPUs of this machine"
+            )
+            raise ValueError(
+                f"n_threads: {n_threads} is more than {why}; use at most "
+                f"{allowed}, or None for all CPUs"
+            )
         return n_threads
     max_threads = _core.openmp_max_threads()
     if os.environ.get("OMP_NUM_THREADS") is None:

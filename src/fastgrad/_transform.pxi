@@ -223,7 +223,7 @@ cdef inline double _small_sin(double x) noexcept nogil:
     # (multiplications by constant coefficients, no divisions)
     cdef double x2 = x * x
     return x + x * x2 * (-1.6666666666666666e-01 + x2 * (8.3333333333333332e-03
-                        + x2 * (-1.9841269841269841e-04)))
+                                                         + x2 * (-1.9841269841269841e-04)))
 
 
 cdef inline double _small_cos(double x) noexcept nogil:
@@ -259,7 +259,10 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef double C[4][4]
     cdef double L[4][4]
     cdef double sig[4]
-    sig[0] = s_ra; sig[1] = s_dec; sig[2] = s_pmra; sig[3] = s_pmdec
+    sig[0] = s_ra
+    sig[1] = s_dec
+    sig[2] = s_pmra
+    sig[3] = s_pmdec
     for a in range(4):
         for b in range(4):
             C[a][b] = sig[a] * sig[b] if a == b else 0.0
@@ -429,6 +432,3 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
         else:
             o[(9 + q) * os] = 0.0
     return 0
-
-
-

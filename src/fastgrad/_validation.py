@@ -3,14 +3,23 @@
 Every check names the argument, how many rows fail and the first of them, so a
 user can find the bad stars in a catalogue of millions.
 """
+
 import numbers
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.utils.masked import Masked
 
-__all__ = ["as_float_array", "as_scalar", "as_count", "as_table", "is_dataframe",
-           "check_lengths", "bad_rows", "raise_bad_rows"]
+__all__ = [
+    "as_float_array",
+    "as_scalar",
+    "as_count",
+    "as_table",
+    "is_dataframe",
+    "check_lengths",
+    "bad_rows",
+    "raise_bad_rows",
+]
 
 _MAX_SHOWN = 10
 
@@ -31,12 +40,15 @@ def as_float_array(name, value, unit=None, *, equivalencies=None):
         value = _fill_masked(value)
     if isinstance(value, u.Quantity):
         if unit is None:
-            raise ValueError(f"{name}: expected a dimensionless number, got a Quantity in {value.unit}")
+            raise ValueError(
+                f"{name}: expected a dimensionless number, got a Quantity in {value.unit}"
+            )
         try:
             value = value.to_value(unit, equivalencies=equivalencies or [])
         except u.UnitConversionError as exc:
             raise u.UnitConversionError(
-                f"{name}: cannot convert {value.unit} to {unit} ({exc})") from None
+                f"{name}: cannot convert {value.unit} to {unit} ({exc})"
+            ) from None
     elif hasattr(value, "to_numpy") and not isinstance(value, np.ndarray):  # pandas
         value = value.to_numpy(dtype=np.float64, na_value=np.nan)
     elif getattr(value, "unit", None) is not None and hasattr(value, "quantity"):  # astropy Column
@@ -78,15 +90,24 @@ def _check_numeric_dtype(name, value):
     if kind == "c":
         raise TypeError(f"{name}: expected real numbers, got complex dtype")
     if kind in "mM":
-        raise TypeError(f"{name}: expected numbers, got dates or time deltas "
-                        f"(dtype {np.asarray(value).dtype})")
+        raise TypeError(
+            f"{name}: expected numbers, got dates or time deltas (dtype {np.asarray(value).dtype})"
+        )
     if kind in "OUS":
         return  # objects and strings: np.asarray(float) decides, naming the argument
     raise TypeError(f"{name}: expected numbers, got dtype {np.asarray(value).dtype}")
 
 
-def as_scalar(name, value, unit=None, *, minimum=None, exclusive_minimum=None,
-              maximum=None, equivalencies=None):
+def as_scalar(
+    name,
+    value,
+    unit=None,
+    *,
+    minimum=None,
+    exclusive_minimum=None,
+    maximum=None,
+    equivalencies=None,
+):
     """One finite real number, in ``unit`` when it is a Quantity.
 
     ``name`` is the parameter as the user wrote it: every error names it
@@ -99,8 +120,8 @@ def as_scalar(name, value, unit=None, *, minimum=None, exclusive_minimum=None,
             value = value.to_value(unit, equivalencies=equivalencies or [])
         except u.UnitConversionError:
             raise u.UnitConversionError(
-                f"{name}: expected a value in {unit} (or a unit convertible to it), "
-                f"got {value}") from None
+                f"{name}: expected a value in {unit} (or a unit convertible to it), got {value}"
+            ) from None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         if not (isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"):
             unit_hint = f" (in {unit})" if unit is not None else ""
@@ -137,9 +158,13 @@ def _as_quantity_column(name, col, unit, equivalencies):
     if unit is None or col.unit is None:
         return data
     try:
-        return (np.asarray(data, dtype=np.float64) * col.unit).to_value(unit, equivalencies=equivalencies or [])
+        return (np.asarray(data, dtype=np.float64) * col.unit).to_value(
+            unit, equivalencies=equivalencies or []
+        )
     except u.UnitConversionError as exc:
-        raise u.UnitConversionError(f"{name}: cannot convert {col.unit} to {unit} ({exc})") from None
+        raise u.UnitConversionError(
+            f"{name}: cannot convert {col.unit} to {unit} ({exc})"
+        ) from None
 
 
 def check_lengths(**arrays):
@@ -171,8 +196,11 @@ def raise_bad_rows(name, mask, what, hint=""):
 
 def is_dataframe(value):
     """True for a pandas DataFrame (without importing pandas)."""
-    return type(value).__module__.split(".")[0] == "pandas" and hasattr(value, "columns") \
+    return (
+        type(value).__module__.split(".")[0] == "pandas"
+        and hasattr(value, "columns")
         and hasattr(value, "index")
+    )
 
 
 def as_table(name, value):
@@ -180,9 +208,11 @@ def as_table(name, value):
     through ``Table.from_pandas`` (its index is not a column); anything else
     is a TypeError naming the argument."""
     from astropy.table import Table
+
     if isinstance(value, Table):
         return value
     if is_dataframe(value):
         return Table.from_pandas(value, index=False)
-    raise TypeError(f"{name}: expected an astropy Table or a pandas DataFrame, got "
-                    f"{type(value).__name__}")
+    raise TypeError(
+        f"{name}: expected an astropy Table or a pandas DataFrame, got {type(value).__name__}"
+    )

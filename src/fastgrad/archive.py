@@ -33,6 +33,7 @@ What could not be confirmed when this was written (no network):
   ``GAIAEDR3_SOURCE_ID``, GALAH DR3 ``galah_dr3.main_star`` (DataCentral TAP)
   and its ``dr3_source_id`` (Gaia EDR3 ids, which are Gaia DR3's).
 """
+
 import math
 import numbers
 import os
@@ -40,8 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 
 from . import paper
 from ._outdir import ResultsDir
@@ -50,9 +51,21 @@ from .errors import ConfigError, InputError
 from .schema import CATALOG_SCHEMAS, LAMOST_COLUMN_MAP
 
 __all__ = [
-    "GAIA_TAP", "VIZIER_TAP", "GALAH_TAP", "HOTPAYNE_TABLE", "ANDRAE_TABLE", "PRESETS",
-    "ADQL_CUTS", "Upload", "Query", "queries", "where_clause", "upload_table", "describe",
-    "fetch", "toml_snippet",
+    "GAIA_TAP",
+    "VIZIER_TAP",
+    "GALAH_TAP",
+    "HOTPAYNE_TABLE",
+    "ANDRAE_TABLE",
+    "PRESETS",
+    "ADQL_CUTS",
+    "Upload",
+    "Query",
+    "queries",
+    "where_clause",
+    "upload_table",
+    "describe",
+    "fetch",
+    "toml_snippet",
 ]
 
 #: The Gaia archive's TAP service (ESA): gaiadr3.*, external.gaiaedr3_distance.
@@ -69,9 +82,9 @@ HOTPAYNE_TABLE = '"J/A+A/662/A66/table1"'
 #: VizieR table of Andrae et al. (2023)'s vetted red giants -- NOT CONFIRMED.
 ANDRAE_TABLE = '"J/ApJS/267/8/table2"'
 
-_GSPSPEC = frozenset(CATALOG_SCHEMAS["gaia_giants"].required
-                     + CATALOG_SCHEMAS["gaia_giants"].optional) - frozenset(
-    CATALOG_SCHEMAS["gaia"].required + CATALOG_SCHEMAS["gaia"].optional)
+_GSPSPEC = frozenset(
+    CATALOG_SCHEMAS["gaia_giants"].required + CATALOG_SCHEMAS["gaia_giants"].optional
+) - frozenset(CATALOG_SCHEMAS["gaia"].required + CATALOG_SCHEMAS["gaia"].optional)
 _BAILER_JONES = frozenset(CATALOG_SCHEMAS["bailer_jones"].required) - {"source_id"}
 
 
@@ -110,18 +123,22 @@ def _col(name):
 #: (a division by a zero ``r_med_geo`` is an error in the archive's
 #: PostgreSQL): it may differ from the local division in the last bit at the
 #: threshold itself; fastgrad applies every cut again locally.
-ADQL_CUTS = MappingProxyType({
-    "teff_gspspec_max": lambda p, c: f"{c('teff_gspspec')} < {_literal(p['teff_gspspec_max'])}",
-    "logg_gspspec_max": lambda p, c: f"{c('logg_gspspec')} < {_literal(p['logg_gspspec_max'])}",
-    "mh_defined": lambda p, c: f"{c('mh_gspspec')} IS NOT NULL",
-    "parallax_precision": lambda p, c: (f"{c('parallax_over_error')} > "
-                                        f"{_literal(p['parallax_over_error_min'])}"),
-    "distance_precision": lambda p, c: (
-        f"{c('r_med_geo')} > 0 AND {c('r_lo_geo')} <= {c('r_hi_geo')} AND "
-        f"{c('r_hi_geo')} - {c('r_lo_geo')} <= "
-        f"{_literal(2.0 * float(p['distance_frac_error_max']))} * {c('r_med_geo')}"),
-    "rv_finite": lambda p, c: f"{c(p['rv_column'] or 'radial_velocity')} IS NOT NULL",
-})
+ADQL_CUTS = MappingProxyType(
+    {
+        "teff_gspspec_max": lambda p, c: f"{c('teff_gspspec')} < {_literal(p['teff_gspspec_max'])}",
+        "logg_gspspec_max": lambda p, c: f"{c('logg_gspspec')} < {_literal(p['logg_gspspec_max'])}",
+        "mh_defined": lambda p, c: f"{c('mh_gspspec')} IS NOT NULL",
+        "parallax_precision": lambda p, c: (
+            f"{c('parallax_over_error')} > {_literal(p['parallax_over_error_min'])}"
+        ),
+        "distance_precision": lambda p, c: (
+            f"{c('r_med_geo')} > 0 AND {c('r_lo_geo')} <= {c('r_hi_geo')} AND "
+            f"{c('r_hi_geo')} - {c('r_lo_geo')} <= "
+            f"{_literal(2.0 * float(p['distance_frac_error_max']))} * {c('r_med_geo')}"
+        ),
+        "rv_finite": lambda p, c: f"{c(p['rv_column'] or 'radial_velocity')} IS NOT NULL",
+    }
+)
 
 
 def _threshold(cut, name, value):
@@ -163,13 +180,17 @@ def where_clause(cuts, thresholds=None, *, column=_col):
     thresholds = dict(thresholds or {})
     unknown = sorted(set(thresholds) - set(cut_parameters(list(cuts))))
     if unknown:
-        raise ValueError(f"thresholds: unknown name(s) {unknown}; these cuts take "
-                         f"{sorted(cut_parameters(list(cuts)))}")
+        raise ValueError(
+            f"thresholds: unknown name(s) {unknown}; these cuts take "
+            f"{sorted(cut_parameters(list(cuts)))}"
+        )
     lines = []
     for cut in cuts:
         if cut.name not in ADQL_CUTS:
-            raise ValueError(f"cut {cut.name!r} ({cut.section}) has no ADQL form; cuts with "
-                             f"one: {sorted(ADQL_CUTS)}")
+            raise ValueError(
+                f"cut {cut.name!r} ({cut.section}) has no ADQL form; cuts with "
+                f"one: {sorted(ADQL_CUTS)}"
+            )
         params = {k: _threshold(cut, k, thresholds.get(k, v)) for k, v in cut.params.items()}
         lines.append(ADQL_CUTS[cut.name](params, column))
     return "\n  AND ".join(lines)
@@ -244,83 +265,147 @@ def _giants(preset, thresholds, astrometric, extra_where):
     where = where_clause(cuts, thresholds)
     if extra_where:
         where += f"\n  AND ({extra_where})"
-    base = ("FROM gaiadr3.gaia_source AS g\n"
-            "JOIN gaiadr3.astrophysical_parameters AS ap ON ap.source_id = g.source_id")
+    base = (
+        "FROM gaiadr3.gaia_source AS g\n"
+        "JOIN gaiadr3.astrophysical_parameters AS ap ON ap.source_id = g.source_id"
+    )
     bj = "\nJOIN external.gaiaedr3_distance AS d ON d.source_id = g.source_id"
-    doc = ("the gradient sample's selection as Hawkins (2023) sec. 2.2 states it, not "
-           "Listing 3 of Recio-Blanco et al. (2023) verbatim (its text was not at hand)")
+    doc = (
+        "the gradient sample's selection as Hawkins (2023) sec. 2.2 states it, not "
+        "Listing 3 of Recio-Blanco et al. (2023) verbatim (its text was not at hand)"
+    )
     return {
-        "gaia": Query(preset, "gaia", f"{_select(_columns('gaia_giants'))}\n{base}"
-                      f"{bj if astrometric else ''}\nWHERE {where}", "gaia", "gspspec_giants.vot",
-                      description="Gaia DR3 GSP-Spec giants: gaia_source x "
-                                  "astrophysical_parameters, with fastgrad's giants cuts"
-                                  + (" and astrometric cuts" if astrometric else ""),
-                      unconfirmed=(doc,)),
-        "distances": Query(preset, "distances",
-                           f"{_select(_columns('bailer_jones', 'd'))}\n{base}{bj}\nWHERE {where}",
-                           "gaia", "bj_giants.vot",
-                           description="Bailer-Jones et al. (2021) distances of the same stars",
-                           unconfirmed=(doc,)),
+        "gaia": Query(
+            preset,
+            "gaia",
+            f"{_select(_columns('gaia_giants'))}\n{base}{bj if astrometric else ''}\nWHERE {where}",
+            "gaia",
+            "gspspec_giants.vot",
+            description="Gaia DR3 GSP-Spec giants: gaia_source x "
+            "astrophysical_parameters, with fastgrad's giants cuts"
+            + (" and astrometric cuts" if astrometric else ""),
+            unconfirmed=(doc,),
+        ),
+        "distances": Query(
+            preset,
+            "distances",
+            f"{_select(_columns('bailer_jones', 'd'))}\n{base}{bj}\nWHERE {where}",
+            "gaia",
+            "bj_giants.vot",
+            description="Bailer-Jones et al. (2021) distances of the same stars",
+            unconfirmed=(doc,),
+        ),
     }
 
 
-_RADEC = {axis: tuple(k for k, v in LAMOST_COLUMN_MAP.items() if v == axis) + (axis,)
-          for axis in ("ra", "dec")}
+_RADEC = {
+    axis: tuple(k for k, v in LAMOST_COLUMN_MAP.items() if v == axis) + (axis,)
+    for axis in ("ra", "dec")
+}
 
 
 def _hotpayne(preset, radius_arcsec):
-    upload = Upload("lamost", MappingProxyType({"upload_id": (), "ra": _RADEC["ra"],
-                                                "dec": _RADEC["dec"]}), "spectra")
+    upload = Upload(
+        "lamost",
+        MappingProxyType({"upload_id": (), "ra": _RADEC["ra"], "dec": _RADEC["dec"]}),
+        "spectra",
+    )
     radius = _literal(radius_arcsec / 3600.0)
-    around = ("FROM TAP_UPLOAD.lamost AS u\n"
-              "JOIN gaiadr3.gaia_source AS g\n"
-              "  ON 1 = CONTAINS(POINT('ICRS', g.ra, g.dec), "
-              f"CIRCLE('ICRS', u.ra, u.dec, {radius}))")
+    around = (
+        "FROM TAP_UPLOAD.lamost AS u\n"
+        "JOIN gaiadr3.gaia_source AS g\n"
+        "  ON 1 = CONTAINS(POINT('ICRS', g.ra, g.dec), "
+        f"CIRCLE('ICRS', u.ra, u.dec, {radius}))"
+    )
     unconfirmed = (f"the VizieR table name {HOTPAYNE_TABLE} and its column names",)
     return {
-        "spectra": Query(preset, "spectra", f"SELECT *\nFROM {HOTPAYNE_TABLE}", "vizier",
-                         "hotpayne.vot", description="the HotPayne catalogue (Xiang et al. "
-                         "2022, VizieR J/A+A/662/A66): LAMOST DR6 hot stars", unconfirmed=unconfirmed),
-        "gaia": Query(preset, "gaia", f"{_select(_columns('gaia'), True)}\n{around}", "gaia",
-                      "gaia_dr3_lamost.vot", upload,
-                      f"gaia_source rows within {radius_arcsec:g} arcsec of an uploaded LAMOST "
-                      "position (the nearest is chosen locally, after the spectroscopic cuts)"),
-        "distances": Query(preset, "distances", f"{_select(_columns('bailer_jones', 'd'), True)}"
-                           f"\n{around}\nJOIN external.gaiaedr3_distance AS d "
-                           "ON d.source_id = g.source_id", "gaia", "bj_lamost.vot", upload,
-                           "Bailer-Jones et al. (2021) distances of those gaia_source rows"),
+        "spectra": Query(
+            preset,
+            "spectra",
+            f"SELECT *\nFROM {HOTPAYNE_TABLE}",
+            "vizier",
+            "hotpayne.vot",
+            description="the HotPayne catalogue (Xiang et al. "
+            "2022, VizieR J/A+A/662/A66): LAMOST DR6 hot stars",
+            unconfirmed=unconfirmed,
+        ),
+        "gaia": Query(
+            preset,
+            "gaia",
+            f"{_select(_columns('gaia'), True)}\n{around}",
+            "gaia",
+            "gaia_dr3_lamost.vot",
+            upload,
+            f"gaia_source rows within {radius_arcsec:g} arcsec of an uploaded LAMOST "
+            "position (the nearest is chosen locally, after the spectroscopic cuts)",
+        ),
+        "distances": Query(
+            preset,
+            "distances",
+            f"{_select(_columns('bailer_jones', 'd'), True)}"
+            f"\n{around}\nJOIN external.gaiaedr3_distance AS d "
+            "ON d.source_id = g.source_id",
+            "gaia",
+            "bj_lamost.vot",
+            upload,
+            "Bailer-Jones et al. (2021) distances of those gaia_source rows",
+        ),
     }
 
 
 def _by_source_id(preset, name, id_columns, tag, primary=None):
     """gaia and distances by the source_ids of the ``primary`` input's file
     (fetched here when ``primary`` is a query, else the user's ``--upload``)."""
-    upload = Upload(name, MappingProxyType({"source_id": id_columns}),
-                    primary.input if primary is not None else None)
+    upload = Upload(
+        name,
+        MappingProxyType({"source_id": id_columns}),
+        primary.input if primary is not None else None,
+    )
     out = {} if primary is None else {primary.input: primary}
-    out["gaia"] = Query(preset, "gaia", f"{_select(_columns('gaia'))}\nFROM TAP_UPLOAD.{name} AS u"
-                        "\nJOIN gaiadr3.gaia_source AS g ON g.source_id = u.source_id", "gaia",
-                        f"gaia_dr3_{tag}.vot", upload,
-                        "Gaia DR3 astrometry of the uploaded source_ids")
-    out["distances"] = Query(preset, "distances", f"{_select(_columns('bailer_jones', 'd'))}\n"
-                             f"FROM TAP_UPLOAD.{name} AS u\nJOIN external.gaiaedr3_distance AS d "
-                             "ON d.source_id = u.source_id", "gaia", f"bj_{tag}.vot", upload,
-                             "Bailer-Jones et al. (2021) distances of the uploaded source_ids")
+    out["gaia"] = Query(
+        preset,
+        "gaia",
+        f"{_select(_columns('gaia'))}\nFROM TAP_UPLOAD.{name} AS u"
+        "\nJOIN gaiadr3.gaia_source AS g ON g.source_id = u.source_id",
+        "gaia",
+        f"gaia_dr3_{tag}.vot",
+        upload,
+        "Gaia DR3 astrometry of the uploaded source_ids",
+    )
+    out["distances"] = Query(
+        preset,
+        "distances",
+        f"{_select(_columns('bailer_jones', 'd'))}\n"
+        f"FROM TAP_UPLOAD.{name} AS u\nJOIN external.gaiaedr3_distance AS d "
+        "ON d.source_id = u.source_id",
+        "gaia",
+        f"bj_{tag}.vot",
+        upload,
+        "Bailer-Jones et al. (2021) distances of the uploaded source_ids",
+    )
     return out
 
 
 #: The presets :func:`queries` knows, with the inputs each fetches.
-PRESETS = MappingProxyType({
-    "hotpayne": ("spectra", "gaia", "distances"),
-    "gspspec_giants": ("gaia", "distances"),
-    "apogee_dr17": ("gaia", "distances"),
-    "galah_dr3": ("spectra", "gaia", "distances"),
-    "xp_giants": ("xp", "gaia", "distances"),
-})
+PRESETS = MappingProxyType(
+    {
+        "hotpayne": ("spectra", "gaia", "distances"),
+        "gspspec_giants": ("gaia", "distances"),
+        "apogee_dr17": ("gaia", "distances"),
+        "galah_dr3": ("spectra", "gaia", "distances"),
+        "xp_giants": ("xp", "gaia", "distances"),
+    }
+)
 
 
-def queries(preset, *, thresholds=None, astrometric=False, extra_where=None,
-            radius_arcsec=paper.CROSSMATCH_RADIUS_ARCSEC):
+def queries(
+    preset,
+    *,
+    thresholds=None,
+    astrometric=False,
+    extra_where=None,
+    radius_arcsec=paper.CROSSMATCH_RADIUS_ARCSEC,
+):
     """The archive queries that fetch each input of a sample preset.
 
     Parameters
@@ -356,8 +441,10 @@ def queries(preset, *, thresholds=None, astrometric=False, extra_where=None,
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     if preset != "gspspec_giants" and (thresholds or astrometric or extra_where):
-        raise ConfigError(f"preset {preset!r}: thresholds, astrometric and extra_where apply "
-                          "to 'gspspec_giants' only (the other presets' cuts run locally)")
+        raise ConfigError(
+            f"preset {preset!r}: thresholds, astrometric and extra_where apply "
+            "to 'gspspec_giants' only (the other presets' cuts run locally)"
+        )
     if preset == "gspspec_giants":
         return _giants(preset, thresholds, astrometric, extra_where)
     if preset == "hotpayne":
@@ -365,15 +452,28 @@ def queries(preset, *, thresholds=None, astrometric=False, extra_where=None,
     if preset == "apogee_dr17":
         return _by_source_id(preset, "apogee", ("GAIAEDR3_SOURCE_ID",), "apogee")
     if preset == "galah_dr3":
-        spectra = Query(preset, "spectra", "SELECT *\nFROM galah_dr3.main_star", "galah",
-                        "galah_dr3_main_star.vot", description="GALAH DR3 main_star (one row "
-                        "per star; Buder et al. 2021), from AAO DataCentral")
+        spectra = Query(
+            preset,
+            "spectra",
+            "SELECT *\nFROM galah_dr3.main_star",
+            "galah",
+            "galah_dr3_main_star.vot",
+            description="GALAH DR3 main_star (one row "
+            "per star; Buder et al. 2021), from AAO DataCentral",
+        )
         return _by_source_id(preset, "galah", ("dr3_source_id",), "galah", spectra)
-    xp = Query(preset, "xp", f"SELECT *\nFROM {ANDRAE_TABLE}", "vizier",
-                    "andrae2023_giants.vot", description="Andrae et al. (2023) vetted red "
-                    "giants (mh_xgboost), VizieR J/ApJS/267/8",
-                    unconfirmed=(f"the VizieR table name {ANDRAE_TABLE} and its source_id "
-                                 "column (tried: source_id, Source, GaiaDR3)",))
+    xp = Query(
+        preset,
+        "xp",
+        f"SELECT *\nFROM {ANDRAE_TABLE}",
+        "vizier",
+        "andrae2023_giants.vot",
+        description="Andrae et al. (2023) vetted red giants (mh_xgboost), VizieR J/ApJS/267/8",
+        unconfirmed=(
+            f"the VizieR table name {ANDRAE_TABLE} and its source_id "
+            "column (tried: source_id, Source, GaiaDR3)",
+        ),
+    )
     return _by_source_id(preset, "xp", ("source_id", "Source", "GaiaDR3"), "xp_giants", xp)
 
 
@@ -385,8 +485,10 @@ def _find(table, candidates, what):
     for name in candidates:
         if name.lower() in lower:
             return lower[name.lower()]
-    raise InputError(f"{what}: none of the columns {list(candidates)} is in it; it has "
-                     f"{', '.join(table.colnames[:30])}")
+    raise InputError(
+        f"{what}: none of the columns {list(candidates)} is in it; it has "
+        f"{', '.join(table.colnames[:30])}"
+    )
 
 
 def upload_table(query, table, *, what="upload table"):
@@ -411,7 +513,9 @@ def upload_table(query, table, *, what="upload table"):
         kept once; ``meta['n_left_out']`` counts both.
     """
     from astropy.table import Table
+
     from .readers import read_catalog
+
     if query.upload is None:
         raise ValueError(f"{query.preset}.{query.input}: this query uploads nothing")
     if isinstance(table, (str, os.PathLike)):
@@ -443,21 +547,29 @@ def upload_table(query, table, *, what="upload table"):
             result[axis].unit = u.deg
     result.meta["n_left_out"] = int(len(table) - keep.sum())
     if not len(result):
-        raise InputError(f"{what}: no row has a usable {', '.join(out)} for "
-                         f"TAP_UPLOAD.{query.upload.name}")
+        raise InputError(
+            f"{what}: no row has a usable {', '.join(out)} for TAP_UPLOAD.{query.upload.name}"
+        )
     return result
 
 
 def describe(query):
     """``query`` as ADQL text to paste into a TAP client, its facts in ``--`` comments."""
-    lines = [f"-- {query.preset}: input {query.input!r} -> {query.filename}",
-             f"-- {query.description}",
-             f"-- run on {_SERVICE_NAMES[query.service]}'s TAP service {query.url}"]
+    lines = [
+        f"-- {query.preset}: input {query.input!r} -> {query.filename}",
+        f"-- {query.description}",
+        f"-- run on {_SERVICE_NAMES[query.service]}'s TAP service {query.url}",
+    ]
     if query.upload is not None:
-        source = (f"the {query.upload.from_input} file or --upload" if query.upload.from_input
-                  else "--upload")
-        lines.append(f"-- uploads TAP_UPLOAD.{query.upload.name} "
-                     f"({', '.join(query.upload.columns)}) from {source}")
+        source = (
+            f"the {query.upload.from_input} file or --upload"
+            if query.upload.from_input
+            else "--upload"
+        )
+        lines.append(
+            f"-- uploads TAP_UPLOAD.{query.upload.name} "
+            f"({', '.join(query.upload.columns)}) from {source}"
+        )
     lines += [f"-- not confirmed: {note}" for note in query.unconfirmed]
     return "\n".join(lines) + "\n" + query.adql + "\n"
 
@@ -513,8 +625,9 @@ def fetch(preset, out, *, inputs=None, upload=None, overwrite=False, service=Non
     names = list(todo) if inputs is None else list(inputs)
     unknown = [n for n in names if n not in todo]
     if unknown:
-        raise ConfigError(f"preset {preset!r} has no input {unknown[0]!r}; it has "
-                          f"{', '.join(todo)}")
+        raise ConfigError(
+            f"preset {preset!r} has no input {unknown[0]!r}; it has {', '.join(todo)}"
+        )
     service = service or _pyvo_service
     protect = [upload] if isinstance(upload, (str, os.PathLike)) else []
     outdir = ResultsDir(out, overwrite=overwrite, protect=protect)
@@ -527,9 +640,11 @@ def fetch(preset, out, *, inputs=None, upload=None, overwrite=False, service=Non
             if query.upload is not None:
                 source = upload if upload is not None else fetched.get(query.upload.from_input)
                 if source is None:
-                    raise InputError(f"{preset}.{name} uploads TAP_UPLOAD.{query.upload.name} "
-                                     "(columns " + ", ".join(query.upload.columns) + "): give "
-                                     "the catalogue with --upload (upload=)")
+                    raise InputError(
+                        f"{preset}.{name} uploads TAP_UPLOAD.{query.upload.name} "
+                        "(columns " + ", ".join(query.upload.columns) + "): give "
+                        "the catalogue with --upload (upload=)"
+                    )
                 what = "--upload" if upload is not None else f"the {query.upload.from_input} result"
                 uploads = {query.upload.name: upload_table(query, source, what=what)}
             try:
@@ -538,8 +653,10 @@ def fetch(preset, out, *, inputs=None, upload=None, overwrite=False, service=Non
             except (ConfigError, InputError):
                 raise
             except Exception as exc:  # the service's own errors: network, ADQL, limits
-                raise InputError(f"{preset}.{name}: the query to {query.url} failed "
-                                 f"({type(exc).__name__}: {exc})") from exc
+                raise InputError(
+                    f"{preset}.{name}: the query to {query.url} failed "
+                    f"({type(exc).__name__}: {exc})"
+                ) from exc
             table.write(outdir.staging / query.filename, format="votable")
             fetched[name] = table
             paths[name] = Path(out) / query.filename

@@ -19,19 +19,21 @@ Radii are the models' own (their R0).  ``R0=...`` rescales every radius by
 R0 / R0_model, so the arms sit where the model puts them relative to the Sun
 in an analysis frame with another R0 (fastgrad's choice, docs/method.md section 6).
 """
+
 from collections import namedtuple
 
 import numpy as np
 
-__all__ = ["ARM_MODELS", "ArmCurve", "arm_names", "arm_parameters", "arm_radius",
-           "arm_curve"]
+__all__ = ["ARM_MODELS", "ArmCurve", "arm_names", "arm_parameters", "arm_radius", "arm_curve"]
 
 #: Reid et al. 2014, Table 2, as docs/method.md section 6 transcribes it (checked
 #: there against two public copies; one has a wrong Perseus pitch of 9.9 deg).
 #: Angles in degrees, lengths in kpc; width is the arm's (Gaussian) width.
 _REID2014 = {
     "Scutum": dict(R_ref=5.0, beta_ref=27.6, pitch=19.8, width=0.17, beta_min=3.0, beta_max=101.0),
-    "Sagittarius": dict(R_ref=6.6, beta_ref=25.6, pitch=6.9, width=0.26, beta_min=-2.0, beta_max=68.0),
+    "Sagittarius": dict(
+        R_ref=6.6, beta_ref=25.6, pitch=6.9, width=0.26, beta_min=-2.0, beta_max=68.0
+    ),
     "Local": dict(R_ref=8.4, beta_ref=8.9, pitch=12.8, width=0.33, beta_min=-8.0, beta_max=27.0),
     "Perseus": dict(R_ref=9.9, beta_ref=14.2, pitch=9.4, width=0.38, beta_min=-21.0, beta_max=88.0),
     "Outer": dict(R_ref=13.0, beta_ref=18.6, pitch=13.8, width=0.63, beta_min=-6.0, beta_max=56.0),
@@ -40,30 +42,77 @@ _REID2014 = {
 #: Reid et al. 2019, Table 2 (docs/method.md section 6): the reference point is the
 #: kink, pitch_lt applies for beta < beta_kink and pitch_gt above it.
 _REID2019 = {
-    "Norma": dict(R_ref=4.46, beta_ref=18.0, pitch_lt=-1.0, pitch_gt=19.5, width=0.14,
-                  beta_min=5.0, beta_max=54.0),
-    "Sct-Cen": dict(R_ref=4.91, beta_ref=23.0, pitch_lt=14.1, pitch_gt=12.1, width=0.23,
-                    beta_min=0.0, beta_max=104.0),
-    "Sgr-Car": dict(R_ref=6.04, beta_ref=24.0, pitch_lt=17.1, pitch_gt=1.0, width=0.27,
-                    beta_min=2.0, beta_max=97.0),
-    "Local": dict(R_ref=8.26, beta_ref=9.0, pitch_lt=11.4, pitch_gt=11.4, width=0.31,
-                  beta_min=-8.0, beta_max=34.0),
-    "Perseus": dict(R_ref=8.87, beta_ref=40.0, pitch_lt=10.3, pitch_gt=8.7, width=0.35,
-                    beta_min=-23.0, beta_max=115.0),
-    "Outer": dict(R_ref=12.24, beta_ref=18.0, pitch_lt=3.0, pitch_gt=9.4, width=0.65,
-                  beta_min=-16.0, beta_max=71.0),
-    "3-kpc": dict(R_ref=3.52, beta_ref=15.0, pitch_lt=-4.2, pitch_gt=-4.2, width=0.18,
-                  beta_min=15.0, beta_max=18.0),
+    "Norma": dict(
+        R_ref=4.46,
+        beta_ref=18.0,
+        pitch_lt=-1.0,
+        pitch_gt=19.5,
+        width=0.14,
+        beta_min=5.0,
+        beta_max=54.0,
+    ),
+    "Sct-Cen": dict(
+        R_ref=4.91,
+        beta_ref=23.0,
+        pitch_lt=14.1,
+        pitch_gt=12.1,
+        width=0.23,
+        beta_min=0.0,
+        beta_max=104.0,
+    ),
+    "Sgr-Car": dict(
+        R_ref=6.04,
+        beta_ref=24.0,
+        pitch_lt=17.1,
+        pitch_gt=1.0,
+        width=0.27,
+        beta_min=2.0,
+        beta_max=97.0,
+    ),
+    "Local": dict(
+        R_ref=8.26,
+        beta_ref=9.0,
+        pitch_lt=11.4,
+        pitch_gt=11.4,
+        width=0.31,
+        beta_min=-8.0,
+        beta_max=34.0,
+    ),
+    "Perseus": dict(
+        R_ref=8.87,
+        beta_ref=40.0,
+        pitch_lt=10.3,
+        pitch_gt=8.7,
+        width=0.35,
+        beta_min=-23.0,
+        beta_max=115.0,
+    ),
+    "Outer": dict(
+        R_ref=12.24,
+        beta_ref=18.0,
+        pitch_lt=3.0,
+        pitch_gt=9.4,
+        width=0.65,
+        beta_min=-16.0,
+        beta_max=71.0,
+    ),
+    "3-kpc": dict(
+        R_ref=3.52,
+        beta_ref=15.0,
+        pitch_lt=-4.2,
+        pitch_gt=-4.2,
+        width=0.18,
+        beta_min=15.0,
+        beta_max=18.0,
+    ),
 }
 for _arm in _REID2014.values():
     _arm["pitch_lt"] = _arm["pitch_gt"] = _arm.pop("pitch")
 
 #: The arm models: their R0 (kpc), reference, and arms.
 ARM_MODELS = {
-    "reid2014": dict(R0=8.34, reference="Reid et al. 2014, ApJ 783, 130 (Table 2)",
-                     arms=_REID2014),
-    "reid2019": dict(R0=8.15, reference="Reid et al. 2019, ApJ 885, 131 (Table 2)",
-                     arms=_REID2019),
+    "reid2014": dict(R0=8.34, reference="Reid et al. 2014, ApJ 783, 130 (Table 2)", arms=_REID2014),
+    "reid2019": dict(R0=8.15, reference="Reid et al. 2019, ApJ 885, 131 (Table 2)", arms=_REID2019),
 }
 
 #: Points along an arm: x, y, R in kpc (astropy's frame), beta in rad.
@@ -117,8 +166,9 @@ def arm_radius(beta, name, model="reid2014", R0=None):
     p = arm_parameters(name, model)
     beta = np.asarray(beta, dtype=np.float64)
     beta_ref = np.deg2rad(p["beta_ref"])
-    tan_psi = np.where(beta < beta_ref, np.tan(np.deg2rad(p["pitch_lt"])),
-                       np.tan(np.deg2rad(p["pitch_gt"])))
+    tan_psi = np.where(
+        beta < beta_ref, np.tan(np.deg2rad(p["pitch_lt"])), np.tan(np.deg2rad(p["pitch_gt"]))
+    )
     return _scale(p, R0) * p["R_ref"] * np.exp(-(beta - beta_ref) * tan_psi)
 
 

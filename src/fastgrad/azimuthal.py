@@ -21,15 +21,16 @@ a stable radix argsort of R, compensated prefix sums in sorted order and a
 two-pointer sweep, OpenMP over blocks of sorted stars.  A brute-force mean is
 O(N^2): ~3,000 s for the paper's ~850,000 Gaia giants.
 """
+
 from dataclasses import dataclass
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import MaskedColumn, Table
 
+from . import paper
 from ._kernels import core as _core
 from ._threads import effective_n_threads, threads_for
-from . import paper
 from ._validation import as_count, as_float_array, as_scalar, check_lengths, raise_bad_rows
 
 __all__ = [
@@ -64,7 +65,6 @@ DEFAULT_RINGS = paper.RINGS
 RESIDUAL_SIGNS = ("observed-model", "model-observed")
 
 
-
 # --------------------------------------------------------------------------
 # input helpers
 # --------------------------------------------------------------------------
@@ -82,8 +82,12 @@ def _with_unit(array, unit):
 
 def _require_finite(name, array):
     # masked entries arrive as NaN (as_float_array): a missing value
-    raise_bad_rows(name, ~np.isfinite(array), "are NaN, infinite or masked",
-                   "select the stars with finite values first")
+    raise_bad_rows(
+        name,
+        ~np.isfinite(array),
+        "are NaN, infinite or masked",
+        "select the stars with finite values first",
+    )
 
 
 def _require_nonempty(n, what):
@@ -185,8 +189,7 @@ def annulus_mean(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=None, n_th
     return _with_unit(out, unit)
 
 
-def azimuthal_deviation(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=None,
-                        n_threads=None):
+def azimuthal_deviation(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=None, n_threads=None):
     """Deviation of each star from the mean of its annulus.
 
     ``delta_i = values_i - annulus_mean(R, values, half_width)_i``: the
@@ -220,8 +223,9 @@ def phi_edges(bins):
         return np.linspace(-np.pi, np.pi, as_count("bins", bins) + 1)
     edges = as_float_array("bins", bins, u.rad)
     if edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-        raise ValueError("bins: expected an int or at least two finite, strictly "
-                         "increasing bin edges (rad)")
+        raise ValueError(
+            "bins: expected an int or at least two finite, strictly increasing bin edges (rad)"
+        )
     return edges
 
 
@@ -273,7 +277,7 @@ def _profile_table(phi, d, unit, edges, min_count):
     n = phi.size
     n_bins = edges.size - 1
     idx = np.searchsorted(edges, phi, side="right") - 1
-    idx[phi == edges[-1]] = n_bins - 1          # the last bin is closed
+    idx[phi == edges[-1]] = n_bins - 1  # the last bin is closed
     inside = (idx >= 0) & (idx < n_bins)
     idx, d_in = idx[inside], d[inside]
     count = np.bincount(idx, minlength=n_bins)
@@ -290,24 +294,35 @@ def _profile_table(phi, d, unit, edges, min_count):
     table["phi_hi"] = edges[1:] * u.rad
     table["phi_center"] = 0.5 * (edges[:-1] + edges[1:]) * u.rad
     table["n"] = count.astype(np.int64)
-    table["mean"] = MaskedColumn(np.where(masked, np.nan, mean), mask=masked, unit=unit,
-                                 description="mean of delta in the bin")
-    table["sem"] = MaskedColumn(np.where(sem_masked, np.nan, sem), mask=sem_masked, unit=unit,
-                                description="standard error std(ddof=1)/sqrt(n)")
+    table["mean"] = MaskedColumn(
+        np.where(masked, np.nan, mean),
+        mask=masked,
+        unit=unit,
+        description="mean of delta in the bin",
+    )
+    table["sem"] = MaskedColumn(
+        np.where(sem_masked, np.nan, sem),
+        mask=sem_masked,
+        unit=unit,
+        description="standard error std(ddof=1)/sqrt(n)",
+    )
     table["phi_lo"].description = "lower bin edge: phi = atan2(y, -x), 0 at the Sun"
     table["n"].description = "stars in the bin"
-    table.meta.update({
-        "min_count": min_count,
-        "n_stars": int(n),
-        "n_outside_bins": int(n - inside.sum()),
-        "sem": "std(ddof=1) / sqrt(n)",
-        "phi_convention": "atan2(y, -x) in rad: 0 at the Sun, growing with Galactic rotation",
-    })
+    table.meta.update(
+        {
+            "min_count": min_count,
+            "n_stars": int(n),
+            "n_outside_bins": int(n - inside.sum()),
+            "sem": "std(ddof=1) / sqrt(n)",
+            "phi_convention": "atan2(y, -x) in rad: 0 at the Sun, growing with Galactic rotation",
+        }
+    )
     return table
 
 
-def azimuthal_profiles(R, phi, delta, rings=DEFAULT_RINGS, *, bins=None,
-                       min_count=DEFAULT_PROFILE_MIN_COUNT):
+def azimuthal_profiles(
+    R, phi, delta, rings=DEFAULT_RINGS, *, bins=None, min_count=DEFAULT_PROFILE_MIN_COUNT
+):
     """:func:`azimuthal_profile` in rings of radius (the paper's Fig. 6).
 
     Parameters
@@ -506,10 +521,11 @@ def xy_extent(x, y, extent):
     if isinstance(extent, str) or _length(extent) != 4:
         raise ValueError(f"extent must be (x_min, x_max, y_min, y_max) in kpc, got {extent!r}")
     names = ("x_min", "x_max", "y_min", "y_max")
-    x0, x1, y0, y1 = (as_scalar(f"extent[{j}] ({names[j]})", extent[j], u.kpc)
-                      for j in range(4))
+    x0, x1, y0, y1 = (as_scalar(f"extent[{j}] ({names[j]})", extent[j], u.kpc) for j in range(4))
     if not (x0 < x1 and y0 < y1):
-        raise ValueError(f"extent must be finite with x_min < x_max and y_min < y_max, got {extent!r}")
+        raise ValueError(
+            f"extent must be finite with x_min < x_max and y_min < y_max, got {extent!r}"
+        )
     return x0, x1, y0, y1
 
 
@@ -529,9 +545,20 @@ def map_inputs(x, y, observed, predicted, sign):
     return x_arr, y_arr, obs, pred
 
 
-def residual_map(x, y, observed, predicted, *, gridsize=50, extent=None,
-                 min_count=DEFAULT_MAP_MIN_COUNT, sign="observed-model",
-                 n_permutations=None, seed=None, n_threads=None):
+def residual_map(
+    x,
+    y,
+    observed,
+    predicted,
+    *,
+    gridsize=50,
+    extent=None,
+    min_count=DEFAULT_MAP_MIN_COUNT,
+    sign="observed-model",
+    n_permutations=None,
+    seed=None,
+    n_threads=None,
+):
     """Median observed, model and residual values on a regular X-Y grid.
 
     The arrays behind the paper's Figs. 5 and 8 (which draw them as hexbins:
@@ -609,12 +636,21 @@ def residual_map(x, y, observed, predicted, *, gridsize=50, extent=None,
     if n_permutations is not None:
         # significance imports this module: imported here, when asked for
         from .significance import cell_significance
-        p, p_adj, summary = cell_significance(cell, res_in, n_cells, min_count=min_count,
-                                          n_permutations=n_permutations, seed=seed,
-                                          n_threads=n_threads)
-        tests = dict(p_value=np.ma.masked_array(p.reshape(ny, nx), mask=mask),
-                     p_adjusted=np.ma.masked_array(p_adj.reshape(ny, nx), mask=mask),
-                     significance=summary)
+
+        p, p_adj, summary = cell_significance(
+            cell,
+            res_in,
+            n_cells,
+            min_count=min_count,
+            n_permutations=n_permutations,
+            seed=seed,
+            n_threads=n_threads,
+        )
+        tests = dict(
+            p_value=np.ma.masked_array(p.reshape(ny, nx), mask=mask),
+            p_adjusted=np.ma.masked_array(p_adj.reshape(ny, nx), mask=mask),
+            significance=summary,
+        )
     return ResidualMap(
         x_edges=x_edges,
         y_edges=y_edges,

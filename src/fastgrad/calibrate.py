@@ -20,6 +20,7 @@ and realisation), ``calibration.png``, ``calibration.md``. Each realisation's
 own results are written to a folder inside the staging folder, read back and
 removed: they are never shipped.
 """
+
 import copy
 import os
 import shutil
@@ -87,25 +88,42 @@ def realisation_pulls(summary):
     out = {}
     for name, entry in summary["samples"].items():
         if not entry.get("truth"):
-            raise ConfigError(f"calibrate: sample '{name}' was read from input files; "
-                              "calibration needs the synthetic catalogues (no input files), "
-                              "whose injected truth the fits are compared with")
+            raise ConfigError(
+                f"calibrate: sample '{name}' was read from input files; "
+                "calibration needs the synthetic catalogues (no input files), "
+                "whose injected truth the fits are compared with"
+            )
         for key in ("table1", "table2"):
             for p in entry.get("pulls", {}).get(key, []):
                 out[(name, key, p["bin_lo"], p["bin_hi"])] = {
-                    "value": p["slope"], "error": p["slope_err"], "truth": p["slope_true"],
-                    "pull": p["pull"], "n_stars": p["n_stars"]}
+                    "value": p["slope"],
+                    "error": p["slope_err"],
+                    "truth": p["slope_true"],
+                    "pull": p["pull"],
+                    "n_stars": p["n_stars"],
+                }
         rec = entry.get("azimuthal_recovery")
         if rec:
             out[(name, "arm_amplitude", None, None)] = {
-                "value": rec["amplitude_dex"], "error": rec["amplitude_err_dex"],
-                "truth": rec["amplitude_expected_dex"], "pull": rec["pull"],
-                "n_stars": entry["map_fit"]["n_stars"]}
+                "value": rec["amplitude_dex"],
+                "error": rec["amplitude_err_dex"],
+                "truth": rec["amplitude_expected_dex"],
+                "pull": rec["pull"],
+                "n_stars": entry["map_fit"]["n_stars"],
+            }
     return out
 
 
-def calibrate(config=None, realisations=20, *, seed=None, out="fastgrad-calibration",
-              n_threads=None, verbose=True, overwrite=False):
+def calibrate(
+    config=None,
+    realisations=20,
+    *,
+    seed=None,
+    out="fastgrad-calibration",
+    n_threads=None,
+    verbose=True,
+    overwrite=False,
+):
     """Run K mock realisations of ``config`` and measure each entry's pulls.
 
     Parameters
@@ -148,16 +166,22 @@ def calibrate(config=None, realisations=20, *, seed=None, out="fastgrad-calibrat
     fastgrad.errors.OutputError
         ``out`` is unsafe or not writable (before any work).
     """
-    if isinstance(realisations, (bool, np.bool_)) or not isinstance(
-            realisations, (int, np.integer)) or realisations < 2:
-        raise ConfigError(f"realisations: expected an integer >= 2 (pulls need a spread), "
-                          f"got {realisations!r}")
+    if (
+        isinstance(realisations, (bool, np.bool_))
+        or not isinstance(realisations, (int, np.integer))
+        or realisations < 2
+    ):
+        raise ConfigError(
+            f"realisations: expected an integer >= 2 (pulls need a spread), got {realisations!r}"
+        )
     cfg = load_config(config)  # the whole configuration checked before any work
     real = [name for name in cfg["run"] if not sample_plan(cfg, name).synthetic]
     if real:
-        raise ConfigError(f"calibrate: sample(s) {', '.join(real)} read input files; calibration "
-                          "needs the synthetic catalogues (no input files), whose injected truth "
-                          "the fits are compared with")
+        raise ConfigError(
+            f"calibrate: sample(s) {', '.join(real)} read input files; calibration "
+            "needs the synthetic catalogues (no input files), whose injected truth "
+            "the fits are compared with"
+        )
     try:
         effective_n_threads(n_threads)
     except ValueError as exc:
@@ -172,14 +196,16 @@ def calibrate(config=None, realisations=20, *, seed=None, out="fastgrad-calibrat
     outdir.prepare(expected=OUTPUT_NAMES)
     try:
         with Progress(verbose) as progress:
-            records, summaries = _realise(cfg, seeds, outdir.staging / "realisations",
-                                          n_threads, progress)
+            records, summaries = _realise(
+                cfg, seeds, outdir.staging / "realisations", n_threads, progress
+            )
             result = _tables(records, summaries, seeds, base, cfg, config)
             try:
                 _write(outdir.staging, result)
             except OSError as exc:
-                raise OutputError(f"--out {outdir.out}: writing the results failed: "
-                                  f"{exc.strerror or exc}") from None
+                raise OutputError(
+                    f"--out {outdir.out}: writing the results failed: {exc.strerror or exc}"
+                ) from None
             result["out"] = outdir.commit()
             progress.note(f"calibration in {result['out']}/")
         return result
@@ -202,8 +228,10 @@ def _realise(cfg, seeds, work, n_threads, progress):
         shutil.rmtree(work / f"{i:04d}")
         summaries.append(summary)
         worst = max((abs(r["pull"]) for r in records[-1].values()), default=float("nan"))
-        progress.note(f"calibrate: realisation {i + 1}/{len(seeds)} (synthetic.seed = {s}) in "
-                      f"{time.perf_counter() - t:.1f} s, largest |pull| {worst:.1f}")
+        progress.note(
+            f"calibrate: realisation {i + 1}/{len(seeds)} (synthetic.seed = {s}) in "
+            f"{time.perf_counter() - t:.1f} s, largest |pull| {worst:.1f}"
+        )
     shutil.rmtree(work)
     return records, summaries
 
@@ -212,8 +240,14 @@ def _entry_order(records, summaries):
     samples = list(summaries[0]["samples"])
     quantities = list(_QUANTITIES)
     keys = {k for r in records for k in r}
-    return sorted(keys, key=lambda k: (samples.index(k[0]), quantities.index(k[1]),
-                                       -np.inf if k[2] is None else k[2]))
+    return sorted(
+        keys,
+        key=lambda k: (
+            samples.index(k[0]),
+            quantities.index(k[1]),
+            -np.inf if k[2] is None else k[2],
+        ),
+    )
 
 
 def _label(sample, quantity, lo, hi):
@@ -233,15 +267,20 @@ def _tables(records, summaries, seeds, base, cfg, config):
                 for f in field:
                     field[f][i, j] = rec[key][f]
     meta = {
-        "fastgrad": _version(), "config": _plain(cfg),
+        "fastgrad": _version(),
+        "config": _plain(cfg),
         "config_file": os.fspath(config) if isinstance(config, (str, os.PathLike)) else None,
-        "realisations": K, "seed": base, "seeds": list(seeds),
+        "realisations": K,
+        "seed": base,
+        "seeds": list(seeds),
         "seeding": "synthetic.seed of realisation i = numpy.random.SeedSequence(seed)"
-                   ".spawn(K)[i].generate_state(1, uint64)[0] >> 1",
+        ".spawn(K)[i].generate_state(1, uint64)[0] >> 1",
         "truth": "the injected noise-free model on true coordinates (arm amplitude: the "
-                 "matched filter on that model at the observed positions)",
-        "n_final_mean": {name: float(np.mean([s["samples"][name]["n_final"] for s in summaries]))
-                         for name in summaries[0]["samples"]},
+        "matched filter on that model at the observed positions)",
+        "n_final_mean": {
+            name: float(np.mean([s["samples"][name]["n_final"] for s in summaries]))
+            for name in summaries[0]["samples"]
+        },
     }
     entries = Table(meta=meta)
     entries["sample"] = [k[0] for k in keys]
@@ -249,13 +288,21 @@ def _tables(records, summaries, seeds, base, cfg, config):
     entries["label"] = [_label(*k) for k in keys]
     no_bin = np.array([k[2] is None for k in keys], dtype=bool)
     for col, idx in (("bin_lo", 2), ("bin_hi", 3)):
-        entries[col] = MaskedColumn([np.nan if k[idx] is None else k[idx] for k in keys],
-                                    mask=no_bin, unit=u.kpc, dtype=np.float64)
+        entries[col] = MaskedColumn(
+            [np.nan if k[idx] is None else k[idx] for k in keys],
+            mask=no_bin,
+            unit=u.kpc,
+            dtype=np.float64,
+        )
     entries["unit"] = [_QUANTITIES[k[1]][2].to_string() for k in keys]
     with np.errstate(invalid="ignore"):
         # mean over the realisations that fitted the entry (NaN-free where n > 0)
-        for col, f in (("truth", "truth"), ("mean_value", "value"), ("mean_error", "error"),
-                       ("mean_n_stars", "n_stars")):
+        for col, f in (
+            ("truth", "truth"),
+            ("mean_value", "value"),
+            ("mean_error", "error"),
+            ("mean_n_stars", "n_stars"),
+        ):
             v = field[f]
             ok = np.isfinite(v)
             entries[col] = np.where(ok, v, 0).sum(0) / ok.sum(0)
@@ -269,8 +316,14 @@ def _tables(records, summaries, seeds, base, cfg, config):
     for f in ("value", "error", "truth", "pull"):
         long[f] = field[f][ii, jj]
     long["n_stars"] = field["n_stars"][ii, jj].astype(np.int64)
-    return RunResult(table=table, pulls=long, pull_matrix=field["pull"], seeds=list(seeds),
-                     summaries=summaries, out=None)
+    return RunResult(
+        table=table,
+        pulls=long,
+        pull_matrix=field["pull"],
+        seeds=list(seeds),
+        summaries=summaries,
+        out=None,
+    )
 
 
 def _plain(obj):
@@ -288,6 +341,7 @@ def _plain(obj):
 
 def _write(folder, result):
     from .plots.calibration import plot_calibration
+
     result["table"].write(folder / "calibration.ecsv", format="ascii.ecsv")
     result["pulls"].write(folder / "pulls.ecsv", format="ascii.ecsv")
     fig = plot_calibration(result["table"], result["pull_matrix"])
@@ -303,19 +357,25 @@ def _report(table):
     scale = ", ".join(f"{n} {v:,.0f}" for n, v in meta["n_final_mean"].items())
     (t68, c68), (t95, c95) = COVERAGE_LEVELS["68"], COVERAGE_LEVELS["95"]
     lines = [
-        "# fastgrad calibration", "",
+        "# fastgrad calibration",
+        "",
         f"{K} mock realisations of {cfg} (fastgrad {meta['fastgrad']}), each through the "
         f"whole pipeline; `synthetic.seed` spawned from seed {meta['seed']} with numpy's "
         "SeedSequence (the seeds are in `calibration.ecsv`); the same injected truth in every "
-        f"realisation. Mean stars after all cuts: {scale}.", "",
+        f"realisation. Mean stars after all cuts: {scale}.",
+        "",
         "Pull = (fit − truth) / σ, with σ the fit's own error and the truth "
         f"{meta['truth']}. A calibrated method gives pulls with mean 0, spread 1, "
-        f"{100 * c68:.1f} % of them within ±{t68:g} and {100 * c95:.1f} % within ±{t95:g}.", "",
-        "## Biased entries", "",
+        f"{100 * c68:.1f} % of them within ±{t68:g} and {100 * c95:.1f} % within ±{t95:g}.",
+        "",
+        "## Biased entries",
+        "",
         "An entry is biased when its mean pull is beyond 3 standard errors of the mean from 0 "
         "(read with Student's t for the number of realisations: a two-sided probability below "
         f"{100 * BIAS_P_VALUE:.2f} %, that of a Gaussian beyond 3σ): a systematic error of the "
-        "method, not a fluctuation.", ""]
+        "method, not a fluctuation.",
+        "",
+    ]
     biased = [r for r in table if r["biased"]]
     if not biased:
         lines.append("None: no mean pull is that far from 0.")
@@ -326,33 +386,59 @@ def _report(table):
             f"(p = {r['bias_p_value']:.1e}; spread {r['std_pull']:.2f}, {r['n']} realisations): "
             f"the fit is on average {abs(offset):.4f} {r['unit']} "
             f"{'below' if offset < 0 else 'above'} the truth {r['truth']:.4f} {r['unit']}, "
-            f"{abs(offset) / r['mean_error']:.2f} of its typical σ ({r['mean_error']:.4f}).")
-    lines += ["", "## Error bars", "",
-              "The pull spread is 1 when the fits' σ match their scatter over the realisations; "
-              "listed below where it differs from 1 beyond what K realisations allow (chi-square, "
-              f"two-sided probability below {100 * BIAS_P_VALUE:.2f} %).", ""]
+            f"{abs(offset) / r['mean_error']:.2f} of its typical σ ({r['mean_error']:.4f})."
+        )
+    lines += [
+        "",
+        "## Error bars",
+        "",
+        "The pull spread is 1 when the fits' σ match their scatter over the realisations; "
+        "listed below where it differs from 1 beyond what K realisations allow (chi-square, "
+        f"two-sided probability below {100 * BIAS_P_VALUE:.2f} %).",
+        "",
+    ]
     spread = [r for r in table if r["miscalibrated"]]
     if not spread:
         lines.append("None: every pull spread is consistent with 1.")
     for r in spread:
-        lines.append(f"- {_words(r)}: pull spread {r['std_pull']:.2f} ± {r['std_pull_err']:.2f} "
-                     f"(p = {r['spread_p_value']:.1e}): the fit's σ is "
-                     f"{'too small' if r['std_pull'] > 1 else 'too large'} by a factor "
-                     f"{r['std_pull']:.2f}.")
+        lines.append(
+            f"- {_words(r)}: pull spread {r['std_pull']:.2f} ± {r['std_pull_err']:.2f} "
+            f"(p = {r['spread_p_value']:.1e}): the fit's σ is "
+            f"{'too small' if r['std_pull'] > 1 else 'too large'} by a factor "
+            f"{r['std_pull']:.2f}."
+        )
     ok = np.asarray(table["n"]) > 0
-    pooled = {lvl: np.nansum(table[f"coverage_{lvl}"][ok] * table["n"][ok]) / table["n"][ok].sum()
-              for lvl in COVERAGE_LEVELS} if ok.any() else {}
+    pooled = (
+        {
+            lvl: np.nansum(table[f"coverage_{lvl}"][ok] * table["n"][ok]) / table["n"][ok].sum()
+            for lvl in COVERAGE_LEVELS
+        }
+        if ok.any()
+        else {}
+    )
     if pooled:
         n = int(table["n"][ok].sum())
-        lines += ["", f"Over all {ok.sum()} entries ({n} pulls; the entries of one realisation "
-                  "share stars, so this is indicative): "
-                  + ", ".join(f"{100 * pooled[lvl]:.1f} % of |pull| < {COVERAGE_LEVELS[lvl][0]:g} "
-                              f"(± {100 * np.sqrt(pooled[lvl] * (1 - pooled[lvl]) / n):.1f}; "
-                              f"{100 * COVERAGE_LEVELS[lvl][1]:.1f} % if calibrated)"
-                              for lvl in COVERAGE_LEVELS) + "."]
-    lines += ["", "## Every entry", "", "![pulls per entry](calibration.png)", "",
-              "| entry | truth | mean fit | mean σ | n | mean pull | spread | 68 % | 95 % |",
-              "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Over all {ok.sum()} entries ({n} pulls; the entries of one realisation "
+            "share stars, so this is indicative): "
+            + ", ".join(
+                f"{100 * pooled[lvl]:.1f} % of |pull| < {COVERAGE_LEVELS[lvl][0]:g} "
+                f"(± {100 * np.sqrt(pooled[lvl] * (1 - pooled[lvl]) / n):.1f}; "
+                f"{100 * COVERAGE_LEVELS[lvl][1]:.1f} % if calibrated)"
+                for lvl in COVERAGE_LEVELS
+            )
+            + ".",
+        ]
+    lines += [
+        "",
+        "## Every entry",
+        "",
+        "![pulls per entry](calibration.png)",
+        "",
+        "| entry | truth | mean fit | mean σ | n | mean pull | spread | 68 % | 95 % |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in table:
         flag = " **biased**" if r["biased"] else ""
         lines.append(
@@ -360,7 +446,8 @@ def _report(table):
             f"{_f(r['mean_error'], '.4f')} | {r['n']} | {_f(r['mean_pull'], '+.2f')} ± "
             f"{_f(r['mean_pull_err'], '.2f')} | {_f(r['std_pull'], '.2f')} | "
             f"{_f(r['coverage_68'], '.2f')} ± {_f(r['coverage_68_err'], '.2f')} | "
-            f"{_f(r['coverage_95'], '.2f')} ± {_f(r['coverage_95_err'], '.2f')} |")
+            f"{_f(r['coverage_95'], '.2f')} ± {_f(r['coverage_95_err'], '.2f')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -378,4 +465,5 @@ def _words(row):
 
 def _version():
     from ._build_info import version
+
     return version

@@ -21,6 +21,7 @@ Accessing it issues a ``FutureWarning``.
 
 The method: docs/method.md sections 1 and 2 (Hawkins 2023, sections 2.1-2.3).
 """
+
 import warnings
 
 from . import schema
@@ -28,8 +29,14 @@ from .crossmatch import crossmatch
 from .cuts import CUT_PRESETS, Cut, apply_cuts, cut_parameters, evaluate_cuts, get_cuts
 from .distances import add_distances, bailer_jones_distances, join_distances
 from .readers import read_catalog, standardize_columns
-from .schema import (BAILER_JONES_VIZIER_COLUMNS, CANONICAL_UNITS, CATALOG_KINDS,
-                     GAIA_VIZIER_COLUMNS, LAMOST_COLUMN_MAP, MissingColumnsError)
+from .schema import (
+    BAILER_JONES_VIZIER_COLUMNS,
+    CANONICAL_UNITS,
+    CATALOG_KINDS,
+    GAIA_VIZIER_COLUMNS,
+    LAMOST_COLUMN_MAP,
+    MissingColumnsError,
+)
 
 __all__ = [
     "read_catalog",
@@ -60,7 +67,10 @@ def __getattr__(name):
     # only deprecated names reach here: the others are module attributes
     if name in _RENAMED:
         new = _RENAMED[name]
-        warnings.warn(f"fastgrad.catalogs.{name} is deprecated; use fastgrad.schema.{new} "
-                      "(the same dict)", FutureWarning, stacklevel=2)
+        warnings.warn(
+            f"fastgrad.catalogs.{name} is deprecated; use fastgrad.schema.{new} (the same dict)",
+            FutureWarning,
+            stacklevel=2,
+        )
         return getattr(schema, new)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

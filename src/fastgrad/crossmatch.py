@@ -8,8 +8,9 @@ A survey observes many stars more than once: :func:`crossmatch` with
 :func:`best_per_source` then keeps the highest-SNR spectrum of each source, as
 its own counted step of the cut report.
 """
-import numpy as np
+
 import astropy.units as u
+import numpy as np
 from astropy.table import Column, Table, hstack
 
 from . import paper
@@ -20,9 +21,18 @@ from .schema import MissingColumnsError, column_values, reject_rows, source_labe
 __all__ = ["crossmatch", "best_per_source", "BEST_PER_SOURCE_STEP"]
 
 
-def crossmatch(left, right, radius=paper.CROSSMATCH_RADIUS_ARCSEC * u.arcsec, *,
-               left_coords=("ra", "dec"), right_coords=("ra", "dec"), suffixes=("_1", "_2"),
-               separation_column="separation", return_indices=False, one_to_one=True):
+def crossmatch(
+    left,
+    right,
+    radius=paper.CROSSMATCH_RADIUS_ARCSEC * u.arcsec,
+    *,
+    left_coords=("ra", "dec"),
+    right_coords=("ra", "dec"),
+    suffixes=("_1", "_2"),
+    separation_column="separation",
+    return_indices=False,
+    one_to_one=True,
+):
     """Positional match of two catalogues (the paper's 2" match).
 
     For every row of ``left`` the nearest row of ``right`` is found with
@@ -113,14 +123,20 @@ def crossmatch(left, right, radius=paper.CROSSMATCH_RADIUS_ARCSEC * u.arcsec, *,
         keep = np.sort(order[first])  # back to left's order
         li, ri, sep = li[keep], ri[keep], sep[keep]
 
-    matched = hstack([left[li], right[ri]], join_type="exact",
-                     table_names=list(suffixes), uniq_col_name="{col_name}{table_name}",
-                     metadata_conflicts="silent")
-    matched[separation_column] = Column(sep, unit=u.arcsec,
-                                        description="separation of the matched pair")
+    matched = hstack(
+        [left[li], right[ri]],
+        join_type="exact",
+        table_names=list(suffixes),
+        uniq_col_name="{col_name}{table_name}",
+        metadata_conflicts="silent",
+    )
+    matched[separation_column] = Column(
+        sep, unit=u.arcsec, description="separation of the matched pair"
+    )
     report = {
         "radius_arcsec": radius_arcsec,
-        "n_left": len(left), "n_right": len(right),
+        "n_left": len(left),
+        "n_right": len(right),
         "n_left_bad_position": int(len(left) - lgood.size),
         "n_right_bad_position": int(len(right) - rgood.size),
         "n_within_radius": int(n_within),
@@ -141,8 +157,11 @@ def _radec(table, names, which):
         raise ValueError(f"{which}_coords must name two columns (ra, dec), got {names!r}")
     missing = [n for n in names if n not in table.colnames]
     if missing:
-        raise MissingColumnsError(f"{which}: position column(s) {missing} missing; "
-                                  f"pass {which}_coords=(ra_name, dec_name)", missing)
+        raise MissingColumnsError(
+            f"{which}: position column(s) {missing} missing; "
+            f"pass {which}_coords=(ra_name, dec_name)",
+            missing,
+        )
     ra = as_float_array(f"{which}[{names[0]!r}]", table[names[0]], u.deg)
     dec = as_float_array(f"{which}[{names[1]!r}]", table[names[1]], u.deg)
     label = which + source_label(table)
@@ -151,8 +170,12 @@ def _radec(table, names, which):
     reject_rows(f"{label}, column {names[0]!r}", np.isinf(ra), "have an infinite ra")
     with np.errstate(invalid="ignore"):
         off_sky = np.isinf(dec) | (np.abs(dec) > 90.0)
-    reject_rows(f"{label}, column {names[1]!r}", off_sky, "have a dec outside [-90, 90] deg",
-                "check the column and its unit")
+    reject_rows(
+        f"{label}, column {names[1]!r}",
+        off_sky,
+        "have a dec outside [-90, 90] deg",
+        "check the column and its unit",
+    )
     return ra, dec
 
 
@@ -206,12 +229,18 @@ def best_per_source(table, key="source_id", snr="snr", *, tiebreak="separation")
         raise MissingColumnsError(
             f"{BEST_PER_SOURCE_STEP}: column(s) {missing} missing{source_label(table)}; map "
             f"the file column that holds the SNR ([samples.NAME.columns.INPUT] FILE_COLUMN = "
-            f"\"{snr}\") or pass snr=/key= the columns to use", missing,
-            cut=BEST_PER_SOURCE_STEP)
+            f'"{snr}") or pass snr=/key= the columns to use',
+            missing,
+            cut=BEST_PER_SOURCE_STEP,
+        )
     keys = table[key]
     keys = getattr(keys, "data", keys)
-    reject_rows(f"column {key!r}{source_label(table)}", np.ma.getmaskarray(keys),
-                "have no identifier (masked)", "drop those rows first")
+    reject_rows(
+        f"column {key!r}{source_label(table)}",
+        np.ma.getmaskarray(keys),
+        "have no identifier (masked)",
+        "drop those rows first",
+    )
     keys = np.asarray(np.ma.getdata(keys))
     quality = column_values(table, snr)
     finite = np.isfinite(quality)
@@ -227,13 +256,21 @@ def best_per_source(table, key="source_id", snr="snr", *, tiebreak="separation")
     keep = np.zeros(len(table), dtype=bool)
     keep[order[first]] = True
     n_before, n_after = len(table), int(np.count_nonzero(keep))
-    row = {"cut": BEST_PER_SOURCE_STEP, "n_before": n_before, "n_removed": n_before - n_after,
-           "n_after": n_after, "n_nonfinite": int(np.count_nonzero(~keep & ~finite)),
-           "section": "docs/method.md sec. 1 (fastgrad's choice)",
-           "description": f"keep one spectrum per {key}: the highest {snr} (ties: smaller "
-                          f"{tiebreak}, then the earlier row)"}
+    row = {
+        "cut": BEST_PER_SOURCE_STEP,
+        "n_before": n_before,
+        "n_removed": n_before - n_after,
+        "n_after": n_after,
+        "n_nonfinite": int(np.count_nonzero(~keep & ~finite)),
+        "section": "docs/method.md sec. 1 (fastgrad's choice)",
+        "description": f"keep one spectrum per {key}: the highest {snr} (ties: smaller "
+        f"{tiebreak}, then the earlier row)",
+    }
     kept = table[keep] if not keep.all() else Table(table, copy=False)
     kept.meta["quality_cuts"] = list(kept.meta.get("quality_cuts", [])) + [
-        {**{k: v for k, v in row.items() if k != "description"},
-         "params": {"key": key, "snr": snr, "tiebreak": tiebreak}}]
+        {
+            **{k: v for k, v in row.items() if k != "description"},
+            "params": {"key": key, "snr": snr, "tiebreak": tiebreak},
+        }
+    ]
     return kept, report_table([row])

@@ -22,14 +22,15 @@ A cut whose column is absent raises :class:`~fastgrad.schema.MissingColumnsError
 naming the column, the cut, and how to map the column or switch the cut off
 (``.missing`` and ``.cut`` say which).
 """
+
 import functools
 import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Callable, Mapping
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import Table
 
 from . import gspspec, paper
@@ -54,8 +55,15 @@ _KMS = u.km / u.s
 
 #: The columns of :func:`apply_cuts`' report, in order (also those of
 #: :func:`fastgrad.dask.cut_report`).
-REPORT_COLUMNS = ("cut", "n_before", "n_removed", "n_after", "n_nonfinite", "section",
-                  "description")
+REPORT_COLUMNS = (
+    "cut",
+    "n_before",
+    "n_removed",
+    "n_after",
+    "n_nonfinite",
+    "section",
+    "description",
+)
 
 
 def report_table(rows):
@@ -65,8 +73,11 @@ def report_table(rows):
     report = Table()
     for name in REPORT_COLUMNS:
         values = [r[name] for r in rows]
-        report[name] = (np.array(values, dtype=np.int64) if name.startswith("n_")
-                        else np.array(values, dtype=str))
+        report[name] = (
+            np.array(values, dtype=np.int64)
+            if name.startswith("n_")
+            else np.array(values, dtype=str)
+        )
     return report
 
 
@@ -114,7 +125,9 @@ class Cut:
         merged = {**self.params, **params}
         mask = np.asarray(self.function(table, **merged), dtype=bool)
         if mask.shape != (len(table),):
-            raise ValueError(f"cut {self.name!r} returned shape {mask.shape}, expected ({len(table)},)")
+            raise ValueError(
+                f"cut {self.name!r} returned shape {mask.shape}, expected ({len(table)},)"
+            )
         return mask
 
     def with_params(self, **params):
@@ -128,8 +141,9 @@ def _checked_params(cut, params, what):
     (and unit) of the defaults; numbers come back as floats in the cut's unit."""
     unknown = sorted(set(params) - set(cut.params))
     if unknown:
-        raise ValueError(f"cut {cut.name!r}: unknown parameter(s) {unknown}; "
-                         f"it takes {sorted(cut.params)}")
+        raise ValueError(
+            f"cut {cut.name!r}: unknown parameter(s) {unknown}; it takes {sorted(cut.params)}"
+        )
     out = {}
     for key, value in params.items():
         default = cut.params[key]
@@ -137,9 +151,13 @@ def _checked_params(cut, params, what):
         numeric = isinstance(default, numbers.Real) and not isinstance(default, (bool, np.bool_))
         if key in cut.units or numeric:
             unit = cut.units.get(key)
-            if unit is not None and unit == _DEX and isinstance(value, u.Quantity) \
-                    and value.unit.physical_type == "dimensionless" \
-                    and not isinstance(value.unit, u.LogUnit):
+            if (
+                unit is not None
+                and unit == _DEX
+                and isinstance(value, u.Quantity)
+                and value.unit.physical_type == "dimensionless"
+                and not isinstance(value.unit, u.LogUnit)
+            ):
                 # dex thresholds have always taken plain numbers
                 value = value.to_value(u.dimensionless_unscaled)
             out[key] = as_scalar(label, value, unit)
@@ -160,6 +178,7 @@ def _thr(value, unit):
 
 
 # -- LAMOST hot stars, Hawkins (2023) section 2.1, after Xiang et al. (2022) --
+
 
 def _logg_range(t, logg_min, logg_max):
     logg = column_values(t, "logg", _DEX)
@@ -204,44 +223,93 @@ def _feh_err_max(t, feh_err_max):
 
 
 _LAMOST_CUTS = (
-    Cut("logg_range", "keep logg_min <= logg <= logg_max (2 <= logg <= 5 dex): logg < 2 may be "
+    Cut(
+        "logg_range",
+        "keep logg_min <= logg <= logg_max (2 <= logg <= 5 dex): logg < 2 may be "
         "chemically peculiar stars with wrong gravities, logg > 5 hot subdwarfs",
-        "Hawkins 2023 sec. 2.1 (i)", ("logg",), _logg_range,
+        "Hawkins 2023 sec. 2.1 (i)",
+        ("logg",),
+        _logg_range,
         MappingProxyType({"logg_min": 2.0, "logg_max": 5.0}),
-        units=MappingProxyType({"logg_min": _DEX, "logg_max": _DEX})),
-    Cut("vsini_nonnegative", "keep vsini >= vsini_min (0 km/s): negative vsini are pipeline "
-        "extrapolations", "Hawkins 2023 sec. 2.1 (ii)", ("vsini",), _vsini_nonnegative,
+        units=MappingProxyType({"logg_min": _DEX, "logg_max": _DEX}),
+    ),
+    Cut(
+        "vsini_nonnegative",
+        "keep vsini >= vsini_min (0 km/s): negative vsini are pipeline extrapolations",
+        "Hawkins 2023 sec. 2.1 (ii)",
+        ("vsini",),
+        _vsini_nonnegative,
         MappingProxyType({"vsini_min": 0.0}),
-        units=MappingProxyType({"vsini_min": _KMS})),
-    Cut("teff_max", "keep teff <= teff_max (25,000 K): hotter O stars need NLTE corrections",
-        "Hawkins 2023 sec. 2.1 (iii)", ("teff",), _teff_max,
+        units=MappingProxyType({"vsini_min": _KMS}),
+    ),
+    Cut(
+        "teff_max",
+        "keep teff <= teff_max (25,000 K): hotter O stars need NLTE corrections",
+        "Hawkins 2023 sec. 2.1 (iii)",
+        ("teff",),
+        _teff_max,
         MappingProxyType({"teff_max": 25000.0}),
-        units=MappingProxyType({"teff_max": u.K})),
-    Cut("teff_min", "keep teff > teff_min (7,000 K): the hot-star catalogue's own range",
-        "Hawkins 2023 sec. 2.1 (end); docs/method.md sec. 2", ("teff",), _teff_min,
+        units=MappingProxyType({"teff_max": u.K}),
+    ),
+    Cut(
+        "teff_min",
+        "keep teff > teff_min (7,000 K): the hot-star catalogue's own range",
+        "Hawkins 2023 sec. 2.1 (end); docs/method.md sec. 2",
+        ("teff",),
+        _teff_min,
         MappingProxyType({"teff_min": 7000.0}),
-        units=MappingProxyType({"teff_min": u.K})),
-    Cut("snr_min", "keep snr >= snr_min (30; g-band SNR under the default column map)",
-        "Hawkins 2023 sec. 2.1 (iv)", ("snr",), _snr_min, MappingProxyType({"snr_min": 30.0}),
-        units=MappingProxyType({"snr_min": None})),
-    Cut("chi2ratio_max", "keep chi2ratio <= chi2ratio_max (10): spectral fits that are not "
-        "10-sigma outliers in reduced chi^2", "Hawkins 2023 sec. 2.1 (v)", ("chi2ratio",),
-        _chi2ratio_max, MappingProxyType({"chi2ratio_max": 10.0}),
-        units=MappingProxyType({"chi2ratio_max": None})),
-    Cut("rv_defined", "keep finite rv and rv_err with rv_err <= rv_err_max (100 km/s)",
-        "Hawkins 2023 sec. 2.1 (vi)", ("rv", "rv_err"), _rv_defined,
+        units=MappingProxyType({"teff_min": u.K}),
+    ),
+    Cut(
+        "snr_min",
+        "keep snr >= snr_min (30; g-band SNR under the default column map)",
+        "Hawkins 2023 sec. 2.1 (iv)",
+        ("snr",),
+        _snr_min,
+        MappingProxyType({"snr_min": 30.0}),
+        units=MappingProxyType({"snr_min": None}),
+    ),
+    Cut(
+        "chi2ratio_max",
+        "keep chi2ratio <= chi2ratio_max (10): spectral fits that are not "
+        "10-sigma outliers in reduced chi^2",
+        "Hawkins 2023 sec. 2.1 (v)",
+        ("chi2ratio",),
+        _chi2ratio_max,
+        MappingProxyType({"chi2ratio_max": 10.0}),
+        units=MappingProxyType({"chi2ratio_max": None}),
+    ),
+    Cut(
+        "rv_defined",
+        "keep finite rv and rv_err with rv_err <= rv_err_max (100 km/s)",
+        "Hawkins 2023 sec. 2.1 (vi)",
+        ("rv", "rv_err"),
+        _rv_defined,
         MappingProxyType({"rv_err_max": 100.0}),
-        units=MappingProxyType({"rv_err_max": _KMS})),
-    Cut("parameters_defined", "keep finite teff, logg and feh", "Hawkins 2023 sec. 2.1 (vi)",
-        ("teff", "logg", "feh"), _parameters_defined, MappingProxyType({})),
-    Cut("feh_err_max", "keep feh_err < feh_err_max (0.20 dex, strict)",
-        "Hawkins 2023 sec. 2.1 (vi)", ("feh_err",), _feh_err_max,
+        units=MappingProxyType({"rv_err_max": _KMS}),
+    ),
+    Cut(
+        "parameters_defined",
+        "keep finite teff, logg and feh",
+        "Hawkins 2023 sec. 2.1 (vi)",
+        ("teff", "logg", "feh"),
+        _parameters_defined,
+        MappingProxyType({}),
+    ),
+    Cut(
+        "feh_err_max",
+        "keep feh_err < feh_err_max (0.20 dex, strict)",
+        "Hawkins 2023 sec. 2.1 (vi)",
+        ("feh_err",),
+        _feh_err_max,
         MappingProxyType({"feh_err_max": 0.20}),
-        units=MappingProxyType({"feh_err_max": _DEX})),
+        units=MappingProxyType({"feh_err_max": _DEX}),
+    ),
 )
 
 
 # -- Gaia DR3 giants, Hawkins (2023) section 2.2 --
+
 
 def _teff_gspspec_max(t, teff_gspspec_max):
     return column_values(t, "teff_gspspec", u.K) < _thr(teff_gspspec_max, u.K)
@@ -256,17 +324,33 @@ def _mh_defined(t):
 
 
 _GIANT_CUTS = (
-    Cut("teff_gspspec_max", "keep teff_gspspec < teff_gspspec_max (4700 K, strict): cool giants",
-        "Hawkins 2023 sec. 2.2", ("teff_gspspec",), _teff_gspspec_max,
+    Cut(
+        "teff_gspspec_max",
+        "keep teff_gspspec < teff_gspspec_max (4700 K, strict): cool giants",
+        "Hawkins 2023 sec. 2.2",
+        ("teff_gspspec",),
+        _teff_gspspec_max,
         MappingProxyType({"teff_gspspec_max": 4700.0}),
-        units=MappingProxyType({"teff_gspspec_max": u.K})),
-    Cut("logg_gspspec_max", "keep logg_gspspec < logg_gspspec_max (2.0 dex, strict): bright "
-        "giants", "Hawkins 2023 sec. 2.2", ("logg_gspspec",), _logg_gspspec_max,
+        units=MappingProxyType({"teff_gspspec_max": u.K}),
+    ),
+    Cut(
+        "logg_gspspec_max",
+        "keep logg_gspspec < logg_gspspec_max (2.0 dex, strict): bright giants",
+        "Hawkins 2023 sec. 2.2",
+        ("logg_gspspec",),
+        _logg_gspspec_max,
         MappingProxyType({"logg_gspspec_max": 2.0}),
-        units=MappingProxyType({"logg_gspspec_max": _DEX})),
-    Cut("mh_defined", "keep finite mh_gspspec (the gradient-sample query already asks for it; "
-        "a fit cannot use a missing [M/H])", "fastgrad's choice (docs/method.md sec. 1)",
-        ("mh_gspspec",), _mh_defined, MappingProxyType({})),
+        units=MappingProxyType({"logg_gspspec_max": _DEX}),
+    ),
+    Cut(
+        "mh_defined",
+        "keep finite mh_gspspec (the gradient-sample query already asks for it; "
+        "a fit cannot use a missing [M/H])",
+        "fastgrad's choice (docs/method.md sec. 1)",
+        ("mh_gspspec",),
+        _mh_defined,
+        MappingProxyType({}),
+    ),
 )
 
 
@@ -274,6 +358,7 @@ _GIANT_CUTS = (
 # (2023, A&A 674, A29) Table 2 for the characters, fastgrad.gspspec for the sources of
 # the thresholds (default: the "medium quality" of Gaia Collaboration, Recio-Blanco et
 # al. 2023, A&A 674, A38; gspspec.BEST_QUALITY as thresholds= for their "best") --
+
 
 def _gspspec_flags_at_most(t, names, param, **params):
     threshold = params[param]
@@ -287,31 +372,60 @@ def _gspspec_flags_at_most(t, names, param, **params):
 
 def _gspspec_cut(name, flags, param, what):
     default = gspspec.MEDIUM_QUALITY[param]
-    return Cut(name, f"keep {', '.join(flags)} <= {param} ({default}{'; 9: no cut' if default == 9 else ''}): "
-               f"{what}; no flags_gspspec: removed",
-               "Recio-Blanco et al. 2023 Table 2; optional, fastgrad.gspspec",
-               ("flags_gspspec",),
-               functools.partial(_gspspec_flags_at_most, names=flags, param=param),
-               MappingProxyType({param: default}), units=MappingProxyType({param: None}))
+    return Cut(
+        name,
+        f"keep {', '.join(flags)} <= {param} ({default}{'; 9: no cut' if default == 9 else ''}): "
+        f"{what}; no flags_gspspec: removed",
+        "Recio-Blanco et al. 2023 Table 2; optional, fastgrad.gspspec",
+        ("flags_gspspec",),
+        functools.partial(_gspspec_flags_at_most, names=flags, param=param),
+        MappingProxyType({param: default}),
+        units=MappingProxyType({param: None}),
+    )
 
 
 _GSPSPEC_FLAG_CUTS = (
-    _gspspec_cut("gspspec_vbroad", ("vbroadT", "vbroadG", "vbroadM"), "vbroad_flag_max",
-                 "line-broadening-induced biases in Teff, logg, [M/H]"),
-    _gspspec_cut("gspspec_vrad", ("vradT", "vradG", "vradM"), "vrad_flag_max",
-                 "radial-velocity-induced biases in Teff, logg, [M/H]"),
-    _gspspec_cut("gspspec_flux_noise", ("fluxNoise",), "flux_noise_flag_max",
-                 "flux-noise-induced uncertainties"),
-    _gspspec_cut("gspspec_extrapol", ("extrapol",), "extrapol_flag_max",
-                 "extrapolation of the parametrisation beyond the grid"),
-    _gspspec_cut("gspspec_spectrum", ("negFlux", "nanFlux", "emission", "nullFluxErr"),
-                 "spectrum_flags_max", "negative or NaN flux, emission, null flux errors"),
-    _gspspec_cut("gspspec_kmgiant", ("KMgiantPar",), "kmgiant_flag_max",
-                 "parametrisation of cool KM-type giants"),
+    _gspspec_cut(
+        "gspspec_vbroad",
+        ("vbroadT", "vbroadG", "vbroadM"),
+        "vbroad_flag_max",
+        "line-broadening-induced biases in Teff, logg, [M/H]",
+    ),
+    _gspspec_cut(
+        "gspspec_vrad",
+        ("vradT", "vradG", "vradM"),
+        "vrad_flag_max",
+        "radial-velocity-induced biases in Teff, logg, [M/H]",
+    ),
+    _gspspec_cut(
+        "gspspec_flux_noise",
+        ("fluxNoise",),
+        "flux_noise_flag_max",
+        "flux-noise-induced uncertainties",
+    ),
+    _gspspec_cut(
+        "gspspec_extrapol",
+        ("extrapol",),
+        "extrapol_flag_max",
+        "extrapolation of the parametrisation beyond the grid",
+    ),
+    _gspspec_cut(
+        "gspspec_spectrum",
+        ("negFlux", "nanFlux", "emission", "nullFluxErr"),
+        "spectrum_flags_max",
+        "negative or NaN flux, emission, null flux errors",
+    ),
+    _gspspec_cut(
+        "gspspec_kmgiant",
+        ("KMgiantPar",),
+        "kmgiant_flag_max",
+        "parametrisation of cool KM-type giants",
+    ),
 )
 
 
 # -- astrometric cuts for both samples, Hawkins (2023) section 2.3 --
+
 
 def _parallax_precision(t, parallax_over_error_min):
     if "parallax_over_error" in t.colnames:
@@ -339,25 +453,41 @@ def _rv_finite(t, rv_column):
 
 
 _ASTROMETRIC_CUTS = (
-    Cut("parallax_precision", "keep parallax_over_error > parallax_over_error_min (1/0.3, "
-        "strict): parallax uncertainty better than 30 %", "Hawkins 2023 sec. 2.3",
-        ("parallax_over_error",), _parallax_precision,
+    Cut(
+        "parallax_precision",
+        "keep parallax_over_error > parallax_over_error_min (1/0.3, "
+        "strict): parallax uncertainty better than 30 %",
+        "Hawkins 2023 sec. 2.3",
+        ("parallax_over_error",),
+        _parallax_precision,
         MappingProxyType({"parallax_over_error_min": 1.0 / 0.3}),
-        units=MappingProxyType({"parallax_over_error_min": None})),
-    Cut("distance_precision", "keep sigma_d / r_med_geo <= distance_frac_error_max (0.30), "
+        units=MappingProxyType({"parallax_over_error_min": None}),
+    ),
+    Cut(
+        "distance_precision",
+        "keep sigma_d / r_med_geo <= distance_frac_error_max (0.30), "
         "sigma_d = (r_hi_geo - r_lo_geo) / 2, r_med_geo > 0 and r_lo_geo <= r_hi_geo; no "
         "distance: removed",
         "Hawkins 2023 sec. 2.3; sigma_d: fastgrad's choice (docs/method.md sec. 2)",
-        ("r_med_geo", "r_lo_geo", "r_hi_geo"), _distance_precision,
+        ("r_med_geo", "r_lo_geo", "r_hi_geo"),
+        _distance_precision,
         MappingProxyType({"distance_frac_error_max": 0.30}),
-        units=MappingProxyType({"distance_frac_error_max": None})),
-    Cut("rv_finite", "keep a finite radial velocity (rv_column; None: 'rv', the LAMOST RV, "
-        "when present, else Gaia's 'radial_velocity')", "Hawkins 2023 sec. 2.1 (vi), 2.3",
-        ("rv|radial_velocity",), _rv_finite, MappingProxyType({"rv_column": None})),
+        units=MappingProxyType({"distance_frac_error_max": None}),
+    ),
+    Cut(
+        "rv_finite",
+        "keep a finite radial velocity (rv_column; None: 'rv', the LAMOST RV, "
+        "when present, else Gaia's 'radial_velocity')",
+        "Hawkins 2023 sec. 2.1 (vi), 2.3",
+        ("rv|radial_velocity",),
+        _rv_finite,
+        MappingProxyType({"rv_column": None}),
+    ),
 )
 
 
 # -- other surveys: their usual quality selections (not the paper's) --
+
 
 def _flags(t, name):
     """Integer flag column ``name`` as int64 and the rows where it is missing
@@ -404,8 +534,9 @@ def _snr_above(t, snr_min):
 
 
 def _feh_defined(t):
-    return (np.isfinite(column_values(t, "feh", _DEX))
-            & np.isfinite(column_values(t, "feh_err", _DEX)))
+    return np.isfinite(column_values(t, "feh", _DEX)) & np.isfinite(
+        column_values(t, "feh_err", _DEX)
+    )
 
 
 def _logg_giant_max(t, logg_max):
@@ -413,30 +544,56 @@ def _logg_giant_max(t, logg_max):
 
 
 _APOGEE_CUTS = (
-    Cut("extratarg_main", "keep (extratarg & extratarg_mask) == 0, default 31 = EXTRATARG bits "
+    Cut(
+        "extratarg_main",
+        "keep (extratarg & extratarg_mask) == 0, default 31 = EXTRATARG bits "
         "0-4 unset (NOT_MAIN, COMMISSIONING, TELLURIC, APO1M, DUPLICATE): main-survey targets, "
         "one allStar entry per star (DUPLICATE marks all but a star's highest-S/N entry)",
         "SDSS DR17 allStar EXTRATARG bitmask (Abdurro'uf et al. 2022; bit meanings from the "
         "DR17 bitmask page, not re-read here); the usual 'EXTRATARG == 0' selection",
-        ("extratarg",), _extratarg_main, MappingProxyType({"extratarg_mask": 31}),
-        units=MappingProxyType({"extratarg_mask": None})),
-    Cut("star_bad_unset", "keep ASPCAPFLAG bit 23 (STAR_BAD) unset: ASPCAP parameters usable",
+        ("extratarg",),
+        _extratarg_main,
+        MappingProxyType({"extratarg_mask": 31}),
+        units=MappingProxyType({"extratarg_mask": None}),
+    ),
+    Cut(
+        "star_bad_unset",
+        "keep ASPCAPFLAG bit 23 (STAR_BAD) unset: ASPCAP parameters usable",
         "SDSS DR17 ASPCAPFLAG bitmask (bit 23 = STAR_BAD confirmed in the APOGEE pipeline's "
-        "flag list); the usual STAR_BAD selection", ("aspcapflag",),
-        _star_bad_unset, MappingProxyType({})),
-    Cut("snr_min", "keep snr > snr_min (70, strict): allStar combined-spectrum S/N per pixel",
-        "a common APOGEE DR17 choice (fastgrad's default, not a survey rule)", ("snr",),
-        _snr_above, MappingProxyType({"snr_min": 70.0}),
-        units=MappingProxyType({"snr_min": None})),
-    Cut("feh_defined", "keep finite feh and feh_err (allStar FE_H, FE_H_ERR)",
-        "fastgrad's choice (a fit cannot use a missing [Fe/H])", ("feh", "feh_err"),
-        _feh_defined, MappingProxyType({})),
+        "flag list); the usual STAR_BAD selection",
+        ("aspcapflag",),
+        _star_bad_unset,
+        MappingProxyType({}),
+    ),
+    Cut(
+        "snr_min",
+        "keep snr > snr_min (70, strict): allStar combined-spectrum S/N per pixel",
+        "a common APOGEE DR17 choice (fastgrad's default, not a survey rule)",
+        ("snr",),
+        _snr_above,
+        MappingProxyType({"snr_min": 70.0}),
+        units=MappingProxyType({"snr_min": None}),
+    ),
+    Cut(
+        "feh_defined",
+        "keep finite feh and feh_err (allStar FE_H, FE_H_ERR)",
+        "fastgrad's choice (a fit cannot use a missing [Fe/H])",
+        ("feh", "feh_err"),
+        _feh_defined,
+        MappingProxyType({}),
+    ),
 )
 
 _APOGEE_GIANT_CUTS = (
-    Cut("logg_giant_max", "keep logg < logg_max (3.5 dex, strict): red giants",
-        "the usual APOGEE giant selection (fastgrad's default)", ("logg",), _logg_giant_max,
-        MappingProxyType({"logg_max": 3.5}), units=MappingProxyType({"logg_max": _DEX})),
+    Cut(
+        "logg_giant_max",
+        "keep logg < logg_max (3.5 dex, strict): red giants",
+        "the usual APOGEE giant selection (fastgrad's default)",
+        ("logg",),
+        _logg_giant_max,
+        MappingProxyType({"logg_max": 3.5}),
+        units=MappingProxyType({"logg_max": _DEX}),
+    ),
 )
 
 
@@ -444,19 +601,36 @@ def _flag_zero(name):
     def keep(t):
         flags, missing = _flags(t, name)
         return ~missing & (flags == 0)
+
     return keep
 
 
 _GALAH_CUTS = (
-    Cut("flag_sp_zero", "keep flag_sp == 0: no stellar-parameter quality flag raised",
-        "Buder et al. 2021 (GALAH DR3) best practice", ("flag_sp",), _flag_zero("flag_sp"),
-        MappingProxyType({})),
-    Cut("flag_fe_h_zero", "keep flag_fe_h == 0: unflagged [Fe/H]",
-        "Buder et al. 2021 (GALAH DR3) best practice", ("flag_fe_h",), _flag_zero("flag_fe_h"),
-        MappingProxyType({})),
-    Cut("snr_min", "keep snr > snr_min (30, strict): snr_c3_iraf, the S/N per pixel of CCD 3",
-        "Buder et al. 2021 (GALAH DR3) best practice", ("snr",), _snr_above,
-        MappingProxyType({"snr_min": 30.0}), units=MappingProxyType({"snr_min": None})),
+    Cut(
+        "flag_sp_zero",
+        "keep flag_sp == 0: no stellar-parameter quality flag raised",
+        "Buder et al. 2021 (GALAH DR3) best practice",
+        ("flag_sp",),
+        _flag_zero("flag_sp"),
+        MappingProxyType({}),
+    ),
+    Cut(
+        "flag_fe_h_zero",
+        "keep flag_fe_h == 0: unflagged [Fe/H]",
+        "Buder et al. 2021 (GALAH DR3) best practice",
+        ("flag_fe_h",),
+        _flag_zero("flag_fe_h"),
+        MappingProxyType({}),
+    ),
+    Cut(
+        "snr_min",
+        "keep snr > snr_min (30, strict): snr_c3_iraf, the S/N per pixel of CCD 3",
+        "Buder et al. 2021 (GALAH DR3) best practice",
+        ("snr",),
+        _snr_above,
+        MappingProxyType({"snr_min": 30.0}),
+        units=MappingProxyType({"snr_min": None}),
+    ),
 )
 
 
@@ -477,58 +651,88 @@ def _mh_xgboost_defined(t):
 
 
 _XP_GIANT_CUTS = (
-    Cut("g_max", "keep phot_g_mean_mag < g_max (16 mag, strict): bright stars",
+    Cut(
+        "g_max",
+        "keep phot_g_mean_mag < g_max (16 mag, strict): bright stars",
         "Andrae et al. 2023 (ApJS 267, 8), vetted giants ('bright (G < 16 mag) red giants', "
-        "confirmed in the table's description)", ("phot_g_mean_mag",), _g_max,
-        MappingProxyType({"g_max": 16.0}), units=MappingProxyType({"g_max": u.mag})),
-    Cut("logg_xgboost_max", "keep logg_xgboost < logg_xgboost_max (3.5 dex, strict): giants",
+        "confirmed in the table's description)",
+        ("phot_g_mean_mag",),
+        _g_max,
+        MappingProxyType({"g_max": 16.0}),
+        units=MappingProxyType({"g_max": u.mag}),
+    ),
+    Cut(
+        "logg_xgboost_max",
+        "keep logg_xgboost < logg_xgboost_max (3.5 dex, strict): giants",
         "Andrae et al. 2023 giant selection: threshold NOT confirmed here (recalled, not "
-        "read); their table 2 is already vetted", ("logg_xgboost",), _logg_xgboost_max,
+        "read); their table 2 is already vetted",
+        ("logg_xgboost",),
+        _logg_xgboost_max,
         MappingProxyType({"logg_xgboost_max": 3.5}),
-        units=MappingProxyType({"logg_xgboost_max": _DEX})),
-    Cut("teff_xgboost_max", "keep teff_xgboost < teff_xgboost_max (5200 K, strict): red giants",
+        units=MappingProxyType({"logg_xgboost_max": _DEX}),
+    ),
+    Cut(
+        "teff_xgboost_max",
+        "keep teff_xgboost < teff_xgboost_max (5200 K, strict): red giants",
         "Andrae et al. 2023 giant selection: threshold NOT confirmed here (recalled, not "
-        "read); their table 2 is already vetted", ("teff_xgboost",), _teff_xgboost_max,
+        "read); their table 2 is already vetted",
+        ("teff_xgboost",),
+        _teff_xgboost_max,
         MappingProxyType({"teff_xgboost_max": 5200.0}),
-        units=MappingProxyType({"teff_xgboost_max": u.K})),
-    Cut("mh_xgboost_defined", "keep finite mh_xgboost", "fastgrad's choice (a fit cannot use a "
-        "missing [M/H])", ("mh_xgboost",), _mh_xgboost_defined, MappingProxyType({})),
+        units=MappingProxyType({"teff_xgboost_max": u.K}),
+    ),
+    Cut(
+        "mh_xgboost_defined",
+        "keep finite mh_xgboost",
+        "fastgrad's choice (a fit cannot use a missing [M/H])",
+        ("mh_xgboost",),
+        _mh_xgboost_defined,
+        MappingProxyType({}),
+    ),
 )
 
 
 # -- the halo cut for both samples, Hawkins (2023) section 2.4 --
 
+
 def _halo_keep(t, p_halo_max):
-    return column_values(t, "p_halo") < as_scalar("p_halo_max", p_halo_max,
-                                                  u.dimensionless_unscaled, minimum=0.0,
-                                                  maximum=1.0)
+    return column_values(t, "p_halo") < as_scalar(
+        "p_halo_max", p_halo_max, u.dimensionless_unscaled, minimum=0.0, maximum=1.0
+    )
 
 
 #: The paper's halo cut (Hawkins 2023 sec. 2.4): keep P_halo < 1 %
 #: (:data:`fastgrad.paper.P_HALO_MAX`). Not a preset: ``p_halo`` comes from
 #: :func:`fastgrad.populations.add_kinematic_probabilities`, which
 #: :func:`fastgrad.populations.halo_cut` runs first when it is missing.
-HALO_CUT = Cut("halo", "keep p_halo < p_halo_max (0.01): drop stars with a 1 % or higher "
-               "probability of belonging to the halo; NaN (no velocity) removed",
-               "Hawkins 2023 sec. 2.4; docs/method.md sec. 4", ("p_halo",), _halo_keep,
-               MappingProxyType({"p_halo_max": paper.P_HALO_MAX}),
-               units=MappingProxyType({"p_halo_max": None}))
+HALO_CUT = Cut(
+    "halo",
+    "keep p_halo < p_halo_max (0.01): drop stars with a 1 % or higher "
+    "probability of belonging to the halo; NaN (no velocity) removed",
+    "Hawkins 2023 sec. 2.4; docs/method.md sec. 4",
+    ("p_halo",),
+    _halo_keep,
+    MappingProxyType({"p_halo_max": paper.P_HALO_MAX}),
+    units=MappingProxyType({"p_halo_max": None}),
+)
 
 #: Named cut presets, in the order they are applied (docs/method.md section 2):
 #: the paper's (``lamost_hot_stars``, ``gaia_giants``, ``astrometric``) and
 #: other surveys' usual selections (``apogee_dr17``, ``apogee_dr17_giants``,
 #: ``galah_dr3``, ``xp_giants``; not the paper's: each cut's ``section`` says
 #: where it comes from and what is not confirmed).
-CUT_PRESETS = MappingProxyType({
-    "lamost_hot_stars": _LAMOST_CUTS,
-    "gaia_giants": _GIANT_CUTS,
-    "astrometric": _ASTROMETRIC_CUTS,
-    "gspspec_flags": _GSPSPEC_FLAG_CUTS,
-    "apogee_dr17": _APOGEE_CUTS,
-    "apogee_dr17_giants": _APOGEE_GIANT_CUTS,
-    "galah_dr3": _GALAH_CUTS,
-    "xp_giants": _XP_GIANT_CUTS,
-})
+CUT_PRESETS = MappingProxyType(
+    {
+        "lamost_hot_stars": _LAMOST_CUTS,
+        "gaia_giants": _GIANT_CUTS,
+        "astrometric": _ASTROMETRIC_CUTS,
+        "gspspec_flags": _GSPSPEC_FLAG_CUTS,
+        "apogee_dr17": _APOGEE_CUTS,
+        "apogee_dr17_giants": _APOGEE_GIANT_CUTS,
+        "galah_dr3": _GALAH_CUTS,
+        "xp_giants": _XP_GIANT_CUTS,
+    }
+)
 
 
 def get_cuts(cuts):
@@ -541,8 +745,9 @@ def get_cuts(cuts):
             out.append(item)
         elif isinstance(item, str):
             if item not in CUT_PRESETS:
-                raise ValueError(f"unknown cut preset {item!r}; use one of {sorted(CUT_PRESETS)} "
-                                 "or Cut objects")
+                raise ValueError(
+                    f"unknown cut preset {item!r}; use one of {sorted(CUT_PRESETS)} or Cut objects"
+                )
             out.extend(CUT_PRESETS[item])
         else:
             raise TypeError(f"cuts: expected a preset name or a Cut, got {type(item).__name__}")
@@ -622,25 +827,39 @@ def apply_cuts(table, cuts, *, thresholds=None):
         alive, counts, used = evaluate_cuts(table, cuts, thresholds)
     except MissingColumnsError as exc:
         # the counts of the cuts that ran before the one that stopped
-        exc.report = report_table(_report_rows(getattr(exc, "counts", []),
-                                               getattr(exc, "params", [])))
+        exc.report = report_table(
+            _report_rows(getattr(exc, "counts", []), getattr(exc, "params", []))
+        )
         raise
     rows = _report_rows(counts, used)
     kept = table[alive] if not alive.all() else Table(table, copy=False)
     report = report_table(rows)
     history = list(kept.meta.get("quality_cuts", []))
-    history += [{**{k: r[k] for k in REPORT_COLUMNS if k != "description"},
-                 "params": {k: _jsonable(v) for k, v in r["params"].items()}} for r in rows]
+    history += [
+        {
+            **{k: r[k] for k in REPORT_COLUMNS if k != "description"},
+            "params": {k: _jsonable(v) for k, v in r["params"].items()},
+        }
+        for r in rows
+    ]
     kept.meta["quality_cuts"] = history
     return kept, report
 
 
 def _report_rows(counts, used):
-    return [{"cut": cut.name, "n_before": n_before, "n_removed": n_removed,
-             "n_after": n_before - n_removed, "n_nonfinite": n_nonfinite,
-             "section": cut.section, "description": cut.description,
-             "params": {**cut.params, **params}}
-            for (cut, n_before, n_removed, n_nonfinite), params in zip(counts, used)]
+    return [
+        {
+            "cut": cut.name,
+            "n_before": n_before,
+            "n_removed": n_removed,
+            "n_after": n_before - n_removed,
+            "n_nonfinite": n_nonfinite,
+            "section": cut.section,
+            "description": cut.description,
+            "params": {**cut.params, **params},
+        }
+        for (cut, n_before, n_removed, n_nonfinite), params in zip(counts, used)
+    ]
 
 
 def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
@@ -657,11 +876,13 @@ def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
     if is_dataframe(table):
         table = as_table("table", table)
     elif not hasattr(table, "colnames"):
-        raise TypeError(f"{what}: expected an astropy Table or a pandas DataFrame, got "
-                        f"{type(table).__name__}")
+        raise TypeError(
+            f"{what}: expected an astropy Table or a pandas DataFrame, got {type(table).__name__}"
+        )
     if thresholds is not None and not isinstance(thresholds, Mapping):
-        raise TypeError(f"thresholds: expected a dict of name -> value, got "
-                        f"{type(thresholds).__name__}")
+        raise TypeError(
+            f"thresholds: expected a dict of name -> value, got {type(thresholds).__name__}"
+        )
     thresholds = dict(thresholds or {})
     known = {p for c in cuts for p in c.params}
     unknown = sorted(set(thresholds) - known)
@@ -680,8 +901,14 @@ def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
             raise err from None
         removed = alive & ~keep
         nonfinite = _nonfinite(table, cut.columns)
-        counts.append((cut, int(np.count_nonzero(alive)), int(np.count_nonzero(removed)),
-                       int(np.count_nonzero(removed & nonfinite))))
+        counts.append(
+            (
+                cut,
+                int(np.count_nonzero(alive)),
+                int(np.count_nonzero(removed)),
+                int(np.count_nonzero(removed & nonfinite)),
+            )
+        )
         used.append(params)
         alive &= keep
     return alive, counts, used
@@ -698,9 +925,12 @@ def _missing_for_cut(cut, missing, table, what):
         f"cut {cut.name!r} ({cut.section}) needs column(s) {names}, which the "
         f"{what}{source_label(table)} does not have (it has {shown}). Either map the file "
         f"column that holds it, in a run's TOML "
-        f"[samples.NAME.columns.INPUT] FILE_COLUMN = \"{first}\" (Python: "
+        f'[samples.NAME.columns.INPUT] FILE_COLUMN = "{first}" (Python: '
         f"read_catalog(..., columns={{'FILE_COLUMN': '{first}'}})), or switch the cut off: "
-        f"[samples.NAME.cuts] {cut.name} = false", missing, cut=cut.name)
+        f"[samples.NAME.cuts] {cut.name} = false",
+        missing,
+        cut=cut.name,
+    )
 
 
 def _nonfinite(table, columns):
@@ -712,7 +942,6 @@ def _nonfinite(table, columns):
         if name is not None and table[name].dtype.kind in "fiu":
             bad |= ~np.isfinite(column_values(table, name))
     return bad
-
 
 
 def _jsonable(value):

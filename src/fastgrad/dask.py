@@ -41,18 +41,28 @@ of :data:`fastgrad.catalogs.CANONICAL_UNITS` (those of the Gaia archive and of
 :func:`fastgrad.read_catalog`): deg, mas, mas/yr, km/s, pc for ``r_*_geo``,
 kpc for ``distance``.
 """
+
 import numpy as np
 import pandas as pd
 from astropy.table import Table
 
+from . import populations as _populations
 from ._dask_annulus import annulus_mean
 from ._seeds import seed64
 from .cuts import HALO_CUT, REPORT_COLUMNS, evaluate_cuts, get_cuts
 from .distances import bailer_jones_distances
 from .engine import frame_to_table
-from .partitions import (DASK_EXTRA_MESSAGE, as_dask_dataframe, float_column, int_ids,
-                         inverse_columns, located, meta_of, require_columns, require_dask)
-from . import populations as _populations
+from .partitions import (
+    DASK_EXTRA_MESSAGE,
+    as_dask_dataframe,
+    float_column,
+    int_ids,
+    inverse_columns,
+    located,
+    meta_of,
+    require_columns,
+    require_dask,
+)
 from .populations import BENSBY2003, SCHOENRICH2010_SOLAR_MOTION
 from .transform import GAIA_CORRELATIONS, GALACTOCENTRIC_COLUMNS, add_galactocentric
 
@@ -90,25 +100,46 @@ __all__ = [
 #: Bailer-Jones ``r_med_geo, r_lo_geo, r_hi_geo`` in pc).  ``ids`` keys the
 #: random streams.
 GAIA_MC_COLUMNS = {
-    "ra": "ra", "dec": "dec", "pmra": "pmra", "pmdec": "pmdec",
+    "ra": "ra",
+    "dec": "dec",
+    "pmra": "pmra",
+    "pmdec": "pmdec",
     "radial_velocity": "radial_velocity",
-    "ra_error": "ra_error", "dec_error": "dec_error", "pmra_error": "pmra_error",
-    "pmdec_error": "pmdec_error", "radial_velocity_error": "radial_velocity_error",
-    "distance": "distance", "distance_error": "distance_error",
-    "r_med_geo": "r_med_geo", "r_lo_geo": "r_lo_geo", "r_hi_geo": "r_hi_geo",
+    "ra_error": "ra_error",
+    "dec_error": "dec_error",
+    "pmra_error": "pmra_error",
+    "pmdec_error": "pmdec_error",
+    "radial_velocity_error": "radial_velocity_error",
+    "distance": "distance",
+    "distance_error": "distance_error",
+    "r_med_geo": "r_med_geo",
+    "r_lo_geo": "r_lo_geo",
+    "r_hi_geo": "r_hi_geo",
     "ids": "source_id",
 }
 
-_MC_ARGS = ("ra", "dec", "pmra", "pmdec", "radial_velocity", "ra_error", "dec_error",
-            "pmra_error", "pmdec_error", "radial_velocity_error")
+_MC_ARGS = (
+    "ra",
+    "dec",
+    "pmra",
+    "pmdec",
+    "radial_velocity",
+    "ra_error",
+    "dec_error",
+    "pmra_error",
+    "pmdec_error",
+    "radial_velocity_error",
+)
 
 
 def _partition_seed(seed):
     """The one 64-bit key every partition must share."""
     if seed is None or isinstance(seed, np.random.Generator):
-        raise ValueError("seed: a distributed Monte Carlo needs a fixed int (or SeedSequence) "
-                         "seed shared by all partitions; None or a Generator would give each "
-                         "partition its own stream")
+        raise ValueError(
+            "seed: a distributed Monte Carlo needs a fixed int (or SeedSequence) "
+            "seed shared by all partitions; None or a Generator would give each "
+            "partition its own stream"
+        )
     return seed64(seed)
 
 
@@ -117,9 +148,19 @@ def _gaia_name(canonical, inverse):
     return inverse.get(canonical, GAIA_MC_COLUMNS[canonical])
 
 
-def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns=None,
-                                correlations=False, prefix="", append=True,
-                                nan_policy="propagate", n_threads=None):
+def mc_galactocentric_partition(
+    df,
+    *,
+    seed,
+    n_samples=1000,
+    frame=None,
+    columns=None,
+    correlations=False,
+    prefix="",
+    append=True,
+    nan_policy="propagate",
+    n_threads=None,
+):
     """Monte-Carlo Galactocentric coordinates of one partition's stars.
 
     The partition-level :func:`fastgrad.mc_galactocentric`: with the same
@@ -180,11 +221,16 @@ def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns
     inverse = inverse_columns(columns)
     unknown = sorted(set(inverse) - set(GAIA_MC_COLUMNS) - set(GAIA_CORRELATIONS))
     if unknown:
-        raise ValueError(f"columns: unknown canonical name(s) {unknown}; use "
-                         f"{sorted(GAIA_MC_COLUMNS)} or {list(GAIA_CORRELATIONS)}")
+        raise ValueError(
+            f"columns: unknown canonical name(s) {unknown}; use "
+            f"{sorted(GAIA_MC_COLUMNS)} or {list(GAIA_CORRELATIONS)}"
+        )
     names = {arg: _gaia_name(arg, inverse) for arg in _MC_ARGS}
     id_name = _gaia_name("ids", inverse)
-    dist_name, dist_err_name = _gaia_name("distance", inverse), _gaia_name("distance_error", inverse)
+    dist_name, dist_err_name = (
+        _gaia_name("distance", inverse),
+        _gaia_name("distance_error", inverse),
+    )
     if dist_name in df.columns or dist_err_name in df.columns:
         needed = list(names.values()) + [dist_name, dist_err_name, id_name]
         use_bailer_jones = False
@@ -197,19 +243,23 @@ def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns
     out_names = [prefix + c for c in GALACTOCENTRIC_COLUMNS]
     clash = [c for c in out_names if c in df.columns] if append else []
     if clash:
-        raise ValueError(f"mc_galactocentric_partition: the partition already has column(s) "
-                         f"{clash}; pass prefix= to name the outputs apart")
+        raise ValueError(
+            f"mc_galactocentric_partition: the partition already has column(s) "
+            f"{clash}; pass prefix= to name the outputs apart"
+        )
 
     # the partition's columns under their canonical names (float64, missing
     # values NaN, as the engines' adapter gives them) to the Table-level step
     # both engines map: one Monte Carlo, no Dask twin
     canonical = {arg: float_column(df, name) for arg, name in names.items()}
     if use_bailer_jones:
-        r_med, r_lo, r_hi = (float_column(df, _gaia_name(c, inverse))
-                             for c in ("r_med_geo", "r_lo_geo", "r_hi_geo"))
+        r_med, r_lo, r_hi = (
+            float_column(df, _gaia_name(c, inverse)) for c in ("r_med_geo", "r_lo_geo", "r_hi_geo")
+        )
         # the checks and arithmetic of fastgrad.add_distances: the same bits
         canonical["distance"], canonical["distance_error"] = bailer_jones_distances(
-            r_med, r_lo, r_hi, where="mc_galactocentric_partition")
+            r_med, r_lo, r_hi, where="mc_galactocentric_partition"
+        )
     else:
         canonical["distance"] = float_column(df, dist_name)
         canonical["distance_error"] = float_column(df, dist_err_name)
@@ -217,9 +267,16 @@ def mc_galactocentric_partition(df, *, seed, n_samples=1000, frame=None, columns
     canonical["source_id"] = int_ids(df, id_name)
     table = Table(canonical, copy=False)
     try:
-        table = add_galactocentric(table, n_samples=n_samples, frame=frame, seed=seed,
-                                   correlations=bool(correlations), nan_policy=nan_policy,
-                                   n_threads=n_threads, copy=False)
+        table = add_galactocentric(
+            table,
+            n_samples=n_samples,
+            frame=frame,
+            seed=seed,
+            correlations=bool(correlations),
+            nan_policy=nan_policy,
+            n_threads=n_threads,
+            copy=False,
+        )
     except ValueError as exc:
         raise located(exc, df) from None
     data = {prefix + name: np.asarray(table[name]) for name in GALACTOCENTRIC_COLUMNS}
@@ -257,9 +314,19 @@ def mc_galactocentric_meta(like, *, prefix="", append=True, **kwargs):
     return mc_galactocentric_partition(meta_of(like), prefix=prefix, append=append, **kwargs)
 
 
-def mc_galactocentric(collection, *, seed, n_samples=1000, frame=None, columns=None,
-                      correlations=False, prefix="", append=True, nan_policy="propagate",
-                      n_threads=None):
+def mc_galactocentric(
+    collection,
+    *,
+    seed,
+    n_samples=1000,
+    frame=None,
+    columns=None,
+    correlations=False,
+    prefix="",
+    append=True,
+    nan_policy="propagate",
+    n_threads=None,
+):
     """:func:`mc_galactocentric_partition` mapped over a collection (lazy).
 
     Parameters
@@ -275,9 +342,17 @@ def mc_galactocentric(collection, *, seed, n_samples=1000, frame=None, columns=N
         ``append``: its ra, dec and index are kept).
     """
     require_dask()
-    kwargs = dict(seed=seed, n_samples=n_samples, frame=frame, columns=columns,
-                  correlations=correlations, prefix=prefix, append=append,
-                  nan_policy=nan_policy, n_threads=n_threads)
+    kwargs = dict(
+        seed=seed,
+        n_samples=n_samples,
+        frame=frame,
+        columns=columns,
+        correlations=correlations,
+        prefix=prefix,
+        append=append,
+        nan_policy=nan_policy,
+        n_threads=n_threads,
+    )
     meta = mc_galactocentric_meta(collection, **kwargs)
     return collection.map_partitions(mc_galactocentric_partition, meta=meta, **kwargs)
 
@@ -285,6 +360,7 @@ def mc_galactocentric(collection, *, seed, n_samples=1000, frame=None, columns=N
 # ---------------------------------------------------------------------------
 # Quality cuts
 # ---------------------------------------------------------------------------
+
 
 def _resolve_cuts(cuts):
     """cuts.get_cuts, plus the name ``"halo"`` for the paper's halo cut."""
@@ -297,8 +373,9 @@ def _evaluate_cuts(df, cuts, thresholds):
     """The rows kept and the per-cut counts, exactly as cuts.apply_cuts counts them."""
     # the partition as a Table (the engines' adapter): the cuts read it as
     # fastgrad.apply_cuts reads a catalogue
-    alive, counts, _ = evaluate_cuts(frame_to_table(df), _resolve_cuts(cuts), thresholds,
-                                     what="partition")
+    alive, counts, _ = evaluate_cuts(
+        frame_to_table(df), _resolve_cuts(cuts), thresholds, what="partition"
+    )
     return alive, counts
 
 
@@ -348,21 +425,28 @@ def quality_cut_counts_partition(df, cuts, *, thresholds=None):
         :func:`fastgrad.apply_cuts` counts them.
     """
     _, counts = _evaluate_cuts(df, cuts, thresholds)
-    return pd.DataFrame({
-        "cut_index": np.arange(len(counts), dtype=np.int64),
-        "cut": pd.Series([c.name for c, *_ in counts], dtype=object),
-        "n_before": np.array([b for _, b, _, _ in counts], dtype=np.int64),
-        "n_removed": np.array([r for _, _, r, _ in counts], dtype=np.int64),
-        "n_after": np.array([b - r for _, b, r, _ in counts], dtype=np.int64),
-        "n_nonfinite": np.array([nf for *_, nf in counts], dtype=np.int64),
-    }, columns=list(_COUNT_COLUMNS))
+    return pd.DataFrame(
+        {
+            "cut_index": np.arange(len(counts), dtype=np.int64),
+            "cut": pd.Series([c.name for c, *_ in counts], dtype=object),
+            "n_before": np.array([b for _, b, _, _ in counts], dtype=np.int64),
+            "n_removed": np.array([r for _, _, r, _ in counts], dtype=np.int64),
+            "n_after": np.array([b - r for _, b, r, _ in counts], dtype=np.int64),
+            "n_nonfinite": np.array([nf for *_, nf in counts], dtype=np.int64),
+        },
+        columns=list(_COUNT_COLUMNS),
+    )
 
 
 def quality_cut_counts_meta():
     """The ``meta`` of :func:`quality_cut_counts_partition` (its columns, no rows)."""
-    return pd.DataFrame({
-        "cut_index": np.zeros(0, dtype=np.int64), "cut": pd.Series([], dtype=object),
-        **{c: np.zeros(0, dtype=np.int64) for c in _COUNT_COLUMNS[2:]}})
+    return pd.DataFrame(
+        {
+            "cut_index": np.zeros(0, dtype=np.int64),
+            "cut": pd.Series([], dtype=object),
+            **{c: np.zeros(0, dtype=np.int64) for c in _COUNT_COLUMNS[2:]},
+        }
+    )
 
 
 def cut_report(counts, cuts=None):
@@ -391,19 +475,24 @@ def cut_report(counts, cuts=None):
         counts = pd.concat(counts, ignore_index=True) if counts else quality_cut_counts_meta()
     elif not isinstance(counts, pd.DataFrame):
         counts = counts.compute()
-    summed = (counts.groupby("cut_index", sort=True)
-              .agg(cut=("cut", "first"), n_before=("n_before", "sum"),
-                   n_removed=("n_removed", "sum"), n_after=("n_after", "sum"),
-                   n_nonfinite=("n_nonfinite", "sum")))
+    summed = counts.groupby("cut_index", sort=True).agg(
+        cut=("cut", "first"),
+        n_before=("n_before", "sum"),
+        n_removed=("n_removed", "sum"),
+        n_after=("n_after", "sum"),
+        n_nonfinite=("n_nonfinite", "sum"),
+    )
     by_name = {c.name: c for c in _resolve_cuts(cuts)} if cuts is not None else {}
     report = Table()
     report["cut"] = np.array(summed["cut"].tolist(), dtype=str)
     for name in ("n_before", "n_removed", "n_after", "n_nonfinite"):
         report[name] = summed[name].to_numpy(dtype=np.int64)
-    report["section"] = np.array([getattr(by_name.get(n), "section", "") for n in summed["cut"]],
-                                 dtype=str)
-    report["description"] = np.array([getattr(by_name.get(n), "description", "")
-                                      for n in summed["cut"]], dtype=str)
+    report["section"] = np.array(
+        [getattr(by_name.get(n), "section", "") for n in summed["cut"]], dtype=str
+    )
+    report["description"] = np.array(
+        [getattr(by_name.get(n), "description", "") for n in summed["cut"]], dtype=str
+    )
     assert tuple(report.colnames) == REPORT_COLUMNS
     return report
 
@@ -429,11 +518,16 @@ def quality_cuts(collection, cuts, *, thresholds=None):
     """
     require_dask()
     _resolve_cuts(cuts)  # fail here, not on a worker, on a bad name
-    kept = collection.map_partitions(quality_cuts_partition, cuts, thresholds=thresholds,
-                                     meta=meta_of(collection))
+    kept = collection.map_partitions(
+        quality_cuts_partition, cuts, thresholds=thresholds, meta=meta_of(collection)
+    )
     counts = as_dask_dataframe(collection).map_partitions(
-        quality_cut_counts_partition, cuts, thresholds=thresholds,
-        meta=quality_cut_counts_meta(), enforce_metadata=False)
+        quality_cut_counts_partition,
+        cuts,
+        thresholds=thresholds,
+        meta=quality_cut_counts_meta(),
+        enforce_metadata=False,
+    )
     return kept, counts
 
 
@@ -441,9 +535,18 @@ def quality_cuts(collection, cuts, *, thresholds=None):
 # Kinematic probabilities
 # ---------------------------------------------------------------------------
 
-def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION,
-                                      populations=BENSBY2003, kinematics="local", columns=None,
-                                      prefix="", append=True):
+
+def kinematic_probabilities_partition(
+    df,
+    *,
+    frame=None,
+    solar_motion=SCHOENRICH2010_SOLAR_MOTION,
+    populations=BENSBY2003,
+    kinematics="local",
+    columns=None,
+    prefix="",
+    append=True,
+):
     """Thin/thick-disk/halo probabilities of one partition's stars.
 
     The partition-level :func:`fastgrad.kinematic_probabilities`
@@ -480,19 +583,26 @@ def kinematic_probabilities_partition(df, *, frame=None, solar_motion=SCHOENRICH
     require_columns(df, names, "kinematic_probabilities_partition")
     inputs = Table({c: float_column(df, n) for c, n in zip(canonical, names)}, copy=False)
     try:
-        table = _populations.kinematic_probabilities(inputs, frame=frame, solar_motion=solar_motion,
-                                                     populations=populations,
-                                                     kinematics=kinematics)
+        table = _populations.kinematic_probabilities(
+            inputs,
+            frame=frame,
+            solar_motion=solar_motion,
+            populations=populations,
+            kinematics=kinematics,
+        )
     except ValueError as exc:
         raise located(exc, df) from None
-    result = pd.DataFrame({prefix + c: np.asarray(table[c], dtype=np.float64)
-                           for c in table.colnames}, index=df.index)
+    result = pd.DataFrame(
+        {prefix + c: np.asarray(table[c], dtype=np.float64) for c in table.colnames}, index=df.index
+    )
     if not append:
         return result
     clash = [c for c in result.columns if c in df.columns]
     if clash:
-        raise ValueError(f"kinematic_probabilities_partition: the partition already has "
-                         f"column(s) {clash}; pass prefix= to name the outputs apart")
+        raise ValueError(
+            f"kinematic_probabilities_partition: the partition already has "
+            f"column(s) {clash}; pass prefix= to name the outputs apart"
+        )
     return _concat_columns(df, result)
 
 
@@ -576,5 +686,4 @@ def fit_columns(collection, *, columns=None, key=None):
     require_dask()
     ddf = as_dask_dataframe(collection)
     meta = fit_columns_partition(meta_of(ddf), columns=columns, key=key)
-    return ddf.map_partitions(fit_columns_partition, columns=columns, key=key,
-                                meta=meta).compute()
+    return ddf.map_partitions(fit_columns_partition, columns=columns, key=key, meta=meta).compute()

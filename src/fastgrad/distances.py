@@ -6,28 +6,42 @@ attaches ``r_med_geo, r_lo_geo, r_hi_geo`` (pc) to a catalogue by Gaia DR3
 ``distance_error`` (kpc) through :func:`bailer_jones_distances`, the one
 formula the in-memory and the Dask steps share.
 """
-import numpy as np
+
 import astropy.units as u
+import numpy as np
 from astropy.table import Column, Table
 
 from ._validation import as_float_array, as_table, is_dataframe
 from .errors import InputError
 from .schema import MissingColumnsError, column_values, reject_rows, source_label
 
-__all__ = ["join_distances", "add_distances", "bailer_jones_distances", "BJ_COLUMNS",
-           "DISTANCE_SOURCES"]
+__all__ = [
+    "join_distances",
+    "add_distances",
+    "bailer_jones_distances",
+    "BJ_COLUMNS",
+    "DISTANCE_SOURCES",
+]
 
 #: The Bailer-Jones (2021) percentile columns (16th, 50th, 84th; pc) of each
 #: distance source, in the order (median, lo, hi).
-BJ_COLUMNS = {"bailer_jones_geo": ("r_med_geo", "r_lo_geo", "r_hi_geo"),
-              "bailer_jones_photogeo": ("r_med_photogeo", "r_lo_photogeo", "r_hi_photogeo")}
+BJ_COLUMNS = {
+    "bailer_jones_geo": ("r_med_geo", "r_lo_geo", "r_hi_geo"),
+    "bailer_jones_photogeo": ("r_med_photogeo", "r_lo_photogeo", "r_hi_photogeo"),
+}
 
 #: Where :func:`add_distances` takes a distance from (docs/method.md section 2).
 DISTANCE_SOURCES = tuple(BJ_COLUMNS) + ("parallax", "catalog")
 
 
-def join_distances(table, distances, *, key="source_id",
-                   columns=("r_med_geo", "r_lo_geo", "r_hi_geo"), join_type="inner"):
+def join_distances(
+    table,
+    distances,
+    *,
+    key="source_id",
+    columns=("r_med_geo", "r_lo_geo", "r_hi_geo"),
+    join_type="inner",
+):
     """Attach Bailer-Jones distances to ``table`` by ``source_id``.
 
     Parameters
@@ -85,18 +99,24 @@ def join_distances(table, distances, *, key="source_id",
     sorted_keys = right_keys[order]
     dup = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
     if dup.size:
-        raise InputError(f"distances{source_label(distances)}: {dup.size} duplicated {key} "
-                         f"value(s), e.g. {sorted_keys[dup[:5]].tolist()}")
+        raise InputError(
+            f"distances{source_label(distances)}: {dup.size} duplicated {key} "
+            f"value(s), e.g. {sorted_keys[dup[:5]].tolist()}"
+        )
     pos = np.searchsorted(sorted_keys, left_keys)
     pos_c = np.minimum(pos, max(sorted_keys.size - 1, 0))
-    found = (pos < sorted_keys.size) & (sorted_keys[pos_c] == left_keys) if sorted_keys.size \
+    found = (
+        (pos < sorted_keys.size) & (sorted_keys[pos_c] == left_keys)
+        if sorted_keys.size
         else np.zeros(left_keys.size, dtype=bool)
+    )
     if left_keys.size and sorted_keys.size and not found.any():
         raise InputError(
             f"join_distances: no {key} of table{source_label(table)} ({left_keys.size} rows, e.g. "
             f"{left_keys[:3].tolist()}) is in distances{source_label(distances)} "
             f"({sorted_keys.size} rows, e.g. {right_keys[:3].tolist()}); are both the same "
-            "identifier (Gaia DR3 source_id)?")
+            "identifier (Gaia DR3 source_id)?"
+        )
     src = order[pos_c] if sorted_keys.size else pos_c
     out = table[found] if join_type == "inner" else Table(table, copy=False)
     rows = src[found] if join_type == "inner" else src
@@ -107,9 +127,11 @@ def join_distances(table, distances, *, key="source_id",
         if join_type == "left":
             data = np.where(found, data, np.nan)
         out[c] = Column(data, unit=col.unit, description=col.description)
-    out.meta["distance_join"] = {"n_in": len(table),
-                                 "n_without_distance": int(np.count_nonzero(~found)),
-                                 "n_out": len(out)}
+    out.meta["distance_join"] = {
+        "n_in": len(table),
+        "n_without_distance": int(np.count_nonzero(~found)),
+        "n_out": len(out),
+    }
     return out
 
 
@@ -121,8 +143,12 @@ def _join_keys(table, distances, key):
         label = f"{name}{source_label(t)}[{key!r}]"
         data = col.data if hasattr(col, "data") else col
         if np.ma.isMaskedArray(data):
-            reject_rows(label, np.ma.getmaskarray(data), "have no identifier (masked)",
-                        "drop them or fill them before the join")
+            reject_rows(
+                label,
+                np.ma.getmaskarray(data),
+                "have no identifier (masked)",
+                "drop them or fill them before the join",
+            )
             data = data.data
         data = np.asarray(data)
         if data.dtype.kind == "O" and all(isinstance(v, str) for v in data):
@@ -132,15 +158,21 @@ def _join_keys(table, distances, key):
             digits = np.char.isdigit(text)
             if digits.all():
                 try:  # Python ints: exact, and range-checked by numpy
-                    data = np.array([int(v) for v in text], dtype=np.int64 if all(
-                        len(v) < 19 for v in text) else np.uint64)
+                    data = np.array(
+                        [int(v) for v in text],
+                        dtype=np.int64 if all(len(v) < 19 for v in text) else np.uint64,
+                    )
                 except (OverflowError, ValueError):  # > 2**64, or a non-ASCII digit
                     pass
         if data.dtype.kind == "f":
             with np.errstate(invalid="ignore"):
-                inexact = ~np.isfinite(data) | (np.abs(data) > 2.0 ** 53) | (data != np.round(data))
-            reject_rows(label, inexact, "are not identifiers float64 holds exactly "
-                        "(NaN, non-integer or |id| > 2**53)", "read the ids as int64")
+                inexact = ~np.isfinite(data) | (np.abs(data) > 2.0**53) | (data != np.round(data))
+            reject_rows(
+                label,
+                inexact,
+                "are not identifiers float64 holds exactly (NaN, non-integer or |id| > 2**53)",
+                "read the ids as int64",
+            )
             data = data.astype(np.int64)
         keys.append((label, data))
     (llabel, lk), (rlabel, rk) = keys
@@ -148,8 +180,10 @@ def _join_keys(table, distances, key):
         if lk.size == 0 and rk.size == 0 or lk.dtype.kind == rk.dtype.kind:
             return lk, rk
         # an empty side matches nothing whatever its dtype
-        return (lk.astype(rk.dtype) if lk.size == 0 else lk,
-                rk.astype(lk.dtype) if rk.size == 0 else rk)
+        return (
+            lk.astype(rk.dtype) if lk.size == 0 else lk,
+            rk.astype(lk.dtype) if rk.size == 0 else rk,
+        )
     kinds = {lk.dtype.kind, rk.dtype.kind}
     if kinds <= {"i", "u"}:
         if lk.dtype.kind == rk.dtype.kind:
@@ -158,13 +192,15 @@ def _join_keys(table, distances, key):
         signed, unsigned = (lk, rk) if lk.dtype.kind == "i" else (rk, lk)
         if signed.size == 0 or signed.min() >= 0:
             return lk.astype(np.uint64), rk.astype(np.uint64)
-        if unsigned.size == 0 or unsigned.max() < 2 ** 63:
+        if unsigned.size == 0 or unsigned.max() < 2**63:
             return lk.astype(np.int64), rk.astype(np.int64)
     elif kinds <= {"U", "S"}:
         return lk.astype(str), rk.astype(str)
-    raise TypeError(f"join_distances: {llabel} is {lk.dtype} and {rlabel} is {rk.dtype}; "
-                    "keys of different kinds never match. Convert one of them (ids are "
-                    "64-bit integers; strings of digits are converted automatically)")
+    raise TypeError(
+        f"join_distances: {llabel} is {lk.dtype} and {rlabel} is {rk.dtype}; "
+        "keys of different kinds never match. Convert one of them (ids are "
+        "64-bit integers; strings of digits are converted automatically)"
+    )
 
 
 def add_distances(table, *, source="bailer_jones_geo", copy=True):
@@ -228,18 +264,24 @@ def add_distances(table, *, source="bailer_jones_geo", copy=True):
         ``source`` is not one of :data:`DISTANCE_SOURCES`.
     """
     if source not in DISTANCE_SOURCES:
-        raise ValueError(f"add_distances: source must be one of {list(DISTANCE_SOURCES)}, "
-                         f"got {source!r}")
+        raise ValueError(
+            f"add_distances: source must be one of {list(DISTANCE_SOURCES)}, got {source!r}"
+        )
     if is_dataframe(table) and not copy:
-        raise TypeError("add_distances: copy=False needs an astropy Table; a pandas DataFrame "
-                        "is converted to a new Table (use the returned table)")
+        raise TypeError(
+            "add_distances: copy=False needs an astropy Table; a pandas DataFrame "
+            "is converted to a new Table (use the returned table)"
+        )
     table = as_table("table", table)
-    needs = {"parallax": ("parallax", "parallax_error"),
-             "catalog": ("distance", "distance_error")}.get(source) or BJ_COLUMNS[source]
+    needs = {
+        "parallax": ("parallax", "parallax_error"),
+        "catalog": ("distance", "distance_error"),
+    }.get(source) or BJ_COLUMNS[source]
     missing = [c for c in needs if c not in table.colnames]
     if missing:
-        raise MissingColumnsError(f"add_distances: column(s) {missing} missing "
-                                  f"(distance source {source!r})", missing)
+        raise MissingColumnsError(
+            f"add_distances: column(s) {missing} missing (distance source {source!r})", missing
+        )
     out = Table(table, copy=False) if copy else table
     where = f"add_distances{source_label(table)}"
     if source in BJ_COLUMNS:
@@ -255,7 +297,7 @@ def add_distances(table, *, source="bailer_jones_geo", copy=True):
             plx = column_values(table, "parallax", u.mas)
             plx_err = column_values(table, "parallax_error", u.mas)
             with np.errstate(divide="ignore", invalid="ignore"):
-                distance = np.where(plx > 0, 1.0 / plx, np.nan)     # mas -> kpc
+                distance = np.where(plx > 0, 1.0 / plx, np.nan)  # mas -> kpc
                 distance_error = np.where(plx > 0, plx_err / plx**2, np.nan)
             description = "1 / parallax"
         else:
@@ -263,16 +305,22 @@ def add_distances(table, *, source="bailer_jones_geo", copy=True):
             distance_error = column_values(table, "distance_error", u.kpc)
             description = "the catalogue's distance"
         with np.errstate(invalid="ignore"):
-            reject_rows(f"{where}, column 'distance_error'", distance_error < 0,
-                        "are negative", "a distance error is >= 0 (NaN = none)")
+            reject_rows(
+                f"{where}, column 'distance_error'",
+                distance_error < 0,
+                "are negative",
+                "a distance error is >= 0 (NaN = none)",
+            )
         # the paper's precision cut reads the percentile columns (pc)
         out["r_med_geo"] = Column(1000.0 * distance, unit=u.pc)
         out["r_lo_geo"] = Column(1000.0 * (distance - distance_error), unit=u.pc)
         out["r_hi_geo"] = Column(1000.0 * (distance + distance_error), unit=u.pc)
     out["distance"] = Column(distance, unit=u.kpc, description=description)
-    out["distance_error"] = Column(distance_error, unit=u.kpc,
-                                   description="(r_hi_geo - r_lo_geo) / 2"
-                                   if source in BJ_COLUMNS else "1-sigma error")
+    out["distance_error"] = Column(
+        distance_error,
+        unit=u.kpc,
+        description="(r_hi_geo - r_lo_geo) / 2" if source in BJ_COLUMNS else "1-sigma error",
+    )
     return out
 
 
@@ -287,13 +335,23 @@ def bailer_jones_distances(r_med, r_lo, r_hi, *, where="bailer_jones_distances")
     """
     for name, r in (("r_med_geo", r_med), ("r_lo_geo", r_lo), ("r_hi_geo", r_hi)):
         with np.errstate(invalid="ignore"):
-            reject_rows(f"{where}, column {name!r}", np.isinf(r) | (r <= 0),
-                        "are infinite or <= 0 pc", "a distance percentile is positive and finite "
-                        "(NaN = no distance)")
+            reject_rows(
+                f"{where}, column {name!r}",
+                np.isinf(r) | (r <= 0),
+                "are infinite or <= 0 pc",
+                "a distance percentile is positive and finite (NaN = no distance)",
+            )
     with np.errstate(invalid="ignore"):
-        reject_rows(f"{where}, columns 'r_lo_geo' > 'r_hi_geo'", r_lo > r_hi,
-                    "have the 16th percentile above the 84th",
-                    "swapped columns (VizieR b_rgeo = 16th, B_rgeo = 84th)?")
-        reject_rows(f"{where}, column 'r_med_geo'", (r_med < r_lo) | (r_med > r_hi),
-                    "lie outside [r_lo_geo, r_hi_geo]", "the median lies between the percentiles")
+        reject_rows(
+            f"{where}, columns 'r_lo_geo' > 'r_hi_geo'",
+            r_lo > r_hi,
+            "have the 16th percentile above the 84th",
+            "swapped columns (VizieR b_rgeo = 16th, B_rgeo = 84th)?",
+        )
+        reject_rows(
+            f"{where}, column 'r_med_geo'",
+            (r_med < r_lo) | (r_med > r_hi),
+            "lie outside [r_lo_geo, r_hi_geo]",
+            "the median lies between the percentiles",
+        )
     return r_med / 1000.0, (r_hi - r_lo) / 2000.0

@@ -17,25 +17,37 @@ bits on either engine, whatever the partitioning.  No step has a Dask twin:
 :mod:`fastgrad.dask`'s partition functions are the same steps through the
 same adapter.
 """
+
 import os
 
 import numpy as np
 from astropy.table import MaskedColumn, Table, vstack
 
-__all__ = ["LocalEngine", "DaskEngine", "table_to_frame", "frame_to_table", "column_info",
-           "apply_step"]
+__all__ = [
+    "LocalEngine",
+    "DaskEngine",
+    "table_to_frame",
+    "frame_to_table",
+    "column_info",
+    "apply_step",
+]
 
 
 # ---------------------------------------------------------------------------
 # The adapter: a pandas partition <-> an astropy Table with units
 # ---------------------------------------------------------------------------
 
+
 def column_info(table):
     """``{name: {"unit": ..., "description": ...}}`` of a Table's columns: what
     a pandas frame loses and :func:`frame_to_table` puts back."""
-    return {name: {"unit": getattr(table[name], "unit", None),
-                   "description": getattr(table[name], "description", None)}
-            for name in table.colnames}
+    return {
+        name: {
+            "unit": getattr(table[name], "unit", None),
+            "description": getattr(table[name], "description", None),
+        }
+        for name in table.colnames
+    }
 
 
 def table_to_frame(table, index=None):
@@ -92,7 +104,9 @@ def frame_to_table(df, info=None):
         series = df[name]
         if pd.api.types.is_float_dtype(series.dtype):
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        elif pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        elif pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_bool_dtype(
+            series.dtype
+        ):
             missing = series.isna().to_numpy()
             dtype = getattr(series.dtype, "numpy_dtype", series.dtype)
             if missing.any():
@@ -126,6 +140,7 @@ def _selected(table, columns):
 # ---------------------------------------------------------------------------
 # Engines
 # ---------------------------------------------------------------------------
+
 
 class LocalEngine:
     """Run a step on this machine.
@@ -161,8 +176,9 @@ class LocalEngine:
             Passed to ``step``.
         """
         t = _selected(table, columns)
-        ranges = (self._chunks(len(t), label) if self._chunks is not None and label
-                  else [(0, len(t))])
+        ranges = (
+            self._chunks(len(t), label) if self._chunks is not None and label else [(0, len(t))]
+        )
         outs = [step(t[lo:hi], **kwargs) for lo, hi in ranges]
         return outs[0] if len(outs) == 1 else vstack(outs, metadata_conflicts="silent")
 
@@ -199,6 +215,7 @@ class DaskEngine:
 
     def __init__(self, scheduler=None, *, n_workers=None, partitions=None, client=None):
         from .partitions import require_dask
+
         require_dask()
         from dask.distributed import Client, LocalCluster
 
@@ -210,8 +227,9 @@ class DaskEngine:
             self.client = Client(scheduler)
         else:
             n = n_workers or (os.cpu_count() or 1)
-            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                        dashboard_address=None)
+            self.cluster = LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+            )
             self.client = Client(self.cluster)
         workers = len(self.client.scheduler_info().get("workers", {})) or 1
         self.partitions = partitions or 4 * workers

@@ -6,10 +6,11 @@ astropy's right-handed frame (the Sun at x ~ -8.27 kpc).  The kernels never
 hard-code a frame: their constants are derived from an astropy
 ``Galactocentric`` instance by transforming reference points through astropy.
 """
+
 import functools
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import (
     ICRS,
     CartesianDifferential,
@@ -65,9 +66,12 @@ def get_frame(frame=None):
         except (KeyError, ValueError) as exc:
             raise ValueError(
                 f"unknown frame preset {frame!r}: use one of {sorted(FRAME_PRESETS)} or "
-                "astropy's 'pre-v4.0', 'v4.0', 'latest'") from exc
+                "astropy's 'pre-v4.0', 'v4.0', 'latest'"
+            ) from exc
         return Galactocentric(**params)
-    raise TypeError(f"frame must be None, a preset name or an astropy Galactocentric, got {type(frame).__name__}")
+    raise TypeError(
+        f"frame must be None, a preset name or an astropy Galactocentric, got {type(frame).__name__}"
+    )
 
 
 def frame_constants(frame=None):
@@ -93,9 +97,12 @@ def frame_constants(frame=None):
 def _frame_key(frame):
     """The numbers that define a Galactocentric frame, hashable."""
     return (
-        float(frame.galcen_distance.to_value(u.kpc)), float(frame.z_sun.to_value(u.kpc)),
-        tuple(float(x) for x in _v_sun(frame)), float(frame.roll.to_value(u.deg)),
-        float(frame.galcen_coord.ra.to_value(u.deg)), float(frame.galcen_coord.dec.to_value(u.deg)),
+        float(frame.galcen_distance.to_value(u.kpc)),
+        float(frame.z_sun.to_value(u.kpc)),
+        tuple(float(x) for x in _v_sun(frame)),
+        float(frame.roll.to_value(u.deg)),
+        float(frame.galcen_coord.ra.to_value(u.deg)),
+        float(frame.galcen_coord.dec.to_value(u.deg)),
     )
 
 
@@ -104,12 +111,17 @@ def _frame_constants_cached(key):
     # astropy's transform costs ~10 ms: once per frame, not once per call
     # (the Dask partitions call the transform thousands of times)
     d, z, vsun, roll, ra, dec = key
-    frame = Galactocentric(galcen_distance=d * u.kpc, z_sun=z * u.kpc,
-                           galcen_v_sun=CartesianDifferential(list(vsun) * (u.km / u.s)),
-                           roll=roll * u.deg, galcen_coord=ICRS(ra=ra * u.deg, dec=dec * u.deg))
+    frame = Galactocentric(
+        galcen_distance=d * u.kpc,
+        z_sun=z * u.kpc,
+        galcen_v_sun=CartesianDifferential(list(vsun) * (u.km / u.s)),
+        roll=roll * u.deg,
+        galcen_coord=ICRS(ra=ra * u.deg, dec=dec * u.deg),
+    )
     pts = np.array([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
     rep = CartesianRepresentation(
-        pts * u.kpc, differentials=CartesianDifferential(np.zeros((3, 4)) * (u.km / u.s)))
+        pts * u.kpc, differentials=CartesianDifferential(np.zeros((3, 4)) * (u.km / u.s))
+    )
     gc = ICRS(rep).transform_to(frame)
     P = gc.cartesian.xyz.to_value(u.kpc)
     V = gc.velocity.d_xyz.to_value(u.km / u.s)

@@ -25,8 +25,9 @@ Sources, and what could be checked when this was written:
   quotes them**, restricted to the flag characters (that paper adds Teff,
   logg and uncertainty cuts); not checked against the paper's own table.
 """
-import numpy as np
+
 import astropy.units as u
+import numpy as np
 
 from ._validation import as_float_array, check_lengths
 
@@ -59,17 +60,17 @@ FLAG_LENGTH = 41
 #: 2023 counts from 1) -> name, for the 13 flags on the parameters and the
 #: spectrum. Values: 0 best; 1, 2, ... worse; 9 not computed / not applicable.
 FLAG_POSITIONS = {
-    "vbroadT": 0,      # vbroad-induced bias in Teff (0, 1, 2, 9)
-    "vbroadG": 1,      # vbroad-induced bias in logg
-    "vbroadM": 2,      # vbroad-induced bias in [M/H]
-    "vradT": 3,        # radial-velocity-induced bias in Teff (0, 1, 2, 9)
-    "vradG": 4,        # ... in logg
-    "vradM": 5,        # ... in [M/H]
-    "fluxNoise": 6,    # flux-noise-induced uncertainties (0-5, 9)
-    "extrapol": 7,     # extrapolation of the parametrisation (0-4, 9)
-    "negFlux": 8,      # negative flux (0, 1, 9)
-    "nanFlux": 9,      # NaN flux (0, 9)
-    "emission": 10,    # emission line detected by CU6 (0, 9)
+    "vbroadT": 0,  # vbroad-induced bias in Teff (0, 1, 2, 9)
+    "vbroadG": 1,  # vbroad-induced bias in logg
+    "vbroadM": 2,  # vbroad-induced bias in [M/H]
+    "vradT": 3,  # radial-velocity-induced bias in Teff (0, 1, 2, 9)
+    "vradG": 4,  # ... in logg
+    "vradM": 5,  # ... in [M/H]
+    "fluxNoise": 6,  # flux-noise-induced uncertainties (0-5, 9)
+    "extrapol": 7,  # extrapolation of the parametrisation (0-4, 9)
+    "negFlux": 8,  # negative flux (0, 1, 9)
+    "nanFlux": 9,  # NaN flux (0, 9)
+    "emission": 10,  # emission line detected by CU6 (0, 9)
     "nullFluxErr": 11,  # null flux uncertainties (0, 9)
     "KMgiantPar": 12,  # KM-type giant parametrisation (0, 1, 2)
 }
@@ -78,19 +79,32 @@ FLAG_POSITIONS = {
 #: chemical-cartography selection, as :mod:`fastgrad.cuts`' ``"gspspec_flags"``
 #: parameters: vbroad* and vrad* <= 1, fluxNoise <= 3, extrapol <= 2,
 #: KMgiantPar <= 1; the four spectrum flags unconstrained (9).
-MEDIUM_QUALITY = {"vbroad_flag_max": 1, "vrad_flag_max": 1, "flux_noise_flag_max": 3,
-                  "extrapol_flag_max": 2, "spectrum_flags_max": 9, "kmgiant_flag_max": 1}
+MEDIUM_QUALITY = {
+    "vbroad_flag_max": 1,
+    "vrad_flag_max": 1,
+    "flux_noise_flag_max": 3,
+    "extrapol_flag_max": 2,
+    "spectrum_flags_max": 9,
+    "kmgiant_flag_max": 1,
+}
 
 #: The "best quality" thresholds of the same selection: vbroad*, vrad*,
 #: fluxNoise and the four spectrum flags 0, extrapol <= 2, KMgiantPar <= 1.
-BEST_QUALITY = {"vbroad_flag_max": 0, "vrad_flag_max": 0, "flux_noise_flag_max": 0,
-                "extrapol_flag_max": 2, "spectrum_flags_max": 0, "kmgiant_flag_max": 1}
+BEST_QUALITY = {
+    "vbroad_flag_max": 0,
+    "vrad_flag_max": 0,
+    "flux_noise_flag_max": 0,
+    "extrapol_flag_max": 2,
+    "spectrum_flags_max": 0,
+    "kmgiant_flag_max": 1,
+}
 
 _OUTSIDE = ("nan", "clip", "extrapolate")
 
 
-def calibrate_mh(mh, logg, *, outside="nan", coefficients=MH_LOGG_COEFFICIENTS,
-                 logg_range=MH_LOGG_RANGE):
+def calibrate_mh(
+    mh, logg, *, outside="nan", coefficients=MH_LOGG_COEFFICIENTS, logg_range=MH_LOGG_RANGE
+):
     """GSP-Spec [M/H] calibrated in logg (Recio-Blanco et al. 2023).
 
     ``[M/H]_cal = [M/H] + sum_k p_k logg^k`` with ``logg`` the *uncalibrated*
@@ -153,8 +167,7 @@ def flag_values(flags, names):
     """
     unknown = [n for n in names if n not in FLAG_POSITIONS]
     if unknown:
-        raise ValueError(f"unknown flags_gspspec flag(s) {unknown}; known: "
-                         f"{list(FLAG_POSITIONS)}")
+        raise ValueError(f"unknown flags_gspspec flag(s) {unknown}; known: {list(FLAG_POSITIONS)}")
     mask = np.ma.getmaskarray(flags) if np.ma.isMaskedArray(flags) else None
     if hasattr(flags, "filled") and mask is not None:
         flags = flags.filled("")
@@ -162,9 +175,17 @@ def flag_values(flags, names):
     if strings.dtype.kind == "S":
         strings = np.char.decode(strings, "ascii", errors="replace")
     elif strings.dtype.kind == "O":
-        strings = np.array([s.decode("ascii", "replace") if isinstance(s, bytes)
-                            else s if isinstance(s, str) else "" for s in strings.ravel()],
-                           dtype=str)
+        strings = np.array(
+            [
+                s.decode("ascii", "replace")
+                if isinstance(s, bytes)
+                else s
+                if isinstance(s, str)
+                else ""
+                for s in strings.ravel()
+            ],
+            dtype=str,
+        )
     elif strings.dtype.kind != "U":
         raise TypeError(f"flags_gspspec: expected strings, got dtype {strings.dtype}")
     # fixed-width UCS-4 codes, one row per star: a string shorter than a

@@ -5,6 +5,7 @@ frame, its Tables 1 and 2) lives here; the other modules import it.
 ``docs/method.md`` gives the reasons behind each value (and where fastgrad had
 to choose because the paper is silent or garbled).
 """
+
 import numpy as np
 
 __all__ = [
@@ -29,12 +30,18 @@ __all__ = [
     "DEFAULT_N_STARS",
 ]
 
-REFERENCE = ("Hawkins K., 2023, MNRAS, Chemical cartography with LAMOST and Gaia reveal "
-             "azimuthal and spiral structure in the Galactic disk (arXiv:2207.04542)")
+REFERENCE = (
+    "Hawkins K., 2023, MNRAS, Chemical cartography with LAMOST and Gaia reveal "
+    "azimuthal and spiral structure in the Galactic disk (arXiv:2207.04542)"
+)
 
 #: method.md section 3: the Galactocentric frame (astropy's right-handed convention)
-FRAME = {"galcen_distance_kpc": 8.27, "z_sun_kpc": 0.029,
-         "galcen_v_sun_kms": (12.9, 245.0, 7.78), "roll_deg": 0.0}
+FRAME = {
+    "galcen_distance_kpc": 8.27,
+    "z_sun_kpc": 0.029,
+    "galcen_v_sun_kms": (12.9, 245.0, 7.78),
+    "roll_deg": 0.0,
+}
 
 #: method.md section 3: Monte-Carlo draws per star
 N_SAMPLES = 1000

@@ -5,13 +5,23 @@ Shared by :mod:`fastgrad.dask`'s partition functions and its annulus means
 fastgrad's canonical units (no units travel with it; see docs/dask.md), and a
 collection a ``dask.dataframe.DataFrame`` or an ``lsdb.Catalog``.
 """
+
 import numpy as np
 import pandas as pd
 
 from .schema import MissingColumnsError
 
-__all__ = ["DASK_EXTRA_MESSAGE", "require_dask", "as_dask_dataframe", "meta_of",
-           "inverse_columns", "float_column", "require_columns", "int_ids", "located"]
+__all__ = [
+    "DASK_EXTRA_MESSAGE",
+    "require_dask",
+    "as_dask_dataframe",
+    "meta_of",
+    "inverse_columns",
+    "float_column",
+    "require_columns",
+    "int_ids",
+    "located",
+]
 
 #: The message of the ImportError raised when Dask is missing.
 DASK_EXTRA_MESSAGE = "fastgrad.dask needs the optional dependencies: pip install fastgrad[dask]"
@@ -36,8 +46,9 @@ def as_dask_dataframe(collection):
         return collection.to_dask_dataframe()
     if hasattr(collection, "map_partitions") and hasattr(collection, "_meta"):
         return collection
-    raise TypeError("expected a dask.dataframe.DataFrame or an lsdb.Catalog, got "
-                    f"{type(collection).__name__}")
+    raise TypeError(
+        f"expected a dask.dataframe.DataFrame or an lsdb.Catalog, got {type(collection).__name__}"
+    )
 
 
 def meta_of(like):
@@ -49,8 +60,9 @@ def meta_of(like):
     if meta is None:
         meta = getattr(like, "meta", None)
     if not isinstance(meta, pd.DataFrame):
-        raise TypeError("expected a pandas/dask DataFrame or an lsdb.Catalog, got "
-                        f"{type(like).__name__}")
+        raise TypeError(
+            f"expected a pandas/dask DataFrame or an lsdb.Catalog, got {type(like).__name__}"
+        )
     return meta.iloc[:0]
 
 
@@ -58,13 +70,15 @@ def meta_of(like):
 # Column access
 # ---------------------------------------------------------------------------
 
+
 def inverse_columns(columns, what="columns"):
     """``{partition column: canonical name}`` -> ``{canonical name: partition column}``."""
     inverse = {}
     for column, canonical in dict(columns or {}).items():
         if canonical in inverse:
-            raise ValueError(f"{what}: {inverse[canonical]!r} and {column!r} both map to "
-                             f"{canonical!r}")
+            raise ValueError(
+                f"{what}: {inverse[canonical]!r} and {column!r} both map to {canonical!r}"
+            )
         inverse[canonical] = column
     return inverse
 
@@ -78,9 +92,12 @@ def require_columns(df, needed, where):
     missing = [c for c in needed if c not in df.columns]
     if missing:
         shown = ", ".join(map(str, list(df.columns)[:40]))
-        raise MissingColumnsError(f"{where}: column(s) {missing} missing; the partition has "
-                                  f"{shown}. Map other names with columns={{'partition_column': "
-                                  f"'canonical_name'}}.", missing)
+        raise MissingColumnsError(
+            f"{where}: column(s) {missing} missing; the partition has "
+            f"{shown}. Map other names with columns={{'partition_column': "
+            f"'canonical_name'}}.",
+            missing,
+        )
 
 
 def int_ids(df, name):
@@ -90,17 +107,26 @@ def int_ids(df, name):
         return np.zeros(0, dtype=np.int64)
     if series.isna().any():
         bad = np.flatnonzero(series.isna().to_numpy())
-        raise ValueError(f"{name}: {bad.size} row(s) have no id (rows {bad[:10].tolist()}); "
-                         "every star needs an integer id to key its random stream")
+        raise ValueError(
+            f"{name}: {bad.size} row(s) have no id (rows {bad[:10].tolist()}); "
+            "every star needs an integer id to key its random stream"
+        )
     values = series.to_numpy()
     if not np.issubdtype(values.dtype, np.integer):
-        raise ValueError(f"{name}: expected integer ids (e.g. Gaia source_id), got dtype "
-                         f"{series.dtype}")
+        raise ValueError(
+            f"{name}: expected integer ids (e.g. Gaia source_id), got dtype {series.dtype}"
+        )
     return values
 
 
 def located(exc, df):
     """A ValueError from a partition, saying where the partition is."""
-    where = (f" [in a partition of {len(df)} rows whose index starts at {df.index[0]!r}; "
-             "row numbers count from the partition's first row]") if len(df) else ""
+    where = (
+        (
+            f" [in a partition of {len(df)} rows whose index starts at {df.index[0]!r}; "
+            "row numbers count from the partition's first row]"
+        )
+        if len(df)
+        else ""
+    )
     return type(exc)(f"{exc}{where}")

@@ -35,15 +35,16 @@ Astropy's Galactocentric axes are tilted from the Galactic (l, b) axes by the
 Sun's height (~0.2 deg for z_sun = 29 pc); the difference is below 0.4 % of
 the velocity and is ignored.
 """
+
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import Column, Table
 
-from ._validation import as_float_array, as_scalar, as_table, check_lengths, is_dataframe
 from . import paper
+from ._validation import as_float_array, as_scalar, as_table, check_lengths, is_dataframe
 from .cuts import HALO_CUT, apply_cuts
 from .frames import frame_constants, frame_metadata, get_frame
 
@@ -112,12 +113,17 @@ class Population:
             raise ValueError(f"population name must be an identifier, got {self.name!r}")
         # numbers (km/s) or Quantities, stored as floats; errors name the field
         where = f"population {self.name!r}: "
-        object.__setattr__(self, "fraction",
-                           as_scalar(where + "fraction", self.fraction, u.dimensionless_unscaled,
-                                     exclusive_minimum=0.0))
+        object.__setattr__(
+            self,
+            "fraction",
+            as_scalar(
+                where + "fraction", self.fraction, u.dimensionless_unscaled, exclusive_minimum=0.0
+            ),
+        )
         for s in ("sigma_u", "sigma_v", "sigma_w"):
-            object.__setattr__(self, s, as_scalar(where + s, getattr(self, s), _KMS,
-                                                  exclusive_minimum=0.0))
+            object.__setattr__(
+                self, s, as_scalar(where + s, getattr(self, s), _KMS, exclusive_minimum=0.0)
+            )
         for s in ("v_asym", "u_asym"):
             object.__setattr__(self, s, as_scalar(where + s, getattr(self, s), _KMS))
 
@@ -174,8 +180,9 @@ def _solar_motion(solar_motion):
     what = f"solar_motion must be three finite numbers (U, V, W) in km/s, got {solar_motion!r}"
     if isinstance(solar_motion, str) or _length(solar_motion) != 3:
         raise ValueError(what)
-    return np.array([as_scalar(f"solar_motion[{j}] ({c})", solar_motion[j], _KMS)
-                     for j, c in enumerate("UVW")])
+    return np.array(
+        [as_scalar(f"solar_motion[{j}] ({c})", solar_motion[j], _KMS) for j, c in enumerate("UVW")]
+    )
 
 
 def _frame_v_sun(frame):
@@ -223,8 +230,7 @@ def lsr_velocities(vx, vy, vz, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_
     return vx - v_sun[0] + pec[0], vy - v_sun[1] + pec[1], vz - v_sun[2] + pec[2]
 
 
-def local_lsr_velocities(x, y, vx, vy, vz, *, frame=None,
-                         solar_motion=SCHOENRICH2010_SOLAR_MOTION):
+def local_lsr_velocities(x, y, vx, vy, vz, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION):
     """Velocities relative to the LSR at each star's own position.
 
     docs/method.md section 4. The LSR's velocity at the Sun, the frame's
@@ -269,14 +275,14 @@ def local_lsr_velocities(x, y, vx, vy, vz, *, frame=None,
     u_lsr, v_lsr, w_lsr = _lsr_at_sun(frame, solar_motion)
     R = np.hypot(x, y)
     with np.errstate(divide="ignore", invalid="ignore"):
-        cos, sin = x / R, y / R   # R = 0 or infinite: NaN, and so NaN probabilities
+        cos, sin = x / R, y / R  # R = 0 or infinite: NaN, and so NaN probabilities
     return -(cos * vx + sin * vy) - u_lsr, (sin * vx - cos * vy) - v_lsr, vz - w_lsr
 
 
 def _lsr_at_sun(frame, solar_motion):
     """(U, V, W) of the LSR at the Sun along the Sun's own axes, km/s."""
     lsr = _frame_v_sun(frame) - _solar_motion(solar_motion)
-    sun = frame_constants(frame)[1]   # the Sun's Galactocentric position (kpc)
+    sun = frame_constants(frame)[1]  # the Sun's Galactocentric position (kpc)
     r_sun = math.hypot(sun[0], sun[1])
     cos, sin = sun[0] / r_sun, sun[1] / r_sun
     return (-(cos * lsr[0] + sin * lsr[1]), sin * lsr[0] - cos * lsr[1], float(lsr[2]))
@@ -314,8 +320,13 @@ def uvw_probabilities(U, V, W, *, populations=BENSBY2003):
     Uc, Vc, Wc = (np.clip(a, -_MAX_SPEED, _MAX_SPEED) for a in (U, V, W))
     log_f = np.empty((len(model.populations), n))
     for k, p in enumerate(model.populations):
-        log_norm = (math.log(p.fraction) - 1.5 * math.log(2.0 * math.pi)
-                    - math.log(p.sigma_u) - math.log(p.sigma_v) - math.log(p.sigma_w))
+        log_norm = (
+            math.log(p.fraction)
+            - 1.5 * math.log(2.0 * math.pi)
+            - math.log(p.sigma_u)
+            - math.log(p.sigma_v)
+            - math.log(p.sigma_w)
+        )
         q = ((Uc - p.u_asym) / p.sigma_u) ** 2
         q += ((Vc - p.v_asym) / p.sigma_v) ** 2
         q += (Wc / p.sigma_w) ** 2
@@ -328,8 +339,11 @@ def uvw_probabilities(U, V, W, *, populations=BENSBY2003):
     out = Table()
     for k, p in enumerate(model.populations):
         out[f"p_{p.name}"] = Column(log_f[k], description=f"probability of the {p.name} population")
-    out.meta["populations"] = {"model": model.name, "reference": model.reference,
-                               "populations": [asdict(p) for p in model.populations]}
+    out.meta["populations"] = {
+        "model": model.name,
+        "reference": model.reference,
+        "populations": [asdict(p) for p in model.populations],
+    }
     return out
 
 
@@ -345,19 +359,32 @@ def _from_table(table, frame, kinematics):
     needed = ("x", "y", "vx", "vy", "vz") if kinematics == "local" else ("vx", "vy", "vz")
     missing = [c for c in needed if c not in table.colnames]
     if missing:
-        hint = (" (kinematics='local' needs the Galactocentric positions x, y as well; "
-                "kinematics='heliocentric' reads the velocities only)"
-                if kinematics == "local" and not {"vx", "vy", "vz"} - set(table.colnames) else "")
-        raise ValueError(f"table: column(s) {missing} missing; run fastgrad.galactocentric "
-                         f"first{hint}")
+        hint = (
+            " (kinematics='local' needs the Galactocentric positions x, y as well; "
+            "kinematics='heliocentric' reads the velocities only)"
+            if kinematics == "local" and not {"vx", "vy", "vz"} - set(table.colnames)
+            else ""
+        )
+        raise ValueError(
+            f"table: column(s) {missing} missing; run fastgrad.galactocentric first{hint}"
+        )
     if frame is None and isinstance(table.meta.get("frame"), dict):
         frame = _frame_from_meta(table.meta["frame"])
     return {c: table[c] for c in needed}, frame
 
 
-def kinematic_probabilities(vx, vy=None, vz=None, *, x=None, y=None, frame=None,
-                            solar_motion=SCHOENRICH2010_SOLAR_MOTION, populations=BENSBY2003,
-                            kinematics="local"):
+def kinematic_probabilities(
+    vx,
+    vy=None,
+    vz=None,
+    *,
+    x=None,
+    y=None,
+    frame=None,
+    solar_motion=SCHOENRICH2010_SOLAR_MOTION,
+    populations=BENSBY2003,
+    kinematics="local",
+):
     """Thin/thick-disk and halo probabilities from Galactocentric coordinates.
 
     docs/method.md section 4: U, V, W relative to the LSR and the Bensby et
@@ -406,8 +433,10 @@ def kinematic_probabilities(vx, vy=None, vz=None, *, x=None, y=None, frame=None,
     kinematics = _kinematics(kinematics)
     if hasattr(vx, "colnames") or is_dataframe(vx):
         if any(v is not None for v in (vy, vz, x, y)):
-            raise TypeError("kinematic_probabilities: with a table, do not pass vy, vz, x or y "
-                            "(they are read from its columns)")
+            raise TypeError(
+                "kinematic_probabilities: with a table, do not pass vy, vz, x or y "
+                "(they are read from its columns)"
+            )
         cols, frame = _from_table(vx, frame, kinematics)
         vx, vy, vz, x, y = (cols["vx"], cols["vy"], cols["vz"], cols.get("x"), cols.get("y"))
     elif vy is None or vz is None:
@@ -415,9 +444,11 @@ def kinematic_probabilities(vx, vy=None, vz=None, *, x=None, y=None, frame=None,
     frame = get_frame(frame)
     if kinematics == "local":
         if x is None or y is None:
-            raise ValueError("kinematics='local' needs the stars' Galactocentric positions: "
-                             "pass x= and y= (kpc), or the table of fastgrad.galactocentric; "
-                             "kinematics='heliocentric' reads the velocities only")
+            raise ValueError(
+                "kinematics='local' needs the stars' Galactocentric positions: "
+                "pass x= and y= (kpc), or the table of fastgrad.galactocentric; "
+                "kinematics='heliocentric' reads the velocities only"
+            )
         U, V, W = local_lsr_velocities(x, y, vx, vy, vz, frame=frame, solar_motion=solar_motion)
         where = "at the star's position, along its own axes"
     else:
@@ -425,11 +456,14 @@ def kinematic_probabilities(vx, vy=None, vz=None, *, x=None, y=None, frame=None,
         where = "at the Sun, heliocentric axes (not rotated to the star)"
     probs = uvw_probabilities(U, V, W, populations=populations)
     out = Table()
-    for name, values, desc in (("U", U, "towards the Galactic centre"),
-                               ("V", V, "along Galactic rotation"),
-                               ("W", W, "towards the North Galactic Pole")):
-        out[name] = Column(values, unit=_KMS,
-                           description=f"velocity relative to the LSR {where}, {desc}")
+    for name, values, desc in (
+        ("U", U, "towards the Galactic centre"),
+        ("V", V, "along Galactic rotation"),
+        ("W", W, "towards the North Galactic Pole"),
+    ):
+        out[name] = Column(
+            values, unit=_KMS, description=f"velocity relative to the LSR {where}, {desc}"
+        )
     for name in probs.colnames:
         out[name] = probs[name]
     out.meta["kinematics"] = kinematics
@@ -439,8 +473,15 @@ def kinematic_probabilities(vx, vy=None, vz=None, *, x=None, y=None, frame=None,
     return out
 
 
-def add_kinematic_probabilities(table, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION,
-                                populations=BENSBY2003, kinematics="local", copy=True):
+def add_kinematic_probabilities(
+    table,
+    *,
+    frame=None,
+    solar_motion=SCHOENRICH2010_SOLAR_MOTION,
+    populations=BENSBY2003,
+    kinematics="local",
+    copy=True,
+):
     """Add ``U, V, W`` and ``p_<population>`` columns to a table of Galactocentric coordinates.
 
     Parameters
@@ -466,23 +507,31 @@ def add_kinematic_probabilities(table, *, frame=None, solar_motion=SCHOENRICH201
         motion and frame used.
     """
     if copy is False and not hasattr(table, "colnames"):
-        raise TypeError("add_kinematic_probabilities: copy=False needs an astropy Table; a "
-                        "pandas DataFrame is converted to a new Table (use the returned table)")
+        raise TypeError(
+            "add_kinematic_probabilities: copy=False needs an astropy Table; a "
+            "pandas DataFrame is converted to a new Table (use the returned table)"
+        )
     table = as_table("table", table)
-    result = kinematic_probabilities(table, frame=frame, solar_motion=solar_motion,
-                                     populations=populations, kinematics=kinematics)
+    result = kinematic_probabilities(
+        table,
+        frame=frame,
+        solar_motion=solar_motion,
+        populations=populations,
+        kinematics=kinematics,
+    )
     out = Table(table, copy=False) if copy else table
     for name in result.colnames:
         out[name] = result[name]
-    out.meta["kinematics"] = {"velocities": result.meta["kinematics"],
-                              **{k: result.meta[k]
-                                 for k in ("populations", "solar_motion_kms", "frame")}}
+    out.meta["kinematics"] = {
+        "velocities": result.meta["kinematics"],
+        **{k: result.meta[k] for k in ("populations", "solar_motion_kms", "frame")},
+    }
     return out
 
 
 def _frame_from_meta(meta):
     """A Galactocentric frame rebuilt from :func:`fastgrad.frames.frame_metadata`."""
-    from astropy.coordinates import CartesianDifferential, Galactocentric, ICRS
+    from astropy.coordinates import ICRS, CartesianDifferential, Galactocentric
 
     try:
         return Galactocentric(
@@ -496,9 +545,15 @@ def _frame_from_meta(meta):
         return None
 
 
-def halo_cut(table, p_max=paper.P_HALO_MAX, *, frame=None,
-             solar_motion=SCHOENRICH2010_SOLAR_MOTION, populations=BENSBY2003,
-             kinematics="local"):
+def halo_cut(
+    table,
+    p_max=paper.P_HALO_MAX,
+    *,
+    frame=None,
+    solar_motion=SCHOENRICH2010_SOLAR_MOTION,
+    populations=BENSBY2003,
+    kinematics="local",
+):
     """Drop probable halo stars: keep ``p_halo < p_max`` (the paper: 1 %).
 
     Parameters
@@ -523,8 +578,13 @@ def halo_cut(table, p_max=paper.P_HALO_MAX, *, frame=None,
     p_max = as_scalar("p_max", p_max, u.dimensionless_unscaled, minimum=0.0, maximum=1.0)
     table = as_table("table", table)
     if "p_halo" not in table.colnames:
-        table = add_kinematic_probabilities(table, frame=frame, solar_motion=solar_motion,
-                                            populations=populations, kinematics=kinematics)
+        table = add_kinematic_probabilities(
+            table,
+            frame=frame,
+            solar_motion=solar_motion,
+            populations=populations,
+            kinematics=kinematics,
+        )
         if "p_halo" not in table.colnames:
             raise ValueError("populations has no population named 'halo'")
     return apply_cuts(table, [HALO_CUT], thresholds={"p_halo_max": p_max})

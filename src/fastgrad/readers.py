@@ -8,40 +8,61 @@ kinds (:data:`~fastgrad.schema.CATALOG_KINDS`). What they refuse (a truncated
 file, a CSV row with the wrong number of fields, an identifier float64 cannot
 hold) is a :class:`fastgrad.errors.InputError` naming the file, column and rows.
 """
+
 import csv
 import errno
 import gzip
 import numbers
 import os
 import warnings
-from typing import Mapping
+from collections.abc import Mapping
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import Column, MaskedColumn, Table
 
 from ._validation import as_float_array, as_table, is_dataframe
 from .errors import InputError
-from .schema import (CANONICAL_UNITS, CATALOG_KINDS, CATALOG_SCHEMAS, ID_COLUMNS,
-                     LABEL_COLUMNS, TEXT_COLUMNS, MissingColumnsError, reject_rows)
+from .schema import (
+    CANONICAL_UNITS,
+    CATALOG_KINDS,
+    CATALOG_SCHEMAS,
+    ID_COLUMNS,
+    LABEL_COLUMNS,
+    TEXT_COLUMNS,
+    MissingColumnsError,
+    reject_rows,
+)
 
 __all__ = ["read_catalog", "standardize_columns"]
 
 _FORMATS = {
-    ".fits": "fits", ".fit": "fits", ".fts": "fits", ".fz": "fits",
-    ".vot": "votable", ".votable": "votable", ".xml": "votable",
-    ".csv": "csv", ".ecsv": "ecsv", ".parquet": "parquet", ".pq": "parquet",
+    ".fits": "fits",
+    ".fit": "fits",
+    ".fts": "fits",
+    ".fz": "fits",
+    ".vot": "votable",
+    ".votable": "votable",
+    ".xml": "votable",
+    ".csv": "csv",
+    ".ecsv": "ecsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
 }
 
 #: Units the Gaia archive writes that astropy's FITS/VOTable parsers do not read.
 _UNIT_FIXES = {
-    "'dex'": u.dex, "dex": u.dex, "log(cm.s**-2)": u.dex, "'log(cm.s**-2)'": u.dex,
+    "'dex'": u.dex,
+    "dex": u.dex,
+    "log(cm.s**-2)": u.dex,
+    "'log(cm.s**-2)'": u.dex,
     "'electron'.s**-1": u.electron / u.s,
 }
 
 
-def read_catalog(path, kind=None, columns=None, *, format=None, keep="all", allow_empty=False,
-                 **read_kwargs):
+def read_catalog(
+    path, kind=None, columns=None, *, format=None, keep="all", allow_empty=False, **read_kwargs
+):
     """Read a catalogue file into an astropy Table with canonical names and units.
 
     Parameters
@@ -147,19 +168,30 @@ def read_catalog(path, kind=None, columns=None, *, format=None, keep="all", allo
         warnings.filterwarnings("error", message="File may have been truncated")
         try:
             table = _read(path, fmt, read_kwargs)
-        except (FileNotFoundError, IsADirectoryError, PermissionError, ImportError, TypeError,
-                MemoryError, KeyboardInterrupt):
+        except (
+            FileNotFoundError,
+            IsADirectoryError,
+            PermissionError,
+            ImportError,
+            TypeError,
+            MemoryError,
+            KeyboardInterrupt,
+        ):
             raise  # not the file's content: a path, a missing reader or a wrong keyword
         except Exception as exc:
-            raise InputError(f"{path!r}: cannot be read as {fmt} ({type(exc).__name__}: "
-                             f"{str(exc).strip()}); the file may be truncated, corrupt or not "
-                             f"a {fmt} file") from exc
+            raise InputError(
+                f"{path!r}: cannot be read as {fmt} ({type(exc).__name__}: "
+                f"{str(exc).strip()}); the file may be truncated, corrupt or not "
+                f"a {fmt} file"
+            ) from exc
     if not table.colnames:
         raise InputError(f"{path!r}: the {fmt} file holds a table with no columns")
     if len(table) == 0 and not allow_empty:
-        raise InputError(f"{path!r}: the {fmt} table has no rows (columns "
-                         f"{', '.join(table.colnames[:10])}{', ...' if len(table.colnames) > 10 else ''})"
-                         "; pass allow_empty=True to accept an empty catalogue")
+        raise InputError(
+            f"{path!r}: the {fmt} table has no rows (columns "
+            f"{', '.join(table.colnames[:10])}{', ...' if len(table.colnames) > 10 else ''})"
+            "; pass allow_empty=True to accept an empty catalogue"
+        )
     return standardize_columns(table, kind=kind, columns=columns, source=path, keep=keep)
 
 
@@ -167,15 +199,19 @@ def _format_of(path, format):
     if format is not None:
         fmt = format.lower().replace("ascii.", "")
         if fmt not in set(_FORMATS.values()):
-            raise ValueError(f"format must be one of {sorted(set(_FORMATS.values()))}, got {format!r}")
+            raise ValueError(
+                f"format must be one of {sorted(set(_FORMATS.values()))}, got {format!r}"
+            )
         return fmt
     name = path.lower()
     if name.endswith(".gz"):
         name = name[:-3]
     ext = os.path.splitext(name)[1]
     if ext not in _FORMATS:
-        raise ValueError(f"cannot tell the format of {path!r} from its extension; pass "
-                         f"format= one of {sorted(set(_FORMATS.values()))}")
+        raise ValueError(
+            f"cannot tell the format of {path!r} from its extension; pass "
+            f"format= one of {sorted(set(_FORMATS.values()))}"
+        )
     return _FORMATS[ext]
 
 
@@ -292,10 +328,14 @@ def _check_csv_fields(path, read_kwargs):
     except (OSError, UnicodeDecodeError, csv.Error):
         return  # not text, or not a CSV: pandas' own message (named by read_catalog) says so
     if bad:
-        shown = ", ".join(f"line {n} has {k}" for n, k in bad[:5]) + (", ..." if len(bad) > 5 else "")
-        raise InputError(f"{path!r}: {len(bad)} CSV line(s) do not have the {first[1]} fields of "
-                         f"the header (line {first[0]}): {shown}; the file may be truncated or a "
-                         "row malformed")
+        shown = ", ".join(f"line {n} has {k}" for n, k in bad[:5]) + (
+            ", ..." if len(bad) > 5 else ""
+        )
+        raise InputError(
+            f"{path!r}: {len(bad)} CSV line(s) do not have the {first[1]} fields of "
+            f"the header (line {first[0]}): {shown}; the file may be truncated or a "
+            "row malformed"
+        )
 
 
 def _csv_field_counts(path, sep, read_kwargs):
@@ -306,11 +346,14 @@ def _csv_field_counts(path, sep, read_kwargs):
                 first = (line, len(fields))
                 names = [f.strip() for f in fields]
                 dup = sorted({n for n in names if names.count(n) > 1})
-                uses_header = read_kwargs.get("header", "infer") is not None \
-                    and "names" not in read_kwargs
+                uses_header = (
+                    read_kwargs.get("header", "infer") is not None and "names" not in read_kwargs
+                )
                 if dup and uses_header:
-                    raise InputError(f"{path!r}: the CSV header (line {line}) repeats column "
-                                     f"name(s) {dup}; each column needs its own name")
+                    raise InputError(
+                        f"{path!r}: the CSV header (line {line}) repeats column "
+                        f"name(s) {dup}; each column needs its own name"
+                    )
             elif len(fields) != first[1]:
                 bad.append((line, len(fields)))
     return bad, first
@@ -351,8 +394,10 @@ def standardize_columns(table, kind=None, columns=None, *, source=None, keep="al
         try:  # a dict of columns or a structured array, as astropy's Table() takes them
             table = Table(table)
         except Exception:
-            raise TypeError("table: expected an astropy Table or a pandas DataFrame, got "
-                            f"{type(table).__name__}") from None
+            raise TypeError(
+                "table: expected an astropy Table or a pandas DataFrame, got "
+                f"{type(table).__name__}"
+            ) from None
     table = as_table("table", table)
     table = Table(table, copy=False)  # new columns and meta, shared data
     where = f" in {source!r}" if source else ""
@@ -377,17 +422,24 @@ def standardize_columns(table, kind=None, columns=None, *, source=None, keep="al
     missing = [c for c in required if c not in chosen]
     if missing:
         shown = ", ".join(table.colnames[:60]) + (", ..." if len(table.colnames) > 60 else "")
-        lines = [f"{kind} catalogue{where}: {len(missing)} required column(s) missing: "
-                 f"{', '.join(missing)}."]
+        lines = [
+            f"{kind} catalogue{where}: {len(missing)} required column(s) missing: "
+            f"{', '.join(missing)}."
+        ]
         for c in missing:
             lines.append(f"  {c!r}: tried file names {tried[c]}")
         lines.append(f"The file has: {shown}")
-        lines.append("Map a file column with columns={'file_name': 'canonical_name'} (in a "
-                     "run's TOML: [samples.NAME.columns.INPUT] file_name = \"canonical_name\"; "
-                     "default map: "
-                     + ("fastgrad.schema.LAMOST_COLUMN_MAP, formerly LAMOST_COLUMNS"
-                        if kind == "lamost_hot_stars"
-                        else f"fastgrad.schema.CATALOG_SCHEMAS[{kind!r}].column_map") + ").")
+        lines.append(
+            "Map a file column with columns={'file_name': 'canonical_name'} (in a "
+            'run\'s TOML: [samples.NAME.columns.INPUT] file_name = "canonical_name"; '
+            "default map: "
+            + (
+                "fastgrad.schema.LAMOST_COLUMN_MAP, formerly LAMOST_COLUMNS"
+                if kind == "lamost_hot_stars"
+                else f"fastgrad.schema.CATALOG_SCHEMAS[{kind!r}].column_map"
+            )
+            + ")."
+        )
         raise MissingColumnsError("\n".join(lines), missing)
 
     # rename in two steps (so swaps and chains work); a column that already holds
@@ -417,12 +469,16 @@ def standardize_columns(table, kind=None, columns=None, *, source=None, keep="al
             table[name].unit = _UNIT_FIXES[unit.name]
 
     if kind in ("gaia", "gaia_giants") and "parallax_over_error" not in table.colnames:
-        table["parallax_over_error"] = (as_float_array("parallax", table["parallax"], u.mas)
-                                        / as_float_array("parallax_error", table["parallax_error"], u.mas))
+        table["parallax_over_error"] = as_float_array(
+            "parallax", table["parallax"], u.mas
+        ) / as_float_array("parallax_error", table["parallax_error"], u.mas)
     if keep == "canonical":
         table = table[[c for c in table.colnames if c in wanted or c == "parallax_over_error"]]
-    table.meta["catalog"] = {"kind": kind, "source": source,
-                             "columns": {c: n for c, n in chosen.items()}}
+    table.meta["catalog"] = {
+        "kind": kind,
+        "source": source,
+        "columns": {c: n for c, n in chosen.items()},
+    }
     return table
 
 
@@ -436,24 +492,38 @@ def _check_ids(table, name, where):
     data = col.data
     if np.ma.isMaskedArray(data):
         mask = np.ma.getmaskarray(data)
-        reject_rows(label, mask, "have no identifier (masked or blank)",
-                    "every star needs its id; drop those rows first")
+        reject_rows(
+            label,
+            mask,
+            "have no identifier (masked or blank)",
+            "every star needs its id; drop those rows first",
+        )
         data = np.asarray(data.data)
     else:
         data = np.asarray(data)
     if kind == "f":
         with np.errstate(invalid="ignore"):
-            reject_rows(label, ~np.isfinite(data), "have no identifier (NaN)",
-                        "every star needs its id; drop those rows first")
-            inexact = (np.abs(data) > 2.0 ** 53) | (data != np.round(data))
-        reject_rows(label, inexact, "are not integers float64 holds exactly (|id| <= 2**53)",
-                    "ids read as floats lose digits (a Gaia source_id needs 64-bit integers): "
-                    "store or read the column as int64")
+            reject_rows(
+                label,
+                ~np.isfinite(data),
+                "have no identifier (NaN)",
+                "every star needs its id; drop those rows first",
+            )
+            inexact = (np.abs(data) > 2.0**53) | (data != np.round(data))
+        reject_rows(
+            label,
+            inexact,
+            "are not integers float64 holds exactly (|id| <= 2**53)",
+            "ids read as floats lose digits (a Gaia source_id needs 64-bit integers): "
+            "store or read the column as int64",
+        )
         data = data.astype(np.int64)
     if isinstance(col, MaskedColumn) or kind == "f":
-        table.replace_column(name, Column(data, name=name, unit=col.unit,
-                                          description=col.description, meta=col.meta),
-                             copy=False)
+        table.replace_column(
+            name,
+            Column(data, name=name, unit=col.unit, description=col.description, meta=col.meta),
+            copy=False,
+        )
 
 
 def _find_column(colnames, candidates, claimed):
@@ -475,8 +545,7 @@ def _find_column(colnames, candidates, claimed):
 def _filled(col):
     """A float column with masked entries as NaN (cuts then treat them as missing)."""
     data = np.ma.filled(col.data, np.nan) if np.ma.isMaskedArray(col.data) else col.data
-    return Column(data, name=col.name, unit=col.unit, description=col.description,
-                  meta=col.meta)
+    return Column(data, name=col.name, unit=col.unit, description=col.description, meta=col.meta)
 
 
 def _numbers_from_text(table, name, where):
@@ -487,18 +556,19 @@ def _numbers_from_text(table, name, where):
 
     col = table[name]
     text = pd.Series(np.asarray(col.data if hasattr(col, "data") else col, dtype=object))
-    blank = text.isna().to_numpy() | text.map(lambda v: isinstance(v, str) and not v.strip()
-                                               or np.ma.is_masked(v)).to_numpy(dtype=bool)
+    blank = text.isna().to_numpy() | text.map(
+        lambda v: isinstance(v, str) and not v.strip() or np.ma.is_masked(v)
+    ).to_numpy(dtype=bool)
     values = np.array(pd.to_numeric(text.where(~blank), errors="coerce"), dtype=np.float64)
     if np.ma.isMaskedArray(col.data):
         values[np.ma.getmaskarray(col.data)] = np.nan
         blank |= np.ma.getmaskarray(col.data)
     wrong = np.isnan(values) & ~blank
     if wrong.any():
-        reject_rows(f"column {name!r}{where}", wrong,
-                    f"are not numbers (e.g. {text[wrong].iloc[0]!r})")
-    new_col = Column(values, name=name, unit=col.unit, description=col.description,
-                     meta=col.meta)
+        reject_rows(
+            f"column {name!r}{where}", wrong, f"are not numbers (e.g. {text[wrong].iloc[0]!r})"
+        )
+    new_col = Column(values, name=name, unit=col.unit, description=col.description, meta=col.meta)
     table.replace_column(name, new_col, copy=False)
     return table[name]
 
@@ -512,8 +582,11 @@ def _set_canonical_unit(table, name, where):
             text = np.char.decode(np.ma.getdata(col.data), "utf-8")
             kind = MaskedColumn if isinstance(col, MaskedColumn) else Column
             extra = {"mask": col.mask} if kind is MaskedColumn else {}
-            table.replace_column(name, kind(text, name=name, description=col.description,
-                                            meta=col.meta, **extra), copy=False)
+            table.replace_column(
+                name,
+                kind(text, name=name, description=col.description, meta=col.meta, **extra),
+                copy=False,
+            )
         return
     col = table[name]
     target = CANONICAL_UNITS[name]
@@ -522,24 +595,40 @@ def _set_canonical_unit(table, name, where):
     if col.dtype.kind not in "fiu":  # e.g. string identifiers: leave as they are
         return
     new_col = None
-    if target is not None and target != u.dex and isinstance(col.unit, u.UnrecognizedUnit) \
-            and col.unit.name not in _UNIT_FIXES:
+    if (
+        target is not None
+        and target != u.dex
+        and isinstance(col.unit, u.UnrecognizedUnit)
+        and col.unit.name not in _UNIT_FIXES
+    ):
         # assigning the canonical unit would guess a scale the file does not state
-        raise InputError(f"column {name!r}{where} has a unit astropy cannot read "
-                         f"({col.unit.name!r}); expected {target} or a unit convertible to it. "
-                         "Fix the unit (e.g. in a Table passed to standardize_columns)")
+        raise InputError(
+            f"column {name!r}{where} has a unit astropy cannot read "
+            f"({col.unit.name!r}); expected {target} or a unit convertible to it. "
+            "Fix the unit (e.g. in a Table passed to standardize_columns)"
+        )
     if col.dtype.kind == "f" and isinstance(col, MaskedColumn):
         new_col = col = _filled(col)
     unit = col.unit
-    if target is not None and target != u.dex and unit is not None \
-            and not isinstance(unit, u.UnrecognizedUnit) and unit != target:
+    if (
+        target is not None
+        and target != u.dex
+        and unit is not None
+        and not isinstance(unit, u.UnrecognizedUnit)
+        and unit != target
+    ):
         try:
             factor = unit.to(target)
         except u.UnitConversionError:
-            raise ValueError(f"column {name!r}{where} is in {unit}, which cannot be "
-                             f"converted to {target}") from None
-        new_col = Column(np.asarray(col, dtype=np.float64) * factor, name=name,
-                         description=col.description, meta=col.meta)
+            raise ValueError(
+                f"column {name!r}{where} is in {unit}, which cannot be converted to {target}"
+            ) from None
+        new_col = Column(
+            np.asarray(col, dtype=np.float64) * factor,
+            name=name,
+            description=col.description,
+            meta=col.meta,
+        )
     # else: no unit (CSV) or one astropy cannot parse -> the canonical unit is
     # assigned; dimensionless numbers and dex quantities are taken as they are,
     # their file units ("", "'dex'", "log(cm.s**-2)") carry no scale to convert.

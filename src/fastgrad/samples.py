@@ -22,17 +22,25 @@ everything the pipeline needs to know about one survey sample:
 :func:`resolve_sample` builds a spec from a ``[samples.NAME]`` TOML table
 (a preset plus overrides, or every field given), checking every key.
 """
+
 import dataclasses
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping, Optional
 
 from . import paper
 from .errors import ConfigError
 
-__all__ = ["SampleSpec", "PRESETS", "PAPER_NAMES", "DISTANCE_SOURCES", "resolve_sample",
-           "metallicity_error_recipe", "cut_switches"]
+__all__ = [
+    "SampleSpec",
+    "PRESETS",
+    "PAPER_NAMES",
+    "DISTANCE_SOURCES",
+    "resolve_sample",
+    "metallicity_error_recipe",
+    "cut_switches",
+]
 
 #: Where a sample's distances come from (docs/method.md section 2):
 #: ``bailer_jones_geo`` / ``bailer_jones_photogeo`` (Bailer-Jones et al. 2021,
@@ -106,7 +114,7 @@ class SampleSpec:
     radial_velocity: str = "radial_velocity"
     radial_velocity_error: str = "radial_velocity_error"
     distance: str = "bailer_jones_geo"
-    mock: Optional[str] = None
+    mock: str | None = None
     label: str = "[Fe/H]"
     fit: Mapping = field(default_factory=dict)
     azimuthal: Mapping = field(default_factory=dict)
@@ -124,68 +132,102 @@ class SampleSpec:
 
 
 def _frozen(spec):
-    return dataclasses.replace(spec, inputs=MappingProxyType(dict(spec.inputs)),
-                               fit=MappingProxyType(dict(spec.fit)),
-                               azimuthal=MappingProxyType(dict(spec.azimuthal)))
+    return dataclasses.replace(
+        spec,
+        inputs=MappingProxyType(dict(spec.inputs)),
+        fit=MappingProxyType(dict(spec.fit)),
+        azimuthal=MappingProxyType(dict(spec.azimuthal)),
+    )
 
 
 #: The named sample presets (docs/samples.md). ``hotpayne`` and
 #: ``gspspec_giants`` are the paper's two samples (Hawkins 2023, sec. 2).
-PRESETS = MappingProxyType({s.name: _frozen(s) for s in (
-    SampleSpec(
-        "hotpayne",
-        "LAMOST OBAF stars of Xiang et al. (2022, A&A 662, A66; 'HotPayne'), matched "
-        "within 2\" to Gaia DR3, Bailer-Jones (2021) geometric distances: the paper's "
-        "LAMOST sample (Hawkins 2023, sec. 2.1, 2.3)",
-        {"spectra": "lamost_hot_stars", "gaia": "gaia", "distances": "bailer_jones"},
-        join="sky", repeat_spectra=True,
-        cuts_before=("lamost_hot_stars",), cuts_after=("astrometric",),
-        metallicity="feh", metallicity_error="feh_err",
-        radial_velocity="rv", radial_velocity_error="rv_err",
-        mock="lamost_hot_stars", label="[Fe/H]",
-        unconfirmed="the VizieR column names of J/A+A/662/A66 (give them in "
-                    "[samples.NAME.columns.spectra])"),
-    SampleSpec(
-        "gspspec_giants",
-        "Gaia DR3 GSP-Spec giants of the gradient sample (Gaia Collaboration, "
-        "Recio-Blanco et al. 2023, App. B), Gaia RVs, Bailer-Jones (2021) geometric "
-        "distances: the paper's giants (Hawkins 2023, sec. 2.2, 2.3)",
-        {"gaia": "gaia_giants", "distances": "bailer_jones"},
-        cuts_before=("gaia_giants",), cuts_after=("astrometric",),
-        metallicity="mh_gspspec", metallicity_error="half_interval:mh_gspspec_lower,mh_gspspec_upper",
-        mock="gaia_giants", label="[M/H]"),
-    SampleSpec(
-        "apogee_dr17",
-        "SDSS-IV APOGEE DR17 allStar (Abdurro'uf et al. 2022) ASPCAP [Fe/H], joined to "
-        "Gaia DR3 by GAIAEDR3_SOURCE_ID, Bailer-Jones (2021) geometric distances",
-        {"spectra": "apogee_allstar", "gaia": "gaia", "distances": "bailer_jones"},
-        join="source_id", repeat_spectra=True,
-        cuts_before=("apogee_dr17",), cuts_after=("astrometric",),
-        metallicity="feh", metallicity_error="feh_err",
-        radial_velocity="rv", radial_velocity_error="rv_err", label="[Fe/H]"),
-    SampleSpec(
-        "galah_dr3",
-        "GALAH DR3 (Buder et al. 2021) [Fe/H], joined to Gaia DR3 by dr3_source_id, "
-        "Bailer-Jones (2021) geometric distances",
-        {"spectra": "galah_dr3", "gaia": "gaia", "distances": "bailer_jones"},
-        join="source_id", repeat_spectra=True,
-        cuts_before=("galah_dr3",), cuts_after=("astrometric",),
-        metallicity="feh", metallicity_error="feh_err",
-        radial_velocity="rv", radial_velocity_error="rv_err", label="[Fe/H]"),
-    SampleSpec(
-        "xp_giants",
-        "Gaia DR3 XP metallicities of Andrae et al. (2023, ApJS 267, 8): the vetted "
-        "red giants, mh_xgboost, joined to Gaia DR3 by source_id (Gaia RVs), "
-        "Bailer-Jones (2021) geometric distances",
-        {"xp": "xp_andrae2023", "gaia": "gaia", "distances": "bailer_jones"},
-        join="source_id", cuts_before=("xp_giants",), cuts_after=("astrometric",),
-        metallicity="mh_xgboost",
-        # Andrae et al. (2023) give no per-star uncertainty; their validation
-        # against APOGEE shows ~0.1 dex scatter for the vetted giants (sec. 5)
-        metallicity_error="0.1", label="[M/H]",
-        unconfirmed="a per-star [M/H] error: the catalogue has none, 0.1 dex is the "
-                    "scatter Andrae et al. (2023) quote for the vetted giants"),
-)})
+PRESETS = MappingProxyType(
+    {
+        s.name: _frozen(s)
+        for s in (
+            SampleSpec(
+                "hotpayne",
+                "LAMOST OBAF stars of Xiang et al. (2022, A&A 662, A66; 'HotPayne'), matched "
+                "within 2\" to Gaia DR3, Bailer-Jones (2021) geometric distances: the paper's "
+                "LAMOST sample (Hawkins 2023, sec. 2.1, 2.3)",
+                {"spectra": "lamost_hot_stars", "gaia": "gaia", "distances": "bailer_jones"},
+                join="sky",
+                repeat_spectra=True,
+                cuts_before=("lamost_hot_stars",),
+                cuts_after=("astrometric",),
+                metallicity="feh",
+                metallicity_error="feh_err",
+                radial_velocity="rv",
+                radial_velocity_error="rv_err",
+                mock="lamost_hot_stars",
+                label="[Fe/H]",
+                unconfirmed="the VizieR column names of J/A+A/662/A66 (give them in "
+                "[samples.NAME.columns.spectra])",
+            ),
+            SampleSpec(
+                "gspspec_giants",
+                "Gaia DR3 GSP-Spec giants of the gradient sample (Gaia Collaboration, "
+                "Recio-Blanco et al. 2023, App. B), Gaia RVs, Bailer-Jones (2021) geometric "
+                "distances: the paper's giants (Hawkins 2023, sec. 2.2, 2.3)",
+                {"gaia": "gaia_giants", "distances": "bailer_jones"},
+                cuts_before=("gaia_giants",),
+                cuts_after=("astrometric",),
+                metallicity="mh_gspspec",
+                metallicity_error="half_interval:mh_gspspec_lower,mh_gspspec_upper",
+                mock="gaia_giants",
+                label="[M/H]",
+            ),
+            SampleSpec(
+                "apogee_dr17",
+                "SDSS-IV APOGEE DR17 allStar (Abdurro'uf et al. 2022) ASPCAP [Fe/H], joined to "
+                "Gaia DR3 by GAIAEDR3_SOURCE_ID, Bailer-Jones (2021) geometric distances",
+                {"spectra": "apogee_allstar", "gaia": "gaia", "distances": "bailer_jones"},
+                join="source_id",
+                repeat_spectra=True,
+                cuts_before=("apogee_dr17",),
+                cuts_after=("astrometric",),
+                metallicity="feh",
+                metallicity_error="feh_err",
+                radial_velocity="rv",
+                radial_velocity_error="rv_err",
+                label="[Fe/H]",
+            ),
+            SampleSpec(
+                "galah_dr3",
+                "GALAH DR3 (Buder et al. 2021) [Fe/H], joined to Gaia DR3 by dr3_source_id, "
+                "Bailer-Jones (2021) geometric distances",
+                {"spectra": "galah_dr3", "gaia": "gaia", "distances": "bailer_jones"},
+                join="source_id",
+                repeat_spectra=True,
+                cuts_before=("galah_dr3",),
+                cuts_after=("astrometric",),
+                metallicity="feh",
+                metallicity_error="feh_err",
+                radial_velocity="rv",
+                radial_velocity_error="rv_err",
+                label="[Fe/H]",
+            ),
+            SampleSpec(
+                "xp_giants",
+                "Gaia DR3 XP metallicities of Andrae et al. (2023, ApJS 267, 8): the vetted "
+                "red giants, mh_xgboost, joined to Gaia DR3 by source_id (Gaia RVs), "
+                "Bailer-Jones (2021) geometric distances",
+                {"xp": "xp_andrae2023", "gaia": "gaia", "distances": "bailer_jones"},
+                join="source_id",
+                cuts_before=("xp_giants",),
+                cuts_after=("astrometric",),
+                metallicity="mh_xgboost",
+                # Andrae et al. (2023) give no per-star uncertainty; their validation
+                # against APOGEE shows ~0.1 dex scatter for the vetted giants (sec. 5)
+                metallicity_error="0.1",
+                label="[M/H]",
+                unconfirmed="a per-star [M/H] error: the catalogue has none, 0.1 dex is the "
+                "scatter Andrae et al. (2023) quote for the vetted giants",
+            ),
+        )
+    }
+)
 
 #: The paper's sample names: ``[samples.lamost]`` and ``[samples.giants]``
 #: take these presets unless they name another.
@@ -193,9 +235,23 @@ PAPER_NAMES = MappingProxyType({"lamost": "hotpayne", "giants": "gspspec_giants"
 
 #: The fields a ``[samples.NAME]`` table may set (besides ``preset``,
 #: ``inputs``, ``columns`` and ``cuts``).
-_FIELDS = ("description", "join", "match_radius_arcsec", "repeat_spectra", "cuts_before",
-           "cuts_after", "metallicity", "metallicity_error", "radial_velocity",
-           "radial_velocity_error", "distance", "label", "fit", "azimuthal", "input_kinds")
+_FIELDS = (
+    "description",
+    "join",
+    "match_radius_arcsec",
+    "repeat_spectra",
+    "cuts_before",
+    "cuts_after",
+    "metallicity",
+    "metallicity_error",
+    "radial_velocity",
+    "radial_velocity_error",
+    "distance",
+    "label",
+    "fit",
+    "azimuthal",
+    "input_kinds",
+)
 
 #: The keys of a ``[samples.NAME]`` table.
 SAMPLE_KEYS = ("preset", "inputs", "columns", "cuts") + _FIELDS
@@ -218,11 +274,13 @@ def metallicity_error_recipe(recipe):
         except ValueError:
             return "column", (recipe,)
     else:
-        raise ValueError(f"expected a column name, 'half_interval:LO,HI' or a number (dex), "
-                         f"got {recipe!r}")
+        raise ValueError(
+            f"expected a column name, 'half_interval:LO,HI' or a number (dex), got {recipe!r}"
+        )
     if not (value > 0 and value < float("inf")):
-        raise ValueError(f"a constant metallicity error must be a positive number of dex, "
-                         f"got {recipe!r}")
+        raise ValueError(
+            f"a constant metallicity error must be a positive number of dex, got {recipe!r}"
+        )
     return "constant", (value,)
 
 
@@ -236,6 +294,7 @@ def cut_switches(spec, cuts):
     parameter's name with a number. ConfigError names an unknown key.
     """
     from .cuts import get_cuts
+
     by_cut, by_param = {}, {}
     for preset in spec.cut_presets:
         for cut in get_cuts(preset):
@@ -258,27 +317,38 @@ def cut_switches(spec, cuts):
             elif isinstance(value, dict):
                 for p, v in value.items():
                     if p not in cut.params:
-                        raise ConfigError(f"cuts.{key}.{p}: cut {key!r} takes "
-                                          f"{sorted(cut.params) or 'no parameter'}")
+                        raise ConfigError(
+                            f"cuts.{key}.{p}: cut {key!r} takes "
+                            f"{sorted(cut.params) or 'no parameter'}"
+                        )
                     _set(preset, p, v, f"cuts.{key}.{p}")
             else:
-                numeric = [p for p, d in cut.params.items()
-                           if isinstance(d, numbers.Real) and not isinstance(d, bool)]
+                numeric = [
+                    p
+                    for p, d in cut.params.items()
+                    if isinstance(d, numbers.Real) and not isinstance(d, bool)
+                ]
                 if len(numeric) != 1:
-                    raise ConfigError(f"cuts.{key}: cut {key!r} takes "
-                                      f"{sorted(cut.params) or 'no parameter'}: give false to "
-                                      "switch it off, or its parameters by name")
+                    raise ConfigError(
+                        f"cuts.{key}: cut {key!r} takes "
+                        f"{sorted(cut.params) or 'no parameter'}: give false to "
+                        "switch it off, or its parameters by name"
+                    )
                 _set(preset, numeric[0], value, f"cuts.{key}")
         elif key in by_param:
             if isinstance(value, bool):
-                raise ConfigError(f"cuts.{key}: a threshold takes a number; to switch the cut "
-                                  f"off write {by_param[key][0][1].name} = false")
+                raise ConfigError(
+                    f"cuts.{key}: a threshold takes a number; to switch the cut "
+                    f"off write {by_param[key][0][1].name} = false"
+                )
             for preset, _ in by_param[key]:
                 _set(preset, key, value, f"cuts.{key}")
         else:
-            raise ConfigError(f"cuts.{key}: unknown cut or threshold; sample preset "
-                              f"{spec.name!r} has the cuts {sorted(by_cut)} and the thresholds "
-                              f"{sorted(by_param)}")
+            raise ConfigError(
+                f"cuts.{key}: unknown cut or threshold; sample preset "
+                f"{spec.name!r} has the cuts {sorted(by_cut)} and the thresholds "
+                f"{sorted(by_param)}"
+            )
     return frozenset(off), thresholds
 
 
@@ -298,8 +368,7 @@ def resolve_sample(name, table):
         raise ConfigError(f"{where}: expected a table of settings, got {table!r}")
     unknown = sorted(set(table) - set(SAMPLE_KEYS))
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key; a sample takes "
-                          f"{list(SAMPLE_KEYS)}")
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; a sample takes {list(SAMPLE_KEYS)}")
     preset = table.get("preset", name if name in PRESETS else PAPER_NAMES.get(name))
     if preset is not None and preset not in PRESETS:
         raise ConfigError(f"{where}.preset: unknown preset {preset!r}; known: {sorted(PRESETS)}")
@@ -307,8 +376,10 @@ def resolve_sample(name, table):
     kinds = fields.pop("input_kinds", None)
     if preset is None:
         if kinds is None:
-            raise ConfigError(f"{where}: no preset: give input_kinds = {{INPUT = \"KIND\", ...}} "
-                              f"(kinds: {_kinds()}), or preset = one of {sorted(PRESETS)}")
+            raise ConfigError(
+                f'{where}: no preset: give input_kinds = {{INPUT = "KIND", ...}} '
+                f"(kinds: {_kinds()}), or preset = one of {sorted(PRESETS)}"
+            )
         spec = SampleSpec("custom", f"a custom sample ({name})", {})
     else:
         spec = PRESETS[preset]
@@ -335,12 +406,13 @@ def resolve_sample(name, table):
 
 def _kinds():
     from .schema import CATALOG_KINDS
+
     return [k for k in CATALOG_KINDS if k]
 
 
 def _kinds_table(where, kinds):
     if not isinstance(kinds, dict) or not kinds:
-        raise ConfigError(f"{where}: expected a table of input = \"catalogue kind\"")
+        raise ConfigError(f'{where}: expected a table of input = "catalogue kind"')
     for k, v in kinds.items():
         if v not in _kinds():
             raise ConfigError(f"{where}.{k}: unknown catalogue kind {v!r}; known: {_kinds()}")
@@ -348,25 +420,28 @@ def _kinds_table(where, kinds):
 
 def _check_spec(where, spec):
     from .cuts import CUT_PRESETS
+
     if spec.join not in JOINS:
         raise ConfigError(f"{where}.join: expected one of {list(JOINS)}, got {spec.join!r}")
     r = spec.match_radius_arcsec
     if isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0 < r <= 3600:
-        raise ConfigError(f"{where}.match_radius_arcsec: expected a number in (0, 3600] "
-                          f"(arcsec), got {r!r}")
+        raise ConfigError(
+            f"{where}.match_radius_arcsec: expected a number in (0, 3600] (arcsec), got {r!r}"
+        )
     if not isinstance(spec.repeat_spectra, bool):
         raise ConfigError(f"{where}.repeat_spectra: expected true or false")
     for key in ("cuts_before", "cuts_after"):
         value = getattr(spec, key)
         if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}.{key}: expected a list of cut presets "
-                              f"({sorted(CUT_PRESETS)})")
+            raise ConfigError(
+                f"{where}.{key}: expected a list of cut presets ({sorted(CUT_PRESETS)})"
+            )
         for v in value:
             if v not in CUT_PRESETS:
-                raise ConfigError(f"{where}.{key}: unknown cut preset {v!r}; known: "
-                                  f"{sorted(CUT_PRESETS)}")
-    for key in ("metallicity", "radial_velocity", "radial_velocity_error", "label",
-                "description"):
+                raise ConfigError(
+                    f"{where}.{key}: unknown cut preset {v!r}; known: {sorted(CUT_PRESETS)}"
+                )
+    for key in ("metallicity", "radial_velocity", "radial_velocity_error", "label", "description"):
         if not isinstance(getattr(spec, key), str) or not getattr(spec, key):
             raise ConfigError(f"{where}.{key}: expected a string, got {getattr(spec, key)!r}")
     try:
@@ -374,22 +449,26 @@ def _check_spec(where, spec):
     except ValueError as exc:
         raise ConfigError(f"{where}.metallicity_error: {exc}") from None
     if spec.distance not in DISTANCE_SOURCES:
-        raise ConfigError(f"{where}.distance: expected one of {list(DISTANCE_SOURCES)}, got "
-                          f"{spec.distance!r}")
+        raise ConfigError(
+            f"{where}.distance: expected one of {list(DISTANCE_SOURCES)}, got {spec.distance!r}"
+        )
     if spec.distance.startswith("bailer_jones") and "distances" not in spec.inputs:
-        raise ConfigError(f"{where}.distance: {spec.distance!r} needs a 'distances' input "
-                          "(a Bailer-Jones table); use 'parallax' or 'catalog' without one")
+        raise ConfigError(
+            f"{where}.distance: {spec.distance!r} needs a 'distances' input "
+            "(a Bailer-Jones table); use 'parallax' or 'catalog' without one"
+        )
     if not spec.inputs:
         raise ConfigError(f"{where}: the sample has no inputs")
 
 
 def _inputs(where, spec, given):
     if not isinstance(given, dict):
-        raise ConfigError(f"{where}.inputs: expected a table of input = \"path\"")
+        raise ConfigError(f'{where}.inputs: expected a table of input = "path"')
     unknown = sorted(set(given) - set(spec.inputs))
     if unknown:
-        raise ConfigError(f"{where}.inputs.{unknown[0]}: preset {spec.name!r} reads "
-                          f"{list(spec.inputs)}")
+        raise ConfigError(
+            f"{where}.inputs.{unknown[0]}: preset {spec.name!r} reads {list(spec.inputs)}"
+        )
     for k, v in given.items():
         if not isinstance(v, str) or not v:
             raise ConfigError(f"{where}.inputs.{k}: expected a file path, got {v!r}")
@@ -402,8 +481,9 @@ def _columns(where, spec, given):
     out = {}
     for inp, mapping in given.items():
         if inp not in spec.inputs:
-            raise ConfigError(f"{where}.columns.{inp}: no such input; the sample reads "
-                              f"{list(spec.inputs)}")
+            raise ConfigError(
+                f"{where}.columns.{inp}: no such input; the sample reads {list(spec.inputs)}"
+            )
         if not isinstance(mapping, dict):
             raise ConfigError(f"{where}.columns.{inp}: expected 'file column' = 'canonical name'")
         for k, v in mapping.items():

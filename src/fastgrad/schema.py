@@ -27,8 +27,10 @@ these units:
   in a canonical unit), :func:`source_label` and :func:`reject_rows` (the
   shared wording of messages about a catalogue's rows).
 """
+
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 import astropy.units as u
 
@@ -66,46 +68,90 @@ _PC = u.pc
 #: Unit of every canonical column; ``None`` = dimensionless or an identifier.
 #: Gaia DR3 archive names are used verbatim; ``logg`` and the abundances are
 #: in dex (logg: log10 of g in cm s^-2).
-CANONICAL_UNITS = MappingProxyType({
-    # identifiers: Gaia DR3 source_id; a spectrum (LAMOST LRS obsid; any other
-    # survey's spectrum id, e.g. HotPayne SpecID, GALAH sobject_id: spec_id);
-    # a survey's star (APOGEE_ID, GALAH's 2MASS star_id: star_id)
-    "source_id": None, "obsid": None, "spec_id": None, "star_id": None,
-    # Gaia DR3 gaia_source
-    "ra": u.deg, "dec": u.deg,
-    "ra_error": u.mas, "dec_error": u.mas,
-    "parallax": u.mas, "parallax_error": u.mas, "parallax_over_error": None,
-    "pmra": _MASYR, "pmra_error": _MASYR, "pmdec": _MASYR, "pmdec_error": _MASYR,
-    "radial_velocity": _KMS, "radial_velocity_error": _KMS,
-    "ra_dec_corr": None, "ra_pmra_corr": None, "ra_pmdec_corr": None,
-    "dec_pmra_corr": None, "dec_pmdec_corr": None, "pmra_pmdec_corr": None,
-    "phot_g_mean_mag": u.mag,
-    # Gaia DR3 astrophysical_parameters (GSP-Spec); flags_gspspec: the
-    # 41-character quality string (Recio-Blanco et al. 2023, Table 2)
-    "mh_gspspec": _DEX, "mh_gspspec_lower": _DEX, "mh_gspspec_upper": _DEX,
-    "teff_gspspec": u.K, "logg_gspspec": _DEX, "flags_gspspec": None,
-    # Bailer-Jones et al. 2021 geometric and photogeometric distances (16th,
-    # 50th, 84th percentiles)
-    "r_med_geo": _PC, "r_lo_geo": _PC, "r_hi_geo": _PC,
-    "r_med_photogeo": _PC, "r_lo_photogeo": _PC, "r_hi_photogeo": _PC,
-    # derived by add_distances
-    "distance": u.kpc, "distance_error": u.kpc,
-    # spectroscopic surveys: LAMOST hot stars (HotPayne), LAMOST LRS, APOGEE,
-    # GALAH ([Fe/H] is feh whatever the survey calls it; a survey's overall
-    # [M/H], APOGEE's M_H, is mh)
-    "teff": u.K, "teff_err": u.K, "logg": _DEX, "logg_err": _DEX,
-    "feh": _DEX, "feh_err": _DEX, "mh": _DEX, "mh_err": _DEX,
-    "vsini": _KMS, "snr": None, "chi2ratio": None,
-    "rv": _KMS, "rv_err": _KMS, "rv_scatter": _KMS,
-    # survey bit masks and flags (integers)
-    "aspcapflag": None, "starflag": None, "extratarg": None,
-    "flag_sp": None, "flag_fe_h": None,
-    # Gaia XP metallicities: Andrae et al. 2023 (XGBoost) and Khalatyan et
-    # al. 2024 (SHBoost; median and 16th/84th percentiles)
-    "mh_xgboost": _DEX, "teff_xgboost": u.K, "logg_xgboost": _DEX,
-    "mh_shboost": _DEX, "mh_shboost_lower": _DEX, "mh_shboost_upper": _DEX,
-    "teff_shboost": u.K, "logg_shboost": _DEX,
-})
+CANONICAL_UNITS = MappingProxyType(
+    {
+        # identifiers: Gaia DR3 source_id; a spectrum (LAMOST LRS obsid; any other
+        # survey's spectrum id, e.g. HotPayne SpecID, GALAH sobject_id: spec_id);
+        # a survey's star (APOGEE_ID, GALAH's 2MASS star_id: star_id)
+        "source_id": None,
+        "obsid": None,
+        "spec_id": None,
+        "star_id": None,
+        # Gaia DR3 gaia_source
+        "ra": u.deg,
+        "dec": u.deg,
+        "ra_error": u.mas,
+        "dec_error": u.mas,
+        "parallax": u.mas,
+        "parallax_error": u.mas,
+        "parallax_over_error": None,
+        "pmra": _MASYR,
+        "pmra_error": _MASYR,
+        "pmdec": _MASYR,
+        "pmdec_error": _MASYR,
+        "radial_velocity": _KMS,
+        "radial_velocity_error": _KMS,
+        "ra_dec_corr": None,
+        "ra_pmra_corr": None,
+        "ra_pmdec_corr": None,
+        "dec_pmra_corr": None,
+        "dec_pmdec_corr": None,
+        "pmra_pmdec_corr": None,
+        "phot_g_mean_mag": u.mag,
+        # Gaia DR3 astrophysical_parameters (GSP-Spec); flags_gspspec: the
+        # 41-character quality string (Recio-Blanco et al. 2023, Table 2)
+        "mh_gspspec": _DEX,
+        "mh_gspspec_lower": _DEX,
+        "mh_gspspec_upper": _DEX,
+        "teff_gspspec": u.K,
+        "logg_gspspec": _DEX,
+        "flags_gspspec": None,
+        # Bailer-Jones et al. 2021 geometric and photogeometric distances (16th,
+        # 50th, 84th percentiles)
+        "r_med_geo": _PC,
+        "r_lo_geo": _PC,
+        "r_hi_geo": _PC,
+        "r_med_photogeo": _PC,
+        "r_lo_photogeo": _PC,
+        "r_hi_photogeo": _PC,
+        # derived by add_distances
+        "distance": u.kpc,
+        "distance_error": u.kpc,
+        # spectroscopic surveys: LAMOST hot stars (HotPayne), LAMOST LRS, APOGEE,
+        # GALAH ([Fe/H] is feh whatever the survey calls it; a survey's overall
+        # [M/H], APOGEE's M_H, is mh)
+        "teff": u.K,
+        "teff_err": u.K,
+        "logg": _DEX,
+        "logg_err": _DEX,
+        "feh": _DEX,
+        "feh_err": _DEX,
+        "mh": _DEX,
+        "mh_err": _DEX,
+        "vsini": _KMS,
+        "snr": None,
+        "chi2ratio": None,
+        "rv": _KMS,
+        "rv_err": _KMS,
+        "rv_scatter": _KMS,
+        # survey bit masks and flags (integers)
+        "aspcapflag": None,
+        "starflag": None,
+        "extratarg": None,
+        "flag_sp": None,
+        "flag_fe_h": None,
+        # Gaia XP metallicities: Andrae et al. 2023 (XGBoost) and Khalatyan et
+        # al. 2024 (SHBoost; median and 16th/84th percentiles)
+        "mh_xgboost": _DEX,
+        "teff_xgboost": u.K,
+        "logg_xgboost": _DEX,
+        "mh_shboost": _DEX,
+        "mh_shboost_lower": _DEX,
+        "mh_shboost_upper": _DEX,
+        "teff_shboost": u.K,
+        "logg_shboost": _DEX,
+    }
+)
 
 
 #: Canonical identifier columns: 64-bit integers, never missing.
@@ -120,13 +166,31 @@ LABEL_COLUMNS = ("spec_id", "star_id", "flags_gspspec")
 #: numbers: a flag string of digits would lose its leading zeros).
 TEXT_COLUMNS = ("star_id", "flags_gspspec")
 
-_GAIA_REQUIRED = ("source_id", "ra", "dec", "parallax", "parallax_error", "pmra",
-                  "pmra_error", "pmdec", "pmdec_error", "ra_error", "dec_error")
-_GAIA_OPTIONAL = ("parallax_over_error", "radial_velocity", "radial_velocity_error",
-                  "ra_dec_corr", "ra_pmra_corr", "ra_pmdec_corr", "dec_pmra_corr",
-                  "dec_pmdec_corr", "pmra_pmdec_corr")
-_GSPSPEC = ("mh_gspspec", "mh_gspspec_lower", "mh_gspspec_upper", "teff_gspspec",
-            "logg_gspspec")
+_GAIA_REQUIRED = (
+    "source_id",
+    "ra",
+    "dec",
+    "parallax",
+    "parallax_error",
+    "pmra",
+    "pmra_error",
+    "pmdec",
+    "pmdec_error",
+    "ra_error",
+    "dec_error",
+)
+_GAIA_OPTIONAL = (
+    "parallax_over_error",
+    "radial_velocity",
+    "radial_velocity_error",
+    "ra_dec_corr",
+    "ra_pmra_corr",
+    "ra_pmdec_corr",
+    "dec_pmra_corr",
+    "dec_pmdec_corr",
+    "pmra_pmdec_corr",
+)
+_GSPSPEC = ("mh_gspspec", "mh_gspspec_lower", "mh_gspspec_upper", "teff_gspspec", "logg_gspspec")
 _GAIA_RV = ("radial_velocity", "radial_velocity_error")
 _SPECTRO = ("teff", "teff_err", "logg", "logg_err")
 # what every later step needs of a spectroscopic catalogue: its position (the
@@ -137,13 +201,25 @@ _SPECTRO_REQUIRED = ("ra", "dec", "feh", "feh_err", "rv", "rv_err")
 #: VizieR I/355/gaiadr3 names -> Gaia DR3 archive names (tried after the
 #: archive names themselves, so archive files need no mapping).
 GAIA_VIZIER_COLUMNS = {
-    "Source": "source_id", "RA_ICRS": "ra", "DE_ICRS": "dec",
-    "e_RA_ICRS": "ra_error", "e_DE_ICRS": "dec_error",
-    "Plx": "parallax", "e_Plx": "parallax_error", "RPlx": "parallax_over_error",
-    "pmRA": "pmra", "e_pmRA": "pmra_error", "pmDE": "pmdec", "e_pmDE": "pmdec_error",
-    "RV": "radial_velocity", "e_RV": "radial_velocity_error",
-    "RADEcor": "ra_dec_corr", "RApmRAcor": "ra_pmra_corr", "RApmDEcor": "ra_pmdec_corr",
-    "DEpmRAcor": "dec_pmra_corr", "DEpmDEcor": "dec_pmdec_corr",
+    "Source": "source_id",
+    "RA_ICRS": "ra",
+    "DE_ICRS": "dec",
+    "e_RA_ICRS": "ra_error",
+    "e_DE_ICRS": "dec_error",
+    "Plx": "parallax",
+    "e_Plx": "parallax_error",
+    "RPlx": "parallax_over_error",
+    "pmRA": "pmra",
+    "e_pmRA": "pmra_error",
+    "pmDE": "pmdec",
+    "e_pmDE": "pmdec_error",
+    "RV": "radial_velocity",
+    "e_RV": "radial_velocity_error",
+    "RADEcor": "ra_dec_corr",
+    "RApmRAcor": "ra_pmra_corr",
+    "RApmDEcor": "ra_pmdec_corr",
+    "DEpmRAcor": "dec_pmra_corr",
+    "DEpmDEcor": "dec_pmdec_corr",
     "pmRApmDEcor": "pmra_pmdec_corr",
 }
 
@@ -154,16 +230,24 @@ GAIA_VIZIER_COLUMNS = {
 #: conventions of the same table and were not seen in a ReadMe here.
 GSPSPEC_COLUMNS = {
     "Source": "source_id",
-    "Teff-S": "teff_gspspec", "logg-S": "logg_gspspec", "[M/H]-S": "mh_gspspec",
-    "b_[M/H]-S": "mh_gspspec_lower", "B_[M/H]-S": "mh_gspspec_upper",
+    "Teff-S": "teff_gspspec",
+    "logg-S": "logg_gspspec",
+    "[M/H]-S": "mh_gspspec",
+    "b_[M/H]-S": "mh_gspspec_lower",
+    "B_[M/H]-S": "mh_gspspec_upper",
     "Flags-S": "flags_gspspec",
 }
 
 #: VizieR I/352/gedr3dis names -> Bailer-Jones archive names (``b_``/``B_`` are the
 #: 16th/84th percentiles; matched case-sensitively first, so they stay apart).
 BAILER_JONES_VIZIER_COLUMNS = {
-    "Source": "source_id", "rgeo": "r_med_geo", "b_rgeo": "r_lo_geo", "B_rgeo": "r_hi_geo",
-    "rpgeo": "r_med_photogeo", "b_rpgeo": "r_lo_photogeo", "B_rpgeo": "r_hi_photogeo",
+    "Source": "source_id",
+    "rgeo": "r_med_geo",
+    "b_rgeo": "r_lo_geo",
+    "B_rgeo": "r_hi_geo",
+    "rpgeo": "r_med_photogeo",
+    "b_rpgeo": "r_lo_photogeo",
+    "B_rpgeo": "r_hi_photogeo",
 }
 
 #: File (VizieR or the authors' FITS) column name -> canonical name, for the
@@ -177,18 +261,47 @@ BAILER_JONES_VIZIER_COLUMNS = {
 #: band). Override entries with ``read_catalog(..., columns={"SNR_r": "snr"})``
 #: (``columns`` is tried before this dict) or edit this dict.
 LAMOST_COLUMN_MAP = {
-    "ObsID": "obsid", "obsid": "obsid", "SpecID": "spec_id",
-    "RAdeg": "ra", "RAJ2000": "ra", "RA_ICRS": "ra", "RA": "ra",
-    "DEdeg": "dec", "DEJ2000": "dec", "DE_ICRS": "dec", "DEC": "dec",
-    "Teff": "teff", "e_Teff": "teff_err", "Teff_err": "teff_err", "teff_error": "teff_err",
-    "logg": "logg", "e_logg": "logg_err", "logg_err": "logg_err", "logg_error": "logg_err",
-    "[Fe/H]": "feh", "FeH": "feh", "Fe_H": "feh",
-    "e_[Fe/H]": "feh_err", "e_FeH": "feh_err", "FeH_err": "feh_err", "Fe_H_err": "feh_err",
+    "ObsID": "obsid",
+    "obsid": "obsid",
+    "SpecID": "spec_id",
+    "RAdeg": "ra",
+    "RAJ2000": "ra",
+    "RA_ICRS": "ra",
+    "RA": "ra",
+    "DEdeg": "dec",
+    "DEJ2000": "dec",
+    "DE_ICRS": "dec",
+    "DEC": "dec",
+    "Teff": "teff",
+    "e_Teff": "teff_err",
+    "Teff_err": "teff_err",
+    "teff_error": "teff_err",
+    "logg": "logg",
+    "e_logg": "logg_err",
+    "logg_err": "logg_err",
+    "logg_error": "logg_err",
+    "[Fe/H]": "feh",
+    "FeH": "feh",
+    "Fe_H": "feh",
+    "e_[Fe/H]": "feh_err",
+    "e_FeH": "feh_err",
+    "FeH_err": "feh_err",
+    "Fe_H_err": "feh_err",
     "feh_error": "feh_err",
-    "vsini": "vsini", "Vsini": "vsini", "vsin_i": "vsini",
-    "SNRg": "snr", "snr_g": "snr", "S/Ng": "snr", "SNR": "snr",
-    "chi2ratio": "chi2ratio", "chi2_ratio": "chi2ratio",
-    "RV": "rv", "HRV": "rv", "e_RV": "rv_err", "e_HRV": "rv_err", "RV_err": "rv_err",
+    "vsini": "vsini",
+    "Vsini": "vsini",
+    "vsin_i": "vsini",
+    "SNRg": "snr",
+    "snr_g": "snr",
+    "S/Ng": "snr",
+    "SNR": "snr",
+    "chi2ratio": "chi2ratio",
+    "chi2_ratio": "chi2ratio",
+    "RV": "rv",
+    "HRV": "rv",
+    "e_RV": "rv_err",
+    "e_HRV": "rv_err",
+    "RV_err": "rv_err",
     "rv_error": "rv_err",
 }
 
@@ -206,18 +319,38 @@ LAMOST_LRS_COLUMNS = {"snrg": "snr"}
 #: and ``_PHOTOGEO``). allStar has no Gaia ra/dec errors or correlations:
 #: those come from a ``gaia_source`` join by ``source_id``.
 APOGEE_ALLSTAR_COLUMNS = {
-    "APOGEE_ID": "star_id", "RA": "ra", "DEC": "dec", "GAIAEDR3_SOURCE_ID": "source_id",
-    "TEFF": "teff", "TEFF_ERR": "teff_err", "LOGG": "logg", "LOGG_ERR": "logg_err",
-    "M_H": "mh", "M_H_ERR": "mh_err", "FE_H": "feh", "FE_H_ERR": "feh_err",
-    "SNR": "snr", "ASPCAPFLAG": "aspcapflag", "STARFLAG": "starflag",
-    "EXTRATARG": "extratarg", "VHELIO_AVG": "rv", "VERR": "rv_err", "VSCATTER": "rv_scatter",
-    "GAIAEDR3_PARALLAX": "parallax", "GAIAEDR3_PARALLAX_ERROR": "parallax_error",
-    "GAIAEDR3_PMRA": "pmra", "GAIAEDR3_PMRA_ERROR": "pmra_error",
-    "GAIAEDR3_PMDEC": "pmdec", "GAIAEDR3_PMDEC_ERROR": "pmdec_error",
+    "APOGEE_ID": "star_id",
+    "RA": "ra",
+    "DEC": "dec",
+    "GAIAEDR3_SOURCE_ID": "source_id",
+    "TEFF": "teff",
+    "TEFF_ERR": "teff_err",
+    "LOGG": "logg",
+    "LOGG_ERR": "logg_err",
+    "M_H": "mh",
+    "M_H_ERR": "mh_err",
+    "FE_H": "feh",
+    "FE_H_ERR": "feh_err",
+    "SNR": "snr",
+    "ASPCAPFLAG": "aspcapflag",
+    "STARFLAG": "starflag",
+    "EXTRATARG": "extratarg",
+    "VHELIO_AVG": "rv",
+    "VERR": "rv_err",
+    "VSCATTER": "rv_scatter",
+    "GAIAEDR3_PARALLAX": "parallax",
+    "GAIAEDR3_PARALLAX_ERROR": "parallax_error",
+    "GAIAEDR3_PMRA": "pmra",
+    "GAIAEDR3_PMRA_ERROR": "pmra_error",
+    "GAIAEDR3_PMDEC": "pmdec",
+    "GAIAEDR3_PMDEC_ERROR": "pmdec_error",
     "GAIAEDR3_PHOT_G_MEAN_MAG": "phot_g_mean_mag",
-    "GAIAEDR3_R_MED_GEO": "r_med_geo", "GAIAEDR3_R_LO_GEO": "r_lo_geo",
-    "GAIAEDR3_R_HI_GEO": "r_hi_geo", "GAIAEDR3_R_MED_PHOTOGEO": "r_med_photogeo",
-    "GAIAEDR3_R_LO_PHOTOGEO": "r_lo_photogeo", "GAIAEDR3_R_HI_PHOTOGEO": "r_hi_photogeo",
+    "GAIAEDR3_R_MED_GEO": "r_med_geo",
+    "GAIAEDR3_R_LO_GEO": "r_lo_geo",
+    "GAIAEDR3_R_HI_GEO": "r_hi_geo",
+    "GAIAEDR3_R_MED_PHOTOGEO": "r_med_photogeo",
+    "GAIAEDR3_R_LO_PHOTOGEO": "r_lo_photogeo",
+    "GAIAEDR3_R_HI_PHOTOGEO": "r_hi_photogeo",
 }
 
 #: GALAH DR3 ``main_allstar`` names -> canonical (all confirmed in the GALAH
@@ -227,9 +360,17 @@ APOGEE_ALLSTAR_COLUMNS = {
 #: ``rv_galah``/``e_rv_galah`` (km/s; the schema gives no unit). The
 #: ``VAC_GaiaEDR3`` catalogue carries Gaia's names and ``r_*_geo`` verbatim.
 GALAH_DR3_COLUMNS = {
-    "sobject_id": "spec_id", "dr3_source_id": "source_id", "ra_dr2": "ra",
-    "dec_dr2": "dec", "e_teff": "teff_err", "e_logg": "logg_err", "fe_h": "feh",
-    "e_fe_h": "feh_err", "snr_c3_iraf": "snr", "rv_galah": "rv", "e_rv_galah": "rv_err",
+    "sobject_id": "spec_id",
+    "dr3_source_id": "source_id",
+    "ra_dr2": "ra",
+    "dec_dr2": "dec",
+    "e_teff": "teff_err",
+    "e_logg": "logg_err",
+    "fe_h": "feh",
+    "e_fe_h": "feh_err",
+    "snr_c3_iraf": "snr",
+    "rv_galah": "rv",
+    "e_rv_galah": "rv_err",
 }
 
 #: Andrae et al. (2023, ApJS 267, 8) XGBoost tables: the names are the
@@ -247,12 +388,21 @@ XP_ANDRAE2023_COLUMNS = {"GaiaDR3": "source_id", "Source": "source_id"}
 #: (``[M/H]``, ``b_[M/H]``, ``B_[M/H]``). Give the file's names with a column
 #: map when they differ.
 XP_SHBOOST_COLUMNS = {
-    "GaiaDR3": "source_id", "Source": "source_id",
-    "met50": "mh_shboost", "mh50": "mh_shboost", "[M/H]": "mh_shboost",
-    "met16": "mh_shboost_lower", "mh16": "mh_shboost_lower", "b_[M/H]": "mh_shboost_lower",
-    "met84": "mh_shboost_upper", "mh84": "mh_shboost_upper", "B_[M/H]": "mh_shboost_upper",
-    "teff50": "teff_shboost", "Teff": "teff_shboost",
-    "logg50": "logg_shboost", "logg": "logg_shboost",
+    "GaiaDR3": "source_id",
+    "Source": "source_id",
+    "met50": "mh_shboost",
+    "mh50": "mh_shboost",
+    "[M/H]": "mh_shboost",
+    "met16": "mh_shboost_lower",
+    "mh16": "mh_shboost_lower",
+    "b_[M/H]": "mh_shboost_lower",
+    "met84": "mh_shboost_upper",
+    "mh84": "mh_shboost_upper",
+    "B_[M/H]": "mh_shboost_upper",
+    "teff50": "teff_shboost",
+    "Teff": "teff_shboost",
+    "logg50": "logg_shboost",
+    "logg": "logg_shboost",
 }
 
 
@@ -275,44 +425,90 @@ class CatalogSchema(NamedTuple):
 
 
 #: Catalogue kind -> :class:`CatalogSchema` (docs/method.md section 1).
-CATALOG_SCHEMAS = MappingProxyType({
-    "gaia": CatalogSchema(_GAIA_REQUIRED, _GAIA_OPTIONAL, GAIA_VIZIER_COLUMNS),
-    # gaia_source x astrophysical_parameters (archive, or VizieR gaiadr3 x paramp)
-    "gaia_giants": CatalogSchema(
-        _GAIA_REQUIRED + _GAIA_RV + _GSPSPEC,
-        tuple(c for c in _GAIA_OPTIONAL if c not in _GAIA_RV) + ("flags_gspspec",),
-        {**GAIA_VIZIER_COLUMNS, **GSPSPEC_COLUMNS}),
-    # astrophysical_parameters (or VizieR paramp) alone, joined by source_id
-    "gaia_gspspec": CatalogSchema(("source_id",) + _GSPSPEC, ("flags_gspspec",),
-                                  GSPSPEC_COLUMNS),
-    "bailer_jones": CatalogSchema(("source_id", "r_med_geo", "r_lo_geo", "r_hi_geo"),
-                                  ("r_med_photogeo", "r_lo_photogeo", "r_hi_photogeo"),
-                                  BAILER_JONES_VIZIER_COLUMNS),
-    "lamost_hot_stars": CatalogSchema(_SPECTRO_REQUIRED,
-                                      ("obsid", "spec_id") + _SPECTRO
-                                      + ("vsini", "snr", "chi2ratio"), LAMOST_COLUMN_MAP),
-    "lamost_lrs": CatalogSchema(_SPECTRO_REQUIRED, ("obsid",) + _SPECTRO + ("snr",),
-                                LAMOST_LRS_COLUMNS),
-    "apogee_allstar": CatalogSchema(
-        ("source_id",) + _SPECTRO_REQUIRED,
-        ("star_id",) + _SPECTRO + ("mh", "mh_err", "snr", "aspcapflag", "starflag",
-                                   "extratarg", "rv_scatter", "parallax", "parallax_error",
-                                   "pmra", "pmra_error", "pmdec", "pmdec_error",
-                                   "phot_g_mean_mag", "r_med_geo", "r_lo_geo", "r_hi_geo",
-                                   "r_med_photogeo", "r_lo_photogeo", "r_hi_photogeo"),
-        APOGEE_ALLSTAR_COLUMNS),
-    "galah_dr3": CatalogSchema(("source_id",) + _SPECTRO_REQUIRED,
-                               ("spec_id", "star_id") + _SPECTRO
-                               + ("flag_sp", "flag_fe_h", "snr"), GALAH_DR3_COLUMNS),
-    "xp_andrae2023": CatalogSchema(
-        ("source_id", "mh_xgboost"),
-        ("teff_xgboost", "logg_xgboost", "phot_g_mean_mag", "ra", "dec", "parallax",
-         "parallax_error", "pmra", "pmra_error", "pmdec", "pmdec_error") + _GAIA_RV,
-        XP_ANDRAE2023_COLUMNS),
-    "xp_shboost": CatalogSchema(("source_id", "mh_shboost"),
-                                ("mh_shboost_lower", "mh_shboost_upper", "teff_shboost",
-                                 "logg_shboost"), XP_SHBOOST_COLUMNS),
-})
+CATALOG_SCHEMAS = MappingProxyType(
+    {
+        "gaia": CatalogSchema(_GAIA_REQUIRED, _GAIA_OPTIONAL, GAIA_VIZIER_COLUMNS),
+        # gaia_source x astrophysical_parameters (archive, or VizieR gaiadr3 x paramp)
+        "gaia_giants": CatalogSchema(
+            _GAIA_REQUIRED + _GAIA_RV + _GSPSPEC,
+            tuple(c for c in _GAIA_OPTIONAL if c not in _GAIA_RV) + ("flags_gspspec",),
+            {**GAIA_VIZIER_COLUMNS, **GSPSPEC_COLUMNS},
+        ),
+        # astrophysical_parameters (or VizieR paramp) alone, joined by source_id
+        "gaia_gspspec": CatalogSchema(
+            ("source_id",) + _GSPSPEC, ("flags_gspspec",), GSPSPEC_COLUMNS
+        ),
+        "bailer_jones": CatalogSchema(
+            ("source_id", "r_med_geo", "r_lo_geo", "r_hi_geo"),
+            ("r_med_photogeo", "r_lo_photogeo", "r_hi_photogeo"),
+            BAILER_JONES_VIZIER_COLUMNS,
+        ),
+        "lamost_hot_stars": CatalogSchema(
+            _SPECTRO_REQUIRED,
+            ("obsid", "spec_id") + _SPECTRO + ("vsini", "snr", "chi2ratio"),
+            LAMOST_COLUMN_MAP,
+        ),
+        "lamost_lrs": CatalogSchema(
+            _SPECTRO_REQUIRED, ("obsid",) + _SPECTRO + ("snr",), LAMOST_LRS_COLUMNS
+        ),
+        "apogee_allstar": CatalogSchema(
+            ("source_id",) + _SPECTRO_REQUIRED,
+            ("star_id",)
+            + _SPECTRO
+            + (
+                "mh",
+                "mh_err",
+                "snr",
+                "aspcapflag",
+                "starflag",
+                "extratarg",
+                "rv_scatter",
+                "parallax",
+                "parallax_error",
+                "pmra",
+                "pmra_error",
+                "pmdec",
+                "pmdec_error",
+                "phot_g_mean_mag",
+                "r_med_geo",
+                "r_lo_geo",
+                "r_hi_geo",
+                "r_med_photogeo",
+                "r_lo_photogeo",
+                "r_hi_photogeo",
+            ),
+            APOGEE_ALLSTAR_COLUMNS,
+        ),
+        "galah_dr3": CatalogSchema(
+            ("source_id",) + _SPECTRO_REQUIRED,
+            ("spec_id", "star_id") + _SPECTRO + ("flag_sp", "flag_fe_h", "snr"),
+            GALAH_DR3_COLUMNS,
+        ),
+        "xp_andrae2023": CatalogSchema(
+            ("source_id", "mh_xgboost"),
+            (
+                "teff_xgboost",
+                "logg_xgboost",
+                "phot_g_mean_mag",
+                "ra",
+                "dec",
+                "parallax",
+                "parallax_error",
+                "pmra",
+                "pmra_error",
+                "pmdec",
+                "pmdec_error",
+            )
+            + _GAIA_RV,
+            XP_ANDRAE2023_COLUMNS,
+        ),
+        "xp_shboost": CatalogSchema(
+            ("source_id", "mh_shboost"),
+            ("mh_shboost_lower", "mh_shboost_upper", "teff_shboost", "logg_shboost"),
+            XP_SHBOOST_COLUMNS,
+        ),
+    }
+)
 
 #: The catalogue kinds :func:`fastgrad.readers.read_catalog` knows (``None``:
 #: no required columns).
@@ -362,8 +558,12 @@ def column_values(table, name, unit=None):
         col = table[name]
     except (KeyError, ValueError):
         raise MissingColumnsError(f"column {name!r} is missing", [name]) from None
-    if unit is not None and unit != _DEX and getattr(col, "unit", None) is not None \
-            and not isinstance(col.unit, u.UnrecognizedUnit):
+    if (
+        unit is not None
+        and unit != _DEX
+        and getattr(col, "unit", None) is not None
+        and not isinstance(col.unit, u.UnrecognizedUnit)
+    ):
         return as_float_array(name, col, unit)
     if hasattr(col, "unit") and hasattr(col, "data"):
         col = col.data

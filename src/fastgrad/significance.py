@@ -30,17 +30,24 @@ Fisher-Yates shuffle of the bin labels per permutation, from a counter-based
 stream keyed by (seed, k), OpenMP over permutations; the numbers are the same
 for any thread count.  1000 permutations of 1e6 stars take a few seconds.
 """
-import numpy as np
-import astropy.units as u
 
+import astropy.units as u
+import numpy as np
+
+from . import paper
 from ._kernels import core as _core
 from ._seeds import seed64
 from ._threads import threads_for
 from ._validation import as_count, as_float_array, as_scalar, check_lengths, raise_bad_rows
-from . import paper
 
-__all__ = ["azimuthal_significance", "cell_significance", "permutation_test",
-           "DEFAULT_N_PERMUTATIONS", "SIGNIFICANCE_LEVEL", "MAP_FWER_LEVEL"]
+__all__ = [
+    "azimuthal_significance",
+    "cell_significance",
+    "permutation_test",
+    "DEFAULT_N_PERMUTATIONS",
+    "SIGNIFICANCE_LEVEL",
+    "MAP_FWER_LEVEL",
+]
 
 #: permutations per ring (fastgrad's choice): p-values down to 1e-3
 DEFAULT_N_PERMUTATIONS = 1000
@@ -56,8 +63,16 @@ MAP_FWER_LEVEL = 0.05
 _TIE_RTOL = 1e-12
 
 
-def permutation_test(labels, values, n_bins, *, n_permutations=DEFAULT_N_PERMUTATIONS,
-                     seed=None, per_bin=False, n_threads=None):
+def permutation_test(
+    labels,
+    values,
+    n_bins,
+    *,
+    n_permutations=DEFAULT_N_PERMUTATIONS,
+    seed=None,
+    per_bin=False,
+    n_threads=None,
+):
     """Permutation test of "the values do not depend on the bin".
 
     The values are permuted among the stars (equivalently, the labels), the
@@ -128,11 +143,25 @@ def permutation_test(labels, values, n_bins, *, n_permutations=DEFAULT_N_PERMUTA
     var = np.mean((d - mu) ** 2) / counts * (n - counts) / max(n - 1, 1)
     inv_sd = np.divide(1.0, np.sqrt(var), out=np.zeros(n_bins), where=var > 0)
     thresholds = dev * (1 - _TIE_RTOL) if per_bin else np.empty(0)
-    _core.permutation_test(lab, d, counts, total, np.uint64(key), permuted, thresholds,
-                           inv_sd if per_bin else np.empty(0), exceed, max_z,
-                           threads_for("permutation", n * K, n_threads))
-    out = {"statistic": observed, "permuted": permuted, "n_permutations": K,
-           "p_value": float((1 + np.sum(permuted >= observed * (1 - _TIE_RTOL))) / (1 + K))}
+    _core.permutation_test(
+        lab,
+        d,
+        counts,
+        total,
+        np.uint64(key),
+        permuted,
+        thresholds,
+        inv_sd if per_bin else np.empty(0),
+        exceed,
+        max_z,
+        threads_for("permutation", n * K, n_threads),
+    )
+    out = {
+        "statistic": observed,
+        "permuted": permuted,
+        "n_permutations": K,
+        "p_value": float((1 + np.sum(permuted >= observed * (1 - _TIE_RTOL))) / (1 + K)),
+    }
     if per_bin:
         out["bin_p_value"] = (1 + exceed) / (1 + K)
         z = np.sort(max_z)
@@ -145,14 +174,23 @@ def _rows_in_bins(edges, x):
     """Bin of each x for ``edges`` (half-open, the last closed), -1 outside."""
     n_bins = edges.size - 1
     label = np.searchsorted(edges, x, side="right") - 1
-    label[x == edges[-1]] = n_bins - 1       # the last bin is closed, as in the profile
+    label[x == edges[-1]] = n_bins - 1  # the last bin is closed, as in the profile
     label[(label < 0) | (label >= n_bins)] = -1
     return label
 
 
-def azimuthal_significance(R, phi, delta, ring=paper.RINGS[0], *, bins=None,
-                           min_count=paper.PROFILE_MIN_COUNT,
-                           n_permutations=DEFAULT_N_PERMUTATIONS, seed=None, n_threads=None):
+def azimuthal_significance(
+    R,
+    phi,
+    delta,
+    ring=paper.RINGS[0],
+    *,
+    bins=None,
+    min_count=paper.PROFILE_MIN_COUNT,
+    n_permutations=DEFAULT_N_PERMUTATIONS,
+    seed=None,
+    n_threads=None,
+):
     """Permutation test of "no azimuthal structure" in one ring of radius.
 
     Parameters
@@ -185,7 +223,8 @@ def azimuthal_significance(R, phi, delta, ring=paper.RINGS[0], *, bins=None,
         ``n_permutations``; ``significant`` (``p_value < SIGNIFICANCE_LEVEL``).
         With fewer than two usable bins the p-values are NaN.
     """
-    from .azimuthal import phi_edges     # azimuthal imports this module
+    from .azimuthal import phi_edges  # azimuthal imports this module
+
     R = as_float_array("R", R, u.kpc)
     phi = as_float_array("phi", phi, u.rad)
     if isinstance(delta, u.Quantity):
@@ -204,22 +243,41 @@ def azimuthal_significance(R, phi, delta, ring=paper.RINGS[0], *, bins=None,
     sel = (R >= lo) & (R < hi)
     label, d = _rows_in_bins(edges, phi[sel]), delta[sel]
     label, d, k = _used_bins(label, d, edges.size - 1, min_count)
-    out = {"R_lo": lo, "R_hi": hi, "n_stars": int(d.size), "n_bins": int(k),
-           "n_permutations": n_permutations}
+    out = {
+        "R_lo": lo,
+        "R_hi": hi,
+        "n_stars": int(d.size),
+        "n_bins": int(k),
+        "n_permutations": n_permutations,
+    }
     if k < 2:
-        return {**out, "statistic": np.nan, "chi2": np.nan, "dof": max(k - 1, 0),
-                "p_value": np.nan, "p_value_chi2": np.nan, "significant": False}
+        return {
+            **out,
+            "statistic": np.nan,
+            "chi2": np.nan,
+            "dof": max(k - 1, 0),
+            "p_value": np.nan,
+            "p_value_chi2": np.nan,
+            "significant": False,
+        }
     # permuting the deviations among fixed bins is permuting the azimuths
-    test = permutation_test(label, d, k, n_permutations=n_permutations, seed=seed,
-                            n_threads=n_threads)
+    test = permutation_test(
+        label, d, k, n_permutations=n_permutations, seed=seed, n_threads=n_threads
+    )
     observed, p_value = test["statistic"], test["p_value"]
     variance = np.var(d, ddof=1)
     chi2 = observed / variance if variance > 0 else np.nan
     from scipy.stats import chi2 as chi2_dist
-    return {**out, "statistic": float(observed), "chi2": float(chi2), "dof": int(k - 1),
-            "p_value": float(p_value),
-            "p_value_chi2": float(chi2_dist.sf(chi2, k - 1)) if np.isfinite(chi2) else np.nan,
-            "significant": bool(p_value < SIGNIFICANCE_LEVEL)}
+
+    return {
+        **out,
+        "statistic": float(observed),
+        "chi2": float(chi2),
+        "dof": int(k - 1),
+        "p_value": float(p_value),
+        "p_value_chi2": float(chi2_dist.sf(chi2, k - 1)) if np.isfinite(chi2) else np.nan,
+        "significant": bool(p_value < SIGNIFICANCE_LEVEL),
+    }
 
 
 def _used_bins(label, values, n_bins, min_count):
@@ -234,9 +292,17 @@ def _used_bins(label, values, n_bins, min_count):
     return new_label[label[keep]], values[keep], int(used.sum())
 
 
-def cell_significance(cell, values, n_cells, *, min_count=1,
-                      n_permutations=DEFAULT_N_PERMUTATIONS, seed=None,
-                      alpha=MAP_FWER_LEVEL, n_threads=None):
+def cell_significance(
+    cell,
+    values,
+    n_cells,
+    *,
+    min_count=1,
+    n_permutations=DEFAULT_N_PERMUTATIONS,
+    seed=None,
+    alpha=MAP_FWER_LEVEL,
+    n_threads=None,
+):
     """Per-cell permutation test of the cell means of a map (docs/method.md s. 6).
 
     The values of the stars in cells with at least ``min_count`` stars are
@@ -291,18 +357,31 @@ def cell_significance(cell, values, n_cells, *, min_count=1,
     tested = np.flatnonzero(counts >= min_count)
     p = np.full(n_cells, np.nan)
     p_adj = np.full(n_cells, np.nan)
-    summary = {"n_cells": int(k), "n_stars": int(v.size), "n_permutations": K,
-               "min_p_value": 1.0 / (1 + K), "alpha": float(alpha),
-               "expected_fraction_p_below_0.05": 0.05,
-               "fraction_p_below_0.05": np.nan, "n_significant": 0,
-               "fraction_significant": np.nan, "p_value_global": np.nan}
+    summary = {
+        "n_cells": int(k),
+        "n_stars": int(v.size),
+        "n_permutations": K,
+        "min_p_value": 1.0 / (1 + K),
+        "alpha": float(alpha),
+        "expected_fraction_p_below_0.05": 0.05,
+        "fraction_p_below_0.05": np.nan,
+        "n_significant": 0,
+        "fraction_significant": np.nan,
+        "p_value_global": np.nan,
+    }
     if k >= 2:
-        test = permutation_test(label, v, k, n_permutations=K, seed=seed, per_bin=True,
-                                n_threads=n_threads)
+        test = permutation_test(
+            label, v, k, n_permutations=K, seed=seed, per_bin=True, n_threads=n_threads
+        )
         p[tested] = test["bin_p_value"]
         p_adj[tested] = test["bin_p_value_fwer"]
         n_sig = int(np.sum(p_adj[tested] <= alpha))
-        summary.update({"fraction_p_below_0.05": float(np.mean(p[tested] < 0.05)),
-                        "n_significant": n_sig, "fraction_significant": n_sig / k,
-                        "p_value_global": test["p_value"]})
+        summary.update(
+            {
+                "fraction_p_below_0.05": float(np.mean(p[tested] < 0.05)),
+                "n_significant": n_sig,
+                "fraction_significant": n_sig / k,
+                "p_value_global": test["p_value"],
+            }
+        )
     return p, p_adj, summary

@@ -3,12 +3,13 @@
 docs/method.md section 3.  The kernels (``_core.mc_transform``) reduce each star's
 draws on the fly: memory stays O(N) whatever ``n_samples``.
 """
+
 import copy
 import functools
 import sys
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import Table
 from astropy.utils.masked import Masked
 
@@ -18,25 +19,42 @@ from ._threads import threads_for
 from ._validation import as_count, as_float_array, as_table, check_lengths, raise_bad_rows
 from .frames import PM_TO_KMS, frame_constants, frame_metadata, get_frame
 
-__all__ = ["galactocentric", "mc_galactocentric", "add_galactocentric", "galactocentric_inputs",
-           "COORD_NAMES", "GALACTOCENTRIC_COLUMNS", "GAIA_CORRELATIONS", "MAX_N_SAMPLES",
-           "INPUT_LIMITS"]
+__all__ = [
+    "galactocentric",
+    "mc_galactocentric",
+    "add_galactocentric",
+    "galactocentric_inputs",
+    "COORD_NAMES",
+    "GALACTOCENTRIC_COLUMNS",
+    "GAIA_CORRELATIONS",
+    "MAX_N_SAMPLES",
+    "INPUT_LIMITS",
+]
 
 #: output columns, in the kernel's order, with their units
 COORD_NAMES = ("x", "y", "z", "vx", "vy", "vz", "R", "phi", "absz")
 COORD_UNITS = (u.kpc, u.kpc, u.kpc, u.km / u.s, u.km / u.s, u.km / u.s, u.kpc, u.rad, u.kpc)
 COORD_DESCRIPTIONS = (
-    "Galactocentric x (Sun at x < 0)", "Galactocentric y (direction of rotation at the Sun)",
+    "Galactocentric x (Sun at x < 0)",
+    "Galactocentric y (direction of rotation at the Sun)",
     "Galactocentric z (towards the North Galactic Pole)",
-    "Galactocentric v_x", "Galactocentric v_y", "Galactocentric v_z",
+    "Galactocentric v_x",
+    "Galactocentric v_y",
+    "Galactocentric v_z",
     "cylindrical radius sqrt(x^2 + y^2)",
     "azimuth atan2(y, -x): 0 at the Sun, growing with Galactic rotation",
     "|z|",
 )
 
 #: Gaia DR3 correlation columns used for a correlated draw, in the kernel's order
-GAIA_CORRELATIONS = ("ra_dec_corr", "ra_pmra_corr", "ra_pmdec_corr",
-                     "dec_pmra_corr", "dec_pmdec_corr", "pmra_pmdec_corr")
+GAIA_CORRELATIONS = (
+    "ra_dec_corr",
+    "ra_pmra_corr",
+    "ra_pmdec_corr",
+    "dec_pmra_corr",
+    "dec_pmdec_corr",
+    "pmra_pmdec_corr",
+)
 
 _NAN_POLICIES = ("raise", "propagate")
 
@@ -58,9 +76,16 @@ MAX_N_SAMPLES = 10**7
 #: ``dec_error`` (mas) at most a degree, 3.6e6 (the draws refuse more than ~4
 #: arcmin anyway: :func:`mc_galactocentric`).
 INPUT_LIMITS = {
-    "ra": 360.0, "distance": 1e5, "pmra": 1e6, "pmdec": 1e6, "radial_velocity": 299792.458,
-    "ra_error": 3.6e6, "dec_error": 3.6e6,
-    "distance_error": 1e5, "pmra_error": 1e6, "pmdec_error": 1e6,
+    "ra": 360.0,
+    "distance": 1e5,
+    "pmra": 1e6,
+    "pmdec": 1e6,
+    "radial_velocity": 299792.458,
+    "ra_error": 3.6e6,
+    "dec_error": 3.6e6,
+    "distance_error": 1e5,
+    "pmra_error": 1e6,
+    "pmdec_error": 1e6,
     "radial_velocity_error": 299792.458,
 }
 
@@ -79,8 +104,12 @@ def _inputs(names_units, values, nan_policy):
             continue
         nonfinite = ~np.isfinite(arr)
         if nan_policy == "raise":
-            raise_bad_rows(name, nonfinite, "are NaN, infinite or masked",
-                           "pass nan_policy='propagate' to get NaN rows instead")
+            raise_bad_rows(
+                name,
+                nonfinite,
+                "are NaN, infinite or masked",
+                "pass nan_policy='propagate' to get NaN rows instead",
+            )
         bad |= nonfinite
     return arrays, n, bad, extrema
 
@@ -114,8 +143,9 @@ def _check_ranges(arrays, ok, extrema):
     bad = _exceeds(arrays["dec"], extrema["dec"], all_ok, ok, -90.0, 90.0)
     if bad is not None:
         raise_bad_rows("dec", bad, "are outside [-90, 90] deg")
-    bad = _exceeds(arrays["distance"], extrema["distance"], all_ok, ok,
-                   np.nextafter(0.0, 1.0), np.inf)
+    bad = _exceeds(
+        arrays["distance"], extrema["distance"], all_ok, ok, np.nextafter(0.0, 1.0), np.inf
+    )
     if bad is not None:
         raise_bad_rows("distance", bad, "are not positive (distance in kpc)")
     for name, limit in INPUT_LIMITS.items():
@@ -123,13 +153,27 @@ def _check_ranges(arrays, ok, extrema):
             continue
         bad = _exceeds(arrays[name], extrema[name], all_ok, ok, -limit, limit)
         if bad is not None:
-            raise_bad_rows(name, bad, f"exceed {limit:g} {_UNITS[name]} in absolute value",
-                           _LIMIT_HINTS.get(name, "not a star of the Milky Way or its neighbours"))
+            raise_bad_rows(
+                name,
+                bad,
+                f"exceed {limit:g} {_UNITS[name]} in absolute value",
+                _LIMIT_HINTS.get(name, "not a star of the Milky Way or its neighbours"),
+            )
 
 
-_UNITS = {"ra": "deg", "ra_error": "mas", "dec_error": "mas", "distance": "kpc",
-          "pmra": "mas/yr", "pmdec": "mas/yr", "radial_velocity": "km/s", "distance_error": "kpc", "pmra_error": "mas/yr",
-          "pmdec_error": "mas/yr", "radial_velocity_error": "km/s"}
+_UNITS = {
+    "ra": "deg",
+    "ra_error": "mas",
+    "dec_error": "mas",
+    "distance": "kpc",
+    "pmra": "mas/yr",
+    "pmdec": "mas/yr",
+    "radial_velocity": "km/s",
+    "distance_error": "kpc",
+    "pmra_error": "mas/yr",
+    "pmdec_error": "mas/yr",
+    "radial_velocity_error": "km/s",
+}
 _LIMIT_HINTS = {
     "distance": "distance is in kpc (1/parallax of a parallax near zero is no distance)",
     "distance_error": "distance_error is in kpc",
@@ -141,12 +185,15 @@ _LIMIT_HINTS = {
 def _check_output(out, ok, with_errors):
     """No row of valid input may come out non-finite (an overflow would give
     inf or NaN silently): a last guard, raising naming the rows."""
-    rows = out[:18 if with_errors else 9]
+    rows = out[: 18 if with_errors else 9]
     if ok.all() and np.isfinite(np.sum(rows)):  # one pass: NaN and inf propagate
         return
-    raise_bad_rows("output", ok & ~np.isfinite(rows).all(axis=0),
-                   "came out non-finite from valid input (an overflow)",
-                   "please report this with the rows' inputs")
+    raise_bad_rows(
+        "output",
+        ok & ~np.isfinite(rows).all(axis=0),
+        "came out non-finite from valid input (an overflow)",
+        "please report this with the rows' inputs",
+    )
 
 
 def _ids(ids, n):
@@ -167,9 +214,12 @@ def _ids(ids, n):
         else:
             ids = ids.to_numpy()
     if mask is not None:
-        raise_bad_rows("ids", np.broadcast_to(mask, np.shape(ids)).reshape(-1),
-                       "are masked or missing",
-                       "every star needs its own id (the key of its random stream)")
+        raise_bad_rows(
+            "ids",
+            np.broadcast_to(mask, np.shape(ids)).reshape(-1),
+            "are masked or missing",
+            "every star needs its own id (the key of its random stream)",
+        )
     arr = np.asarray(ids)
     if arr.shape != (n,):
         raise ValueError(f"ids: expected shape ({n},), got {arr.shape}")
@@ -183,8 +233,9 @@ def _ids(ids, n):
     same = keys[order[1:]] == keys[order[:-1]]
     dup[order[1:][same]] = True
     dup[order[:-1][same]] = True
-    raise_bad_rows("ids", dup, "are repeated",
-                   "each star needs its own id (the key of its random stream)")
+    raise_bad_rows(
+        "ids", dup, "are repeated", "each star needs its own id (the key of its random stream)"
+    )
     return keys
 
 
@@ -316,13 +367,28 @@ def _threads_for(n_rows, n_threads):
     return threads_for("transform", n_rows, n_threads)
 
 
-_POSITIONAL = (("ra", u.deg), ("dec", u.deg), ("distance", u.kpc),
-               ("pmra", u.mas / u.yr), ("pmdec", u.mas / u.yr),
-               ("radial_velocity", u.km / u.s))
+_POSITIONAL = (
+    ("ra", u.deg),
+    ("dec", u.deg),
+    ("distance", u.kpc),
+    ("pmra", u.mas / u.yr),
+    ("pmdec", u.mas / u.yr),
+    ("radial_velocity", u.km / u.s),
+)
 
 
-def galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, frame=None,
-                   nan_policy="raise", n_threads=None):
+def galactocentric(
+    ra,
+    dec,
+    distance,
+    pmra,
+    pmdec,
+    radial_velocity,
+    *,
+    frame=None,
+    nan_policy="raise",
+    n_threads=None,
+):
     """Galactocentric positions and velocities of stars (no uncertainties).
 
     Parameters
@@ -370,16 +436,29 @@ def galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, frame=Non
     """
     _check_policy(nan_policy)
     (A, tvec, vvec), frame_meta = _frame_parts(frame)
-    a, n, bad, extrema = _inputs(_POSITIONAL, (ra, dec, distance, pmra, pmdec, radial_velocity), nan_policy)
+    a, n, bad, extrema = _inputs(
+        _POSITIONAL, (ra, dec, distance, pmra, pmdec, radial_velocity), nan_policy
+    )
     ok = ~bad
     _check_ranges(a, ok, extrema)
 
     def kernel(sel, out):
         # ra, dec in degrees: the kernel converts them (no temporary copies)
         return _core.nominal_transform(
-            sel(a["ra"]), sel(a["dec"]), sel(a["distance"]), sel(a["pmra"]),
-            sel(a["pmdec"]), sel(a["radial_velocity"]), A, tvec, vvec, PM_TO_KMS, out,
-            _threads_for(out.shape[1], n_threads), _DEG)
+            sel(a["ra"]),
+            sel(a["dec"]),
+            sel(a["distance"]),
+            sel(a["pmra"]),
+            sel(a["pmdec"]),
+            sel(a["radial_velocity"]),
+            A,
+            tvec,
+            vvec,
+            PM_TO_KMS,
+            out,
+            _threads_for(out.shape[1], n_threads),
+            _DEG,
+        )
 
     out, n_bad = _on_valid_rows(ok, 9, kernel, reuse=True)
     if n_bad:  # the kernel counted stars with a non-finite output: name them
@@ -387,10 +466,28 @@ def galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, frame=Non
     return _table(out, False, frame_meta)
 
 
-def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_error,
-                      dec_error, distance_error, pmra_error, pmdec_error,
-                      radial_velocity_error, n_samples=1000, frame=None, seed=None,
-                      correlations=None, ids=None, nan_policy="raise", n_threads=None):
+def mc_galactocentric(
+    ra,
+    dec,
+    distance,
+    pmra,
+    pmdec,
+    radial_velocity,
+    *,
+    ra_error,
+    dec_error,
+    distance_error,
+    pmra_error,
+    pmdec_error,
+    radial_velocity_error,
+    n_samples=1000,
+    frame=None,
+    seed=None,
+    correlations=None,
+    ids=None,
+    nan_policy="raise",
+    n_threads=None,
+):
     """Galactocentric coordinates with Monte-Carlo uncertainties (docs/method.md section 3).
 
     Each star's observables are drawn ``n_samples`` times from normals around
@@ -449,13 +546,32 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
     _check_policy(nan_policy)
     (A, tvec, vvec), frame_meta = _frame_parts(frame)
     n_samples = as_count("n_samples", n_samples, minimum=2, maximum=MAX_N_SAMPLES)
-    err_spec = (("ra_error", u.mas), ("dec_error", u.mas), ("distance_error", u.kpc),
-                ("pmra_error", u.mas / u.yr), ("pmdec_error", u.mas / u.yr),
-                ("radial_velocity_error", u.km / u.s))
-    a, n, bad, extrema = _inputs(_POSITIONAL + err_spec,
-                        (ra, dec, distance, pmra, pmdec, radial_velocity, ra_error, dec_error,
-                         distance_error, pmra_error, pmdec_error, radial_velocity_error),
-                        nan_policy)
+    err_spec = (
+        ("ra_error", u.mas),
+        ("dec_error", u.mas),
+        ("distance_error", u.kpc),
+        ("pmra_error", u.mas / u.yr),
+        ("pmdec_error", u.mas / u.yr),
+        ("radial_velocity_error", u.km / u.s),
+    )
+    a, n, bad, extrema = _inputs(
+        _POSITIONAL + err_spec,
+        (
+            ra,
+            dec,
+            distance,
+            pmra,
+            pmdec,
+            radial_velocity,
+            ra_error,
+            dec_error,
+            distance_error,
+            pmra_error,
+            pmdec_error,
+            radial_velocity_error,
+        ),
+        nan_policy,
+    )
     ok = ~bad
     _check_ranges(a, ok, extrema)
     for name, _ in err_spec:
@@ -467,23 +583,45 @@ def mc_galactocentric(ra, dec, distance, pmra, pmdec, radial_velocity, *, ra_err
     def kernel(sel, out):
         status = np.zeros(out.shape[1], dtype=np.int8)
         _core.mc_transform(
-            sel(a["ra"]) * _DEG, sel(a["dec"]) * _DEG, sel(a["distance"]), sel(a["pmra"]),
-            sel(a["pmdec"]), sel(a["radial_velocity"]), sel(a["ra_error"]) * _MAS,
-            sel(a["dec_error"]) * _MAS, sel(a["distance_error"]), sel(a["pmra_error"]),
-            sel(a["pmdec_error"]), sel(a["radial_velocity_error"]),
-            corr if corr.shape[0] == 0 else sel(corr), sel(ids), A, tvec, vvec, PM_TO_KMS,
-            int(n_samples), np.uint64(seed), out, status, _threads_for(out.shape[1], n_threads))
+            sel(a["ra"]) * _DEG,
+            sel(a["dec"]) * _DEG,
+            sel(a["distance"]),
+            sel(a["pmra"]),
+            sel(a["pmdec"]),
+            sel(a["radial_velocity"]),
+            sel(a["ra_error"]) * _MAS,
+            sel(a["dec_error"]) * _MAS,
+            sel(a["distance_error"]),
+            sel(a["pmra_error"]),
+            sel(a["pmdec_error"]),
+            sel(a["radial_velocity_error"]),
+            corr if corr.shape[0] == 0 else sel(corr),
+            sel(ids),
+            A,
+            tvec,
+            vvec,
+            PM_TO_KMS,
+            int(n_samples),
+            np.uint64(seed),
+            out,
+            status,
+            _threads_for(out.shape[1], n_threads),
+        )
         return status
 
     out, sub_status = _on_valid_rows(ok, 18, kernel)
     status = np.zeros(n, dtype=np.int8)
     if sub_status is not None:
         status[ok] = sub_status
-    raise_bad_rows("ra_error/dec_error", status == 2,
-                   "exceed ~4 arcmin (2.4e5 mas / cos dec): not astrometric errors",
-                   "ra_error and dec_error are in mas")
-    raise_bad_rows("correlations", status == 1,
-                   "give a covariance that is not positive semi-definite")
+    raise_bad_rows(
+        "ra_error/dec_error",
+        status == 2,
+        "exceed ~4 arcmin (2.4e5 mas / cos dec): not astrometric errors",
+        "ra_error and dec_error are in mas",
+    )
+    raise_bad_rows(
+        "correlations", status == 1, "give a covariance that is not positive semi-definite"
+    )
     _check_output(out, ok, True)
     return _table(out, True, frame_meta, n_samples, seed)
 
@@ -498,13 +636,28 @@ GALACTOCENTRIC_COLUMNS = COORD_NAMES + tuple(c + "_err" for c in COORD_NAMES)
 
 #: The canonical Gaia DR3 columns the Monte Carlo reads besides the radial
 #: velocity, its error and the ids (units of :func:`mc_galactocentric`).
-_MC_INPUTS = ("ra", "dec", "distance", "pmra", "pmdec", "ra_error", "dec_error",
-              "distance_error", "pmra_error", "pmdec_error")
+_MC_INPUTS = (
+    "ra",
+    "dec",
+    "distance",
+    "pmra",
+    "pmdec",
+    "ra_error",
+    "dec_error",
+    "distance_error",
+    "pmra_error",
+    "pmdec_error",
+)
 
 
-def galactocentric_inputs(colnames=(), *, radial_velocity="radial_velocity",
-                          radial_velocity_error="radial_velocity_error", correlations=None,
-                          ids="source_id"):
+def galactocentric_inputs(
+    colnames=(),
+    *,
+    radial_velocity="radial_velocity",
+    radial_velocity_error="radial_velocity_error",
+    correlations=None,
+    ids="source_id",
+):
     """The columns :func:`add_galactocentric` reads from a table.
 
     Parameters
@@ -526,14 +679,29 @@ def galactocentric_inputs(colnames=(), *, radial_velocity="radial_velocity",
         corr = [c for c in GAIA_CORRELATIONS if c in colnames]
     else:
         corr = list(GAIA_CORRELATIONS) if correlations else []
-    return [*_MC_INPUTS, radial_velocity, radial_velocity_error, *corr,
-            *([ids] if ids is not None else [])]
+    return [
+        *_MC_INPUTS,
+        radial_velocity,
+        radial_velocity_error,
+        *corr,
+        *([ids] if ids is not None else []),
+    ]
 
 
-def add_galactocentric(table, *, n_samples=1000, seed=None, frame=None,
-                       radial_velocity="radial_velocity",
-                       radial_velocity_error="radial_velocity_error", correlations=None,
-                       ids="source_id", nan_policy="raise", n_threads=None, copy=True):
+def add_galactocentric(
+    table,
+    *,
+    n_samples=1000,
+    seed=None,
+    frame=None,
+    radial_velocity="radial_velocity",
+    radial_velocity_error="radial_velocity_error",
+    correlations=None,
+    ids="source_id",
+    nan_policy="raise",
+    n_threads=None,
+    copy=True,
+):
     """Add Monte-Carlo Galactocentric coordinates to a catalogue (docs/method.md section 3).
 
     The Table -> Table form of :func:`mc_galactocentric`, the one step both
@@ -583,21 +751,38 @@ def add_galactocentric(table, *, n_samples=1000, seed=None, frame=None,
     if copy is False and not isinstance(table, Table):
         raise TypeError("add_galactocentric: copy=False needs an astropy Table")
     table = as_table("table", table)
-    needed = galactocentric_inputs(table.colnames, radial_velocity=radial_velocity,
-                                   radial_velocity_error=radial_velocity_error,
-                                   correlations=correlations, ids=ids)
+    needed = galactocentric_inputs(
+        table.colnames,
+        radial_velocity=radial_velocity,
+        radial_velocity_error=radial_velocity_error,
+        correlations=correlations,
+        ids=ids,
+    )
     missing = [c for c in needed if c not in table.colnames]
     if missing:
         raise MissingColumnsError(f"add_galactocentric: column(s) {missing} missing", missing)
     corr = {c: table[c] for c in needed if c in GAIA_CORRELATIONS}
     gc = mc_galactocentric(
-        table["ra"], table["dec"], table["distance"], table["pmra"], table["pmdec"],
-        table[radial_velocity], ra_error=table["ra_error"], dec_error=table["dec_error"],
-        distance_error=table["distance_error"], pmra_error=table["pmra_error"],
-        pmdec_error=table["pmdec_error"], radial_velocity_error=table[radial_velocity_error],
-        n_samples=n_samples, frame=frame, seed=seed, correlations=corr or None,
-        ids=table[ids] if ids is not None else None, nan_policy=nan_policy,
-        n_threads=n_threads)
+        table["ra"],
+        table["dec"],
+        table["distance"],
+        table["pmra"],
+        table["pmdec"],
+        table[radial_velocity],
+        ra_error=table["ra_error"],
+        dec_error=table["dec_error"],
+        distance_error=table["distance_error"],
+        pmra_error=table["pmra_error"],
+        pmdec_error=table["pmdec_error"],
+        radial_velocity_error=table[radial_velocity_error],
+        n_samples=n_samples,
+        frame=frame,
+        seed=seed,
+        correlations=corr or None,
+        ids=table[ids] if ids is not None else None,
+        nan_policy=nan_policy,
+        n_threads=n_threads,
+    )
     out = Table(table, copy=False) if copy else table
     for name in gc.colnames:
         out[name] = gc[name]

@@ -16,6 +16,7 @@ pipeline (:mod:`fastgrad.pipeline`) compares its fits with it here:
   95 % coverage with binomial errors), which :mod:`fastgrad.calibrate` reports
   (docs/method.md section 9).
 """
+
 import astropy.units as u
 import numpy as np
 from astropy.table import Table, hstack
@@ -23,8 +24,15 @@ from scipy import stats
 
 from .azimuthal import annulus_mean
 
-__all__ = ["slope_pulls", "matched_filter", "recover_amplitude", "COVERAGE_LEVELS",
-           "BIAS_P_VALUE", "pull_coverage", "calibration_table"]
+__all__ = [
+    "slope_pulls",
+    "matched_filter",
+    "recover_amplitude",
+    "COVERAGE_LEVELS",
+    "BIAS_P_VALUE",
+    "pull_coverage",
+    "calibration_table",
+]
 
 #: |pull| thresholds of the coverages and the fraction of a calibrated
 #: (standard normal) pull inside each: P(|N(0, 1)| < 1) and P(|N(0, 1)| < 1.96)
@@ -63,11 +71,17 @@ def slope_pulls(table, truth_rows):
         if not match or not fitted:
             continue
         t = match[0]
-        out.append({"bin_lo": float(row["bin_lo"]), "bin_hi": float(row["bin_hi"]),
-                    "n_stars": int(row["n_stars"]),
-                    "slope": float(row["slope"]), "slope_err": float(row["slope_err"]),
-                    "slope_true": float(t["slope"]),
-                    "pull": float((row["slope"] - t["slope"]) / row["slope_err"])})
+        out.append(
+            {
+                "bin_lo": float(row["bin_lo"]),
+                "bin_hi": float(row["bin_hi"]),
+                "n_stars": int(row["n_stars"]),
+                "slope": float(row["slope"]),
+                "slope_err": float(row["slope_err"]),
+                "slope_true": float(t["slope"]),
+                "pull": float((row["slope"] - t["slope"]) / row["slope_err"]),
+            }
+        )
     return out
 
 
@@ -116,8 +130,10 @@ def matched_filter(R, delta, shape, half_width):
     dg = g - g_mean
     sxx = np.sum(dg * dg)
     if not sxx > 0 or n < 3:
-        raise ValueError("shape: the pattern is constant within the annuli (or fewer than 3 "
-                         "stars): its amplitude is undefined")
+        raise ValueError(
+            "shape: the pattern is constant within the annuli (or fewer than 3 "
+            "stars): its amplitude is undefined"
+        )
     amplitude = np.sum(dg * (delta - d_mean)) / sxx
     resid = delta - (amplitude * g + (d_mean - amplitude * g_mean))
     return float(amplitude), float(np.sqrt(np.var(resid, ddof=2) / sxx))
@@ -156,8 +172,13 @@ def recover_amplitude(selection, delta, truth, *, half_width):
     # at the observed positions (distance errors blur the arms by a few %)
     true = float(truth["azimuthal_amplitude"])
     expected = float(truth.get("azimuthal_amplitude_observed") or true)
-    return {"amplitude_dex": amp, "amplitude_err_dex": err, "amplitude_true_dex": true,
-            "amplitude_expected_dex": expected, "pull": (amp - expected) / err}
+    return {
+        "amplitude_dex": amp,
+        "amplitude_err_dex": err,
+        "amplitude_true_dex": true,
+        "amplitude_expected_dex": expected,
+        "pull": (amp - expected) / err,
+    }
 
 
 def pull_coverage(pulls, threshold):
@@ -252,8 +273,9 @@ def calibration_table(pulls, entries=None):
     with np.errstate(invalid="ignore", divide="ignore"):
         p_bias = np.where(n >= 2, 2.0 * stats.t.sf(np.abs(mean / mean_err), dof), np.nan)
         chi2 = dof * std**2
-        p_spread = np.where(n >= 2, 2.0 * np.minimum(stats.chi2.cdf(chi2, dof),
-                                                     stats.chi2.sf(chi2, dof)), np.nan)
+        p_spread = np.where(
+            n >= 2, 2.0 * np.minimum(stats.chi2.cdf(chi2, dof), stats.chi2.sf(chi2, dof)), np.nan
+        )
     t["bias_p_value"] = p_bias
     t["biased"] = np.nan_to_num(p_bias, nan=1.0) < BIAS_P_VALUE
     t["spread_p_value"] = np.minimum(p_spread, 1.0)

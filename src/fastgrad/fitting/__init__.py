@@ -20,6 +20,7 @@ fewer points than parameters raise ValueError naming the argument, the number
 of rows and the first of them; ``nan_policy="omit"`` drops the rows with NaN
 or inf instead and reports how many (``n_omitted``).
 """
+
 import warnings
 
 from .. import paper
@@ -27,12 +28,25 @@ from .binned import fit_binned, fit_tables
 from .data import PARAM_NAMES, SCATTER_MODELS
 from .likelihood import DEFAULT_PRIORS, LineModel, line_loglike
 from .mcmc import AutocorrWarning, LineFit, SamplingError, fit_line
+
 # not in __all__ (as before): the pipeline starts the forkserver early with it
 from .workers import start_worker_server  # noqa: F401
 
-__all__ = ["line_loglike", "LineModel", "LineFit", "fit_line", "fit_binned", "fit_tables",
-           "AutocorrWarning", "SamplingError", "DEFAULT_PRIORS", "PARAM_NAMES",
-           "SCATTER_MODELS", "RADIAL_BIN_EDGES", "VERTICAL_BIN_EDGES"]
+__all__ = [
+    "line_loglike",
+    "LineModel",
+    "LineFit",
+    "fit_line",
+    "fit_binned",
+    "fit_tables",
+    "AutocorrWarning",
+    "SamplingError",
+    "DEFAULT_PRIORS",
+    "PARAM_NAMES",
+    "SCATTER_MODELS",
+    "RADIAL_BIN_EDGES",
+    "VERTICAL_BIN_EDGES",
+]
 
 #: names kept for code written before issue 13: {old name: (new name, value)}
 _DEPRECATED = {
@@ -44,7 +58,10 @@ _DEPRECATED = {
 def __getattr__(name):
     if name in _DEPRECATED:
         new, value = _DEPRECATED[name]
-        warnings.warn(f"fastgrad.fitting.{name} is deprecated; use {new} (the same bin edges)",
-                      FutureWarning, stacklevel=2)
+        warnings.warn(
+            f"fastgrad.fitting.{name} is deprecated; use {new} (the same bin edges)",
+            FutureWarning,
+            stacklevel=2,
+        )
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

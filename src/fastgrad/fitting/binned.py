@@ -6,10 +6,11 @@ bins of R; their bins are :data:`fastgrad.paper.TABLE1_EDGES` (|Z|, kpc) and
 table's stars into bins and builds its result table; the fits themselves run
 in :mod:`fastgrad.fitting.workers`.
 """
+
 import warnings
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import MaskedColumn, Table
 
 from .. import paper
@@ -23,8 +24,7 @@ from .workers import run_plans
 
 __all__ = ["fit_binned", "fit_tables", "BinPlan"]
 
-_FIT_KEYS = ("scatter", "priors", "n_walkers", "n_steps", "burn", "seed", "n_threads",
-             "progress")
+_FIT_KEYS = ("scatter", "priors", "n_walkers", "n_steps", "burn", "seed", "n_threads", "progress")
 #: fit_tables' binning arguments and the unit their plain numbers are read in
 _PLAIN_UNIT_HINT = {"R": "kpc", "z": "kpc"}
 
@@ -39,17 +39,33 @@ class BinPlan:
     argument names (for the messages); ``units`` = (x_unit, y_unit, by_unit)
     are those of arrays already converted by the caller (fit_tables)."""
 
-    def __init__(self, x, y, x_err, y_err, by, edges, *, min_stars, xy_cov, nan_policy,
-                 fit_kwargs, names=None, units=None):
+    def __init__(
+        self,
+        x,
+        y,
+        x_err,
+        y_err,
+        by,
+        edges,
+        *,
+        min_stars,
+        xy_cov,
+        nan_policy,
+        fit_kwargs,
+        names=None,
+        units=None,
+    ):
         unknown = set(fit_kwargs) - set(_FIT_KEYS)
         if unknown:
-            raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}; "
-                            f"fit options are {_FIT_KEYS}")
+            raise TypeError(
+                f"unexpected keyword argument(s) {sorted(unknown)}; fit options are {_FIT_KEYS}"
+            )
         names = {"by": "by", "edges": "edges"} | dict(names or {})
         self.fit_kwargs = dict(fit_kwargs)
         # checked before any star is binned: a float count is an error, not truncated
-        check_counts(fit_kwargs.get("n_walkers", 10), fit_kwargs.get("n_steps", 1000),
-                     fit_kwargs.get("burn"))
+        check_counts(
+            fit_kwargs.get("n_walkers", 10), fit_kwargs.get("n_steps", 1000), fit_kwargs.get("burn")
+        )
         min_stars = as_count("min_stars", min_stars, minimum=0)
         if units is None:
             self.by_unit = unit_of(by)
@@ -58,19 +74,30 @@ class BinPlan:
             if edges_unit is not None and self.by_unit is None:
                 raise u.UnitTypeError(
                     f"{names['edges']}: a Quantity in {edges_unit}, but {names['by']} has no "
-                    f"unit; give both with units or both as plain numbers")
+                    f"unit; give both with units or both as plain numbers"
+                )
             if edges_unit is None and self.by_unit is not None:
                 # as astropy refuses q_in_pc < 5: a plain number next to a
                 # Quantity has no unit that could be assumed safely
                 raise u.UnitTypeError(
                     f"{names['edges']}: plain numbers, but {names['by']} is a Quantity in "
                     f"{self.by_unit}; give the edges with a unit too (e.g. "
-                    f"[0, 0.2] * u.{self.by_unit})")
+                    f"[0, 0.2] * u.{self.by_unit})"
+                )
         else:
             xy_units, self.by_unit = units[:2], units[2]
-        data = prepare_line_data(x, y, x_err, y_err, xy_cov, nan_policy=nan_policy,
-                                 extra={"by": (by, self.by_unit)}, min_points=0, names=names,
-                                 units=xy_units)
+        data = prepare_line_data(
+            x,
+            y,
+            x_err,
+            y_err,
+            xy_cov,
+            nan_policy=nan_policy,
+            extra={"by": (by, self.by_unit)},
+            min_points=0,
+            names=names,
+            units=xy_units,
+        )
         edges = as_float_array(names["edges"], edges, self.by_unit)
         if len(edges) < 2 or not np.isfinite(edges).all() or not (np.diff(edges) > 0).all():
             raise ValueError(f"{names['edges']}: need >= 2 finite, strictly increasing values")
@@ -86,21 +113,26 @@ class BinPlan:
         self.n_stars = np.array([len(r) for r in self.rows])
         if self.n_stars.sum() == 0:
             unit = f" {self.by_unit}" if self.by_unit is not None else ""
-            span = (f"; {names['by']} spans [{by_v.min():g}, {by_v.max():g}]{unit}"
-                    if len(by_v) else "")
-            hint = (f"plain numbers are {_PLAIN_UNIT_HINT[names['by']]}"
-                    if names["by"] in _PLAIN_UNIT_HINT else
-                    f"{names['edges']} must be in the unit of {names['by']}")
+            span = (
+                f"; {names['by']} spans [{by_v.min():g}, {by_v.max():g}]{unit}" if len(by_v) else ""
+            )
+            hint = (
+                f"plain numbers are {_PLAIN_UNIT_HINT[names['by']]}"
+                if names["by"] in _PLAIN_UNIT_HINT
+                else f"{names['edges']} must be in the unit of {names['by']}"
+            )
             raise InputError(
                 f"{names['by']}: none of the {len(data)} stars falls in a bin of "
                 f"{names['edges']} [{edges[0]:g}, {edges[-1]:g}){unit}{span}. Is the unit "
-                f"right? ({hint}; pass an astropy Quantity to have it converted)")
+                f"right? ({hint}; pass an astropy Quantity to have it converted)"
+            )
         seeds = seed_sequence(fit_kwargs.get("seed")).spawn(n_bins)
         self.jobs = []  # (bin, model, seed)
         for k in range(n_bins):
             if self.n_stars[k] >= self.min_stars:
-                model = LineModel.from_data(data.subset(self.rows[k]), self.scatter,
-                                             fit_kwargs.get("priors"), 1)
+                model = LineModel.from_data(
+                    data.subset(self.rows[k]), self.scatter, fit_kwargs.get("priors"), 1
+                )
                 self.jobs.append((k, model, seeds[k]))
         self.results = {}
         self.label = ""
@@ -113,14 +145,16 @@ class BinPlan:
 
         def column(name, values, unit=None, description=None, dtype=float):
             values = np.asarray(values, dtype=dtype)
-            mask = np.broadcast_to(~fitted.reshape((-1,) + (1,) * (values.ndim - 1)),
-                                   values.shape)
-            return MaskedColumn(values, name=name, mask=mask.copy(), unit=unit,
-                                description=description)
+            mask = np.broadcast_to(~fitted.reshape((-1,) + (1,) * (values.ndim - 1)), values.shape)
+            return MaskedColumn(
+                values, name=name, mask=mask.copy(), unit=unit, description=description
+            )
 
         def values(attr):
-            return [getattr(self.results[k], attr) if k in self.results else np.nan
-                    for k in range(n_bins)]
+            return [
+                getattr(self.results[k], attr) if k in self.results else np.nan
+                for k in range(n_bins)
+            ]
 
         x_unit, y_unit, by_unit = data.x_unit, data.y_unit, self.by_unit
         slope_unit = None
@@ -129,51 +163,81 @@ class BinPlan:
                 slope_unit = (y_unit or u.one) / (x_unit or u.one)
             except (u.UnitsError, TypeError):  # e.g. function units such as dex
                 slope_unit = None
-        tau = [self.results[k].autocorr_time if k in self.results else np.full(3, np.nan)
-               for k in range(n_bins)]
-        t = Table([
-            MaskedColumn(lo, name="bin_lo", unit=by_unit, description="lower bin edge (inclusive)"),
-            MaskedColumn(hi, name="bin_hi", unit=by_unit, description="upper bin edge (exclusive)"),
-            MaskedColumn(0.5 * (lo + hi), name="bin_center", unit=by_unit,
-                         description="bin centre"),
-            MaskedColumn(self.n_stars, name="n_stars", dtype=np.int64,
-                         description="stars in the bin"),
-            column("slope", values("slope"), slope_unit, "posterior median of m"),
-            column("slope_err", values("slope_err"), slope_unit, "posterior std of m"),
-            column("intercept", values("intercept"), y_unit, "posterior median of b"),
-            column("intercept_err", values("intercept_err"), y_unit, "posterior std of b"),
-            column("scatter", values("scatter"), y_unit,
-                   f"posterior median of lambda ({self.scatter} scatter)"),
-            column("scatter_err", values("scatter_err"), y_unit, "posterior std of lambda"),
-            column("acceptance_fraction", values("acceptance_fraction"), None,
-                   "mean acceptance fraction of the walkers"),
-            column("autocorr_time", tau, None,
-                   "emcee integrated autocorrelation time of (m, b, lambda), steps"),
-        ])
+        tau = [
+            self.results[k].autocorr_time if k in self.results else np.full(3, np.nan)
+            for k in range(n_bins)
+        ]
+        t = Table(
+            [
+                MaskedColumn(
+                    lo, name="bin_lo", unit=by_unit, description="lower bin edge (inclusive)"
+                ),
+                MaskedColumn(
+                    hi, name="bin_hi", unit=by_unit, description="upper bin edge (exclusive)"
+                ),
+                MaskedColumn(
+                    0.5 * (lo + hi), name="bin_center", unit=by_unit, description="bin centre"
+                ),
+                MaskedColumn(
+                    self.n_stars, name="n_stars", dtype=np.int64, description="stars in the bin"
+                ),
+                column("slope", values("slope"), slope_unit, "posterior median of m"),
+                column("slope_err", values("slope_err"), slope_unit, "posterior std of m"),
+                column("intercept", values("intercept"), y_unit, "posterior median of b"),
+                column("intercept_err", values("intercept_err"), y_unit, "posterior std of b"),
+                column(
+                    "scatter",
+                    values("scatter"),
+                    y_unit,
+                    f"posterior median of lambda ({self.scatter} scatter)",
+                ),
+                column("scatter_err", values("scatter_err"), y_unit, "posterior std of lambda"),
+                column(
+                    "acceptance_fraction",
+                    values("acceptance_fraction"),
+                    None,
+                    "mean acceptance fraction of the walkers",
+                ),
+                column(
+                    "autocorr_time",
+                    tau,
+                    None,
+                    "emcee integrated autocorrelation time of (m, b, lambda), steps",
+                ),
+            ]
+        )
         kw = self.fit_kwargs
         n_steps = int(kw.get("n_steps", 1000))
-        t.meta.update({
-            "method": ("straight line with intrinsic scatter, errors in x and y; marginalised "
-                       "likelihood of Hogg, Bovy & Lang (2010) with v = (-m, 1) unnormalised "
-                       "(Hawkins 2023 Eq. 4); emcee"),
-            "scatter_model": self.scatter,
-            "priors": {name: list(v) for name, v in
-                       zip(PARAM_NAMES, priors_box(kw.get("priors")).reshape(3, 2).tolist())},
-            "n_walkers": int(kw.get("n_walkers", 10)),
-            "n_steps": n_steps,
-            "burn": int(kw["burn"]) if kw.get("burn") is not None else n_steps // 2,
-            "seed": kw.get("seed") if isinstance(kw.get("seed"), (int, np.integer)) else None,
-            "min_stars": self.min_stars,
-            "bins": "half-open [bin_lo, bin_hi)",
-            "n_omitted": data.n_omitted,
-            "n_outside_bins": int(len(data) - self.n_stars.sum()),
-            "autocorr_warnings": {f"[{lo[k]:g}, {hi[k]:g})": r.autocorr_warning
-                                  for k, r in sorted(self.results.items())
-                                  if r.autocorr_warning},
-        })
+        t.meta.update(
+            {
+                "method": (
+                    "straight line with intrinsic scatter, errors in x and y; marginalised "
+                    "likelihood of Hogg, Bovy & Lang (2010) with v = (-m, 1) unnormalised "
+                    "(Hawkins 2023 Eq. 4); emcee"
+                ),
+                "scatter_model": self.scatter,
+                "priors": {
+                    name: list(v)
+                    for name, v in zip(
+                        PARAM_NAMES, priors_box(kw.get("priors")).reshape(3, 2).tolist()
+                    )
+                },
+                "n_walkers": int(kw.get("n_walkers", 10)),
+                "n_steps": n_steps,
+                "burn": int(kw["burn"]) if kw.get("burn") is not None else n_steps // 2,
+                "seed": kw.get("seed") if isinstance(kw.get("seed"), (int, np.integer)) else None,
+                "min_stars": self.min_stars,
+                "bins": "half-open [bin_lo, bin_hi)",
+                "n_omitted": data.n_omitted,
+                "n_outside_bins": int(len(data) - self.n_stars.sum()),
+                "autocorr_warnings": {
+                    f"[{lo[k]:g}, {hi[k]:g})": r.autocorr_warning
+                    for k, r in sorted(self.results.items())
+                    if r.autocorr_warning
+                },
+            }
+        )
         return t
-
-
 
 
 def _warn_autocorr(tables, stacklevel=3):
@@ -181,14 +245,30 @@ def _warn_autocorr(tables, stacklevel=3):
     for name, t in tables:
         short += [f"{name}{b}" for b in t.meta["autocorr_warnings"]]
     if short:
-        warnings.warn(f"emcee: the chains of {len(short)} bin(s) ({', '.join(short)}) are "
-                      f"shorter than 50 autocorrelation times; the fits are kept and the "
-                      f"rough estimates are in the autocorr_time column (messages in "
-                      f"meta['autocorr_warnings'])", AutocorrWarning, stacklevel=stacklevel)
+        warnings.warn(
+            f"emcee: the chains of {len(short)} bin(s) ({', '.join(short)}) are "
+            f"shorter than 50 autocorrelation times; the fits are kept and the "
+            f"rough estimates are in the autocorr_time column (messages in "
+            f"meta['autocorr_warnings'])",
+            AutocorrWarning,
+            stacklevel=stacklevel,
+        )
 
 
-def fit_binned(x, y, x_err, y_err, by, edges, *, min_stars=paper.MIN_STARS, n_jobs=None,
-               xy_cov=None, nan_policy="raise", **fit_kwargs):
+def fit_binned(
+    x,
+    y,
+    x_err,
+    y_err,
+    by,
+    edges,
+    *,
+    min_stars=paper.MIN_STARS,
+    n_jobs=None,
+    xy_cov=None,
+    nan_policy="raise",
+    **fit_kwargs,
+):
     """Fit a line with scatter in each bin of ``by`` (the paper's Tables 1 and 2).
 
     Parameters
@@ -249,8 +329,18 @@ def fit_binned(x, y, x_err, y_err, by, edges, *, min_stars=paper.MIN_STARS, n_jo
         autocorrelation time.
     """
     n_threads = fit_kwargs.get("n_threads")
-    plan = BinPlan(x, y, x_err, y_err, by, edges, min_stars=min_stars, xy_cov=xy_cov,
-                   nan_policy=nan_policy, fit_kwargs=fit_kwargs)
+    plan = BinPlan(
+        x,
+        y,
+        x_err,
+        y_err,
+        by,
+        edges,
+        min_stars=min_stars,
+        xy_cov=xy_cov,
+        nan_policy=nan_policy,
+        fit_kwargs=fit_kwargs,
+    )
     run_plans([plan], n_jobs, n_threads)
     table = plan.table()
     _warn_autocorr([("", table)])
@@ -272,8 +362,11 @@ def _edge_keywords(absz_edges, R_edges, fit_kwargs):
             continue
         if given[new] is not None:
             raise TypeError(f"fit_tables: got both {new}= and its deprecated name {old}=")
-        warnings.warn(f"fit_tables({old}=...) is deprecated; use {new}= (the same bins)",
-                      FutureWarning, stacklevel=3)
+        warnings.warn(
+            f"fit_tables({old}=...) is deprecated; use {new}= (the same bins)",
+            FutureWarning,
+            stacklevel=3,
+        )
         given[new], names[new] = fit_kwargs.pop(old), old
     if given["absz_edges"] is None:
         given["absz_edges"] = paper.TABLE1_EDGES
@@ -282,9 +375,22 @@ def _edge_keywords(absz_edges, R_edges, fit_kwargs):
     return given["absz_edges"], given["R_edges"], names["absz_edges"], names["R_edges"]
 
 
-def fit_tables(R, z, feh, R_err, z_err, feh_err, *, absz_edges=None, R_edges=None,
-               min_stars=paper.MIN_STARS, n_jobs=None, nan_policy="raise", seed=None,
-               **fit_kwargs):
+def fit_tables(
+    R,
+    z,
+    feh,
+    R_err,
+    z_err,
+    feh_err,
+    *,
+    absz_edges=None,
+    R_edges=None,
+    min_stars=paper.MIN_STARS,
+    n_jobs=None,
+    nan_policy="raise",
+    seed=None,
+    **fit_kwargs,
+):
     """The paper's Tables 1 and 2 in one call (the bins of both in one pool).
 
     Table 1 (the radial gradient): [Fe/H] against R in bins of |Z|
@@ -343,16 +449,48 @@ def fit_tables(R, z, feh, R_err, z_err, feh_err, *, absz_edges=None, R_edges=Non
     R_edges = as_float_array(R_name, R_edges, u.kpc)
     seed_radial, seed_vertical = seed_sequence(seed).spawn(2)
     units = (u.kpc, u.dex, u.kpc)
-    radial = BinPlan(R, feh, R_err, feh_err, absz, absz_edges, min_stars=min_stars,
-                     xy_cov=None, nan_policy=nan_policy,
-                     fit_kwargs={**fit_kwargs, "seed": seed_radial}, units=units,
-                     names={"x": "R", "y": "feh", "x_err": "R_err", "y_err": "feh_err",
-                            "by": "z", "edges": absz_name})
-    vertical = BinPlan(absz, feh, z_err, feh_err, R, R_edges, min_stars=min_stars,
-                       xy_cov=None, nan_policy=nan_policy,
-                       fit_kwargs={**fit_kwargs, "seed": seed_vertical}, units=units,
-                       names={"x": "z", "y": "feh", "x_err": "z_err", "y_err": "feh_err",
-                              "by": "R", "edges": R_name})
+    radial = BinPlan(
+        R,
+        feh,
+        R_err,
+        feh_err,
+        absz,
+        absz_edges,
+        min_stars=min_stars,
+        xy_cov=None,
+        nan_policy=nan_policy,
+        fit_kwargs={**fit_kwargs, "seed": seed_radial},
+        units=units,
+        names={
+            "x": "R",
+            "y": "feh",
+            "x_err": "R_err",
+            "y_err": "feh_err",
+            "by": "z",
+            "edges": absz_name,
+        },
+    )
+    vertical = BinPlan(
+        absz,
+        feh,
+        z_err,
+        feh_err,
+        R,
+        R_edges,
+        min_stars=min_stars,
+        xy_cov=None,
+        nan_policy=nan_policy,
+        fit_kwargs={**fit_kwargs, "seed": seed_vertical},
+        units=units,
+        names={
+            "x": "z",
+            "y": "feh",
+            "x_err": "z_err",
+            "y_err": "feh_err",
+            "by": "R",
+            "edges": R_name,
+        },
+    )
     radial.label, vertical.label = "radial table, |z| ", "vertical table, R "
     run_plans([radial, vertical], n_jobs, fit_kwargs.get("n_threads"))
     tables = []

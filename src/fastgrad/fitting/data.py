@@ -8,14 +8,22 @@ naming the argument, the number of rows and the first of them.
 ``nan_policy="omit"`` drops the rows with NaN or inf instead and reports how
 many (``n_omitted``).
 """
-import numpy as np
+
 import astropy.units as u
+import numpy as np
 
 from .._kernels import core as _core
 from .._validation import as_float_array, check_lengths, raise_bad_rows
 
-__all__ = ["PARAM_NAMES", "SCATTER_MODELS", "N_PARAMS", "LineData", "prepare_line_data",
-           "unit_of", "check_scatter"]
+__all__ = [
+    "PARAM_NAMES",
+    "SCATTER_MODELS",
+    "N_PARAMS",
+    "LineData",
+    "prepare_line_data",
+    "unit_of",
+    "check_scatter",
+]
 
 #: names of the parameters, in the order of theta
 PARAM_NAMES = ("slope", "intercept", "scatter")
@@ -37,8 +45,7 @@ class LineData:
     (``x_unit, y_unit``, None for plain numbers) and the count of rows dropped
     by nan_policy='omit' (``n_omitted``).  Made by :func:`prepare_line_data`."""
 
-    __slots__ = ("x", "y", "x_err", "y_err", "xy_cov", "extra", "n_omitted",
-                 "x_unit", "y_unit")
+    __slots__ = ("x", "y", "x_err", "y_err", "xy_cov", "extra", "n_omitted", "x_unit", "y_unit")
 
     def subset(self, rows):
         """The data of ``rows`` (an index array), e.g. one bin's stars."""
@@ -80,16 +87,28 @@ def _broadcast(arr, n):
     return arr
 
 
-def prepare_line_data(x, y, x_err, y_err, xy_cov=None, *, nan_policy="raise", extra=None,
-                      min_points=N_PARAMS, names=None, units=None):
+def prepare_line_data(
+    x,
+    y,
+    x_err,
+    y_err,
+    xy_cov=None,
+    *,
+    nan_policy="raise",
+    extra=None,
+    min_points=N_PARAMS,
+    names=None,
+    units=None,
+):
     """Convert and check the inputs of a fit (see the module docstring) into
     a :class:`LineData`; ``extra`` = {name: (value, unit)} are checked for NaN/inf and
     subset along.  ``names`` maps "x", "y", "x_err", ... to the caller's
     argument names, which every message uses (fit_tables' ``R``, ``z``);
     ``units`` = (x_unit, y_unit) replaces those read from x and y."""
     _check_policy(nan_policy)
-    names = {key: key for key in ("x", "y", "x_err", "y_err", "xy_cov",
-                                  *(extra or {}))} | dict(names or {})
+    names = {key: key for key in ("x", "y", "x_err", "y_err", "xy_cov", *(extra or {}))} | dict(
+        names or {}
+    )
     x_unit, y_unit = units if units is not None else (unit_of(x), unit_of(y))
     xa = as_float_array(names["x"], x, x_unit)
     ya = as_float_array(names["y"], y, y_unit)
@@ -113,8 +132,12 @@ def prepare_line_data(x, y, x_err, y_err, xy_cov=None, *, nan_policy="raise", ex
     n_omitted = 0
     if nan_policy == "raise":
         for name, arr in arrays.items():
-            raise_bad_rows(names[name], ~np.isfinite(arr), "are NaN or infinite",
-                           "pass nan_policy='omit' to drop them")
+            raise_bad_rows(
+                names[name],
+                ~np.isfinite(arr),
+                "are NaN or infinite",
+                "pass nan_policy='omit' to drop them",
+            )
     else:
         keep = np.ones(n, dtype=bool)
         for arr in arrays.values():
@@ -127,31 +150,38 @@ def prepare_line_data(x, y, x_err, y_err, xy_cov=None, *, nan_policy="raise", ex
     # point as a "fit" (not NaN, so nan_policy does not apply: always raised)
     for name in ("x", "y", "x_err", "y_err"):
         with np.errstate(over="ignore"):
-            raise_bad_rows(names[name], ~np.isfinite(arrays[name] * arrays[name]),
-                           f"overflow when squared (|value| > {_MAX_SQUARABLE:.3g})",
-                           "check the units and the missing-value markers of that column")
+            raise_bad_rows(
+                names[name],
+                ~np.isfinite(arrays[name] * arrays[name]),
+                f"overflow when squared (|value| > {_MAX_SQUARABLE:.3g})",
+                "check the units and the missing-value markers of that column",
+            )
     xe, ye, cov = arrays["x_err"], arrays["y_err"], arrays.get("xy_cov")
     raise_bad_rows(names["x_err"], xe < 0, "are negative")
     raise_bad_rows(names["y_err"], ye < 0, "are negative")
-    raise_bad_rows(f"{names['x_err']}, {names['y_err']}", (xe == 0) & (ye == 0),
-                   f"have zero total variance ({names['x_err']} = {names['y_err']} = 0)",
-                   "the likelihood is degenerate at scatter = 0; give them a non-zero error")
+    raise_bad_rows(
+        f"{names['x_err']}, {names['y_err']}",
+        (xe == 0) & (ye == 0),
+        f"have zero total variance ({names['x_err']} = {names['y_err']} = 0)",
+        "the likelihood is degenerate at scatter = 0; give them a non-zero error",
+    )
     if cov is not None:
-        raise_bad_rows(names["xy_cov"], cov * cov > (xe * xe) * (ye * ye) * (1 + _COV_RTOL),
-                       f"exceed {names['x_err']} * {names['y_err']} in absolute value "
-                       f"(not a covariance)")
+        raise_bad_rows(
+            names["xy_cov"],
+            cov * cov > (xe * xe) * (ye * ye) * (1 + _COV_RTOL),
+            f"exceed {names['x_err']} * {names['y_err']} in absolute value (not a covariance)",
+        )
     n_kept = len(arrays["x"])
     if n_kept < min_points:
         after = f" after omitting {n_omitted} row(s) with NaN or inf" if n_omitted else ""
-        why = (f" (a line with scatter has {N_PARAMS} parameters)"
-               if min_points >= N_PARAMS else "")
-        raise ValueError(f"{names['x']}, {names['y']}: need at least {min_points} "
-                         f"point(s){why}; got {n_kept}{after}")
+        why = f" (a line with scatter has {N_PARAMS} parameters)" if min_points >= N_PARAMS else ""
+        raise ValueError(
+            f"{names['x']}, {names['y']}: need at least {min_points} "
+            f"point(s){why}; got {n_kept}{after}"
+        )
     data = LineData()
-    data.x, data.y, data.x_err, data.y_err, data.xy_cov = (
-        arrays["x"], arrays["y"], xe, ye, cov)
+    data.x, data.y, data.x_err, data.y_err, data.xy_cov = (arrays["x"], arrays["y"], xe, ye, cov)
     data.extra = {k: arrays[k] for k in extra_arrays}
     data.n_omitted = n_omitted
     data.x_unit, data.y_unit = x_unit, y_unit
     return data
-

@@ -16,6 +16,7 @@ lambda_y^2 = lambda_perp^2 (1 + m^2).
 The likelihood runs in a compiled kernel (``_core.line_loglike_batch``) that
 evaluates all of emcee's walkers in one call, with the GIL released.
 """
+
 import numpy as np
 
 from .._kernels import core as _core
@@ -70,13 +71,24 @@ def _as_theta(theta):
     th = np.asarray(theta, dtype=np.float64)
     scalar = th.ndim == 1
     if th.shape[-1:] != (N_PARAMS,) or th.ndim > 2:
-        raise ValueError(f"theta must have shape (3,) or (n, 3) = (slope, intercept, "
-                         f"scatter), got {th.shape}")
+        raise ValueError(
+            f"theta must have shape (3,) or (n, 3) = (slope, intercept, scatter), got {th.shape}"
+        )
     return np.ascontiguousarray(th.reshape(-1, N_PARAMS)), scalar
 
 
-def line_loglike(theta, x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicular",
-                 n_threads=None, nan_policy="raise"):
+def line_loglike(
+    theta,
+    x,
+    y,
+    x_err,
+    y_err,
+    xy_cov=None,
+    *,
+    scatter="perpendicular",
+    n_threads=None,
+    nan_policy="raise",
+):
     """Log-likelihood of a straight line with intrinsic scatter (no prior).
 
     docs/method.md section 5: ``ln L = -1/2 sum_i [Delta_i^2 / Sigma_i^2 +
@@ -127,16 +139,26 @@ def line_loglike(theta, x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicul
     see ``_core.pyx``), and is bit-identical for any number of threads.
     """
     perpendicular = check_scatter(scatter)
-    if nan_policy == "raise" and type(theta) is np.ndarray and theta.shape == (N_PARAMS,) \
-            and theta.dtype is _FLOAT64 and _plain(x) and _plain(y) and _plain(x_err) \
-            and _plain(y_err) and 0 < x.size < _MIN_WORK_AUTO_FIT and xy_cov is None \
-            and n_threads is None:
+    if (
+        nan_policy == "raise"
+        and type(theta) is np.ndarray
+        and theta.shape == (N_PARAMS,)
+        and theta.dtype is _FLOAT64
+        and _plain(x)
+        and _plain(y)
+        and _plain(x_err)
+        and _plain(y_err)
+        and 0 < x.size < _MIN_WORK_AUTO_FIT
+        and xy_cov is None
+        and n_threads is None
+    ):
         # the commonest call (one theta, one thread): no arrays for theta and
         # the result; any doubt (bad errors, -inf, a buffer the kernel
         # refuses) goes the general way below, which says what is wrong
         try:
-            status, value = _core.line_loglike_one(theta[0], theta[1], theta[2], x, y,
-                                                   x_err, y_err, _NO_COV, perpendicular, 1)
+            status, value = _core.line_loglike_one(
+                theta[0], theta[1], theta[2], x, y, x_err, y_err, _NO_COV, perpendicular, 1
+            )
         except ValueError:
             status = None
         if status == 0 and value > -np.inf:
@@ -148,34 +170,43 @@ def line_loglike(theta, x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicul
     # kernel as they are; the kernel's own scan checks the errors (NaN/inf
     # show up as -inf), and its buffer checks (1-D, contiguous, one length)
     # raise ValueError, sending the call to the full checks below
-    if nan_policy == "raise" and _plain(x) and _plain(y) and _plain(x_err) \
-            and _plain(y_err) and x.size > 0 and (xy_cov is None or _plain(xy_cov)):
+    if (
+        nan_policy == "raise"
+        and _plain(x)
+        and _plain(y)
+        and _plain(x_err)
+        and _plain(y_err)
+        and x.size > 0
+        and (xy_cov is None or _plain(xy_cov))
+    ):
         xa, ya, xe, ye = x, y, x_err, y_err
         cov = _NO_COV if xy_cov is None else xy_cov
         nt = _n_threads_for(x.size * len(th), n_threads)
         try:
-            status = _core.line_loglike_batch(th, xa, ya, xe, ye, cov, None, None, False,
-                                              perpendicular, out, nt)
+            status = _core.line_loglike_batch(
+                th, xa, ya, xe, ye, cov, None, None, False, perpendicular, out, nt
+            )
         except ValueError:
             status = None
     if status is None:
-        data = prepare_line_data(x, y, x_err, y_err, xy_cov, nan_policy=nan_policy,
-                                 min_points=1)
+        data = prepare_line_data(x, y, x_err, y_err, xy_cov, nan_policy=nan_policy, min_points=1)
         xa, ya, xe, ye = data.x, data.y, data.x_err, data.y_err
         cov = _NO_COV if data.xy_cov is None else data.xy_cov
         nt = _n_threads_for(len(xa) * len(th), n_threads)
-        status = _core.line_loglike_batch(th, xa, ya, xe, ye, cov, None, None, False,
-                                          perpendicular, out, nt)
+        status = _core.line_loglike_batch(
+            th, xa, ya, xe, ye, cov, None, None, False, perpendicular, out, nt
+        )
     if status != 0:
         # the kernel's scan found bad errors (-1), or some value is -inf,
         # which NaN/inf data also give: the full checks say which, and raise
-        prepare_line_data(xa, ya, xe, ye, None if len(cov) == 0 else cov,
-                          nan_policy="raise", min_points=1)
+        prepare_line_data(
+            xa, ya, xe, ye, None if len(cov) == 0 else cov, nan_policy="raise", min_points=1
+        )
         if status < 0:  # (not expected: the checks above agree with the scan's)
-            bounds = np.array([np.min(xe) ** 2, np.max(xe) ** 2,
-                               np.min(ye) ** 2, np.max(ye) ** 2])
-            _core.line_loglike_batch(th, xa, ya, xe, ye, cov, bounds, None, False,
-                                     perpendicular, out, nt)
+            bounds = np.array([np.min(xe) ** 2, np.max(xe) ** 2, np.min(ye) ** 2, np.max(ye) ** 2])
+            _core.line_loglike_batch(
+                th, xa, ya, xe, ye, cov, bounds, None, False, perpendicular, out, nt
+            )
     return float(out[0]) if scalar else out
 
 
@@ -188,8 +219,7 @@ def priors_box(priors):
     if isinstance(priors, dict):
         unknown = set(priors) - set(PARAM_NAMES)
         if unknown:
-            raise ValueError(f"priors: unknown parameter(s) {sorted(unknown)}; "
-                             f"use {PARAM_NAMES}")
+            raise ValueError(f"priors: unknown parameter(s) {sorted(unknown)}; use {PARAM_NAMES}")
         pairs = [priors.get(name) or DEFAULT_PRIORS[name] for name in PARAM_NAMES]
     else:
         pairs = list(priors)
@@ -233,8 +263,19 @@ class LineModel:
     priors : dict
     """
 
-    def __init__(self, x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicular",
-                 priors=None, nan_policy="raise", n_threads=None):
+    def __init__(
+        self,
+        x,
+        y,
+        x_err,
+        y_err,
+        xy_cov=None,
+        *,
+        scatter="perpendicular",
+        priors=None,
+        nan_policy="raise",
+        n_threads=None,
+    ):
         data = prepare_line_data(x, y, x_err, y_err, xy_cov, nan_policy=nan_policy)
         self._init(data, scatter, priors, n_threads)
 
@@ -250,15 +291,17 @@ class LineModel:
         self._perpendicular = check_scatter(scatter)
         self.scatter = scatter
         self._box = priors_box(priors)
-        self.priors = {name: (self._box[2 * i], self._box[2 * i + 1])
-                       for i, name in enumerate(PARAM_NAMES)}
+        self.priors = {
+            name: (self._box[2 * i], self._box[2 * i + 1]) for i, name in enumerate(PARAM_NAMES)
+        }
         self._x, self._y = data.x, data.y
         # the kernel takes variances: squared once here, not at every call
-        self._x_var = data.x_err ** 2
-        self._y_var = data.y_err ** 2
+        self._x_var = data.x_err**2
+        self._y_var = data.y_err**2
         self._cov = np.empty(0) if data.xy_cov is None else data.xy_cov
-        self._bounds = np.array([self._x_var.min(), self._x_var.max(),
-                                 self._y_var.min(), self._y_var.max()])
+        self._bounds = np.array(
+            [self._x_var.min(), self._x_var.max(), self._y_var.min(), self._y_var.max()]
+        )
         self._n_threads = effective_n_threads(n_threads)
         self._min_work = min_work_for(n_threads)
         self.n_stars = len(data.x)
@@ -269,8 +312,16 @@ class LineModel:
     def _make_kernel(self):
         # the checked data, held by the compiled kernel: a call converts
         # theta and nothing else
-        self._kernel = _core.LineKernel(self._x, self._y, self._x_var, self._y_var, self._cov,
-                                        self._bounds, self._box, self._perpendicular)
+        self._kernel = _core.LineKernel(
+            self._x,
+            self._y,
+            self._x_var,
+            self._y_var,
+            self._cov,
+            self._bounds,
+            self._box,
+            self._perpendicular,
+        )
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -289,8 +340,12 @@ class LineModel:
         self._min_work = min_work
 
     def _evaluate(self, theta, with_prior):
-        if type(theta) is np.ndarray and theta.shape == (N_PARAMS,) and \
-                theta.dtype is _FLOAT64 and self.n_stars < self._min_work:
+        if (
+            type(theta) is np.ndarray
+            and theta.shape == (N_PARAMS,)
+            and theta.dtype is _FLOAT64
+            and self.n_stars < self._min_work
+        ):
             # one theta on one thread (emcee's non-vectorised calls, a
             # user's): no array is made; the numbers are the batch path's
             return self._kernel.evaluate_one(theta[0], theta[1], theta[2], with_prior)
@@ -370,6 +425,4 @@ class LineModel:
         return theta0, cov
 
     def __repr__(self):
-        return (f"LineModel(n_stars={self.n_stars}, scatter={self.scatter!r}, "
-                f"priors={self.priors})")
-
+        return f"LineModel(n_stars={self.n_stars}, scatter={self.scatter!r}, priors={self.priors})"

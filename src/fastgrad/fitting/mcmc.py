@@ -7,6 +7,7 @@ around an iteratively reweighted least-squares estimate.  emcee itself is
 imported at the first fit (:mod:`fastgrad.fitting.sampler`), so that
 ``import fastgrad`` does not load it.
 """
+
 import warnings
 from dataclasses import dataclass, field
 
@@ -18,8 +19,14 @@ from ..errors import InputError
 from .data import N_PARAMS, PARAM_NAMES
 from .likelihood import LineModel
 
-__all__ = ["fit_line", "LineFit", "SamplingError", "AutocorrWarning", "sample_posterior",
-           "check_counts"]
+__all__ = [
+    "fit_line",
+    "LineFit",
+    "SamplingError",
+    "AutocorrWarning",
+    "sample_posterior",
+    "check_counts",
+]
 
 
 class SamplingError(RuntimeError):
@@ -94,16 +101,31 @@ class LineFit:
 
     def as_dict(self):
         """The scalar results as a plain dict."""
-        return {name: getattr(self, name) for name in (
-            "slope", "slope_err", "intercept", "intercept_err", "scatter", "scatter_err",
-            "acceptance_fraction", "n_stars", "n_omitted", "burn", "scatter_model")}
+        return {
+            name: getattr(self, name)
+            for name in (
+                "slope",
+                "slope_err",
+                "intercept",
+                "intercept_err",
+                "scatter",
+                "scatter_err",
+                "acceptance_fraction",
+                "n_stars",
+                "n_omitted",
+                "burn",
+                "scatter_model",
+            )
+        }
 
     def __repr__(self):
-        return (f"LineFit(slope={self.slope:.5g} ± {self.slope_err:.2g}, "
-                f"intercept={self.intercept:.5g} ± {self.intercept_err:.2g}, "
-                f"scatter={self.scatter:.5g} ± {self.scatter_err:.2g}, "
-                f"n_stars={self.n_stars}, acceptance={self.acceptance_fraction:.2f}, "
-                f"tau={np.round(self.autocorr_time, 1).tolist()})")
+        return (
+            f"LineFit(slope={self.slope:.5g} ± {self.slope_err:.2g}, "
+            f"intercept={self.intercept:.5g} ± {self.intercept_err:.2g}, "
+            f"scatter={self.scatter:.5g} ± {self.scatter_err:.2g}, "
+            f"n_stars={self.n_stars}, acceptance={self.acceptance_fraction:.2f}, "
+            f"tau={np.round(self.autocorr_time, 1).tolist()})"
+        )
 
 
 def _mul_lower(z, chol):
@@ -147,7 +169,8 @@ def _initial_walkers(model, n_walkers, rng):
             f"{bad.sum()} of the {n_walkers} starting walkers have a log-probability of "
             f"-inf, even at the least-squares estimate (slope, intercept, scatter) = "
             f"({theta0[0]:.4g}, {theta0[1]:.4g}, {theta0[2]:.4g}): the priors "
-            f"{model.priors} exclude it, or the data's variances overflow")
+            f"{model.priors} exclude it, or the data's variances overflow"
+        )
     return theta0, p0
 
 
@@ -157,8 +180,9 @@ def check_counts(n_walkers, n_steps, burn):
     n_walkers = as_count("n_walkers", n_walkers, minimum=0)
     n_steps = as_count("n_steps", n_steps, minimum=0)
     if n_walkers < 2 * N_PARAMS:
-        raise ValueError(f"n_walkers must be >= {2 * N_PARAMS} (twice the parameters), "
-                         f"got {n_walkers}")
+        raise ValueError(
+            f"n_walkers must be >= {2 * N_PARAMS} (twice the parameters), got {n_walkers}"
+        )
     if n_steps < 2:
         raise ValueError(f"n_steps must be >= 2, got {n_steps}")
     burn = n_steps // 2 if burn is None else as_count("burn", burn, minimum=0)
@@ -180,8 +204,10 @@ def sample_posterior(model, *, n_walkers, n_steps, burn, seed, progress, backend
         backend.reset(n_walkers, N_PARAMS)
     # emcee (and the scipy.stats it imports) loads on the first fit, not with fastgrad
     from .sampler import Sampler, StretchMove
-    sampler = Sampler(n_walkers, N_PARAMS, model.log_prob, vectorize=True,
-                      moves=StretchMove(), backend=backend)
+
+    sampler = Sampler(
+        n_walkers, N_PARAMS, model.log_prob, vectorize=True, moves=StretchMove(), backend=backend
+    )
     sampler._random = _CompactStateRandom(np.random.PCG64(emcee_seed))
     sampler.run_mcmc(p0, n_steps, progress=progress)
 
@@ -191,34 +217,63 @@ def sample_posterior(model, *, n_walkers, n_steps, burn, seed, progress, backend
             f"emcee: no walker moved in {n_steps} steps (acceptance fraction 0): the chain is "
             f"its starting point, not a posterior; every proposal had a log-probability of "
             f"-inf or far below the start (check the priors {model.priors} and the data's "
-            f"errors)")
+            f"errors)"
+        )
     samples = sampler.get_chain(discard=burn, flat=True)
     median = np.median(samples, axis=0)
     std = samples.std(axis=0, ddof=1) if len(samples) > 1 else np.full(3, np.nan)
     pct = np.percentile(samples, [16, 50, 84], axis=0)
     from emcee.autocorr import AutocorrError
+
     try:
         tau = sampler.get_autocorr_time(discard=burn, quiet=False)
         message = None
     except AutocorrError as err:
         tau = np.asarray(err.tau)
-        message = (f"emcee: {err} (fit kept: the posterior summaries stand, the "
-                   f"autocorrelation times are rough)").replace("\n", " ")
+        message = (
+            f"emcee: {err} (fit kept: the posterior summaries stand, the "
+            f"autocorrelation times are rough)"
+        ).replace("\n", " ")
     return LineFit(
-        slope=float(median[0]), slope_err=float(std[0]),
-        intercept=float(median[1]), intercept_err=float(std[1]),
-        scatter=float(median[2]), scatter_err=float(std[2]),
+        slope=float(median[0]),
+        slope_err=float(std[0]),
+        intercept=float(median[1]),
+        intercept_err=float(std[1]),
+        scatter=float(median[2]),
+        scatter_err=float(std[2]),
         percentiles={name: pct[:, i] for i, name in enumerate(PARAM_NAMES)},
         acceptance_fraction=acceptance,
-        autocorr_time=np.asarray(tau, dtype=float), autocorr_warning=message,
-        samples=samples, sampler=sampler, scatter_model=model.scatter,
-        n_stars=model.n_stars, n_omitted=model.n_omitted, burn=burn,
-        initial=theta0, priors=dict(model.priors))
+        autocorr_time=np.asarray(tau, dtype=float),
+        autocorr_warning=message,
+        samples=samples,
+        sampler=sampler,
+        scatter_model=model.scatter,
+        n_stars=model.n_stars,
+        n_omitted=model.n_omitted,
+        burn=burn,
+        initial=theta0,
+        priors=dict(model.priors),
+    )
 
 
-def fit_line(x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicular", priors=None,
-             n_walkers=10, n_steps=1000, burn=None, seed=None, n_threads=None,
-             progress=False, backend=None, nan_policy="raise"):
+def fit_line(
+    x,
+    y,
+    x_err,
+    y_err,
+    xy_cov=None,
+    *,
+    scatter="perpendicular",
+    priors=None,
+    n_walkers=10,
+    n_steps=1000,
+    burn=None,
+    seed=None,
+    n_threads=None,
+    progress=False,
+    backend=None,
+    nan_policy="raise",
+):
     """Fit y = m x + b with intrinsic scatter by MCMC (emcee), errors in x and y.
 
     The likelihood of docs/method.md section 5 (see :func:`line_loglike`) with
@@ -274,11 +329,26 @@ def fit_line(x, y, x_err, y_err, xy_cov=None, *, scatter="perpendicular", priors
         When emcee finds the chain too short for a reliable autocorrelation
         time (usual with 10 x 1000): the estimate is still reported.
     """
-    model = LineModel(x, y, x_err, y_err, xy_cov, scatter=scatter, priors=priors,
-                      nan_policy=nan_policy, n_threads=n_threads)
-    fit = sample_posterior(model, n_walkers=n_walkers, n_steps=n_steps, burn=burn, seed=seed,
-                           progress=progress, backend=backend)
+    model = LineModel(
+        x,
+        y,
+        x_err,
+        y_err,
+        xy_cov,
+        scatter=scatter,
+        priors=priors,
+        nan_policy=nan_policy,
+        n_threads=n_threads,
+    )
+    fit = sample_posterior(
+        model,
+        n_walkers=n_walkers,
+        n_steps=n_steps,
+        burn=burn,
+        seed=seed,
+        progress=progress,
+        backend=backend,
+    )
     if fit.autocorr_warning:
         warnings.warn(fit.autocorr_warning, AutocorrWarning, stacklevel=2)
     return fit
-

@@ -5,6 +5,7 @@ imports it at the first fit, so that ``import fastgrad`` does not import emcee
 (and the scipy.stats it pulls in).  Module-level classes, so that fits pickle
 to and from worker processes.
 """
+
 import emcee
 import numpy as np
 
@@ -22,8 +23,10 @@ class StretchMove(emcee.moves.StretchMove):
     def propose(self, model, state):
         nwalkers, ndim = state.coords.shape
         if nwalkers < 2 * ndim and not self.live_dangerously:
-            raise RuntimeError("It is unadvisable to use a red-blue move with fewer walkers "
-                               "than twice the number of dimensions.")
+            raise RuntimeError(
+                "It is unadvisable to use a red-blue move with fewer walkers "
+                "than twice the number of dimensions."
+            )
         self.setup(state.coords)
         accepted = np.zeros(nwalkers, dtype=bool)
         all_inds = np.arange(nwalkers)
@@ -33,8 +36,9 @@ class StretchMove(emcee.moves.StretchMove):
         for split in range(self.nsplits):
             subset = inds == split
             sets = [state.coords[inds == j] for j in range(self.nsplits)]
-            q, factors = self.get_proposal(sets[split], sets[:split] + sets[split + 1:],
-                                           model.random)
+            q, factors = self.get_proposal(
+                sets[split], sets[:split] + sets[split + 1 :], model.random
+            )
             new_log_probs, new_blobs = model.compute_log_prob_fn(q)
             walkers = all_inds[subset]
             lnpdiff = factors + new_log_probs - state.log_prob[walkers]

@@ -8,6 +8,7 @@ from a forkserver (never fork: a child forked after OpenMP has run can hang
 in the OpenMP runtime), exit the moment their parent is gone however it ended,
 and never re-run the caller's ``__main__``.  ``docs/method.md`` section 5.
 """
+
 import numbers
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -32,9 +33,15 @@ def _fit_job(model, kw, seed, threads_per_fit, min_work, label=""):
     """One bin's fit; module-level so that a worker process can run it."""
     model.set_threading(threads_per_fit, min_work)
     try:
-        return sample_posterior(model, n_walkers=kw.get("n_walkers", 10),
-                                n_steps=kw.get("n_steps", 1000), burn=kw.get("burn"),
-                                seed=seed, progress=kw.get("progress", False), backend=None)
+        return sample_posterior(
+            model,
+            n_walkers=kw.get("n_walkers", 10),
+            n_steps=kw.get("n_steps", 1000),
+            burn=kw.get("burn"),
+            seed=seed,
+            progress=kw.get("progress", False),
+            backend=None,
+        )
     except (InputError, SamplingError) as exc:
         raise type(exc)(f"{label}: {exc}" if label else str(exc)) from None
 
@@ -44,9 +51,11 @@ def start_worker_server():
     its imports (numpy, astropy, emcee) overlap other work; a no-op where
     there is none (Windows)."""
     import multiprocessing as mp
+
     if "forkserver" in mp.get_all_start_methods():
         mp.get_context("forkserver").set_forkserver_preload(["fastgrad.fitting"])
         from multiprocessing import forkserver
+
         forkserver.ensure_running()
 
 
@@ -63,6 +72,7 @@ def _watch_parent():
     import multiprocessing as mp
     import os
     import threading
+
     parent = mp.parent_process()
     if parent is None:  # pragma: no cover - not started by multiprocessing
         return
@@ -82,8 +92,7 @@ def _no_main_popen_class():
     if _NoMainPopen is None:
         import io
         import os
-        from multiprocessing import context, forkserver, popen_forkserver, reduction, spawn
-        from multiprocessing import util
+        from multiprocessing import context, forkserver, popen_forkserver, reduction, spawn, util
 
         class _Popen(popen_forkserver.Popen):
             # popen_forkserver.Popen._launch of CPython 3.10-3.14, the
@@ -102,8 +111,7 @@ def _no_main_popen_class():
                 self.sentinel, w = forkserver.connect_to_new_process(self._fds)
                 # the duplicate of the write end is the child's parent sentinel
                 _parent_w = os.dup(w)
-                self.finalizer = util.Finalize(self, util.close_fds,
-                                               (_parent_w, self.sentinel))
+                self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
                 with open(w, "wb", closefd=True) as f:
                     f.write(buf.getbuffer())
                 self.pid = forkserver.read_signed(self.sentinel)
@@ -144,6 +152,7 @@ def _pool_context():
     global _POOL_CONTEXT
     if _POOL_CONTEXT is None:
         import multiprocessing as mp
+
         if "forkserver" in mp.get_all_start_methods():
             ctx = _NoMainContext()
             # the server imports fastgrad (numpy, astropy, emcee) once; the
@@ -156,8 +165,9 @@ def _pool_context():
 
 
 def _process_pool(n_workers):
-    return ProcessPoolExecutor(max_workers=n_workers, mp_context=_pool_context(),
-                               initializer=_watch_parent)
+    return ProcessPoolExecutor(
+        max_workers=n_workers, mp_context=_pool_context(), initializer=_watch_parent
+    )
 
 
 def _kill_workers(pool):
@@ -177,8 +187,11 @@ def _check_n_jobs(n_jobs):
     """None, -1 or a positive int (a float, even 2.0, is an error)."""
     if n_jobs is None:
         return None
-    if isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, (bool, np.bool_)) \
-            and n_jobs == -1:
+    if (
+        isinstance(n_jobs, numbers.Integral)
+        and not isinstance(n_jobs, (bool, np.bool_))
+        and n_jobs == -1
+    ):
         return -1
     try:
         return as_count("n_jobs", n_jobs, minimum=1)
@@ -207,8 +220,12 @@ def run_plans(plans, n_jobs, n_threads):
     if n_jobs is None:
         n_jobs = 1
     elif n_jobs == -1:
-        work = sum(model.n_stars * plan.fit_kwargs.get("n_walkers", 10)
-                   * plan.fit_kwargs.get("n_steps", 1000) for plan, _, model, _ in jobs)
+        work = sum(
+            model.n_stars
+            * plan.fit_kwargs.get("n_walkers", 10)
+            * plan.fit_kwargs.get("n_steps", 1000)
+            for plan, _, model, _ in jobs
+        )
         n_jobs = n_cpu if work >= MIN_WORK_PROCESSES else 1
     n_jobs = min(n_jobs, len(jobs))
     threads_per_fit = n_cpu if n_jobs == 1 else max(1, n_cpu // n_jobs)
@@ -217,17 +234,28 @@ def run_plans(plans, n_jobs, n_threads):
     jobs.sort(key=lambda job: -job[2].n_stars)
 
     def label(plan, k):
-        return (f"{plan.label}bin [{plan.edges[k]:g}, {plan.edges[k + 1]:g})")
+        return f"{plan.label}bin [{plan.edges[k]:g}, {plan.edges[k + 1]:g})"
 
     if n_jobs == 1:
-        fits = [_fit_job(model, plan.fit_kwargs, seed, threads_per_fit, min_work,
-                         label(plan, k))
-                for plan, k, model, seed in jobs]
+        fits = [
+            _fit_job(model, plan.fit_kwargs, seed, threads_per_fit, min_work, label(plan, k))
+            for plan, k, model, seed in jobs
+        ]
     else:
         pool = _process_pool(n_jobs)
         try:
-            futures = [pool.submit(_fit_job, model, plan.fit_kwargs, seed, threads_per_fit,
-                                   min_work, label(plan, k)) for plan, k, model, seed in jobs]
+            futures = [
+                pool.submit(
+                    _fit_job,
+                    model,
+                    plan.fit_kwargs,
+                    seed,
+                    threads_per_fit,
+                    min_work,
+                    label(plan, k),
+                )
+                for plan, k, model, seed in jobs
+            ]
             fits = [f.result() for f in futures]
         except BaseException:
             _kill_workers(pool)
@@ -236,4 +264,3 @@ def run_plans(plans, n_jobs, n_threads):
             pool.shutdown(wait=True, cancel_futures=True)
     for (plan, k, _, _), fit in zip(jobs, fits):
         plan.results[k] = fit
-

@@ -46,6 +46,7 @@ and 2 (the least-squares line of the noise-free model [Fe/H] against the true
 R or |Z| of the bin's stars).  :func:`pattern_shape` evaluates the injected
 azimuthal pattern anywhere from that metadata alone.
 """
+
 from .columns import BAILER_JONES_COLUMNS, GAIA_COLUMNS, GAIA_GIANT_COLUMNS, LAMOST_COLUMNS
 from .galaxy import pattern_shape
 from .surveys import make_catalog, make_survey

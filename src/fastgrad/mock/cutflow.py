@@ -11,6 +11,7 @@ truth: which LAMOST star has its Gaia counterpart within the match radius
 (:data:`fastgrad.paper.CROSSMATCH_RADIUS_ARCSEC`), which giant has a
 Bailer-Jones distance.
 """
+
 import numpy as np
 from astropy.table import Table
 
@@ -45,13 +46,14 @@ LAMOST_COUNT_AFTER = {
 }
 
 _RADIUS = f"{paper.CROSSMATCH_RADIUS_ARCSEC:g} arcsec"
-_BJ_DISTANCES = BAILER_JONES_COLUMNS[1:]      # r_med_geo, r_lo_geo, r_hi_geo
+_BJ_DISTANCES = BAILER_JONES_COLUMNS[1:]  # r_med_geo, r_lo_geo, r_hi_geo
 _PARALLAX_OVER_ERROR = tuple(c for c in GAIA_GIANT_COLUMNS if c[0] == "parallax_over_error")
 
 
 def _truth_column(column):
     def keep(t):
         return np.asarray(t[column], dtype=bool)
+
     return keep
 
 
@@ -96,8 +98,11 @@ def count_cuts(t, steps):
         cuts.extend(get_cuts(group))
         ends[len(cuts) - 1] = key
     alive, counts, _ = evaluate_cuts(t, get_cuts(cuts), what="mock catalogue")
-    out = {ends[i]: n_before - n_removed
-           for i, (_, n_before, n_removed, _) in enumerate(counts) if i in ends}
+    out = {
+        ends[i]: n_before - n_removed
+        for i, (_, n_before, n_removed, _) in enumerate(counts)
+        if i in ends
+    }
     return alive, out
 
 
@@ -106,11 +111,13 @@ def nominal_coordinates(ra, dec, dist_kpc, pmra, pmdec, rv, frame, ok):
     makes it, :func:`fastgrad.transform.galactocentric`), rows ``ok`` only
     (NaN elsewhere): a (9, n) array of :data:`NOMINAL_ROWS` in kpc, km/s, rad."""
     from ..transform import galactocentric
+
     out = np.full((9, ra.size), np.nan)
     if ok.any():
         # one thread: a serial transform is quick at mock sizes, and no thread pool to start
-        t = galactocentric(ra[ok], dec[ok], dist_kpc[ok], pmra[ok], pmdec[ok], rv[ok],
-                           frame=frame, n_threads=1)
+        t = galactocentric(
+            ra[ok], dec[ok], dist_kpc[ok], pmra[ok], pmdec[ok], rv[ok], frame=frame, n_threads=1
+        )
         for j, c in enumerate(NOMINAL_ROWS):
             out[j, ok] = t[c]
     return out
@@ -120,16 +127,18 @@ def halo_probability(xy_gc, vxyz_gc, frame):
     """P(halo) of docs/method.md section 4 (:func:`fastgrad.populations.
     kinematic_probabilities`, Bensby 2003, in each star's own frame) from
     Galactocentric positions x, y (kpc) and velocities (km/s)."""
-    return np.asarray(kinematic_probabilities(*vxyz_gc, x=xy_gc[0], y=xy_gc[1],
-                                              frame=frame)["p_halo"])
+    return np.asarray(
+        kinematic_probabilities(*vxyz_gc, x=xy_gc[0], y=xy_gc[1], frame=frame)["p_halo"]
+    )
 
 
 def _halo_step(keep, nominal, frame, counts):
     """``keep`` narrowed by :data:`fastgrad.populations.HALO_CUT` at the
     nominal velocities; records ``counts["final"]``."""
     p_halo = halo_probability(nominal[0:2], nominal[3:6], frame)
-    alive, halo_counts = count_cuts(Table({"p_halo": p_halo[keep]}, copy=False),
-                                    [("final", [HALO_CUT])])
+    alive, halo_counts = count_cuts(
+        Table({"p_halo": p_halo[keep]}, copy=False), [("final", [HALO_CUT])]
+    )
     keep = keep.copy()
     keep[np.flatnonzero(keep)] = alive
     counts.update(halo_counts)
@@ -159,24 +168,52 @@ def lamost_final_sample(lamost, gaia, bj, matched, frame):
     counts : dict
         ``candidates``, rows left after each step, ``final``.
     """
-    data = {**lamost, "parallax_over_error": gaia["parallax_over_error"],
-            **{name: bj[name] for name, _, _ in _BJ_DISTANCES}, "has_gaia_match": matched}
-    spec = (LAMOST_COLUMNS + _PARALLAX_OVER_ERROR + _BJ_DISTANCES
-            + (("has_gaia_match", None, f"true counterpart within {_RADIUS}"),))
+    data = {
+        **lamost,
+        "parallax_over_error": gaia["parallax_over_error"],
+        **{name: bj[name] for name, _, _ in _BJ_DISTANCES},
+        "has_gaia_match": matched,
+    }
+    spec = (
+        LAMOST_COLUMNS
+        + _PARALLAX_OVER_ERROR
+        + _BJ_DISTANCES
+        + (("has_gaia_match", None, f"true counterpart within {_RADIUS}"),)
+    )
     steps = preset_steps("lamost_hot_stars", LAMOST_COUNT_AFTER, "after_finite_and_errors")
-    steps += [("after_crossmatch", [truth_cut("crossmatch", "has_gaia_match",
-                                              "keep the stars whose true Gaia counterpart "
-                                              f"lies within the {_RADIUS} match radius")]),
-              ("after_astrometric", "astrometric")]
+    steps += [
+        (
+            "after_crossmatch",
+            [
+                truth_cut(
+                    "crossmatch",
+                    "has_gaia_match",
+                    "keep the stars whose true Gaia counterpart "
+                    f"lies within the {_RADIUS} match radius",
+                )
+            ],
+        ),
+        ("after_astrometric", "astrometric"),
+    ]
     n = len(matched)
     keep, counts = count_cuts(table(spec, data), steps)
     counts = {"candidates": n, **counts}
-    nominal = nominal_coordinates(gaia["ra"], gaia["dec"], bj["r_med_geo"] / 1e3, gaia["pmra"],
-                                  gaia["pmdec"], lamost["rv"], frame, keep)
+    nominal = nominal_coordinates(
+        gaia["ra"],
+        gaia["dec"],
+        bj["r_med_geo"] / 1e3,
+        gaia["pmra"],
+        gaia["pmdec"],
+        lamost["rv"],
+        frame,
+        keep,
+    )
     keep = _halo_step(keep, nominal, frame, counts)
-    counts["note"] = ("fastgrad's cuts (fastgrad.catalogs presets lamost_hot_stars, "
-                      "astrometric; fastgrad.populations.HALO_CUT) on the mock's columns, "
-                      f"in order; crossmatch: the true counterpart within {_RADIUS}")
+    counts["note"] = (
+        "fastgrad's cuts (fastgrad.catalogs presets lamost_hot_stars, "
+        "astrometric; fastgrad.populations.HALO_CUT) on the mock's columns, "
+        f"in order; crossmatch: the true counterpart within {_RADIUS}"
+    )
     return keep, nominal, counts
 
 
@@ -188,20 +225,41 @@ def giant_final_sample(gaia, bj, has_bj, frame):
     Bailer-Jones row.  Returns ``keep``, ``nominal`` and ``counts`` as
     :func:`lamost_final_sample`.
     """
-    data = {**gaia, **{name: bj[name] for name, _, _ in _BJ_DISTANCES},
-            "has_bailer_jones": has_bj}
-    spec = (GAIA_GIANT_COLUMNS + _BJ_DISTANCES
-            + (("has_bailer_jones", None, "a Bailer-Jones distance exists"),))
+    data = {**gaia, **{name: bj[name] for name, _, _ in _BJ_DISTANCES}, "has_bailer_jones": has_bj}
+    spec = (
+        GAIA_GIANT_COLUMNS
+        + _BJ_DISTANCES
+        + (("has_bailer_jones", None, "a Bailer-Jones distance exists"),)
+    )
     steps = preset_steps("gaia_giants", {}, "after_teff_logg")
-    steps += [("after_distance_match", [truth_cut("distance_match", "has_bailer_jones",
-                                                  "keep the stars with a Bailer-Jones "
-                                                  "distance")]),
-              ("after_astrometric", "astrometric")]
+    steps += [
+        (
+            "after_distance_match",
+            [
+                truth_cut(
+                    "distance_match",
+                    "has_bailer_jones",
+                    "keep the stars with a Bailer-Jones distance",
+                )
+            ],
+        ),
+        ("after_astrometric", "astrometric"),
+    ]
     keep, counts = count_cuts(table(spec, data), steps)
     counts = {"candidates": len(has_bj), **counts}
-    nominal = nominal_coordinates(gaia["ra"], gaia["dec"], bj["r_med_geo"] / 1e3, gaia["pmra"],
-                                  gaia["pmdec"], gaia["radial_velocity"], frame, keep)
+    nominal = nominal_coordinates(
+        gaia["ra"],
+        gaia["dec"],
+        bj["r_med_geo"] / 1e3,
+        gaia["pmra"],
+        gaia["pmdec"],
+        gaia["radial_velocity"],
+        frame,
+        keep,
+    )
     keep = _halo_step(keep, nominal, frame, counts)
-    counts["note"] = ("fastgrad's cuts (fastgrad.catalogs presets gaia_giants, astrometric; "
-                      "fastgrad.populations.HALO_CUT) on the mock's columns, in order")
+    counts["note"] = (
+        "fastgrad's cuts (fastgrad.catalogs presets gaia_giants, astrometric; "
+        "fastgrad.populations.HALO_CUT) on the mock's columns, in order"
+    )
     return keep, nominal, counts

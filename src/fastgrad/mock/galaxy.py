@@ -5,6 +5,7 @@ Lengths in kpc, velocities in km/s, angles in rad, [Fe/H] in dex.  The
 arrays are plain numpy; the model's parameters are the dicts of
 :func:`fastgrad.mock.default_truth`.
 """
+
 import astropy.units as u
 import numpy as np
 
@@ -127,8 +128,9 @@ def pattern_shape(x, y, truth):
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
-    return unit_pattern(truth["azimuthal"], np.hypot(x, y), np.arctan2(y, -x),
-                        sun_r0(truth["frame"]))
+    return unit_pattern(
+        truth["azimuthal"], np.hypot(x, y), np.arctan2(y, -x), sun_r0(truth["frame"])
+    )
 
 
 def near_arm(azi, R, phi, r0):
@@ -156,10 +158,14 @@ def velocities(rng, stars, truth, geo):
     for c, name in enumerate(POPULATIONS):
         sel = code == c
         p = pops[name]
-        sig[0, sel], sig[1, sel], sig[2, sel] = p["sigma_R_kms"], p["sigma_phi_kms"], p["sigma_z_kms"]
+        sig[0, sel], sig[1, sel], sig[2, sel] = (
+            p["sigma_R_kms"],
+            p["sigma_phi_kms"],
+            p["sigma_z_kms"],
+        )
         lag[sel] = p["lag_kms"]
     v_R = rng.normal(0.0, 1.0, n) * sig[0]
-    v_phi = vc - lag + rng.normal(0.0, 1.0, n) * sig[1]   # along rotation
+    v_phi = vc - lag + rng.normal(0.0, 1.0, n) * sig[1]  # along rotation
     v_z = rng.normal(0.0, 1.0, n) * sig[2]
     R = np.hypot(x, y)
     cos_t, sin_t = x / R, y / R

@@ -5,6 +5,7 @@ fibre positions (docs/method.md sections 1-3).
 Angles in deg (positions) or mas (astrometry), distances in kpc unless a
 name says pc, velocities in km/s.
 """
+
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import ICRS, CartesianDifferential, CartesianRepresentation
@@ -28,12 +29,16 @@ _MASYR = u.mas / u.yr
 
 def to_icrs(xyz, vxyz, frame):
     """True ICRS ra, dec (deg), distance (kpc), pmra, pmdec (mas/yr), RV (km/s), by astropy."""
-    rep = CartesianRepresentation(
-        xyz * u.kpc, differentials=CartesianDifferential(vxyz * _KMS))
+    rep = CartesianRepresentation(xyz * u.kpc, differentials=CartesianDifferential(vxyz * _KMS))
     icrs = frame.realize_frame(rep).transform_to(ICRS())
-    return (icrs.ra.to_value(u.deg), icrs.dec.to_value(u.deg), icrs.distance.to_value(u.kpc),
-            icrs.pm_ra_cosdec.to_value(_MASYR), icrs.pm_dec.to_value(_MASYR),
-            icrs.radial_velocity.to_value(_KMS))
+    return (
+        icrs.ra.to_value(u.deg),
+        icrs.dec.to_value(u.deg),
+        icrs.distance.to_value(u.kpc),
+        icrs.pm_ra_cosdec.to_value(_MASYR),
+        icrs.pm_dec.to_value(_MASYR),
+        icrs.radial_velocity.to_value(_KMS),
+    )
 
 
 def lognormal(rng, sigma, n):
@@ -45,7 +50,7 @@ def gaia_parallax_error(g):
     """Gaia DR3-like parallax uncertainty (mas) against G (Gaia performance
     formula: 0.013 mas at G <= 13, 0.03 at 15, 0.08 at 17, 0.6 at 20)."""
     z = 10.0 ** (0.4 * (np.maximum(g, 13.0) - 15.0))
-    return np.sqrt(40.0 + 800.0 * z + 30.0 * z ** 2) * 1e-3
+    return np.sqrt(40.0 + 800.0 * z + 30.0 * z**2) * 1e-3
 
 
 def cholesky4(c):
@@ -54,14 +59,14 @@ def cholesky4(c):
     c01, c02, c03, c12, c13, c23 = c
     l00 = np.ones_like(c01)
     l10 = c01
-    l11 = np.sqrt(1.0 - l10 ** 2)
+    l11 = np.sqrt(1.0 - l10**2)
     l20 = c02
     l21 = (c12 - l20 * l10) / l11
-    l22 = np.sqrt(1.0 - l20 ** 2 - l21 ** 2)
+    l22 = np.sqrt(1.0 - l20**2 - l21**2)
     l30 = c03
     l31 = (c13 - l30 * l10) / l11
     l32 = (c23 - l30 * l20 - l31 * l21) / l22
-    l33 = np.sqrt(1.0 - l30 ** 2 - l31 ** 2 - l32 ** 2)
+    l33 = np.sqrt(1.0 - l30**2 - l31**2 - l32**2)
     return (l00, l10, l11, l20, l21, l22, l30, l31, l32, l33)
 
 
@@ -89,10 +94,12 @@ def observe_gaia(rng, ra, dec, dist, pmra, pmdec, g):
         out[name] = val
     L = cholesky4(corr)
     zz = rng.normal(size=(4, n))
-    e = (L[0] * zz[0],
-         L[1] * zz[0] + L[2] * zz[1],
-         L[3] * zz[0] + L[4] * zz[1] + L[5] * zz[2],
-         L[6] * zz[0] + L[7] * zz[1] + L[8] * zz[2] + L[9] * zz[3])
+    e = (
+        L[0] * zz[0],
+        L[1] * zz[0] + L[2] * zz[1],
+        L[3] * zz[0] + L[4] * zz[1] + L[5] * zz[2],
+        L[6] * zz[0] + L[7] * zz[1] + L[8] * zz[2] + L[9] * zz[3],
+    )
     mas_to_deg = 1.0 / 3.6e6
     out["ra"] = np.mod(ra + e[0] * out["ra_error"] * mas_to_deg / np.cos(np.radians(dec)), 360.0)
     out["dec"] = dec + e[1] * out["dec_error"] * mas_to_deg
@@ -117,7 +124,7 @@ def bailer_jones(rng, dist, sig_plx, eps_plx):
     f = sig_plx * dist
     s = f / np.sqrt(1.0 + (f / 0.6) ** 2)
     r_med = dist * np.exp(-s * eps_plx) * 1e3
-    skew = 1.0 + 0.3 * s          # the far side of a parallax interval is longer
+    skew = 1.0 + 0.3 * s  # the far side of a parallax interval is longer
     return r_med, r_med * np.exp(-s), r_med * np.exp(s * skew)
 
 

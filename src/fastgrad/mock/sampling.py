@@ -5,6 +5,7 @@ Lengths in kpc, magnitudes in mag, angles in rad; the survey's parameters
 are ``truth["survey"]`` of :func:`fastgrad.mock.default_truth`, the geometry a
 :class:`fastgrad.mock.galaxy.Geometry`.
 """
+
 import numpy as np
 
 from .galaxy import POPULATIONS
@@ -40,6 +41,7 @@ _GIANT_TEFF = (4480.0, 450.0, 200.0)
 # that joint density; candidates are made only where their M can be seen
 # (far fewer than drawing from the whole disk; bench/benchmarks/bench_mock.py
 # measures how many).
+
 
 class InverseCDF:
     """x(u) for a CDF tabulated at points x, resampled once on a uniform grid
@@ -115,8 +117,9 @@ class HaloEnvelope:
     def _bounds(self, d_lim):
         r_lo = np.maximum(self.r_sun - d_lim, self.r_core)
         r_hi = self.r_sun + d_lim
-        cos_a = np.where(d_lim < self.r_sun,
-                         np.sqrt(np.maximum(1.0 - (d_lim / self.r_sun) ** 2, 0.0)), -1.0)
+        cos_a = np.where(
+            d_lim < self.r_sun, np.sqrt(np.maximum(1.0 - (d_lim / self.r_sun) ** 2, 0.0)), -1.0
+        )
         return r_lo, r_hi, cos_a
 
     def mass(self, d_lim):
@@ -131,7 +134,7 @@ class HaloEnvelope:
         r_lo, r_hi, cos_a = self._bounds(d_lim)
         r = r_lo * (r_hi / r_lo) ** rng.uniform(size=k)
         cos_t = cos_a + (1.0 - cos_a) * rng.uniform(size=k)
-        sin_t = np.sqrt(np.maximum(1.0 - cos_t ** 2, 0.0))
+        sin_t = np.sqrt(np.maximum(1.0 - cos_t**2, 0.0))
         ph = rng.uniform(-np.pi, np.pi, k)
         s, e1, e2 = self.basis
         a, b, c = r * cos_t, r * sin_t * np.cos(ph), r * sin_t * np.sin(ph)
@@ -181,10 +184,13 @@ def sample_population(rng, kind, count, envelope, sv, geo):
             # GSP-Spec-like giants: M = M0 + dM/dlogg (logg - mean), M0 and logg
             # normal, so logg given M is normal too
             lg_mean, lg_sigma = _GIANT_LOGG
-            cov = _GIANT_MG_PER_LOGG * lg_sigma ** 2
+            cov = _GIANT_MG_PER_LOGG * lg_sigma**2
             var_m = sv["abs_mag_sigma_total"] ** 2
-            logg = (lg_mean + cov / var_m * (M - sv["abs_mag_mean"])
-                    + np.sqrt(lg_sigma ** 2 - cov ** 2 / var_m) * rng.normal(size=m))
+            logg = (
+                lg_mean
+                + cov / var_m * (M - sv["abs_mag_mean"])
+                + np.sqrt(lg_sigma**2 - cov**2 / var_m) * rng.normal(size=m)
+            )
             props["logg_true"] = logg
             t0, dt_dlogg, t_sigma = _GIANT_TEFF
             props["teff_true"] = t0 + dt_dlogg * (logg - lg_mean) + t_sigma * rng.normal(size=m)
@@ -203,8 +209,12 @@ def sample_population(rng, kind, count, envelope, sv, geo):
             cos_l = dx / np.sqrt(dx * dx + dy * dy)
             w = w_min + (1.0 - w_min) * (0.5 * (1.0 - cos_l)) ** sv["anticentre_weight_power"]
             ok &= rng.uniform(size=ok.size) < w
-        kept = {"x": x[ok], "y": y[ok], "z": z[ok],
-                "phot_g_mean_mag": M[ok] + 5.0 * np.log10(dist[ok] * 100.0)}
+        kept = {
+            "x": x[ok],
+            "y": y[ok],
+            "z": z[ok],
+            "phot_g_mean_mag": M[ok] + 5.0 * np.log10(dist[ok] * 100.0),
+        }
         kept.update({k: v[ok] for k, v in props.items()})
         k = int(ok.sum())
         eff = max(k / m, 1e-3)
@@ -222,18 +232,24 @@ def sample_stars(rng, kind, n, truth, geo):
     sv = dict(truth["survey"])
     sv["abs_mag_sigma_total"] = sv["abs_mag_sigma"]
     if kind == "gaia_giants":
-        sv["abs_mag_sigma_total"] = np.hypot(sv["abs_mag_sigma"],
-                                             _GIANT_MG_PER_LOGG * _GIANT_LOGG[1])
+        sv["abs_mag_sigma_total"] = np.hypot(
+            sv["abs_mag_sigma"], _GIANT_MG_PER_LOGG * _GIANT_LOGG[1]
+        )
     pops = truth["populations"]
-    counts = {"halo": int(round(pops["halo"]["fraction"] * n)),
-              "thick": int(round(pops["thick"]["fraction"] * n))}
+    counts = {
+        "halo": int(round(pops["halo"]["fraction"] * n)),
+        "thick": int(round(pops["thick"]["fraction"] * n)),
+    }
     counts["thin"] = n - counts["halo"] - counts["thick"]
     blocks, labels = [], []
     for code, name in enumerate(POPULATIONS):
         if counts[name] == 0:
             continue
-        envelope = (HaloEnvelope(geo) if name == "halo"
-                    else DiskEnvelope(pops[name], geo, sv["distance_max_kpc"]))
+        envelope = (
+            HaloEnvelope(geo)
+            if name == "halo"
+            else DiskEnvelope(pops[name], geo, sv["distance_max_kpc"])
+        )
         blocks.append(sample_population(rng, kind, counts[name], envelope, sv, geo))
         labels.append(np.full(counts[name], code, dtype=np.int8))
     stars = {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}

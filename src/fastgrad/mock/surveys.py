@@ -5,6 +5,7 @@ galaxy (:mod:`.galaxy`), the sampler (:mod:`.sampling`), the observation
 (:mod:`.observe`), fastgrad's cuts (:mod:`.cutflow`) and the truth
 (:mod:`.truth`).  docs/method.md sections 1-6 describe the steps.
 """
+
 import copy
 import json
 
@@ -15,15 +16,28 @@ from astropy.table import Table
 from .. import paper
 from .._seeds import seed_sequence
 from ..frames import frame_metadata, get_frame
-from .columns import (BAILER_JONES_COLUMNS, CORRELATION_COLUMNS, GAIA_COLUMNS,
-                      GAIA_GIANT_COLUMNS, LAMOST_COLUMNS, table)
+from .columns import (
+    BAILER_JONES_COLUMNS,
+    CORRELATION_COLUMNS,
+    GAIA_COLUMNS,
+    GAIA_GIANT_COLUMNS,
+    LAMOST_COLUMNS,
+    table,
+)
 from .cutflow import giant_final_sample, lamost_final_sample
 from .galaxy import POPULATIONS, Geometry, azimuthal_pattern, gradient_model, velocities
-from .observe import (bailer_jones, lognormal, observe_gaia, offset_position, to_icrs,
-                      unique_ids)
+from .observe import bailer_jones, lognormal, observe_gaia, offset_position, to_icrs, unique_ids
 from .sampling import sample_stars
-from .truth import (KINDS, TABLE1_EDGES, TABLE2_EDGES, azimuthal_truth, binned_truth,
-                    check_n, expected_amplitude, resolve_truth)
+from .truth import (
+    KINDS,
+    TABLE1_EDGES,
+    TABLE2_EDGES,
+    azimuthal_truth,
+    binned_truth,
+    check_n,
+    expected_amplitude,
+    resolve_truth,
+)
 
 __all__ = ["make_survey", "make_catalog"]
 
@@ -33,6 +47,7 @@ _KMS = u.km / u.s
 # ---------------------------------------------------------------------------
 # tables
 # ---------------------------------------------------------------------------
+
 
 def _survey_table(spec, data, truth_meta):
     """One of the survey's tables, its own copy of the truth in ``meta["truth"]``."""
@@ -49,21 +64,46 @@ def _truth_table(stars, vxyz, geo, extra):
     cols = {
         **extra,
         "population": np.array(POPULATIONS)[stars["population"]],
-        "x": x, "y": y, "z": z, "vx": vxyz[0], "vy": vxyz[1], "vz": vxyz[2],
-        "R": R, "phi": np.arctan2(y, -x), "absz": np.abs(z),
-        "distance": stars["distance"], "phot_g_mean_mag": stars["phot_g_mean_mag"],
-        "abs_mag_g": stars["abs_mag_g"], "feh_pattern": stars["feh_pattern"],
-        "feh_model": stars["feh_model"], "feh_true": stars["feh_true"],
+        "x": x,
+        "y": y,
+        "z": z,
+        "vx": vxyz[0],
+        "vy": vxyz[1],
+        "vz": vxyz[2],
+        "R": R,
+        "phi": np.arctan2(y, -x),
+        "absz": np.abs(z),
+        "distance": stars["distance"],
+        "phot_g_mean_mag": stars["phot_g_mean_mag"],
+        "abs_mag_g": stars["abs_mag_g"],
+        "feh_pattern": stars["feh_pattern"],
+        "feh_model": stars["feh_model"],
+        "feh_true": stars["feh_true"],
         "in_final": stars["in_final"],
         # the nominal transform of the observed central values (NaN outside
         # the final sample): the bins of meta["truth"]["table1"/"table2"]
-        "R_observed": stars["nominal"][6], "absz_observed": stars["nominal"][8],
+        "R_observed": stars["nominal"][6],
+        "absz_observed": stars["nominal"][8],
     }
-    units = {"x": u.kpc, "y": u.kpc, "z": u.kpc, "vx": _KMS, "vy": _KMS, "vz": _KMS,
-             "R": u.kpc, "phi": u.rad, "absz": u.kpc, "distance": u.kpc,
-             "R_observed": u.kpc, "absz_observed": u.kpc,
-             "phot_g_mean_mag": u.mag, "abs_mag_g": u.mag, "feh_pattern": _DEX,
-             "feh_model": _DEX, "feh_true": _DEX}
+    units = {
+        "x": u.kpc,
+        "y": u.kpc,
+        "z": u.kpc,
+        "vx": _KMS,
+        "vy": _KMS,
+        "vz": _KMS,
+        "R": u.kpc,
+        "phi": u.rad,
+        "absz": u.kpc,
+        "distance": u.kpc,
+        "R_observed": u.kpc,
+        "absz_observed": u.kpc,
+        "phot_g_mean_mag": u.mag,
+        "abs_mag_g": u.mag,
+        "feh_pattern": _DEX,
+        "feh_model": _DEX,
+        "feh_true": _DEX,
+    }
     t = Table(cols)
     for name, unit in units.items():
         t[name].unit = unit
@@ -73,6 +113,7 @@ def _truth_table(stars, vxyz, geo, extra):
 # ---------------------------------------------------------------------------
 # the public functions
 # ---------------------------------------------------------------------------
+
 
 def make_survey(kind, n=None, *, truth=None, seed=None, frame=None, include_truth=False):
     """Synthetic survey tables with a known truth.
@@ -153,16 +194,21 @@ def make_survey(kind, n=None, *, truth=None, seed=None, frame=None, include_trut
         # the bins hold the stars an analysis of the catalogue puts there
         # (binned by the observed |Z|, R), fitted against their true R, |Z|:
         # distance errors move stars between bins where the gradient differs
-        "table1": binned_truth(TABLE1_EDGES, stars["nominal"][8][fin], R[fin],
-                                stars["feh_model"][fin]),
-        "table2": binned_truth(TABLE2_EDGES, stars["nominal"][6][fin], absz[fin],
-                                stars["feh_model"][fin]),
+        "table1": binned_truth(
+            TABLE1_EDGES, stars["nominal"][8][fin], R[fin], stars["feh_model"][fin]
+        ),
+        "table2": binned_truth(
+            TABLE2_EDGES, stars["nominal"][6][fin], absz[fin], stars["feh_model"][fin]
+        ),
         "azimuthal_amplitude": float(full["azimuthal"]["amplitude_dex"])
-        if full["azimuthal"]["kind"] != "none" else 0.0,
+        if full["azimuthal"]["kind"] != "none"
+        else 0.0,
         "azimuthal_amplitude_observed": expected_amplitude(
-            full["azimuthal"], stars["nominal"], stars["feh_model"], fin, geo.r0_pattern),
-        "azimuthal_profile": azimuthal_truth(full["azimuthal"], R[fin], phi[fin], absz[fin],
-                                              stars["feh_model"][fin], geo.r0_pattern),
+            full["azimuthal"], stars["nominal"], stars["feh_model"], fin, geo.r0_pattern
+        ),
+        "azimuthal_profile": azimuthal_truth(
+            full["azimuthal"], R[fin], phi[fin], absz[fin], stars["feh_model"][fin], geo.r0_pattern
+        ),
     }
     meta = json.loads(json.dumps(meta))  # plain JSON types only, checked here
     out = {name: _survey_table(spec, data, meta) for name, (spec, data) in tables.items()}
@@ -207,18 +253,21 @@ def _make_lamost(rng, n, full, frame, geo):
     n_field = int(round(0.02 * n))
     stars, vxyz = _common_truth(rng, "lamost_hot_stars", n + n_field, full, frame, geo)
     g = stars["phot_g_mean_mag"]
-    gaia, eps_plx = observe_gaia(rng, stars["ra"], stars["dec"], stars["distance"],
-                                 stars["pmra"], stars["pmdec"], g)
+    gaia, eps_plx = observe_gaia(
+        rng, stars["ra"], stars["dec"], stars["distance"], stars["pmra"], stars["pmdec"], g
+    )
     m = n + n_field
     # sorted ids dealt out in random order: Gaia rows (sorted by source_id) are
     # then in no relation to the LAMOST rows
-    source_id = np.sort(unique_ids(rng, m, 2 ** 40, 2 ** 62))[rng.permutation(m)]
+    source_id = np.sort(unique_ids(rng, m, 2**40, 2**62))[rng.permutation(m)]
     gaia["source_id"] = source_id
 
     # Gaia RVS: only the brightest hot stars have radial velocities
     has_rv = (g < 12.0) & (rng.uniform(size=m) < 0.6)
     rv_err_gaia = np.where(has_rv, 2.0 + 8.0 * rng.uniform(size=m), np.nan)
-    gaia["radial_velocity"] = np.where(has_rv, stars["rv"] + rv_err_gaia * rng.normal(size=m), np.nan)
+    gaia["radial_velocity"] = np.where(
+        has_rv, stars["rv"] + rv_err_gaia * rng.normal(size=m), np.nan
+    )
     gaia["radial_velocity_error"] = rv_err_gaia
 
     # -- the LAMOST catalogue (first n stars)
@@ -226,19 +275,19 @@ def _make_lamost(rng, n, full, frame, geo):
     snr_ref = full["survey"]["snr30_g_mag"]
     snr = 30.0 * 10.0 ** (-0.4 * (g[L] - snr_ref)) * lognormal(rng, 0.35, n)
     snr = np.clip(snr, 2.0, 1500.0)
-    noise_scale = np.sqrt(80.0 / snr)           # spectroscopic errors ~ 1/sqrt(SNR)
+    noise_scale = np.sqrt(80.0 / snr)  # spectroscopic errors ~ 1/sqrt(SNR)
     u_t = rng.uniform(size=n)
     teff = 7000.0 * np.exp(rng.exponential(0.22, n))
-    teff = np.where(u_t < 0.03, rng.uniform(5500.0, 7000.0, n), teff)   # cooler contaminants
+    teff = np.where(u_t < 0.03, rng.uniform(5500.0, 7000.0, n), teff)  # cooler contaminants
     teff = np.where(u_t > 0.99, rng.uniform(25000.0, 40000.0, n), teff)  # O / early B stars
     u_g = rng.uniform(size=n)
     logg = rng.normal(4.0, 0.3, n)
-    logg = np.where(u_g < 0.04, rng.uniform(0.5, 2.0, n), logg)      # failed / giant-like fits
+    logg = np.where(u_g < 0.04, rng.uniform(0.5, 2.0, n), logg)  # failed / giant-like fits
     logg = np.where(u_g > 0.975, rng.uniform(5.0, 6.0, n), logg)
     vsini = np.abs(rng.normal(0.0, 120.0, n))
     vsini = np.where(rng.uniform(size=n) < 0.02, -rng.uniform(0.0, 50.0, n), vsini)
     chi2ratio = np.exp(rng.normal(np.log(2.0), 0.9, n))
-    feh_err = np.sqrt(0.07 ** 2 + (3.5 / snr) ** 2) * lognormal(rng, 0.3, n)
+    feh_err = np.sqrt(0.07**2 + (3.5 / snr) ** 2) * lognormal(rng, 0.3, n)
     feh = stars["feh_true"][L] + feh_err * rng.normal(size=n)
     rv_err = 7.0 * noise_scale * lognormal(rng, 0.3, n)
     u_r = rng.uniform(size=n)
@@ -254,10 +303,17 @@ def _make_lamost(rng, n, full, frame, geo):
     lamost = {
         # the stars are in random order: sorted obsids list them in obsid order
         "obsid": np.sort(rng.choice(900_000_000, n, replace=False) + 100_000_000).astype(np.int64),
-        "teff": teff, "teff_err": teff * 0.0105 * noise_scale * lognormal(rng, 0.3, n),
-        "logg": logg, "logg_err": 0.10 * noise_scale * lognormal(rng, 0.3, n),
-        "feh": feh, "feh_err": feh_err, "vsini": vsini, "snr": snr, "chi2ratio": chi2ratio,
-        "rv": rv, "rv_err": rv_err,
+        "teff": teff,
+        "teff_err": teff * 0.0105 * noise_scale * lognormal(rng, 0.3, n),
+        "logg": logg,
+        "logg_err": 0.10 * noise_scale * lognormal(rng, 0.3, n),
+        "feh": feh,
+        "feh_err": feh_err,
+        "vsini": vsini,
+        "snr": snr,
+        "chi2ratio": chi2ratio,
+        "rv": rv,
+        "rv_err": rv_err,
     }
     # fibre positions: the Gaia position + a ~0.1-0.5" offset (astrometry of the
     # input catalogue, epoch difference); 1 % land 0.5" to 4x beyond the match
@@ -281,8 +337,15 @@ def _make_lamost(rng, n, full, frame, geo):
     # 0.3 % of Gaia sources are 2-parameter solutions: no parallax, no proper
     # motion, no Bailer-Jones distance
     two_param = rng.uniform(size=m) < 0.003
-    for name in ("parallax", "parallax_error", "parallax_over_error", "pmra", "pmra_error",
-                 "pmdec", "pmdec_error") + CORRELATION_COLUMNS[1:]:
+    for name in (
+        "parallax",
+        "parallax_error",
+        "parallax_over_error",
+        "pmra",
+        "pmra_error",
+        "pmdec",
+        "pmdec_error",
+    ) + CORRELATION_COLUMNS[1:]:
         gaia[name] = np.where(two_param, np.nan, gaia[name])
 
     bj_med, bj_lo, bj_hi = bailer_jones(rng, stars["distance"], gaia["parallax_error"], eps_plx)
@@ -291,8 +354,8 @@ def _make_lamost(rng, n, full, frame, geo):
     # -- fastgrad's cuts on the mock's columns (for counts and the truth tables)
     matched = ~missing & ~far
     keep, nominal, counts = lamost_final_sample(
-        lamost, {k: v[L] for k, v in gaia.items()}, {k: v[L] for k, v in bj.items()},
-        matched, frame)
+        lamost, {k: v[L] for k, v in gaia.items()}, {k: v[L] for k, v in bj.items()}, matched, frame
+    )
 
     # -- assemble: LAMOST rows (= stars 0..n-1) in obsid order, Gaia rows by
     # source_id, Bailer-Jones rows shuffled
@@ -303,9 +366,11 @@ def _make_lamost(rng, n, full, frame, geo):
     star_view = {k: (v[..., L] if isinstance(v, np.ndarray) else v) for k, v in stars.items()}
     star_view["in_final"] = keep
     star_view["nominal"] = nominal
-    extra = {"obsid": lamost["obsid"],
-             "source_id": np.where(missing, 0, source_id[L]),
-             "has_gaia_match": matched}
+    extra = {
+        "obsid": lamost["obsid"],
+        "source_id": np.where(missing, 0, source_id[L]),
+        "has_gaia_match": matched,
+    }
     tables = {
         "lamost": (LAMOST_COLUMNS, lamost),
         "gaia": (GAIA_COLUMNS, {k: v[gaia_rows] for k, v in gaia.items()}),
@@ -318,11 +383,12 @@ def _make_giants(rng, n, full, frame, geo):
     """The Gaia and Bailer-Jones tables of ``n`` giants, as :func:`_make_lamost`."""
     stars, vxyz = _common_truth(rng, "gaia_giants", n, full, frame, geo)
     g = stars["phot_g_mean_mag"]
-    gaia, eps_plx = observe_gaia(rng, stars["ra"], stars["dec"], stars["distance"],
-                                 stars["pmra"], stars["pmdec"], g)
+    gaia, eps_plx = observe_gaia(
+        rng, stars["ra"], stars["dec"], stars["distance"], stars["pmra"], stars["pmdec"], g
+    )
     # the stars are in random order already: sorted ids keep the table sorted
     # by source_id, as Gaia's, without a reordering copy
-    source_id = np.sort(unique_ids(rng, n, 2 ** 40, 2 ** 62))
+    source_id = np.sort(unique_ids(rng, n, 2**40, 2**62))
     gaia["source_id"] = source_id
     rv_err = 0.8 + 1.2 * lognormal(rng, 0.4, n) * 10.0 ** (0.2 * (g - 12.0))
     gaia["radial_velocity"] = stars["rv"] + rv_err * rng.normal(size=n)
@@ -337,7 +403,7 @@ def _make_giants(rng, n, full, frame, geo):
     gaia["logg_gspspec"] = stars["logg_true"] + 0.10 * rng.normal(size=n)
     bj_med, bj_lo, bj_hi = bailer_jones(rng, stars["distance"], gaia["parallax_error"], eps_plx)
     bj = {"source_id": source_id, "r_med_geo": bj_med, "r_lo_geo": bj_lo, "r_hi_geo": bj_hi}
-    has_bj = rng.uniform(size=n) >= 0.003      # a few giants lack a Bailer-Jones distance
+    has_bj = rng.uniform(size=n) >= 0.003  # a few giants lack a Bailer-Jones distance
 
     keep, nominal, counts = giant_final_sample(gaia, bj, has_bj, frame)
     stars["nominal"] = nominal

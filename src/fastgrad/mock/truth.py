@@ -8,6 +8,7 @@ ideal fit of the noise-free model gives (``meta["truth"]``'s ``table1`` /
 ``table2``, ``azimuthal_amplitude_observed`` and ``azimuthal_profile``).
 The paper's numbers come from :mod:`fastgrad.paper`.
 """
+
 import copy
 
 import numpy as np
@@ -45,6 +46,7 @@ TABLE2_EDGES = tuple(float(e) for e in paper.TABLE2_EDGES)
 # ---------------------------------------------------------------------------
 # the model in: defaults and user overrides
 # ---------------------------------------------------------------------------
+
 
 def default_truth(kind):
     """The default generative model of ``kind`` as a JSON-friendly dict.
@@ -110,34 +112,58 @@ def default_truth(kind):
             # star counts per |Z| bin) and colder thin disk than Bensby's (the
             # paper finds > 95 % with P_thin > 0.9; stars kpc away on circular
             # orbits move fast relative to the Sun, so the mock reaches ~90 %)
-            "thin": {"scale_length_kpc": 2.6, "scale_height_kpc": 0.22 if lamost else 0.3,
-                     "sigma_R_kms": 20.0 if lamost else 35.0,
-                     "sigma_phi_kms": 13.0 if lamost else 20.0,
-                     "sigma_z_kms": 9.0 if lamost else 16.0,
-                     "lag_kms": 8.0 if lamost else 15.0},
-            "thick": {"fraction": 0.06 if lamost else 0.10, "scale_length_kpc": 2.0,
-                      "scale_height_kpc": 0.9, "sigma_R_kms": 67.0, "sigma_phi_kms": 38.0,
-                      "sigma_z_kms": 35.0, "lag_kms": 46.0},
-            "halo": {"fraction": 0.006 if lamost else 0.008, "density_slope": 3.0,
-                     "sigma_R_kms": 160.0, "sigma_phi_kms": 90.0, "sigma_z_kms": 90.0,
-                     "lag_kms": 220.0},
+            "thin": {
+                "scale_length_kpc": 2.6,
+                "scale_height_kpc": 0.22 if lamost else 0.3,
+                "sigma_R_kms": 20.0 if lamost else 35.0,
+                "sigma_phi_kms": 13.0 if lamost else 20.0,
+                "sigma_z_kms": 9.0 if lamost else 16.0,
+                "lag_kms": 8.0 if lamost else 15.0,
+            },
+            "thick": {
+                "fraction": 0.06 if lamost else 0.10,
+                "scale_length_kpc": 2.0,
+                "scale_height_kpc": 0.9,
+                "sigma_R_kms": 67.0,
+                "sigma_phi_kms": 38.0,
+                "sigma_z_kms": 35.0,
+                "lag_kms": 46.0,
+            },
+            "halo": {
+                "fraction": 0.006 if lamost else 0.008,
+                "density_slope": 3.0,
+                "sigma_R_kms": 160.0,
+                "sigma_phi_kms": 90.0,
+                "sigma_z_kms": 90.0,
+                "lag_kms": 220.0,
+            },
         },
         "rotation_speed_kms": None,
     }
     if lamost:
         truth["survey"] = {
-            "distance_min_kpc": 0.3, "distance_max_kpc": 4.5, "dec_min_deg": -10.0,
-            "g_min_mag": 9.0, "g_max_mag": 17.0,
-            "abs_mag_mean": 1.5, "abs_mag_sigma": 1.0,
-            "anticentre_weight_min": 0.0, "anticentre_weight_power": 1.2,
+            "distance_min_kpc": 0.3,
+            "distance_max_kpc": 4.5,
+            "dec_min_deg": -10.0,
+            "g_min_mag": 9.0,
+            "g_max_mag": 17.0,
+            "abs_mag_mean": 1.5,
+            "abs_mag_sigma": 1.0,
+            "anticentre_weight_min": 0.0,
+            "anticentre_weight_power": 1.2,
             "snr30_g_mag": 13.65,
         }
     else:
         truth["survey"] = {
-            "distance_min_kpc": 0.1, "distance_max_kpc": 8.0, "dec_min_deg": -90.0,
-            "g_min_mag": 5.0, "g_max_mag": 12.5,
-            "abs_mag_mean": 0.3, "abs_mag_sigma": 0.4,
-            "anticentre_weight_min": 1.0, "anticentre_weight_power": 1.0,
+            "distance_min_kpc": 0.1,
+            "distance_max_kpc": 8.0,
+            "dec_min_deg": -90.0,
+            "g_min_mag": 5.0,
+            "g_max_mag": 12.5,
+            "abs_mag_mean": 0.3,
+            "abs_mag_sigma": 0.4,
+            "anticentre_weight_min": 1.0,
+            "anticentre_weight_power": 1.0,
             "snr30_g_mag": None,
         }
     return truth
@@ -164,12 +190,19 @@ def resolve_truth(kind, truth):
     if truth is not None:
         _merge(full, truth)
     met = full["metallicity"]
-    knots = [np.asarray(met[k], dtype=float) for k in
-             ("absz_knots_kpc", "slope_dex_per_kpc", "intercept_dex")]
-    if not (knots[0].ndim == 1 and knots[0].size >= 1
-            and knots[0].shape == knots[1].shape == knots[2].shape):
-        raise ValueError("truth['metallicity']: absz_knots_kpc, slope_dex_per_kpc and "
-                         "intercept_dex must be 1-D lists of one length")
+    knots = [
+        np.asarray(met[k], dtype=float)
+        for k in ("absz_knots_kpc", "slope_dex_per_kpc", "intercept_dex")
+    ]
+    if not (
+        knots[0].ndim == 1
+        and knots[0].size >= 1
+        and knots[0].shape == knots[1].shape == knots[2].shape
+    ):
+        raise ValueError(
+            "truth['metallicity']: absz_knots_kpc, slope_dex_per_kpc and "
+            "intercept_dex must be 1-D lists of one length"
+        )
     if np.any(np.diff(knots[0]) <= 0):
         raise ValueError("truth['metallicity']['absz_knots_kpc'] must increase strictly")
     if met["scatter_dex"] < 0:
@@ -184,12 +217,15 @@ def resolve_truth(kind, truth):
         raise ValueError("truth['populations']['halo']['density_slope']: only 3 is implemented")
     azi = full["azimuthal"]
     if azi["kind"] not in ("none", "reid2014_arms", "cosine"):
-        raise ValueError("truth['azimuthal']['kind'] must be 'none', 'reid2014_arms' or "
-                         f"'cosine', got {azi['kind']!r}")
+        raise ValueError(
+            "truth['azimuthal']['kind'] must be 'none', 'reid2014_arms' or "
+            f"'cosine', got {azi['kind']!r}"
+        )
     unknown = sorted(set(azi["arms"]) - set(arm_names("reid2014")))
     if unknown:
-        raise ValueError(f"truth['azimuthal']['arms']: unknown arms {unknown}; "
-                         f"known: {arm_names('reid2014')}")
+        raise ValueError(
+            f"truth['azimuthal']['arms']: unknown arms {unknown}; known: {arm_names('reid2014')}"
+        )
     sv = full["survey"]
     if not 0 < sv["distance_min_kpc"] < sv["distance_max_kpc"]:
         raise ValueError("truth['survey']: need 0 < distance_min_kpc < distance_max_kpc")
@@ -213,6 +249,7 @@ def check_n(kind, n):
 # the results out: what an ideal analysis of the final sample finds
 # ---------------------------------------------------------------------------
 
+
 def line_fit(x, y):
     """Least-squares slope and intercept of y against x (None, None when undefined)."""
     if x.size < 2 or np.ptp(x) == 0:
@@ -229,8 +266,15 @@ def binned_truth(edges, key, x, y):
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = (key >= lo) & (key < hi)
         slope, intercept = line_fit(x[sel], y[sel])
-        rows.append({"bin_lo": float(lo), "bin_hi": float(hi), "slope": slope,
-                     "intercept": intercept, "n": int(sel.sum())})
+        rows.append(
+            {
+                "bin_lo": float(lo),
+                "bin_hi": float(hi),
+                "slope": slope,
+                "intercept": intercept,
+                "n": int(sel.sum()),
+            }
+        )
     return rows
 
 
@@ -267,8 +311,12 @@ def azimuthal_truth(azi, R, phi, absz, model, r0):
     for region, (r_lo, r_hi) in zip(("inner", "outer"), paper.RINGS):
         sel = (R > r_lo) & (R < r_hi)
         if not sel.any():
-            out[region] = {"phi_center_rad": [], "mean_delta_dex": [], "n": [],
-                           "peak_to_peak_dex": None}
+            out[region] = {
+                "phi_center_rad": [],
+                "mean_delta_dex": [],
+                "n": [],
+                "peak_to_peak_dex": None,
+            }
             continue
         idx = np.floor(phi[sel] / width).astype(np.int64)
         base = idx.min()
@@ -276,10 +324,12 @@ def azimuthal_truth(azi, R, phi, absz, model, r0):
         tot = np.bincount(idx - base, weights=delta[sel])
         good = np.flatnonzero(cnt >= paper.PROFILE_MIN_COUNT)
         centres = (good + base + 0.5) * width
-        out[region] = {"phi_center_rad": [round(float(c), 6) for c in centres],
-                       "mean_delta_dex": [round(float(v), 6) for v in tot[good] / cnt[good]],
-                       "n": [int(c) for c in cnt[good]],
-                       "peak_to_peak_dex": float(np.ptp(tot[good] / cnt[good])) if good.size else None}
+        out[region] = {
+            "phi_center_rad": [round(float(c), 6) for c in centres],
+            "mean_delta_dex": [round(float(v), 6) for v in tot[good] / cnt[good]],
+            "n": [int(c) for c in cnt[good]],
+            "peak_to_peak_dex": float(np.ptp(tot[good] / cnt[good])) if good.size else None,
+        }
     if azi["kind"] == "reid2014_arms":
         near = near_arm(azi, R, phi, r0)
         pattern = azimuthal_pattern(azi, R, phi, r0)

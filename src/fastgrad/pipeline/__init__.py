@@ -11,13 +11,32 @@ One pipeline over engines (:mod:`fastgrad.engine`):
   report.md), staged and moved into place whole;
 - :mod:`.progress`: the progress lines on stderr.
 """
-from .config import DEFAULT_CONFIG, load_config
-from .report import PAPER_TABLE1, PAPER_TABLE2
-from .config import sample_plan
-from .run import (RunResult, SampleFailure, azimuthal_analysis, first_bin_fit,
-                  gradient_tables, prepare_sample, run, sample_config)
 
-__all__ = ["run", "DEFAULT_CONFIG", "load_config", "sample_plan", "sample_config",
-           "RunResult", "SampleFailure", "prepare_sample",
-           "gradient_tables", "first_bin_fit", "azimuthal_analysis", "PAPER_TABLE1",
-           "PAPER_TABLE2"]
+from .config import DEFAULT_CONFIG, load_config, sample_plan
+from .report import PAPER_TABLE1, PAPER_TABLE2
+from .run import (
+    RunResult,
+    SampleFailure,
+    azimuthal_analysis,
+    first_bin_fit,
+    gradient_tables,
+    prepare_sample,
+    run,
+    sample_config,
+)
+
+__all__ = [
+    "run",
+    "DEFAULT_CONFIG",
+    "load_config",
+    "sample_plan",
+    "sample_config",
+    "RunResult",
+    "SampleFailure",
+    "prepare_sample",
+    "gradient_tables",
+    "first_bin_fit",
+    "azimuthal_analysis",
+    "PAPER_TABLE1",
+    "PAPER_TABLE2",
+]

@@ -8,6 +8,7 @@ thresholds, input paths), raising one :class:`fastgrad.errors.ConfigError`
 naming the key (``fit.n_walkers``) and what is wrong, before any work. TOML has
 no null: a key whose default is ``None`` is left out to keep the default.
 """
+
 import copy
 import numbers
 import os
@@ -22,8 +23,14 @@ except ModuleNotFoundError:  # Python 3.10
 from .. import paper
 from ..errors import ConfigError
 
-__all__ = ["DEFAULT_CONFIG", "PAPER_SAMPLES", "load_config", "validate", "sample_plan",
-           "SamplePlan"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "PAPER_SAMPLES",
+    "load_config",
+    "validate",
+    "sample_plan",
+    "SamplePlan",
+]
 
 #: The samples of a run that defines none: the paper's two, on the embedded mock
 #: (``[samples.lamost] preset = "hotpayne"``, ``[samples.giants] preset =
@@ -31,9 +38,13 @@ __all__ = ["DEFAULT_CONFIG", "PAPER_SAMPLES", "load_config", "validate", "sample
 PAPER_SAMPLES = {"lamost": {"preset": "hotpayne"}, "giants": {"preset": "gspspec_giants"}}
 
 #: The pre-0.2 ``[inputs]`` keys -> (sample, input) of the paper's two samples.
-_LEGACY_INPUTS = {"lamost": ("lamost", "spectra"), "lamost_gaia": ("lamost", "gaia"),
-                  "lamost_bailer_jones": ("lamost", "distances"),
-                  "giants": ("giants", "gaia"), "giants_bailer_jones": ("giants", "distances")}
+_LEGACY_INPUTS = {
+    "lamost": ("lamost", "spectra"),
+    "lamost_gaia": ("lamost", "gaia"),
+    "lamost_bailer_jones": ("lamost", "distances"),
+    "giants": ("giants", "gaia"),
+    "giants_bailer_jones": ("giants", "distances"),
+}
 
 #: The mock's seed offset of each mock kind (the synthetic catalogues of a run
 #: are ``make_survey(kind, n, seed=synthetic.seed + offset)``) and the
@@ -65,8 +76,9 @@ def _int(key, value, *, ge=None, le=None, optional=False):
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(f"{key}: expected an integer, got {value!r} ({_kind(value)}); "
-                          "counts are never rounded")
+        raise ConfigError(
+            f"{key}: expected an integer, got {value!r} ({_kind(value)}); counts are never rounded"
+        )
     value = int(value)
     if ge is not None and value < ge:
         raise ConfigError(f"{key}: must be >= {ge}, got {value}")
@@ -116,21 +128,27 @@ def _seed(key, value):
 
 def _run(value, defined):
     if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(f"run: expected a list of sample names (the [samples.NAME] tables: "
-                          f"{list(defined)}), got {value!r}")
+        raise ConfigError(
+            f"run: expected a list of sample names (the [samples.NAME] tables: "
+            f"{list(defined)}), got {value!r}"
+        )
     for name in value:
         if name not in defined:
-            raise ConfigError(f"run: {name!r} is not a sample; the [samples.NAME] tables are "
-                              f"{list(defined)}")
+            raise ConfigError(
+                f"run: {name!r} is not a sample; the [samples.NAME] tables are {list(defined)}"
+            )
     if len(set(value)) != len(value):
         raise ConfigError(f"run: a sample is named twice in {list(value)}")
 
 
 def _frame(value):
     from ..frames import get_frame
+
     if not isinstance(value, str):
-        raise ConfigError(f"frame: expected a preset name such as 'hawkins2023', 'v4.0' or "
-                          f"'pre-v4.0', got {value!r} ({_kind(value)})")
+        raise ConfigError(
+            f"frame: expected a preset name such as 'hawkins2023', 'v4.0' or "
+            f"'pre-v4.0', got {value!r} ({_kind(value)})"
+        )
     try:
         get_frame(value)
     except (ValueError, TypeError) as exc:
@@ -154,8 +172,10 @@ class SamplePlan(dict):
 
 def sample_plan(cfg, name):
     """The resolved :class:`SamplePlan` of sample ``name`` of a loaded ``cfg``."""
-    from ..samples import resolve_sample
     import dataclasses
+
+    from ..samples import resolve_sample
+
     table = cfg["samples"][name]
     spec, inputs, columns, (off, own) = resolve_sample(name, table)
     if "match_radius_arcsec" not in table:  # the run-wide [crossmatch_radius_arcsec]
@@ -167,14 +187,22 @@ def sample_plan(cfg, name):
         if merged:
             thresholds[preset] = merged
     synthetic = all(v is None for v in inputs.values())
-    return SamplePlan(name=name, spec=spec, inputs=inputs, columns=columns, cuts_off=off,
-                      thresholds=thresholds, synthetic=synthetic)
+    return SamplePlan(
+        name=name,
+        spec=spec,
+        inputs=inputs,
+        columns=columns,
+        cuts_off=off,
+        thresholds=thresholds,
+        synthetic=synthetic,
+    )
 
 
 def _for(thresholds, preset):
     """The run-wide ``[cuts]`` overrides that apply to one cut preset
     ({"preset": {...}} or flat)."""
     from ..cuts import cut_parameters
+
     if not thresholds:
         return None
     if preset in thresholds:
@@ -191,12 +219,16 @@ def _sample_inputs(plan):
     given = [k for k, v in plan.inputs.items() if v is not None]
     if given and len(given) != len(plan.inputs):
         missing = [k for k, v in plan.inputs.items() if v is None]
-        raise ConfigError(f"{where}: {', '.join(missing)} missing (preset "
-                          f"{plan.spec.name!r} reads all of {', '.join(plan.inputs)}, or none "
-                          f"for its synthetic catalogue)")
+        raise ConfigError(
+            f"{where}: {', '.join(missing)} missing (preset "
+            f"{plan.spec.name!r} reads all of {', '.join(plan.inputs)}, or none "
+            f"for its synthetic catalogue)"
+        )
     if not given and plan.spec.mock is None:
-        raise ConfigError(f"{where}: preset {plan.spec.name!r} has no synthetic catalogue; "
-                          f"give its inputs {', '.join(plan.inputs)}")
+        raise ConfigError(
+            f"{where}: preset {plan.spec.name!r} has no synthetic catalogue; "
+            f"give its inputs {', '.join(plan.inputs)}"
+        )
     for k in given:
         path = plan.inputs[k]
         if not os.path.isfile(path):
@@ -208,13 +240,16 @@ def _truth(truth, plans):
     """``[synthetic.truth.<sample>]``: overrides of the mock's injected model,
     checked by the mock's own rules (fastgrad.mock.truth.resolve_truth)."""
     from ..mock.truth import resolve_truth
+
     if not isinstance(truth, dict):
         raise ConfigError(f"synthetic.truth: expected a table per sample, got {truth!r}")
     mocks = {name: p.spec.mock for name, p in plans.items() if p.spec.mock}
     for sample, override in truth.items():
         if sample not in mocks:
-            raise ConfigError(f"synthetic.truth.{sample}: unknown sample; the samples with a "
-                              f"synthetic catalogue are {sorted(mocks)}")
+            raise ConfigError(
+                f"synthetic.truth.{sample}: unknown sample; the samples with a "
+                f"synthetic catalogue are {sorted(mocks)}"
+            )
         try:
             resolve_truth(mocks[sample], override)
         except (ValueError, TypeError) as exc:
@@ -223,6 +258,7 @@ def _truth(truth, plans):
 
 def _cuts(cuts, plans):
     from ..cuts import cut_parameters
+
     if not isinstance(cuts, dict):
         raise ConfigError(f"cuts: expected a table of thresholds, got {cuts!r}")
     presets = [p for plan in plans.values() for p in plan.spec.cut_presets]
@@ -232,23 +268,28 @@ def _cuts(cuts, plans):
     for key, value in cuts.items():
         if isinstance(value, dict):
             if key not in params:
-                raise ConfigError(f"cuts.{key}: unknown cut preset for samples {samples}; "
-                                  f"known: {sorted(params)}")
+                raise ConfigError(
+                    f"cuts.{key}: unknown cut preset for samples {samples}; known: {sorted(params)}"
+                )
             for name, v in value.items():
                 if name not in params[key]:
-                    raise ConfigError(f"cuts.{key}.{name}: unknown threshold; "
-                                      f"{key} takes {sorted(params[key])}")
+                    raise ConfigError(
+                        f"cuts.{key}.{name}: unknown threshold; {key} takes {sorted(params[key])}"
+                    )
                 _real(f"cuts.{key}.{name}", v)
         else:
             if key not in flat_known:
-                raise ConfigError(f"cuts.{key}: unknown threshold; the cuts of samples "
-                                  f"{samples} take {sorted(flat_known)}")
+                raise ConfigError(
+                    f"cuts.{key}: unknown threshold; the cuts of samples "
+                    f"{samples} take {sorted(flat_known)}"
+                )
             _real(f"cuts.{key}", value)
 
 
 def _check_thresholds(plan):
     """Every threshold of a sample, numbers of the cut's unit (cuts.Cut.units)."""
     from ..cuts import get_cuts
+
     for preset, values in plan.thresholds.items():
         params = {p: c for c in get_cuts(preset) for p in c.params}
         for key, v in values.items():
@@ -269,8 +310,9 @@ def validate(cfg):
         _sample_inputs(plan)
         _check_thresholds(plan)
         _fit_section(f"samples.{plan.name}.fit", {**cfg["fit"], **plan.spec.fit})
-        _azimuthal_section(f"samples.{plan.name}.azimuthal",
-                           {**cfg["azimuthal"], **plan.spec.azimuthal})
+        _azimuthal_section(
+            f"samples.{plan.name}.azimuthal", {**cfg["azimuthal"], **plan.spec.azimuthal}
+        )
     syn = cfg["synthetic"]
     _seed("synthetic.seed", syn["seed"])
     for key in ("n_lamost", "n_giants"):
@@ -296,13 +338,15 @@ def validate(cfg):
 
 def _overlays(o):
     _choice("overlays.arms", o["arms"], ("reid2014", "reid2019", "none"))
-    _choice("overlays.overdensity_frame", o["overdensity_frame"], ("heliocentric",
-                                                                   "galactocentric"))
+    _choice(
+        "overlays.overdensity_frame", o["overdensity_frame"], ("heliocentric", "galactocentric")
+    )
     levels = o["overdensity_levels"]
     if levels is not None:
         if not isinstance(levels, list) or not levels:
-            raise ConfigError(f"overlays.overdensity_levels: expected a list of numbers, got "
-                              f"{levels!r}")
+            raise ConfigError(
+                f"overlays.overdensity_levels: expected a list of numbers, got {levels!r}"
+            )
         values = [_real(f"overlays.overdensity_levels[{i}]", v) for i, v in enumerate(levels)]
         if any(b <= a for a, b in zip(values[:-1], values[1:])):
             raise ConfigError("overlays.overdensity_levels: levels must increase")
@@ -316,12 +360,14 @@ def _overlays(o):
 def _known(where, section, defaults):
     unknown = sorted(set(section) - set(defaults))
     if unknown:
-        raise ConfigError(f"unknown configuration key '{where}.{unknown[0]}'; known: "
-                          f"{sorted(defaults)}")
+        raise ConfigError(
+            f"unknown configuration key '{where}.{unknown[0]}'; known: {sorted(defaults)}"
+        )
 
 
 def _fit_section(where, f):
     from ..fitting import SCATTER_MODELS
+
     _known(where, f, DEFAULT_CONFIG["fit"])
     _int(f"{where}.n_walkers", f["n_walkers"], ge=6)
     n_steps = _int(f"{where}.n_steps", f["n_steps"], ge=2)
@@ -336,6 +382,7 @@ def _fit_section(where, f):
 
 def _azimuthal_section(where, a):
     from ..azimuthal import RESIDUAL_SIGNS
+
     _known(where, a, DEFAULT_CONFIG["azimuthal"])
     _real(f"{where}.zmax", a["zmax"], gt=0)
     _real(f"{where}.half_width", a["half_width"], gt=0)
@@ -363,14 +410,18 @@ DEFAULT_CONFIG = {
     # machine, or "dask", the same steps over Dask partitions (fastgrad.engine)
     "engine": "local",
     "dask": {"scheduler": None, "n_workers": None, "partitions": None},
-    "frame": "hawkins2023",                          # docs/method.md 3
+    "frame": "hawkins2023",  # docs/method.md 3
     "crossmatch_radius_arcsec": paper.CROSSMATCH_RADIUS_ARCSEC,  # docs/method.md 1
-    "cuts": {},                                      # threshold overrides, fastgrad.apply_cuts
-    "monte_carlo": {"n_samples": paper.N_SAMPLES, "seed": 1},   # docs/method.md 3
-    "halo_p_max": paper.P_HALO_MAX,                  # docs/method.md 4
-    "fit": {                                         # docs/method.md 5
-        "n_walkers": paper.N_WALKERS, "n_steps": paper.N_STEPS, "burn": None,
-        "scatter": "perpendicular", "min_stars": paper.MIN_STARS, "seed": 1,
+    "cuts": {},  # threshold overrides, fastgrad.apply_cuts
+    "monte_carlo": {"n_samples": paper.N_SAMPLES, "seed": 1},  # docs/method.md 3
+    "halo_p_max": paper.P_HALO_MAX,  # docs/method.md 4
+    "fit": {  # docs/method.md 5
+        "n_walkers": paper.N_WALKERS,
+        "n_steps": paper.N_STEPS,
+        "burn": None,
+        "scatter": "perpendicular",
+        "min_stars": paper.MIN_STARS,
+        "seed": 1,
         "z_edges": [float(e) for e in paper.TABLE1_EDGES],
         "r_edges": [float(e) for e in paper.TABLE2_EDGES],
         # stars whose metallicity, its error or a coordinate error is NaN:
@@ -379,21 +430,25 @@ DEFAULT_CONFIG = {
     },
     # what Figures 4, 5, 7 and 8 draw over the data (docs/method.md 7)
     "overlays": {
-        "arms": "reid2014",             # "reid2014", "reid2019" or "none"
-        "overdensity": None,            # a grid file: x, y (kpc), overdensity (Poggio et al. 2021; not shipped)
-        "overdensity_frame": "heliocentric",   # Poggio's x: from the Sun towards the Galactic centre
-        "overdensity_levels": None,     # contour levels (default: matplotlib's)
-        "literature_radial": None,      # a table: reference, x (|Z|, kpc), slope (dex/kpc), slope_err
-        "literature_vertical": None,    # the same for Figure 7 (x = R, kpc)
+        "arms": "reid2014",  # "reid2014", "reid2019" or "none"
+        "overdensity": None,  # a grid file: x, y (kpc), overdensity (Poggio et al. 2021; not shipped)
+        "overdensity_frame": "heliocentric",  # Poggio's x: from the Sun towards the Galactic centre
+        "overdensity_levels": None,  # contour levels (default: matplotlib's)
+        "literature_radial": None,  # a table: reference, x (|Z|, kpc), slope (dex/kpc), slope_err
+        "literature_vertical": None,  # the same for Figure 7 (x = R, kpc)
     },
-    "azimuthal": {                                   # docs/method.md 6
-        "zmax": paper.MAP_ZMAX, "half_width": paper.ANNULUS_HALF_WIDTH,
-        "phi_bin_deg": paper.PHI_BIN_DEG, "min_count": paper.PROFILE_MIN_COUNT,
-        "rings": [list(r) for r in paper.RINGS], "sign": "observed-model",
+    "azimuthal": {  # docs/method.md 6
+        "zmax": paper.MAP_ZMAX,
+        "half_width": paper.ANNULUS_HALF_WIDTH,
+        "phi_bin_deg": paper.PHI_BIN_DEG,
+        "min_count": paper.PROFILE_MIN_COUNT,
+        "rings": [list(r) for r in paper.RINGS],
+        "sign": "observed-model",
         "map_min_count": paper.MAP_MIN_COUNT,
         # the permutation tests of each ring and of the residual maps' cells
         # (fastgrad.significance)
-        "n_permutations": 1000, "permutation_seed": 1,
+        "n_permutations": 1000,
+        "permutation_seed": 1,
     },
 }
 
@@ -429,8 +484,9 @@ def load_config(config=None):
     elif isinstance(config, dict):
         user = copy.deepcopy(config)
     else:
-        raise ConfigError(f"config must be None, a dict or the path of a TOML file, "
-                          f"got {type(config).__name__}")
+        raise ConfigError(
+            f"config must be None, a dict or the path of a TOML file, got {type(config).__name__}"
+        )
     try:
         _legacy(user, source)
         _merge(cfg, user, "")
@@ -466,24 +522,36 @@ def _legacy(user, source):
         if "run" in user:
             raise ConfigError("samples: a list of names is the old spelling of run; give run only")
         if not isinstance(old, (list, tuple)) or not old:
-            raise ConfigError(f"samples: expected a list of sample names (now spelt run = "
-                              f"[...]), or [samples.NAME] tables; got {old!r}")
+            raise ConfigError(
+                f"samples: expected a list of sample names (now spelt run = "
+                f"[...]), or [samples.NAME] tables; got {old!r}"
+            )
         for name in old:
             if name not in PAPER_SAMPLES:
-                raise ConfigError(f"samples: {name!r} is not a sample; define it as a "
-                                  f"[samples.{name}] table, or run one of {list(PAPER_SAMPLES)}")
-        warnings.warn(f"{where}samples = [...] is now run = [...] (samples are [samples.NAME] "
-                      "tables, docs/samples.md)", FutureWarning, stacklevel=4)
+                raise ConfigError(
+                    f"samples: {name!r} is not a sample; define it as a "
+                    f"[samples.{name}] table, or run one of {list(PAPER_SAMPLES)}"
+                )
+        warnings.warn(
+            f"{where}samples = [...] is now run = [...] (samples are [samples.NAME] "
+            "tables, docs/samples.md)",
+            FutureWarning,
+            stacklevel=4,
+        )
         user["run"] = list(user.pop("samples"))
     inputs = user.pop("inputs", None)
     if inputs is None:
         return
     if not isinstance(inputs, dict):
         raise ConfigError(f"inputs: expected a table of input files, got {inputs!r}")
-    warnings.warn(f"{where}[inputs] is now [samples.NAME.inputs] (lamost -> "
-                  "samples.lamost.inputs.spectra, lamost_gaia -> .gaia, lamost_bailer_jones "
-                  "-> .distances, giants -> samples.giants.inputs.gaia, giants_bailer_jones -> "
-                  ".distances; docs/samples.md)", FutureWarning, stacklevel=4)
+    warnings.warn(
+        f"{where}[inputs] is now [samples.NAME.inputs] (lamost -> "
+        "samples.lamost.inputs.spectra, lamost_gaia -> .gaia, lamost_bailer_jones "
+        "-> .distances, giants -> samples.giants.inputs.gaia, giants_bailer_jones -> "
+        ".distances; docs/samples.md)",
+        FutureWarning,
+        stacklevel=4,
+    )
     samples = user.setdefault("samples", {})
     if not isinstance(samples, dict):
         raise ConfigError("samples: [inputs] needs [samples.NAME] tables, not a list")
@@ -494,8 +562,10 @@ def _legacy(user, source):
                 table.setdefault("columns", {})["spectra"] = value
             continue
         if key not in _LEGACY_INPUTS:
-            raise ConfigError(f"unknown configuration key 'inputs.{key}'; known: "
-                              f"{sorted(_LEGACY_INPUTS) + ['lamost_columns']}")
+            raise ConfigError(
+                f"unknown configuration key 'inputs.{key}'; known: "
+                f"{sorted(_LEGACY_INPUTS) + ['lamost_columns']}"
+            )
         if value is None:
             continue
         sample, name = _LEGACY_INPUTS[key]
@@ -507,7 +577,8 @@ def _legacy(user, source):
             continue
         samples[sample] = dict(PAPER_SAMPLES[sample])
     user["samples"] = {k: samples[k] for k in PAPER_SAMPLES if k in samples} | {
-        k: v for k, v in samples.items() if k not in PAPER_SAMPLES}
+        k: v for k, v in samples.items() if k not in PAPER_SAMPLES
+    }
 
 
 #: tables whose keys are the user's (checked by validate, not by DEFAULT_CONFIG's keys)

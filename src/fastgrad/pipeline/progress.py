@@ -8,6 +8,7 @@ the user's logging does not show gets a handler on stderr for its duration (what
 ``fastgrad`` command shows; ``--quiet`` keeps warnings only, ``--verbose``
 adds debug records).
 """
+
 import logging
 import sys
 import time
@@ -106,9 +107,11 @@ class Progress:
             yield 0, n
             return
         from tqdm.auto import tqdm
+
         edges = [n * i // n_chunks for i in range(n_chunks + 1)]
-        with tqdm(total=n, desc=f"    {label}", unit="star", unit_scale=True, leave=False,
-                  file=sys.stderr) as bar:
+        with tqdm(
+            total=n, desc=f"    {label}", unit="star", unit_scale=True, leave=False, file=sys.stderr
+        ) as bar:
             for lo, hi in zip(edges[:-1], edges[1:]):
                 yield lo, hi
                 bar.update(hi - lo)

@@ -5,10 +5,11 @@ Everything is written into the staging folder of a
 (:func:`write_results`); :func:`output_names` lists the files beforehand, so
 that the output folder is checked before any work.
 """
+
 import json
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.table import vstack
 
 from .. import paper
@@ -30,8 +31,7 @@ def output_names(cfg, figures):
     names = ["cuts.ecsv", "summary.json", "report.md"]
     for sample in cfg["run"]:
         suffix = _suffix(cfg, sample)
-        names += [f"table1{suffix}.ecsv", f"table2{suffix}.ecsv",
-                  f"azimuthal_profile{suffix}.ecsv"]
+        names += [f"table1{suffix}.ecsv", f"table2{suffix}.ecsv", f"azimuthal_profile{suffix}.ecsv"]
     if figures:
         names += [f"figures/fig{i}.png" for i in range(1, 9)]
     return names
@@ -45,6 +45,7 @@ def _suffix(cfg, sample):
 
 def _preset(cfg, sample):
     from .config import sample_plan
+
     return sample_plan(cfg, sample).spec
 
 
@@ -55,8 +56,9 @@ def write_results(outdir, results, cfg, frame, figures, progress, verbose):
         _write_files(outdir.staging, results, cfg, frame, figures, progress)
     except OSError as exc:  # a full disk, a file-size limit, a vanished folder
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        raise OutputError(f"--out {outdir.out}: writing the results failed: "
-                          f"{exc.strerror or exc}{where}") from None
+        raise OutputError(
+            f"--out {outdir.out}: writing the results failed: {exc.strerror or exc}{where}"
+        ) from None
     out = outdir.commit()
     results["out"] = out
     progress.note(f"results in {out}/")
@@ -74,10 +76,15 @@ def summary(results, cfg, truths, frame, progress):
             "n_final": len(results.samples[name]),
             "table1": _table_records(tabs["table1"]),
             "table2": _table_records(tabs["table2"]),
-            "map_fit": {"n_stars": len(az["selection"]), "slope": fit.slope,
-                        "slope_err": fit.slope_err, "intercept": fit.intercept,
-                        "intercept_err": fit.intercept_err, "scatter": fit.scatter,
-                        "scatter_err": fit.scatter_err},
+            "map_fit": {
+                "n_stars": len(az["selection"]),
+                "slope": fit.slope,
+                "slope_err": fit.slope_err,
+                "intercept": fit.intercept,
+                "intercept_err": fit.intercept_err,
+                "scatter": fit.scatter,
+                "scatter_err": fit.scatter_err,
+            },
             "azimuthal": {},
             "populations": _populations_check(results.samples[name]),
         }
@@ -85,22 +92,38 @@ def summary(results, cfg, truths, frame, progress):
             ok = ~np.ma.getmaskarray(prof["mean"])
             m = np.ma.filled(prof["mean"], np.nan)[ok]
             entry["azimuthal"][f"{ring[0]:g}-{ring[1]:g} kpc"] = {
-                "n_bins": int(ok.sum()), "max_abs_mean_dex": float(np.nanmax(np.abs(m))) if m.size else None,
+                "n_bins": int(ok.sum()),
+                "max_abs_mean_dex": float(np.nanmax(np.abs(m))) if m.size else None,
                 "std_of_means_dex": float(np.nanstd(m)) if m.size else None,
-                **{k: az["significance"][ring][k] for k in
-                   ("p_value", "p_value_chi2", "chi2", "dof", "n_permutations", "significant")}}
+                **{
+                    k: az["significance"][ring][k]
+                    for k in (
+                        "p_value",
+                        "p_value_chi2",
+                        "chi2",
+                        "dof",
+                        "n_permutations",
+                        "significant",
+                    )
+                },
+            }
         # the residual map's per-cell test (fastgrad.significance.cell_significance)
-        entry["residual_map"] = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-                                 for k, v in az["residual_map"].significance.items()}
+        entry["residual_map"] = {
+            k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+            for k, v in az["residual_map"].significance.items()
+        }
         truth = truths.get(name)
         if truth:
             entry["truth"] = truth
-            entry["pulls"] = {"table1": slope_pulls(tabs["table1"], truth.get("table1", [])),
-                              "table2": slope_pulls(tabs["table2"], truth.get("table2", []))}
+            entry["pulls"] = {
+                "table1": slope_pulls(tabs["table1"], truth.get("table1", [])),
+                "table2": slope_pulls(tabs["table2"], truth.get("table2", [])),
+            }
             amp = truth.get("azimuthal_amplitude")
             if amp:
                 entry["azimuthal_recovery"] = recover_amplitude(
-                    az["selection"], az["delta"], truth, half_width=cfg["azimuthal"]["half_width"])
+                    az["selection"], az["delta"], truth, half_width=cfg["azimuthal"]["half_width"]
+                )
         s["samples"][name] = entry
     s["timings_s"] = {k: round(v, 3) for k, v in progress.timings.items()}
     return s
@@ -115,7 +138,9 @@ def _table_records(table):
             if np.ma.is_masked(v) and np.ndim(v) == 0:
                 rec[name] = None
             elif hasattr(v, "tolist"):  # numpy scalars and per-parameter arrays
-                rec[name] = np.ma.filled(v, np.nan).tolist() if np.ma.isMaskedArray(v) else v.tolist()
+                rec[name] = (
+                    np.ma.filled(v, np.nan).tolist() if np.ma.isMaskedArray(v) else v.tolist()
+                )
             else:
                 rec[name] = v
         recs.append(rec)
@@ -130,8 +155,14 @@ def _write_files(d, results, cfg, frame, figures, progress):
             for key in ("table1", "table2"):
                 t = results.tables[name][key].copy()
                 # the frame itself too: astropy's ECSV YAML round-trips a Galactocentric
-                t.meta.update({"sample": name, "frame": frame_meta, "galactocentric": frame,
-                               "fastgrad": _version})
+                t.meta.update(
+                    {
+                        "sample": name,
+                        "frame": frame_meta,
+                        "galactocentric": frame,
+                        "fastgrad": _version,
+                    }
+                )
                 t.write(d / f"{key}{suffix}.ecsv", format="ascii.ecsv")
             prof = []
             for ring, p in results.azimuthal[name]["profiles"].items():
@@ -142,7 +173,13 @@ def _write_files(d, results, cfg, frame, figures, progress):
                 p.add_column([f"{ring[0]:g}-{ring[1]:g}"] * len(p), name="ring_kpc", index=0)
                 prof.append(p)
             pt = vstack(prof, metadata_conflicts="silent")
-            pt.meta.update({"sample": name, "frame": frame_meta, "half_width_kpc": cfg["azimuthal"]["half_width"]})
+            pt.meta.update(
+                {
+                    "sample": name,
+                    "frame": frame_meta,
+                    "half_width_kpc": cfg["azimuthal"]["half_width"],
+                }
+            )
             pt.write(d / f"azimuthal_profile{suffix}.ecsv", format="ascii.ecsv")
         results["cuts"].meta.update({"frame": frame_meta})
         results["cuts"].write(d / "cuts.ecsv", format="ascii.ecsv")
@@ -170,22 +207,29 @@ def load_overlays(cfg, frame):
     bad file): ``{"arms", "contours", "levels", "literature_radial",
     "literature_vertical"}`` for the figures."""
     from ..plots import read_literature, read_overdensity_grid
+
     o = cfg["overlays"]
     R0 = float(frame.galcen_distance.to_value(u.kpc))
     return {
         "arms": None if o["arms"] == "none" else o["arms"],
-        "contours": (read_overdensity_grid(o["overdensity"], frame=o["overdensity_frame"],
-                                           R0=R0) if o["overdensity"] else None),
+        "contours": (
+            read_overdensity_grid(o["overdensity"], frame=o["overdensity_frame"], R0=R0)
+            if o["overdensity"]
+            else None
+        ),
         "levels": o["overdensity_levels"],
-        "literature_radial": (read_literature(o["literature_radial"])
-                              if o["literature_radial"] else None),
-        "literature_vertical": (read_literature(o["literature_vertical"])
-                                if o["literature_vertical"] else None),
+        "literature_radial": (
+            read_literature(o["literature_radial"]) if o["literature_radial"] else None
+        ),
+        "literature_vertical": (
+            read_literature(o["literature_vertical"]) if o["literature_vertical"] else None
+        ),
     }
 
 
 def _figures(results, cfg, frame):
     from .. import plots as figs
+
     over = results.get("overlays") or load_overlays(cfg, frame)
     maps = dict(arms=over["arms"], contours=over["contours"], contour_levels=over["levels"])
     R0 = float(frame.galcen_distance.to_value(u.kpc))
@@ -201,45 +245,96 @@ def _figures(results, cfg, frame):
     title = _TITLES.get(spec.name, first)
     lab = f"{spec.label} (dex)"
     yield 1, figs.fig1_density(x, y, z, R, R0=R0, z_sun=z_sun, title=title)
-    yield 2, figs.fig2_metallicity(x, y, z, R, feh, R0=R0, z_sun=z_sun,
-                                   min_count=cfg["azimuthal"]["map_min_count"], label=lab, title=title)
+    yield (
+        2,
+        figs.fig2_metallicity(
+            x,
+            y,
+            z,
+            R,
+            feh,
+            R0=R0,
+            z_sun=z_sun,
+            min_count=cfg["azimuthal"]["map_min_count"],
+            label=lab,
+            title=title,
+        ),
+    )
     t1 = results.tables[first]["table1"]
     e = cfg["fit"]["z_edges"]
     sel = (np.asarray(s["absz"]) >= e[0]) & (np.asarray(s["absz"]) < e[1])
     fit0 = results.fits[first]
-    yield 3, figs.fig3_radial_fit(R[sel], feh[sel], fit0, zlabel=f"{e[0]:g} <= |Z| < {e[1]:g} kpc", label=lab)
+    yield (
+        3,
+        figs.fig3_radial_fit(
+            R[sel], feh[sel], fit0, zlabel=f"{e[0]:g} <= |Z| < {e[1]:g} kpc", label=lab
+        ),
+    )
     is_lamost = spec.name == "hotpayne"  # the paper's Tables 1 and 2 are of its LAMOST stars
-    yield 4, figs.fig4_radial_gradients(t1, min_stars=cfg["fit"]["min_stars"],
-                                        reference=PAPER_TABLE1 if is_lamost else None,
-                                        literature=over["literature_radial"])
+    yield (
+        4,
+        figs.fig4_radial_gradients(
+            t1,
+            min_stars=cfg["fit"]["min_stars"],
+            reference=PAPER_TABLE1 if is_lamost else None,
+            literature=over["literature_radial"],
+        ),
+    )
     az = results.azimuthal[first]
     sel_s = az["selection"]
-    yield 5, figs.fig5_residual_maps(np.asarray(sel_s["x"]), np.asarray(sel_s["y"]),
-                                     np.asarray(sel_s["feh_used"]), az["predicted"], R0=R0,
-                                     sign=cfg["azimuthal"]["sign"],
-                                     min_count=cfg["azimuthal"]["map_min_count"],
-                                     quantity=spec.label, significance=az["residual_map"],
-                                     **maps)
+    yield (
+        5,
+        figs.fig5_residual_maps(
+            np.asarray(sel_s["x"]),
+            np.asarray(sel_s["y"]),
+            np.asarray(sel_s["feh_used"]),
+            az["predicted"],
+            R0=R0,
+            sign=cfg["azimuthal"]["sign"],
+            min_count=cfg["azimuthal"]["map_min_count"],
+            quantity=spec.label,
+            significance=az["residual_map"],
+            **maps,
+        ),
+    )
     yield 6, figs.fig6_azimuthal_profile(az["profiles"])
-    yield 7, figs.fig7_vertical_gradients(results.tables[first]["table2"],
-                                          min_stars=cfg["fit"]["min_stars"],
-                                          reference=PAPER_TABLE2 if is_lamost else None,
-                                          literature=over["literature_vertical"])
+    yield (
+        7,
+        figs.fig7_vertical_gradients(
+            results.tables[first]["table2"],
+            min_stars=cfg["fit"]["min_stars"],
+            reference=PAPER_TABLE2 if is_lamost else None,
+            literature=over["literature_vertical"],
+        ),
+    )
     if len(done) > 1:
         g = results.azimuthal[done[1]]
         gs = g["selection"]
-        yield 8, figs.fig8_residual_maps(np.asarray(gs["x"]), np.asarray(gs["y"]),
-                                         np.asarray(gs["feh_used"]), g["predicted"], R0=R0,
-                                         sign=cfg["azimuthal"]["sign"],
-                                         min_count=cfg["azimuthal"]["map_min_count"],
-                                         quantity=_preset(cfg, done[1]).label,
-                                         significance=g["residual_map"], **maps)
+        yield (
+            8,
+            figs.fig8_residual_maps(
+                np.asarray(gs["x"]),
+                np.asarray(gs["y"]),
+                np.asarray(gs["feh_used"]),
+                g["predicted"],
+                R0=R0,
+                sign=cfg["azimuthal"]["sign"],
+                min_count=cfg["azimuthal"]["map_min_count"],
+                quantity=_preset(cfg, done[1]).label,
+                significance=g["residual_map"],
+                **maps,
+            ),
+        )
 
 
 #: Figure titles of the presets (others: the sample's name)
-_TITLES = {"hotpayne": "LAMOST OBAF stars", "gspspec_giants": "Gaia DR3 giants",
-           "apogee_dr17": "APOGEE DR17", "galah_dr3": "GALAH DR3",
-           "xp_giants": "Gaia DR3 XP giants"}
+_TITLES = {
+    "hotpayne": "LAMOST OBAF stars",
+    "gspspec_giants": "Gaia DR3 giants",
+    "apogee_dr17": "APOGEE DR17",
+    "galah_dr3": "GALAH DR3",
+    "xp_giants": "Gaia DR3 XP giants",
+}
 
 
 def _significance_words(a):
@@ -249,10 +344,15 @@ def _significance_words(a):
         return "too few azimuth bins to test for structure"
     floor = 1.0 / (k + 1)
     shown = f"p <= {floor:.2g}" if p <= floor else f"p = {p:.2g}"
-    verdict = ("**significant azimuthal structure**" if a["significant"]
-               else "no significant azimuthal structure")
-    return (f"{verdict} ({shown}, {k} permutations of the azimuths; chi-square "
-            f"{a['chi2']:.1f} for {a['dof']} degrees of freedom, p = {a['p_value_chi2']:.2g})")
+    verdict = (
+        "**significant azimuthal structure**"
+        if a["significant"]
+        else "no significant azimuthal structure"
+    )
+    return (
+        f"{verdict} ({shown}, {k} permutations of the azimuths; chi-square "
+        f"{a['chi2']:.1f} for {a['dof']} degrees of freedom, p = {a['p_value_chi2']:.2g})"
+    )
 
 
 def _map_significance_words(m):
@@ -261,10 +361,12 @@ def _map_significance_words(m):
         return "too few cells to test"
     frac, p = m["fraction_p_below_0.05"], m["p_value_global"]
     shown = f"p <= {p:.2g}" if p <= m["min_p_value"] else f"p = {p:.2g}"
-    return (f"{m['n_significant']} of {m['n_cells']} cells have a mean residual significant at a "
-            f"family-wise error rate of {m['alpha']:.0%} ({m['n_permutations']} permutations of "
-            f"the residuals among the map's stars); {frac:.1%} of the cells have p < 0.05, "
-            f"5 % expected from noise alone; map-wide test {shown}")
+    return (
+        f"{m['n_significant']} of {m['n_cells']} cells have a mean residual significant at a "
+        f"family-wise error rate of {m['alpha']:.0%} ({m['n_permutations']} permutations of "
+        f"the residuals among the map's stars); {frac:.1%} of the cells have p < 0.05, "
+        f"5 % expected from noise alone; map-wide test {shown}"
+    )
 
 
 def _populations_check(sample):
@@ -272,8 +374,10 @@ def _populations_check(sample):
     final sample with P_thin > 0.9 (paper: > 95 % for LAMOST)."""
     p_thin = np.asarray(sample["p_thin"], dtype=np.float64)
     velocities = sample.meta.get("kinematics", {}).get("velocities")
-    return {"share_p_thin_gt_0.9": float(np.mean(p_thin > 0.9)) if p_thin.size else None,
-            "kinematics": velocities}
+    return {
+        "share_p_thin_gt_0.9": float(np.mean(p_thin > 0.9)) if p_thin.size else None,
+        "kinematics": velocities,
+    }
 
 
 def _fmt(v, nd=3):
@@ -282,36 +386,55 @@ def _fmt(v, nd=3):
 
 def _report(results, cfg, drawn):
     s = results["summary"]
-    lines = ["# fastgrad run report", "",
-             f"fastgrad {s['fastgrad']}; frame `{s['frame']['preset']}` "
-             f"(R0 = {s['frame']['galcen_distance_kpc']} kpc, z_sun = {s['frame']['z_sun_kpc']} kpc, "
-             f"v_sun = {tuple(s['frame']['galcen_v_sun_kms'])} km/s).", ""]
+    lines = [
+        "# fastgrad run report",
+        "",
+        f"fastgrad {s['fastgrad']}; frame `{s['frame']['preset']}` "
+        f"(R0 = {s['frame']['galcen_distance_kpc']} kpc, z_sun = {s['frame']['z_sun_kpc']} kpc, "
+        f"v_sun = {tuple(s['frame']['galcen_v_sun_kms'])} km/s).",
+        "",
+    ]
     from .config import sample_plan
+
     plans = {name: sample_plan(cfg, name) for name in cfg["run"]}
     lines += ["## Samples", "", "| sample | preset | input |", "|---|---|---|"]
     for name, plan in plans.items():
-        where = ("the embedded synthetic catalogue (`fastgrad.mock`), whose injected truth is "
-                 "compared with the fits below" if plan.synthetic else
-                 ", ".join(f"{k}: `{v}`" for k, v in plan.inputs.items()))
+        where = (
+            "the embedded synthetic catalogue (`fastgrad.mock`), whose injected truth is "
+            "compared with the fits below"
+            if plan.synthetic
+            else ", ".join(f"{k}: `{v}`" for k, v in plan.inputs.items())
+        )
         lines.append(f"| {name} | {plan.spec.name} | {where} |")
     if results.failed:
         lines += ["", "## Failed samples", ""]
         lines += [f"- **{name}**: {msg}" for name, msg in results.failed.items()]
     lines.append("")
-    lines += ["## Sample selection", "", "| sample | step | before | removed | after |", "|---|---|---|---|---|"]
+    lines += [
+        "## Sample selection",
+        "",
+        "| sample | step | before | removed | after |",
+        "|---|---|---|---|---|",
+    ]
     for r in results["cuts"]:
-        lines.append(f"| {r['sample']} | {r['cut']} | {r['n_before']:,} | {r['n_removed']:,} | {r['n_after']:,} |")
+        lines.append(
+            f"| {r['sample']} | {r['cut']} | {r['n_before']:,} | {r['n_removed']:,} | {r['n_after']:,} |"
+        )
     lines.append("")
     for name, entry in s["samples"].items():
         pop = entry["populations"]
         if pop["share_p_thin_gt_0.9"] is not None:
-            lines.append(f"- {name}: {100 * pop['share_p_thin_gt_0.9']:.1f} % of the final sample has "
-                         f"P_thin > 0.9 (the paper checks > 95 % for LAMOST; velocities relative to "
-                         f"the LSR: {pop['kinematics']}, docs/method.md section 4).")
+            lines.append(
+                f"- {name}: {100 * pop['share_p_thin_gt_0.9']:.1f} % of the final sample has "
+                f"P_thin > 0.9 (the paper checks > 95 % for LAMOST; velocities relative to "
+                f"the LSR: {pop['kinematics']}, docs/method.md section 4)."
+            )
     for name, entry in s["samples"].items():
         is_lamost = plans[name].spec.name == "hotpayne"
-        for key, label, ref in (("table1", "Table 1: radial gradient by |Z| bin", PAPER_TABLE1),
-                                ("table2", "Table 2: vertical gradient by R bin", PAPER_TABLE2)):
+        for key, label, ref in (
+            ("table1", "Table 1: radial gradient by |Z| bin", PAPER_TABLE1),
+            ("table2", "Table 2: vertical gradient by R bin", PAPER_TABLE2),
+        ):
             pulls = {p["bin_lo"]: p for p in entry.get("pulls", {}).get(key, [])}
             lines += ["", f"## {name}: {label}", ""]
             head = "| bin | N | m | σ_m | b | σ_b | λ | σ_λ |"
@@ -324,9 +447,11 @@ def _report(results, cfg, drawn):
                 sep += "---|---|"
             lines += [head, sep]
             for rec in entry[key]:
-                row = (f"| {rec['bin_lo']:g}–{rec['bin_hi']:g} | {rec['n_stars']:,} | {_fmt(rec['slope'])} | "
-                       f"{_fmt(rec['slope_err'])} | {_fmt(rec['intercept'])} | {_fmt(rec['intercept_err'])} | "
-                       f"{_fmt(rec['scatter'])} | {_fmt(rec['scatter_err'])} |")
+                row = (
+                    f"| {rec['bin_lo']:g}–{rec['bin_hi']:g} | {rec['n_stars']:,} | {_fmt(rec['slope'])} | "
+                    f"{_fmt(rec['slope_err'])} | {_fmt(rec['intercept'])} | {_fmt(rec['intercept_err'])} | "
+                    f"{_fmt(rec['scatter'])} | {_fmt(rec['scatter_err'])} |"
+                )
                 if is_lamost:
                     pm = ref.get(round(rec["bin_center"], 1))
                     row += f" {pm[0]:.3f} ± {pm[1]:.3f} |" if pm else " – |"
@@ -335,31 +460,50 @@ def _report(results, cfg, drawn):
                     row += f" {p['slope_true']:.3f} | {p['pull']:+.1f} |" if p else " – | – |"
                 lines.append(row)
         mf = entry["map_fit"]
-        lines += ["", f"## {name}: azimuthal structure (|Z| < {cfg['azimuthal']['zmax']} kpc)", "",
-                  f"Radial fit used for the residual maps: m = {mf['slope']:.4f} ± {mf['slope_err']:.4f} dex/kpc, "
-                  f"b = {mf['intercept']:.3f} ± {mf['intercept_err']:.3f} dex, λ = {mf['scatter']:.3f} dex "
-                  f"({mf['n_stars']:,} stars).", ""]
+        lines += [
+            "",
+            f"## {name}: azimuthal structure (|Z| < {cfg['azimuthal']['zmax']} kpc)",
+            "",
+            f"Radial fit used for the residual maps: m = {mf['slope']:.4f} ± {mf['slope_err']:.4f} dex/kpc, "
+            f"b = {mf['intercept']:.3f} ± {mf['intercept_err']:.3f} dex, λ = {mf['scatter']:.3f} dex "
+            f"({mf['n_stars']:,} stars).",
+            "",
+        ]
         for ring, a in entry["azimuthal"].items():
-            lines.append(f"- {ring}: {a['n_bins']} azimuth bins; largest |⟨δ[Fe/H]⟩| = {_fmt(a['max_abs_mean_dex'])} dex, "
-                         f"scatter of the bin means {_fmt(a['std_of_means_dex'])} dex; "
-                         + _significance_words(a))
+            lines.append(
+                f"- {ring}: {a['n_bins']} azimuth bins; largest |⟨δ[Fe/H]⟩| = {_fmt(a['max_abs_mean_dex'])} dex, "
+                f"scatter of the bin means {_fmt(a['std_of_means_dex'])} dex; "
+                + _significance_words(a)
+            )
         lines.append("- residual map: " + _map_significance_words(entry["residual_map"]))
         rec = entry.get("azimuthal_recovery")
         if rec:
-            lines.append(f"- injected arm pattern: amplitude recovered {rec['amplitude_dex']:.4f} ± "
-                         f"{rec['amplitude_err_dex']:.4f} dex; {rec['amplitude_true_dex']:.4f} injected, "
-                         f"{rec['amplitude_expected_dex']:.4f} expected after the distance errors "
-                         f"(pull {rec['pull']:+.1f})")
+            lines.append(
+                f"- injected arm pattern: amplitude recovered {rec['amplitude_dex']:.4f} ± "
+                f"{rec['amplitude_err_dex']:.4f} dex; {rec['amplitude_true_dex']:.4f} injected, "
+                f"{rec['amplitude_expected_dex']:.4f} expected after the distance errors "
+                f"(pull {rec['pull']:+.1f})"
+            )
     if drawn:
         done = [n for n in cfg["run"] if n in results.samples]
         second = done[1] if len(done) > 1 else None
-        lines += ["", "## Figures", "", f"Figures 1-7: {done[0]}."
-                  + (f" Figure 8: {second}." if second else ""), ""]
-        captions = {1: "density in X-Y and R-Z", 2: "median metallicity in X-Y and R-Z",
-                    3: "metallicity vs R in the first |Z| bin with posterior draws",
-                    4: "radial gradient vs |Z|", 5: "observed, model and residual maps",
-                    6: "azimuthal deviation at fixed radius", 7: "vertical gradient vs R",
-                    8: f"{second}: observed, model and residual maps"}
+        lines += [
+            "",
+            "## Figures",
+            "",
+            f"Figures 1-7: {done[0]}." + (f" Figure 8: {second}." if second else ""),
+            "",
+        ]
+        captions = {
+            1: "density in X-Y and R-Z",
+            2: "median metallicity in X-Y and R-Z",
+            3: "metallicity vs R in the first |Z| bin with posterior draws",
+            4: "radial gradient vs |Z|",
+            5: "observed, model and residual maps",
+            6: "azimuthal deviation at fixed radius",
+            7: "vertical gradient vs R",
+            8: f"{second}: observed, model and residual maps",
+        }
         for i in drawn:  # only the figures that were drawn
             lines.append(f"![Figure {i}: {captions[i]}](figures/fig{i}.png)")
     lines += ["", "## Timings", "", "| step | s |", "|---|---|"]

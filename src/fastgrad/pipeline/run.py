@@ -20,6 +20,7 @@ the output folder checked before any work (:mod:`.config`,
 failed or interrupted run leaves no half-written results, and nothing fastgrad
 did not write is ever deleted.
 """
+
 import os
 import warnings
 
@@ -27,26 +28,33 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from .. import populations, transform
-from ..crossmatch import best_per_source, crossmatch
-from ..cuts import apply_cuts
-from ..distances import BJ_COLUMNS, add_distances, join_distances
-from ..readers import read_catalog
 from .._outdir import ResultsDir
 from .._threads import effective_n_threads
 from ..azimuthal import azimuthal_deviation, azimuthal_profiles, residual_map
+from ..crossmatch import best_per_source, crossmatch
+from ..cuts import apply_cuts
+from ..distances import BJ_COLUMNS, add_distances, join_distances
 from ..engine import DaskEngine, LocalEngine
 from ..errors import ConfigError, InputError
-from ..fitting import (AutocorrWarning, SamplingError, fit_line, fit_tables,
-                       start_worker_server)
+from ..fitting import AutocorrWarning, SamplingError, fit_line, fit_tables, start_worker_server
 from ..frames import get_frame
-from ..significance import azimuthal_significance
+from ..readers import read_catalog
 from ..schema import MissingColumnsError, column_values, source_label
+from ..significance import azimuthal_significance
 from .config import load_config, sample_plan
 from .progress import Progress
 from .report import output_names, summary, write_results
 
-__all__ = ["run", "RunResult", "SampleFailure", "prepare_sample", "sample_config",
-           "gradient_tables", "first_bin_fit", "azimuthal_analysis"]
+__all__ = [
+    "run",
+    "RunResult",
+    "SampleFailure",
+    "prepare_sample",
+    "sample_config",
+    "gradient_tables",
+    "first_bin_fit",
+    "azimuthal_analysis",
+]
 
 
 class RunResult(dict):
@@ -60,19 +68,29 @@ class RunResult(dict):
 
     def __repr__(self):
         # the catalogues and tables are large: say what is there, not all of it
-        samples = ", ".join(f"{name} ({len(t):,} stars)"
-                            for name, t in self.get("samples", {}).items()) or "none"
+        samples = (
+            ", ".join(f"{name} ({len(t):,} stars)" for name, t in self.get("samples", {}).items())
+            or "none"
+        )
         failed = ", ".join(self.get("failed", {})) or "none"
-        return (f"<RunResult samples: {samples}; failed: {failed}; "
-                f"out: {self.get('out', 'not written')}>")
+        return (
+            f"<RunResult samples: {samples}; failed: {failed}; "
+            f"out: {self.get('out', 'not written')}>"
+        )
 
 
 # ---------------------------------------------------------------------------
 # Catalogues
 # ---------------------------------------------------------------------------
 def _report_row(step, n_before, n_after, section, description):
-    return {"cut": step, "n_before": n_before, "n_removed": n_before - n_after,
-            "n_after": n_after, "section": section, "description": description}
+    return {
+        "cut": step,
+        "n_before": n_before,
+        "n_removed": n_before - n_after,
+        "n_after": n_after,
+        "section": section,
+        "description": description,
+    }
 
 
 def _step_report(step, n_before, n_after, section, description):
@@ -89,24 +107,33 @@ def _load_tables(cfg, plan):
     spec = plan.spec
     if plan.synthetic:
         from ..mock import make_survey
-        from .config import MOCK_SIZE_KEY, _MOCK_SEED_OFFSET
+        from .config import _MOCK_SEED_OFFSET, MOCK_SIZE_KEY
+
         syn = cfg["synthetic"]
-        survey = make_survey(spec.mock, syn[MOCK_SIZE_KEY[spec.mock]],
-                             seed=syn["seed"] + _MOCK_SEED_OFFSET[spec.mock],
-                             truth=syn["truth"].get(plan.name))
+        survey = make_survey(
+            spec.mock,
+            syn[MOCK_SIZE_KEY[spec.mock]],
+            seed=syn["seed"] + _MOCK_SEED_OFFSET[spec.mock],
+            truth=syn["truth"].get(plan.name),
+        )
         return _mock_inputs(spec, survey), True
     tables = {}
     for name, kind in spec.inputs.items():
-        tables[name] = read_catalog(plan.inputs[name], kind=kind,
-                                    columns=plan.columns.get(name) or None)
+        tables[name] = read_catalog(
+            plan.inputs[name], kind=kind, columns=plan.columns.get(name) or None
+        )
     return tables, False
 
 
 def _mock_inputs(spec, survey):
     """The mock survey's tables under the spec's input names (the mock writes
     ``lamost``/``gaia``/``bailer_jones``; a spec reads e.g. ``spectra``)."""
-    mock_name = {"lamost_hot_stars": "lamost", "gaia": "gaia", "gaia_giants": "gaia",
-                 "bailer_jones": "bailer_jones"}
+    mock_name = {
+        "lamost_hot_stars": "lamost",
+        "gaia": "gaia",
+        "gaia_giants": "gaia",
+        "bailer_jones": "bailer_jones",
+    }
     return {name: survey[mock_name[kind]] for name, kind in spec.inputs.items()}
 
 
@@ -115,6 +142,7 @@ def _apply(kept, preset, plan, reports, sample):
     thresholds; a cut whose column is absent is an InputError saying how to map
     the column or switch the cut off."""
     from ..cuts import get_cuts
+
     cuts = [c for c in get_cuts(preset) if c.name not in plan.cuts_off]
     if not cuts:
         return kept
@@ -134,8 +162,9 @@ def _apply(kept, preset, plan, reports, sample):
         raise InputError(
             f"sample {sample!r}: cut {name!r} ({preset}) needs column {column!r}, which the "
             f"input{source_label(kept)} has not; map a file column to it with [samples.{sample}.columns.{inp}] "
-            f"FILE_COLUMN = \"{column}\", or switch the cut off with [samples.{sample}.cuts] "
-            f"{name} = false") from None
+            f'FILE_COLUMN = "{column}", or switch the cut off with [samples.{sample}.cuts] '
+            f"{name} = false"
+        ) from None
     reports.append(rep)
     _check_not_empty(kept, rep, sample)
     return kept
@@ -147,10 +176,13 @@ def _cut_columns(cut):
 
 def _check_not_empty(kept, rep, sample):
     if len(kept) == 0:
-        emptied = next((r["cut"] for r in rep if r["n_removed"] > 0 and r["n_after"] == 0),
-                       rep["cut"][-1])
-        raise EmptySample(f"sample {sample!r}: no star survives step {emptied!r} (the cut "
-                          "report, cuts.ecsv, has every step's counts)")
+        emptied = next(
+            (r["cut"] for r in rep if r["n_removed"] > 0 and r["n_after"] == 0), rep["cut"][-1]
+        )
+        raise EmptySample(
+            f"sample {sample!r}: no star survives step {emptied!r} (the cut "
+            "report, cuts.ecsv, has every step's counts)"
+        )
 
 
 def _join_gaia(kept, gaia, plan, reports, sample):
@@ -160,11 +192,21 @@ def _join_gaia(kept, gaia, plan, reports, sample):
         # with repeat spectra every spectrum keeps its nearest source and the
         # best spectrum of each source is chosen next (a counted step)
         many = spec.repeat_spectra
-        kept = crossmatch(kept, gaia, spec.match_radius_arcsec,  # arcsec
-                          suffixes=(f"_{sample}", ""), one_to_one=not many)
-        rep = _step_report("crossmatch_gaia", n0, len(kept), "2.3",
-                           f"nearest Gaia DR3 source within {spec.match_radius_arcsec:g}\" "
-                           + ("(many-to-one)" if many else "(one-to-one)"))
+        kept = crossmatch(
+            kept,
+            gaia,
+            spec.match_radius_arcsec,  # arcsec
+            suffixes=(f"_{sample}", ""),
+            one_to_one=not many,
+        )
+        rep = _step_report(
+            "crossmatch_gaia",
+            n0,
+            len(kept),
+            "2.3",
+            f'nearest Gaia DR3 source within {spec.match_radius_arcsec:g}" '
+            + ("(many-to-one)" if many else "(one-to-one)"),
+        )
     else:
         # Gaia's astrometry wins (its positions are at the epoch of its proper
         # motions); the primary's own copies stay as <name>_<sample>
@@ -173,8 +215,9 @@ def _join_gaia(kept, gaia, plan, reports, sample):
             kept = Table(kept, copy=False)
             kept.rename_columns(both, [f"{c}_{sample}" for c in both])
         kept = join_distances(kept, gaia, columns=[c for c in gaia.colnames if c != "source_id"])
-        rep = _step_report("join_gaia", n0, len(kept), "1",
-                           "the Gaia DR3 row of the star's source_id")
+        rep = _step_report(
+            "join_gaia", n0, len(kept), "1", "the Gaia DR3 row of the star's source_id"
+        )
     reports.append(rep)
     _check_not_empty(kept, rep, sample)
     return kept
@@ -194,12 +237,16 @@ def _distances(kept, tables, plan, reports, sample):
     if spec.distance.startswith("bailer_jones"):
         kept = join_distances(kept, tables["distances"], columns=BJ_COLUMNS[spec.distance])
         kept = add_distances(kept, source=spec.distance)
-        what = ("Bailer-Jones (2021) " + ("geometric" if spec.distance.endswith("_geo")
-                                          else "photogeometric") + " distance available")
+        what = (
+            "Bailer-Jones (2021) "
+            + ("geometric" if spec.distance.endswith("_geo") else "photogeometric")
+            + " distance available"
+        )
     else:
         kept = add_distances(kept, source=spec.distance)
-        what = {"parallax": "distance = 1/parallax",
-                "catalog": "the catalogue's own distance"}[spec.distance]
+        what = {"parallax": "distance = 1/parallax", "catalog": "the catalogue's own distance"}[
+            spec.distance
+        ]
     rep = _step_report("distance_match", n0, len(kept), "2.3", what)
     reports.append(rep)
     _check_not_empty(kept, rep, sample)
@@ -208,6 +255,7 @@ def _distances(kept, tables, plan, reports, sample):
 
 def _metallicity(kept, spec):
     from ..samples import metallicity_error_recipe
+
     kept["feh_used"] = kept[spec.metallicity]
     kind, args = metallicity_error_recipe(spec.metallicity_error)
     if kind == "column":
@@ -228,13 +276,22 @@ def _fit_inputs(kept, reports, sample, nan_policy):
         ok &= np.isfinite(np.asarray(column_values(kept, name)))
     if nan_policy == "raise" and not ok.all():
         from ..schema import reject_rows
-        reject_rows(f"sample {sample!r}", ~ok, "have a non-finite metallicity, metallicity "
-                    "error or coordinate error", "set [fit] nan_policy = \"omit\" to count "
-                    "and exclude them")
+
+        reject_rows(
+            f"sample {sample!r}",
+            ~ok,
+            "have a non-finite metallicity, metallicity error or coordinate error",
+            'set [fit] nan_policy = "omit" to count and exclude them',
+        )
     if not ok.all():
         kept = kept[ok]
-    rep = _step_report("fit_inputs_finite", n0, len(kept), "docs/method.md 5",
-                       "finite metallicity, metallicity error, R, z and their errors")
+    rep = _step_report(
+        "fit_inputs_finite",
+        n0,
+        len(kept),
+        "docs/method.md 5",
+        "finite metallicity, metallicity error, R, z and their errors",
+    )
     reports.append(rep)
     _check_not_empty(kept, rep, sample)
     return kept
@@ -263,8 +320,9 @@ def prepare_sample(cfg, sample, progress, n_threads=None, engine=None, reports=N
         with progress.step(f"{sample}: {preset} cuts"):
             kept = _apply(kept, preset, plan, steps, sample)
     if "gaia" in tables and spec.primary != "gaia":
-        what = (f"{spec.match_radius_arcsec:g}\" cross-match" if spec.join == "sky"
-                else "source_id join")
+        what = (
+            f'{spec.match_radius_arcsec:g}" cross-match' if spec.join == "sky" else "source_id join"
+        )
         with progress.step(f"{sample}: {what} to Gaia DR3"):
             kept = _join_gaia(kept, tables["gaia"], plan, steps, sample)
         if spec.repeat_spectra:
@@ -275,22 +333,36 @@ def prepare_sample(cfg, sample, progress, n_threads=None, engine=None, reports=N
         with progress.step(f"{sample}: {preset} cuts"):
             kept = _apply(kept, preset, plan, steps, sample)
     rv, rv_err = spec.radial_velocity, spec.radial_velocity_error
-    with progress.step(f"{sample}: Monte-Carlo Galactocentric coordinates "
-                       f"({len(kept):,} stars x {cfg['monte_carlo']['n_samples']} draws)"):
+    with progress.step(
+        f"{sample}: Monte-Carlo Galactocentric coordinates "
+        f"({len(kept):,} stars x {cfg['monte_carlo']['n_samples']} draws)"
+    ):
         # each star's random stream is keyed by its source_id, so neither the
         # engine's partitions nor the progress bar's chunks change a number
-        inputs = transform.galactocentric_inputs(kept.colnames, radial_velocity=rv,
-                                                 radial_velocity_error=rv_err)
-        gc = engine.map(transform.add_galactocentric, kept, columns=inputs, label="Monte Carlo",
-                        n_samples=cfg["monte_carlo"]["n_samples"],
-                        seed=cfg["monte_carlo"]["seed"], frame=cfg["frame"],
-                        radial_velocity=rv, radial_velocity_error=rv_err,
-                        n_threads=engine.n_threads)
+        inputs = transform.galactocentric_inputs(
+            kept.colnames, radial_velocity=rv, radial_velocity_error=rv_err
+        )
+        gc = engine.map(
+            transform.add_galactocentric,
+            kept,
+            columns=inputs,
+            label="Monte Carlo",
+            n_samples=cfg["monte_carlo"]["n_samples"],
+            seed=cfg["monte_carlo"]["seed"],
+            frame=cfg["frame"],
+            radial_velocity=rv,
+            radial_velocity_error=rv_err,
+            n_threads=engine.n_threads,
+        )
         for name in transform.GALACTOCENTRIC_COLUMNS:
             kept[name] = gc[name]
     with progress.step(f"{sample}: kinematic populations and halo cut"):
-        probs = engine.map(populations.add_kinematic_probabilities, kept,
-                           columns=["x", "y", "vx", "vy", "vz"], frame=frame)
+        probs = engine.map(
+            populations.add_kinematic_probabilities,
+            kept,
+            columns=["x", "y", "vx", "vy", "vz"],
+            frame=frame,
+        )
         for name in probs.colnames[5:]:
             kept[name] = probs[name]
         kept.meta["kinematics"] = probs.meta["kinematics"]
@@ -327,12 +399,23 @@ def gradient_tables(sample, cfg, n_threads=None):
     f = cfg["fit"]
     # sigma of |Z| is the MC std of z, not of |z| (biased low near the plane)
     return fit_tables(
-        np.asarray(sample["R"]), np.asarray(sample["z"]), np.asarray(sample["feh_used"]),
-        np.asarray(sample["R_err"]), np.asarray(sample["z_err"]),
-        np.asarray(sample["feh_used_err"]), absz_edges=f["z_edges"],
-        R_edges=f["r_edges"], min_stars=f["min_stars"], seed=f["seed"], n_jobs=-1,
-        n_walkers=f["n_walkers"], n_steps=f["n_steps"], burn=f["burn"], scatter=f["scatter"],
-        n_threads=n_threads)
+        np.asarray(sample["R"]),
+        np.asarray(sample["z"]),
+        np.asarray(sample["feh_used"]),
+        np.asarray(sample["R_err"]),
+        np.asarray(sample["z_err"]),
+        np.asarray(sample["feh_used_err"]),
+        absz_edges=f["z_edges"],
+        R_edges=f["r_edges"],
+        min_stars=f["min_stars"],
+        seed=f["seed"],
+        n_jobs=-1,
+        n_walkers=f["n_walkers"],
+        n_steps=f["n_steps"],
+        burn=f["burn"],
+        scatter=f["scatter"],
+        n_threads=n_threads,
+    )
 
 
 def first_bin_fit(sample, cfg, n_threads=None):
@@ -341,10 +424,18 @@ def first_bin_fit(sample, cfg, n_threads=None):
     e = f["z_edges"]
     absz = np.asarray(sample["absz"])
     sel = (absz >= e[0]) & (absz < e[1])
-    return fit_line(np.asarray(sample["R"])[sel], np.asarray(sample["feh_used"])[sel],
-                    np.asarray(sample["R_err"])[sel], np.asarray(sample["feh_used_err"])[sel],
-                    n_walkers=f["n_walkers"], n_steps=f["n_steps"], burn=f["burn"],
-                    scatter=f["scatter"], seed=f["seed"], n_threads=n_threads)
+    return fit_line(
+        np.asarray(sample["R"])[sel],
+        np.asarray(sample["feh_used"])[sel],
+        np.asarray(sample["R_err"])[sel],
+        np.asarray(sample["feh_used_err"])[sel],
+        n_walkers=f["n_walkers"],
+        n_steps=f["n_steps"],
+        burn=f["burn"],
+        scatter=f["scatter"],
+        seed=f["seed"],
+        n_threads=n_threads,
+    )
 
 
 def azimuthal_analysis(sample, cfg, n_threads=None):
@@ -353,34 +444,75 @@ def azimuthal_analysis(sample, cfg, n_threads=None):
     sel = np.asarray(sample["absz"]) < a["zmax"]
     s = sample[sel]
     R, y = np.asarray(s["R"]), np.asarray(s["feh_used"])
-    fit = fit_line(R, y, np.asarray(s["R_err"]), np.asarray(s["feh_used_err"]),
-                   n_walkers=f["n_walkers"], n_steps=f["n_steps"], burn=f["burn"],
-                   scatter=f["scatter"], seed=f["seed"], n_threads=n_threads)
+    fit = fit_line(
+        R,
+        y,
+        np.asarray(s["R_err"]),
+        np.asarray(s["feh_used_err"]),
+        n_walkers=f["n_walkers"],
+        n_steps=f["n_steps"],
+        burn=f["burn"],
+        scatter=f["scatter"],
+        seed=f["seed"],
+        n_threads=n_threads,
+    )
     predicted = fit.slope * R + fit.intercept
     # with each cell's permutation p-value (fastgrad.significance)
-    rmap = residual_map(np.asarray(s["x"]), np.asarray(s["y"]), y, predicted,
-                        min_count=a["map_min_count"], sign=a["sign"],
-                        n_permutations=a["n_permutations"], seed=a["permutation_seed"],
-                        n_threads=n_threads)
+    rmap = residual_map(
+        np.asarray(s["x"]),
+        np.asarray(s["y"]),
+        y,
+        predicted,
+        min_count=a["map_min_count"],
+        sign=a["sign"],
+        n_permutations=a["n_permutations"],
+        seed=a["permutation_seed"],
+        n_threads=n_threads,
+    )
     delta = azimuthal_deviation(R, y, a["half_width"], n_threads=n_threads)
     bins = np.arange(-np.pi, np.pi + 1e-12, np.radians(a["phi_bin_deg"]))
     phi = np.asarray(s["phi"])
-    profiles = azimuthal_profiles(R, phi, delta, rings=[tuple(r) for r in a["rings"]],
-                                  bins=bins, min_count=a["min_count"])
+    profiles = azimuthal_profiles(
+        R, phi, delta, rings=[tuple(r) for r in a["rings"]], bins=bins, min_count=a["min_count"]
+    )
     # is a ring's profile structure or noise? (permutations of the azimuths)
-    significance = {ring: azimuthal_significance(
-        R, phi, delta, ring, bins=bins, min_count=a["min_count"],
-        n_permutations=a["n_permutations"], seed=a["permutation_seed"], n_threads=n_threads)
-        for ring in profiles}
-    return dict(selection=s, fit=fit, predicted=predicted, residual_map=rmap, delta=delta,
-                profiles=profiles, significance=significance)
+    significance = {
+        ring: azimuthal_significance(
+            R,
+            phi,
+            delta,
+            ring,
+            bins=bins,
+            min_count=a["min_count"],
+            n_permutations=a["n_permutations"],
+            seed=a["permutation_seed"],
+            n_threads=n_threads,
+        )
+        for ring in profiles
+    }
+    return dict(
+        selection=s,
+        fit=fit,
+        predicted=predicted,
+        residual_map=rmap,
+        delta=delta,
+        profiles=profiles,
+        significance=significance,
+    )
 
 
 # ---------------------------------------------------------------------------
 # run
 # ---------------------------------------------------------------------------
-def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, figures=True,
-        overwrite=False):
+def run(
+    config=None,
+    *,
+    out="fastgrad-results",
+    n_threads=None,
+    verbose=True,
+    figures=True,
+    overwrite=False,
+):
     """Run the paper's analysis end to end and write the results.
 
     Parameters
@@ -427,10 +559,17 @@ def run(config=None, *, out="fastgrad-results", n_threads=None, verbose=True, fi
         effective_n_threads(n_threads)
     except ValueError as exc:
         raise ConfigError(f"n_threads: {exc}") from None
-    protect = [path for name in cfg["run"] for path in sample_plan(cfg, name).inputs.values()
-               if path is not None]
-    protect += [cfg["overlays"][k] for k in ("overdensity", "literature_radial",
-                                             "literature_vertical") if cfg["overlays"][k]]
+    protect = [
+        path
+        for name in cfg["run"]
+        for path in sample_plan(cfg, name).inputs.values()
+        if path is not None
+    ]
+    protect += [
+        cfg["overlays"][k]
+        for k in ("overdensity", "literature_radial", "literature_vertical")
+        if cfg["overlays"][k]
+    ]
     if isinstance(config, (str, os.PathLike)):
         protect.append(config)
     outdir = ResultsDir(out, overwrite=overwrite, protect=protect)
@@ -452,6 +591,7 @@ def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
     truths, reports = {}, []
     if figures:  # a bad overlay file is found before any work
         from .report import load_overlays
+
         results["overlays"] = load_overlays(cfg, frame)
     engine = _engine(cfg, progress, n_threads)
     if effective_n_threads(n_threads) > 1:
@@ -473,9 +613,11 @@ def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
     results["summary"]["autocorr_warnings"] = autocorr
     results["summary"]["failed"] = dict(results.failed)
     if autocorr:
-        progress.note(f"note: {len(autocorr)} emcee warning(s): chains shorter than 50 "
-                      "autocorrelation times (the paper's 10 walkers x 1000 steps); fits kept, "
-                      "details in summary.json")
+        progress.note(
+            f"note: {len(autocorr)} emcee warning(s): chains shorter than 50 "
+            "autocorrelation times (the paper's 10 walkers x 1000 steps); fits kept, "
+            "details in summary.json"
+        )
     write_results(outdir, results, cfg, frame, figures, progress, verbose)
     if results.failed:
         raise SampleFailure(results)
@@ -491,8 +633,11 @@ class SampleFailure(InputError):
         self.result, self.failed = result, dict(result.failed)
         done = [n for n in result.config["run"] if n not in self.failed]
         what = "; ".join(f"{name}: {msg}" for name, msg in self.failed.items())
-        kept = (f"the results of {', '.join(done)} are in {result.get('out')}" if done
-                else f"the cut report is in {result.get('out')}")
+        kept = (
+            f"the results of {', '.join(done)} are in {result.get('out')}"
+            if done
+            else f"the cut report is in {result.get('out')}"
+        )
         super().__init__(f"{len(self.failed)} sample(s) failed ({what}); {kept}")
 
 
@@ -509,13 +654,16 @@ def _analyse(cfg, results, truths, reports, progress, n_threads, engine):
     for name in cfg["run"]:
         steps = []
         try:
-            sample, report, truth = prepare_sample(cfg, name, progress, n_threads, engine,
-                                                   reports=steps)
+            sample, report, truth = prepare_sample(
+                cfg, name, progress, n_threads, engine, reports=steps
+            )
             scfg = sample_config(cfg, name)
             with progress.step(f"{name}: Tables 1 and 2 (emcee fits of the |Z| and R bins)"):
                 t1, t2 = gradient_tables(sample, scfg, n_threads)
-            with progress.step(f"{name}: residual maps and azimuthal profiles "
-                               f"(|Z| < {scfg['azimuthal']['zmax']} kpc)"):
+            with progress.step(
+                f"{name}: residual maps and azimuthal profiles "
+                f"(|Z| < {scfg['azimuthal']['zmax']} kpc)"
+            ):
                 az = azimuthal_analysis(sample, scfg, n_threads)
             if first is None:
                 with progress.step(f"{name}: posterior draws of the first |Z| bin (Figure 3)"):

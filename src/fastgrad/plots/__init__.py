@@ -14,16 +14,36 @@ pyplot, selects a backend or calls ``show``, so it works headless;
 - :mod:`~fastgrad.plots.paper`: ``fig1_density`` ... ``fig8_residual_maps``;
 - :mod:`~fastgrad.plots.calibration`: :func:`plot_calibration` (``fastgrad calibrate``).
 """
+
 from .calibration import plot_calibration
 from .maps import plot_residual_maps
 from .overlays import draw_arms, draw_sun, read_literature, read_overdensity_grid
-from .paper import (fig1_density, fig2_metallicity, fig3_radial_fit, fig4_radial_gradients,
-                    fig5_residual_maps, fig6_azimuthal_profile, fig7_vertical_gradients,
-                    fig8_residual_maps)
+from .paper import (
+    fig1_density,
+    fig2_metallicity,
+    fig3_radial_fit,
+    fig4_radial_gradients,
+    fig5_residual_maps,
+    fig6_azimuthal_profile,
+    fig7_vertical_gradients,
+    fig8_residual_maps,
+)
 from .profiles import plot_azimuthal_profile
 
-__all__ = ["draw_sun", "draw_arms", "read_overdensity_grid", "read_literature",
-           "plot_residual_maps", "plot_calibration", "plot_azimuthal_profile",
-           "fig1_density", "fig2_metallicity", "fig3_radial_fit", "fig4_radial_gradients",
-           "fig5_residual_maps", "fig6_azimuthal_profile", "fig7_vertical_gradients",
-           "fig8_residual_maps"]
+__all__ = [
+    "draw_sun",
+    "draw_arms",
+    "read_overdensity_grid",
+    "read_literature",
+    "plot_residual_maps",
+    "plot_calibration",
+    "plot_azimuthal_profile",
+    "fig1_density",
+    "fig2_metallicity",
+    "fig3_radial_fit",
+    "fig4_radial_gradients",
+    "fig5_residual_maps",
+    "fig6_azimuthal_profile",
+    "fig7_vertical_gradients",
+    "fig8_residual_maps",
+]

@@ -4,6 +4,7 @@ against the band of a calibrated method (docs/method.md section 9).
 Drawn on a new :class:`matplotlib.figure.Figure` (or on the ``ax`` given),
 returned; no pyplot.
 """
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -53,19 +54,46 @@ def plot_calibration(table, pulls=None, *, ax=None, figsize=None):
             raise ValueError(f"pulls: expected shape (K, {m}), got {p.shape}")
         xx = np.broadcast_to(x, p.shape)
         ok = np.isfinite(p)
-        ax.plot(xx[ok], p[ok], ".", color="0.45", markersize=3, alpha=0.6, zorder=1,
-                label=f"each realisation (K = {p.shape[0]})")
+        ax.plot(
+            xx[ok],
+            p[ok],
+            ".",
+            color="0.45",
+            markersize=3,
+            alpha=0.6,
+            zorder=1,
+            label=f"each realisation (K = {p.shape[0]})",
+        )
     mean = np.asarray(table["mean_pull"], dtype=float)
     err = np.asarray(table["mean_pull_err"], dtype=float)
     std = np.asarray(table["std_pull"], dtype=float)
     biased = np.asarray(table["biased"], dtype=bool)
-    ax.bar(x, np.nan_to_num(2 * std), bottom=np.nan_to_num(mean - std), width=0.5,
-           color="tab:blue", alpha=0.25, zorder=2, label="mean ± spread")
-    for sel, color, label in ((~biased, "k", "mean ± standard error"),
-                              (biased, "tab:red", "biased (> 3 standard errors)")):
+    ax.bar(
+        x,
+        np.nan_to_num(2 * std),
+        bottom=np.nan_to_num(mean - std),
+        width=0.5,
+        color="tab:blue",
+        alpha=0.25,
+        zorder=2,
+        label="mean ± spread",
+    )
+    for sel, color, label in (
+        (~biased, "k", "mean ± standard error"),
+        (biased, "tab:red", "biased (> 3 standard errors)"),
+    ):
         if sel.any():
-            ax.errorbar(x[sel], mean[sel], yerr=np.nan_to_num(err[sel]), fmt="o", color=color,
-                        markersize=4, capsize=2, zorder=3, label=label)
+            ax.errorbar(
+                x[sel],
+                mean[sel],
+                yerr=np.nan_to_num(err[sel]),
+                fmt="o",
+                color=color,
+                markersize=4,
+                capsize=2,
+                zorder=3,
+                label=label,
+            )
     ax.set_xticks(x, _labels(table), rotation=90, fontsize=7)
     ax.set_xlim(-0.7, m - 0.3)
     # sample boundaries
@@ -75,8 +103,7 @@ def plot_calibration(table, pulls=None, *, ax=None, figsize=None):
             if names[i] != names[i - 1]:
                 ax.axvline(i - 0.5, color="0.3", linewidth=0.8, linestyle="--")
     ax.set_ylabel("pull = (fit − truth) / σ")
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), fontsize=7, ncols=3,
-              frameon=False)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), fontsize=7, ncols=3, frameon=False)
     return fig
 
 

@@ -4,11 +4,18 @@ and optionally a fourth panel with the significance of each cell's residual.
 Drawn with matplotlib's object API on a new :class:`matplotlib.figure.Figure`
 (or on the ``fig`` given), returned; ``docs/method.md`` sections 6 and 7.
 """
+
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..azimuthal import (DEFAULT_MAP_MIN_COUNT, ResidualMap, map_inputs, residual_map,
-                         residuals, xy_extent)
+from ..azimuthal import (
+    DEFAULT_MAP_MIN_COUNT,
+    ResidualMap,
+    map_inputs,
+    residual_map,
+    residuals,
+    xy_extent,
+)
 from ..significance import DEFAULT_N_PERMUTATIONS
 from .overlays import default_R0, draw_arms, draw_sun
 
@@ -33,12 +40,32 @@ def _symmetric_lim(values, q=98.0):
     return lim if lim > 0 else 0.1
 
 
-def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", gridsize=50,
-                       extent=None, min_count=DEFAULT_MAP_MIN_COUNT, sign="observed-model",
-                       quantity="[Fe/H]", unit="dex", arms="reid2014", cmap="viridis",
-                       residual_cmap="RdBu_r", value_lim=None, residual_lim=None,
-                       contours=None, contour_levels=None, significance=None, seed=None,
-                       figsize=None, fig=None):
+def plot_residual_maps(
+    x,
+    y,
+    observed,
+    predicted,
+    *,
+    R0=None,
+    method="hexbin",
+    gridsize=50,
+    extent=None,
+    min_count=DEFAULT_MAP_MIN_COUNT,
+    sign="observed-model",
+    quantity="[Fe/H]",
+    unit="dex",
+    arms="reid2014",
+    cmap="viridis",
+    residual_cmap="RdBu_r",
+    value_lim=None,
+    residual_lim=None,
+    contours=None,
+    contour_levels=None,
+    significance=None,
+    seed=None,
+    figsize=None,
+    fig=None,
+):
     """The paper's three-panel X-Y figure: observed, model, residual.
 
     Figs. 5 (LAMOST, [Fe/H]) and 8 (Gaia giants, [M/H]) of Hawkins (2023):
@@ -112,12 +139,16 @@ def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", g
     ext = xy_extent(x_arr, y_arr, extent)
     res = residuals(obs, pred, sign)
     residual_name = "observed − model" if sign == "observed-model" else "model − observed"
-    sig_map = _significance_map(significance, x_arr, y_arr, obs, pred, gridsize, ext,
-                                min_count, sign, seed)
+    sig_map = _significance_map(
+        significance, x_arr, y_arr, obs, pred, gridsize, ext, min_count, sign, seed
+    )
     n_panels = 3 if sig_map is None else 4
     titles = ("observed", "model (radial gradient)", residual_name)
-    labels = (f"observed {quantity} ({unit})", f"model {quantity} ({unit})",
-              f"{residual_name} {quantity} ({unit})")
+    labels = (
+        f"observed {quantity} ({unit})",
+        f"model {quantity} ({unit})",
+        f"{residual_name} {quantity} ({unit})",
+    )
 
     if fig is None:
         if figsize is None:
@@ -128,23 +159,48 @@ def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", g
     artists = []
     if method == "hexbin":
         for ax, c, cm in zip(axes, (obs, pred, res), (cmap, cmap, residual_cmap)):
-            artists.append(ax.hexbin(x_arr, y_arr, C=c, reduce_C_function=np.median,
-                                     mincnt=min_count, gridsize=gridsize, extent=ext,
-                                     cmap=cm, edgecolors="face", linewidths=0.2))
+            artists.append(
+                ax.hexbin(
+                    x_arr,
+                    y_arr,
+                    C=c,
+                    reduce_C_function=np.median,
+                    mincnt=min_count,
+                    gridsize=gridsize,
+                    extent=ext,
+                    cmap=cm,
+                    edgecolors="face",
+                    linewidths=0.2,
+                )
+            )
         cell_values = [a.get_array() for a in artists]
     else:
-        m = residual_map(x_arr, y_arr, obs, pred, gridsize=gridsize, extent=ext,
-                         min_count=min_count, sign=sign)
-        for ax, c, cm in zip(axes, (m.observed, m.predicted, m.residual),
-                             (cmap, cmap, residual_cmap)):
+        m = residual_map(
+            x_arr, y_arr, obs, pred, gridsize=gridsize, extent=ext, min_count=min_count, sign=sign
+        )
+        for ax, c, cm in zip(
+            axes, (m.observed, m.predicted, m.residual), (cmap, cmap, residual_cmap)
+        ):
             artists.append(ax.pcolormesh(m.x_edges, m.y_edges, c, cmap=cm))
         cell_values = [np.ma.compressed(c) for c in (m.observed, m.predicted, m.residual)]
 
-    vmin, vmax = value_lim if value_lim is not None else _clim(
-        np.concatenate([np.ma.filled(np.ma.asarray(v, dtype=float), np.nan).ravel()
-                        for v in cell_values[:2]]))
-    rlim = float(residual_lim) if residual_lim is not None else _symmetric_lim(
-        np.ma.filled(np.ma.asarray(cell_values[2], dtype=float), np.nan))
+    vmin, vmax = (
+        value_lim
+        if value_lim is not None
+        else _clim(
+            np.concatenate(
+                [
+                    np.ma.filled(np.ma.asarray(v, dtype=float), np.nan).ravel()
+                    for v in cell_values[:2]
+                ]
+            )
+        )
+    )
+    rlim = (
+        float(residual_lim)
+        if residual_lim is not None
+        else _symmetric_lim(np.ma.filled(np.ma.asarray(cell_values[2], dtype=float), np.nan))
+    )
     artists[0].set_clim(vmin, vmax)
     artists[1].set_clim(vmin, vmax)
     artists[2].set_clim(-rlim, rlim)
@@ -172,19 +228,30 @@ def plot_residual_maps(x, y, observed, predicted, *, R0=None, method="hexbin", g
     return fig
 
 
-
 def _significance_map(significance, x, y, obs, pred, gridsize, extent, min_count, sign, seed):
     """The ResidualMap with p-values that the fourth panel draws, or None."""
     if significance is None or significance is False:
         return None
     if isinstance(significance, ResidualMap):
         if significance.p_value is None:
-            raise ValueError("significance: this ResidualMap has no p-values; make it with "
-                             "residual_map(..., n_permutations=K)")
+            raise ValueError(
+                "significance: this ResidualMap has no p-values; make it with "
+                "residual_map(..., n_permutations=K)"
+            )
         return significance
     n_perm = DEFAULT_N_PERMUTATIONS if significance is True else significance
-    return residual_map(x, y, obs, pred, gridsize=gridsize, extent=extent, min_count=min_count,
-                        sign=sign, n_permutations=n_perm, seed=seed)
+    return residual_map(
+        x,
+        y,
+        obs,
+        pred,
+        gridsize=gridsize,
+        extent=extent,
+        min_count=min_count,
+        sign=sign,
+        n_permutations=n_perm,
+        seed=seed,
+    )
 
 
 def _draw_significance(ax, residual_ax, m):
@@ -192,17 +259,23 @@ def _draw_significance(ax, residual_ax, m):
     (p_adjusted <= alpha) outlined on ``ax`` and on ``residual_ax``."""
     k = m.significance["n_permutations"]
     logp = -np.log10(m.p_value)
-    artist = ax.pcolormesh(m.x_edges, m.y_edges, logp, cmap="magma_r",
-                           vmin=0.0, vmax=np.log10(k + 1))
+    artist = ax.pcolormesh(
+        m.x_edges, m.y_edges, logp, cmap="magma_r", vmin=0.0, vmax=np.log10(k + 1)
+    )
     hit = np.ma.filled(m.p_adjusted <= m.significance["alpha"], False).astype(float)
     if hit.any():
         # black on the residual colours, cyan on the dark end of magma
         for a, colour in ((ax, "c"), (residual_ax, "k")):
-            a.contour(m.x_centers, m.y_centers, hit, levels=[0.5], colors=colour,
-                      linewidths=1.0)
+            a.contour(m.x_centers, m.y_centers, hit, levels=[0.5], colors=colour, linewidths=1.0)
     s = m.significance
-    ax.text(0.02, 0.02, f"{s['n_significant']} of {s['n_cells']} cells significant\n"
-            f"(family-wise 5 %); {100 * s['fraction_p_below_0.05']:.0f} % with p < 0.05",
-            transform=ax.transAxes, fontsize=7, va="bottom",
-            bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
+    ax.text(
+        0.02,
+        0.02,
+        f"{s['n_significant']} of {s['n_cells']} cells significant\n"
+        f"(family-wise 5 %); {100 * s['fraction_p_below_0.05']:.0f} % with p < 0.05",
+        transform=ax.transAxes,
+        fontsize=7,
+        va="bottom",
+        bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"),
+    )
     return artist

@@ -4,12 +4,19 @@ The Sun as an orange star at (-R0, 0) and the Reid et al. (2014) arms as
 thick black centre lines with dashed lines at +- the arm width, rescaled to
 the analysis R0.  Each draws on the ``ax`` given and returns its artists.
 """
+
 import numpy as np
 
 from ..arms import arm_curve, arm_names, arm_parameters
 
-__all__ = ["draw_sun", "draw_arms", "default_R0", "read_overdensity_grid", "read_literature",
-           "LITERATURE_COLUMNS"]
+__all__ = [
+    "draw_sun",
+    "draw_arms",
+    "default_R0",
+    "read_overdensity_grid",
+    "read_literature",
+    "LITERATURE_COLUMNS",
+]
 
 #: The columns of a literature gradient table (Figures 4 and 7): the work's
 #: name, the bin centre (kpc: |Z| for radial gradients, R for vertical ones),
@@ -21,6 +28,7 @@ def default_R0():
     """The solar radius of the paper's frame, kpc (8.27; docs/method.md section 3):
     where the figures put the Sun unless given another ``R0``."""
     from ..frames import paper_frame
+
     return float(paper_frame().galcen_distance.to_value("kpc"))
 
 
@@ -30,14 +38,34 @@ def draw_sun(ax, R0=None, **kwargs):
     ``R0`` defaults to the paper's frame (8.27 kpc).  Keyword arguments go to
     ``ax.plot`` (e.g. ``markersize``)."""
     R0 = default_R0() if R0 is None else float(R0)
-    style = dict(marker="*", color="orange", markersize=16, markeredgecolor="k",
-                 markeredgewidth=0.8, linestyle="none", zorder=10, label="Sun")
+    style = dict(
+        marker="*",
+        color="orange",
+        markersize=16,
+        markeredgecolor="k",
+        markeredgewidth=0.8,
+        linestyle="none",
+        zorder=10,
+        label="Sun",
+    )
     style.update(kwargs)
     return ax.plot([-R0], [0.0], **style)[0]
 
 
-def draw_arms(ax, model="reid2014", *, names=None, R0=None, rescale=True, widths=True,
-              color="k", linewidth=2.5, n=300, keep_limits=True, **kwargs):
+def draw_arms(
+    ax,
+    model="reid2014",
+    *,
+    names=None,
+    R0=None,
+    rescale=True,
+    widths=True,
+    color="k",
+    linewidth=2.5,
+    n=300,
+    keep_limits=True,
+    **kwargs,
+):
     """Spiral arms as the paper draws them: thick centre lines, dashed edges.
 
     Parameters
@@ -70,27 +98,45 @@ def draw_arms(ax, model="reid2014", *, names=None, R0=None, rescale=True, widths
     for name in names:
         R_draw = R0 if rescale else None
         centre = arm_curve(name, model, n=n, R0=R_draw)
-        lines += ax.plot(centre.x, centre.y, color=color, linewidth=linewidth,
-                         solid_capstyle="round", zorder=5, **kwargs)
+        lines += ax.plot(
+            centre.x,
+            centre.y,
+            color=color,
+            linewidth=linewidth,
+            solid_capstyle="round",
+            zorder=5,
+            **kwargs,
+        )
         if widths:
             width = arm_parameters(name, model)["width"]
             for sign in (-1.0, 1.0):
                 edge = arm_curve(name, model, n=n, R0=R_draw, offset=sign * width)
-                lines += ax.plot(edge.x, edge.y, color=color, linewidth=0.6 * linewidth,
-                                 linestyle="--", zorder=5, **kwargs)
+                lines += ax.plot(
+                    edge.x,
+                    edge.y,
+                    color=color,
+                    linewidth=0.6 * linewidth,
+                    linestyle="--",
+                    zorder=5,
+                    **kwargs,
+                )
     if limits is not None:
         ax.set_xlim(*limits[0])
         ax.set_ylim(*limits[1])
     return lines
 
 
-
 def _read_table(path, what):
     from astropy.table import Table
+
     from ..errors import InputError
+
     try:
-        return Table.read(path, format="ascii.ecsv") if str(path).endswith(".ecsv") \
+        return (
+            Table.read(path, format="ascii.ecsv")
+            if str(path).endswith(".ecsv")
             else Table.read(path)
+        )
     except FileNotFoundError:
         raise
     except Exception as exc:
@@ -128,21 +174,25 @@ def read_overdensity_grid(path, *, frame="heliocentric", R0=None):
         not lie on a grid (fewer than two distinct x or y).
     """
     from ..errors import InputError
+
     if frame not in ("heliocentric", "galactocentric"):
         raise ValueError(f"frame must be 'heliocentric' or 'galactocentric', got {frame!r}")
     t = _read_table(path, "an overdensity grid")
     value = next((c for c in ("overdensity", "delta", "density_contrast") if c in t.colnames), None)
     missing = [c for c in ("x", "y") if c not in t.colnames] + ([] if value else ["overdensity"])
     if missing:
-        raise InputError(f"{path!r}: overdensity grid without column(s) {missing}; it has "
-                         f"{t.colnames[:20]}")
+        raise InputError(
+            f"{path!r}: overdensity grid without column(s) {missing}; it has {t.colnames[:20]}"
+        )
     x, y = (np.asarray(t[c], dtype=float) for c in ("x", "y"))
     z = np.ma.filled(np.ma.asarray(t[value], dtype=float), np.nan)
     xs, ix = np.unique(x, return_inverse=True)
     ys, iy = np.unique(y, return_inverse=True)
     if len(xs) < 2 or len(ys) < 2 or not (np.isfinite(xs).all() and np.isfinite(ys).all()):
-        raise InputError(f"{path!r}: the nodes do not form a grid ({len(xs)} distinct x, "
-                         f"{len(ys)} distinct finite y)")
+        raise InputError(
+            f"{path!r}: the nodes do not form a grid ({len(xs)} distinct x, "
+            f"{len(ys)} distinct finite y)"
+        )
     Z = np.full((len(ys), len(xs)), np.nan)
     Z[iy, ix] = z
     if frame == "heliocentric":
@@ -158,10 +208,13 @@ def read_literature(path):
     not tabulate (docs/method.md section 7). InputError names a missing
     column."""
     from ..errors import InputError
+
     t = _read_table(path, "literature gradients")
     missing = [c for c in LITERATURE_COLUMNS[:3] if c not in t.colnames]
     if missing:
-        raise InputError(f"{path!r}: literature table without column(s) {missing} (needs "
-                         f"{list(LITERATURE_COLUMNS)}, slope_err optional); it has "
-                         f"{t.colnames[:20]}")
+        raise InputError(
+            f"{path!r}: literature table without column(s) {missing} (needs "
+            f"{list(LITERATURE_COLUMNS)}, slope_err optional); it has "
+            f"{t.colnames[:20]}"
+        )
     return t

@@ -6,6 +6,7 @@ No pyplot: importing this module never changes the user's backend or pyplot's
 figure list (in Jupyter a returned Figure displays as the cell's value).
 ``docs/method.md`` section 7 describes what each figure shows.
 """
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -14,9 +15,16 @@ from .maps import plot_residual_maps
 from .overlays import draw_arms, draw_sun
 from .profiles import plot_azimuthal_profile
 
-__all__ = ["fig1_density", "fig2_metallicity", "fig3_radial_fit", "fig4_radial_gradients",
-           "fig5_residual_maps", "fig6_azimuthal_profile", "fig7_vertical_gradients",
-           "fig8_residual_maps"]
+__all__ = [
+    "fig1_density",
+    "fig2_metallicity",
+    "fig3_radial_fit",
+    "fig4_radial_gradients",
+    "fig5_residual_maps",
+    "fig6_azimuthal_profile",
+    "fig7_vertical_gradients",
+    "fig8_residual_maps",
+]
 
 _XY_EXTENT = (-14.5, -4.5, -5.5, 5.5)
 
@@ -39,8 +47,21 @@ def _map_and_rz_axes(fig):
     return fig, axes, made
 
 
-def _xy_panel(ax, x, y, C=None, *, R0, reduce=None, mincnt=None, cmap="viridis", gridsize=70,
-              bins=None, label="", arms=True):
+def _xy_panel(
+    ax,
+    x,
+    y,
+    C=None,
+    *,
+    R0,
+    reduce=None,
+    mincnt=None,
+    cmap="viridis",
+    gridsize=70,
+    bins=None,
+    label="",
+    arms=True,
+):
     kw = dict(gridsize=gridsize, extent=_XY_EXTENT, cmap=cmap)
     if C is not None:
         kw.update(C=C, reduce_C_function=reduce or np.median, mincnt=mincnt)
@@ -91,17 +112,41 @@ def fig1_density(x, y, z, R, *, R0, z_sun=0.0, title="LAMOST OBAF stars", fig=No
     return fig
 
 
-def fig2_metallicity(x, y, z, R, feh, *, R0, z_sun=0.0, min_count=paper.MAP_MIN_COUNT,
-                     label="[Fe/H] (dex)", title="LAMOST OBAF stars", fig=None):
+def fig2_metallicity(
+    x,
+    y,
+    z,
+    R,
+    feh,
+    *,
+    R0,
+    z_sun=0.0,
+    min_count=paper.MAP_MIN_COUNT,
+    label="[Fe/H] (dex)",
+    title="LAMOST OBAF stars",
+    fig=None,
+):
     """Figure 2: as Figure 1, hexes coloured by the median [Fe/H] (dex) of
     their stars (hexes with >= ``min_count`` stars, docs/method.md section 6).
     Returns the Figure."""
     fig, axes, made = _map_and_rz_axes(fig)
     lo, hi = np.nanpercentile(feh, [5, 95])
-    for hb in (_xy_panel(axes[0], x, y, feh, R0=R0, mincnt=min_count, cmap="RdYlBu_r",
-                         label=f"median {label}"),
-               _rz_panel(axes[1], R, z, feh, R0=R0, z_sun=z_sun, mincnt=min_count,
-                         cmap="RdYlBu_r", label=f"median {label}")):
+    for hb in (
+        _xy_panel(
+            axes[0], x, y, feh, R0=R0, mincnt=min_count, cmap="RdYlBu_r", label=f"median {label}"
+        ),
+        _rz_panel(
+            axes[1],
+            R,
+            z,
+            feh,
+            R0=R0,
+            z_sun=z_sun,
+            mincnt=min_count,
+            cmap="RdYlBu_r",
+            label=f"median {label}",
+        ),
+    ):
         hb.set_clim(lo, hi)
     axes[0].set_title(f"{title}: median {label}, hexes with >= {min_count} stars")
     if made:
@@ -109,24 +154,40 @@ def fig2_metallicity(x, y, z, R, feh, *, R0, z_sun=0.0, min_count=paper.MAP_MIN_
     return fig
 
 
-def fig3_radial_fit(R, feh, fit, *, zlabel="0 <= |Z| < 0.2 kpc", n_draws=100, seed=0,
-                    label="[Fe/H] (dex)", ax=None):
+def fig3_radial_fit(
+    R, feh, fit, *, zlabel="0 <= |Z| < 0.2 kpc", n_draws=100, seed=0, label="[Fe/H] (dex)", ax=None
+):
     """Figure 3: [Fe/H] (dex) against R (kpc) in the first |Z| bin (grey
     density), the best fit (dashed black) and ``n_draws`` posterior lines
     (thin red) of ``fit`` (a :class:`fastgrad.LineFit`).  ``ax``: the axes to
     draw on (default a new Figure's).  Returns the Figure."""
     fig, ax, made = _new_or_given_axes(ax, (8, 5.5))
-    ax.hexbin(R, feh, gridsize=(80, 50), bins="log", cmap="Greys", mincnt=1,
-              extent=(np.nanmin(R), np.nanmax(R), -1.5, 1.0))
+    ax.hexbin(
+        R,
+        feh,
+        gridsize=(80, 50),
+        bins="log",
+        cmap="Greys",
+        mincnt=1,
+        extent=(np.nanmin(R), np.nanmax(R), -1.5, 1.0),
+    )
     xs = np.linspace(np.nanmin(R), np.nanmax(R), 50)
     rng = np.random.default_rng(seed)
     samples = fit.samples
-    for m, b in samples[rng.choice(len(samples), size=min(n_draws, len(samples)), replace=False), :2]:
+    for m, b in samples[
+        rng.choice(len(samples), size=min(n_draws, len(samples)), replace=False), :2
+    ]:
         ax.plot(xs, m * xs + b, color="red", lw=0.4, alpha=0.35)
     ax.plot(xs, fit.slope * xs + fit.intercept, "k--", lw=2, label="best fit")
-    ax.text(0.03, 0.05, f"$m_R$ = {fit.slope:.3f} $\\pm$ {fit.slope_err:.3f} dex/kpc\n{zlabel}",
-            transform=ax.transAxes, fontsize=12, va="bottom",
-            bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
+    ax.text(
+        0.03,
+        0.05,
+        f"$m_R$ = {fit.slope:.3f} $\\pm$ {fit.slope_err:.3f} dex/kpc\n{zlabel}",
+        transform=ax.transAxes,
+        fontsize=12,
+        va="bottom",
+        bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"),
+    )
     ax.set_xlabel("R (kpc)")
     ax.set_ylabel(label)
     ax.set_ylim(-1.5, 1.0)
@@ -136,25 +197,56 @@ def fig3_radial_fit(R, feh, fit, *, zlabel="0 <= |Z| < 0.2 kpc", n_draws=100, se
     return fig
 
 
-def _gradient_plot(table, *, xlabel, ylabel, literature=None, min_stars=paper.MIN_STARS,
-                   title="", reference=None, reference_label="Hawkins (2023), LAMOST", ax=None):
+def _gradient_plot(
+    table,
+    *,
+    xlabel,
+    ylabel,
+    literature=None,
+    min_stars=paper.MIN_STARS,
+    title="",
+    reference=None,
+    reference_label="Hawkins (2023), LAMOST",
+    ax=None,
+):
     fig, ax, made = _new_or_given_axes(ax, (7.5, 5))
     ok = ~np.ma.getmaskarray(table["slope"]) & (np.asarray(table["n_stars"]) >= min_stars)
     x = np.asarray(table["bin_center"])[ok]
-    ax.errorbar(x, np.ma.filled(table["slope"], np.nan)[ok],
-                yerr=np.ma.filled(table["slope_err"], np.nan)[ok], fmt="o-", color="k",
-                ms=7, capsize=3, label="this work (fastgrad)")
+    ax.errorbar(
+        x,
+        np.ma.filled(table["slope"], np.nan)[ok],
+        yerr=np.ma.filled(table["slope_err"], np.nan)[ok],
+        fmt="o-",
+        color="k",
+        ms=7,
+        capsize=3,
+        label="this work (fastgrad)",
+    )
     if reference:
         xr = np.array(sorted(reference))
-        ax.errorbar(xr + 0.01 * np.ptp(xr), [reference[k][0] for k in xr],
-                    yerr=[reference[k][1] for k in xr], fmt="s", mfc="none", color="tab:red",
-                    ms=7, capsize=3, label=reference_label)
+        ax.errorbar(
+            xr + 0.01 * np.ptp(xr),
+            [reference[k][0] for k in xr],
+            yerr=[reference[k][1] for k in xr],
+            fmt="s",
+            mfc="none",
+            color="tab:red",
+            ms=7,
+            capsize=3,
+            label=reference_label,
+        )
     if literature is not None:
         for name in np.unique(literature["reference"]):
             sel = literature["reference"] == name
-            ax.errorbar(literature["x"][sel], literature["slope"][sel],
-                        yerr=literature["slope_err"][sel] if "slope_err" in literature.colnames else None,
-                        fmt="s", ms=5, capsize=2, label=str(name))
+            ax.errorbar(
+                literature["x"][sel],
+                literature["slope"][sel],
+                yerr=literature["slope_err"][sel] if "slope_err" in literature.colnames else None,
+                fmt="s",
+                ms=5,
+                capsize=2,
+                label=str(name),
+            )
     ax.axhline(0, color="0.6", lw=0.8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -165,8 +257,9 @@ def _gradient_plot(table, *, xlabel, ylabel, literature=None, min_stars=paper.MI
     return fig
 
 
-def fig4_radial_gradients(table1, *, literature=None, min_stars=paper.MIN_STARS,
-                          reference=None, ax=None):
+def fig4_radial_gradients(
+    table1, *, literature=None, min_stars=paper.MIN_STARS, reference=None, ax=None
+):
     """Figure 4: radial gradient m_R (+- sigma, dex/kpc) against the |Z| bin
     centre (kpc), from :func:`fastgrad.fit_tables`' Table 1.
 
@@ -174,19 +267,34 @@ def fig4_radial_gradients(table1, *, literature=None, min_stars=paper.MIN_STARS,
     published values; ``reference``: {bin centre: (m, sigma)} drawn as open
     squares (the pipeline passes the paper's Table 1 for LAMOST); ``ax``: the
     axes to draw on (default a new Figure's).  Returns the Figure."""
-    return _gradient_plot(table1, xlabel="|Z| (kpc)", ylabel="$m_R$ = d[Fe/H]/dR (dex/kpc)",
-                          literature=literature, min_stars=min_stars, reference=reference,
-                          title="Radial metallicity gradient by height", ax=ax)
+    return _gradient_plot(
+        table1,
+        xlabel="|Z| (kpc)",
+        ylabel="$m_R$ = d[Fe/H]/dR (dex/kpc)",
+        literature=literature,
+        min_stars=min_stars,
+        reference=reference,
+        title="Radial metallicity gradient by height",
+        ax=ax,
+    )
 
 
-def fig7_vertical_gradients(table2, *, literature=None, min_stars=paper.MIN_STARS,
-                            reference=None, ax=None):
+def fig7_vertical_gradients(
+    table2, *, literature=None, min_stars=paper.MIN_STARS, reference=None, ax=None
+):
     """Figure 7: vertical gradient m_Z (+- sigma, dex/kpc) against the R bin
     centre (kpc), from Table 2 (``literature``, ``reference``, ``ax`` as in
     :func:`fig4_radial_gradients`).  Returns the Figure."""
-    return _gradient_plot(table2, xlabel="R (kpc)", ylabel="$m_Z$ = d[Fe/H]/d|Z| (dex/kpc)",
-                          literature=literature, min_stars=min_stars, reference=reference,
-                          title="Vertical metallicity gradient by radius", ax=ax)
+    return _gradient_plot(
+        table2,
+        xlabel="R (kpc)",
+        ylabel="$m_Z$ = d[Fe/H]/d|Z| (dex/kpc)",
+        literature=literature,
+        min_stars=min_stars,
+        reference=reference,
+        title="Vertical metallicity gradient by radius",
+        ax=ax,
+    )
 
 
 def fig5_residual_maps(x, y, observed, predicted, *, R0, **kwargs):

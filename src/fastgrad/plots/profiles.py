@@ -3,6 +3,7 @@
 Drawn on a new :class:`matplotlib.figure.Figure` (or on the ``ax`` given),
 returned; ``docs/method.md`` sections 6 and 7.
 """
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -16,8 +17,16 @@ def _ring_style(ring, index):
     return known.get(ring, others[index % len(others)])
 
 
-def plot_azimuthal_profile(profiles, *, ax=None, colors=None, labels=None,
-                           quantity="[Fe/H]", unit="dex", figsize=(7.0, 4.5)):
+def plot_azimuthal_profile(
+    profiles,
+    *,
+    ax=None,
+    colors=None,
+    labels=None,
+    quantity="[Fe/H]",
+    unit="dex",
+    figsize=(7.0, 4.5),
+):
     """The paper's Fig. 6: mean deviation at fixed radius against azimuth.
 
     Parameters
@@ -66,9 +75,18 @@ def plot_azimuthal_profile(profiles, *, ax=None, colors=None, labels=None,
         sem = np.ma.filled(np.ma.asarray(table["sem"], dtype=float), np.nan)
         phi = np.asarray(table["phi_center"], dtype=float)
         good = np.isfinite(mean)
-        ax.errorbar(phi[good], mean[good], yerr=np.where(np.isfinite(sem[good]), sem[good], 0.0),
-                    color=color, marker="o", markersize=3, linewidth=1.2, elinewidth=1.0,
-                    capsize=0, label=label)
+        ax.errorbar(
+            phi[good],
+            mean[good],
+            yerr=np.where(np.isfinite(sem[good]), sem[good], 0.0),
+            color=color,
+            marker="o",
+            markersize=3,
+            linewidth=1.2,
+            elinewidth=1.0,
+            capsize=0,
+            label=label,
+        )
     ax.axhline(0.0, color="0.5", linewidth=0.8, linestyle=":")
     ax.set_xlabel("φ (rad)")
     ax.set_ylabel(f"⟨δ{quantity}⟩ ({unit})")
