@@ -279,3 +279,30 @@ def test_per_sample_fit_settings(tmp_path):
 
     assert sample_config(cfg, "giants")["fit"]["n_steps"] == 40
     assert cfg["fit"]["n_steps"] == 1000
+
+
+def test_the_gspspec_calibration_is_an_option_of_a_sample(tmp_path):
+    from fastgrad.gspspec import MH_LOGG_RANGE, calibrate_mh
+
+    base = {"run": ["giants"], "synthetic": {"seed": 4, "n_giants": 4000}, **FAST}
+    plain = pipeline.run(base, out=tmp_path / "a", verbose=False, figures=False)
+    calibrated = pipeline.run(
+        {**base, "samples": {"giants": {"metallicity_calibration": "recio_blanco2023"}}},
+        out=tmp_path / "b",
+        verbose=False,
+        figures=False,
+    )
+    a, b = plain.samples["giants"], calibrated.samples["giants"]
+    # stars outside the calibration's logg range get NaN: the counted step removes them
+    lo, hi = MH_LOGG_RANGE
+    logg = np.asarray(a["logg_gspspec"])
+    inside = (logg >= lo) & (logg <= hi)
+    row = calibrated.cuts[calibrated.cuts["cut"] == "fit_inputs_finite"][0]
+    assert row["n_removed"] == np.count_nonzero(~inside)
+    np.testing.assert_array_equal(np.asarray(b["source_id"]), np.asarray(a["source_id"])[inside])
+    np.testing.assert_array_equal(
+        np.asarray(b["feh_used"]),
+        calibrate_mh(np.asarray(a["mh_gspspec"])[inside], logg[inside]),
+    )
+    with pytest.raises(ConfigError, match="metallicity_calibration"):
+        pipeline.load_config({"samples": {"giants": {"metallicity_calibration": "rb23"}}})

@@ -50,6 +50,9 @@ __all__ = [
 #: ``distance`` and ``distance_error`` columns, kpc).
 DISTANCE_SOURCES = ("bailer_jones_geo", "bailer_jones_photogeo", "parallax", "catalog")
 
+#: Calibrations of the fitted metallicity (``SampleSpec.metallicity_calibration``).
+METALLICITY_CALIBRATIONS = ("none", "recio_blanco2023")
+
 #: The ways a separate Gaia input attaches to the primary table.
 JOINS = ("sky", "source_id")
 
@@ -85,6 +88,13 @@ class SampleSpec:
         Its error (dex): a column name, ``"half_interval:LO,HI"`` (half the
         distance between two percentile columns), or a number (dex, the same
         for every star; for catalogues that give none).
+    metallicity_calibration : {"none", "recio_blanco2023"}
+        A calibration applied to the metallicity before the fits:
+        ``"recio_blanco2023"`` is the logg polynomial of Recio-Blanco et al.
+        (2023) for GSP-Spec [M/H] (:func:`fastgrad.gspspec.calibrate_mh`;
+        reads ``logg_gspspec``; stars outside its logg range become NaN and
+        the counted step ``fit_inputs_finite`` removes them). ``"none"`` (the
+        paper's choice, the default) fits the catalogue's values.
     radial_velocity, radial_velocity_error : str
         The columns of the line-of-sight velocity and its error (km/s).
     distance : str
@@ -111,6 +121,7 @@ class SampleSpec:
     cuts_after: tuple = ("astrometric",)
     metallicity: str = "feh"
     metallicity_error: str = "feh_err"
+    metallicity_calibration: str = "none"
     radial_velocity: str = "radial_velocity"
     radial_velocity_error: str = "radial_velocity_error"
     distance: str = "bailer_jones_geo"
@@ -244,6 +255,7 @@ _FIELDS = (
     "cuts_after",
     "metallicity",
     "metallicity_error",
+    "metallicity_calibration",
     "radial_velocity",
     "radial_velocity_error",
     "distance",
@@ -448,6 +460,11 @@ def _check_spec(where, spec):
         metallicity_error_recipe(spec.metallicity_error)
     except ValueError as exc:
         raise ConfigError(f"{where}.metallicity_error: {exc}") from None
+    if spec.metallicity_calibration not in METALLICITY_CALIBRATIONS:
+        raise ConfigError(
+            f"{where}.metallicity_calibration: expected one of "
+            f"{list(METALLICITY_CALIBRATIONS)}, got {spec.metallicity_calibration!r}"
+        )
     if spec.distance not in DISTANCE_SOURCES:
         raise ConfigError(
             f"{where}.distance: expected one of {list(DISTANCE_SOURCES)}, got {spec.distance!r}"

@@ -257,6 +257,13 @@ def _metallicity(kept, spec):
     from ..samples import metallicity_error_recipe
 
     kept["feh_used"] = kept[spec.metallicity]
+    if spec.metallicity_calibration == "recio_blanco2023":
+        from ..gspspec import calibrate_mh
+
+        # docs/method.md 2.1: the GSP-Spec [M/H] calibration in logg (off in the paper)
+        kept["feh_used"] = calibrate_mh(
+            column_values(kept, spec.metallicity), column_values(kept, "logg_gspspec")
+        )
     kind, args = metallicity_error_recipe(spec.metallicity_error)
     if kind == "column":
         kept["feh_used_err"] = kept[args[0]]
