@@ -442,6 +442,24 @@ class ResidualMap:
     p_adjusted: np.ma.MaskedArray = None
     significance: dict = None
 
+    def __repr__(self):
+        # the arrays are thousands of cells: say what the map is, not all of it
+        ny, nx = self.count.shape
+        drawn = int(np.count_nonzero(~np.ma.getmaskarray(self.residual)))
+        sig = ""
+        if self.significance:
+            s = self.significance
+            sig = (
+                f", {s.get('n_significant')} cells significant after {s.get('n_permutations')} "
+                f"permutations (map-wide p = {s.get('p_value_global')})"
+            )
+        x0, x1, y0, y1 = self.extent
+        return (
+            f"<ResidualMap {nx} x {ny} cells over X {x0:.3g}..{x1:.3g}, Y {y0:.3g}..{y1:.3g} "
+            f"kpc; {drawn} with >= {self.min_count} stars; {int(self.count.sum()):,} stars; "
+            f"sign {self.sign}{sig}>"
+        )
+
     @property
     def extent(self):
         """(x_min, x_max, y_min, y_max), kpc, as ``imshow`` takes it."""

@@ -92,6 +92,40 @@ class LineFit:
     #: where the walkers started: the least-squares estimate
     initial: np.ndarray = field(default=None)
     priors: dict = field(default=None)
+    #: the units of x and y when the data carried them (Quantities, Columns), else None
+    x_unit: object = None
+    y_unit: object = None
+
+    @property
+    def quantities(self):
+        """The posterior summaries as astropy Quantities: slope and its error
+        in y/x units (dex/kpc for a gradient), intercept and scatter in y's;
+        dimensionless when the data had no units (``x_unit``, ``y_unit``)."""
+        import astropy.units as u
+
+        x_unit, y_unit = self.x_unit or u.one, self.y_unit or u.one
+        units = {"slope": y_unit / x_unit, "intercept": y_unit, "scatter": y_unit}
+        return {
+            f"{name}{suffix}": getattr(self, f"{name}{suffix}") * unit
+            for name, unit in units.items()
+            for suffix in ("", "_err")
+        }
+
+    def _repr_html_(self):
+        rows = "".join(
+            f"<tr><td>{name}</td><td>{q.value:.5g}</td><td>{q_err.value:.2g}</td>"
+            f"<td>{q.unit.to_string() if q.unit != 1 else ''}</td></tr>"
+            for name in ("slope", "intercept", "scatter")
+            for q, q_err in [(self.quantities[name], self.quantities[f"{name}_err"])]
+        )
+        tau = ", ".join(f"{t:.1f}" for t in np.asarray(self.autocorr_time))
+        return (
+            "<table><caption>LineFit (posterior median ± std; "
+            f"{self.n_stars:,} stars, scatter {self.scatter_model})</caption>"
+            "<tr><th></th><th>value</th><th>±</th><th>unit</th></tr>"
+            f"{rows}</table><p>acceptance {self.acceptance_fraction:.2f}, "
+            f"autocorrelation times ({tau}) steps</p>"
+        )
 
     @property
     def n_effective(self):
@@ -253,6 +287,8 @@ def sample_posterior(model, *, n_walkers, n_steps, burn, seed, progress, backend
         burn=burn,
         initial=theta0,
         priors=dict(model.priors),
+        x_unit=getattr(model, "x_unit", None),
+        y_unit=getattr(model, "y_unit", None),
     )
 
 
