@@ -100,6 +100,18 @@ class Progress:
         if self.verbose or level >= logging.WARNING:
             logger.log(level, text)
 
+    def bar(self, iterable, total, label, unit="it"):
+        """``iterable`` with a tqdm bar on stderr (verbose and on a terminal
+        only): long loops such as the realisations of ``fastgrad calibrate``."""
+        if not self.verbose or not sys.stderr.isatty():
+            yield from iterable
+            return
+        from tqdm.auto import tqdm
+
+        yield from tqdm(
+            iterable, total=total, desc=f"    {label}", unit=unit, leave=False, file=sys.stderr
+        )
+
     def chunks(self, n, label, n_chunks=25, min_rows=100_000):
         """(lo, hi) row ranges; a tqdm bar on stderr while they are consumed
         (one range, no bar, for small inputs, when quiet or not on a terminal)."""
