@@ -170,6 +170,15 @@ def annulus_mean(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=None, n_th
     O(N^2) mean to a few units in the last place, whatever N.  Weighted
     terms are the rounded products ``w * v``, as a brute-force sum would form
     them.  At most 2**32 - 1 stars per call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import annulus_mean
+    >>> R = np.array([8.0, 8.05, 8.12, 9.0])  # kpc
+    >>> feh = np.array([0.1, 0.0, -0.1, -0.3])  # dex
+    >>> annulus_mean(R, feh, half_width=0.1)  # star 0 averages stars 0 and 1
+    array([ 0.05,  0.  , -0.05, -0.3 ])
     """
     R_arr = as_float_array("R", R, u.kpc)
     v, unit = _values_and_unit("values", values)
@@ -201,6 +210,17 @@ def azimuthal_deviation(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=Non
     -------
     ndarray or Quantity, shape (N,)
         delta, in the unit of ``values`` (dex for [Fe/H]).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import azimuthal_deviation
+    >>> rng = np.random.default_rng(1)
+    >>> R = rng.uniform(7.0, 11.0, 5000)  # kpc
+    >>> feh = -0.06 * (R - 8.0) + rng.normal(0.0, 0.1, R.size)  # a pure radial gradient
+    >>> delta = azimuthal_deviation(R, feh)
+    >>> print(f"mean {delta.mean():+.4f} dex, std {delta.std():.3f} dex")
+    mean +0.0001 dex, std 0.100 dex
     """
     mean = annulus_mean(R, values, half_width, weights=weights, n_threads=n_threads)
     v, unit = _values_and_unit("values", values)
@@ -215,7 +235,16 @@ def azimuthal_deviation(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=Non
 def phi_edges(bins):
     """Azimuth bin edges (rad) from ``bins``: None (2-degree bins over
     [-pi, pi]), an int count of equal bins, or increasing edges (a Quantity
-    in any angle unit)."""
+    in any angle unit).
+
+    Examples
+    --------
+    >>> from fastgrad.azimuthal import phi_edges
+    >>> len(phi_edges(None)) - 1  # 2-degree bins
+    180
+    >>> phi_edges(4)
+    array([-3.141593, -1.570796,  0.      ,  1.570796,  3.141593])
+    """
     if bins is None:
         n_bins = int(round(2.0 * np.pi / DEFAULT_PHI_BIN_WIDTH))
         return np.linspace(-np.pi, np.pi, n_bins + 1)
@@ -262,6 +291,21 @@ def azimuthal_profile(phi, delta, *, bins=None, min_count=DEFAULT_PROFILE_MIN_CO
     ValueError
         On mismatched lengths, empty input, NaN or infinite values, bad bins
         or ``min_count < 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import azimuthal_profile
+    >>> rng = np.random.default_rng(2)
+    >>> phi = rng.uniform(-0.5, 0.5, 4000)  # rad
+    >>> delta = 0.05 * np.sin(2 * np.pi * phi) + rng.normal(0.0, 0.1, phi.size)  # dex
+    >>> prof = azimuthal_profile(phi, delta, bins=np.linspace(-0.5, 0.5, 5))
+    >>> for row in prof:  # a sine of amplitude 0.05 dex: bin means -0.032, -0.032, +0.032, +0.032
+    ...     print(f"{row['phi_center']:+.3f} rad {row['n']:5d} {row['mean']:+.4f} +- {row['sem']:.4f} dex")
+    -0.375 rad  1041 -0.0272 +- 0.0030 dex
+    -0.125 rad   978 -0.0320 +- 0.0033 dex
+    +0.125 rad   960 +0.0400 +- 0.0033 dex
+    +0.375 rad  1021 +0.0365 +- 0.0031 dex
     """
     phi_arr = as_float_array("phi", phi, u.rad)
     d, unit = _values_and_unit("delta", delta)
@@ -344,6 +388,19 @@ def azimuthal_profiles(
         ``{(R_lo, R_hi): Table}`` in the order of ``rings``; each table's
         ``meta`` has ``R_lo`` and ``R_hi`` (kpc).  A ring with no stars gives
         a table of empty bins (all masked).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import azimuthal_profiles
+    >>> rng = np.random.default_rng(3)
+    >>> R, phi = rng.uniform(7.0, 11.0, 4000), rng.uniform(-0.3, 0.3, 4000)
+    >>> delta = rng.normal(0.0, 0.1, R.size)
+    >>> profiles = azimuthal_profiles(R, phi, delta, bins=np.linspace(-0.3, 0.3, 7))
+    >>> for (lo, hi), table in profiles.items():
+    ...     print(f"{lo:g}-{hi:g} kpc: {table.meta['n_stars']} stars, {np.count_nonzero(table['n'])} bins with stars")
+    7-9 kpc: 2000 stars, 6 bins with stars
+    9-11 kpc: 2000 stars, 6 bins with stars
     """
     R_arr = as_float_array("R", R, u.kpc)
     phi_arr = as_float_array("phi", phi, u.rad)
@@ -427,6 +484,18 @@ class ResidualMap:
         cells tested, the fraction with p < 0.05 beside its null expectation
         0.05, the number and fraction significant after adjustment, the
         map-wide p-value, ``n_permutations``, ``min_p_value``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import residual_map
+    >>> rng = np.random.default_rng(4)
+    >>> x, y = rng.uniform(-10.0, -6.0, 3000), rng.uniform(-2.0, 2.0, 3000)  # kpc
+    >>> m = residual_map(x, y, rng.normal(0.0, 0.1, 3000), np.zeros(3000), gridsize=8)
+    >>> m
+    <ResidualMap 8 x 8 cells over X -10..-6, Y -2..2 kpc; 64 with >= 5 stars; 3,000 stars; sign observed-model>
+    >>> m.residual.shape, m.extent == (x.min(), x.max(), y.min(), y.max())
+    ((8, 8), True)
     """
 
     x_edges: np.ndarray
@@ -527,7 +596,18 @@ def xy_extent(x, y, extent):
     ``extent`` None: the data's range (a degenerate one widened to 1 kpc);
     else four numbers or Quantities (converted to kpc), checked.  The seam
     that :func:`residual_map` and :func:`fastgrad.plots.plot_residual_maps`
-    share, so that both bin the same region (docs/method.md section 6)."""
+    share, so that both bin the same region (docs/method.md section 6).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import xy_extent
+    >>> x, y = np.array([-9.0, -7.5, -8.0]), np.array([0.5, 0.5, 0.5])
+    >>> xy_extent(x, y, None)  # y is degenerate: widened to 1 kpc
+    (-9.0, -7.5, 0.0, 1.0)
+    >>> xy_extent(x, y, (-10, -6, -2, 2))
+    (-10.0, -6.0, -2.0, 2.0)
+    """
     if extent is None:
         x0, x1, y0, y1 = x.min(), x.max(), y.min(), y.max()
         # a degenerate range (one star, or all on a line) gets a unit width
@@ -550,7 +630,19 @@ def xy_extent(x, y, extent):
 def map_inputs(x, y, observed, predicted, sign):
     """Checked float arrays ``(x, y, observed, predicted)`` (x, y in kpc) for a
     residual map or its figure: equal lengths, non-empty, finite, and a known
-    ``sign`` (:data:`RESIDUAL_SIGNS`); ValueError naming the argument."""
+    ``sign`` (:data:`RESIDUAL_SIGNS`); ValueError naming the argument.
+
+    Examples
+    --------
+    >>> from fastgrad.azimuthal import map_inputs
+    >>> x, y, obs, pred = map_inputs([-8.0, -7.0], [0.0, 1.0], [0.1, 0.2], [0.0, 0.0], "observed-model")
+    >>> x, obs
+    (array([-8., -7.]), array([0.1, 0.2]))
+    >>> map_inputs([-8.0, -7.0], [0.0, 1.0], [0.1, float("nan")], [0.0, 0.0], "observed-model")
+    Traceback (most recent call last):
+      ...
+    ValueError: observed: 1 row(s) are NaN, infinite or masked (rows 1); select the stars with finite values first
+    """
     x_arr = as_float_array("x", x, u.kpc)
     y_arr = as_float_array("y", y, u.kpc)
     obs, _ = _values_and_unit("observed", observed)
@@ -625,6 +717,20 @@ def residual_map(
     ValueError
         On mismatched lengths, empty input, NaN or infinite values, an
         unknown ``sign``, bad ``gridsize``/``extent`` or ``min_count < 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import residual_map
+    >>> rng = np.random.default_rng(5)
+    >>> x, y = rng.uniform(-10.0, -6.0, 4000), rng.uniform(-2.0, 2.0, 4000)  # kpc
+    >>> predicted = -0.06 * (np.hypot(x, y) - 8.0)  # dex
+    >>> observed = predicted + 0.1 * (y > 0) + rng.normal(0.0, 0.05, x.size)  # metal-rich at y > 0
+    >>> m = residual_map(x, y, observed, predicted, gridsize=4, n_permutations=200, seed=1)
+    >>> [f"{v:+.3f}" for v in m.residual.mean(axis=1)]  # by row of y: +0.1 dex at y > 0
+    ['-0.000', '+0.002', '+0.100', '+0.099']
+    >>> print(f"{m.significance['n_significant']} of {m.significance['n_cells']} cells significant")  # each half is 0.05 dex off the mean
+    16 of 16 cells significant
     """
     x_arr, y_arr, obs, pred = map_inputs(x, y, observed, predicted, sign)
     min_count = _min_count(min_count)

@@ -61,6 +61,15 @@ def realisation_seeds(seed, realisations):
     Returns
     -------
     list of int
+
+    Examples
+    --------
+    >>> from fastgrad.calibrate import realisation_seeds
+    >>> seeds = realisation_seeds(42, 3)
+    >>> len(set(seeds)), all(0 <= s < 2**63 for s in seeds)  # distinct, room for seed + 1
+    (3, True)
+    >>> seeds == realisation_seeds(42, 3)  # reproducible
+    True
     """
     children = np.random.SeedSequence(check_int_seed(seed)).spawn(int(realisations))
     return [int(c.generate_state(1, np.uint64)[0]) >> 1 for c in children]
@@ -84,6 +93,19 @@ def realisation_pulls(summary):
     ------
     fastgrad.errors.ConfigError
         A sample has no injected truth: it was read from input files.
+
+    Examples
+    --------
+    >>> from fastgrad.calibrate import realisation_pulls
+    >>> pull = {"bin_lo": 0.0, "bin_hi": 0.2, "slope": -0.052, "slope_err": 0.002,
+    ...         "slope_true": -0.055, "pull": 1.5, "n_stars": 900}
+    >>> summary = {"samples": {"lamost": {"truth": {"table1": []}, "pulls": {"table1": [pull]}}}}
+    >>> realisation_pulls(summary)
+    {('lamost', 'table1', 0.0, 0.2): {'value': -0.052, 'error': 0.002, 'truth': -0.055, 'pull': 1.5, 'n_stars': 900}}
+    >>> realisation_pulls({"samples": {"mine": {"truth": None}}})
+    Traceback (most recent call last):
+      ...
+    fastgrad.errors.ConfigError: calibrate: sample 'mine' was read from input files; ...
     """
     out = {}
     for name, entry in summary["samples"].items():
@@ -165,6 +187,22 @@ def calibrate(
         files named (after the first realisation).
     fastgrad.errors.OutputError
         ``out`` is unsafe or not writable (before any work).
+
+    Examples
+    --------
+    >>> import os
+    >>> import warnings
+    >>> from fastgrad.calibrate import calibrate
+    >>> config = {"run": ["giants"], "synthetic": {"seed": 5, "n_giants": 1500},
+    ...           "monte_carlo": {"n_samples": 8}, "azimuthal": {"min_count": 3, "n_permutations": 9},
+    ...           "fit": {"n_walkers": 6, "n_steps": 40, "min_stars": 200}}  # tiny: ~1 s
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # AutocorrWarning: short chains
+    ...     res = calibrate(config, realisations=2, seed=1, out="calibration", verbose=False)
+    >>> sorted(os.listdir("calibration"))
+    ['.fastgrad-results.json', 'calibration.ecsv', 'calibration.md', 'calibration.png', 'pulls.ecsv']
+    >>> res.table["quantity"].tolist(), res.table["n"].tolist()  # entries, realisations each
+    (['table1', 'table1', 'table2', 'arm_amplitude'], [2, 2, 2, 2])
     """
     if (
         isinstance(realisations, (bool, np.bool_))

@@ -37,7 +37,14 @@ _MIN_WORK_AUTO_FIT = SERIAL_BELOW["likelihood_auto"]
 def min_work_for(n_threads):
     """The fewest star-evaluations (stars x walkers) per call that a
     :class:`LineModel` runs on several threads: a high bar when ``n_threads``
-    is None (threads chosen for the user), a low one when given."""
+    is None (threads chosen for the user), a low one when given.
+
+    Examples
+    --------
+    >>> from fastgrad.fitting.likelihood import min_work_for
+    >>> min_work_for(None), min_work_for(4)  # star-evaluations before threads are used
+    (262144, 16384)
+    """
     return _MIN_WORK_AUTO_FIT if n_threads is None else _MIN_WORK_PER_THREAD
 
 
@@ -137,6 +144,19 @@ def line_loglike(
     The result equals the plain numpy formula to ~1e-15 relative (the
     kernel sums per-lane products of variances and takes one log per lane,
     see ``_core.pyx``), and is bit-identical for any number of threads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.fitting.likelihood import line_loglike
+    >>> x, y = np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 5.0])  # on y = 2x + 1
+    >>> err = np.full(3, 0.1)
+    >>> ll = line_loglike([2.0, 1.0, 0.0], x, y, err, err)  # (slope, intercept, scatter)
+    >>> sigma2 = 0.1**2 * (2.0**2 + 1)  # Sigma_i^2 = m^2 sx^2 + sy^2, zero residuals
+    >>> print(f"{ll:.6f} {-1.5 * np.log(2 * np.pi * sigma2):.6f}")
+    1.736783 1.736783
+    >>> line_loglike([[2.0, 1.0, 0.0], [2.1, 1.0, 0.0]], x, y, err, err)  # one value per row
+    array([1.736783, 1.156459])
     """
     perpendicular = check_scatter(scatter)
     if (
@@ -213,7 +233,14 @@ def line_loglike(
 def priors_box(priors):
     """Uniform priors (a dict ``{name: (lo, hi)}`` of :data:`PARAM_NAMES`,
     missing ones from :data:`DEFAULT_PRIORS`, or three pairs) -> the float64
-    array (lo_m, hi_m, lo_b, hi_b, lo_lambda, hi_lambda); ValueError if bad."""
+    array (lo_m, hi_m, lo_b, hi_b, lo_lambda, hi_lambda); ValueError if bad.
+
+    Examples
+    --------
+    >>> from fastgrad.fitting.likelihood import priors_box
+    >>> priors_box({"slope": (-0.5, 0.5)})  # the others from DEFAULT_PRIORS
+    array([ -0.5,   0.5, -10. ,  10. ,   0. ,   5. ])
+    """
     if priors is None:
         priors = {}
     if isinstance(priors, dict):
@@ -261,6 +288,24 @@ class LineModel:
         Stars used, and rows dropped by ``nan_policy="omit"``.
     scatter : str
     priors : dict
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.fitting.likelihood import LineModel
+    >>> rng = np.random.default_rng(1)
+    >>> R = rng.uniform(6.0, 12.0, 2000)  # kpc
+    >>> feh = 0.5 - 0.06 * R + rng.normal(0.0, 0.1, R.size)  # dex
+    >>> model = LineModel(R, feh, np.full(R.size, 0.3), np.full(R.size, 0.05))
+    >>> model.n_stars, model.scatter
+    (2000, 'perpendicular')
+    >>> theta0, cov0 = model.initial_guess()  # least squares: where the walkers start
+    >>> print(f"slope {theta0[0]:.4f} +- {np.sqrt(cov0[0, 0]):.4f} dex/kpc")
+    slope -0.0606 +- 0.0013 dex/kpc
+    >>> model.log_prob([-0.06, 0.5, 0.1]) > model.log_prob([0.0, -0.1, 0.1])
+    True
+    >>> model.log_prob([3.0, 0.5, 0.1])  # outside the slope prior
+    -inf
     """
 
     def __init__(

@@ -32,7 +32,14 @@ __all__ = [
 class SamplingError(RuntimeError):
     """emcee's chain never moved (acceptance fraction 0): there is no
     posterior to summarise, and the start point would pass for a fit with
-    absurdly small errors."""
+    absurdly small errors.
+
+    Examples
+    --------
+    >>> from fastgrad.fitting.mcmc import SamplingError
+    >>> issubclass(SamplingError, RuntimeError)
+    True
+    """
 
 
 class AutocorrWarning(UserWarning):
@@ -41,6 +48,22 @@ class AutocorrWarning(UserWarning):
     The chains of the paper's set-up (10 walkers x 1000 steps, half burned)
     are shorter than emcee's rule of 50 autocorrelation times: the estimate
     is kept and reported, with this warning, and the fit is not failed.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from fastgrad.fitting.mcmc import AutocorrWarning, fit_line
+    >>> rng = np.random.default_rng(1)
+    >>> x = rng.uniform(0.0, 1.0, 500)
+    >>> y = 2.0 * x + rng.normal(0.0, 0.1, 500)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     fit = fit_line(x, y, np.full(500, 0.01), np.full(500, 0.1), n_walkers=8, n_steps=50, seed=1)
+    >>> [w.category.__name__ for w in caught]  # 50 steps: too short for a reliable tau
+    ['AutocorrWarning']
+    >>> fit.autocorr_warning is not None
+    True
     """
 
 
@@ -66,6 +89,25 @@ class LineFit:
     Medians and standard deviations are over the chain after burn-in (all
     walkers pooled).  Units: those of y/x for the slope, of y for the
     intercept and the scatter.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import astropy.units as u
+    >>> import numpy as np
+    >>> from fastgrad.fitting.mcmc import fit_line
+    >>> rng = np.random.default_rng(2)
+    >>> R = rng.uniform(6.0, 12.0, 2000) * u.kpc
+    >>> feh = (0.5 - 0.06 * R.value + rng.normal(0.0, 0.1, R.size)) * u.dex
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # AutocorrWarning: a short chain
+    ...     fit = fit_line(R, feh, 0.3 * np.ones(R.size) * u.kpc, 0.05 * np.ones(R.size) * u.dex, n_walkers=8, n_steps=200, seed=1)
+    >>> print(f"{fit.slope:.4f} +- {fit.slope_err:.4f}")  # injected -0.06
+    -0.0604 +- 0.0012
+    >>> fit.quantities["slope"]
+    <Quantity -0.060367 dex / kpc>
+    >>> fit.samples.shape  # 8 walkers x 100 steps after burn-in
+    (800, 3)
     """
 
     slope: float
@@ -210,7 +252,18 @@ def _initial_walkers(model, n_walkers, rng):
 
 def check_counts(n_walkers, n_steps, burn):
     """(n_walkers, n_steps, burn) as ints, checked (ValueError, TypeError): a
-    float is an error, never truncated; ``burn`` None is n_steps // 2."""
+    float is an error, never truncated; ``burn`` None is n_steps // 2.
+
+    Examples
+    --------
+    >>> from fastgrad.fitting.mcmc import check_counts
+    >>> check_counts(10, 1000, None)  # burn defaults to half the chain
+    (10, 1000, 500)
+    >>> check_counts(4, 1000, None)
+    Traceback (most recent call last):
+      ...
+    ValueError: n_walkers must be >= 6 (twice the parameters), got 4
+    """
     n_walkers = as_count("n_walkers", n_walkers, minimum=0)
     n_steps = as_count("n_steps", n_steps, minimum=0)
     if n_walkers < 2 * N_PARAMS:
@@ -230,7 +283,21 @@ def sample_posterior(model, *, n_walkers, n_steps, burn, seed, progress, backend
 
     The chain of :func:`fit_line` (its arguments, all given; ``burn`` None is
     n_steps // 2), with the autocorrelation warning left to the caller (in
-    ``LineFit.autocorr_warning``): the binned fits collect them per bin."""
+    ``LineFit.autocorr_warning``): the binned fits collect them per bin.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.fitting.likelihood import LineModel
+    >>> from fastgrad.fitting.mcmc import sample_posterior
+    >>> rng = np.random.default_rng(3)
+    >>> x = rng.uniform(0.0, 1.0, 1000)
+    >>> y = 1.0 - 0.5 * x + rng.normal(0.0, 0.1, x.size)
+    >>> model = LineModel(x, y, np.full(x.size, 0.01), np.full(x.size, 0.1))
+    >>> fit = sample_posterior(model, n_walkers=8, n_steps=200, burn=100, seed=1, progress=False, backend=None)
+    >>> print(f"slope {fit.slope:.3f} +- {fit.slope_err:.3f}, intercept {fit.intercept:.3f} +- {fit.intercept_err:.3f}")
+    slope -0.516 +- 0.010, intercept 1.010 +- 0.006
+    """
     n_walkers, n_steps, burn = check_counts(n_walkers, n_steps, burn)
     init_seed, emcee_seed = seed_sequence(seed).spawn(2)
     theta0, p0 = _initial_walkers(model, n_walkers, np.random.default_rng(init_seed))
@@ -364,6 +431,22 @@ def fit_line(
     AutocorrWarning
         When emcee finds the chain too short for a reliable autocorrelation
         time (usual with 10 x 1000): the estimate is still reported.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from fastgrad.fitting.mcmc import fit_line
+    >>> rng = np.random.default_rng(4)
+    >>> R = rng.uniform(6.0, 12.0, 3000)  # kpc
+    >>> feh = 0.45 - 0.055 * R + rng.normal(0.0, 0.08, R.size)  # dex, intrinsic scatter 0.08
+    >>> feh_err = np.full(R.size, 0.05)
+    >>> feh = feh + rng.normal(0.0, 0.05, R.size)  # measurement errors
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # AutocorrWarning: 200 steps is a short chain
+    ...     fit = fit_line(R, feh, np.full(R.size, 0.1), feh_err, n_walkers=8, n_steps=200, seed=1)
+    >>> print(f"slope {fit.slope:.4f} +- {fit.slope_err:.4f} dex/kpc, scatter {fit.scatter:.3f} dex")
+    slope -0.0551 +- 0.0010 dex/kpc, scatter 0.080 dex
     """
     model = LineModel(
         x,

@@ -58,7 +58,17 @@ __all__ = [
 
 
 class RunResult(dict):
-    """What ``run`` produced (a dict whose keys are also attributes)."""
+    """What ``run`` produced (a dict whose keys are also attributes).
+
+    Examples
+    --------
+    >>> from fastgrad.pipeline.run import RunResult
+    >>> res = RunResult(samples={}, failed={}, out="results")
+    >>> res.out == res["out"]  # keys are attributes too
+    True
+    >>> res
+    <RunResult samples: none; failed: none; out: results>
+    """
 
     def __getattr__(self, name):
         try:
@@ -312,7 +322,27 @@ def prepare_sample(cfg, sample, progress, n_threads=None, engine=None, reports=N
     ``engine`` (:mod:`fastgrad.engine`) runs the per-star steps; default a
     :class:`~fastgrad.engine.LocalEngine` with ``n_threads``. ``reports``, a
     list, receives each step's report as it is made, so that a sample that
-    fails or empties keeps the report of the steps before."""
+    fails or empties keeps the report of the steps before.
+
+    Examples
+    --------
+    >>> from fastgrad.pipeline.config import load_config
+    >>> from fastgrad.pipeline.progress import Progress
+    >>> from fastgrad.pipeline.run import prepare_sample
+    >>> cfg = load_config({"synthetic": {"seed": 5, "n_giants": 2000}, "monte_carlo": {"n_samples": 8}})
+    >>> with Progress(False) as progress:
+    ...     sample, report, truth = prepare_sample(cfg, "giants", progress)
+    >>> report["cut", "n_before", "n_after"][:3]
+    <Table length=3>
+          cut        n_before n_after
+         str18        int64    int64
+    ---------------- -------- -------
+    teff_gspspec_max     2000    1799
+    logg_gspspec_max     1799    1758
+          mh_defined     1758    1758
+    >>> len(sample), sample["R"].unit, sample["feh_used"].unit
+    (1708, Unit("kpc"), Unit("dex"))
+    """
     if engine is None:
         engine = LocalEngine(n_threads, chunks=progress.chunks)
     plan = sample_plan(cfg, sample)
@@ -402,7 +432,32 @@ def _normalise_report(rep, sample):
 # Fits and azimuthal structure
 # ---------------------------------------------------------------------------
 def gradient_tables(sample, cfg, n_threads=None):
-    """Tables 1 and 2 of one sample, all their bins fitted concurrently."""
+    """Tables 1 and 2 of one sample, all their bins fitted concurrently.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from fastgrad.pipeline.config import load_config
+    >>> from fastgrad.pipeline.run import gradient_tables, sample_config
+    >>> rng = np.random.default_rng(1)
+    >>> R, z = rng.uniform(7.0, 10.0, 3000), rng.uniform(-0.4, 0.4, 3000)  # kpc
+    >>> feh = 0.5 - 0.06 * R - 0.2 * np.abs(z) + rng.normal(0.0, 0.1, R.size)  # dex
+    >>> err = np.full(R.size, 0.05)
+    >>> sample = Table({"R": R, "z": z, "feh_used": feh,
+    ...                 "R_err": err, "z_err": err, "feh_used_err": err})
+    >>> settings = {"fit": {"n_walkers": 8, "n_steps": 200, "min_stars": 500}}
+    >>> cfg = sample_config(load_config(settings), "lamost")
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # AutocorrWarning: short chains
+    ...     table1, table2 = gradient_tables(sample, cfg)
+    >>> for t in (table1, table2):  # injected: -0.06 (radial), -0.2 (vertical) dex/kpc
+    ...     ok = ~t["slope"].mask  # the bins with >= 500 stars
+    ...     print([f"{m:.3f} +- {e:.3f}" for m, e in zip(t["slope"][ok], t["slope_err"][ok])])
+    ['-0.058 +- 0.003', '-0.059 +- 0.003']
+    ['-0.189 +- 0.028', '-0.181 +- 0.024', '-0.215 +- 0.026']
+    """
     f = cfg["fit"]
     # sigma of |Z| is the MC std of z, not of |z| (biased low near the plane)
     return fit_tables(
@@ -426,7 +481,27 @@ def gradient_tables(sample, cfg, n_threads=None):
 
 
 def first_bin_fit(sample, cfg, n_threads=None):
-    """The fit of Table 1's first |Z| bin with its samples (Figure 3's draws)."""
+    """The fit of Table 1's first |Z| bin with its samples (Figure 3's draws).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from fastgrad.pipeline.config import load_config
+    >>> from fastgrad.pipeline.run import first_bin_fit, sample_config
+    >>> rng = np.random.default_rng(2)
+    >>> R, absz = rng.uniform(6.0, 12.0, 3000), rng.uniform(0.0, 1.0, 3000)  # kpc
+    >>> feh = 0.5 - 0.06 * R + rng.normal(0.0, 0.1, R.size)  # dex
+    >>> err = np.full(R.size, 0.05)
+    >>> sample = Table({"R": R, "absz": absz, "feh_used": feh, "R_err": err, "feh_used_err": err})
+    >>> cfg = sample_config(load_config({"fit": {"n_walkers": 8, "n_steps": 200}}), "lamost")
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # AutocorrWarning: a short chain
+    ...     fit = first_bin_fit(sample, cfg)  # 0 <= |Z| < 0.2 kpc
+    >>> print(f"{fit.n_stars} stars, slope {fit.slope:.3f} +- {fit.slope_err:.3f} dex/kpc")
+    607 stars, slope -0.058 +- 0.002 dex/kpc
+    """
     f = cfg["fit"]
     e = f["z_edges"]
     absz = np.asarray(sample["absz"])
@@ -446,7 +521,33 @@ def first_bin_fit(sample, cfg, n_threads=None):
 
 
 def azimuthal_analysis(sample, cfg, n_threads=None):
-    """|Z| < zmax: one radial fit, residual map, deviations and profiles."""
+    """|Z| < zmax: one radial fit, residual map, deviations and profiles.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from fastgrad.pipeline.config import load_config
+    >>> from fastgrad.pipeline.run import azimuthal_analysis, sample_config
+    >>> rng = np.random.default_rng(3)
+    >>> R, phi = rng.uniform(7.0, 11.0, 4000), rng.uniform(-0.5, 0.5, 4000)  # kpc, rad
+    >>> feh = 0.5 - 0.06 * R + 0.05 * (phi > 0) + rng.normal(0.0, 0.1, R.size)  # richer at phi > 0
+    >>> err = np.full(R.size, 0.05)
+    >>> sample = Table({"R": R, "phi": phi, "x": -R * np.cos(phi), "y": R * np.sin(phi),
+    ...                 "absz": np.full(R.size, 0.1), "feh_used": feh, "R_err": err, "feh_used_err": err})
+    >>> settings = {"fit": {"n_walkers": 8, "n_steps": 200}, "azimuthal": {"n_permutations": 99}}
+    >>> cfg = sample_config(load_config(settings), "lamost")
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # AutocorrWarning: a short chain
+    ...     az = azimuthal_analysis(sample, cfg)
+    >>> sorted(az)
+    ['delta', 'fit', 'predicted', 'profiles', 'residual_map', 'selection', 'significance']
+    >>> for ring, s in az["significance"].items():  # 0.01: the smallest p of 99 permutations
+    ...     print(f"{ring[0]:g}-{ring[1]:g} kpc: p = {s['p_value']:.2f}")
+    7-9 kpc: p = 0.01
+    9-11 kpc: p = 0.01
+    """
     a, f = cfg["azimuthal"], cfg["fit"]
     sel = np.asarray(sample["absz"]) < a["zmax"]
     s = sample[sel]
@@ -560,6 +661,24 @@ def run(
         A bad configuration (before any work).
     fastgrad.errors.OutputError
         ``out`` is unsafe or not writable (before any work), or writing failed.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from fastgrad.pipeline.run import run
+    >>> config = {"run": ["giants"], "synthetic": {"seed": 5, "n_giants": 2000},
+    ...           "monte_carlo": {"n_samples": 8}, "azimuthal": {"min_count": 3, "n_permutations": 9},
+    ...           "fit": {"n_walkers": 8, "n_steps": 200, "min_stars": 200}}
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # AutocorrWarning: short chains
+    ...     res = run(config, out="tiny-run", figures=False, verbose=False)
+    >>> res
+    <RunResult samples: giants (1,708 stars); failed: none; out: .../tiny-run>
+    >>> for p in res.summary["samples"]["giants"]["pulls"]["table1"]:  # recovered vs injected
+    ...     print(f"|Z| {p['bin_lo']:.1f}: {p['slope']:.3f} +- {p['slope_err']:.3f} (true {p['slope_true']:.3f})")
+    |Z| 0.0: -0.075 +- 0.003 (true -0.073)
+    |Z| 0.2: -0.054 +- 0.005 (true -0.060)
+    |Z| 0.4: -0.051 +- 0.006 (true -0.051)
     """
     cfg = load_config(config)
     try:
@@ -634,7 +753,19 @@ def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
 class SampleFailure(InputError):
     """Some samples of a run failed on their input data; the others' results
     were written (``.result``, a :class:`RunResult`; ``.failed``: sample ->
-    message)."""
+    message).
+
+    Examples
+    --------
+    >>> from fastgrad.pipeline.run import RunResult, SampleFailure
+    >>> res = RunResult(config={"run": ["lamost", "giants"]}, failed={"lamost": "no star left"},
+    ...                 out="results")
+    >>> err = SampleFailure(res)
+    >>> err.failed
+    {'lamost': 'no star left'}
+    >>> print(err)
+    1 sample(s) failed (lamost: no star left); the results of giants are in results
+    """
 
     def __init__(self, result):
         self.result, self.failed = result, dict(result.failed)
@@ -650,7 +781,19 @@ class SampleFailure(InputError):
 
 def sample_config(cfg, name):
     """``cfg`` with sample ``name``'s own ``[fit]`` and ``[azimuthal]``
-    settings over the run's (what gradient_tables & co. read)."""
+    settings over the run's (what gradient_tables & co. read).
+
+    Examples
+    --------
+    >>> from fastgrad.pipeline.config import load_config
+    >>> from fastgrad.pipeline.run import sample_config
+    >>> cfg = load_config({"fit": {"n_steps": 400}, "samples": {"giants": {"fit": {"min_stars": 100}}}})
+    >>> cfg["fit"]["min_stars"], cfg["fit"]["n_steps"]  # the run's settings
+    (500, 400)
+    >>> fit = sample_config(cfg, "giants")["fit"]
+    >>> fit["min_stars"], fit["n_steps"]  # the giants' own, over the run's
+    (100, 400)
+    """
     plan = sample_plan(cfg, name)
     fit, az = _settings(cfg, plan)
     return {**cfg, "fit": fit, "azimuthal": az}

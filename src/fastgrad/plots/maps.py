@@ -131,6 +131,20 @@ def plot_residual_maps(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.plots.maps import plot_residual_maps
+    >>> rng = np.random.default_rng(1)
+    >>> x, y = rng.uniform(-12.0, -5.0, 3000), rng.uniform(-3.0, 3.0, 3000)  # kpc
+    >>> predicted = -0.06 * (np.hypot(x, y) - 8.27)  # dex
+    >>> observed = predicted + rng.normal(0.0, 0.1, x.size)
+    >>> fig = plot_residual_maps(x, y, observed, predicted, gridsize=15)
+    >>> len(fig.axes)  # observed, model, residual, each with its colour bar
+    6
+    >>> [ax.get_title() for ax in fig.axes[:3]]
+    ['observed', 'model (radial gradient)', 'observed − model']
     """
     x_arr, y_arr, obs, pred = map_inputs(x, y, observed, predicted, sign)
     if method not in ("hexbin", "grid"):

@@ -26,7 +26,14 @@ LITERATURE_COLUMNS = ("reference", "x", "slope", "slope_err")
 
 def default_R0():
     """The solar radius of the paper's frame, kpc (8.27; docs/method.md section 3):
-    where the figures put the Sun unless given another ``R0``."""
+    where the figures put the Sun unless given another ``R0``.
+
+    Examples
+    --------
+    >>> from fastgrad.plots.overlays import default_R0
+    >>> print(f"{default_R0():.2f} kpc")
+    8.27 kpc
+    """
     from ..frames import paper_frame
 
     return float(paper_frame().galcen_distance.to_value("kpc"))
@@ -36,7 +43,17 @@ def draw_sun(ax, R0=None, **kwargs):
     """The Sun as an orange star at (x, y) = (-R0, 0) kpc.
 
     ``R0`` defaults to the paper's frame (8.27 kpc).  Keyword arguments go to
-    ``ax.plot`` (e.g. ``markersize``)."""
+    ``ax.plot`` (e.g. ``markersize``).
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from fastgrad.plots.overlays import draw_sun
+    >>> ax = Figure().subplots()
+    >>> sun = draw_sun(ax, R0=8.2)
+    >>> sun.get_xdata(), sun.get_ydata()
+    (array([-8.2]), array([0.]))
+    """
     R0 = default_R0() if R0 is None else float(R0)
     style = dict(
         marker="*",
@@ -90,6 +107,17 @@ def draw_arms(
     Returns
     -------
     list of Line2D
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from fastgrad.plots.overlays import draw_arms
+    >>> ax = Figure().subplots()
+    >>> lines = draw_arms(ax, names=["Perseus"])  # centre line and two dashed edges
+    >>> len(lines)
+    3
+    >>> len(draw_arms(ax, widths=False)) > 1  # every arm of Reid et al. (2014)
+    True
     """
     R0 = default_R0() if R0 is None else float(R0)
     names = arm_names(model) if names is None else list(names)
@@ -172,6 +200,17 @@ def read_overdensity_grid(path, *, frame="heliocentric", R0=None):
     fastgrad.errors.InputError
         The file is not a table, lacks a column (naming it), or its nodes do
         not lie on a grid (fewer than two distinct x or y).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from fastgrad.plots.overlays import read_overdensity_grid
+    >>> xs, ys = np.meshgrid([0.0, 1.0, 2.0], [-1.0, 0.0, 1.0])  # heliocentric, kpc
+    >>> Table({"x": xs.ravel(), "y": ys.ravel(), "overdensity": (xs - ys).ravel()}).write("od.ecsv")
+    >>> X, Y, Z = read_overdensity_grid("od.ecsv", R0=8.0)
+    >>> X[0], Y[:, 0], Z.shape  # X = x - R0: the Sun at X = -8
+    (array([-8., -7., -6.]), array([-1.,  0.,  1.]), (3, 3))
     """
     from ..errors import InputError
 
@@ -206,7 +245,22 @@ def read_literature(path):
     (:data:`LITERATURE_COLUMNS`: ``reference``, ``x`` in kpc, ``slope`` in
     dex/kpc, optional ``slope_err``): the values the paper overlays but does
     not tabulate (docs/method.md section 7). InputError names a missing
-    column."""
+    column.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from fastgrad.plots.overlays import read_literature
+    >>> Table({"reference": ["A", "A"], "x": [0.1, 0.5], "slope": [-0.06, -0.04]}).write("lit.csv")
+    >>> t = read_literature("lit.csv")
+    >>> t["slope"].tolist()
+    [-0.06, -0.04]
+    >>> Table({"reference": ["A"], "slope": [-0.06]}).write("bad.csv")
+    >>> read_literature("bad.csv")
+    Traceback (most recent call last):
+      ...
+    fastgrad.errors.InputError: 'bad.csv': literature table without column(s) ['x'] ...
+    """
     from ..errors import InputError
 
     t = _read_table(path, "literature gradients")

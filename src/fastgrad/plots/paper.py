@@ -102,7 +102,18 @@ def fig1_density(x, y, z, R, *, R0, z_sun=0.0, title="LAMOST OBAF stars", fig=No
 
     Positions in kpc (x, y, z, R Galactocentric; ``R0``, ``z_sun`` the
     frame's).  ``fig``: an empty Figure to draw on (default a new one).
-    Returns the Figure."""
+    Returns the Figure.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.plots.paper import fig1_density
+    >>> rng = np.random.default_rng(1)
+    >>> x, y, z = rng.normal(-8.27, 1.5, 3000), rng.normal(0.0, 1.5, 3000), rng.normal(0.0, 0.3, 3000)
+    >>> fig = fig1_density(x, y, z, np.hypot(x, y), R0=8.27)  # kpc
+    >>> len(fig.axes)  # X-Y and R-Z panels with their colour bars
+    4
+    """
     fig, axes, made = _map_and_rz_axes(fig)
     _xy_panel(axes[0], x, y, R0=R0, cmap="Greys", label="N stars per hex (log scale)")
     _rz_panel(axes[1], R, z, R0=R0, z_sun=z_sun, cmap="Greys", label="N stars per hex (log scale)")
@@ -128,7 +139,19 @@ def fig2_metallicity(
 ):
     """Figure 2: as Figure 1, hexes coloured by the median [Fe/H] (dex) of
     their stars (hexes with >= ``min_count`` stars, docs/method.md section 6).
-    Returns the Figure."""
+    Returns the Figure.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.plots.paper import fig2_metallicity
+    >>> rng = np.random.default_rng(2)
+    >>> x, y, z = rng.normal(-8.27, 1.5, 3000), rng.normal(0.0, 1.5, 3000), rng.normal(0.0, 0.3, 3000)
+    >>> R = np.hypot(x, y)  # kpc
+    >>> fig = fig2_metallicity(x, y, z, R, -0.06 * (R - 8.27), R0=8.27)  # dex
+    >>> len(fig.axes)
+    4
+    """
     fig, axes, made = _map_and_rz_axes(fig)
     lo, hi = np.nanpercentile(feh, [5, 95])
     for hb in (
@@ -160,7 +183,24 @@ def fig3_radial_fit(
     """Figure 3: [Fe/H] (dex) against R (kpc) in the first |Z| bin (grey
     density), the best fit (dashed black) and ``n_draws`` posterior lines
     (thin red) of ``fit`` (a :class:`fastgrad.LineFit`).  ``ax``: the axes to
-    draw on (default a new Figure's).  Returns the Figure."""
+    draw on (default a new Figure's).  Returns the Figure.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from fastgrad.fitting.mcmc import fit_line
+    >>> from fastgrad.plots.paper import fig3_radial_fit
+    >>> rng = np.random.default_rng(3)
+    >>> R = rng.uniform(6.0, 12.0, 2000)  # kpc
+    >>> feh = 0.4 - 0.06 * R + rng.normal(0.0, 0.1, R.size)  # dex
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # AutocorrWarning: a short chain
+    ...     fit = fit_line(R, feh, np.full(R.size, 0.1), np.full(R.size, 0.05), n_walkers=8, n_steps=200, seed=1)
+    >>> fig = fig3_radial_fit(R, feh, fit, n_draws=20)
+    >>> len(fig.axes), len(fig.axes[0].lines)  # 20 posterior draws and the best fit
+    (1, 21)
+    """
     fig, ax, made = _new_or_given_axes(ax, (8, 5.5))
     ax.hexbin(
         R,
@@ -266,7 +306,18 @@ def fig4_radial_gradients(
     ``literature``: optional Table (reference, x, slope[, slope_err]) of
     published values; ``reference``: {bin centre: (m, sigma)} drawn as open
     squares (the pipeline passes the paper's Table 1 for LAMOST); ``ax``: the
-    axes to draw on (default a new Figure's).  Returns the Figure."""
+    axes to draw on (default a new Figure's).  Returns the Figure.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from fastgrad.plots.paper import fig4_radial_gradients
+    >>> table1 = Table({"bin_center": [0.1, 0.3, 0.5], "n_stars": [9000, 6000, 300],
+    ...                 "slope": [-0.060, -0.050, -0.030], "slope_err": [0.001, 0.002, 0.01]})
+    >>> fig = fig4_radial_gradients(table1)  # the bin of 300 stars (< 500) is not drawn
+    >>> len(fig.axes), fig.axes[0].get_xlabel()
+    (1, '|Z| (kpc)')
+    """
     return _gradient_plot(
         table1,
         xlabel="|Z| (kpc)",
@@ -284,7 +335,18 @@ def fig7_vertical_gradients(
 ):
     """Figure 7: vertical gradient m_Z (+- sigma, dex/kpc) against the R bin
     centre (kpc), from Table 2 (``literature``, ``reference``, ``ax`` as in
-    :func:`fig4_radial_gradients`).  Returns the Figure."""
+    :func:`fig4_radial_gradients`).  Returns the Figure.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from fastgrad.plots.paper import fig7_vertical_gradients
+    >>> table2 = Table({"bin_center": [7.0, 9.0, 11.0], "n_stars": [5000, 8000, 3000],
+    ...                 "slope": [-0.25, -0.20, -0.15], "slope_err": [0.01, 0.01, 0.02]})
+    >>> fig = fig7_vertical_gradients(table2)
+    >>> len(fig.axes), fig.axes[0].get_xlabel()
+    (1, 'R (kpc)')
+    """
     return _gradient_plot(
         table2,
         xlabel="R (kpc)",
@@ -300,7 +362,20 @@ def fig7_vertical_gradients(
 def fig5_residual_maps(x, y, observed, predicted, *, R0, **kwargs):
     """Figure 5: observed, model and observed - model [Fe/H] in X-Y (|Z| < 0.3 kpc).
 
-    :func:`fastgrad.plots.plot_residual_maps` (its keywords, ``fig=`` too)."""
+    :func:`fastgrad.plots.plot_residual_maps` (its keywords, ``fig=`` too).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.plots.paper import fig5_residual_maps
+    >>> rng = np.random.default_rng(5)
+    >>> x, y = rng.uniform(-12.0, -5.0, 3000), rng.uniform(-3.0, 3.0, 3000)  # kpc
+    >>> predicted = -0.06 * (np.hypot(x, y) - 8.27)  # dex
+    >>> observed = predicted + rng.normal(0.0, 0.1, x.size)
+    >>> fig = fig5_residual_maps(x, y, observed, predicted, R0=8.27, gridsize=15)
+    >>> len(fig.axes)
+    6
+    """
     return plot_residual_maps(x, y, observed, predicted, R0=R0, **kwargs)
 
 
@@ -308,11 +383,37 @@ def fig6_azimuthal_profile(profiles, **kwargs):
     """Figure 6: <delta[Fe/H]> (+- standard error) against azimuth, outer disk
     (9-11 kpc) black, inner (7-9 kpc) blue.
 
-    :func:`fastgrad.plots.plot_azimuthal_profile` (its keywords, ``ax=`` too)."""
+    :func:`fastgrad.plots.plot_azimuthal_profile` (its keywords, ``ax=`` too).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import azimuthal_profiles
+    >>> from fastgrad.plots.paper import fig6_azimuthal_profile
+    >>> rng = np.random.default_rng(6)
+    >>> R, phi = rng.uniform(7.0, 11.0, 4000), rng.uniform(-0.4, 0.4, 4000)  # kpc, rad
+    >>> profiles = azimuthal_profiles(R, phi, rng.normal(0.0, 0.1, 4000), bins=np.linspace(-0.4, 0.4, 9))
+    >>> fig = fig6_azimuthal_profile(profiles)
+    >>> len(fig.axes)
+    1
+    """
     return plot_azimuthal_profile(profiles, **kwargs)
 
 
 def fig8_residual_maps(x, y, observed, predicted, *, R0, **kwargs):
-    """Figure 8: as Figure 5 for the Gaia giants, coloured by [M/H] (``fig=`` too)."""
+    """Figure 8: as Figure 5 for the Gaia giants, coloured by [M/H] (``fig=`` too).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.plots.paper import fig8_residual_maps
+    >>> rng = np.random.default_rng(8)
+    >>> x, y = rng.uniform(-12.0, -5.0, 3000), rng.uniform(-3.0, 3.0, 3000)  # kpc
+    >>> predicted = -0.05 * (np.hypot(x, y) - 8.27)  # dex
+    >>> observed = predicted + rng.normal(0.0, 0.1, x.size)
+    >>> fig = fig8_residual_maps(x, y, observed, predicted, R0=8.27, gridsize=15)
+    >>> len(fig.axes), fig.axes[2].get_title()
+    (6, 'observed − model')
+    """
     kwargs.setdefault("quantity", "[M/H]")
     return plot_residual_maps(x, y, observed, predicted, R0=R0, **kwargs)

@@ -46,6 +46,19 @@ def plot_azimuthal_profile(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import azimuthal_profiles
+    >>> from fastgrad.plots.profiles import plot_azimuthal_profile
+    >>> rng = np.random.default_rng(1)
+    >>> R, phi = rng.uniform(7.0, 11.0, 4000), rng.uniform(-0.4, 0.4, 4000)  # kpc, rad
+    >>> profiles = azimuthal_profiles(R, phi, rng.normal(0.0, 0.1, 4000), bins=np.linspace(-0.4, 0.4, 9))
+    >>> fig = plot_azimuthal_profile(profiles)  # inner and outer disk
+    >>> len(fig.axes), [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    (1, ['7 ≤ R < 9 kpc', '9 ≤ R < 11 kpc'])
+    >>> fig.savefig("fig6.png")
     """
     if hasattr(profiles, "colnames"):
         ring = (profiles.meta.get("R_lo"), profiles.meta.get("R_hi"))
