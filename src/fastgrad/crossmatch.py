@@ -244,7 +244,8 @@ def best_per_source(table, key="source_id", snr="snr", *, tiebreak="separation")
     --------
     >>> from astropy.table import Table
     >>> from fastgrad import best_per_source
-    >>> spectra = Table({"obsid": [1, 2, 3], "source_id": [100, 100, 200], "snr": [50.0, 80.0, 30.0]})
+    >>> spectra = Table({"obsid": [1, 2, 3], "source_id": [100, 100, 200],
+    ...                  "snr": [50.0, 80.0, 30.0]})
     >>> kept, report = best_per_source(spectra)
     >>> kept["obsid"].tolist()  # obsid 2 has the higher SNR of source 100
     [2, 3]

@@ -446,7 +446,8 @@ def galactocentric(
     ...     ra=[266.4051, 86.4051], dec=[-28.936175, 28.936175], distance=[8.27, 1.0],
     ...     pmra=[0.0, 0.0], pmdec=[0.0, 0.0], radial_velocity=[0.0, 0.0])
     >>> for s in t:
-    ...     print(f"R={s['R']:.3f} kpc z={s['z']:.3f} kpc v=({s['vx']:.2f}, {s['vy']:.2f}, {s['vz']:.2f}) km/s")
+    ...     v = f"({s['vx']:.2f}, {s['vy']:.2f}, {s['vz']:.2f})"
+    ...     print(f"R={s['R']:.3f} kpc z={s['z']:.3f} kpc v={v} km/s")
     R=0.000 kpc z=0.000 kpc v=(12.90, 245.00, 7.78) km/s
     R=9.270 kpc z=0.033 kpc v=(12.90, 245.00, 7.78) km/s
     """
@@ -709,7 +710,9 @@ def galactocentric_inputs(
     --------
     >>> from fastgrad.transform import galactocentric_inputs
     >>> galactocentric_inputs(["ra", "dec", "ra_dec_corr", "pmra_pmdec_corr"])
-    ['ra', 'dec', 'distance', 'pmra', 'pmdec', 'ra_error', 'dec_error', 'distance_error', 'pmra_error', 'pmdec_error', 'radial_velocity', 'radial_velocity_error', 'ra_dec_corr', 'pmra_pmdec_corr', 'source_id']
+    ['ra', 'dec', 'distance', 'pmra', 'pmdec', 'ra_error', 'dec_error', 'distance_error',
+     'pmra_error', 'pmdec_error', 'radial_velocity', 'radial_velocity_error', 'ra_dec_corr',
+     'pmra_pmdec_corr', 'source_id']
     """
     if correlations is None:
         corr = [c for c in GAIA_CORRELATIONS if c in colnames]
@@ -789,7 +792,8 @@ def add_galactocentric(
     >>> stars = fastgrad.add_distances(fastgrad.join_distances(s["gaia"], s["bailer_jones"]))
     >>> t = fastgrad.add_galactocentric(stars, n_samples=100, seed=1)
     >>> for row in t[:2]:
-    ...     print(f"{row['source_id']}: R = {row['R']:.3f} +- {row['R_err']:.3f} kpc, |Z| = {row['absz']:.3f} kpc")
+    ...     r, r_err, absz = row["R"], row["R_err"], row["absz"]
+    ...     print(f"{row['source_id']}: R = {r:.3f} +- {r_err:.3f} kpc, |Z| = {absz:.3f} kpc")
     160917155223302: R = 7.293 +- ... kpc, |Z| = ... kpc
     14016635170426578: R = 6.751 +- ... kpc, |Z| = ... kpc
     >>> t.meta["galactocentric"]["n_samples"], t.meta["galactocentric"]["frame"]["preset"]
