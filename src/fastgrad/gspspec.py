@@ -132,7 +132,7 @@ def calibrate_mh(
     Examples
     --------
     The correction p0 + p1 logg + p2 logg^2 + p3 logg^3 is +0.073 dex at
-    logg = 1.5 and -0.026 dex at logg = 2.5:
+    logg = 1.5 and -0.0255 dex at logg = 2.5:
 
     >>> from fastgrad.gspspec import calibrate_mh
     >>> calibrate_mh([-0.5, 0.0], [1.5, 2.5])
