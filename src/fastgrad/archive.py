@@ -175,6 +175,16 @@ def where_clause(cuts, thresholds=None, *, column=_col):
     -------
     str
         One condition per line, each line after the first starting ``AND``.
+
+    Examples
+    --------
+    >>> from fastgrad.archive import where_clause
+    >>> print(where_clause("gaia_giants"))
+    ap.teff_gspspec < 4700.0
+      AND ap.logg_gspspec < 2.0
+      AND ap.mh_gspspec IS NOT NULL
+    >>> print(where_clause("astrometric", {"parallax_over_error_min": 10}).splitlines()[0])
+    g.parallax_over_error > 10.0
     """
     cuts = get_cuts(cuts)
     thresholds = dict(thresholds or {})
@@ -211,6 +221,13 @@ class Upload:
     from_input : str or None
         The input of the same preset whose file is the default upload
         (``"spectra"``), or None: the user gives it (``--upload``).
+
+    Examples
+    --------
+    >>> from fastgrad.archive import queries
+    >>> upload = queries("hotpayne")["gaia"].upload
+    >>> upload.name, list(upload.columns), upload.from_input
+    ('lamost', ['upload_id', 'ra', 'dec'], 'spectra')
     """
 
     name: str
@@ -238,6 +255,15 @@ class Query:
         What it fetches.
     unconfirmed : tuple of str
         What in it could not be checked against the archive's documentation.
+
+    Examples
+    --------
+    >>> from fastgrad.archive import queries
+    >>> q = queries("gspspec_giants")["gaia"]
+    >>> q.service, q.filename, q.url
+    ('gaia', 'gspspec_giants.vot', 'https://gea.esac.esa.int/tap-server/tap')
+    >>> print(q.adql.splitlines()[-3])
+    WHERE ap.teff_gspspec < 4700.0
     """
 
     preset: str
@@ -437,6 +463,15 @@ def queries(
     fastgrad.errors.ConfigError
         An unknown preset (the message names the known ones), or an option
         the preset does not take.
+
+    Examples
+    --------
+    >>> from fastgrad.archive import queries
+    >>> for name, q in queries("hotpayne").items():
+    ...     print(name, q.service, q.filename, q.upload.name if q.upload else None)
+    spectra vizier hotpayne.vot None
+    gaia gaia gaia_dr3_lamost.vot lamost
+    distances gaia bj_lamost.vot lamost
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
@@ -511,6 +546,24 @@ def upload_table(query, table, *, what="upload table"):
         or non-finite position, or a missing or non-positive source_id
         (APOGEE writes 0 for none), are left out and duplicate source_ids
         kept once; ``meta['n_left_out']`` counts both.
+
+    Examples
+    --------
+    The LAMOST positions the Gaia query matches within 2"; a row without a
+    position is left out and counted:
+
+    >>> from astropy.table import Table
+    >>> from fastgrad.archive import queries, upload_table
+    >>> lamost = Table({"RAdeg": [10.0, 20.0, float("nan")], "DEdeg": [5.0, 6.0, 7.0]})
+    >>> up = upload_table(queries("hotpayne")["gaia"], lamost)
+    >>> up.pprint()
+    upload_id  ra  dec
+              deg  deg
+    --------- ---- ---
+            0 10.0 5.0
+            1 20.0 6.0
+    >>> up.meta["n_left_out"]
+    1
     """
     from astropy.table import Table
 
@@ -554,7 +607,15 @@ def upload_table(query, table, *, what="upload table"):
 
 
 def describe(query):
-    """``query`` as ADQL text to paste into a TAP client, its facts in ``--`` comments."""
+    """``query`` as ADQL text to paste into a TAP client, its facts in ``--`` comments.
+
+    Examples
+    --------
+    >>> from fastgrad.archive import describe, queries
+    >>> text = describe(queries("gspspec_giants")["distances"])
+    >>> print(text.splitlines()[0])
+    -- gspspec_giants: input 'distances' -> bj_giants.vot
+    """
     lines = [
         f"-- {query.preset}: input {query.input!r} -> {query.filename}",
         f"-- {query.description}",
@@ -620,6 +681,21 @@ def fetch(preset, out, *, inputs=None, upload=None, overwrite=False, service=Non
     -------
     dict
         Input name -> path of the file written.
+
+    Examples
+    --------
+    Offline, with a stand-in for pyvo's ``TAPService`` (a real fetch needs the
+    ``archive`` extra and the network):
+
+    >>> from astropy.table import Table
+    >>> from fastgrad.archive import fetch
+    >>> class Offline:
+    ...     def __init__(self, url): pass
+    ...     def run_async(self, adql, uploads=None): return self
+    ...     def to_table(self): return Table({"source_id": [4295806720], "r_med_geo": [1510.2]})
+    >>> paths = fetch("gspspec_giants", "archive_out", service=Offline)
+    >>> {name: path.name for name, path in paths.items()}
+    {'gaia': 'gspspec_giants.vot', 'distances': 'bj_giants.vot'}
     """
     todo = queries(preset, **options)
     names = list(todo) if inputs is None else list(inputs)
@@ -679,6 +755,18 @@ def toml_snippet(preset, paths, sample=None):
         :func:`queries`).
     sample : str, optional
         The sample's name (default: the preset's).
+
+    Examples
+    --------
+    >>> from fastgrad.archive import toml_snippet
+    >>> print(toml_snippet("gspspec_giants", {"gaia": "gspspec_giants.vot",
+    ...                                       "distances": "bj_giants.vot"}))
+    [samples.gspspec_giants]
+    preset = "gspspec_giants"
+    [samples.gspspec_giants.inputs]
+    gaia = "gspspec_giants.vot"
+    distances = "bj_giants.vot"
+    <BLANKLINE>
     """
     sample = sample or preset
     lines = [f"[samples.{sample}]", f'preset = "{preset}"', f"[samples.{sample}.inputs]"]

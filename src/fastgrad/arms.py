@@ -127,7 +127,16 @@ def _model(model):
 
 
 def arm_names(model="reid2014"):
-    """Names of the arms of ``model`` ("reid2014" or "reid2019")."""
+    """Names of the arms of ``model`` ("reid2014" or "reid2019").
+
+    Examples
+    --------
+    >>> from fastgrad.arms import arm_names
+    >>> arm_names()
+    ['Scutum', 'Sagittarius', 'Local', 'Perseus', 'Outer']
+    >>> arm_names("reid2019")
+    ['Norma', 'Sct-Cen', 'Sgr-Car', 'Local', 'Perseus', 'Outer', '3-kpc']
+    """
     return list(_model(model)["arms"])
 
 
@@ -135,7 +144,15 @@ def arm_parameters(name, model="reid2014"):
     """One arm's parameters (a copy): ``R_ref`` (kpc), ``beta_ref`` (deg),
     ``pitch_lt``, ``pitch_gt`` (deg, below/above beta_ref), ``width`` (kpc),
     ``beta_min``, ``beta_max`` (deg) and the model's ``R0`` (kpc).  Names
-    match case-insensitively."""
+    match case-insensitively.
+
+    Examples
+    --------
+    >>> from fastgrad.arms import arm_parameters
+    >>> p = arm_parameters("local")
+    >>> p["name"], p["R_ref"], p["beta_ref"], p["pitch_lt"], p["width"], p["R0"]
+    ('Local', 8.4, 8.9, 12.8, 0.33, 8.34)
+    """
     m = _model(model)
     for key, params in m["arms"].items():
         if key.lower() == str(name).lower():
@@ -162,6 +179,17 @@ def arm_radius(beta, name, model="reid2014", R0=None):
     beta < beta_ref and pitch_gt otherwise (one pitch angle in Reid 2014).
     No clipping to the arm's beta range.  ``R0``: rescale to that solar
     radius (kpc); None keeps the model's own.
+
+    Examples
+    --------
+    The Local arm at the Sun's azimuth (beta = 0), in Reid et al. (2014)'s
+    R0 = 8.34 kpc and rescaled to the paper's 8.27 kpc:
+
+    >>> from fastgrad.arms import arm_radius
+    >>> print(f"{arm_radius(0.0, 'Local'):.3f}")
+    8.702
+    >>> print(f"{arm_radius(0.0, 'Local', R0=8.27):.3f}")
+    8.629
     """
     p = arm_parameters(name, model)
     beta = np.asarray(beta, dtype=np.float64)
@@ -197,6 +225,16 @@ def arm_curve(name, model="reid2014", n=200, R0=None, *, offset=0.0):
     ArmCurve
         ``x, y`` (kpc, astropy's frame: x = -R cos beta, y = R sin beta),
         ``R`` (kpc) and ``beta`` (rad) of each point.
+
+    Examples
+    --------
+    >>> from fastgrad.arms import arm_curve
+    >>> c = arm_curve("Perseus", n=3, R0=8.27)
+    >>> for x, y, R in zip(c.x, c.y, c.R):
+    ...     print(f"x={x:7.3f} y={y:7.3f} R={R:6.3f} kpc")
+    x=-10.146 y= -3.895 R=10.868 kpc
+    x= -7.742 y=  5.124 R= 9.284 kpc
+    x= -0.277 y=  7.927 R= 7.932 kpc
     """
     p = arm_parameters(name, model)
     if isinstance(n, (bool, np.bool_)) or int(n) != n or n < 2:

@@ -93,6 +93,23 @@ def crossmatch(
         An infinite ra or dec, or a dec outside [-90, 90] deg; the message
         names the table (``left``/``right`` and its file), the column and the
         rows.
+
+    Examples
+    --------
+    Two LAMOST spectra lie 0.72" and 0.36" from a Gaia source; a third is
+    3.6" from the nearest one, beyond the paper's 2":
+
+    >>> from astropy.table import Table
+    >>> from fastgrad import crossmatch
+    >>> lamost = Table({"obsid": [1, 2, 3], "ra": [10.0002, 10.0001, 20.0], "dec": [5.0, 5.0, 5.0]})
+    >>> gaia = Table({"source_id": [100, 200], "ra": [10.0, 20.001], "dec": [5.0, 5.0]})
+    >>> m = crossmatch(lamost, gaia, one_to_one=False)
+    >>> for row in m:
+    ...     print(row["obsid"], row["source_id"], f"{row['separation']:.3f}")
+    1 100 0.717
+    2 100 0.359
+    >>> crossmatch(lamost, gaia).meta["crossmatch"]["n_duplicates_dropped"]  # one-to-one
+    1
     """
     from astropy.coordinates import SkyCoord, match_coordinates_sky
 
@@ -222,6 +239,20 @@ def best_per_source(table, key="source_id", snr="snr", *, tiebreak="separation")
         ``key`` or ``snr`` is absent (``.cut`` is the step's name).
     fastgrad.errors.InputError
         ``key`` has missing (masked) values, naming the rows.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from fastgrad import best_per_source
+    >>> spectra = Table({"obsid": [1, 2, 3], "source_id": [100, 100, 200],
+    ...                  "snr": [50.0, 80.0, 30.0]})
+    >>> kept, report = best_per_source(spectra)
+    >>> kept["obsid"].tolist()  # obsid 2 has the higher SNR of source 100
+    [2, 3]
+    >>> report["cut", "n_before", "n_removed", "n_after"].pprint()
+              cut            n_before n_removed n_after
+    ------------------------ -------- --------- -------
+    best_spectrum_per_source        3         1       2
     """
     table = as_table("table", table)
     missing = [c for c in (key, snr) if c not in table.colnames]

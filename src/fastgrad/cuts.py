@@ -69,7 +69,18 @@ REPORT_COLUMNS = (
 def report_table(rows):
     """A cut report (columns :data:`REPORT_COLUMNS`, counts as int64) from
     dicts holding those keys, e.g. to add a step that is not a :class:`Cut`
-    (:func:`fastgrad.crossmatch.best_per_source`) to :func:`apply_cuts`' report."""
+    (:func:`fastgrad.crossmatch.best_per_source`) to :func:`apply_cuts`' report.
+
+    Examples
+    --------
+    >>> from fastgrad.cuts import report_table
+    >>> row = dict(cut="my_step", n_before=10, n_removed=2, n_after=8, n_nonfinite=0,
+    ...            section="fastgrad's choice", description="an extra step")
+    >>> report_table([row])["cut", "n_before", "n_removed", "n_after"].pprint()
+      cut   n_before n_removed n_after
+    ------- -------- --------- -------
+    my_step       10         2       8
+    """
     report = Table()
     for name in REPORT_COLUMNS:
         values = [r[name] for r in rows]
@@ -107,6 +118,24 @@ class Cut:
         reaches ``function`` as a float in this unit. A parameter whose
         default is a string or ``None`` (a column name) takes a string or
         ``None``.
+
+    Examples
+    --------
+    A cut of one's own, usable wherever a preset is:
+
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from fastgrad.cuts import Cut, apply_cuts
+    >>> def _vsini_max(table, vsini_max):
+    ...     return np.asarray(table["vsini"]) <= vsini_max
+    >>> slow = Cut("vsini_max", "keep vsini <= vsini_max", "my choice", ("vsini",),
+    ...            _vsini_max, params={"vsini_max": 200.0})
+    >>> t = Table({"vsini": [50.0, 300.0, np.nan]})
+    >>> slow.keep(t), slow.with_params(vsini_max=400.0).keep(t)
+    (array([ True, False, False]), array([ True,  True, False]))
+    >>> kept, report = apply_cuts(t, [slow])
+    >>> print(len(kept), report["n_nonfinite"][0])  # kept; removed for a NaN
+    1 1
     """
 
     name: str
@@ -736,7 +765,17 @@ CUT_PRESETS = MappingProxyType(
 
 
 def get_cuts(cuts):
-    """A tuple of :class:`Cut` from a preset name, a Cut, or a list mixing both."""
+    """A tuple of :class:`Cut` from a preset name, a Cut, or a list mixing both.
+
+    Examples
+    --------
+    >>> from fastgrad.cuts import get_cuts
+    >>> [c.name for c in get_cuts("gaia_giants")]
+    ['teff_gspspec_max', 'logg_gspspec_max', 'mh_defined']
+    >>> cut = get_cuts("lamost_hot_stars")[2]
+    >>> cut.name, cut.params["teff_max"], cut.section
+    ('teff_max', 25000.0, 'Hawkins 2023 sec. 2.1 (iii)')
+    """
     if isinstance(cuts, (str, Cut)):
         cuts = [cuts]
     out = []
@@ -772,6 +811,12 @@ def cut_parameters(cuts):
         The names :func:`apply_cuts` accepts in ``thresholds=`` for these
         cuts, e.g. ``cut_parameters("astrometric") == {"parallax_over_error_min",
         "distance_frac_error_max", "rv_column"}``.
+
+    Examples
+    --------
+    >>> from fastgrad.cuts import cut_parameters
+    >>> sorted(cut_parameters("astrometric"))
+    ['distance_frac_error_max', 'parallax_over_error_min', 'rv_column']
     """
     return frozenset(p for c in get_cuts(cuts) for p in c.params)
 
@@ -820,6 +865,28 @@ def apply_cuts(table, cuts, *, thresholds=None):
         number (naming its key).
     astropy.units.UnitConversionError
         A threshold's unit does not convert to the cut's (naming its key).
+
+    Examples
+    --------
+    The paper's LAMOST cuts (section 2.1) on 500 mock candidates:
+
+    >>> import fastgrad
+    >>> lamost = fastgrad.make_survey("lamost_hot_stars", 500, seed=1)["lamost"]
+    >>> kept, report = fastgrad.apply_cuts(lamost, "lamost_hot_stars")
+    >>> report["cut", "n_before", "n_removed", "n_after", "n_nonfinite"].pprint_all()
+           cut         n_before n_removed n_after n_nonfinite
+    ------------------ -------- --------- ------- -----------
+            logg_range      500        35     465           0
+     vsini_nonnegative      465         8     457           0
+              teff_max      457         5     452           0
+              teff_min      452        16     436           0
+               snr_min      436       223     213           0
+         chi2ratio_max      213         8     205           0
+            rv_defined      205         3     202           2
+    parameters_defined      202         1     201           1
+           feh_err_max      201         3     198           0
+    >>> len(fastgrad.apply_cuts(lamost, "lamost_hot_stars", thresholds={"snr_min": 50})[0])
+    147
     """
     table = as_table("table", table)
     cuts = get_cuts(cuts)
@@ -872,6 +939,19 @@ def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
     alive : bool ndarray
     counts : list of (cut, n_before, n_removed, n_nonfinite)
     params : list of dict, the thresholds each cut was given
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from fastgrad.cuts import evaluate_cuts, get_cuts
+    >>> t = Table({"teff": [8000.0, 30000.0, np.nan]})
+    >>> teff_cuts = [c for c in get_cuts("lamost_hot_stars") if c.name.startswith("teff")]
+    >>> alive, counts, params = evaluate_cuts(t, teff_cuts)
+    >>> alive
+    array([ True, False, False])
+    >>> [(c.name, n_before, n_removed, n_nan) for c, n_before, n_removed, n_nan in counts]
+    [('teff_max', 3, 2, 1), ('teff_min', 1, 0, 0)]
     """
     if is_dataframe(table):
         table = as_table("table", table)

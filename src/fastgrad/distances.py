@@ -80,6 +80,16 @@ def join_distances(
         (different id systems, e.g. Gaia DR2 against DR3 ids, or the wrong
         column) -- unlike ``astropy.table.join``, which would return an empty
         table. An empty ``distances`` gives an empty (inner) result.
+
+    Examples
+    --------
+    >>> import fastgrad
+    >>> s = fastgrad.make_survey("gaia_giants", 500, seed=1)
+    >>> t = fastgrad.join_distances(s["gaia"], s["bailer_jones"])
+    >>> t.meta["distance_join"]
+    {'n_in': 500, 'n_without_distance': 3, 'n_out': 497}
+    >>> t["r_med_geo"].unit
+    Unit("pc")
     """
     if join_type not in ("inner", "left"):
         raise ValueError(f"join_type must be 'inner' or 'left', got {join_type!r}")
@@ -262,6 +272,18 @@ def add_distances(table, *, source="bailer_jones_geo", copy=True):
         DataFrame (it cannot gain astropy columns in place).
     ValueError
         ``source`` is not one of :data:`DISTANCE_SOURCES`.
+
+    Examples
+    --------
+    ``distance = r_med_geo`` and ``distance_error = (r_hi_geo - r_lo_geo) / 2``,
+    in kpc:
+
+    >>> from astropy.table import Table
+    >>> from fastgrad import add_distances
+    >>> t = Table({"r_med_geo": [2000.0], "r_lo_geo": [1900.0], "r_hi_geo": [2150.0]})
+    >>> t = add_distances(t)
+    >>> print(t["distance"].unit, t["distance"][0], t["distance_error"][0])
+    kpc 2.0 0.125
     """
     if source not in DISTANCE_SOURCES:
         raise ValueError(
@@ -332,6 +354,15 @@ def bailer_jones_distances(r_med, r_lo, r_hi, *, where="bailer_jones_distances")
     precision cut removes and counts it); an infinite or non-positive
     percentile, ``r_lo > r_hi`` or a median outside [r_lo, r_hi] is an
     InputError naming ``where``, the column and the rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.distances import bailer_jones_distances
+    >>> d, d_err = bailer_jones_distances(
+    ...     np.array([2000.0, np.nan]), np.array([1900.0, np.nan]), np.array([2150.0, np.nan]))
+    >>> d, d_err  # kpc; NaN: no distance
+    (array([ 2., nan]), array([0.125,   nan]))
     """
     for name, r in (("r_med_geo", r_med), ("r_lo_geo", r_lo), ("r_hi_geo", r_hi)):
         with np.errstate(invalid="ignore"):

@@ -46,6 +46,15 @@ def paper_frame():
         galcen_distance = 8.27 kpc, z_sun = 0.029 kpc,
         galcen_v_sun = (12.9, 245.0, 7.78) km/s, roll = 0, galcen_coord = Sgr A*
         (astropy's default).
+
+    Examples
+    --------
+    >>> from fastgrad.frames import paper_frame
+    >>> frame = paper_frame()
+    >>> print(frame.galcen_distance, frame.z_sun.to("kpc"))
+    8.27 kpc 0.029 kpc
+    >>> print(frame.roll, frame.galcen_coord.ra)
+    0.0 deg 266d24m18.36s
     """
     return Galactocentric(**FRAME_PRESETS["hawkins2023"])
 
@@ -53,7 +62,16 @@ def paper_frame():
 def get_frame(frame=None):
     """A ``Galactocentric`` instance from ``None`` (the paper's), a preset name
     (``"hawkins2023"`` or one of astropy's: ``"pre-v4.0"``, ``"v4.0"``,
-    ``"latest"``) or a ``Galactocentric`` instance (returned as is)."""
+    ``"latest"``) or a ``Galactocentric`` instance (returned as is).
+
+    Examples
+    --------
+    >>> from fastgrad.frames import get_frame
+    >>> print(get_frame().galcen_distance)  # None: the paper's frame
+    8.27 kpc
+    >>> print(get_frame("v4.0").galcen_distance)  # one of astropy's presets
+    8.122 kpc
+    """
     if frame is None:
         return paper_frame()
     if isinstance(frame, Galactocentric):
@@ -88,6 +106,18 @@ def frame_constants(frame=None):
         Galactocentric position of the Solar System barycentre, kpc.
     v : (3,) ndarray
         Galactocentric velocity of the Solar System barycentre, km/s.
+
+    Examples
+    --------
+    The Solar System barycentre sits at x = -8.27 kpc, 29 pc above the plane,
+    and moves with the frame's ``galcen_v_sun``:
+
+    >>> from fastgrad.frames import frame_constants
+    >>> A, t, v = frame_constants()
+    >>> print(", ".join(f"{x:.3f}" for x in t))
+    -8.270, 0.000, 0.029
+    >>> print(", ".join(f"{x:.2f}" for x in v))
+    12.90, 245.00, 7.78
     """
     frame = get_frame(frame)
     A, t, v = _frame_constants_cached(_frame_key(frame))
@@ -132,7 +162,17 @@ def _frame_constants_cached(key):
 
 
 def frame_metadata(frame=None):
-    """A JSON-friendly description of ``frame`` for output metadata."""
+    """A JSON-friendly description of ``frame`` for output metadata.
+
+    Examples
+    --------
+    >>> from fastgrad.frames import frame_metadata
+    >>> meta = frame_metadata()
+    >>> meta["preset"], meta["galcen_distance_kpc"], meta["galcen_v_sun_kms"]
+    ('hawkins2023', 8.27, [12.9, 245.0, 7.78])
+    >>> frame_metadata("v4.0")["preset"]
+    'v4.0'
+    """
     frame = get_frame(frame)
     name = None
     for key, params in FRAME_PRESETS.items():

@@ -128,6 +128,17 @@ def calibrate_mh(
     -------
     ndarray
         Calibrated [M/H] (dex); NaN where ``mh`` or ``logg`` is not finite.
+
+    Examples
+    --------
+    The correction p0 + p1 logg + p2 logg^2 + p3 logg^3 is +0.073 dex at
+    logg = 1.5 and -0.0255 dex at logg = 2.5:
+
+    >>> from fastgrad.gspspec import calibrate_mh
+    >>> calibrate_mh([-0.5, 0.0], [1.5, 2.5])
+    array([-0.427 , -0.0255])
+    >>> calibrate_mh([-0.5], [12.0])  # logg outside MH_LOGG_RANGE
+    array([nan])
     """
     if outside not in _OUTSIDE:
         raise ValueError(f"outside must be one of {_OUTSIDE}, got {outside!r}")
@@ -164,6 +175,16 @@ def flag_values(flags, names):
     ndarray, shape (len(names), len(flags))
         float64: each flag's digit (0-9), NaN where it cannot be read (so a
         threshold comparison removes the star).
+
+    Examples
+    --------
+    Digit 3 of ``flags_gspspec`` is vbroadM, digit 8 extrapol; an empty string
+    cannot be read (NaN, so a threshold removes the star):
+
+    >>> from fastgrad.gspspec import flag_values
+    >>> flag_values(["0000000000000", "0010000200000", ""], ["vbroadM", "extrapol"])
+    array([[ 0.,  1., nan],
+           [ 0.,  2., nan]])
     """
     unknown = [n for n in names if n not in FLAG_POSITIONS]
     if unknown:

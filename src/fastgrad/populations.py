@@ -98,6 +98,14 @@ class Population:
 
     Every value must be one finite real number: an error names the
     population and the field.
+
+    Examples
+    --------
+    >>> from fastgrad import Population
+    >>> stream = Population("stream", fraction=0.01, sigma_u=10.0, sigma_v=10.0, sigma_w=10.0,
+    ...                     v_asym=-30.0, u_asym=20.0)
+    >>> stream.name, stream.sigma_u, stream.v_asym
+    ('stream', 10.0, -30.0)
     """
 
     name: str
@@ -130,7 +138,19 @@ class Population:
 
 @dataclass(frozen=True)
 class PopulationModel:
-    """A named set of :class:`Population` ellipsoids with its reference."""
+    """A named set of :class:`Population` ellipsoids with its reference.
+
+    Examples
+    --------
+    The default, Bensby et al. (2003)'s three ellipsoids:
+
+    >>> from fastgrad import BENSBY2003
+    >>> for p in BENSBY2003.populations:
+    ...     print(p.name, p.fraction, (p.sigma_u, p.sigma_v, p.sigma_w), p.v_asym)
+    thin 0.94 (35.0, 20.0, 16.0) -15.0
+    thick 0.06 (67.0, 38.0, 35.0) -46.0
+    halo 0.0015 (160.0, 90.0, 90.0) -220.0
+    """
 
     name: str
     populations: tuple
@@ -219,6 +239,16 @@ def lsr_velocities(vx, vy, vz, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_
     -------
     U, V, W : ndarray
         km/s.
+
+    Examples
+    --------
+    A star moving with the Sun has the Sun's own peculiar motion (Schoenrich et
+    al. 2010) relative to the LSR:
+
+    >>> from fastgrad import lsr_velocities
+    >>> U, V, W = lsr_velocities([12.9], [245.0], [7.78])
+    >>> print(f"U={U[0]:.2f} V={V[0]:.2f} W={W[0]:.2f} km/s")
+    U=11.10 V=12.24 W=7.25 km/s
     """
     frame = get_frame(frame)
     vx = as_float_array("vx", vx, _KMS)
@@ -264,6 +294,17 @@ def local_lsr_velocities(x, y, vx, vy, vz, *, frame=None, solar_motion=SCHOENRIC
     U, V, W : ndarray
         km/s. NaN where a coordinate is not finite or the star is on the
         z axis (R = 0, no azimuth).
+
+    Examples
+    --------
+    The Sun's velocity turned a quarter of the way round the Galaxy, at
+    (x, y) = (0, 8.27) kpc, is again the solar motion relative to the local
+    LSR (:func:`lsr_velocities`, which does not rotate, gives U=243.2, V=-245.7):
+
+    >>> from fastgrad import local_lsr_velocities
+    >>> U, V, W = local_lsr_velocities([0.0], [8.27], [245.0], [-12.9], [7.78])
+    >>> print(f"U={U[0]:.2f} V={V[0]:.2f} W={W[0]:.2f} km/s")
+    U=11.10 V=12.24 W=7.25 km/s
     """
     frame = get_frame(frame)
     x = as_float_array("x", x, u.kpc)
@@ -309,6 +350,17 @@ def uvw_probabilities(U, V, W, *, populations=BENSBY2003):
         (log-sum-exp), so stars far from every ellipsoid get 0 and 1, not NaN;
         rows with a NaN, infinite or masked velocity get NaN. ``meta['populations']``
         names the model.
+
+    Examples
+    --------
+    A star at rest in the LSR is thin disk; one lagging by 250 km/s is halo:
+
+    >>> from fastgrad import uvw_probabilities
+    >>> p = uvw_probabilities([0.0, 0.0], [0.0, -250.0], [0.0, 0.0])
+    >>> for row in p:
+    ...     print(f"thin={row['p_thin']:.4f} thick={row['p_thick']:.4f} halo={row['p_halo']:.4f}")
+    thin=0.9949 thick=0.0051 halo=0.0000
+    thin=0.0000 thick=0.0003 halo=0.9997
     """
     model = _model(populations)
     U = as_float_array("U", U, _KMS)
@@ -429,6 +481,19 @@ def kinematic_probabilities(
     ValueError
         ``kinematics="local"`` without positions (``x, y`` or the table's
         columns), or an unknown ``kinematics``.
+
+    Examples
+    --------
+    Two stars at the Sun's position: one moving with the Sun, one lagging
+    200 km/s behind it:
+
+    >>> from fastgrad import kinematic_probabilities
+    >>> p = kinematic_probabilities([12.9, 12.9], [245.0, 45.0], [7.78, 7.78],
+    ...                             x=[-8.27, -8.27], y=[0.0, 0.0])
+    >>> for row in p:
+    ...     print(f"V={row['V']:.2f} km/s thin={row['p_thin']:.3f} halo={row['p_halo']:.3f}")
+    V=12.24 km/s thin=0.993 halo=0.000
+    V=-187.76 km/s thin=0.000 halo=0.636
     """
     kinematics = _kinematics(kinematics)
     if hasattr(vx, "colnames") or is_dataframe(vx):
@@ -505,6 +570,17 @@ def add_kinematic_probabilities(
     astropy.table.Table
         ``meta['kinematics']``: the kinematics, population model, solar
         motion and frame used.
+
+    Examples
+    --------
+    >>> import fastgrad
+    >>> s = fastgrad.make_survey("gaia_giants", 500, seed=1)
+    >>> stars = fastgrad.add_distances(fastgrad.join_distances(s["gaia"], s["bailer_jones"]))
+    >>> t = fastgrad.add_kinematic_probabilities(fastgrad.add_galactocentric(stars, seed=1))
+    >>> for row in t[:2]:
+    ...     print(f"thin={row['p_thin']:.3f} thick={row['p_thick']:.3f} halo={row['p_halo']:.2g}")
+    thin=0.995 thick=0.005 halo=...
+    thin=0.965 thick=0.035 halo=...
     """
     if copy is False and not hasattr(table, "colnames"):
         raise TypeError(
@@ -574,6 +650,17 @@ def halo_cut(
         As :func:`fastgrad.cuts.apply_cuts`: one row ``halo``
         (:data:`fastgrad.cuts.HALO_CUT`) with
         ``n_before, n_removed, n_after, n_nonfinite``.
+
+    Examples
+    --------
+    >>> import fastgrad
+    >>> s = fastgrad.make_survey("gaia_giants", 500, seed=1)
+    >>> stars = fastgrad.add_distances(fastgrad.join_distances(s["gaia"], s["bailer_jones"]))
+    >>> kept, report = fastgrad.halo_cut(fastgrad.add_galactocentric(stars, n_samples=100, seed=1))
+    >>> report["cut", "n_before", "n_removed", "n_after"].pprint()
+    cut  n_before n_removed n_after
+    ---- -------- --------- -------
+    halo      497         8     489
     """
     p_max = as_scalar("p_max", p_max, u.dimensionless_unscaled, minimum=0.0, maximum=1.0)
     table = as_table("table", table)

@@ -146,6 +146,25 @@ def read_catalog(
     MissingColumnsError
         (a ``ValueError``) naming every missing required column, the file, the
         names tried for each and the file's columns.
+
+    Examples
+    --------
+    A Bailer-Jones CSV with VizieR's column names (I/352) comes back with
+    canonical names, units (pc) and int64 ids:
+
+    >>> from astropy.table import Table
+    >>> from fastgrad import read_catalog
+    >>> vizier = Table({"Source": [4295806720], "rgeo": [1510.2], "b_rgeo": [1480.1],
+    ...                 "B_rgeo": [1545.3]})
+    >>> vizier.write("bj.csv", overwrite=True)
+    >>> t = read_catalog("bj.csv", kind="bailer_jones")
+    >>> t.pprint()
+     source_id r_med_geo r_lo_geo r_hi_geo
+                   pc       pc       pc
+    ---------- --------- -------- --------
+    4295806720    1510.2   1480.1   1545.3
+    >>> t["source_id"].dtype, t.meta["catalog"]["columns"]["r_med_geo"]
+    (dtype('int64'), 'rgeo')
     """
     path = os.fspath(path)
     fmt = _format_of(path, format)
@@ -385,6 +404,16 @@ def standardize_columns(table, kind=None, columns=None, *, source=None, keep="al
     fastgrad.errors.InputError
         An identifier is missing (masked, NaN) or not an exact integer; the
         message names the source, the column and the rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fastgrad import standardize_columns
+    >>> df = pd.DataFrame({"Source": [4295806720], "rgeo": [1510.2], "b_rgeo": [1480.1],
+    ...                    "B_rgeo": [1545.3]})
+    >>> t = standardize_columns(df, kind="bailer_jones", source="my DataFrame")
+    >>> t.colnames, str(t["r_med_geo"].unit)
+    (['source_id', 'r_med_geo', 'r_lo_geo', 'r_hi_geo'], 'pc')
     """
     if kind not in CATALOG_SCHEMAS and kind is not None:
         raise ValueError(f"kind must be one of {CATALOG_KINDS}, got {kind!r}")

@@ -109,6 +109,19 @@ class SampleSpec:
     unconfirmed : str
         What of the survey's data model could not be checked when the preset
         was written ("" when everything was).
+
+    Examples
+    --------
+    The paper's LAMOST sample (preset ``"hotpayne"``):
+
+    >>> from fastgrad.samples import PRESETS
+    >>> spec = PRESETS["hotpayne"]
+    >>> dict(spec.inputs)
+    {'spectra': 'lamost_hot_stars', 'gaia': 'gaia', 'distances': 'bailer_jones'}
+    >>> spec.join, spec.match_radius_arcsec, spec.cuts_before, spec.cuts_after
+    ('sky', 2.0, ('lamost_hot_stars',), ('astrometric',))
+    >>> spec.metallicity, spec.metallicity_error, spec.distance
+    ('feh', 'feh_err', 'bailer_jones_geo')
     """
 
     name: str
@@ -272,7 +285,18 @@ SAMPLE_KEYS = ("preset", "inputs", "columns", "cuts") + _FIELDS
 def metallicity_error_recipe(recipe):
     """``(kind, args)`` of a metallicity error recipe: ``("column", (name,))``,
     ``("half_interval", (lo, hi))`` or ``("constant", (dex,))``; ValueError
-    when it is none of them."""
+    when it is none of them.
+
+    Examples
+    --------
+    >>> from fastgrad.samples import metallicity_error_recipe
+    >>> metallicity_error_recipe("feh_err")
+    ('column', ('feh_err',))
+    >>> metallicity_error_recipe("half_interval:mh_gspspec_lower,mh_gspspec_upper")
+    ('half_interval', ('mh_gspspec_lower', 'mh_gspspec_upper'))
+    >>> metallicity_error_recipe(0.1)
+    ('constant', (0.1,))
+    """
     if isinstance(recipe, numbers.Real) and not isinstance(recipe, bool):
         value = float(recipe)
     elif isinstance(recipe, str) and recipe.startswith("half_interval:"):
@@ -304,6 +328,14 @@ def cut_switches(spec, cuts):
     Keys: a cut's name with ``false`` (off), ``true`` (on), a number (its
     threshold, when it takes exactly one) or a table of its parameters; or a
     parameter's name with a number. ConfigError names an unknown key.
+
+    Examples
+    --------
+    Lower the SNR threshold and switch the chi^2 cut off:
+
+    >>> from fastgrad.samples import PRESETS, cut_switches
+    >>> cut_switches(PRESETS["hotpayne"], {"snr_min": 20, "chi2ratio_max": False})
+    (frozenset({'chi2ratio_max'}), {'lamost_hot_stars': {'snr_min': 20}})
     """
     from .cuts import get_cuts
 
@@ -374,6 +406,20 @@ def resolve_sample(name, table):
     ``(spec, inputs, columns, cuts)``: the spec, the input paths (input ->
     path or None), the column maps (input -> {file column: canonical}) and the
     cut switches (:func:`cut_switches`). ConfigError names the key.
+
+    Examples
+    --------
+    The ``[samples.giants]`` table of a configuration, the GSP-Spec preset
+    with calibrated [M/H]:
+
+    >>> from fastgrad.samples import resolve_sample
+    >>> table = {"preset": "gspspec_giants", "inputs": {"gaia": "giants.fits"},
+    ...          "metallicity_calibration": "recio_blanco2023"}
+    >>> spec, inputs, columns, cuts = resolve_sample("giants", table)
+    >>> spec.name, spec.metallicity, spec.metallicity_calibration
+    ('gspspec_giants', 'mh_gspspec', 'recio_blanco2023')
+    >>> inputs
+    {'gaia': 'giants.fits', 'distances': None}
     """
     where = f"samples.{name}"
     if not isinstance(table, dict):

@@ -417,6 +417,15 @@ class CatalogSchema(NamedTuple):
         Columns it maps and re-units when present.
     column_map : dict
         The kind's default file column name -> canonical name map.
+
+    Examples
+    --------
+    >>> from fastgrad.schema import CATALOG_SCHEMAS
+    >>> bj = CATALOG_SCHEMAS["bailer_jones"]
+    >>> bj.required
+    ('source_id', 'r_med_geo', 'r_lo_geo', 'r_hi_geo')
+    >>> bj.column_map["rgeo"], bj.column_map["b_rgeo"], bj.column_map["B_rgeo"]
+    ('r_med_geo', 'r_lo_geo', 'r_hi_geo')
     """
 
     required: tuple
@@ -526,6 +535,16 @@ class MissingColumnsError(ValueError):
         The name of the quality cut that needs them
         (:func:`fastgrad.cuts.evaluate_cuts`), or None when a reader or a
         step needs them.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from fastgrad.schema import MissingColumnsError, column_values
+    >>> try:
+    ...     column_values(Table({"ra": [1.0]}), "rv")
+    ... except MissingColumnsError as exc:
+    ...     print(exc, exc.missing, isinstance(exc, ValueError))
+    column 'rv' is missing ('rv',) True
     """
 
     def __init__(self, message, missing=(), cut=None):
@@ -553,6 +572,18 @@ def column_values(table, name, unit=None):
     ------
     MissingColumnsError
         ``name`` is not a column.
+
+    Examples
+    --------
+    A column with a unit is converted to the canonical one:
+
+    >>> import astropy.units as u
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from fastgrad.schema import column_values
+    >>> t = Table({"distance": [1500.0, np.nan] * u.pc})
+    >>> column_values(t, "distance", u.kpc)
+    array([1.5, nan])
     """
     try:
         col = table[name]
@@ -572,7 +603,18 @@ def column_values(table, name, unit=None):
 
 def source_label(table):
     """``" ('file name')"`` from ``meta['catalog']['source']`` (written by the
-    readers) or ``meta['name']``, for messages; ``""`` when unknown."""
+    readers) or ``meta['name']``, for messages; ``""`` when unknown.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from fastgrad.schema import source_label
+    >>> t = Table({"ra": [1.0]}, meta={"catalog": {"source": "gaia.fits"}})
+    >>> "column 'ra' is bad" + source_label(t)
+    "column 'ra' is bad ('gaia.fits')"
+    >>> source_label(Table())
+    ''
+    """
     meta = getattr(table, "meta", None) or {}
     catalog = meta.get("catalog") if isinstance(meta.get("catalog"), Mapping) else {}
     source = catalog.get("source") or meta.get("name")
@@ -582,7 +624,17 @@ def source_label(table):
 def reject_rows(name, mask, what, hint=""):
     """Raise :class:`fastgrad.errors.InputError` naming ``name`` and the rows
     where ``mask`` holds (nothing when none does): bad rows of a catalogue are
-    bad input data (exit code 3), not a programming error."""
+    bad input data (exit code 3), not a programming error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.schema import reject_rows
+    >>> reject_rows("column 'teff'", np.array([False, True, True]), "are negative", "teff is in K")
+    Traceback (most recent call last):
+        ...
+    fastgrad.errors.InputError: column 'teff': 2 row(s) are negative (rows 1, 2); teff is in K
+    """
     try:
         raise_bad_rows(name, mask, what, hint)
     except ValueError as exc:

@@ -166,6 +166,21 @@ def make_survey(kind, n=None, *, truth=None, seed=None, frame=None, include_trut
         errors blur the pattern by a few per cent; None for ``"none"``) and
         ``azimuthal_profile`` (the docs/method.md section 6 profile of the
         noise-free model).
+
+    Examples
+    --------
+    >>> import fastgrad
+    >>> s = fastgrad.make_survey("lamost_hot_stars", 500, seed=1)
+    >>> {name: len(t) for name, t in s.items()}
+    {'lamost': 500, 'gaia': 493, 'bailer_jones': 492}
+    >>> truth = s["lamost"].meta["truth"]
+    >>> truth["metallicity"]["slope_dex_per_kpc"][0]  # injected d[Fe/H]/dR at |Z| = 0.1 kpc
+    -0.078
+    >>> truth["counts"]["after_snr"], truth["counts"]["final"]
+    (213, 186)
+    >>> first = truth["table1"][0]  # what a fit of the 0 < |Z| < 0.2 kpc bin should recover
+    >>> print(first["bin_lo"], first["bin_hi"], f"{first['slope']:.4f}", first["n"])
+    0.0 0.2 -0.0775 107
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -220,7 +235,17 @@ def make_survey(kind, n=None, *, truth=None, seed=None, frame=None, include_trut
 
 def make_catalog(kind, n=None, **kwargs):
     """The main table of :func:`make_survey`: the LAMOST table for
-    ``"lamost_hot_stars"``, the Gaia table for ``"gaia_giants"``."""
+    ``"lamost_hot_stars"``, the Gaia table for ``"gaia_giants"``.
+
+    Examples
+    --------
+    >>> import fastgrad
+    >>> giants = fastgrad.make_catalog("gaia_giants", 300, seed=2)
+    >>> len(giants), str(giants["mh_gspspec"].unit)
+    (300, 'dex')
+    >>> fastgrad.make_catalog("lamost_hot_stars", 300, seed=2).colnames[:6]
+    ['obsid', 'ra', 'dec', 'teff', 'teff_err', 'logg']
+    """
     survey = make_survey(kind, n, **kwargs)
     return survey["lamost"] if kind == "lamost_hot_stars" else survey["gaia"]
 

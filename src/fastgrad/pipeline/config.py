@@ -161,7 +161,17 @@ class SamplePlan(dict):
     None), ``columns`` (input -> column map), ``cuts_off`` (names of the cuts
     switched off), ``thresholds`` ({preset: {parameter: value}}, the run's
     ``[cuts]`` under the sample's own) and ``synthetic`` (no input file: the
-    preset's mock stands in)."""
+    preset's mock stands in).
+
+    Examples
+    --------
+    >>> from fastgrad.pipeline.config import load_config, sample_plan
+    >>> plan = sample_plan(load_config(), "giants")
+    >>> sorted(plan)
+    ['columns', 'cuts_off', 'inputs', 'name', 'spec', 'synthetic', 'thresholds']
+    >>> plan.spec.metallicity, plan["spec"].cuts_before
+    ('mh_gspspec', ('gaia_giants',))
+    """
 
     def __getattr__(self, name):
         try:
@@ -171,7 +181,18 @@ class SamplePlan(dict):
 
 
 def sample_plan(cfg, name):
-    """The resolved :class:`SamplePlan` of sample ``name`` of a loaded ``cfg``."""
+    """The resolved :class:`SamplePlan` of sample ``name`` of a loaded ``cfg``.
+
+    Examples
+    --------
+    >>> from fastgrad.pipeline.config import load_config, sample_plan
+    >>> cfg = load_config({"run": ["lamost"], "cuts": {"lamost_hot_stars": {"snr_min": 20}}})
+    >>> plan = sample_plan(cfg, "lamost")
+    >>> plan.spec.name, plan.inputs, plan.synthetic  # no input file: the mock stands in
+    ('hotpayne', {'spectra': None, 'gaia': None, 'distances': None}, True)
+    >>> plan.thresholds
+    {'lamost_hot_stars': {'snr_min': 20}}
+    """
     import dataclasses
 
     from ..samples import resolve_sample
@@ -300,7 +321,18 @@ def _check_thresholds(plan):
 
 def validate(cfg):
     """Raise :class:`~fastgrad.errors.ConfigError` unless every value of the
-    merged configuration ``cfg`` is usable; returns ``cfg``."""
+    merged configuration ``cfg`` is usable; returns ``cfg``.
+
+    Examples
+    --------
+    >>> from fastgrad.pipeline.config import load_config, validate
+    >>> cfg = load_config()
+    >>> cfg["fit"]["n_walkers"] = 0
+    >>> validate(cfg)
+    Traceback (most recent call last):
+        ...
+    fastgrad.errors.ConfigError: samples.lamost.fit.n_walkers: must be >= 6, got 0
+    """
     if not isinstance(cfg["samples"], dict):
         raise ConfigError(f"samples: expected [samples.NAME] tables, got {cfg['samples']!r}")
     _run(cfg["run"], cfg["samples"])
@@ -464,6 +496,21 @@ def load_config(config=None):
         An unknown key (a typo is never ignored), a value of the wrong type or
         outside its range, an unknown frame or cut threshold, an input file
         that does not exist; the message names the file and the key.
+
+    Examples
+    --------
+    >>> from fastgrad.pipeline.config import load_config
+    >>> cfg = load_config()  # the defaults: the paper's two samples
+    >>> list(cfg)
+    ['run', 'samples', 'synthetic', 'engine', 'dask', 'frame', 'crossmatch_radius_arcsec', 'cuts',
+     'monte_carlo', 'halo_p_max', 'fit', 'overlays', 'azimuthal']
+    >>> cfg["samples"], cfg["frame"], cfg["monte_carlo"]
+    ({'lamost': {'preset': 'hotpayne'}, 'giants': {'preset': 'gspspec_giants'}}, 'hawkins2023',
+     {'n_samples': 1000, 'seed': 1})
+    >>> load_config({"fitt": {}})
+    Traceback (most recent call last):
+        ...
+    fastgrad.errors.ConfigError: unknown configuration key 'fitt'; known: [...]
     """
     cfg = copy.deepcopy(DEFAULT_CONFIG)
     source = None
