@@ -780,7 +780,7 @@ def add_galactocentric(
 
     Raises
     ------
-    fastgrad.catalogs.MissingColumnsError
+    fastgrad.schema.MissingColumnsError
         A column is missing (all of them named).
     ValueError, TypeError
         As :func:`mc_galactocentric`.

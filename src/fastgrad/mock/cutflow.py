@@ -210,7 +210,7 @@ def lamost_final_sample(lamost, gaia, bj, matched, frame):
     )
     keep = _halo_step(keep, nominal, frame, counts)
     counts["note"] = (
-        "fastgrad's cuts (fastgrad.catalogs presets lamost_hot_stars, "
+        "fastgrad's cuts (fastgrad.cuts presets lamost_hot_stars, "
         "astrometric; fastgrad.populations.HALO_CUT) on the mock's columns, "
         f"in order; crossmatch: the true counterpart within {_RADIUS}"
     )
@@ -259,7 +259,7 @@ def giant_final_sample(gaia, bj, has_bj, frame):
     )
     keep = _halo_step(keep, nominal, frame, counts)
     counts["note"] = (
-        "fastgrad's cuts (fastgrad.catalogs presets gaia_giants, astrometric; "
+        "fastgrad's cuts (fastgrad.cuts presets gaia_giants, astrometric; "
         "fastgrad.populations.HALO_CUT) on the mock's columns, in order"
     )
     return keep, nominal, counts
