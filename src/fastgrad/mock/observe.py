@@ -17,7 +17,7 @@ from astropy.coordinates import ICRS, CartesianDifferential, CartesianRepresenta
 from .columns import CORRELATION_COLUMNS
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Sequence
 
     from astropy.coordinates import Galactocentric
 
@@ -65,7 +65,7 @@ def gaia_parallax_error(g: np.ndarray) -> np.ndarray:
     return np.sqrt(40.0 + 800.0 * z + 30.0 * z**2) * 1e-3
 
 
-def cholesky4(c: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+def cholesky4(c: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
     """Row-wise Cholesky factors of 4x4 correlation matrices given by their six
     off-diagonal elements (01, 02, 03, 12, 13, 23), each an (n,) array."""
     c01, c02, c03, c12, c13, c23 = c

@@ -96,13 +96,13 @@ class DiskEnvelope:
         half = np.where(d_lim < r0, np.arcsin(np.minimum(d_lim / r0, 1.0)), np.pi)
         return lo, hi, half
 
-    def mass(self, d_lim: float) -> float:
+    def mass(self, d_lim: np.ndarray) -> np.ndarray:
         """The envelope's mass (fraction of the disk) for distance limits ``d_lim``."""
         lo, hi, half = self._bounds(d_lim)
         return (hi - lo) * half / np.pi
 
     def propose(
-        self, rng: np.random.Generator, d_lim: float
+        self, rng: np.random.Generator, d_lim: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """x, y, z (kpc) of one candidate per ``d_lim`` and a mask (all True)."""
         k = d_lim.size
@@ -137,14 +137,14 @@ class HaloEnvelope:
         )
         return r_lo, r_hi, cos_a
 
-    def mass(self, d_lim: float) -> float:
+    def mass(self, d_lim: np.ndarray) -> np.ndarray:
         """The envelope's mass (arbitrary units) for distance limits ``d_lim``."""
         # r^2 rho(r) dr ~ dr / r: a shell holds ln(r_hi / r_lo), the cone (1 - cos a) / 2 of it
         r_lo, r_hi, cos_a = self._bounds(d_lim)
         return np.log(r_hi / r_lo) * (1.0 - cos_a)
 
     def propose(
-        self, rng: np.random.Generator, d_lim: float
+        self, rng: np.random.Generator, d_lim: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """x, y, z (kpc) of one candidate per ``d_lim`` and a mask (all True)."""
         k = d_lim.size

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    import numpy.typing as npt
+
 
 __all__ = [
     "KINDS",
@@ -268,7 +270,7 @@ def line_fit(x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
 
 
 def binned_truth(
-    edges: np.ndarray, key: np.ndarray, x: np.ndarray, y: np.ndarray
+    edges: npt.ArrayLike, key: np.ndarray, x: np.ndarray, y: np.ndarray
 ) -> list[dict[str, Any]]:
     """One row per bin [lo, hi) of ``key``: the :func:`line_fit` of y against x
     there (the truth rows of Tables 1 and 2, docs/method.md section 5)."""
