@@ -27,7 +27,7 @@ import numpy as np
 from astropy.table import MaskedColumn, Table, vstack
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any
 
     import pandas as pd
@@ -174,7 +174,7 @@ class LocalEngine:
     def __init__(
         self,
         n_threads: int | None = None,
-        chunks: Callable[[int, str], Sequence[tuple[int, int]]] | None = None,
+        chunks: Callable[[int, str], Iterable[tuple[int, int]]] | None = None,
     ) -> None:
         self.n_threads = n_threads
         self._chunks = chunks
