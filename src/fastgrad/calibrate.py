@@ -227,7 +227,7 @@ def _realise(cfg, seeds, work, n_threads, progress):
     """Each realisation through the pipeline; its files removed once read."""
     work.mkdir()
     records, summaries = [], []
-    for i, s in enumerate(seeds):
+    for i, s in progress.bar(enumerate(seeds), len(seeds), "calibrate", "run"):
         c = copy.deepcopy(cfg)
         c["synthetic"]["seed"] = s
         t = time.perf_counter()

@@ -17,7 +17,10 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
+    from typing import TypeVar
+
+    _T = TypeVar("_T")
 
 
 __all__ = ["Progress", "logger", "log_to_stderr"]
@@ -106,6 +109,20 @@ class Progress:
         """One record (INFO by default; shown when verbose)."""
         if self.verbose or level >= logging.WARNING:
             logger.log(level, text)
+
+    def bar(
+        self, iterable: Iterable[_T], total: int | None, label: str, unit: str = "it"
+    ) -> Iterator[_T]:
+        """``iterable`` with a tqdm bar on stderr (verbose and on a terminal
+        only): long loops such as the realisations of ``fastgrad calibrate``."""
+        if not self.verbose or not sys.stderr.isatty():
+            yield from iterable
+            return
+        from tqdm.auto import tqdm
+
+        yield from tqdm(
+            iterable, total=total, desc=f"    {label}", unit=unit, leave=False, file=sys.stderr
+        )
 
     def chunks(
         self, n: int, label: str, n_chunks: int = 25, min_rows: int = 100_000
