@@ -99,7 +99,7 @@ def preset_steps(
 
 
 def count_cuts(
-    t: Table, steps: Sequence[tuple[str, Sequence[Cut]]]
+    t: Table, steps: Sequence[tuple[str, str | Cut | Sequence[str | Cut]]]
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Apply the cuts of ``steps`` (a sequence of ``(count key, cuts)``) to the
     Table ``t`` in order, by :func:`fastgrad.catalogs.evaluate_cuts`.
