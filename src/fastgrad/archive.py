@@ -34,12 +34,15 @@ What could not be confirmed when this was written (no network):
   and its ``dr3_source_id`` (Gaia EDR3 ids, which are Gaia DR3's).
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -49,6 +52,15 @@ from ._outdir import ResultsDir
 from .cuts import cut_parameters, get_cuts
 from .errors import ConfigError, InputError
 from .schema import CATALOG_SCHEMAS, LAMOST_COLUMN_MAP
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
+    from astropy.table import Table
+
+    from .cuts import Cut
+
 
 __all__ = [
     "GAIA_TAP",
@@ -155,7 +167,12 @@ def _threshold(cut, name, value):
     return float(value)
 
 
-def where_clause(cuts, thresholds=None, *, column=_col):
+def where_clause(
+    cuts: str | Cut | Sequence[str | Cut],
+    thresholds: Mapping[str, Any] | None = None,
+    *,
+    column: Callable[[str], str] = _col,
+) -> str:
     """The ADQL conditions (joined by AND) that keep the rows ``cuts`` keep.
 
     Parameters
@@ -276,7 +293,7 @@ class Query:
     unconfirmed: tuple = field(default_factory=tuple)
 
     @property
-    def url(self):
+    def url(self) -> str:
         """The TAP endpoint of :attr:`service`."""
         return _SERVICES[self.service]
 
@@ -425,13 +442,13 @@ PRESETS = MappingProxyType(
 
 
 def queries(
-    preset,
+    preset: str,
     *,
-    thresholds=None,
-    astrometric=False,
-    extra_where=None,
-    radius_arcsec=paper.CROSSMATCH_RADIUS_ARCSEC,
-):
+    thresholds: Mapping[str, Any] | None = None,
+    astrometric: bool = False,
+    extra_where: str | None = None,
+    radius_arcsec: float = paper.CROSSMATCH_RADIUS_ARCSEC,
+) -> dict[str, Query]:
     """The archive queries that fetch each input of a sample preset.
 
     Parameters
@@ -526,7 +543,9 @@ def _find(table, candidates, what):
     )
 
 
-def upload_table(query, table, *, what="upload table"):
+def upload_table(
+    query: Query, table: Table | str | os.PathLike[str], *, what: str = "upload table"
+) -> Table:
     """The table ``query`` uploads, from a catalogue holding its columns.
 
     Parameters
@@ -606,7 +625,7 @@ def upload_table(query, table, *, what="upload table"):
     return result
 
 
-def describe(query):
+def describe(query: Query) -> str:
     """``query`` as ADQL text to paste into a TAP client, its facts in ``--`` comments.
 
     Examples
@@ -643,7 +662,16 @@ def _pyvo_service(url):
     return pyvo.dal.TAPService(url)
 
 
-def fetch(preset, out, *, inputs=None, upload=None, overwrite=False, service=None, **options):
+def fetch(
+    preset: str,
+    out: str | os.PathLike[str],
+    *,
+    inputs: Sequence[str] | None = None,
+    upload: str | os.PathLike[str] | Table | None = None,
+    overwrite: bool = False,
+    service: Callable[[str], Any] | None = None,
+    **options: Any,
+) -> dict[str, Path]:
     """Run a preset's queries and write their results whole into ``out``.
 
     The network path is thin on purpose (it cannot be tested here without the
@@ -743,7 +771,9 @@ def fetch(preset, out, *, inputs=None, upload=None, overwrite=False, service=Non
     return paths
 
 
-def toml_snippet(preset, paths, sample=None):
+def toml_snippet(
+    preset: str, paths: Mapping[str, str | os.PathLike[str]], sample: str | None = None
+) -> str:
     """The ``[samples.NAME]`` tables of a run's TOML naming ``paths``.
 
     Parameters

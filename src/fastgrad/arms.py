@@ -20,9 +20,18 @@ R0 / R0_model, so the arms sit where the model puts them relative to the Sun
 in an analysis frame with another R0 (fastgrad's choice, docs/method.md section 6).
 """
 
+from __future__ import annotations
+
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
 
 __all__ = ["ARM_MODELS", "ArmCurve", "arm_names", "arm_parameters", "arm_radius", "arm_curve"]
 
@@ -126,7 +135,7 @@ def _model(model):
     return ARM_MODELS[key]
 
 
-def arm_names(model="reid2014"):
+def arm_names(model: str = "reid2014") -> list[str]:
     """Names of the arms of ``model`` ("reid2014" or "reid2019").
 
     Examples
@@ -140,7 +149,7 @@ def arm_names(model="reid2014"):
     return list(_model(model)["arms"])
 
 
-def arm_parameters(name, model="reid2014"):
+def arm_parameters(name: str, model: str = "reid2014") -> dict[str, Any]:
     """One arm's parameters (a copy): ``R_ref`` (kpc), ``beta_ref`` (deg),
     ``pitch_lt``, ``pitch_gt`` (deg, below/above beta_ref), ``width`` (kpc),
     ``beta_min``, ``beta_max`` (deg) and the model's ``R0`` (kpc).  Names
@@ -172,7 +181,9 @@ def _scale(params, R0):
     return R0 / params["R0"]
 
 
-def arm_radius(beta, name, model="reid2014", R0=None):
+def arm_radius(
+    beta: npt.ArrayLike, name: str, model: str = "reid2014", R0: float | None = None
+) -> np.ndarray:
     """Radius of an arm's centre line at azimuth ``beta`` (rad), kpc.
 
     ``ln(R / R_ref) = -(beta - beta_ref) tan(psi)``, psi = pitch_lt for
@@ -200,7 +211,14 @@ def arm_radius(beta, name, model="reid2014", R0=None):
     return _scale(p, R0) * p["R_ref"] * np.exp(-(beta - beta_ref) * tan_psi)
 
 
-def arm_curve(name, model="reid2014", n=200, R0=None, *, offset=0.0):
+def arm_curve(
+    name: str,
+    model: str = "reid2014",
+    n: int = 200,
+    R0: float | None = None,
+    *,
+    offset: float = 0.0,
+) -> ArmCurve:
     """Points along an arm over its azimuth range.
 
     Parameters

@@ -22,7 +22,10 @@ two-pointer sweep, OpenMP over blocks of sorted stars.  A brute-force mean is
 O(N^2): ~3,000 s for the paper's ~850,000 Gaia giants.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -32,6 +35,12 @@ from . import paper
 from ._kernels import core as _core
 from ._threads import effective_n_threads, threads_for
 from ._validation import as_count, as_float_array, as_scalar, check_lengths, raise_bad_rows
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+
 
 __all__ = [
     "phi_edges",
@@ -108,7 +117,14 @@ def _min_count(min_count, name="min_count"):
 # --------------------------------------------------------------------------
 # annulus means
 # --------------------------------------------------------------------------
-def annulus_mean(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=None, n_threads=None):
+def annulus_mean(
+    R: npt.ArrayLike,
+    values: npt.ArrayLike,
+    half_width: float | u.Quantity = DEFAULT_HALF_WIDTH,
+    *,
+    weights: npt.ArrayLike | None = None,
+    n_threads: int | None = None,
+) -> np.ndarray:
     """Mean of ``values`` over the stars at the same radius, for every star.
 
     For star i, the (weighted) mean of ``values[j]`` over all stars j with
@@ -198,7 +214,14 @@ def annulus_mean(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=None, n_th
     return _with_unit(out, unit)
 
 
-def azimuthal_deviation(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=None, n_threads=None):
+def azimuthal_deviation(
+    R: npt.ArrayLike,
+    values: npt.ArrayLike,
+    half_width: float | u.Quantity = DEFAULT_HALF_WIDTH,
+    *,
+    weights: npt.ArrayLike | None = None,
+    n_threads: int | None = None,
+) -> np.ndarray:
     """Deviation of each star from the mean of its annulus.
 
     ``delta_i = values_i - annulus_mean(R, values, half_width)_i``: the
@@ -232,7 +255,7 @@ def azimuthal_deviation(R, values, half_width=DEFAULT_HALF_WIDTH, *, weights=Non
 # --------------------------------------------------------------------------
 # azimuth profiles
 # --------------------------------------------------------------------------
-def phi_edges(bins):
+def phi_edges(bins: int | npt.ArrayLike | None) -> np.ndarray:
     """Azimuth bin edges (rad) from ``bins``: None (2-degree bins over
     [-pi, pi]), an int count of equal bins, or increasing edges (a Quantity
     in any angle unit).
@@ -258,7 +281,13 @@ def phi_edges(bins):
     return edges
 
 
-def azimuthal_profile(phi, delta, *, bins=None, min_count=DEFAULT_PROFILE_MIN_COUNT):
+def azimuthal_profile(
+    phi: npt.ArrayLike,
+    delta: npt.ArrayLike,
+    *,
+    bins: int | npt.ArrayLike | None = None,
+    min_count: int = DEFAULT_PROFILE_MIN_COUNT,
+) -> Table:
     """Mean deviation and its standard error in bins of azimuth.
 
     Parameters
@@ -365,8 +394,14 @@ def _profile_table(phi, d, unit, edges, min_count):
 
 
 def azimuthal_profiles(
-    R, phi, delta, rings=DEFAULT_RINGS, *, bins=None, min_count=DEFAULT_PROFILE_MIN_COUNT
-):
+    R: npt.ArrayLike,
+    phi: npt.ArrayLike,
+    delta: npt.ArrayLike,
+    rings: Sequence[tuple[float, float]] = DEFAULT_RINGS,
+    *,
+    bins: int | npt.ArrayLike | None = None,
+    min_count: int = DEFAULT_PROFILE_MIN_COUNT,
+) -> dict[tuple[float, float], Table]:
     """:func:`azimuthal_profile` in rings of radius (the paper's Fig. 6).
 
     Parameters
@@ -530,16 +565,16 @@ class ResidualMap:
         )
 
     @property
-    def extent(self):
+    def extent(self) -> tuple[float, float, float, float]:
         """(x_min, x_max, y_min, y_max), kpc, as ``imshow`` takes it."""
         return (self.x_edges[0], self.x_edges[-1], self.y_edges[0], self.y_edges[-1])
 
     @property
-    def x_centers(self):
+    def x_centers(self) -> np.ndarray:
         return 0.5 * (self.x_edges[:-1] + self.x_edges[1:])
 
     @property
-    def y_centers(self):
+    def y_centers(self) -> np.ndarray:
         return 0.5 * (self.y_edges[:-1] + self.y_edges[1:])
 
 
@@ -590,7 +625,9 @@ def _length(value):
         return None
 
 
-def xy_extent(x, y, extent):
+def xy_extent(
+    x: np.ndarray, y: np.ndarray, extent: Sequence[float] | None
+) -> tuple[float, float, float, float]:
     """The binning limits (x_min, x_max, y_min, y_max) of an X-Y map, kpc.
 
     ``extent`` None: the data's range (a degenerate one widened to 1 kpc);
@@ -627,7 +664,13 @@ def xy_extent(x, y, extent):
     return x0, x1, y0, y1
 
 
-def map_inputs(x, y, observed, predicted, sign):
+def map_inputs(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    observed: npt.ArrayLike,
+    predicted: npt.ArrayLike,
+    sign: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Checked float arrays ``(x, y, observed, predicted)`` (x, y in kpc) for a
     residual map or its figure: equal lengths, non-empty, finite, and a known
     ``sign`` (:data:`RESIDUAL_SIGNS`); ValueError naming the argument.
@@ -656,19 +699,19 @@ def map_inputs(x, y, observed, predicted, sign):
 
 
 def residual_map(
-    x,
-    y,
-    observed,
-    predicted,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    observed: npt.ArrayLike,
+    predicted: npt.ArrayLike,
     *,
-    gridsize=50,
-    extent=None,
-    min_count=DEFAULT_MAP_MIN_COUNT,
-    sign="observed-model",
-    n_permutations=None,
-    seed=None,
-    n_threads=None,
-):
+    gridsize: int | tuple[int, int] = 50,
+    extent: Sequence[float] | None = None,
+    min_count: int = DEFAULT_MAP_MIN_COUNT,
+    sign: str = "observed-model",
+    n_permutations: int | None = None,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    n_threads: int | None = None,
+) -> ResidualMap:
     """Median observed, model and residual values on a regular X-Y grid.
 
     The arrays behind the paper's Figs. 5 and 8 (which draw them as hexbins:

@@ -21,10 +21,13 @@ own results are written to a folder inside the staging folder, read back and
 removed: they are never shipped.
 """
 
+from __future__ import annotations
+
 import copy
 import os
 import shutil
 import time
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -37,6 +40,11 @@ from .errors import ConfigError, OutputError
 from .pipeline import RunResult, load_config, run, sample_plan
 from .pipeline.progress import Progress
 from .validation import BIAS_P_VALUE, COVERAGE_LEVELS, calibration_table
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
 
 __all__ = ["calibrate", "realisation_seeds", "realisation_pulls", "OUTPUT_NAMES"]
 
@@ -51,7 +59,7 @@ _QUANTITIES = {
 }
 
 
-def realisation_seeds(seed, realisations):
+def realisation_seeds(seed: int | None, realisations: int) -> list[int]:
     """The ``synthetic.seed`` of each realisation: K independent streams.
 
     ``numpy.random.SeedSequence(seed).spawn(K)``, each child's first 64-bit
@@ -75,7 +83,9 @@ def realisation_seeds(seed, realisations):
     return [int(c.generate_state(1, np.uint64)[0]) >> 1 for c in children]
 
 
-def realisation_pulls(summary):
+def realisation_pulls(
+    summary: Mapping[str, Any],
+) -> dict[tuple[Any, ...], dict[str, Any]]:
     """One realisation's pulls, from its ``summary`` (a pipeline run on
     synthetic catalogues).
 
@@ -137,15 +147,15 @@ def realisation_pulls(summary):
 
 
 def calibrate(
-    config=None,
-    realisations=20,
+    config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    realisations: int = 20,
     *,
-    seed=None,
-    out="fastgrad-calibration",
-    n_threads=None,
-    verbose=True,
-    overwrite=False,
-):
+    seed: int | None = None,
+    out: str | os.PathLike[str] = "fastgrad-calibration",
+    n_threads: int | None = None,
+    verbose: bool = True,
+    overwrite: bool = False,
+) -> RunResult:
     """Run K mock realisations of ``config`` and measure each entry's pulls.
 
     Parameters

@@ -9,9 +9,16 @@ with its traceback); 2 bad command line or configuration; 3 bad input data
 can be (the configuration, the input paths and the output folder).
 """
 
+from __future__ import annotations
+
 import argparse
 import signal
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 
 __all__ = ["main", "EXIT_CONFIG", "EXIT_INPUT", "EXIT_OUTPUT"]
 
@@ -156,7 +163,7 @@ def _one_line(exc):
     return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
-def main(args=None):
+def main(args: Sequence[str] | None = None) -> int:
     """Entry point of the ``fastgrad`` console script; returns the exit code."""
     ns = _parser().parse_args(args)
     if ns.command == "query":

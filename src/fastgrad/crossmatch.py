@@ -9,6 +9,10 @@ A survey observes many stars more than once: :func:`crossmatch` with
 its own counted step of the cut report.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 from astropy.table import Column, Table, hstack
@@ -18,21 +22,27 @@ from ._validation import as_float_array, as_scalar, as_table
 from .cuts import report_table
 from .schema import MissingColumnsError, column_values, reject_rows, source_label
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+
+
 __all__ = ["crossmatch", "best_per_source", "BEST_PER_SOURCE_STEP"]
 
 
 def crossmatch(
-    left,
-    right,
-    radius=paper.CROSSMATCH_RADIUS_ARCSEC * u.arcsec,
+    left: Table | pd.DataFrame,
+    right: Table | pd.DataFrame,
+    radius: u.Quantity | float = paper.CROSSMATCH_RADIUS_ARCSEC * u.arcsec,
     *,
-    left_coords=("ra", "dec"),
-    right_coords=("ra", "dec"),
-    suffixes=("_1", "_2"),
-    separation_column="separation",
-    return_indices=False,
-    one_to_one=True,
-):
+    left_coords: Sequence[str] = ("ra", "dec"),
+    right_coords: Sequence[str] = ("ra", "dec"),
+    suffixes: tuple[str, str] = ("_1", "_2"),
+    separation_column: str = "separation",
+    return_indices: bool = False,
+    one_to_one: bool = True,
+) -> Table | tuple[Table, np.ndarray, np.ndarray]:
     """Positional match of two catalogues (the paper's 2" match).
 
     For every row of ``left`` the nearest row of ``right`` is found with
@@ -200,7 +210,13 @@ def _radec(table, names, which):
 BEST_PER_SOURCE_STEP = "best_spectrum_per_source"
 
 
-def best_per_source(table, key="source_id", snr="snr", *, tiebreak="separation"):
+def best_per_source(
+    table: Table | pd.DataFrame,
+    key: str = "source_id",
+    snr: str = "snr",
+    *,
+    tiebreak: str | None = "separation",
+) -> tuple[Table, Table]:
     """Keep one row per ``key`` value: the spectrum with the highest SNR.
 
     Repeat spectra of one star matched to the same Gaia source (a

@@ -23,11 +23,14 @@ naming the column, the cut, and how to map the column or switch the cut off
 (``.missing`` and ``.cut`` say which).
 """
 
+from __future__ import annotations
+
 import functools
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -37,6 +40,13 @@ from . import gspspec, paper
 from ._validation import as_scalar, as_table, is_dataframe
 from .errors import InputError
 from .schema import MissingColumnsError, column_values, reject_rows, source_label
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    import pandas as pd
+
 
 __all__ = [
     "Cut",
@@ -66,7 +76,7 @@ REPORT_COLUMNS = (
 )
 
 
-def report_table(rows):
+def report_table(rows: Sequence[Mapping[str, Any]]) -> Table:
     """A cut report (columns :data:`REPORT_COLUMNS`, counts as int64) from
     dicts holding those keys, e.g. to add a step that is not a :class:`Cut`
     (:func:`fastgrad.crossmatch.best_per_source`) to :func:`apply_cuts`' report.
@@ -146,7 +156,7 @@ class Cut:
     params: Mapping = field(default_factory=dict)
     units: Mapping = field(default_factory=dict)
 
-    def keep(self, table, **params):
+    def keep(self, table: Table | pd.DataFrame, **params: Any) -> np.ndarray:
         """Boolean mask of the rows this cut keeps (``params`` override the defaults)."""
         params = _checked_params(self, params, f"cut {self.name!r}: parameter")
         if is_dataframe(table):
@@ -159,7 +169,7 @@ class Cut:
             )
         return mask
 
-    def with_params(self, **params):
+    def with_params(self, **params: Any) -> Cut:
         """A copy with other default thresholds."""
         _checked_params(self, params, f"cut {self.name!r}: parameter")
         return replace(self, params=MappingProxyType({**self.params, **params}))
@@ -764,7 +774,7 @@ CUT_PRESETS = MappingProxyType(
 )
 
 
-def get_cuts(cuts):
+def get_cuts(cuts: str | Cut | Sequence[str | Cut]) -> tuple[Cut, ...]:
     """A tuple of :class:`Cut` from a preset name, a Cut, or a list mixing both.
 
     Examples
@@ -797,7 +807,7 @@ def get_cuts(cuts):
     return tuple(out)
 
 
-def cut_parameters(cuts):
+def cut_parameters(cuts: str | Cut | Sequence[str | Cut]) -> frozenset[str]:
     """The threshold names a preset (or Cut, or list of them) takes.
 
     Parameters
@@ -821,7 +831,12 @@ def cut_parameters(cuts):
     return frozenset(p for c in get_cuts(cuts) for p in c.params)
 
 
-def apply_cuts(table, cuts, *, thresholds=None):
+def apply_cuts(
+    table: Table | pd.DataFrame,
+    cuts: str | Cut | Sequence[str | Cut],
+    *,
+    thresholds: Mapping[str, Any] | None = None,
+) -> tuple[Table, Table]:
     """Apply quality cuts in order and report what each removed.
 
     Parameters
@@ -929,7 +944,13 @@ def _report_rows(counts, used):
     ]
 
 
-def evaluate_cuts(table, cuts, thresholds=None, *, what="table"):
+def evaluate_cuts(
+    table: Any,
+    cuts: str | Cut | Sequence[str | Cut],
+    thresholds: Mapping[str, Any] | None = None,
+    *,
+    what: str = "table",
+) -> tuple[np.ndarray, list[tuple[Cut, int, int, int]], list[dict[str, Any]]]:
     """The rows that survive ``cuts`` (a list of :class:`Cut`) applied in order,
     and what each removed: the counting behind :func:`apply_cuts` and the Dask
     partition filters (``table``: anything with ``colnames`` and columns).

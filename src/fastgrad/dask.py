@@ -42,6 +42,10 @@ of :data:`fastgrad.catalogs.CANONICAL_UNITS` (those of the Gaia archive and of
 kpc for ``distance``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from astropy.table import Table
@@ -65,6 +69,15 @@ from .partitions import (
 )
 from .populations import BENSBY2003, SCHOENRICH2010_SOLAR_MOTION
 from .transform import GAIA_CORRELATIONS, GALACTOCENTRIC_COLUMNS, add_galactocentric
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from astropy.coordinates import Galactocentric
+
+    from .cuts import Cut
+
 
 __all__ = [
     "DASK_EXTRA_MESSAGE",
@@ -149,18 +162,18 @@ def _gaia_name(canonical, inverse):
 
 
 def mc_galactocentric_partition(
-    df,
+    df: pd.DataFrame,
     *,
-    seed,
-    n_samples=1000,
-    frame=None,
-    columns=None,
-    correlations=False,
-    prefix="",
-    append=True,
-    nan_policy="propagate",
-    n_threads=None,
-):
+    seed: int | np.random.SeedSequence,
+    n_samples: int = 1000,
+    frame: str | Galactocentric | None = None,
+    columns: Any = None,
+    correlations: bool = False,
+    prefix: str = "",
+    append: bool = True,
+    nan_policy: str = "propagate",
+    n_threads: int | None = None,
+) -> pd.DataFrame:
     """Monte-Carlo Galactocentric coordinates of one partition's stars.
 
     The partition-level :func:`fastgrad.mc_galactocentric`: with the same
@@ -294,7 +307,9 @@ def _concat_columns(df, new):
     return out
 
 
-def mc_galactocentric_meta(like, *, prefix="", append=True, **kwargs):
+def mc_galactocentric_meta(
+    like: Any, *, prefix: str = "", append: bool = True, **kwargs: Any
+) -> pd.DataFrame:
     """The ``meta`` (empty output DataFrame) of :func:`mc_galactocentric_partition`.
 
     Parameters
@@ -315,18 +330,18 @@ def mc_galactocentric_meta(like, *, prefix="", append=True, **kwargs):
 
 
 def mc_galactocentric(
-    collection,
+    collection: Any,
     *,
-    seed,
-    n_samples=1000,
-    frame=None,
-    columns=None,
-    correlations=False,
-    prefix="",
-    append=True,
-    nan_policy="propagate",
-    n_threads=None,
-):
+    seed: int | np.random.SeedSequence,
+    n_samples: int = 1000,
+    frame: str | Galactocentric | None = None,
+    columns: Any = None,
+    correlations: bool = False,
+    prefix: str = "",
+    append: bool = True,
+    nan_policy: str = "propagate",
+    n_threads: int | None = None,
+) -> Any:
     """:func:`mc_galactocentric_partition` mapped over a collection (lazy).
 
     Parameters
@@ -379,7 +394,12 @@ def _evaluate_cuts(df, cuts, thresholds):
     return alive, counts
 
 
-def quality_cuts_partition(df, cuts, *, thresholds=None):
+def quality_cuts_partition(
+    df: pd.DataFrame,
+    cuts: str | Cut | Sequence[str | Cut],
+    *,
+    thresholds: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
     """The rows of a partition that pass quality cuts (a partition filter).
 
     Parameters
@@ -408,7 +428,12 @@ def quality_cuts_partition(df, cuts, *, thresholds=None):
 _COUNT_COLUMNS = ("cut_index", "cut", "n_before", "n_removed", "n_after", "n_nonfinite")
 
 
-def quality_cut_counts_partition(df, cuts, *, thresholds=None):
+def quality_cut_counts_partition(
+    df: pd.DataFrame,
+    cuts: str | Cut | Sequence[str | Cut],
+    *,
+    thresholds: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
     """Per-cut counts of one partition, to be summed by :func:`cut_report`.
 
     Parameters
@@ -438,7 +463,7 @@ def quality_cut_counts_partition(df, cuts, *, thresholds=None):
     )
 
 
-def quality_cut_counts_meta():
+def quality_cut_counts_meta() -> pd.DataFrame:
     """The ``meta`` of :func:`quality_cut_counts_partition` (its columns, no rows)."""
     return pd.DataFrame(
         {
@@ -449,7 +474,7 @@ def quality_cut_counts_meta():
     )
 
 
-def cut_report(counts, cuts=None):
+def cut_report(counts: Any, cuts: str | Cut | Sequence[str | Cut] | None = None) -> Table:
     """Sum per-partition cut counts into :func:`fastgrad.apply_cuts`' report.
 
     Parameters
@@ -497,7 +522,12 @@ def cut_report(counts, cuts=None):
     return report
 
 
-def quality_cuts(collection, cuts, *, thresholds=None):
+def quality_cuts(
+    collection: Any,
+    cuts: str | Cut | Sequence[str | Cut],
+    *,
+    thresholds: Mapping[str, Any] | None = None,
+) -> tuple[Any, Any]:
     """Quality cuts over a collection: the kept rows and the per-partition counts (lazy).
 
     Parameters
@@ -537,16 +567,16 @@ def quality_cuts(collection, cuts, *, thresholds=None):
 
 
 def kinematic_probabilities_partition(
-    df,
+    df: pd.DataFrame,
     *,
-    frame=None,
-    solar_motion=SCHOENRICH2010_SOLAR_MOTION,
-    populations=BENSBY2003,
-    kinematics="local",
-    columns=None,
-    prefix="",
-    append=True,
-):
+    frame: str | Galactocentric | None = None,
+    solar_motion: Any = SCHOENRICH2010_SOLAR_MOTION,
+    populations: Any = BENSBY2003,
+    kinematics: str = "local",
+    columns: Any = None,
+    prefix: str = "",
+    append: bool = True,
+) -> pd.DataFrame:
     """Thin/thick-disk/halo probabilities of one partition's stars.
 
     The partition-level :func:`fastgrad.kinematic_probabilities`
@@ -606,13 +636,13 @@ def kinematic_probabilities_partition(
     return _concat_columns(df, result)
 
 
-def kinematic_probabilities_meta(like, **kwargs):
+def kinematic_probabilities_meta(like: Any, **kwargs: Any) -> pd.DataFrame:
     """The ``meta`` of :func:`kinematic_probabilities_partition` (``like``: the
     input collection or its meta; ``kwargs`` as given to the partition function)."""
     return kinematic_probabilities_partition(meta_of(like), **kwargs)
 
 
-def kinematic_probabilities(collection, **kwargs):
+def kinematic_probabilities(collection: Any, **kwargs: Any) -> Any:
     """:func:`kinematic_probabilities_partition` mapped over a collection (lazy);
     ``kwargs`` as in the partition function."""
     require_dask()
@@ -630,7 +660,9 @@ def kinematic_probabilities(collection, **kwargs):
 FIT_COLUMNS = ("R", "R_err", "absz", "z_err", "feh", "feh_err")
 
 
-def fit_columns_partition(df, *, columns=None, key=None):
+def fit_columns_partition(
+    df: pd.DataFrame, *, columns: Any = None, key: str | None = None
+) -> pd.DataFrame:
     """The few columns the binned fits need, from one partition.
 
     Parameters
@@ -659,7 +691,7 @@ def fit_columns_partition(df, *, columns=None, key=None):
     return out
 
 
-def fit_columns(collection, *, columns=None, key=None):
+def fit_columns(collection: Any, *, columns: Any = None, key: str | None = None) -> pd.DataFrame:
     """Reduce a collection to the columns of the binned fits and compute it.
 
     Parameters

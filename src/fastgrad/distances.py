@@ -7,6 +7,10 @@ attaches ``r_med_geo, r_lo_geo, r_hi_geo`` (pc) to a catalogue by Gaia DR3
 formula the in-memory and the Dask steps share.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 from astropy.table import Column, Table
@@ -14,6 +18,13 @@ from astropy.table import Column, Table
 from ._validation import as_float_array, as_table, is_dataframe
 from .errors import InputError
 from .schema import MissingColumnsError, column_values, reject_rows, source_label
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+    import pandas as pd
+
 
 __all__ = [
     "join_distances",
@@ -35,13 +46,13 @@ DISTANCE_SOURCES = tuple(BJ_COLUMNS) + ("parallax", "catalog")
 
 
 def join_distances(
-    table,
-    distances,
+    table: Table | pd.DataFrame,
+    distances: Table | pd.DataFrame,
     *,
-    key="source_id",
-    columns=("r_med_geo", "r_lo_geo", "r_hi_geo"),
-    join_type="inner",
-):
+    key: str = "source_id",
+    columns: Sequence[str] = ("r_med_geo", "r_lo_geo", "r_hi_geo"),
+    join_type: str = "inner",
+) -> Table:
     """Attach Bailer-Jones distances to ``table`` by ``source_id``.
 
     Parameters
@@ -213,7 +224,9 @@ def _join_keys(table, distances, key):
     )
 
 
-def add_distances(table, *, source="bailer_jones_geo", copy=True):
+def add_distances(
+    table: Table | pd.DataFrame, *, source: str = "bailer_jones_geo", copy: bool = True
+) -> Table:
     """Distances and their errors (kpc), from the source a sample names.
 
     ``source`` (docs/method.md section 2):
@@ -346,7 +359,13 @@ def add_distances(table, *, source="bailer_jones_geo", copy=True):
     return out
 
 
-def bailer_jones_distances(r_med, r_lo, r_hi, *, where="bailer_jones_distances"):
+def bailer_jones_distances(
+    r_med: npt.ArrayLike,
+    r_lo: npt.ArrayLike,
+    r_hi: npt.ArrayLike,
+    *,
+    where: str = "bailer_jones_distances",
+) -> tuple[np.ndarray, np.ndarray]:
     """Distance and its error (kpc) from Bailer-Jones percentiles (pc arrays).
 
     ``distance = r_med / 1000``, ``distance_error = (r_hi - r_lo) / 2000``

@@ -18,10 +18,20 @@ bits on either engine, whatever the partitioning.  No step has a Dask twin:
 same adapter.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.table import MaskedColumn, Table, vstack
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any
+
+    import pandas as pd
+
 
 __all__ = [
     "LocalEngine",
@@ -38,7 +48,7 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 
-def column_info(table):
+def column_info(table: Table) -> dict[str, dict[str, Any]]:
     """``{name: {"unit": ..., "description": ...}}`` of a Table's columns: what
     a pandas frame loses and :func:`frame_to_table` puts back."""
     return {
@@ -50,7 +60,7 @@ def column_info(table):
     }
 
 
-def table_to_frame(table, index=None):
+def table_to_frame(table: Table, index: Any = None) -> pd.DataFrame:
     """An astropy Table as a pandas DataFrame of bare numbers (no copy where it can).
 
     Units are dropped (keep them with :func:`column_info`); masked float
@@ -87,7 +97,7 @@ def table_to_frame(table, index=None):
     return pd.DataFrame(data, index=index)
 
 
-def frame_to_table(df, info=None):
+def frame_to_table(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]] | None = None) -> Table:
     """A pandas DataFrame (one partition) as an astropy Table.
 
     Numeric columns come out as numpy arrays: floats as float64 with missing
@@ -125,7 +135,12 @@ def frame_to_table(df, info=None):
     return table
 
 
-def apply_step(df, step, info, kwargs):
+def apply_step(
+    df: pd.DataFrame,
+    step: Callable[..., Table],
+    info: Mapping[str, Mapping[str, Any]] | None,
+    kwargs: Mapping[str, Any],
+) -> pd.DataFrame:
     """``step`` (``Table -> Table``) on one pandas partition: the partition
     through :func:`frame_to_table` (with ``info``'s units), the step's table
     back through :func:`table_to_frame` on the partition's index."""
@@ -156,11 +171,23 @@ class LocalEngine:
         ``label``.  The steps are row-wise, so the chunking changes no number.
     """
 
-    def __init__(self, n_threads=None, chunks=None):
+    def __init__(
+        self,
+        n_threads: int | None = None,
+        chunks: Callable[[int, str], Iterable[tuple[int, int]]] | None = None,
+    ) -> None:
         self.n_threads = n_threads
         self._chunks = chunks
 
-    def map(self, step, table, *, columns=None, label=None, **kwargs):
+    def map(
+        self,
+        step: Callable[..., Table],
+        table: Table,
+        *,
+        columns: Sequence[str] | None = None,
+        label: str | None = None,
+        **kwargs: Any,
+    ) -> Table:
         """``step(table[columns], **kwargs)``: the step's output Table.
 
         Parameters
@@ -182,7 +209,7 @@ class LocalEngine:
         outs = [step(t[lo:hi], **kwargs) for lo, hi in ranges]
         return outs[0] if len(outs) == 1 else vstack(outs, metadata_conflicts="silent")
 
-    def close(self):
+    def close(self) -> None:
         """Nothing to release (the engines share one interface)."""
 
     def __enter__(self):
@@ -213,7 +240,14 @@ class DaskEngine:
 
     n_threads = None
 
-    def __init__(self, scheduler=None, *, n_workers=None, partitions=None, client=None):
+    def __init__(
+        self,
+        scheduler: str | None = None,
+        *,
+        n_workers: int | None = None,
+        partitions: int | None = None,
+        client: Any = None,
+    ) -> None:
         from .partitions import require_dask
 
         require_dask()
@@ -234,7 +268,15 @@ class DaskEngine:
         workers = len(self.client.scheduler_info().get("workers", {})) or 1
         self.partitions = partitions or 4 * workers
 
-    def map(self, step, table, *, columns=None, label=None, **kwargs):
+    def map(
+        self,
+        step: Callable[..., Table],
+        table: Table,
+        *,
+        columns: Sequence[str] | None = None,
+        label: str | None = None,
+        **kwargs: Any,
+    ) -> Table:
         """The output of ``step`` on each partition of ``table[columns]``,
         gathered in row order into one Table (units and descriptions as the
         step gives them; ``label`` is accepted for :class:`LocalEngine`'s
@@ -253,7 +295,7 @@ class DaskEngine:
         result.meta.update(empty.meta)
         return result
 
-    def close(self):
+    def close(self) -> None:
         """Close the client and the cluster this engine started."""
         if self._own_client:
             self.client.close()

@@ -7,7 +7,10 @@ hard-code a frame: their constants are derived from an astropy
 ``Galactocentric`` instance by transforming reference points through astropy.
 """
 
+from __future__ import annotations
+
 import functools
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -20,6 +23,10 @@ from astropy.coordinates import (
 )
 
 from . import paper
+
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["paper_frame", "get_frame", "frame_constants", "frame_metadata", "FRAME_PRESETS"]
 
@@ -37,7 +44,7 @@ FRAME_PRESETS = {
 PM_TO_KMS = (1 * u.mas / u.yr * u.kpc).to_value(u.km / u.s, u.dimensionless_angles())
 
 
-def paper_frame():
+def paper_frame() -> Galactocentric:
     """The Galactocentric frame of Hawkins (2023), preset ``"hawkins2023"``.
 
     Returns
@@ -59,7 +66,7 @@ def paper_frame():
     return Galactocentric(**FRAME_PRESETS["hawkins2023"])
 
 
-def get_frame(frame=None):
+def get_frame(frame: str | Galactocentric | None = None) -> Galactocentric:
     """A ``Galactocentric`` instance from ``None`` (the paper's), a preset name
     (``"hawkins2023"`` or one of astropy's: ``"pre-v4.0"``, ``"v4.0"``,
     ``"latest"``) or a ``Galactocentric`` instance (returned as is).
@@ -92,7 +99,9 @@ def get_frame(frame=None):
     )
 
 
-def frame_constants(frame=None):
+def frame_constants(
+    frame: str | Galactocentric | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The affine map ICRS -> ``frame`` as the kernels use it.
 
     Astropy's transform is x_gc = A x_icrs + t and v_gc = A v_icrs + v. A, t and
@@ -161,7 +170,7 @@ def _frame_constants_cached(key):
     return np.ascontiguousarray(A), t, v
 
 
-def frame_metadata(frame=None):
+def frame_metadata(frame: str | Galactocentric | None = None) -> dict[str, Any]:
     """A JSON-friendly description of ``frame`` for output metadata.
 
     Examples

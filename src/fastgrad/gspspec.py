@@ -26,10 +26,20 @@ Sources, and what could be checked when this was written:
   logg and uncertainty cuts); not checked against the paper's own table.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 
 from ._validation import as_float_array, check_lengths
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+
 
 __all__ = [
     "MH_LOGG_COEFFICIENTS",
@@ -103,8 +113,13 @@ _OUTSIDE = ("nan", "clip", "extrapolate")
 
 
 def calibrate_mh(
-    mh, logg, *, outside="nan", coefficients=MH_LOGG_COEFFICIENTS, logg_range=MH_LOGG_RANGE
-):
+    mh: npt.ArrayLike,
+    logg: npt.ArrayLike,
+    *,
+    outside: str = "nan",
+    coefficients: Sequence[float] = MH_LOGG_COEFFICIENTS,
+    logg_range: tuple[float, float] = MH_LOGG_RANGE,
+) -> np.ndarray:
     """GSP-Spec [M/H] calibrated in logg (Recio-Blanco et al. 2023).
 
     ``[M/H]_cal = [M/H] + sum_k p_k logg^k`` with ``logg`` the *uncalibrated*
@@ -159,7 +174,7 @@ def calibrate_mh(
     return out
 
 
-def flag_values(flags, names):
+def flag_values(flags: Sequence[str], names: Sequence[str]) -> np.ndarray:
     """The digits of ``flags_gspspec`` at the named characters, as numbers.
 
     Parameters

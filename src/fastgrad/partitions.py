@@ -6,10 +6,20 @@ fastgrad's canonical units (no units travel with it; see docs/dask.md), and a
 collection a ``dask.dataframe.DataFrame`` or an ``lsdb.Catalog``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from .schema import MissingColumnsError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from types import ModuleType
+    from typing import Any
+
 
 __all__ = [
     "DASK_EXTRA_MESSAGE",
@@ -27,7 +37,7 @@ __all__ = [
 DASK_EXTRA_MESSAGE = "fastgrad.dask needs the optional dependencies: pip install fastgrad[dask]"
 
 
-def require_dask():
+def require_dask() -> ModuleType:
     """``dask.dataframe``, or an ImportError naming the extra to install
     (:data:`DASK_EXTRA_MESSAGE`); for modules that run steps on Dask
     (:mod:`fastgrad.engine`)."""
@@ -39,7 +49,7 @@ def require_dask():
     return dd
 
 
-def as_dask_dataframe(collection):
+def as_dask_dataframe(collection: Any) -> Any:
     """A dask DataFrame from a dask DataFrame or an LSDB Catalog."""
     require_dask()
     if hasattr(collection, "to_dask_dataframe"):  # lsdb.Catalog (and its subclasses)
@@ -51,7 +61,7 @@ def as_dask_dataframe(collection):
     )
 
 
-def meta_of(like):
+def meta_of(like: Any) -> pd.DataFrame:
     """An empty pandas DataFrame with the columns/dtypes of ``like`` (a pandas
     or dask DataFrame or an LSDB Catalog)."""
     if isinstance(like, pd.DataFrame):
@@ -71,7 +81,7 @@ def meta_of(like):
 # ---------------------------------------------------------------------------
 
 
-def inverse_columns(columns, what="columns"):
+def inverse_columns(columns: Mapping[str, str] | None, what: str = "columns") -> dict[str, str]:
     """``{partition column: canonical name}`` -> ``{canonical name: partition column}``."""
     inverse = {}
     for column, canonical in dict(columns or {}).items():
@@ -83,12 +93,12 @@ def inverse_columns(columns, what="columns"):
     return inverse
 
 
-def float_column(df, name):
+def float_column(df: pd.DataFrame, name: str) -> np.ndarray:
     """Column ``name`` of ``df`` as contiguous float64 (missing values -> NaN)."""
     return np.ascontiguousarray(df[name].to_numpy(dtype=np.float64, na_value=np.nan))
 
 
-def require_columns(df, needed, where):
+def require_columns(df: pd.DataFrame, needed: Iterable[str], where: str) -> None:
     missing = [c for c in needed if c not in df.columns]
     if missing:
         shown = ", ".join(map(str, list(df.columns)[:40]))
@@ -100,7 +110,7 @@ def require_columns(df, needed, where):
         )
 
 
-def int_ids(df, name):
+def int_ids(df: pd.DataFrame, name: str) -> np.ndarray:
     """An id column as an integer array (the MC streams' keys)."""
     series = df[name]
     if len(series) == 0:
@@ -119,7 +129,7 @@ def int_ids(df, name):
     return values
 
 
-def located(exc, df):
+def located(exc: Exception, df: pd.DataFrame) -> Exception:
     """A ValueError from a partition, saying where the partition is."""
     where = (
         (

@@ -36,8 +36,11 @@ Sun's height (~0.2 deg for z_sun = 29 pc); the difference is below 0.4 % of
 the velocity and is ignored.
 """
 
+from __future__ import annotations
+
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -47,6 +50,14 @@ from . import paper
 from ._validation import as_float_array, as_scalar, as_table, check_lengths, is_dataframe
 from .cuts import HALO_CUT, apply_cuts
 from .frames import frame_constants, frame_metadata, get_frame
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+    import pandas as pd
+    from astropy.coordinates import Galactocentric
+
 
 __all__ = [
     "Population",
@@ -165,7 +176,7 @@ class PopulationModel:
             raise ValueError(f"population names must be unique, got {names}")
 
     @property
-    def names(self):
+    def names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.populations)
 
 
@@ -212,7 +223,14 @@ def _frame_v_sun(frame):
     return np.asarray(xyz.to_value(_KMS), dtype=np.float64)
 
 
-def lsr_velocities(vx, vy, vz, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION):
+def lsr_velocities(
+    vx: npt.ArrayLike,
+    vy: npt.ArrayLike,
+    vz: npt.ArrayLike,
+    *,
+    frame: str | Galactocentric | None = None,
+    solar_motion: u.Quantity | Sequence[float] = SCHOENRICH2010_SOLAR_MOTION,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Heliocentric velocities relative to the LSR from Galactocentric ones
     (``kinematics="heliocentric"``; docs/method.md section 4).
 
@@ -260,7 +278,16 @@ def lsr_velocities(vx, vy, vz, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_
     return vx - v_sun[0] + pec[0], vy - v_sun[1] + pec[1], vz - v_sun[2] + pec[2]
 
 
-def local_lsr_velocities(x, y, vx, vy, vz, *, frame=None, solar_motion=SCHOENRICH2010_SOLAR_MOTION):
+def local_lsr_velocities(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    vx: npt.ArrayLike,
+    vy: npt.ArrayLike,
+    vz: npt.ArrayLike,
+    *,
+    frame: str | Galactocentric | None = None,
+    solar_motion: u.Quantity | Sequence[float] = SCHOENRICH2010_SOLAR_MOTION,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Velocities relative to the LSR at each star's own position.
 
     docs/method.md section 4. The LSR's velocity at the Sun, the frame's
@@ -329,7 +356,13 @@ def _lsr_at_sun(frame, solar_motion):
     return (-(cos * lsr[0] + sin * lsr[1]), sin * lsr[0] - cos * lsr[1], float(lsr[2]))
 
 
-def uvw_probabilities(U, V, W, *, populations=BENSBY2003):
+def uvw_probabilities(
+    U: npt.ArrayLike,
+    V: npt.ArrayLike,
+    W: npt.ArrayLike,
+    *,
+    populations: PopulationModel | Sequence[Population] = BENSBY2003,
+) -> Table:
     """Membership probabilities from velocities relative to the LSR.
 
     Parameters
@@ -426,17 +459,17 @@ def _from_table(table, frame, kinematics):
 
 
 def kinematic_probabilities(
-    vx,
-    vy=None,
-    vz=None,
+    vx: npt.ArrayLike | Table | pd.DataFrame,
+    vy: npt.ArrayLike | None = None,
+    vz: npt.ArrayLike | None = None,
     *,
-    x=None,
-    y=None,
-    frame=None,
-    solar_motion=SCHOENRICH2010_SOLAR_MOTION,
-    populations=BENSBY2003,
-    kinematics="local",
-):
+    x: npt.ArrayLike | None = None,
+    y: npt.ArrayLike | None = None,
+    frame: str | Galactocentric | None = None,
+    solar_motion: u.Quantity | Sequence[float] = SCHOENRICH2010_SOLAR_MOTION,
+    populations: PopulationModel | Sequence[Population] = BENSBY2003,
+    kinematics: str = "local",
+) -> Table:
     """Thin/thick-disk and halo probabilities from Galactocentric coordinates.
 
     docs/method.md section 4: U, V, W relative to the LSR and the Bensby et
@@ -539,14 +572,14 @@ def kinematic_probabilities(
 
 
 def add_kinematic_probabilities(
-    table,
+    table: Table | pd.DataFrame,
     *,
-    frame=None,
-    solar_motion=SCHOENRICH2010_SOLAR_MOTION,
-    populations=BENSBY2003,
-    kinematics="local",
-    copy=True,
-):
+    frame: str | Galactocentric | None = None,
+    solar_motion: u.Quantity | Sequence[float] = SCHOENRICH2010_SOLAR_MOTION,
+    populations: PopulationModel | Sequence[Population] = BENSBY2003,
+    kinematics: str = "local",
+    copy: bool = True,
+) -> Table:
     """Add ``U, V, W`` and ``p_<population>`` columns to a table of Galactocentric coordinates.
 
     Parameters
@@ -622,14 +655,14 @@ def _frame_from_meta(meta):
 
 
 def halo_cut(
-    table,
-    p_max=paper.P_HALO_MAX,
+    table: Table | pd.DataFrame,
+    p_max: float = paper.P_HALO_MAX,
     *,
-    frame=None,
-    solar_motion=SCHOENRICH2010_SOLAR_MOTION,
-    populations=BENSBY2003,
-    kinematics="local",
-):
+    frame: str | Galactocentric | None = None,
+    solar_motion: u.Quantity | Sequence[float] = SCHOENRICH2010_SOLAR_MOTION,
+    populations: PopulationModel | Sequence[Population] = BENSBY2003,
+    kinematics: str = "local",
+) -> tuple[Table, Table]:
     """Drop probable halo stars: keep ``p_halo < p_max`` (the paper: 1 %).
 
     Parameters

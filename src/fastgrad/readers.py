@@ -9,6 +9,8 @@ file, a CSV row with the wrong number of fields, an identifier float64 cannot
 hold) is a :class:`fastgrad.errors.InputError` naming the file, column and rows.
 """
 
+from __future__ import annotations
+
 import csv
 import errno
 import gzip
@@ -16,6 +18,7 @@ import numbers
 import os
 import warnings
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -33,6 +36,12 @@ from .schema import (
     MissingColumnsError,
     reject_rows,
 )
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import pandas as pd
+
 
 __all__ = ["read_catalog", "standardize_columns"]
 
@@ -61,8 +70,15 @@ _UNIT_FIXES = {
 
 
 def read_catalog(
-    path, kind=None, columns=None, *, format=None, keep="all", allow_empty=False, **read_kwargs
-):
+    path: str | os.PathLike[str],
+    kind: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    *,
+    format: str | None = None,
+    keep: str = "all",
+    allow_empty: bool = False,
+    **read_kwargs: Any,
+) -> Table:
     """Read a catalogue file into an astropy Table with canonical names and units.
 
     Parameters
@@ -378,7 +394,14 @@ def _csv_field_counts(path, sep, read_kwargs):
     return bad, first
 
 
-def standardize_columns(table, kind=None, columns=None, *, source=None, keep="all"):
+def standardize_columns(
+    table: Table | pd.DataFrame,
+    kind: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    *,
+    source: str | None = None,
+    keep: str = "all",
+) -> Table:
     """Rename and re-unit an in-memory table as :func:`read_catalog` does.
 
     Parameters

@@ -23,14 +23,21 @@ everything the pipeline needs to know about one survey sample:
 (a preset plus overrides, or every field given), checking every key.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from . import paper
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = [
     "SampleSpec",
@@ -145,12 +152,12 @@ class SampleSpec:
     unconfirmed: str = ""
 
     @property
-    def primary(self):
+    def primary(self) -> str:
         """The name of the primary input (the first)."""
         return next(iter(self.inputs))
 
     @property
-    def cut_presets(self):
+    def cut_presets(self) -> tuple[str, ...]:
         """Every cut preset the sample applies, in order."""
         return tuple(self.cuts_before) + tuple(self.cuts_after)
 
@@ -282,7 +289,7 @@ _FIELDS = (
 SAMPLE_KEYS = ("preset", "inputs", "columns", "cuts") + _FIELDS
 
 
-def metallicity_error_recipe(recipe):
+def metallicity_error_recipe(recipe: str | float) -> tuple[str, tuple[Any, ...]]:
     """``(kind, args)`` of a metallicity error recipe: ``("column", (name,))``,
     ``("half_interval", (lo, hi))`` or ``("constant", (dex,))``; ValueError
     when it is none of them.
@@ -320,7 +327,9 @@ def metallicity_error_recipe(recipe):
     return "constant", (value,)
 
 
-def cut_switches(spec, cuts):
+def cut_switches(
+    spec: SampleSpec, cuts: Mapping[str, Any] | None
+) -> tuple[frozenset[str], dict[str, dict[str, Any]]]:
     """A sample's ``[samples.NAME.cuts]`` table, checked against its cut
     presets, as ``(off, thresholds)``: the names of the cuts switched off and
     ``{preset: {parameter: value}}``.
@@ -396,7 +405,9 @@ def cut_switches(spec, cuts):
     return frozenset(off), thresholds
 
 
-def resolve_sample(name, table):
+def resolve_sample(
+    name: str, table: Mapping[str, Any]
+) -> tuple[SampleSpec, dict[str, Any], dict[str, dict[str, str]], Any]:
     """The :class:`SampleSpec` of a ``[samples.NAME]`` table: its ``preset``
     (default: the preset called NAME, if any, or :data:`PAPER_NAMES`) with
     the table's fields over it.

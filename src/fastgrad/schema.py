@@ -28,14 +28,24 @@ these units:
   shared wording of messages about a catalogue's rows).
 """
 
+from __future__ import annotations
+
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import astropy.units as u
 
 from ._validation import as_float_array, raise_bad_rows
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+    import numpy as np
+    import numpy.typing as npt
+
 
 __all__ = [
     "CANONICAL_UNITS",
@@ -547,13 +557,13 @@ class MissingColumnsError(ValueError):
     column 'rv' is missing ('rv',) True
     """
 
-    def __init__(self, message, missing=(), cut=None):
+    def __init__(self, message: str, missing: Iterable[str] = (), cut: str | None = None) -> None:
         super().__init__(message)
         self.missing = tuple(missing)
         self.cut = cut
 
 
-def column_values(table, name, unit=None):
+def column_values(table: Any, name: str, unit: u.UnitBase | str | None = None) -> np.ndarray:
     """Column ``name`` of ``table`` as a float64 array (masked values -> NaN).
 
     Parameters
@@ -601,7 +611,7 @@ def column_values(table, name, unit=None):
     return as_float_array(name, col)
 
 
-def source_label(table):
+def source_label(table: Any) -> str:
     """``" ('file name')"`` from ``meta['catalog']['source']`` (written by the
     readers) or ``meta['name']``, for messages; ``""`` when unknown.
 
@@ -621,7 +631,7 @@ def source_label(table):
     return f" ({source!r})" if source else ""
 
 
-def reject_rows(name, mask, what, hint=""):
+def reject_rows(name: str, mask: npt.ArrayLike, what: str, hint: str = "") -> None:
     """Raise :class:`fastgrad.errors.InputError` naming ``name`` and the rows
     where ``mask`` holds (nothing when none does): bad rows of a catalogue are
     bad input data (exit code 3), not a programming error.

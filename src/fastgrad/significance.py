@@ -31,6 +31,10 @@ stream keyed by (seed, k), OpenMP over permutations; the numbers are the same
 for any thread count.  1000 permutations of 1e6 stars take a few seconds.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 
@@ -39,6 +43,12 @@ from ._kernels import core as _core
 from ._seeds import seed64
 from ._threads import threads_for
 from ._validation import as_count, as_float_array, as_scalar, check_lengths, raise_bad_rows
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import numpy.typing as npt
+
 
 __all__ = [
     "azimuthal_significance",
@@ -64,15 +74,15 @@ _TIE_RTOL = 1e-12
 
 
 def permutation_test(
-    labels,
-    values,
-    n_bins,
+    labels: npt.ArrayLike,
+    values: npt.ArrayLike,
+    n_bins: int,
     *,
-    n_permutations=DEFAULT_N_PERMUTATIONS,
-    seed=None,
-    per_bin=False,
-    n_threads=None,
-):
+    n_permutations: int = DEFAULT_N_PERMUTATIONS,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    per_bin: bool = False,
+    n_threads: int | None = None,
+) -> dict[str, Any]:
     """Permutation test of "the values do not depend on the bin".
 
     The values are permuted among the stars (equivalently, the labels), the
@@ -193,17 +203,17 @@ def _rows_in_bins(edges, x):
 
 
 def azimuthal_significance(
-    R,
-    phi,
-    delta,
-    ring=paper.RINGS[0],
+    R: npt.ArrayLike,
+    phi: npt.ArrayLike,
+    delta: npt.ArrayLike,
+    ring: tuple[float, float] = paper.RINGS[0],
     *,
-    bins=None,
-    min_count=paper.PROFILE_MIN_COUNT,
-    n_permutations=DEFAULT_N_PERMUTATIONS,
-    seed=None,
-    n_threads=None,
-):
+    bins: int | npt.ArrayLike | None = None,
+    min_count: int = paper.PROFILE_MIN_COUNT,
+    n_permutations: int = DEFAULT_N_PERMUTATIONS,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    n_threads: int | None = None,
+) -> dict[str, Any]:
     """Permutation test of "no azimuthal structure" in one ring of radius.
 
     Parameters
@@ -322,16 +332,16 @@ def _used_bins(label, values, n_bins, min_count):
 
 
 def cell_significance(
-    cell,
-    values,
-    n_cells,
+    cell: npt.ArrayLike,
+    values: npt.ArrayLike,
+    n_cells: int,
     *,
-    min_count=1,
-    n_permutations=DEFAULT_N_PERMUTATIONS,
-    seed=None,
-    alpha=MAP_FWER_LEVEL,
-    n_threads=None,
-):
+    min_count: int = 1,
+    n_permutations: int = DEFAULT_N_PERMUTATIONS,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    alpha: float = MAP_FWER_LEVEL,
+    n_threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Per-cell permutation test of the cell means of a map (docs/method.md s. 6).
 
     The values of the stars in cells with at least ``min_count`` stars are

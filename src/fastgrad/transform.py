@@ -4,9 +4,12 @@ docs/method.md section 3.  The kernels (``_core.mc_transform``) reduce each star
 draws on the fly: memory stays O(N) whatever ``n_samples``.
 """
 
+from __future__ import annotations
+
 import copy
 import functools
 import sys
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -18,6 +21,14 @@ from ._seeds import seed64
 from ._threads import threads_for
 from ._validation import as_count, as_float_array, as_table, check_lengths, raise_bad_rows
 from .frames import PM_TO_KMS, frame_constants, frame_metadata, get_frame
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import numpy.typing as npt
+    import pandas as pd
+    from astropy.coordinates import Galactocentric
+
 
 __all__ = [
     "galactocentric",
@@ -378,17 +389,17 @@ _POSITIONAL = (
 
 
 def galactocentric(
-    ra,
-    dec,
-    distance,
-    pmra,
-    pmdec,
-    radial_velocity,
+    ra: npt.ArrayLike,
+    dec: npt.ArrayLike,
+    distance: npt.ArrayLike,
+    pmra: npt.ArrayLike,
+    pmdec: npt.ArrayLike,
+    radial_velocity: npt.ArrayLike,
     *,
-    frame=None,
-    nan_policy="raise",
-    n_threads=None,
-):
+    frame: str | Galactocentric | None = None,
+    nan_policy: str = "raise",
+    n_threads: int | None = None,
+) -> Table:
     """Galactocentric positions and velocities of stars (no uncertainties).
 
     Parameters
@@ -484,27 +495,27 @@ def galactocentric(
 
 
 def mc_galactocentric(
-    ra,
-    dec,
-    distance,
-    pmra,
-    pmdec,
-    radial_velocity,
+    ra: npt.ArrayLike,
+    dec: npt.ArrayLike,
+    distance: npt.ArrayLike,
+    pmra: npt.ArrayLike,
+    pmdec: npt.ArrayLike,
+    radial_velocity: npt.ArrayLike,
     *,
-    ra_error,
-    dec_error,
-    distance_error,
-    pmra_error,
-    pmdec_error,
-    radial_velocity_error,
-    n_samples=1000,
-    frame=None,
-    seed=None,
-    correlations=None,
-    ids=None,
-    nan_policy="raise",
-    n_threads=None,
-):
+    ra_error: npt.ArrayLike,
+    dec_error: npt.ArrayLike,
+    distance_error: npt.ArrayLike,
+    pmra_error: npt.ArrayLike,
+    pmdec_error: npt.ArrayLike,
+    radial_velocity_error: npt.ArrayLike,
+    n_samples: int = 1000,
+    frame: str | Galactocentric | None = None,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    correlations: Mapping[str, npt.ArrayLike] | Table | None = None,
+    ids: npt.ArrayLike | None = None,
+    nan_policy: str = "raise",
+    n_threads: int | None = None,
+) -> Table:
     """Galactocentric coordinates with Monte-Carlo uncertainties (docs/method.md section 3).
 
     Each star's observables are drawn ``n_samples`` times from normals around
@@ -682,13 +693,13 @@ _MC_INPUTS = (
 
 
 def galactocentric_inputs(
-    colnames=(),
+    colnames: Sequence[str] = (),
     *,
-    radial_velocity="radial_velocity",
-    radial_velocity_error="radial_velocity_error",
-    correlations=None,
-    ids="source_id",
-):
+    radial_velocity: str = "radial_velocity",
+    radial_velocity_error: str = "radial_velocity_error",
+    correlations: bool | None = None,
+    ids: str | None = "source_id",
+) -> list[str]:
     """The columns :func:`add_galactocentric` reads from a table.
 
     Parameters
@@ -728,19 +739,19 @@ def galactocentric_inputs(
 
 
 def add_galactocentric(
-    table,
+    table: Table | pd.DataFrame,
     *,
-    n_samples=1000,
-    seed=None,
-    frame=None,
-    radial_velocity="radial_velocity",
-    radial_velocity_error="radial_velocity_error",
-    correlations=None,
-    ids="source_id",
-    nan_policy="raise",
-    n_threads=None,
-    copy=True,
-):
+    n_samples: int = 1000,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    frame: str | Galactocentric | None = None,
+    radial_velocity: str = "radial_velocity",
+    radial_velocity_error: str = "radial_velocity_error",
+    correlations: bool | None = None,
+    ids: str | None = "source_id",
+    nan_policy: str = "raise",
+    n_threads: int | None = None,
+    copy: bool = True,
+) -> Table:
     """Add Monte-Carlo Galactocentric coordinates to a catalogue (docs/method.md section 3).
 
     The Table -> Table form of :func:`mc_galactocentric`, the one step both

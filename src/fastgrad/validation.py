@@ -17,12 +17,23 @@ pipeline (:mod:`fastgrad.pipeline`) compares its fits with it here:
   (docs/method.md section 9).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 from astropy.table import Table, hstack
 from scipy import stats
 
 from .azimuthal import annulus_mean
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    import numpy.typing as npt
+
 
 __all__ = [
     "slope_pulls",
@@ -44,7 +55,7 @@ COVERAGE_LEVELS = {"68": (1.0, 0.682689492137086), "95": (1.96, 0.95000420970355
 BIAS_P_VALUE = 0.0026997960632601866
 
 
-def slope_pulls(table, truth_rows):
+def slope_pulls(table: Table, truth_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per fitted bin: the fitted slope, the injected one and their pull.
 
     Parameters
@@ -95,7 +106,9 @@ def slope_pulls(table, truth_rows):
     return out
 
 
-def matched_filter(R, delta, shape, half_width):
+def matched_filter(
+    R: npt.ArrayLike, delta: npt.ArrayLike, shape: npt.ArrayLike, half_width: float
+) -> tuple[float, float]:
     """Amplitude of a known pattern in azimuthal deviations (docs/method.md section 6).
 
     Least squares of ``delta = A (g - <g>) + c``, with ``g`` the pattern's
@@ -161,7 +174,9 @@ def matched_filter(R, delta, shape, half_width):
     return float(amplitude), float(np.sqrt(np.var(resid, ddof=2) / sxx))
 
 
-def recover_amplitude(selection, delta, truth, *, half_width):
+def recover_amplitude(
+    selection: Table, delta: npt.ArrayLike, truth: Mapping[str, Any], *, half_width: float
+) -> dict[str, Any]:
     """The injected azimuthal pattern's amplitude, recovered by :func:`matched_filter`.
 
     Parameters
@@ -220,7 +235,9 @@ def recover_amplitude(selection, delta, truth, *, half_width):
     }
 
 
-def pull_coverage(pulls, threshold):
+def pull_coverage(
+    pulls: npt.ArrayLike, threshold: float
+) -> tuple[float | np.ndarray, float | np.ndarray]:
     """Fraction of finite pulls with ``|pull| < threshold``, and its binomial error.
 
     Parameters
@@ -258,7 +275,7 @@ def pull_coverage(pulls, threshold):
     return c, err
 
 
-def calibration_table(pulls, entries=None):
+def calibration_table(pulls: npt.ArrayLike, entries: Table | None = None) -> Table:
     """Per entry, the statistics of its pulls over K mock realisations.
 
     A calibrated method gives pulls ``(fit - truth) / sigma`` distributed as a

@@ -7,7 +7,10 @@ table's stars into bins and builds its result table; the fits themselves run
 in :mod:`fastgrad.fitting.workers`.
 """
 
+from __future__ import annotations
+
 import warnings
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -21,6 +24,13 @@ from .data import N_PARAMS, PARAM_NAMES, check_scatter, prepare_line_data, unit_
 from .likelihood import LineModel, priors_box
 from .mcmc import AutocorrWarning, check_counts
 from .workers import run_plans
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    import numpy.typing as npt
+
 
 __all__ = ["fit_binned", "fit_tables", "BinPlan"]
 
@@ -62,20 +72,20 @@ class BinPlan:
 
     def __init__(
         self,
-        x,
-        y,
-        x_err,
-        y_err,
-        by,
-        edges,
+        x: npt.ArrayLike,
+        y: npt.ArrayLike,
+        x_err: npt.ArrayLike,
+        y_err: npt.ArrayLike,
+        by: npt.ArrayLike,
+        edges: npt.ArrayLike,
         *,
-        min_stars,
-        xy_cov,
-        nan_policy,
-        fit_kwargs,
-        names=None,
-        units=None,
-    ):
+        min_stars: int,
+        xy_cov: npt.ArrayLike | None,
+        nan_policy: str,
+        fit_kwargs: Mapping[str, Any],
+        names: Any = None,
+        units: Any = None,
+    ) -> None:
         unknown = set(fit_kwargs) - set(_FIT_KEYS)
         if unknown:
             raise TypeError(
@@ -158,7 +168,7 @@ class BinPlan:
         self.results = {}
         self.label = ""
 
-    def table(self):
+    def table(self) -> Table:
         """The result table of :func:`fit_binned` (one row per bin)."""
         data, edges, n_bins = self.data, self.edges, len(self.edges) - 1
         lo, hi = edges[:-1], edges[1:]
@@ -277,19 +287,19 @@ def _warn_autocorr(tables, stacklevel=3):
 
 
 def fit_binned(
-    x,
-    y,
-    x_err,
-    y_err,
-    by,
-    edges,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    x_err: npt.ArrayLike,
+    y_err: npt.ArrayLike,
+    by: npt.ArrayLike,
+    edges: npt.ArrayLike,
     *,
-    min_stars=paper.MIN_STARS,
-    n_jobs=None,
-    xy_cov=None,
-    nan_policy="raise",
-    **fit_kwargs,
-):
+    min_stars: int = paper.MIN_STARS,
+    n_jobs: int | None = None,
+    xy_cov: npt.ArrayLike | None = None,
+    nan_policy: str = "raise",
+    **fit_kwargs: Any,
+) -> Table:
     """Fit a line with scatter in each bin of ``by`` (the paper's Tables 1 and 2).
 
     Parameters
@@ -414,21 +424,21 @@ def _edge_keywords(absz_edges, R_edges, fit_kwargs):
 
 
 def fit_tables(
-    R,
-    z,
-    feh,
-    R_err,
-    z_err,
-    feh_err,
+    R: npt.ArrayLike,
+    z: npt.ArrayLike,
+    feh: npt.ArrayLike,
+    R_err: npt.ArrayLike,
+    z_err: npt.ArrayLike,
+    feh_err: npt.ArrayLike,
     *,
-    absz_edges=None,
-    R_edges=None,
-    min_stars=paper.MIN_STARS,
-    n_jobs=None,
-    nan_policy="raise",
-    seed=None,
-    **fit_kwargs,
-):
+    absz_edges: npt.ArrayLike | None = None,
+    R_edges: npt.ArrayLike | None = None,
+    min_stars: int = paper.MIN_STARS,
+    n_jobs: int | None = None,
+    nan_policy: str = "raise",
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    **fit_kwargs: Any,
+) -> tuple[Table, Table]:
     """The paper's Tables 1 and 2 in one call (the bins of both in one pool).
 
     Table 1 (the radial gradient): [Fe/H] against R in bins of |Z|

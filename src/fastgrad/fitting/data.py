@@ -9,11 +9,22 @@ naming the argument, the number of rows and the first of them.
 many (``n_omitted``).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 
 from .._kernels import core as _core
 from .._validation import as_float_array, check_lengths, raise_bad_rows
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    import numpy.typing as npt
+
 
 __all__ = [
     "PARAM_NAMES",
@@ -47,7 +58,7 @@ class LineData:
 
     __slots__ = ("x", "y", "x_err", "y_err", "xy_cov", "extra", "n_omitted", "x_unit", "y_unit")
 
-    def subset(self, rows):
+    def subset(self, rows: npt.ArrayLike) -> LineData:
         """The data of ``rows`` (an index array), e.g. one bin's stars."""
         new = LineData()
         for name in ("x", "y", "x_err", "y_err"):
@@ -62,7 +73,7 @@ class LineData:
         return len(self.x)
 
 
-def unit_of(value):
+def unit_of(value: Any) -> u.UnitBase | None:
     """The astropy unit of a Quantity or a Column with a unit, else None."""
     unit = getattr(value, "unit", None)
     return unit if isinstance(unit, u.UnitBase) else None
@@ -73,7 +84,7 @@ def _check_policy(nan_policy):
         raise ValueError(f"nan_policy must be one of {_NAN_POLICIES}, got {nan_policy!r}")
 
 
-def check_scatter(scatter):
+def check_scatter(scatter: str) -> bool:
     """True for the perpendicular scatter, False for the vertical one; else ValueError."""
     if scatter not in SCATTER_MODELS:
         raise ValueError(f"scatter must be one of {SCATTER_MODELS}, got {scatter!r}")
@@ -88,18 +99,18 @@ def _broadcast(arr, n):
 
 
 def prepare_line_data(
-    x,
-    y,
-    x_err,
-    y_err,
-    xy_cov=None,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    x_err: npt.ArrayLike,
+    y_err: npt.ArrayLike,
+    xy_cov: npt.ArrayLike | None = None,
     *,
-    nan_policy="raise",
-    extra=None,
-    min_points=N_PARAMS,
-    names=None,
-    units=None,
-):
+    nan_policy: str = "raise",
+    extra: Mapping[str, tuple[npt.ArrayLike, Any]] | None = None,
+    min_points: int = N_PARAMS,
+    names: Mapping[str, str] | None = None,
+    units: tuple[Any, Any] | None = None,
+) -> LineData:
     """Convert and check the inputs of a fit (see the module docstring) into
     a :class:`LineData`; ``extra`` = {name: (value, unit)} are checked for NaN/inf and
     subset along.  ``names`` maps "x", "y", "x_err", ... to the caller's

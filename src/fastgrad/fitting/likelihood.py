@@ -17,11 +17,23 @@ The likelihood runs in a compiled kernel (``_core.line_loglike_batch``) that
 evaluates all of emcee's walkers in one call, with the GIL released.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .._kernels import core as _core
 from .._threads import SERIAL_BELOW, effective_n_threads, threads_for
 from .data import N_PARAMS, PARAM_NAMES, check_scatter, prepare_line_data
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import numpy.typing as npt
+
+    from .data import LineData
+
 
 __all__ = ["line_loglike", "LineModel", "DEFAULT_PRIORS", "priors_box", "min_work_for"]
 
@@ -34,7 +46,7 @@ _MIN_WORK_PER_THREAD = SERIAL_BELOW["likelihood"]
 _MIN_WORK_AUTO_FIT = SERIAL_BELOW["likelihood_auto"]
 
 
-def min_work_for(n_threads):
+def min_work_for(n_threads: int | None) -> int:
     """The fewest star-evaluations (stars x walkers) per call that a
     :class:`LineModel` runs on several threads: a high bar when ``n_threads``
     is None (threads chosen for the user), a low one when given.
@@ -85,17 +97,17 @@ def _as_theta(theta):
 
 
 def line_loglike(
-    theta,
-    x,
-    y,
-    x_err,
-    y_err,
-    xy_cov=None,
+    theta: npt.ArrayLike,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    x_err: npt.ArrayLike,
+    y_err: npt.ArrayLike,
+    xy_cov: npt.ArrayLike | None = None,
     *,
-    scatter="perpendicular",
-    n_threads=None,
-    nan_policy="raise",
-):
+    scatter: str = "perpendicular",
+    n_threads: int | None = None,
+    nan_policy: str = "raise",
+) -> float | np.ndarray:
     """Log-likelihood of a straight line with intrinsic scatter (no prior).
 
     docs/method.md section 5: ``ln L = -1/2 sum_i [Delta_i^2 / Sigma_i^2 +
@@ -230,7 +242,9 @@ def line_loglike(
     return float(out[0]) if scalar else out
 
 
-def priors_box(priors):
+def priors_box(
+    priors: Mapping[str, tuple[float, float]] | Sequence[tuple[float, float]] | None,
+) -> np.ndarray:
     """Uniform priors (a dict ``{name: (lo, hi)}`` of :data:`PARAM_NAMES`,
     missing ones from :data:`DEFAULT_PRIORS`, or three pairs) -> the float64
     array (lo_m, hi_m, lo_b, hi_b, lo_lambda, hi_lambda); ValueError if bad.
@@ -310,22 +324,28 @@ class LineModel:
 
     def __init__(
         self,
-        x,
-        y,
-        x_err,
-        y_err,
-        xy_cov=None,
+        x: npt.ArrayLike,
+        y: npt.ArrayLike,
+        x_err: npt.ArrayLike,
+        y_err: npt.ArrayLike,
+        xy_cov: npt.ArrayLike | None = None,
         *,
-        scatter="perpendicular",
-        priors=None,
-        nan_policy="raise",
-        n_threads=None,
-    ):
+        scatter: str = "perpendicular",
+        priors: Mapping[str, tuple[float, float]] | Sequence[tuple[float, float]] | None = None,
+        nan_policy: str = "raise",
+        n_threads: int | None = None,
+    ) -> None:
         data = prepare_line_data(x, y, x_err, y_err, xy_cov, nan_policy=nan_policy)
         self._init(data, scatter, priors, n_threads)
 
     @classmethod
-    def from_data(cls, data, scatter, priors, n_threads):
+    def from_data(
+        cls,
+        data: LineData,
+        scatter: str,
+        priors: Mapping[str, tuple[float, float]] | Sequence[tuple[float, float]] | None,
+        n_threads: int | None,
+    ) -> LineModel:
         """A model of :class:`~fastgrad.fitting.data.LineData` already checked
         (one bin's stars): no second pass over the data."""
         self = cls.__new__(cls)
@@ -377,7 +397,7 @@ class LineModel:
         self.__dict__.update(state)
         self._make_kernel()
 
-    def set_threading(self, n_threads, min_work):
+    def set_threading(self, n_threads: int | None, min_work: int) -> None:
         """Use ``n_threads`` (an int, already resolved) for calls of at least
         ``min_work`` star-evaluations, one thread below: how a worker process
         shares the CPUs between the fits running at once."""
@@ -400,7 +420,7 @@ class LineModel:
         self._kernel.evaluate(th, with_prior, out, nt)
         return float(out[0]) if scalar else out
 
-    def log_prob(self, theta):
+    def log_prob(self, theta: npt.ArrayLike) -> float | np.ndarray:
         """ln L + ln prior (up to a constant); -inf outside the priors.
 
         theta : (3,) -> float, or (n, 3) -> ndarray (n,).
@@ -409,11 +429,11 @@ class LineModel:
 
     __call__ = log_prob
 
-    def loglike(self, theta):
+    def loglike(self, theta: npt.ArrayLike) -> float | np.ndarray:
         """ln L alone (no prior); -inf for lambda < 0 or non-finite theta."""
         return self._evaluate(theta, False)
 
-    def initial_guess(self):
+    def initial_guess(self) -> tuple[np.ndarray, np.ndarray]:
         """A cheap estimate of (m, b, lambda) and of its covariance.
 
         Iteratively reweighted least squares: weights 1/Sigma_i^2 from the

@@ -8,8 +8,11 @@ imported at the first fit (:mod:`fastgrad.fitting.sampler`), so that
 ``import fastgrad`` does not load it.
 """
 
+from __future__ import annotations
+
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +21,14 @@ from .._validation import as_count
 from ..errors import InputError
 from .data import N_PARAMS, PARAM_NAMES
 from .likelihood import LineModel
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    import astropy.units as u
+    import numpy.typing as npt
+
 
 __all__ = [
     "fit_line",
@@ -139,7 +150,7 @@ class LineFit:
     y_unit: object = None
 
     @property
-    def quantities(self):
+    def quantities(self) -> dict[str, u.Quantity]:
         """The posterior summaries as astropy Quantities: slope and its error
         in y/x units (dex/kpc for a gradient), intercept and scatter in y's;
         dimensionless when the data had no units (``x_unit``, ``y_unit``)."""
@@ -170,12 +181,12 @@ class LineFit:
         )
 
     @property
-    def n_effective(self):
+    def n_effective(self) -> np.ndarray:
         """Effective number of independent samples per parameter,
         len(samples) / autocorr_time."""
         return len(self.samples) / np.asarray(self.autocorr_time)
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         """The scalar results as a plain dict."""
         return {
             name: getattr(self, name)
@@ -250,7 +261,7 @@ def _initial_walkers(model, n_walkers, rng):
     return theta0, p0
 
 
-def check_counts(n_walkers, n_steps, burn):
+def check_counts(n_walkers: int, n_steps: int, burn: int | None) -> tuple[int, int, int]:
     """(n_walkers, n_steps, burn) as ints, checked (ValueError, TypeError): a
     float is an error, never truncated; ``burn`` None is n_steps // 2.
 
@@ -278,7 +289,16 @@ def check_counts(n_walkers, n_steps, burn):
     return n_walkers, n_steps, burn
 
 
-def sample_posterior(model, *, n_walkers, n_steps, burn, seed, progress, backend):
+def sample_posterior(
+    model: LineModel,
+    *,
+    n_walkers: int,
+    n_steps: int,
+    burn: int | None,
+    seed: int | np.random.SeedSequence | np.random.Generator | None,
+    progress: bool,
+    backend: Any,
+) -> LineFit:
     """Run emcee on a :class:`LineModel`; returns a :class:`LineFit`.
 
     The chain of :func:`fit_line` (its arguments, all given; ``burn`` None is
@@ -360,23 +380,23 @@ def sample_posterior(model, *, n_walkers, n_steps, burn, seed, progress, backend
 
 
 def fit_line(
-    x,
-    y,
-    x_err,
-    y_err,
-    xy_cov=None,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    x_err: npt.ArrayLike,
+    y_err: npt.ArrayLike,
+    xy_cov: npt.ArrayLike | None = None,
     *,
-    scatter="perpendicular",
-    priors=None,
-    n_walkers=10,
-    n_steps=1000,
-    burn=None,
-    seed=None,
-    n_threads=None,
-    progress=False,
-    backend=None,
-    nan_policy="raise",
-):
+    scatter: str = "perpendicular",
+    priors: Mapping[str, tuple[float, float]] | Sequence[tuple[float, float]] | None = None,
+    n_walkers: int = 10,
+    n_steps: int = 1000,
+    burn: int | None = None,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    n_threads: int | None = None,
+    progress: bool = False,
+    backend: Any = None,
+    nan_policy: str = "raise",
+) -> LineFit:
     """Fit y = m x + b with intrinsic scatter by MCMC (emcee), errors in x and y.
 
     The likelihood of docs/method.md section 5 (see :func:`line_loglike`) with

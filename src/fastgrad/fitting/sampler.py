@@ -6,8 +6,16 @@ imports it at the first fit, so that ``import fastgrad`` does not import emcee
 to and from worker processes.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import emcee
 import numpy as np
+
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["Sampler", "StretchMove"]
 
@@ -20,7 +28,7 @@ class StretchMove(emcee.moves.StretchMove):
     emcee's own StretchMove from the same random state (see the tests).
     """
 
-    def propose(self, model, state):
+    def propose(self, model: Any, state: Any) -> tuple[Any, np.ndarray]:
         nwalkers, ndim = state.coords.shape
         if nwalkers < 2 * ndim and not self.live_dangerously:
             raise RuntimeError(
@@ -55,7 +63,7 @@ class Sampler(emcee.EnsembleSampler):
     Python loops over the walkers per call); everything else is emcee's.
     """
 
-    def compute_log_prob(self, coords):
+    def compute_log_prob(self, coords: np.ndarray) -> tuple[np.ndarray, None]:
         if not np.isfinite(coords).all():
             raise ValueError("At least one parameter value was infinite or NaN")
         log_prob = np.asarray(self.log_prob_fn(coords), dtype=np.float64)

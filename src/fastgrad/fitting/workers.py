@@ -9,9 +9,12 @@ in the OpenMP runtime), exit the moment their parent is gone however it ended,
 and never re-run the caller's ``__main__``.  ``docs/method.md`` section 5.
 """
 
+from __future__ import annotations
+
 import numbers
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +23,12 @@ from .._validation import as_count
 from ..errors import InputError
 from .likelihood import min_work_for
 from .mcmc import SamplingError, sample_posterior
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .binned import BinPlan
+
 
 __all__ = ["run_plans", "start_worker_server", "MIN_WORK_PROCESSES"]
 
@@ -46,7 +55,7 @@ def _fit_job(model, kw, seed, threads_per_fit, min_work, label=""):
         raise type(exc)(f"{label}: {exc}" if label else str(exc)) from None
 
 
-def start_worker_server():
+def start_worker_server() -> None:
     """Start the forkserver that the bins' worker processes come from, so that
     its imports (numpy, astropy, emcee) overlap other work; a no-op where
     there is none (Windows)."""
@@ -199,7 +208,7 @@ def _check_n_jobs(n_jobs):
         raise type(exc)(f"{exc}; n_jobs must be a positive int, -1 or None") from None
 
 
-def run_plans(plans, n_jobs, n_threads):
+def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | None) -> None:
     """Fit the jobs of all plans: one after the other, or in worker processes.
 
     ``plans`` are :class:`fastgrad.fitting.binned.BinPlan`: their ``jobs``

@@ -5,9 +5,19 @@ The units are fastgrad's canonical ones (:data:`fastgrad.catalogs.CANONICAL_UNIT
 so the mock's tables are what :func:`fastgrad.read_catalog` makes of real files.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from astropy.table import Table
 
 from ..schema import CANONICAL_UNITS
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import numpy as np
+
 
 __all__ = [
     "CORRELATION_COLUMNS",
@@ -99,7 +109,7 @@ BAILER_JONES_COLUMNS = _with_units(
 )
 
 
-def table(spec, data):
+def table(spec: Sequence[tuple[str, str | None, str]], data: Mapping[str, np.ndarray]) -> Table:
     """A Table of the columns ``spec`` names (name, unit, description), in its
     order, from the arrays of the dict ``data`` (not copied)."""
     names = [name for name, _, _ in spec]

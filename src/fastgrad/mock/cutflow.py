@@ -12,6 +12,10 @@ truth: which LAMOST star has its Gaia counterpart within the match radius
 Bailer-Jones distance.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from astropy.table import Table
 
@@ -19,6 +23,12 @@ from .. import paper
 from ..cuts import HALO_CUT, Cut, evaluate_cuts, get_cuts
 from ..populations import kinematic_probabilities
 from .columns import BAILER_JONES_COLUMNS, GAIA_GIANT_COLUMNS, LAMOST_COLUMNS, table
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from astropy.coordinates import Galactocentric
+
 
 __all__ = [
     "NOMINAL_ROWS",
@@ -57,13 +67,15 @@ def _truth_column(column):
     return keep
 
 
-def truth_cut(name, column, description):
+def truth_cut(name: str, column: str, description: str) -> Cut:
     """A :class:`fastgrad.catalogs.Cut` keeping the rows whose boolean
     ``column`` is True: a step the mock answers from its truth (a join)."""
     return Cut(name, description, "fastgrad.mock's truth", (column,), _truth_column(column))
 
 
-def preset_steps(preset, count_after, last_key):
+def preset_steps(
+    preset: str, count_after: Mapping[str, str], last_key: str
+) -> list[tuple[str, tuple[Cut, ...]]]:
     """The cuts of ``preset`` as consecutive ``(count key, cuts)`` steps.
 
     A step ends after each cut named in ``count_after`` (cut name -> count
@@ -86,7 +98,9 @@ def preset_steps(preset, count_after, last_key):
     return steps
 
 
-def count_cuts(t, steps):
+def count_cuts(
+    t: Table, steps: Sequence[tuple[str, str | Cut | Sequence[str | Cut]]]
+) -> tuple[np.ndarray, dict[str, int]]:
     """Apply the cuts of ``steps`` (a sequence of ``(count key, cuts)``) to the
     Table ``t`` in order, by :func:`fastgrad.catalogs.evaluate_cuts`.
 
@@ -106,7 +120,16 @@ def count_cuts(t, steps):
     return alive, out
 
 
-def nominal_coordinates(ra, dec, dist_kpc, pmra, pmdec, rv, frame, ok):
+def nominal_coordinates(
+    ra: np.ndarray,
+    dec: np.ndarray,
+    dist_kpc: np.ndarray,
+    pmra: np.ndarray,
+    pmdec: np.ndarray,
+    rv: np.ndarray,
+    frame: Galactocentric,
+    ok: np.ndarray,
+) -> np.ndarray:
     """The nominal transform of the observed central values (as the pipeline
     makes it, :func:`fastgrad.transform.galactocentric`), rows ``ok`` only
     (NaN elsewhere): a (9, n) array of :data:`NOMINAL_ROWS` in kpc, km/s, rad."""
@@ -123,7 +146,7 @@ def nominal_coordinates(ra, dec, dist_kpc, pmra, pmdec, rv, frame, ok):
     return out
 
 
-def halo_probability(xy_gc, vxyz_gc, frame):
+def halo_probability(xy_gc: np.ndarray, vxyz_gc: np.ndarray, frame: Galactocentric) -> np.ndarray:
     """P(halo) of docs/method.md section 4 (:func:`fastgrad.populations.
     kinematic_probabilities`, Bensby 2003, in each star's own frame) from
     Galactocentric positions x, y (kpc) and velocities (km/s)."""
@@ -145,7 +168,13 @@ def _halo_step(keep, nominal, frame, counts):
     return keep
 
 
-def lamost_final_sample(lamost, gaia, bj, matched, frame):
+def lamost_final_sample(
+    lamost: Mapping[str, np.ndarray],
+    gaia: Mapping[str, np.ndarray],
+    bj: Mapping[str, np.ndarray],
+    matched: np.ndarray,
+    frame: Galactocentric,
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """The LAMOST stars that survive the paper's cuts, in order.
 
     Parameters
@@ -217,7 +246,12 @@ def lamost_final_sample(lamost, gaia, bj, matched, frame):
     return keep, nominal, counts
 
 
-def giant_final_sample(gaia, bj, has_bj, frame):
+def giant_final_sample(
+    gaia: Mapping[str, np.ndarray],
+    bj: Mapping[str, np.ndarray],
+    has_bj: np.ndarray,
+    frame: Galactocentric,
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """The Gaia giants that survive the paper's cuts, in order.
 
     ``gaia``: the Gaia table's columns (:data:`fastgrad.mock.GAIA_GIANT_COLUMNS`),

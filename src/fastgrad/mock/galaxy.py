@@ -6,12 +6,24 @@ arrays are plain numpy; the model's parameters are the dicts of
 :func:`fastgrad.mock.default_truth`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 
 from ..arms import ARM_MODELS, arm_parameters, arm_radius
 from ..frames import frame_constants, frame_metadata
 from ..populations import SCHOENRICH2010_SOLAR_MOTION
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    import numpy.typing as npt
+    from astropy.coordinates import Galactocentric
+
 
 __all__ = [
     "POPULATIONS",
@@ -29,7 +41,7 @@ __all__ = [
 POPULATIONS = ("thin", "thick", "halo")
 
 
-def sun_r0(frame_meta):
+def sun_r0(frame_meta: Mapping[str, Any]) -> float:
     """The Sun's cylindrical radius (kpc) in a frame described by
     :func:`fastgrad.frames.frame_metadata`: astropy puts the Sun
     galcen_distance from the centre at height z_sun."""
@@ -47,7 +59,7 @@ class Geometry:
     metadata).
     """
 
-    def __init__(self, frame):
+    def __init__(self, frame: Galactocentric) -> None:
         A, t, v = frame_constants(frame)
         self.A = A
         self.sun = t
@@ -57,7 +69,7 @@ class Geometry:
         self.r0_pattern = sun_r0(frame_metadata(frame))
 
 
-def gradient_model(met, R, absz):
+def gradient_model(met: Mapping[str, Any], R: np.ndarray, absz: np.ndarray) -> np.ndarray:
     """Noise-free disk [Fe/H] = m(|Z|) R + b(|Z|) (dex) of ``truth["metallicity"]``."""
     knots = np.asarray(met["absz_knots_kpc"], dtype=float)
     m = np.interp(absz, knots, np.asarray(met["slope_dex_per_kpc"], dtype=float))
@@ -84,7 +96,7 @@ def _arm_offsets(azi, R, phi, r0):
     return out
 
 
-def unit_pattern(azi, R, phi, r0):
+def unit_pattern(azi: Mapping[str, Any], R: np.ndarray, phi: np.ndarray, r0: float) -> np.ndarray:
     """The azimuthal pattern of ``truth["azimuthal"]`` with unit amplitude
     (dimensionless) at cylindrical R (kpc), phi (rad), the Sun at radius r0."""
     if azi["kind"] == "none":
@@ -97,7 +109,9 @@ def unit_pattern(azi, R, phi, r0):
     return bump
 
 
-def azimuthal_pattern(azi, R, phi, r0):
+def azimuthal_pattern(
+    azi: Mapping[str, Any], R: np.ndarray, phi: np.ndarray, r0: float
+) -> np.ndarray:
     """The injected azimuthal [Fe/H] pattern (dex): amplitude x :func:`unit_pattern`."""
     amp = float(azi["amplitude_dex"])
     if azi["kind"] == "none" or amp == 0.0:
@@ -105,7 +119,7 @@ def azimuthal_pattern(azi, R, phi, r0):
     return amp * unit_pattern(azi, R, phi, r0)
 
 
-def pattern_shape(x, y, truth):
+def pattern_shape(x: npt.ArrayLike, y: npt.ArrayLike, truth: Mapping[str, Any]) -> np.ndarray:
     """The injected azimuthal pattern of a mock catalogue with unit amplitude.
 
     ``truth["azimuthal_amplitude"] * pattern_shape(x, y, truth)`` is the
@@ -133,7 +147,7 @@ def pattern_shape(x, y, truth):
     )
 
 
-def near_arm(azi, R, phi, r0):
+def near_arm(azi: Mapping[str, Any], R: np.ndarray, phi: np.ndarray, r0: float) -> np.ndarray:
     """True where a star lies within one arm width of a selected arm's centre line."""
     near = np.zeros(R.shape, dtype=bool)
     for dist, width in _arm_offsets(azi, R, phi, r0):
@@ -141,7 +155,12 @@ def near_arm(azi, R, phi, r0):
     return near
 
 
-def velocities(rng, stars, truth, geo):
+def velocities(
+    rng: np.random.Generator,
+    stars: Mapping[str, np.ndarray],
+    truth: Mapping[str, Any],
+    geo: Geometry,
+) -> tuple[np.ndarray, float]:
     """Galactocentric Cartesian velocities (km/s, shape (3, n)) of ``stars``
     (``xyz`` and ``population`` codes) and the rotation speed used (km/s):
     a flat rotation curve minus each population's lag, plus its dispersions."""

@@ -6,11 +6,21 @@ Angles in deg (positions) or mas (astrometry), distances in kpc unless a
 name says pc, velocities in km/s.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import ICRS, CartesianDifferential, CartesianRepresentation
 
 from .columns import CORRELATION_COLUMNS
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from astropy.coordinates import Galactocentric
+
 
 __all__ = [
     "to_icrs",
@@ -27,7 +37,9 @@ _KMS = u.km / u.s
 _MASYR = u.mas / u.yr
 
 
-def to_icrs(xyz, vxyz, frame):
+def to_icrs(
+    xyz: np.ndarray, vxyz: np.ndarray, frame: Galactocentric
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """True ICRS ra, dec (deg), distance (kpc), pmra, pmdec (mas/yr), RV (km/s), by astropy."""
     rep = CartesianRepresentation(xyz * u.kpc, differentials=CartesianDifferential(vxyz * _KMS))
     icrs = frame.realize_frame(rep).transform_to(ICRS())
@@ -41,19 +53,19 @@ def to_icrs(xyz, vxyz, frame):
     )
 
 
-def lognormal(rng, sigma, n):
+def lognormal(rng: np.random.Generator, sigma: float | np.ndarray, n: int) -> np.ndarray:
     """``n`` multiplicative scatter factors exp(N(0, sigma)) (dimensionless)."""
     return np.exp(rng.normal(0.0, sigma, n))
 
 
-def gaia_parallax_error(g):
+def gaia_parallax_error(g: np.ndarray) -> np.ndarray:
     """Gaia DR3-like parallax uncertainty (mas) against G (Gaia performance
     formula: 0.013 mas at G <= 13, 0.03 at 15, 0.08 at 17, 0.6 at 20)."""
     z = 10.0 ** (0.4 * (np.maximum(g, 13.0) - 15.0))
     return np.sqrt(40.0 + 800.0 * z + 30.0 * z**2) * 1e-3
 
 
-def cholesky4(c):
+def cholesky4(c: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
     """Row-wise Cholesky factors of 4x4 correlation matrices given by their six
     off-diagonal elements (01, 02, 03, 12, 13, 23), each an (n,) array."""
     c01, c02, c03, c12, c13, c23 = c
@@ -70,7 +82,15 @@ def cholesky4(c):
     return (l00, l10, l11, l20, l21, l22, l30, l31, l32, l33)
 
 
-def observe_gaia(rng, ra, dec, dist, pmra, pmdec, g):
+def observe_gaia(
+    rng: np.random.Generator,
+    ra: np.ndarray,
+    dec: np.ndarray,
+    dist: np.ndarray,
+    pmra: np.ndarray,
+    pmdec: np.ndarray,
+    g: np.ndarray,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Gaia-like astrometry of stars with true ICRS values (ra, dec in deg,
     dist in kpc, pmra, pmdec in mas/yr, G in mag): a dict of Gaia columns of
     :data:`fastgrad.mock.GAIA_COLUMNS` (no source_id, no RV; mas, mas/yr) and
@@ -111,7 +131,9 @@ def observe_gaia(rng, ra, dec, dist, pmra, pmdec, g):
     return out, eps_plx
 
 
-def bailer_jones(rng, dist, sig_plx, eps_plx):
+def bailer_jones(
+    rng: np.random.Generator, dist: np.ndarray, sig_plx: np.ndarray, eps_plx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bailer-Jones-like geometric distance percentiles (pc): r_med, r_lo, r_hi
     of stars at true distance ``dist`` (kpc) with parallax error ``sig_plx``
     (mas) and parallax noise ``eps_plx`` (in units of sig_plx).
@@ -128,7 +150,7 @@ def bailer_jones(rng, dist, sig_plx, eps_plx):
     return r_med, r_med * np.exp(-s), r_med * np.exp(s * skew)
 
 
-def unique_ids(rng, n, lo, hi):
+def unique_ids(rng: np.random.Generator, n: int, lo: int, hi: int) -> np.ndarray:
     """``n`` distinct int64 ids drawn uniformly from [lo, hi)."""
     while True:
         ids = rng.integers(lo, hi, n, dtype=np.int64)
@@ -137,7 +159,9 @@ def unique_ids(rng, n, lo, hi):
             return ids
 
 
-def offset_position(rng, ra, dec, offset_arcsec):
+def offset_position(
+    rng: np.random.Generator, ra: np.ndarray, dec: np.ndarray, offset_arcsec: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Positions ``offset_arcsec`` away from (ra, dec) in a random direction (deg)."""
     ang = rng.uniform(0.0, 2 * np.pi, ra.size)
     d = offset_arcsec / 3600.0

@@ -6,9 +6,22 @@ are ``truth["survey"]`` of :func:`fastgrad.mock.default_truth`, the geometry a
 :class:`fastgrad.mock.galaxy.Geometry`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .galaxy import POPULATIONS
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    import numpy.typing as npt
+
+    from .galaxy import Geometry
+
 
 __all__ = [
     "InverseCDF",
@@ -47,12 +60,12 @@ class InverseCDF:
     """x(u) for a CDF tabulated at points x, resampled once on a uniform grid
     of u so that each draw is an index computation, not a binary search."""
 
-    def __init__(self, x, cdf, size=65537):
+    def __init__(self, x: np.ndarray, cdf: np.ndarray, size: int = 65537) -> None:
         self.u_max = float(cdf[-1])
         self.table = np.interp(np.linspace(0.0, self.u_max, size), cdf, x)
         self.scale = (size - 1) / self.u_max
 
-    def __call__(self, u):
+    def __call__(self, u: npt.ArrayLike) -> np.ndarray:
         """x at cumulative probabilities ``u`` in [0, u_max]."""
         pos = np.clip(u * self.scale, 0.0, self.table.size - 1.000001)
         i = pos.astype(np.intp)
@@ -60,7 +73,7 @@ class InverseCDF:
         return self.table[i] * (1.0 - f) + self.table[i + 1] * f
 
 
-def gamma2_cdf(x):
+def gamma2_cdf(x: npt.ArrayLike) -> np.ndarray:
     """CDF of the Gamma(2) distribution (the exponential disk's R / h_R)."""
     return 1.0 - np.exp(-x) * (1.0 + x)
 
@@ -69,7 +82,7 @@ class DiskEnvelope:
     """The disk itself restricted to the annulus R0 -+ d_lim and the wedge of
     half-angle asin(d_lim / R0) around the Sun (exact density there: rho / e = 1)."""
 
-    def __init__(self, pop, geo, d_max):
+    def __init__(self, pop: Mapping[str, Any], geo: Geometry, d_max: float) -> None:
         self.h = pop["scale_length_kpc"]
         self.hz = pop["scale_height_kpc"]
         self.geo = geo
@@ -83,12 +96,14 @@ class DiskEnvelope:
         half = np.where(d_lim < r0, np.arcsin(np.minimum(d_lim / r0, 1.0)), np.pi)
         return lo, hi, half
 
-    def mass(self, d_lim):
+    def mass(self, d_lim: np.ndarray) -> np.ndarray:
         """The envelope's mass (fraction of the disk) for distance limits ``d_lim``."""
         lo, hi, half = self._bounds(d_lim)
         return (hi - lo) * half / np.pi
 
-    def propose(self, rng, d_lim):
+    def propose(
+        self, rng: np.random.Generator, d_lim: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """x, y, z (kpc) of one candidate per ``d_lim`` and a mask (all True)."""
         k = d_lim.size
         lo, hi, half = self._bounds(d_lim)
@@ -105,7 +120,7 @@ class HaloEnvelope:
 
     r_core = 0.5
 
-    def __init__(self, geo):
+    def __init__(self, geo: Geometry) -> None:
         self.geo = geo
         sun = geo.sun / np.linalg.norm(geo.sun)
         other = np.array([0.0, 0.0, 1.0]) if abs(sun[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
@@ -122,13 +137,15 @@ class HaloEnvelope:
         )
         return r_lo, r_hi, cos_a
 
-    def mass(self, d_lim):
+    def mass(self, d_lim: np.ndarray) -> np.ndarray:
         """The envelope's mass (arbitrary units) for distance limits ``d_lim``."""
         # r^2 rho(r) dr ~ dr / r: a shell holds ln(r_hi / r_lo), the cone (1 - cos a) / 2 of it
         r_lo, r_hi, cos_a = self._bounds(d_lim)
         return np.log(r_hi / r_lo) * (1.0 - cos_a)
 
-    def propose(self, rng, d_lim):
+    def propose(
+        self, rng: np.random.Generator, d_lim: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """x, y, z (kpc) of one candidate per ``d_lim`` and a mask (all True)."""
         k = d_lim.size
         r_lo, r_hi, cos_a = self._bounds(d_lim)
@@ -144,7 +161,7 @@ class HaloEnvelope:
         return x, y, z, np.ones(k, dtype=bool)
 
 
-def abs_mag_sampler(envelope, sv):
+def abs_mag_sampler(envelope: DiskEnvelope | HaloEnvelope, sv: Mapping[str, Any]) -> InverseCDF:
     """Inverse CDF of p(M) E(d_lim(M)): the first rejection step done exactly."""
     mu, sigma = sv["abs_mag_mean"], sv["abs_mag_sigma_total"]
     grid = np.linspace(mu - 8.0 * sigma, mu + 8.0 * sigma, 20001)
@@ -156,7 +173,7 @@ def abs_mag_sampler(envelope, sv):
     return InverseCDF(grid, cdf)
 
 
-def distance_window(M, sv):
+def distance_window(M: npt.ArrayLike, sv: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The heliocentric distances (kpc) at which a star of absolute magnitude
     ``M`` is inside the survey's G and distance windows: (d_hi, d_lo)."""
     d_hi = np.minimum(sv["distance_max_kpc"], 10.0 ** (0.2 * (sv["g_max_mag"] - M) - 2.0))
@@ -164,7 +181,14 @@ def distance_window(M, sv):
     return d_hi, d_lo
 
 
-def sample_population(rng, kind, count, envelope, sv, geo):
+def sample_population(
+    rng: np.random.Generator,
+    kind: str,
+    count: int,
+    envelope: DiskEnvelope | HaloEnvelope,
+    sv: Mapping[str, Any],
+    geo: Geometry,
+) -> dict[str, np.ndarray]:
     """``count`` stars of one population as the survey selects them.
 
     ``envelope`` is a :class:`DiskEnvelope` or :class:`HaloEnvelope`, ``sv``
@@ -224,7 +248,9 @@ def sample_population(rng, kind, count, envelope, sv, geo):
     return {key: np.concatenate([p[key] for p in parts])[:count] for key in parts[0]}
 
 
-def sample_stars(rng, kind, n, truth, geo):
+def sample_stars(
+    rng: np.random.Generator, kind: str, n: int, truth: Mapping[str, Any], geo: Geometry
+) -> dict[str, np.ndarray]:
     """Galactocentric positions and intrinsic properties of ``n`` selected stars
     of every population, interleaved: :func:`sample_population`'s columns with
     ``xyz`` (3, n) in kpc and ``population`` (codes into

@@ -6,8 +6,11 @@ galaxy (:mod:`.galaxy`), the sampler (:mod:`.sampling`), the observation
 (:mod:`.truth`).  docs/method.md sections 1-6 describe the steps.
 """
 
+from __future__ import annotations
+
 import copy
 import json
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -38,6 +41,13 @@ from .truth import (
     expected_amplitude,
     resolve_truth,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from astropy.coordinates import Galactocentric
+
 
 __all__ = ["make_survey", "make_catalog"]
 
@@ -115,7 +125,15 @@ def _truth_table(stars, vxyz, geo, extra):
 # ---------------------------------------------------------------------------
 
 
-def make_survey(kind, n=None, *, truth=None, seed=None, frame=None, include_truth=False):
+def make_survey(
+    kind: str,
+    n: int | None = None,
+    *,
+    truth: Mapping[str, Any] | None = None,
+    seed: int | np.random.SeedSequence | None = None,
+    frame: str | Galactocentric | None = None,
+    include_truth: bool = False,
+) -> dict[str, Table]:
     """Synthetic survey tables with a known truth.
 
     Parameters
@@ -233,7 +251,7 @@ def make_survey(kind, n=None, *, truth=None, seed=None, frame=None, include_trut
     return out
 
 
-def make_catalog(kind, n=None, **kwargs):
+def make_catalog(kind: str, n: int | None = None, **kwargs: Any) -> Table:
     """The main table of :func:`make_survey`: the LAMOST table for
     ``"lamost_hot_stars"``, the Gaia table for ``"gaia_giants"``.
 

@@ -9,7 +9,10 @@ ideal fit of the noise-free model gives (``meta["truth"]``'s ``table1`` /
 The paper's numbers come from :mod:`fastgrad.paper`.
 """
 
+from __future__ import annotations
+
 import copy
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +21,13 @@ from ..arms import arm_names
 from ..azimuthal import annulus_mean
 from ..validation import matched_filter
 from .galaxy import azimuthal_pattern, near_arm, unit_pattern
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    import numpy.typing as npt
+
 
 __all__ = [
     "KINDS",
@@ -48,7 +58,7 @@ TABLE2_EDGES = tuple(float(e) for e in paper.TABLE2_EDGES)
 # ---------------------------------------------------------------------------
 
 
-def default_truth(kind):
+def default_truth(kind: str) -> dict[str, Any]:
     """The default generative model of ``kind`` as a JSON-friendly dict.
 
     Any part can be overridden through ``make_survey(..., truth={...})`` with a
@@ -183,7 +193,7 @@ def _merge(base, override, path="truth"):
     return base
 
 
-def resolve_truth(kind, truth):
+def resolve_truth(kind: str, truth: Mapping[str, Any] | None) -> dict[str, Any]:
     """:func:`default_truth` of ``kind`` updated by the overrides ``truth``
     (a nested dict or None), checked; raises ValueError naming a bad key."""
     full = default_truth(kind)
@@ -236,7 +246,7 @@ def resolve_truth(kind, truth):
     return full
 
 
-def check_n(kind, n):
+def check_n(kind: str, n: int | None) -> int:
     """Rows of the main table: ``n`` checked (an int >= 100), or the paper's size."""
     if n is None:
         return DEFAULT_N[kind]
@@ -250,7 +260,7 @@ def check_n(kind, n):
 # ---------------------------------------------------------------------------
 
 
-def line_fit(x, y):
+def line_fit(x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
     """Least-squares slope and intercept of y against x (None, None when undefined)."""
     if x.size < 2 or np.ptp(x) == 0:
         return None, None
@@ -259,7 +269,9 @@ def line_fit(x, y):
     return slope, float(ym - slope * xm)
 
 
-def binned_truth(edges, key, x, y):
+def binned_truth(
+    edges: npt.ArrayLike, key: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> list[dict[str, Any]]:
     """One row per bin [lo, hi) of ``key``: the :func:`line_fit` of y against x
     there (the truth rows of Tables 1 and 2, docs/method.md section 5)."""
     rows = []
@@ -278,7 +290,14 @@ def binned_truth(edges, key, x, y):
     return rows
 
 
-def expected_amplitude(azi, nominal, model, final, r0, half_width=paper.ANNULUS_HALF_WIDTH):
+def expected_amplitude(
+    azi: Mapping[str, Any],
+    nominal: np.ndarray,
+    model: np.ndarray,
+    final: np.ndarray,
+    r0: float,
+    half_width: float = paper.ANNULUS_HALF_WIDTH,
+) -> float | None:
     """The amplitude the pipeline's matched filter should find (dex, or None).
 
     :func:`matched_filter` of the noise-free model [Fe/H] over the final
@@ -297,7 +316,14 @@ def expected_amplitude(azi, nominal, model, final, r0, half_width=paper.ANNULUS_
     return matched_filter(R, delta, g, half_width)[0]
 
 
-def azimuthal_truth(azi, R, phi, absz, model, r0):
+def azimuthal_truth(
+    azi: Mapping[str, Any],
+    R: np.ndarray,
+    phi: np.ndarray,
+    absz: np.ndarray,
+    model: np.ndarray,
+    r0: float,
+) -> dict[str, Any]:
     """What the docs/method.md section 6 profile of the noise-free model looks
     like: per ring of :data:`fastgrad.paper.RINGS` (inner 7-9, outer 9-11 kpc),
     the mean deviation (dex) from the annulus mean (h = 0.1 kpc) in 2-degree

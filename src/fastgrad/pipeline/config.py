@@ -9,11 +9,14 @@ naming the key (``fit.n_walkers``) and what is wrong, before any work. TOML has
 no null: a key whose default is ``None`` is left out to keep the default.
 """
 
+from __future__ import annotations
+
 import copy
 import numbers
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 try:
     import tomllib
@@ -22,6 +25,10 @@ except ModuleNotFoundError:  # Python 3.10
 
 from .. import paper
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -180,7 +187,7 @@ class SamplePlan(dict):
             raise AttributeError(name) from None
 
 
-def sample_plan(cfg, name):
+def sample_plan(cfg: Mapping[str, Any], name: str) -> SamplePlan:
     """The resolved :class:`SamplePlan` of sample ``name`` of a loaded ``cfg``.
 
     Examples
@@ -319,7 +326,7 @@ def _check_thresholds(plan):
                 _real(f"samples.{plan.name}.cuts.{key}", v)
 
 
-def validate(cfg):
+def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     """Raise :class:`~fastgrad.errors.ConfigError` unless every value of the
     merged configuration ``cfg`` is usable; returns ``cfg``.
 
@@ -485,7 +492,9 @@ DEFAULT_CONFIG = {
 }
 
 
-def load_config(config=None):
+def load_config(
+    config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
     """The run's configuration: DEFAULT_CONFIG updated by ``config`` (a dict or
     the path of a TOML file; relative input paths are relative to that file),
     validated whole.

@@ -9,9 +9,19 @@ the user's logging does not show gets a handler on stderr for its duration (what
 adds debug records).
 """
 
+from __future__ import annotations
+
 import logging
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import TypeVar
+
+    _T = TypeVar("_T")
+
 
 __all__ = ["Progress", "logger", "log_to_stderr"]
 
@@ -38,7 +48,7 @@ class log_to_stderr:
     (what the command line does), as a context manager: the handler and the
     logger's level are restored on exit."""
 
-    def __init__(self, level=logging.INFO, t0=None):
+    def __init__(self, level: int = logging.INFO, t0: float | None = None) -> None:
         self.level, self.t0 = level, time.time() if t0 is None else t0
 
     def __enter__(self):
@@ -73,7 +83,7 @@ class Progress:
     steps get a tqdm bar on a terminal. Use as a context manager around the
     run, so that a temporary handler is removed again."""
 
-    def __init__(self, verbose):
+    def __init__(self, verbose: bool) -> None:
         self.verbose = verbose
         self.t0 = time.perf_counter()
         self._wall0 = time.time()
@@ -92,15 +102,17 @@ class Progress:
             self._handler = None
         return False
 
-    def step(self, name):
+    def step(self, name: str) -> _Step:
         return _Step(self, name)
 
-    def note(self, text, level=logging.INFO):
+    def note(self, text: str, level: int = logging.INFO) -> None:
         """One record (INFO by default; shown when verbose)."""
         if self.verbose or level >= logging.WARNING:
             logger.log(level, text)
 
-    def bar(self, iterable, total, label, unit="it"):
+    def bar(
+        self, iterable: Iterable[_T], total: int | None, label: str, unit: str = "it"
+    ) -> Iterator[_T]:
         """``iterable`` with a tqdm bar on stderr (verbose and on a terminal
         only): long loops such as the realisations of ``fastgrad calibrate``."""
         if not self.verbose or not sys.stderr.isatty():
@@ -112,7 +124,9 @@ class Progress:
             iterable, total=total, desc=f"    {label}", unit=unit, leave=False, file=sys.stderr
         )
 
-    def chunks(self, n, label, n_chunks=25, min_rows=100_000):
+    def chunks(
+        self, n: int, label: str, n_chunks: int = 25, min_rows: int = 100_000
+    ) -> Iterator[tuple[int, int]]:
         """(lo, hi) row ranges; a tqdm bar on stderr while they are consumed
         (one range, no bar, for small inputs, when quiet or not on a terminal)."""
         if not self.verbose or n < min_rows or not sys.stderr.isatty():

@@ -6,7 +6,10 @@ Everything is written into the staging folder of a
 that the output folder is checked before any work.
 """
 
+from __future__ import annotations
+
 import json
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -18,6 +21,17 @@ from ..errors import OutputError
 from ..frames import frame_metadata
 from ..validation import recover_amplitude, slope_pulls
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from astropy.coordinates import Galactocentric
+
+    from .._outdir import ResultsDir
+    from .progress import Progress
+    from .run import RunResult
+
+
 __all__ = ["output_names", "summary", "write_results", "PAPER_TABLE1", "PAPER_TABLE2"]
 
 #: docs/method.md section 5: the paper's slopes (LAMOST), for the report
@@ -25,7 +39,7 @@ PAPER_TABLE1 = paper.table_slopes(paper.TABLE1)
 PAPER_TABLE2 = paper.table_slopes(paper.TABLE2)
 
 
-def output_names(cfg, figures):
+def output_names(cfg: Mapping[str, Any], figures: bool) -> list[str]:
     """The files a run may write, relative to its results folder (a sample
     that fails writes none of its own)."""
     names = ["cuts.ecsv", "summary.json", "report.md"]
@@ -49,7 +63,15 @@ def _preset(cfg, sample):
     return sample_plan(cfg, sample).spec
 
 
-def write_results(outdir, results, cfg, frame, figures, progress, verbose):
+def write_results(
+    outdir: ResultsDir,
+    results: RunResult,
+    cfg: Mapping[str, Any],
+    frame: Galactocentric,
+    figures: bool,
+    progress: Progress,
+    verbose: bool,
+) -> None:
     """Write every file of the run into ``outdir`` (a prepared
     :class:`fastgrad._outdir.ResultsDir`) and commit it; sets ``results["out"]``."""
     try:
@@ -64,7 +86,13 @@ def write_results(outdir, results, cfg, frame, figures, progress, verbose):
     progress.note(f"results in {out}/")
 
 
-def summary(results, cfg, truths, frame, progress):
+def summary(
+    results: RunResult,
+    cfg: Mapping[str, Any],
+    truths: Mapping[str, Any],
+    frame: Galactocentric,
+    progress: Progress,
+) -> dict[str, Any]:
     """summary.json's content: the frame, the config, per sample its fits, map
     fit, azimuthal profiles and (synthetic input) the truth comparisons
     (:mod:`fastgrad.validation`), and the step timings (s)."""

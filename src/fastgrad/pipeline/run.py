@@ -21,8 +21,11 @@ failed or interrupted run leaves no half-written results, and nothing fastgrad
 did not write is ever deleted.
 """
 
+from __future__ import annotations
+
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.table import Table, vstack
@@ -44,6 +47,13 @@ from ..significance import azimuthal_significance
 from .config import load_config, sample_plan
 from .progress import Progress
 from .report import output_names, summary, write_results
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from ..fitting import LineFit
+
 
 __all__ = [
     "run",
@@ -314,7 +324,14 @@ def _fit_inputs(kept, reports, sample, nan_policy):
     return kept
 
 
-def prepare_sample(cfg, sample, progress, n_threads=None, engine=None, reports=None):
+def prepare_sample(
+    cfg: Mapping[str, Any],
+    sample: str,
+    progress: Progress,
+    n_threads: int | None = None,
+    engine: LocalEngine | DaskEngine | None = None,
+    reports: list[Table] | None = None,
+) -> tuple[Table, Table, Any]:
     """Read, cut, match, distances, MC transform, populations: one sample's
     final catalogue, its cut report (docs/method.md sections 1-4) and, for the
     synthetic catalogues, their injected truth.
@@ -431,7 +448,9 @@ def _normalise_report(rep, sample):
 # ---------------------------------------------------------------------------
 # Fits and azimuthal structure
 # ---------------------------------------------------------------------------
-def gradient_tables(sample, cfg, n_threads=None):
+def gradient_tables(
+    sample: Table, cfg: Mapping[str, Any], n_threads: int | None = None
+) -> tuple[Table, Table]:
     """Tables 1 and 2 of one sample, all their bins fitted concurrently.
 
     Examples
@@ -480,7 +499,7 @@ def gradient_tables(sample, cfg, n_threads=None):
     )
 
 
-def first_bin_fit(sample, cfg, n_threads=None):
+def first_bin_fit(sample: Table, cfg: Mapping[str, Any], n_threads: int | None = None) -> LineFit:
     """The fit of Table 1's first |Z| bin with its samples (Figure 3's draws).
 
     Examples
@@ -520,7 +539,9 @@ def first_bin_fit(sample, cfg, n_threads=None):
     )
 
 
-def azimuthal_analysis(sample, cfg, n_threads=None):
+def azimuthal_analysis(
+    sample: Table, cfg: Mapping[str, Any], n_threads: int | None = None
+) -> dict[str, Any]:
     """|Z| < zmax: one radial fit, residual map, deviations and profiles.
 
     Examples
@@ -613,14 +634,14 @@ def azimuthal_analysis(sample, cfg, n_threads=None):
 # run
 # ---------------------------------------------------------------------------
 def run(
-    config=None,
+    config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
     *,
-    out="fastgrad-results",
-    n_threads=None,
-    verbose=True,
-    figures=True,
-    overwrite=False,
-):
+    out: str | os.PathLike[str] = "fastgrad-results",
+    n_threads: int | None = None,
+    verbose: bool = True,
+    figures: bool = True,
+    overwrite: bool = False,
+) -> RunResult:
     """Run the paper's analysis end to end and write the results.
 
     Parameters
@@ -767,7 +788,7 @@ class SampleFailure(InputError):
     1 sample(s) failed (lamost: no star left); the results of giants are in results
     """
 
-    def __init__(self, result):
+    def __init__(self, result: RunResult) -> None:
         self.result, self.failed = result, dict(result.failed)
         done = [n for n in result.config["run"] if n not in self.failed]
         what = "; ".join(f"{name}: {msg}" for name, msg in self.failed.items())
@@ -779,7 +800,7 @@ class SampleFailure(InputError):
         super().__init__(f"{len(self.failed)} sample(s) failed ({what}); {kept}")
 
 
-def sample_config(cfg, name):
+def sample_config(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
     """``cfg`` with sample ``name``'s own ``[fit]`` and ``[azimuthal]``
     settings over the run's (what gradient_tables & co. read).
 

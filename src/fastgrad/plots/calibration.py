@@ -5,13 +5,29 @@ Drawn on a new :class:`matplotlib.figure.Figure` (or on the ``ax`` given),
 returned; no pyplot.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    from astropy.table import Table
+    from matplotlib.axes import Axes
+
 
 __all__ = ["plot_calibration"]
 
 
-def plot_calibration(table, pulls=None, *, ax=None, figsize=None):
+def plot_calibration(
+    table: Table,
+    pulls: npt.ArrayLike | None = None,
+    *,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
     """Pulls per entry: each realisation, the mean +- its standard error, the spread.
 
     Parameters

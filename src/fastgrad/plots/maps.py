@@ -5,6 +5,10 @@ Drawn with matplotlib's object API on a new :class:`matplotlib.figure.Figure`
 (or on the ``fig`` given), returned; ``docs/method.md`` sections 6 and 7.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -18,6 +22,12 @@ from ..azimuthal import (
 )
 from ..significance import DEFAULT_N_PERMUTATIONS
 from .overlays import default_R0, draw_arms, draw_sun
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+
 
 __all__ = ["plot_residual_maps"]
 
@@ -41,31 +51,31 @@ def _symmetric_lim(values, q=98.0):
 
 
 def plot_residual_maps(
-    x,
-    y,
-    observed,
-    predicted,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    observed: npt.ArrayLike,
+    predicted: npt.ArrayLike,
     *,
-    R0=None,
-    method="hexbin",
-    gridsize=50,
-    extent=None,
-    min_count=DEFAULT_MAP_MIN_COUNT,
-    sign="observed-model",
-    quantity="[Fe/H]",
-    unit="dex",
-    arms="reid2014",
-    cmap="viridis",
-    residual_cmap="RdBu_r",
-    value_lim=None,
-    residual_lim=None,
-    contours=None,
-    contour_levels=None,
-    significance=None,
-    seed=None,
-    figsize=None,
-    fig=None,
-):
+    R0: float | None = None,
+    method: str = "hexbin",
+    gridsize: int | tuple[int, int] = 50,
+    extent: Sequence[float] | None = None,
+    min_count: int = DEFAULT_MAP_MIN_COUNT,
+    sign: str = "observed-model",
+    quantity: str = "[Fe/H]",
+    unit: str = "dex",
+    arms: str | None = "reid2014",
+    cmap: str = "viridis",
+    residual_cmap: str = "RdBu_r",
+    value_lim: tuple[float, float] | None = None,
+    residual_lim: float | None = None,
+    contours: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike] | None = None,
+    contour_levels: int | npt.ArrayLike | None = None,
+    significance: bool | int | ResidualMap | None = None,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    figsize: tuple[float, float] | None = None,
+    fig: Figure | None = None,
+) -> Figure:
     """The paper's three-panel X-Y figure: observed, model, residual.
 
     Figs. 5 (LAMOST, [Fe/H]) and 8 (Gaia giants, [M/H]) of Hawkins (2023):

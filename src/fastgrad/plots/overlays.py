@@ -5,9 +5,23 @@ thick black centre lines with dashed lines at +- the arm width, rescaled to
 the analysis R0.  Each draws on the ``ax`` given and returns its artists.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..arms import arm_curve, arm_names, arm_parameters
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+    from typing import Any
+
+    from astropy.table import Table
+    from matplotlib.axes import Axes
+    from matplotlib.lines import Line2D
+
 
 __all__ = [
     "draw_sun",
@@ -24,7 +38,7 @@ __all__ = [
 LITERATURE_COLUMNS = ("reference", "x", "slope", "slope_err")
 
 
-def default_R0():
+def default_R0() -> float:
     """The solar radius of the paper's frame, kpc (8.27; docs/method.md section 3):
     where the figures put the Sun unless given another ``R0``.
 
@@ -39,7 +53,7 @@ def default_R0():
     return float(paper_frame().galcen_distance.to_value("kpc"))
 
 
-def draw_sun(ax, R0=None, **kwargs):
+def draw_sun(ax: Axes, R0: float | None = None, **kwargs: Any) -> Line2D:
     """The Sun as an orange star at (x, y) = (-R0, 0) kpc.
 
     ``R0`` defaults to the paper's frame (8.27 kpc).  Keyword arguments go to
@@ -70,19 +84,19 @@ def draw_sun(ax, R0=None, **kwargs):
 
 
 def draw_arms(
-    ax,
-    model="reid2014",
+    ax: Axes,
+    model: str = "reid2014",
     *,
-    names=None,
-    R0=None,
-    rescale=True,
-    widths=True,
-    color="k",
-    linewidth=2.5,
-    n=300,
-    keep_limits=True,
-    **kwargs,
-):
+    names: Sequence[str] | None = None,
+    R0: float | None = None,
+    rescale: bool = True,
+    widths: bool = True,
+    color: Any = "k",
+    linewidth: float = 2.5,
+    n: int = 300,
+    keep_limits: bool = True,
+    **kwargs: Any,
+) -> list[Line2D]:
     """Spiral arms as the paper draws them: thick centre lines, dashed edges.
 
     Parameters
@@ -171,7 +185,9 @@ def _read_table(path, what):
         raise InputError(f"{path!r}: cannot be read as a table ({what}): {exc}") from None
 
 
-def read_overdensity_grid(path, *, frame="heliocentric", R0=None):
+def read_overdensity_grid(
+    path: str | os.PathLike[str], *, frame: str = "heliocentric", R0: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A user's overdensity map (e.g. the upper-main-sequence overdensity of
     Poggio et al. 2021, GPL-licensed and not shipped) as the ``(X, Y, Z)``
     grid :func:`fastgrad.plots.plot_residual_maps` draws as contours.
@@ -240,7 +256,7 @@ def read_overdensity_grid(path, *, frame="heliocentric", R0=None):
     return X, Y, Z
 
 
-def read_literature(path):
+def read_literature(path: str | os.PathLike[str]) -> Table:
     """A table of published gradients for Figures 4 and 7
     (:data:`LITERATURE_COLUMNS`: ``reference``, ``x`` in kpc, ``slope`` in
     dex/kpc, optional ``slope_err``): the values the paper overlays but does

@@ -7,6 +7,10 @@ figure list (in Jupyter a returned Figure displays as the cell's value).
 ``docs/method.md`` section 7 describes what each figure shows.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -14,6 +18,17 @@ from .. import paper
 from .maps import plot_residual_maps
 from .overlays import draw_arms, draw_sun
 from .profiles import plot_azimuthal_profile
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    import numpy.typing as npt
+    from astropy.table import Table
+    from matplotlib.axes import Axes
+
+    from ..fitting import LineFit
+
 
 __all__ = [
     "fig1_density",
@@ -96,7 +111,17 @@ def _rz_panel(ax, R, z, C=None, *, R0, z_sun=0.0, mincnt=None, cmap="viridis", l
     return hb
 
 
-def fig1_density(x, y, z, R, *, R0, z_sun=0.0, title="LAMOST OBAF stars", fig=None):
+def fig1_density(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    z: npt.ArrayLike,
+    R: npt.ArrayLike,
+    *,
+    R0: float,
+    z_sun: float = 0.0,
+    title: str = "LAMOST OBAF stars",
+    fig: Figure | None = None,
+) -> Figure:
     """Figure 1: density of the final sample (log N per hex) in X-Y (top,
     with the Reid et al. 2014 arms and the Sun) and R-Z (bottom).
 
@@ -124,19 +149,19 @@ def fig1_density(x, y, z, R, *, R0, z_sun=0.0, title="LAMOST OBAF stars", fig=No
 
 
 def fig2_metallicity(
-    x,
-    y,
-    z,
-    R,
-    feh,
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    z: npt.ArrayLike,
+    R: npt.ArrayLike,
+    feh: npt.ArrayLike,
     *,
-    R0,
-    z_sun=0.0,
-    min_count=paper.MAP_MIN_COUNT,
-    label="[Fe/H] (dex)",
-    title="LAMOST OBAF stars",
-    fig=None,
-):
+    R0: float,
+    z_sun: float = 0.0,
+    min_count: int = paper.MAP_MIN_COUNT,
+    label: str = "[Fe/H] (dex)",
+    title: str = "LAMOST OBAF stars",
+    fig: Figure | None = None,
+) -> Figure:
     """Figure 2: as Figure 1, hexes coloured by the median [Fe/H] (dex) of
     their stars (hexes with >= ``min_count`` stars, docs/method.md section 6).
     Returns the Figure.
@@ -178,8 +203,16 @@ def fig2_metallicity(
 
 
 def fig3_radial_fit(
-    R, feh, fit, *, zlabel="0 <= |Z| < 0.2 kpc", n_draws=100, seed=0, label="[Fe/H] (dex)", ax=None
-):
+    R: npt.ArrayLike,
+    feh: npt.ArrayLike,
+    fit: LineFit,
+    *,
+    zlabel: str = "0 <= |Z| < 0.2 kpc",
+    n_draws: int = 100,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = 0,
+    label: str = "[Fe/H] (dex)",
+    ax: Axes | None = None,
+) -> Figure:
     """Figure 3: [Fe/H] (dex) against R (kpc) in the first |Z| bin (grey
     density), the best fit (dashed black) and ``n_draws`` posterior lines
     (thin red) of ``fit`` (a :class:`fastgrad.LineFit`).  ``ax``: the axes to
@@ -298,8 +331,13 @@ def _gradient_plot(
 
 
 def fig4_radial_gradients(
-    table1, *, literature=None, min_stars=paper.MIN_STARS, reference=None, ax=None
-):
+    table1: Table,
+    *,
+    literature: Table | None = None,
+    min_stars: int = paper.MIN_STARS,
+    reference: Mapping[float, tuple[float, float]] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
     """Figure 4: radial gradient m_R (+- sigma, dex/kpc) against the |Z| bin
     centre (kpc), from :func:`fastgrad.fit_tables`' Table 1.
 
@@ -331,8 +369,13 @@ def fig4_radial_gradients(
 
 
 def fig7_vertical_gradients(
-    table2, *, literature=None, min_stars=paper.MIN_STARS, reference=None, ax=None
-):
+    table2: Table,
+    *,
+    literature: Table | None = None,
+    min_stars: int = paper.MIN_STARS,
+    reference: Mapping[float, tuple[float, float]] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
     """Figure 7: vertical gradient m_Z (+- sigma, dex/kpc) against the R bin
     centre (kpc), from Table 2 (``literature``, ``reference``, ``ax`` as in
     :func:`fig4_radial_gradients`).  Returns the Figure.
@@ -359,7 +402,15 @@ def fig7_vertical_gradients(
     )
 
 
-def fig5_residual_maps(x, y, observed, predicted, *, R0, **kwargs):
+def fig5_residual_maps(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    observed: npt.ArrayLike,
+    predicted: npt.ArrayLike,
+    *,
+    R0: float,
+    **kwargs: Any,
+) -> Figure:
     """Figure 5: observed, model and observed - model [Fe/H] in X-Y (|Z| < 0.3 kpc).
 
     :func:`fastgrad.plots.plot_residual_maps` (its keywords, ``fig=`` too).
@@ -379,7 +430,7 @@ def fig5_residual_maps(x, y, observed, predicted, *, R0, **kwargs):
     return plot_residual_maps(x, y, observed, predicted, R0=R0, **kwargs)
 
 
-def fig6_azimuthal_profile(profiles, **kwargs):
+def fig6_azimuthal_profile(profiles: Table | Mapping[Any, Table], **kwargs: Any) -> Figure:
     """Figure 6: <delta[Fe/H]> (+- standard error) against azimuth, outer disk
     (9-11 kpc) black, inner (7-9 kpc) blue.
 
@@ -400,7 +451,15 @@ def fig6_azimuthal_profile(profiles, **kwargs):
     return plot_azimuthal_profile(profiles, **kwargs)
 
 
-def fig8_residual_maps(x, y, observed, predicted, *, R0, **kwargs):
+def fig8_residual_maps(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    observed: npt.ArrayLike,
+    predicted: npt.ArrayLike,
+    *,
+    R0: float,
+    **kwargs: Any,
+) -> Figure:
     """Figure 8: as Figure 5 for the Gaia giants, coloured by [M/H] (``fig=`` too).
 
     Examples

@@ -4,8 +4,20 @@ Drawn on a new :class:`matplotlib.figure.Figure` (or on the ``ax`` given),
 returned; ``docs/method.md`` sections 6 and 7.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from astropy.table import Table
+    from matplotlib.axes import Axes
+
 
 __all__ = ["plot_azimuthal_profile"]
 
@@ -18,15 +30,15 @@ def _ring_style(ring, index):
 
 
 def plot_azimuthal_profile(
-    profiles,
+    profiles: Table | Mapping[Any, Table],
     *,
-    ax=None,
-    colors=None,
-    labels=None,
-    quantity="[Fe/H]",
-    unit="dex",
-    figsize=(7.0, 4.5),
-):
+    ax: Axes | None = None,
+    colors: Mapping[Any, Any] | Sequence[Any] | None = None,
+    labels: Mapping[Any, str] | Sequence[str] | None = None,
+    quantity: str = "[Fe/H]",
+    unit: str = "dex",
+    figsize: tuple[float, float] = (7.0, 4.5),
+) -> Figure:
     """The paper's Fig. 6: mean deviation at fixed radius against azimuth.
 
     Parameters
