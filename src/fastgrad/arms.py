@@ -126,6 +126,19 @@ ARM_MODELS = {
 
 #: Points along an arm: x, y, R in kpc (astropy's frame), beta in rad.
 ArmCurve = namedtuple("ArmCurve", ["x", "y", "R", "beta"])
+ArmCurve.__doc__ = """Points along a spiral arm (:func:`arm_curve`): ``x``, ``y``, ``R`` in kpc
+(astropy's Galactocentric frame, the Sun at x = -R0) and the arm's azimuth
+``beta`` in rad, one array each.
+
+Examples
+--------
+>>> from fastgrad.arms import arm_curve
+>>> curve = arm_curve("Local", n=5)
+>>> curve._fields
+('x', 'y', 'R', 'beta')
+>>> len(curve.R)
+5
+"""
 
 
 def _model(model):
