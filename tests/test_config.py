@@ -104,7 +104,7 @@ def test_a_bad_config_is_one_line_before_any_work(tmp_path, capsys, toml, where)
 
 
 def test_config_errors_are_value_errors_naming_the_key():
-    with pytest.raises(ConfigError, match=r"fit.n_walkers: expected an integer, got 10.7"):
+    with pytest.raises(ConfigError, match=r"^fit.n_walkers: expected an integer, got 10.7"):
         pipeline.load_config({"fit": {"n_walkers": 10.7}})
     with pytest.raises(ValueError, match="unknown configuration key 'fit.n_step'"):
         pipeline.load_config({"fit": {"n_step": 5}})

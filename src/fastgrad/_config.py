@@ -11,7 +11,17 @@ __all__ = ["show_config", "build_config"]
 
 
 def build_config():
-    """Build and runtime facts as a dict (``show_config`` prints them)."""
+    """Build and runtime facts as a dict (``show_config`` prints them).
+
+    Examples
+    --------
+    >>> import fastgrad
+    >>> facts = fastgrad.build_config()
+    >>> sorted(facts)[:4]
+    ['compiler', 'cython', 'fastgrad', 'kernels']
+    >>> facts["n_threads"] >= 1
+    True
+    """
     import numpy
 
     return {
@@ -29,6 +39,15 @@ def build_config():
 
 def show_config(file=None):
     """Print how fastgrad was built: version, compiler, whether OpenMP is
-    compiled in, and how many threads ``n_threads=None`` will use now."""
+    compiled in, and how many threads ``n_threads=None`` will use now.
+
+    Examples
+    --------
+    >>> import fastgrad
+    >>> fastgrad.show_config()  # doctest: +ELLIPSIS
+         fastgrad: ...
+           openmp: ...
+    ...
+    """
     for key, value in build_config().items():
         print(f"{key:>13}: {value}", file=file or sys.stdout)

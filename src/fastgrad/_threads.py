@@ -76,6 +76,18 @@ def effective_n_threads(n_threads=None):
         ``n_threads`` is not an int (a float, even 2.0, or a bool).
     ValueError
         ``n_threads`` is 0 or above the maximum.
+
+    Examples
+    --------
+    >>> from fastgrad import effective_n_threads
+    >>> effective_n_threads(1)
+    1
+    >>> effective_n_threads(-1) >= 1  # all CPUs
+    True
+    >>> effective_n_threads(2.0)
+    Traceback (most recent call last):
+    ...
+    TypeError: ...
     """
     if n_threads is not None:
         if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):

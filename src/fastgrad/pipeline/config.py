@@ -338,11 +338,14 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     >>> validate(cfg)
     Traceback (most recent call last):
         ...
-    fastgrad.errors.ConfigError: samples.lamost.fit.n_walkers: must be >= 6, got 0
+    fastgrad.errors.ConfigError: fit.n_walkers: must be >= 6, got 0
     """
     if not isinstance(cfg["samples"], dict):
         raise ConfigError(f"samples: expected [samples.NAME] tables, got {cfg['samples']!r}")
     _run(cfg["run"], cfg["samples"])
+    # the run's own sections first: an error there names fit.KEY, not a sample's copy
+    _fit_section("fit", cfg["fit"])
+    _azimuthal_section("azimuthal", cfg["azimuthal"])
     plans = {name: sample_plan(cfg, name) for name in cfg["run"]}
     _cuts(cfg["cuts"], plans)
     for plan in plans.values():
@@ -369,8 +372,6 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _int("monte_carlo.n_samples", mc["n_samples"], ge=2)
     _seed("monte_carlo.seed", mc["seed"])
     _real("halo_p_max", cfg["halo_p_max"], gt=0, le=1)
-    _fit_section("fit", cfg["fit"])
-    _azimuthal_section("azimuthal", cfg["azimuthal"])
     _overlays(cfg["overlays"])
     return cfg
 
