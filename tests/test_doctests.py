@@ -19,6 +19,7 @@ MODULES = [
     "fastgrad.calibrate",
     "fastgrad.crossmatch",
     "fastgrad.cuts",
+    "fastgrad.dask",
     "fastgrad.errors",
     "fastgrad._config",
     "fastgrad._threads",
