@@ -24,6 +24,7 @@ MODULES = [
     "fastgrad._config",
     "fastgrad._threads",
     "fastgrad.distances",
+    "fastgrad.engine",
     "fastgrad.frames",
     "fastgrad.gspspec",
     "fastgrad.paper",

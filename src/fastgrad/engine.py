@@ -50,7 +50,19 @@ __all__ = [
 
 def column_info(table: Table) -> dict[str, dict[str, Any]]:
     """``{name: {"unit": ..., "description": ...}}`` of a Table's columns: what
-    a pandas frame loses and :func:`frame_to_table` puts back."""
+    a pandas frame loses and :func:`frame_to_table` puts back.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from astropy.table import Table
+    >>> from fastgrad.engine import column_info
+    >>> t = Table({"R": [8.1, 9.3] * u.kpc, "feh": [-0.2, -0.4]})
+    >>> t["R"].description = "Galactocentric radius"
+    >>> info = column_info(t)
+    >>> print(info["R"]["unit"], "|", info["R"]["description"], "|", info["feh"]["unit"])
+    kpc | Galactocentric radius | None
+    """
     return {
         name: {
             "unit": getattr(table[name], "unit", None),
@@ -73,6 +85,24 @@ def table_to_frame(table: Table, index: Any = None) -> pd.DataFrame:
         One-dimensional columns.
     index : pandas.Index, optional
         The frame's index (default: 0 ... N-1).
+
+    Examples
+    --------
+    A masked float becomes NaN, a masked integer ``<NA>``, never its fill value:
+
+    >>> import astropy.units as u
+    >>> from astropy.table import MaskedColumn, Table
+    >>> from fastgrad.engine import table_to_frame
+    >>> t = Table({"source_id": MaskedColumn([11, 12, 13], mask=[False, True, False]),
+    ...            "R": MaskedColumn([8.1, 9.3, 10.2], mask=[False, False, True], unit=u.kpc)})
+    >>> df = table_to_frame(t)
+    >>> print(df.to_string())
+       source_id    R
+    0         11  8.1
+    1       <NA>  9.3
+    2         13  NaN
+    >>> df.dtypes.astype(str).tolist()
+    ['Int64', 'float64']
     """
     import pandas as pd
 
@@ -105,6 +135,18 @@ def frame_to_table(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]] | Non
     values as a ``MaskedColumn``), others as they are.  ``info``
     (:func:`column_info`) gives the columns their units and descriptions back;
     without it the numbers are bare, read in fastgrad's canonical units.
+
+    Examples
+    --------
+    :func:`column_info` puts back the units a pandas frame cannot hold:
+
+    >>> import astropy.units as u
+    >>> from astropy.table import Table
+    >>> from fastgrad.engine import column_info, frame_to_table, table_to_frame
+    >>> t = Table({"source_id": [11, 12], "R": [8.1, 9.3] * u.kpc})
+    >>> back = frame_to_table(table_to_frame(t), column_info(t))
+    >>> print(back["R"].unit, back["source_id"].dtype, [f"{r:.1f}" for r in back["R"]])
+    kpc int64 ['8.1', '9.3']
     """
     import pandas as pd
 
@@ -143,7 +185,24 @@ def apply_step(
 ) -> pd.DataFrame:
     """``step`` (``Table -> Table``) on one pandas partition: the partition
     through :func:`frame_to_table` (with ``info``'s units), the step's table
-    back through :func:`table_to_frame` on the partition's index."""
+    back through :func:`table_to_frame` on the partition's index.
+
+    Examples
+    --------
+    A ``Table -> Table`` step (here :func:`fastgrad.add_distances`) on one
+    pandas partition of Bailer-Jones distances (pc), out on the partition's index:
+
+    >>> import pandas as pd
+    >>> import fastgrad
+    >>> from fastgrad.engine import apply_step
+    >>> part = pd.DataFrame({"r_med_geo": [1000.0, 2500.0], "r_lo_geo": [900.0, 2000.0],
+    ...                      "r_hi_geo": [1100.0, 3100.0]}, index=[40, 41])
+    >>> out = apply_step(part, fastgrad.add_distances, None, {})
+    >>> for i, row in out.iterrows():
+    ...     print(f"{i}: {row['distance']:.3f} +- {row['distance_error']:.3f} kpc")
+    40: 1.000 +- 0.100 kpc
+    41: 2.500 +- 0.550 kpc
+    """
     out = step(frame_to_table(df, info), **kwargs)
     return table_to_frame(out, index=df.index)
 
@@ -169,6 +228,22 @@ class LocalEngine:
         ``chunks(n_rows, label)`` yielding ``(lo, hi)`` row ranges, for a
         progress bar (the pipeline's); used by :meth:`map` calls given a
         ``label``.  The steps are row-wise, so the chunking changes no number.
+
+    Examples
+    --------
+    The chunks a progress bar asks for change no number:
+
+    >>> import numpy as np
+    >>> from astropy.table import join
+    >>> import fastgrad
+    >>> from fastgrad.engine import LocalEngine
+    >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
+    >>> stars = fastgrad.add_distances(join(survey["gaia"], survey["bailer_jones"], keys="source_id"))
+    >>> halves = LocalEngine(chunks=lambda n, label: [(0, n // 2), (n // 2, n)])
+    >>> mc = halves.map(fastgrad.add_galactocentric, stars, label="MC", n_samples=100, seed=42)
+    >>> ref = fastgrad.add_galactocentric(stars, n_samples=100, seed=42)
+    >>> np.array_equal(mc["R_err"], ref["R_err"]), mc["R"].unit
+    (True, Unit("kpc"))
     """
 
     def __init__(
@@ -236,6 +311,23 @@ class DaskEngine:
 
     The workers' OpenMP threads resolve there (:attr:`n_threads` is ``None``:
     Dask's nanny sets ``OMP_NUM_THREADS=1``).
+
+    Examples
+    --------
+    The same step on a cluster gives the same bits as on this machine (not run
+    here: it starts a cluster of two worker processes):
+
+    >>> import numpy as np
+    >>> from astropy.table import join
+    >>> import fastgrad
+    >>> from fastgrad.engine import DaskEngine, LocalEngine
+    >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
+    >>> stars = fastgrad.add_distances(join(survey["gaia"], survey["bailer_jones"], keys="source_id"))
+    >>> local = LocalEngine().map(fastgrad.add_galactocentric, stars, n_samples=100, seed=42)
+    >>> with DaskEngine(n_workers=2) as engine:  # doctest: +SKIP
+    ...     on_dask = engine.map(fastgrad.add_galactocentric, stars, n_samples=100, seed=42)
+    >>> np.array_equal(on_dask["R_err"], local["R_err"]), on_dask["R"].unit  # doctest: +SKIP
+    (True, Unit("kpc"))
     """
 
     n_threads = None
