@@ -28,6 +28,7 @@ MODULES = [
     "fastgrad.frames",
     "fastgrad.gspspec",
     "fastgrad.paper",
+    "fastgrad.partitions",
     "fastgrad.populations",
     "fastgrad.readers",
     "fastgrad.samples",

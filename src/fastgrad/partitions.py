@@ -40,7 +40,15 @@ DASK_EXTRA_MESSAGE = "fastgrad.dask needs the optional dependencies: pip install
 def require_dask() -> ModuleType:
     """``dask.dataframe``, or an ImportError naming the extra to install
     (:data:`DASK_EXTRA_MESSAGE`); for modules that run steps on Dask
-    (:mod:`fastgrad.engine`)."""
+    (:mod:`fastgrad.engine`).
+
+    Examples
+    --------
+    >>> from fastgrad.partitions import require_dask
+    >>> dd = require_dask()
+    >>> dd.__name__
+    'dask.dataframe'
+    """
     try:
         import dask  # noqa: F401
         import dask.dataframe as dd
@@ -50,7 +58,21 @@ def require_dask() -> ModuleType:
 
 
 def as_dask_dataframe(collection: Any) -> Any:
-    """A dask DataFrame from a dask DataFrame or an LSDB Catalog."""
+    """A dask DataFrame from a dask DataFrame or an LSDB Catalog.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> import pandas as pd
+    >>> from fastgrad.partitions import as_dask_dataframe
+    >>> ddf = dd.from_pandas(pd.DataFrame({"R": [8.0, 9.0, 10.0, 11.0]}), npartitions=2)
+    >>> as_dask_dataframe(ddf) is ddf, ddf.npartitions
+    (True, 2)
+    >>> as_dask_dataframe(pd.DataFrame({"R": [8.0]}))
+    Traceback (most recent call last):
+        ...
+    TypeError: expected a dask.dataframe.DataFrame or an lsdb.Catalog, got DataFrame
+    """
     require_dask()
     if hasattr(collection, "to_dask_dataframe"):  # lsdb.Catalog (and its subclasses)
         return collection.to_dask_dataframe()
@@ -63,7 +85,18 @@ def as_dask_dataframe(collection: Any) -> Any:
 
 def meta_of(like: Any) -> pd.DataFrame:
     """An empty pandas DataFrame with the columns/dtypes of ``like`` (a pandas
-    or dask DataFrame or an LSDB Catalog)."""
+    or dask DataFrame or an LSDB Catalog).
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> import pandas as pd
+    >>> from fastgrad.partitions import meta_of
+    >>> df = pd.DataFrame({"source_id": [1, 2, 3, 4], "R": [8.0, 9.0, 10.0, 11.0]})
+    >>> meta = meta_of(dd.from_pandas(df, npartitions=2))
+    >>> len(meta), meta.dtypes.astype(str).tolist()
+    (0, ['int64', 'float64'])
+    """
     if isinstance(like, pd.DataFrame):
         return like.iloc[:0]
     meta = getattr(like, "_meta", None)
@@ -82,7 +115,18 @@ def meta_of(like: Any) -> pd.DataFrame:
 
 
 def inverse_columns(columns: Mapping[str, str] | None, what: str = "columns") -> dict[str, str]:
-    """``{partition column: canonical name}`` -> ``{canonical name: partition column}``."""
+    """``{partition column: canonical name}`` -> ``{canonical name: partition column}``.
+
+    Examples
+    --------
+    >>> from fastgrad.partitions import inverse_columns
+    >>> inverse_columns({"rv": "radial_velocity", "obsid": "ids"})
+    {'radial_velocity': 'rv', 'ids': 'obsid'}
+    >>> inverse_columns({"rv": "radial_velocity", "vlos": "radial_velocity"})
+    Traceback (most recent call last):
+        ...
+    ValueError: columns: 'rv' and 'vlos' both map to 'radial_velocity'
+    """
     inverse = {}
     for column, canonical in dict(columns or {}).items():
         if canonical in inverse:
@@ -94,11 +138,36 @@ def inverse_columns(columns: Mapping[str, str] | None, what: str = "columns") ->
 
 
 def float_column(df: pd.DataFrame, name: str) -> np.ndarray:
-    """Column ``name`` of ``df`` as contiguous float64 (missing values -> NaN)."""
+    """Column ``name`` of ``df`` as contiguous float64 (missing values -> NaN).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fastgrad.partitions import float_column
+    >>> df = pd.DataFrame({"rv": pd.array([12, None, -3], dtype="Int64")})
+    >>> values = float_column(df, "rv")
+    >>> values.dtype, [f"{v:.1f}" for v in values]
+    (dtype('float64'), ['12.0', 'nan', '-3.0'])
+    """
     return np.ascontiguousarray(df[name].to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def require_columns(df: pd.DataFrame, needed: Iterable[str], where: str) -> None:
+    """A :class:`fastgrad.schema.MissingColumnsError` naming ``where``, the
+    missing columns and those the partition has, unless ``df`` has all of
+    ``needed``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fastgrad.partitions import require_columns
+    >>> df = pd.DataFrame({"ra": [10.0], "dec": [-5.0]})
+    >>> require_columns(df, ["ra", "dec"], "my_step")  # all there: nothing happens
+    >>> require_columns(df, ["ra", "pmra"], "my_step")
+    Traceback (most recent call last):
+        ...
+    fastgrad.schema.MissingColumnsError: my_step: column(s) ['pmra'] missing; the partition has ra, dec. ...
+    """
     missing = [c for c in needed if c not in df.columns]
     if missing:
         shown = ", ".join(map(str, list(df.columns)[:40]))
@@ -111,7 +180,19 @@ def require_columns(df: pd.DataFrame, needed: Iterable[str], where: str) -> None
 
 
 def int_ids(df: pd.DataFrame, name: str) -> np.ndarray:
-    """An id column as an integer array (the MC streams' keys)."""
+    """An id column as an integer array (the MC streams' keys).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fastgrad.partitions import int_ids
+    >>> int_ids(pd.DataFrame({"source_id": [4295806720, 4295806721]}), "source_id").tolist()
+    [4295806720, 4295806721]
+    >>> int_ids(pd.DataFrame({"source_id": [4295806720.0, None]}), "source_id")
+    Traceback (most recent call last):
+        ...
+    ValueError: source_id: 1 row(s) have no id (rows [1]); every star needs an integer id ...
+    """
     series = df[name]
     if len(series) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -130,7 +211,17 @@ def int_ids(df: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def located(exc: Exception, df: pd.DataFrame) -> Exception:
-    """A ValueError from a partition, saying where the partition is."""
+    """A ValueError from a partition, saying where the partition is.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fastgrad.partitions import located
+    >>> part = pd.DataFrame({"R": [8.0, -1.0]}, index=pd.RangeIndex(500, 502))
+    >>> print(located(ValueError("R: 1 negative value(s) (rows [1])"), part))
+    R: 1 negative value(s) (rows [1]) [in a partition of 2 rows whose index starts at 500; row
+    numbers count from the partition's first row]
+    """
     where = (
         (
             f" [in a partition of {len(df)} rows whose index starts at {df.index[0]!r}; "
