@@ -42,6 +42,7 @@ MODULES = [
     "fastgrad.mock.surveys",
     "fastgrad.pipeline.config",
     "fastgrad.pipeline.run",
+    "fastgrad.plots.calibration",
     "fastgrad.plots.maps",
     "fastgrad.plots.overlays",
     "fastgrad.plots.paper",
