@@ -41,6 +41,7 @@ MODULES = [
     "fastgrad.fitting.mcmc",
     "fastgrad.mock.surveys",
     "fastgrad.pipeline.config",
+    "fastgrad.pipeline.progress",
     "fastgrad.pipeline.run",
     "fastgrad.plots.calibration",
     "fastgrad.plots.maps",

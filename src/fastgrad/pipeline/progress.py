@@ -46,7 +46,26 @@ class _Elapsed(logging.Formatter):
 class log_to_stderr:
     """Send the ``fastgrad`` logger's records of ``level`` and above to stderr
     (what the command line does), as a context manager: the handler and the
-    logger's level are restored on exit."""
+    logger's level are restored on exit.
+
+    Examples
+    --------
+    The records' format, ``[fastgrad <seconds since t0>s]``, and the logger
+    restored on exit:
+
+    >>> import logging
+    >>> from fastgrad.pipeline.progress import log_to_stderr, logger
+    >>> before = logger.level
+    >>> with log_to_stderr(logging.INFO, t0=1000.0) as handler:
+    ...     record = logging.makeLogRecord({"msg": "2 rows without RV", "levelno": logging.WARNING,
+    ...                                     "levelname": "WARNING", "created": 1012.3})
+    ...     print(handler.format(record))
+    ...     print(logging.getLevelName(logger.getEffectiveLevel()))
+    [fastgrad   12.3s] warning: 2 rows without RV
+    INFO
+    >>> handler in logger.handlers, logger.level == before
+    (False, True)
+    """
 
     def __init__(self, level: int = logging.INFO, t0: float | None = None) -> None:
         self.level, self.t0 = level, time.time() if t0 is None else t0
@@ -81,7 +100,25 @@ class Progress:
     logging configuration already shows the ``fastgrad`` logger's INFO
     records: then only there) and the per-star
     steps get a tqdm bar on a terminal. Use as a context manager around the
-    run, so that a temporary handler is removed again."""
+    run, so that a temporary handler is removed again.
+
+    Examples
+    --------
+    Quiet (``verbose=False``): steps are timed, a large input is one chunk and
+    no bar is drawn:
+
+    >>> import time
+    >>> from fastgrad.pipeline.progress import Progress
+    >>> with Progress(verbose=False) as progress:
+    ...     with progress.step("quality cuts"):
+    ...         time.sleep(0.01)
+    ...     chunks = list(progress.chunks(1_000_000, "Monte Carlo"))
+    ...     total = sum(progress.bar(range(5), total=5, label="realisations"))
+    >>> list(progress.timings), progress.timings["quality cuts"] >= 0.01
+    (['quality cuts'], True)
+    >>> chunks, total
+    ([(0, 1000000)], 10)
+    """
 
     def __init__(self, verbose: bool) -> None:
         self.verbose = verbose
