@@ -240,7 +240,6 @@ def mc_galactocentric_partition(
     >>> import numpy as np
     >>> from astropy.table import Table
     >>> from fastgrad.dask import mc_galactocentric_partition
-
     >>> import fastgrad
     >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
     >>> df = survey["gaia"].to_pandas().merge(survey["bailer_jones"].to_pandas(), on="source_id")
@@ -351,7 +350,6 @@ def mc_galactocentric_meta(
     Examples
     --------
     >>> from fastgrad.dask import mc_galactocentric_meta
-
     >>> import fastgrad
     >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
     >>> df = survey["gaia"].to_pandas().merge(survey["bailer_jones"].to_pandas(), on="source_id")
@@ -401,7 +399,6 @@ def mc_galactocentric(
     >>> from astropy.table import Table
     >>> from fastgrad.dask import mc_galactocentric
     >>> from fastgrad.transform import GALACTOCENTRIC_COLUMNS
-
     >>> import fastgrad
     >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
     >>> df = survey["gaia"].to_pandas().merge(survey["bailer_jones"].to_pandas(), on="source_id")
@@ -487,7 +484,6 @@ def quality_cuts_partition(
 
     >>> import pandas as pd
     >>> from fastgrad.dask import quality_cuts_partition
-
     >>> import fastgrad
     >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
     >>> df = survey["gaia"].to_pandas().merge(survey["bailer_jones"].to_pandas(), on="source_id")
@@ -529,7 +525,6 @@ def quality_cut_counts_partition(
     Examples
     --------
     >>> from fastgrad.dask import quality_cut_counts_partition
-
     >>> import fastgrad
     >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
     >>> df = survey["gaia"].to_pandas().merge(survey["bailer_jones"].to_pandas(), on="source_id")
@@ -600,7 +595,6 @@ def cut_report(counts: Any, cuts: str | Cut | Sequence[str | Cut] | None = None)
 
     >>> import numpy as np
     >>> from fastgrad.dask import cut_report, quality_cut_counts_partition
-
     >>> import fastgrad
     >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
     >>> df = survey["gaia"].to_pandas().merge(survey["bailer_jones"].to_pandas(), on="source_id")
@@ -672,7 +666,6 @@ def quality_cuts(
     --------
     >>> import dask
     >>> from fastgrad.dask import cut_report, quality_cuts
-
     >>> import fastgrad
     >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
     >>> df = survey["gaia"].to_pandas().merge(survey["bailer_jones"].to_pandas(), on="source_id")
@@ -753,7 +746,6 @@ def kinematic_probabilities_partition(
     >>> import numpy as np
     >>> from astropy.table import Table
     >>> from fastgrad.dask import kinematic_probabilities_partition, mc_galactocentric_partition
-
     >>> import fastgrad
     >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
     >>> df = survey["gaia"].to_pandas().merge(survey["bailer_jones"].to_pandas(), on="source_id")
@@ -802,7 +794,6 @@ def kinematic_probabilities_meta(like: Any, **kwargs: Any) -> pd.DataFrame:
     Examples
     --------
     >>> from fastgrad.dask import kinematic_probabilities_meta, mc_galactocentric_meta
-
     >>> import fastgrad
     >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
     >>> df = survey["gaia"].to_pandas().merge(survey["bailer_jones"].to_pandas(), on="source_id")
@@ -876,7 +867,6 @@ def fit_columns_partition(
     from its GSP-Spec confidence interval:
 
     >>> from fastgrad.dask import fit_columns_partition, mc_galactocentric_partition
-
     >>> import fastgrad
     >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
     >>> df = survey["gaia"].to_pandas().merge(survey["bailer_jones"].to_pandas(), on="source_id")
@@ -922,7 +912,6 @@ def fit_columns(collection: Any, *, columns: Any = None, key: str | None = None)
     Examples
     --------
     >>> from fastgrad.dask import fit_columns, mc_galactocentric
-
     >>> import fastgrad
     >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
     >>> df = survey["gaia"].to_pandas().merge(survey["bailer_jones"].to_pandas(), on="source_id")
