@@ -813,7 +813,6 @@ def kinematic_probabilities(collection: Any, **kwargs: Any) -> Any:
     >>> import numpy as np
     >>> from fastgrad.dask import (kinematic_probabilities, kinematic_probabilities_partition,
     ...                            mc_galactocentric, mc_galactocentric_partition)
-
     >>> import fastgrad
     >>> survey = fastgrad.make_survey("gaia_giants", 300, seed=1)
     >>> df = survey["gaia"].to_pandas().merge(survey["bailer_jones"].to_pandas(), on="source_id")
