@@ -224,7 +224,7 @@ def located(exc: Exception, df: pd.DataFrame) -> Exception:
     """
     where = (
         (
-            f" [in a partition of {len(df)} rows whose index starts at {df.index[0]!r}; "
+            f" [in a partition of {len(df)} rows whose index starts at {getattr(df.index[0], 'item', lambda: df.index[0])()!r}; "
             "row numbers count from the partition's first row]"
         )
         if len(df)
