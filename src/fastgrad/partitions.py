@@ -222,9 +222,11 @@ def located(exc: Exception, df: pd.DataFrame) -> Exception:
     R: 1 negative value(s) (rows [1]) [in a partition of 2 rows whose index starts at 500; row
     numbers count from the partition's first row]
     """
+    first = df.index[0] if len(df) else None
+    first = first.item() if hasattr(first, "item") else first  # numpy scalar -> plain number
     where = (
         (
-            f" [in a partition of {len(df)} rows whose index starts at {getattr(df.index[0], 'item', lambda: df.index[0])()!r}; "
+            f" [in a partition of {len(df)} rows whose index starts at {first!r}; "
             "row numbers count from the partition's first row]"
         )
         if len(df)
