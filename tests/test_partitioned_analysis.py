@@ -179,3 +179,52 @@ def test_hex_grid_is_matplotlibs(gridsize):
     np.testing.assert_array_equal(ref.get_array(), med[np.isfinite(med)])
     cx, cy = grid.centres()
     np.testing.assert_array_equal(ref.get_offsets(), np.column_stack([cx, cy])[np.isfinite(med)])
+
+
+def test_report_figures_and_summary_from_aggregates(both):
+    """report._figures and report.summary with the partitioned analysis (no
+    catalogue) draw the same hexes with the same values and write the same
+    summary numbers as with the local one."""
+    from astropy.table import Table
+    from matplotlib.collections import PolyCollection
+
+    from fastgrad.frames import get_frame
+    from fastgrad.pipeline import report
+    from fastgrad.pipeline.run import RunResult
+
+    sample, scfg, truth, local, part = both
+    cfg = {**scfg, "run": ["giants"]}
+    frame = get_frame(cfg["frame"])
+    table = Table({"bin_lo": [0.0], "bin_hi": [0.2], "bin_center": [0.1], "n_stars": [900], "slope": [-0.05], "slope_err": [0.01]})
+
+    def results(az, samples):
+        return RunResult(
+            samples=samples,
+            tables={"giants": {"table1": table, "table2": table}},
+            fits={"giants": local["fit"]},
+            azimuthal={"giants": az},
+            failed={},
+            config=cfg,
+        )
+
+    ref = results(local, {"giants": sample})
+    new = results(part, {"giants": None})  # nothing per star
+    figs_ref = dict(report._figures(ref, cfg, frame))
+    figs_new = dict(report._figures(new, cfg, frame))
+    assert sorted(figs_ref) == sorted(figs_new) == [1, 2, 3, 4, 5, 6, 7]
+    for i in (1, 2, 3, 5):
+        a = [c for ax in figs_ref[i].axes for c in ax.collections if isinstance(c, PolyCollection)]
+        b = [c for ax in figs_new[i].axes for c in ax.collections if isinstance(c, PolyCollection)]
+        assert len(a) == len(b) >= 1, i
+        for ca, cb in zip(a, b):
+            np.testing.assert_array_equal(ca.get_offsets(), cb.get_offsets())
+            np.testing.assert_array_equal(ca.get_array(), cb.get_array())
+            assert ca.get_clim() == cb.get_clim()
+        assert [ax.get_title() for ax in figs_ref[i].axes] == [ax.get_title() for ax in figs_new[i].axes]
+    with Progress(False) as progress:
+        s_ref = report.summary(ref, cfg, {"giants": truth}, frame, progress)["samples"]["giants"]
+        s_new = report.summary(new, cfg, {"giants": truth}, frame, progress)["samples"]["giants"]
+    s_ref["populations"]["kinematics"] = "K"
+    for k in ("n_final", "map_fit", "populations", "residual_map", "azimuthal"):
+        assert s_new[k] == s_ref[k], k
+    assert s_new["azimuthal_recovery"].keys() == s_ref["azimuthal_recovery"].keys()

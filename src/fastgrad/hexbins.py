@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from typing import Any
 
     import numpy.typing as npt
 
 
-__all__ = ["HexGrid", "HexImage", "hex_counts", "counts_image", "hex_medians", "grouped_medians"]
+__all__ = ["HexGrid", "HexImage", "ResidualHexes", "hex_counts", "counts_image", "hex_medians", "grouped_medians"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,37 @@ class HexImage:
         ok = np.isfinite(self.values)
         cx, cy = self.grid.centres()
         return cx[ok], cy[ok], self.values[ok]
+
+    def draw(self, ax: Any, **kwargs: Any) -> Any:
+        """``ax.hexbin`` of the image: one point a drawn hex at its centre,
+        ``C`` its value, ``reduce_C_function=np.sum``: the PolyCollection of
+        ``hexbin`` on the stars (same hexes, same values); ``kwargs`` as
+        hexbin's (``cmap``, ``bins="log"`` ...)."""
+        cx, cy, v = self.drawn()
+        return ax.hexbin(
+            cx,
+            cy,
+            C=v,
+            reduce_C_function=np.sum,
+            mincnt=1,
+            gridsize=self.grid.gridsize,
+            extent=self.grid.extent,
+            **kwargs,
+        )
+
+
+@dataclass(frozen=True)
+class ResidualHexes:
+    """Figures 5 and 8 pre-binned (:func:`fastgrad.plots.plot_residual_maps`):
+    the median observed, model and residual value per hex (a
+    :class:`HexImage` each), the extent the hexes cover (kpc) and the
+    residual convention."""
+
+    observed: HexImage
+    predicted: HexImage
+    residual: HexImage
+    extent: tuple[float, float, float, float]
+    sign: str
 
 
 def hex_counts(index: np.ndarray, n_hexes: int, *, min_count: int = 1) -> np.ndarray:

@@ -45,7 +45,7 @@ from ..azimuthal import (
     xy_extent,
 )
 from ..fitting import fit_line
-from ..hexbins import HexGrid, HexImage, counts_image, grouped_medians, hex_medians
+from ..hexbins import HexGrid, HexImage, ResidualHexes, counts_image, grouped_medians, hex_medians
 from ..significance import ring_significance
 
 if TYPE_CHECKING:
@@ -57,7 +57,6 @@ __all__ = [
     "azimuthal_analysis_partitioned",
     "PartitionedSelection",
     "SampleAggregates",
-    "ResidualHexes",
     "exact_percentiles",
     "histogram_bins",
     "FIG_XY",
@@ -74,19 +73,6 @@ RESIDUAL_GRIDSIZE = 50
 #: Figure 2's colour limits: these percentiles of the metallicity
 FIG2_PERCENTILES = (5.0, 95.0)
 _N_HIST = 4096  # bins of the percentile search
-
-
-@dataclass(frozen=True)
-class ResidualHexes:
-    """Figures 5 and 8 pre-binned: the median observed, model and residual
-    value per hex of the |Z| < zmax stars (``HexImage`` each), the extent
-    the hexes cover (kpc) and the residual convention."""
-
-    observed: HexImage
-    predicted: HexImage
-    residual: HexImage
-    extent: tuple[float, float, float, float]
-    sign: str
 
 
 @dataclass(frozen=True)
