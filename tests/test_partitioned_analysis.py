@@ -87,7 +87,9 @@ def test_deviations_profiles_and_significance(both):
         np.testing.assert_array_equal(t["n"], u["n"])
         for c in ("mean", "sem"):
             np.testing.assert_array_equal(t[c].mask, u[c].mask)
-            np.testing.assert_allclose(np.ma.filled(u[c], 0.0), np.ma.filled(t[c], 0.0), rtol=0, atol=1e-12)
+            np.testing.assert_allclose(
+                np.ma.filled(u[c], 0.0), np.ma.filled(t[c], 0.0), rtol=0, atol=1e-12
+            )
         s, r = local["significance"][ring], part["significance"][ring]
         assert s.keys() == r.keys()
         for k in s:
@@ -111,7 +113,9 @@ def test_matched_filter_and_populations(both):
             assert part["recovery"][k] == pytest.approx(v, rel=1e-9, abs=1e-12), k
     agg = part["sample"]
     assert agg.n_stars == len(sample)
-    assert agg.populations["share_p_thin_gt_0.9"] == _populations_check(sample)["share_p_thin_gt_0.9"]
+    assert (
+        agg.populations["share_p_thin_gt_0.9"] == _populations_check(sample)["share_p_thin_gt_0.9"]
+    )
 
 
 def _hexbin_array(x, y, C=None, **kw):
@@ -139,22 +143,30 @@ def test_figure_aggregates_are_hexbins(both):
     ]
     e = scfg["fit"]["z_edges"]
     first = (np.asarray(sample["absz"]) >= e[0]) & (np.asarray(sample["absz"]) < e[1])
-    checks.append(
-        (agg.fig3, (R[first], feh[first]), None, dict(bins="log", mincnt=1))
-    )
+    checks.append((agg.fig3, (R[first], feh[first]), None, dict(bins="log", mincnt=1)))
     s = local["selection"]
     hexes = part["selection"].hexes
     for img, v in ((hexes.observed, s["feh_used"]), (hexes.predicted, local["predicted"])):
         checks.append(
-            (img, (np.asarray(s["x"]), np.asarray(s["y"])), np.asarray(v), dict(reduce_C_function=np.median, mincnt=mc))
+            (
+                img,
+                (np.asarray(s["x"]), np.asarray(s["y"])),
+                np.asarray(v),
+                dict(reduce_C_function=np.median, mincnt=mc),
+            )
         )
     for img, (a, b), C, kw in checks:
         assert isinstance(img, HexImage)
         ref = _hexbin_array(a, b, C, gridsize=img.grid.gridsize, extent=img.grid.extent, **kw)
         cx, cy, vals = img.drawn()
         got = _hexbin_array(
-            cx, cy, vals, reduce_C_function=np.sum, mincnt=1,
-            gridsize=img.grid.gridsize, extent=img.grid.extent,
+            cx,
+            cy,
+            vals,
+            reduce_C_function=np.sum,
+            mincnt=1,
+            gridsize=img.grid.gridsize,
+            extent=img.grid.extent,
         )
         np.testing.assert_array_equal(ref.get_offsets(), got.get_offsets())
         np.testing.assert_array_equal(ref.get_array(), got.get_array())
@@ -174,7 +186,9 @@ def test_hex_grid_is_matplotlibs(gridsize):
     ok = full > 0
     drawn = ref.get_array()
     np.testing.assert_array_equal(drawn, full[ok] if drawn.size == ok.sum() else full)
-    ref = _hexbin_array(x, y, v, gridsize=gridsize, extent=grid.extent, reduce_C_function=np.median, mincnt=3)
+    ref = _hexbin_array(
+        x, y, v, gridsize=gridsize, extent=grid.extent, reduce_C_function=np.median, mincnt=3
+    )
     med = hex_medians(idx, v, grid.n_hexes, min_count=3)
     np.testing.assert_array_equal(ref.get_array(), med[np.isfinite(med)])
     cx, cy = grid.centres()
@@ -195,7 +209,16 @@ def test_report_figures_and_summary_from_aggregates(both):
     sample, scfg, truth, local, part = both
     cfg = {**scfg, "run": ["giants"]}
     frame = get_frame(cfg["frame"])
-    table = Table({"bin_lo": [0.0], "bin_hi": [0.2], "bin_center": [0.1], "n_stars": [900], "slope": [-0.05], "slope_err": [0.01]})
+    table = Table(
+        {
+            "bin_lo": [0.0],
+            "bin_hi": [0.2],
+            "bin_center": [0.1],
+            "n_stars": [900],
+            "slope": [-0.05],
+            "slope_err": [0.01],
+        }
+    )
 
     def results(az, samples):
         return RunResult(
@@ -220,7 +243,9 @@ def test_report_figures_and_summary_from_aggregates(both):
             np.testing.assert_array_equal(ca.get_offsets(), cb.get_offsets())
             np.testing.assert_array_equal(ca.get_array(), cb.get_array())
             assert ca.get_clim() == cb.get_clim()
-        assert [ax.get_title() for ax in figs_ref[i].axes] == [ax.get_title() for ax in figs_new[i].axes]
+        assert [ax.get_title() for ax in figs_ref[i].axes] == [
+            ax.get_title() for ax in figs_new[i].axes
+        ]
     with Progress(False) as progress:
         s_ref = report.summary(ref, cfg, {"giants": truth}, frame, progress)["samples"]["giants"]
         s_new = report.summary(new, cfg, {"giants": truth}, frame, progress)["samples"]["giants"]

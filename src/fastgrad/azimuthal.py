@@ -871,9 +871,7 @@ def map_edges(
     )
 
 
-def map_cells(
-    x: np.ndarray, y: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray
-) -> np.ndarray:
+def map_cells(x: np.ndarray, y: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray) -> np.ndarray:
     """Flat cell index ``iy * nx + ix`` of each star on the grid of
     :func:`map_edges` (x, y in kpc; cells half-open, the upper edges
     included), -1 for a star outside: int32 (a map of up to 2**31 cells), so

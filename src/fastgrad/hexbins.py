@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 
-__all__ = ["HexGrid", "HexImage", "ResidualHexes", "hex_counts", "counts_image", "hex_medians", "grouped_medians"]
+__all__ = [
+    "HexGrid",
+    "HexImage",
+    "ResidualHexes",
+    "hex_counts",
+    "counts_image",
+    "hex_medians",
+    "grouped_medians",
+]
 
 
 @dataclass(frozen=True)
@@ -81,9 +89,7 @@ class HexGrid:
         ix2 = np.floor(ix).astype(int)
         iy2 = np.floor(iy).astype(int)
         nx1, ny1 = nx + 1, ny + 1
-        i1 = np.where(
-            (0 <= ix1) & (ix1 < nx1) & (0 <= iy1) & (iy1 < ny1), ix1 * ny1 + iy1, -1
-        )
+        i1 = np.where((0 <= ix1) & (ix1 < nx1) & (0 <= iy1) & (iy1 < ny1), ix1 * ny1 + iy1, -1)
         i2 = np.where(
             (0 <= ix2) & (ix2 < nx) & (0 <= iy2) & (iy2 < ny), nx1 * ny1 + ix2 * ny + iy2, -1
         )
@@ -193,7 +199,9 @@ def counts_image(counts: np.ndarray, *, min_count: int = 1) -> np.ndarray:
     return out
 
 
-def grouped_medians(index: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def grouped_medians(
+    index: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(groups, counts, medians) of ``values`` grouped by ``index`` (>= 0),
     each median the one ``np.median`` gives for the group (the middle value,
     or the half-sum of the two middle ones, whatever the order of the stars).
@@ -236,4 +244,3 @@ def hex_medians(
     keep = counts >= min_count
     out[groups[keep]] = med[keep]
     return out
-

@@ -327,7 +327,9 @@ def ring_significance(
     True
     """
     lo, hi = (float(v) for v in ring)
-    label, d, k = _used_bins(np.asarray(label), np.asarray(delta, dtype=np.float64), n_bins, min_count)
+    label, d, k = _used_bins(
+        np.asarray(label), np.asarray(delta, dtype=np.float64), n_bins, min_count
+    )
     out = {
         "R_lo": lo,
         "R_hi": hi,

@@ -401,10 +401,7 @@ def azimuthal_analysis_partitioned(
     # pass 3: the values of the histogram bins that hold Figure 2's percentiles
     def values_of(lo_, hi_, wanted):
         (vals,) = _compute(
-            [
-                delayed(_values_in_bins)(p, column=feh, lo=lo_, hi=hi_, wanted=wanted)
-                for p in parts
-            ]
+            [delayed(_values_in_bins)(p, column=feh, lo=lo_, hi=hi_, wanted=wanted) for p in parts]
         )
         return np.concatenate(vals)
 
@@ -514,4 +511,3 @@ def azimuthal_analysis_partitioned(
         sample=sample,
         recovery=recovery,
     )
-
