@@ -253,3 +253,31 @@ def test_report_figures_and_summary_from_aggregates(both):
     for k in ("n_final", "map_fit", "populations", "residual_map", "azimuthal"):
         assert s_new[k] == s_ref[k], k
     assert s_new["azimuthal_recovery"].keys() == s_ref["azimuthal_recovery"].keys()
+
+
+def test_client_holds_50_bytes_a_selected_star(both):
+    """What the client gets per |Z| < zmax star (the module docstring's
+    budget): source_id, R, feh_used and the two errors (8 bytes each), the
+    map cell and Figure 5's hex (int32) and the azimuth bin (int16); the
+    other stars send nothing but per-hex sums."""
+    import pandas as pd
+
+    from fastgrad.azimuthal import map_edges
+
+    sample, scfg, *_ = both
+    df = sample["source_id", "x", "y", "R", "phi", "absz", "R_err", "feh_used", "feh_used_err"]
+    df = df.to_pandas()
+    a = scfg["azimuthal"]
+    x_edges, y_edges = map_edges((-12.0, -4.0, -4.0, 4.0), 50)
+    cols = pa._selection_columns(
+        df,
+        zmax=a["zmax"],
+        x_edges=x_edges,
+        y_edges=y_edges,
+        hex_grid=HexGrid(50, (-12.0, -4.0, -4.0, 4.0)),
+        phi_edges=np.linspace(-np.pi, np.pi, 61),
+        truth=None,
+        feh="feh_used",
+    )
+    assert isinstance(cols, pd.DataFrame) and 0 < len(cols) < len(df)
+    assert cols.memory_usage(index=False).sum() / len(cols) == 50

@@ -21,15 +21,20 @@ global step (the emcee fit, a permutation test) needs star by star:
   95th percentiles of the metallicity (Figure 2's colours), the share with
   P_thin > 0.9, and the injected pattern's shape for the matched filter.
 
-Client memory: 52 bytes a star of the |Z| < zmax selection at the peak
-(source_id 8, four fit columns 32, cell 4, hex 4, azimuth bin 2, sorting
-permutation 8 while sorting; then the annulus means 16 with their ids); none for the other
-stars. The frame is read in three passes (``persist()`` it first).
+Client memory, per star of the |Z| < zmax selection (none for the others):
+50 bytes held (source_id 8, the four fit columns 32, cell 4, hex 4, azimuth
+bin 2; tests/test_partitioned_analysis.py), about twice that at the peak
+while the partitions' pieces are concatenated and sorted by source_id, then
+16 + 16 for the annulus means with their ids while they are aligned; 8 more
+with a synthetic catalogue's injected pattern.  The catalogue is read four
+times (counts and extents; the selection, Figure 2's shuffle and the
+histogram; the annulus means' R sketch; the values of two histogram bins):
+``persist()`` it first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -70,6 +75,8 @@ FIG_RZ = HexGrid((70, 35), (4.0, 16.0, -2.5, 2.5))
 #: Figure 3's hexes (R, [Fe/H]) and Figures 5 and 8's (X-Y)
 FIG3_GRIDSIZE, FIG3_FEH = (80, 50), (-1.5, 1.0)
 RESIDUAL_GRIDSIZE = 50
+#: the residual map's cells along x (fastgrad.residual_map's default)
+MAP_GRIDSIZE = 50
 #: Figure 2's colour limits: these percentiles of the metallicity
 FIG2_PERCENTILES = (5.0, 95.0)
 _N_HIST = 4096  # bins of the percentile search
@@ -101,7 +108,6 @@ class SampleAggregates:
     fig2: tuple[HexImage, HexImage]
     fig2_clim: tuple[float, float]
     fig3: HexImage | None
-    extra: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------
@@ -306,7 +312,7 @@ def azimuthal_analysis_partitioned(
         The final per-star catalogue (any partitioning, any row order):
         ``source_id`` (unique), ``x, y, z, R, phi, absz`` (kpc, rad),
         ``feh_used, feh_used_err`` (dex), ``R_err`` (kpc), ``p_thin``.
-        Read three times: ``persist()`` a costly graph first.
+        Read four times: ``persist()`` a costly graph first.
     cfg : dict
         The sample's configuration (:func:`fastgrad.pipeline.run.sample_config`).
     n_threads : int, optional
@@ -344,8 +350,9 @@ def azimuthal_analysis_partitioned(
     )
     if first["n_sel"] == 0:
         raise ValueError(f"no star with |Z| < {zmax} kpc: nothing to map")
-    ext = xy_extent(np.array(first["x"]), np.array(first["y"]), a.get("extent"))
-    x_edges, y_edges = map_edges(ext, a.get("gridsize", 50))
+    # the data's extent and residual_map's default grid, as azimuthal_analysis
+    ext = xy_extent(np.array(first["x"]), np.array(first["y"]), None)
+    x_edges, y_edges = map_edges(ext, MAP_GRIDSIZE)
     res_grid = HexGrid(RESIDUAL_GRIDSIZE, ext)
     phi_edges = np.arange(-np.pi, np.pi + 1e-12, np.radians(a["phi_bin_deg"]))
     fig3_grid = (
