@@ -70,8 +70,9 @@ def main(n_stars=400_000, n_parts=8):
         "giants",
     )
     per = n_stars // n_parts
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(
-        cluster
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
+        Client(cluster),
     ):
         frame = dd.from_map(make_partition, range(n_parts), n=per).persist()
         warnings.simplefilter("ignore")
@@ -93,7 +94,9 @@ def main(n_stars=400_000, n_parts=8):
     _, peak_local = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     n = per * n_parts
-    print(f"{n:,} stars in {n_parts} partitions, {n_sel:,} with |Z| < {cfg['azimuthal']['zmax']} kpc")
+    print(
+        f"{n:,} stars in {n_parts} partitions, {n_sel:,} with |Z| < {cfg['azimuthal']['zmax']} kpc"
+    )
     print(f"catalogue as a Table on the client: {table.as_array().nbytes / n:.0f} bytes a star")
     for name, peak, t in (
         ("partitioned (client)", peak_part, t_part),
@@ -108,7 +111,8 @@ def main(n_stars=400_000, n_parts=8):
         part["fit"].slope == local["fit"].slope,
         "; map p-values identical:",
         np.array_equal(
-            np.ma.filled(part["residual_map"].p_value, 0), np.ma.filled(local["residual_map"].p_value, 0)
+            np.ma.filled(part["residual_map"].p_value, 0),
+            np.ma.filled(local["residual_map"].p_value, 0),
         ),
     )
 
