@@ -327,6 +327,9 @@ def ring_significance(
     True
     """
     lo, hi = (float(v) for v in ring)
+    n_bins = as_count("n_bins", n_bins, minimum=1)
+    min_count = as_count("min_count", min_count, minimum=1)
+    n_permutations = as_count("n_permutations", n_permutations, minimum=1)
     label, d, k = _used_bins(
         np.asarray(label), np.asarray(delta, dtype=np.float64), n_bins, min_count
     )
