@@ -56,6 +56,11 @@ __all__ = [
     "RESIDUAL_SIGNS",
     "map_inputs",
     "xy_extent",
+    "map_edges",
+    "map_cells",
+    "residual_map_from_cells",
+    "phi_labels",
+    "profile_from_labels",
 ]
 
 #: Half-width h of the annulus, kpc (docs/method.md section 6, fastgrad's reading of
@@ -345,14 +350,67 @@ def azimuthal_profile(
     return _profile_table(phi_arr, d, unit, phi_edges(bins), _min_count(min_count))
 
 
-def _profile_table(phi, d, unit, edges, min_count):
-    """The profile of validated arrays (possibly empty: all bins masked)."""
-    n = phi.size
+def phi_labels(phi: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Azimuth bin of each star for ``edges`` (rad; half-open bins, the last
+    closed, as :func:`azimuthal_profile`), -1 outside: int16 when the bins
+    fit (2 bytes a star for a partitioned catalogue), else int32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import phi_labels
+    >>> phi_labels(np.array([-0.2, 0.0, 0.3, 0.5, 0.7]), np.array([-0.5, 0.0, 0.5]))
+    array([ 0,  1,  1,  1, -1], dtype=int16)
+    """
+    phi = np.asarray(phi, dtype=np.float64)
     n_bins = edges.size - 1
     idx = np.searchsorted(edges, phi, side="right") - 1
     idx[phi == edges[-1]] = n_bins - 1  # the last bin is closed
-    inside = (idx >= 0) & (idx < n_bins)
-    idx, d_in = idx[inside], d[inside]
+    idx[(idx < 0) | (idx >= n_bins)] = -1
+    return idx.astype(np.int16 if n_bins < 2**15 else np.int32)
+
+
+def profile_from_labels(
+    label: npt.ArrayLike,
+    delta: npt.ArrayLike,
+    edges: npt.ArrayLike,
+    *,
+    min_count: int = DEFAULT_PROFILE_MIN_COUNT,
+    unit: u.UnitBase | None = None,
+) -> Table:
+    """:func:`azimuthal_profile` from each star's bin (:func:`phi_labels`, -1:
+    outside) instead of its azimuth: the same table, bit for bit, when the
+    stars come in the same order.  ``delta`` finite (dex, or ``unit``);
+    ``edges`` the bins' edges (rad).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import azimuthal_profile, phi_labels, profile_from_labels
+    >>> rng = np.random.default_rng(2)
+    >>> phi, delta = rng.uniform(-0.5, 0.5, 400), rng.normal(0.0, 0.1, 400)  # rad, dex
+    >>> edges = np.linspace(-0.5, 0.5, 5)
+    >>> prof = profile_from_labels(phi_labels(phi, edges), delta, edges, min_count=5)
+    >>> ref = azimuthal_profile(phi, delta, bins=edges, min_count=5)
+    >>> all(np.array_equal(prof[c], ref[c]) for c in ref.colnames)
+    True
+    """
+    label = np.asarray(label)
+    d = np.asarray(delta, dtype=np.float64)
+    edges = np.asarray(edges, dtype=np.float64)
+    return _labelled_profile(label, d, unit, edges, _min_count(min_count))
+
+
+def _profile_table(phi, d, unit, edges, min_count):
+    """The profile of validated arrays (possibly empty: all bins masked)."""
+    return _labelled_profile(phi_labels(phi, edges), d, unit, edges, min_count)
+
+
+def _labelled_profile(label, d, unit, edges, min_count):
+    n = label.size
+    n_bins = edges.size - 1
+    inside = label >= 0
+    idx, d_in = label[inside].astype(np.intp), d[inside]
     count = np.bincount(idx, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(idx, weights=d_in, minlength=n_bins) / count
@@ -777,19 +835,112 @@ def residual_map(
     """
     x_arr, y_arr, obs, pred = map_inputs(x, y, observed, predicted, sign)
     min_count = _min_count(min_count)
-    ext = xy_extent(x_arr, y_arr, extent)
-    nx, ny = _grid_shape(gridsize, ext)
-    x_edges = np.linspace(ext[0], ext[1], nx + 1)
-    y_edges = np.linspace(ext[2], ext[3], ny + 1)
+    x_edges, y_edges = map_edges(xy_extent(x_arr, y_arr, extent), gridsize)
+    return residual_map_from_cells(
+        map_cells(x_arr, y_arr, x_edges, y_edges),
+        obs,
+        pred,
+        x_edges,
+        y_edges,
+        min_count=min_count,
+        sign=sign,
+        n_permutations=n_permutations,
+        seed=seed,
+        n_threads=n_threads,
+    )
 
-    ix = np.searchsorted(x_edges, x_arr, side="right") - 1
-    iy = np.searchsorted(y_edges, y_arr, side="right") - 1
-    ix[x_arr == x_edges[-1]] = nx - 1
-    iy[y_arr == y_edges[-1]] = ny - 1
+
+def map_edges(
+    extent: Sequence[float], gridsize: int | tuple[int, int] = 50
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cell edges ``(x_edges, y_edges)`` (kpc) of a residual map's grid over
+    ``extent`` (:func:`xy_extent`'s, kpc) with ``gridsize`` cells along x
+    (square cells) or ``(nx, ny)``: the grid of :func:`residual_map`.
+
+    Examples
+    --------
+    >>> from fastgrad.azimuthal import map_edges
+    >>> x_edges, y_edges = map_edges((-10.0, -6.0, -1.0, 1.0), gridsize=4)
+    >>> x_edges, y_edges  # square 1-kpc cells: 4 along x, 2 along y
+    (array([-10.,  -9.,  -8.,  -7.,  -6.]), array([-1.,  0.,  1.]))
+    """
+    nx, ny = _grid_shape(gridsize, extent)
+    return (
+        np.linspace(extent[0], extent[1], nx + 1),
+        np.linspace(extent[2], extent[3], ny + 1),
+    )
+
+
+def map_cells(x: np.ndarray, y: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray) -> np.ndarray:
+    """Flat cell index ``iy * nx + ix`` of each star on the grid of
+    :func:`map_edges` (x, y in kpc; cells half-open, the upper edges
+    included), -1 for a star outside: int32 (a map of up to 2**31 cells), so
+    that a partitioned catalogue can ship 4 bytes a star to the map
+    (:mod:`fastgrad.pipeline.partitioned_analysis`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import map_cells, map_edges
+    >>> x_edges, y_edges = map_edges((-10.0, -6.0, -1.0, 1.0), gridsize=4)
+    >>> map_cells(np.array([-9.5, -6.0, -6.5, -11.0]), np.array([-0.5, 1.0, 0.5, 0.0]), x_edges, y_edges)
+    array([ 0,  7,  7, -1], dtype=int32)
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    nx, ny = x_edges.size - 1, y_edges.size - 1
+    ix = np.searchsorted(x_edges, x, side="right") - 1
+    iy = np.searchsorted(y_edges, y, side="right") - 1
+    ix[x == x_edges[-1]] = nx - 1
+    iy[y == y_edges[-1]] = ny - 1
     inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-    cell = iy[inside] * nx + ix[inside]
+    return np.where(inside, iy * nx + ix, -1).astype(np.int32)
+
+
+def residual_map_from_cells(
+    cell: npt.ArrayLike,
+    observed: np.ndarray,
+    predicted: np.ndarray,
+    x_edges: np.ndarray,
+    y_edges: np.ndarray,
+    *,
+    min_count: int = DEFAULT_MAP_MIN_COUNT,
+    sign: str = "observed-model",
+    n_permutations: int | None = None,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    n_threads: int | None = None,
+) -> ResidualMap:
+    """:func:`residual_map` from each star's cell (:func:`map_cells`, -1:
+    outside) instead of its X, Y: the same medians, means and permutation
+    test, bit for bit, when the stars come in the same order (the
+    permutations follow the order of the stars).  The seam that lets a
+    partitioned catalogue send 4 bytes a star for the position
+    (:mod:`fastgrad.pipeline.partitioned_analysis`).
+
+    ``observed`` and ``predicted`` are finite float arrays (dex), one value
+    a star; the other arguments as :func:`residual_map`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.azimuthal import map_cells, map_edges, residual_map, residual_map_from_cells
+    >>> rng = np.random.default_rng(5)
+    >>> x, y = rng.uniform(-10.0, -6.0, 2000), rng.uniform(-2.0, 2.0, 2000)  # kpc
+    >>> obs, pred = rng.normal(0.0, 0.1, 2000), np.zeros(2000)  # dex
+    >>> x_edges, y_edges = map_edges((-10.0, -6.0, -2.0, 2.0), gridsize=4)
+    >>> m = residual_map_from_cells(map_cells(x, y, x_edges, y_edges), obs, pred, x_edges, y_edges)
+    >>> ref = residual_map(x, y, obs, pred, gridsize=4, extent=(-10.0, -6.0, -2.0, 2.0))
+    >>> np.array_equal(m.residual, ref.residual) and np.array_equal(m.count, ref.count)
+    True
+    """
+    min_count = _min_count(min_count)
+    residual_sign(sign)
+    cell = np.asarray(cell)
+    nx, ny = x_edges.size - 1, y_edges.size - 1
+    inside = cell >= 0
+    cell = cell[inside].astype(np.intp)
     n_cells = nx * ny
-    obs_in, pred_in = obs[inside], pred[inside]
+    obs_in, pred_in = observed[inside], predicted[inside]
     res_in = residuals(obs_in, pred_in, sign)
     maps = {}
     for key, vals in (("observed", obs_in), ("predicted", pred_in), ("residual", res_in)):

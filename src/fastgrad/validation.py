@@ -39,6 +39,7 @@ __all__ = [
     "slope_pulls",
     "matched_filter",
     "recover_amplitude",
+    "recover_amplitude_from_shape",
     "COVERAGE_LEVELS",
     "BIAS_P_VALUE",
     "pull_coverage",
@@ -221,7 +222,36 @@ def recover_amplitude(
     from .mock import pattern_shape  # the mock builds on this module's filter
 
     g = pattern_shape(np.asarray(selection["x"]), np.asarray(selection["y"]), truth)
-    amp, err = matched_filter(np.asarray(selection["R"]), np.asarray(delta), g, half_width)
+    return recover_amplitude_from_shape(
+        np.asarray(selection["R"]), delta, g, truth, half_width=half_width
+    )
+
+
+def recover_amplitude_from_shape(
+    R: npt.ArrayLike,
+    delta: npt.ArrayLike,
+    shape: npt.ArrayLike,
+    truth: Mapping[str, Any],
+    *,
+    half_width: float,
+) -> dict[str, Any]:
+    """:func:`recover_amplitude` from the stars' radii (kpc), deviations (dex)
+    and the pattern's shape at each star (:func:`fastgrad.mock.pattern_shape`,
+    computed where the stars are, e.g. on a catalogue's partitions): the same
+    dict, bit for bit, for the stars in the same order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.validation import recover_amplitude_from_shape
+    >>> rng = np.random.default_rng(2)
+    >>> R, phi = rng.uniform(7.0, 11.0, 5000), rng.uniform(-0.6, 0.6, 5000)
+    >>> delta = 0.04 * np.cos(2 * phi) + rng.normal(0.0, 0.1, R.size)  # dex
+    >>> res = recover_amplitude_from_shape(R, delta, np.cos(2 * phi), {"azimuthal_amplitude": 0.04}, half_width=0.1)
+    >>> print(f"{res['amplitude_dex']:.3f} dex, pull {res['pull']:+.1f}")
+    0.039 dex, pull -0.2
+    """
+    amp, err = matched_filter(np.asarray(R), np.asarray(delta), shape, half_width)
     # the pull is against what the same filter returns on the noise-free model
     # at the observed positions (distance errors blur the arms by a few %)
     true = float(truth["azimuthal_amplitude"])

@@ -100,8 +100,11 @@ def summary(
     for name, tabs in results.tables.items():
         az = results.azimuthal[name]
         fit = az["fit"]
+        # a partitioned catalogue's analysis carries its aggregates
+        # (fastgrad.pipeline.partitioned_analysis): the catalogue is not read
+        agg = az.get("sample")
         entry = {
-            "n_final": len(results.samples[name]),
+            "n_final": agg.n_stars if agg is not None else len(results.samples[name]),
             "table1": _table_records(tabs["table1"]),
             "table2": _table_records(tabs["table2"]),
             "map_fit": {
@@ -114,7 +117,9 @@ def summary(
                 "scatter_err": fit.scatter_err,
             },
             "azimuthal": {},
-            "populations": _populations_check(results.samples[name]),
+            "populations": (
+                agg.populations if agg is not None else _populations_check(results.samples[name])
+            ),
         }
         for ring, prof in az["profiles"].items():
             ok = ~np.ma.getmaskarray(prof["mean"])
@@ -148,7 +153,10 @@ def summary(
                 "table2": slope_pulls(tabs["table2"], truth.get("table2", [])),
             }
             amp = truth.get("azimuthal_amplitude")
-            if amp:
+            if amp and agg is not None:
+                if az.get("recovery"):
+                    entry["azimuthal_recovery"] = az["recovery"]
+            elif amp:
                 entry["azimuthal_recovery"] = recover_amplitude(
                     az["selection"], az["delta"], truth, half_width=cfg["azimuthal"]["half_width"]
                 )
@@ -266,37 +274,39 @@ def _figures(results, cfg, frame):
     # the maps of the next (the paper: LAMOST, then the giants)
     done = [n for n in cfg["run"] if n in results.samples]
     first = done[0]
-    s = results.samples[first]
-    x, y, z, R = (np.asarray(s[c]) for c in ("x", "y", "z", "R"))
-    feh = np.asarray(s["feh_used"])
     spec = _preset(cfg, first)
     title = _TITLES.get(spec.name, first)
     lab = f"{spec.label} (dex)"
-    yield 1, figs.fig1_density(x, y, z, R, R0=R0, z_sun=z_sun, title=title)
+    e = cfg["fit"]["z_edges"]
+    agg = results.azimuthal[first].get("sample")
+    if agg is not None:  # a partitioned catalogue: its hexes, never its stars
+        fig1, fig2, clim = agg.fig1, agg.fig2, agg.fig2_clim
+        fig3 = (agg.fig3, None)
+    else:
+        s = results.samples[first]
+        x, y, z, R = (np.asarray(s[c]) for c in ("x", "y", "z", "R"))
+        feh = np.asarray(s["feh_used"])
+        fig1, fig2, clim = (x, y, z, R), (x, y, z, R, feh), None
+        sel = (np.asarray(s["absz"]) >= e[0]) & (np.asarray(s["absz"]) < e[1])
+        fig3 = (R[sel], feh[sel])
+    yield 1, figs.fig1_density(*fig1, R0=R0, z_sun=z_sun, title=title)
     yield (
         2,
         figs.fig2_metallicity(
-            x,
-            y,
-            z,
-            R,
-            feh,
+            *fig2,
             R0=R0,
             z_sun=z_sun,
+            clim=clim,
             min_count=cfg["azimuthal"]["map_min_count"],
             label=lab,
             title=title,
         ),
     )
     t1 = results.tables[first]["table1"]
-    e = cfg["fit"]["z_edges"]
-    sel = (np.asarray(s["absz"]) >= e[0]) & (np.asarray(s["absz"]) < e[1])
     fit0 = results.fits[first]
     yield (
         3,
-        figs.fig3_radial_fit(
-            R[sel], feh[sel], fit0, zlabel=f"{e[0]:g} <= |Z| < {e[1]:g} kpc", label=lab
-        ),
+        figs.fig3_radial_fit(*fig3, fit0, zlabel=f"{e[0]:g} <= |Z| < {e[1]:g} kpc", label=lab),
     )
     is_lamost = spec.name == "hotpayne"  # the paper's Tables 1 and 2 are of its LAMOST stars
     yield (
@@ -309,14 +319,10 @@ def _figures(results, cfg, frame):
         ),
     )
     az = results.azimuthal[first]
-    sel_s = az["selection"]
     yield (
         5,
         figs.fig5_residual_maps(
-            np.asarray(sel_s["x"]),
-            np.asarray(sel_s["y"]),
-            np.asarray(sel_s["feh_used"]),
-            az["predicted"],
+            *_map_inputs(az),
             R0=R0,
             sign=cfg["azimuthal"]["sign"],
             min_count=cfg["azimuthal"]["map_min_count"],
@@ -337,14 +343,10 @@ def _figures(results, cfg, frame):
     )
     if len(done) > 1:
         g = results.azimuthal[done[1]]
-        gs = g["selection"]
         yield (
             8,
             figs.fig8_residual_maps(
-                np.asarray(gs["x"]),
-                np.asarray(gs["y"]),
-                np.asarray(gs["feh_used"]),
-                g["predicted"],
+                *_map_inputs(g),
                 R0=R0,
                 sign=cfg["azimuthal"]["sign"],
                 min_count=cfg["azimuthal"]["map_min_count"],
@@ -353,6 +355,16 @@ def _figures(results, cfg, frame):
                 **maps,
             ),
         )
+
+
+def _map_inputs(az):
+    """Figures 5 and 8's first arguments: the |Z| < zmax stars' x, y,
+    observed and predicted values, or a partitioned catalogue's hexes."""
+    sel = az["selection"]
+    hexes = getattr(sel, "hexes", None)
+    if hexes is not None:
+        return (hexes,)
+    return np.asarray(sel["x"]), np.asarray(sel["y"]), np.asarray(sel["feh_used"]), az["predicted"]
 
 
 #: Figure titles of the presets (others: the sample's name)

@@ -20,6 +20,7 @@ from ..azimuthal import (
     residuals,
     xy_extent,
 )
+from ..hexbins import ResidualHexes
 from ..significance import DEFAULT_N_PERMUTATIONS
 from .overlays import default_R0, draw_arms, draw_sun
 
@@ -51,10 +52,10 @@ def _symmetric_lim(values, q=98.0):
 
 
 def plot_residual_maps(
-    x: npt.ArrayLike,
-    y: npt.ArrayLike,
-    observed: npt.ArrayLike,
-    predicted: npt.ArrayLike,
+    x: npt.ArrayLike | ResidualHexes,
+    y: npt.ArrayLike | None = None,
+    observed: npt.ArrayLike | None = None,
+    predicted: npt.ArrayLike | None = None,
     *,
     R0: float | None = None,
     method: str = "hexbin",
@@ -86,7 +87,13 @@ def plot_residual_maps(
     Parameters
     ----------
     x, y : array_like, shape (N,)
-        Galactocentric X, Y in kpc (the Sun at x = -R0).
+        Galactocentric X, Y in kpc (the Sun at x = -R0).  Or ``x`` a
+        :class:`fastgrad.hexbins.ResidualHexes` (the three panels' medians
+        per hex of a partitioned catalogue,
+        :mod:`fastgrad.pipeline.partitioned_analysis`) and ``y``,
+        ``observed``, ``predicted`` left out: drawn as ``hexbin`` draws the
+        stars (``method``, ``gridsize``, ``extent``, ``min_count`` and
+        ``sign`` are the hexes'; ``significance`` a ResidualMap or None).
     observed, predicted : array_like, shape (N,)
         Per-star observed value and model prediction (dex).
     R0 : float, optional
@@ -156,12 +163,19 @@ def plot_residual_maps(
     >>> [ax.get_title() for ax in fig.axes[:3]]
     ['observed', 'model (radial gradient)', 'observed − model']
     """
-    x_arr, y_arr, obs, pred = map_inputs(x, y, observed, predicted, sign)
+    hexes = x if isinstance(x, ResidualHexes) else None
+    if hexes is not None:
+        if not (significance is None or isinstance(significance, ResidualMap)):
+            raise ValueError("significance: with pre-binned hexes, a ResidualMap or None")
+        method, ext, sign = "hexbin", hexes.extent, hexes.sign
+        x_arr = y_arr = obs = pred = None
+    else:
+        x_arr, y_arr, obs, pred = map_inputs(x, y, observed, predicted, sign)
+        ext = xy_extent(x_arr, y_arr, extent)
+        res = residuals(obs, pred, sign)
     if method not in ("hexbin", "grid"):
         raise ValueError(f"method must be 'hexbin' or 'grid', got {method!r}")
     R0 = default_R0() if R0 is None else float(R0)
-    ext = xy_extent(x_arr, y_arr, extent)
-    res = residuals(obs, pred, sign)
     residual_name = "observed − model" if sign == "observed-model" else "model − observed"
     sig_map = _significance_map(
         significance, x_arr, y_arr, obs, pred, gridsize, ext, min_count, sign, seed
@@ -181,7 +195,13 @@ def plot_residual_maps(
         fig = Figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(1, n_panels, sharex=True, sharey=True)
     artists = []
-    if method == "hexbin":
+    if hexes is not None:
+        for ax, img, cm in zip(
+            axes, (hexes.observed, hexes.predicted, hexes.residual), (cmap, cmap, residual_cmap)
+        ):
+            artists.append(img.draw(ax, cmap=cm, edgecolors="face", linewidths=0.2))
+        cell_values = [a.get_array() for a in artists]
+    elif method == "hexbin":
         for ax, c, cm in zip(axes, (obs, pred, res), (cmap, cmap, residual_cmap)):
             artists.append(
                 ax.hexbin(

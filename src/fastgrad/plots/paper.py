@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import paper
+from ..hexbins import HexImage, ResidualHexes
 from .maps import plot_residual_maps
 from .overlays import draw_arms, draw_sun
 from .profiles import plot_azimuthal_profile
@@ -42,6 +43,12 @@ __all__ = [
 ]
 
 _XY_EXTENT = (-14.5, -4.5, -5.5, 5.5)
+#: the C argument of a panel drawn from a HexImage of values (medians), not counts
+_VALUES = "values"
+
+
+def _is_values(C):
+    return isinstance(C, str) and C == _VALUES
 
 
 def _new_or_given_axes(ax, figsize):
@@ -77,12 +84,15 @@ def _xy_panel(
     label="",
     arms=True,
 ):
-    kw = dict(gridsize=gridsize, extent=_XY_EXTENT, cmap=cmap)
-    if C is not None:
-        kw.update(C=C, reduce_C_function=reduce or np.median, mincnt=mincnt)
+    if isinstance(x, HexImage):  # pre-binned (a partitioned catalogue's)
+        hb = x.draw(ax, cmap=cmap, **({} if _is_values(C) else {"bins": "log"}))
     else:
-        kw.update(bins="log", mincnt=1)
-    hb = ax.hexbin(x, y, **kw)
+        kw = dict(gridsize=gridsize, extent=_XY_EXTENT, cmap=cmap)
+        if C is not None:
+            kw.update(C=C, reduce_C_function=reduce or np.median, mincnt=mincnt)
+        else:
+            kw.update(bins="log", mincnt=1)
+        hb = ax.hexbin(x, y, **kw)
     if arms:
         draw_arms(ax, R0=R0)
     draw_sun(ax, R0=R0)
@@ -97,12 +107,15 @@ def _xy_panel(
 
 
 def _rz_panel(ax, R, z, C=None, *, R0, z_sun=0.0, mincnt=None, cmap="viridis", label=""):
-    kw = dict(gridsize=(70, 35), extent=(4, 16, -2.5, 2.5), cmap=cmap)
-    if C is not None:
-        kw.update(C=C, reduce_C_function=np.median, mincnt=mincnt)
+    if isinstance(R, HexImage):  # pre-binned
+        hb = R.draw(ax, cmap=cmap, **({} if _is_values(C) else {"bins": "log"}))
     else:
-        kw.update(bins="log", mincnt=1)
-    hb = ax.hexbin(R, z, **kw)
+        kw = dict(gridsize=(70, 35), extent=(4, 16, -2.5, 2.5), cmap=cmap)
+        if C is not None:
+            kw.update(C=C, reduce_C_function=np.median, mincnt=mincnt)
+        else:
+            kw.update(bins="log", mincnt=1)
+        hb = ax.hexbin(R, z, **kw)
     ax.plot([R0], [z_sun], marker="*", ms=16, color="orange", mec="k", ls="none", zorder=5)
     ax.set_xlabel("R (kpc)")
     ax.set_ylabel("Z (kpc)")
@@ -112,10 +125,10 @@ def _rz_panel(ax, R, z, C=None, *, R0, z_sun=0.0, mincnt=None, cmap="viridis", l
 
 
 def fig1_density(
-    x: npt.ArrayLike,
-    y: npt.ArrayLike,
-    z: npt.ArrayLike,
-    R: npt.ArrayLike,
+    x: npt.ArrayLike | HexImage,
+    y: npt.ArrayLike | HexImage,
+    z: npt.ArrayLike | None = None,
+    R: npt.ArrayLike | None = None,
     *,
     R0: float,
     z_sun: float = 0.0,
@@ -126,8 +139,11 @@ def fig1_density(
     with the Reid et al. 2014 arms and the Sun) and R-Z (bottom).
 
     Positions in kpc (x, y, z, R Galactocentric; ``R0``, ``z_sun`` the
-    frame's).  ``fig``: an empty Figure to draw on (default a new one).
-    Returns the Figure.
+    frame's).  Or, pre-binned (a partitioned catalogue's,
+    :mod:`fastgrad.pipeline.partitioned_analysis`): ``x`` and ``y`` the
+    X-Y and R-Z counts per hex (:class:`fastgrad.hexbins.HexImage`), ``z``
+    and ``R`` left out.  ``fig``: an empty Figure to draw on (default a new
+    one).  Returns the Figure.
 
     Examples
     --------
@@ -140,21 +156,25 @@ def fig1_density(
     4
     """
     fig, axes, made = _map_and_rz_axes(fig)
+    n_stars = x.n_stars if isinstance(x, HexImage) else len(x)
+    if isinstance(x, HexImage):
+        x, y, R, z = x, None, y, None
     _xy_panel(axes[0], x, y, R0=R0, cmap="Greys", label="N stars per hex (log scale)")
     _rz_panel(axes[1], R, z, R0=R0, z_sun=z_sun, cmap="Greys", label="N stars per hex (log scale)")
-    axes[0].set_title(f"{title}: {len(x):,} stars")
+    axes[0].set_title(f"{title}: {n_stars:,} stars")
     if made:
         fig.tight_layout()
     return fig
 
 
 def fig2_metallicity(
-    x: npt.ArrayLike,
-    y: npt.ArrayLike,
-    z: npt.ArrayLike,
-    R: npt.ArrayLike,
-    feh: npt.ArrayLike,
+    x: npt.ArrayLike | HexImage,
+    y: npt.ArrayLike | HexImage,
+    z: npt.ArrayLike | None = None,
+    R: npt.ArrayLike | None = None,
+    feh: npt.ArrayLike | None = None,
     *,
+    clim: tuple[float, float] | None = None,
     R0: float,
     z_sun: float = 0.0,
     min_count: int = paper.MAP_MIN_COUNT,
@@ -163,8 +183,11 @@ def fig2_metallicity(
     fig: Figure | None = None,
 ) -> Figure:
     """Figure 2: as Figure 1, hexes coloured by the median [Fe/H] (dex) of
-    their stars (hexes with >= ``min_count`` stars, docs/method.md section 6).
-    Returns the Figure.
+    their stars (hexes with >= ``min_count`` stars, docs/method.md section 6),
+    colours from the 5th to the 95th percentile of ``feh``.  Pre-binned:
+    ``x`` and ``y`` the X-Y and R-Z medians per hex
+    (:class:`fastgrad.hexbins.HexImage`, hexes below ``min_count`` NaN) and
+    ``clim`` the percentiles.  Returns the Figure.
 
     Examples
     --------
@@ -178,7 +201,13 @@ def fig2_metallicity(
     4
     """
     fig, axes, made = _map_and_rz_axes(fig)
-    lo, hi = np.nanpercentile(feh, [5, 95])
+    if isinstance(x, HexImage):
+        if clim is None:
+            raise ValueError("clim: pre-binned hexes need the colour limits (dex)")
+        x, y, R, z, feh = x, None, y, None, _VALUES
+        lo, hi = clim
+    else:
+        lo, hi = np.nanpercentile(feh, [5, 95])
     for hb in (
         _xy_panel(
             axes[0], x, y, feh, R0=R0, mincnt=min_count, cmap="RdYlBu_r", label=f"median {label}"
@@ -203,8 +232,8 @@ def fig2_metallicity(
 
 
 def fig3_radial_fit(
-    R: npt.ArrayLike,
-    feh: npt.ArrayLike,
+    R: npt.ArrayLike | HexImage,
+    feh: npt.ArrayLike | None,
     fit: LineFit,
     *,
     zlabel: str = "0 <= |Z| < 0.2 kpc",
@@ -216,7 +245,9 @@ def fig3_radial_fit(
     """Figure 3: [Fe/H] (dex) against R (kpc) in the first |Z| bin (grey
     density), the best fit (dashed black) and ``n_draws`` posterior lines
     (thin red) of ``fit`` (a :class:`fastgrad.LineFit`).  ``ax``: the axes to
-    draw on (default a new Figure's).  Returns the Figure.
+    draw on (default a new Figure's).  Pre-binned: ``R`` the counts per hex
+    of R-[Fe/H] (:class:`fastgrad.hexbins.HexImage` over R's range and -1.5
+    to 1.0 dex), ``feh`` None.  Returns the Figure.
 
     Examples
     --------
@@ -235,16 +266,21 @@ def fig3_radial_fit(
     (1, 21)
     """
     fig, ax, made = _new_or_given_axes(ax, (8, 5.5))
-    ax.hexbin(
-        R,
-        feh,
-        gridsize=(80, 50),
-        bins="log",
-        cmap="Greys",
-        mincnt=1,
-        extent=(np.nanmin(R), np.nanmax(R), -1.5, 1.0),
-    )
-    xs = np.linspace(np.nanmin(R), np.nanmax(R), 50)
+    if isinstance(R, HexImage):
+        R.draw(ax, bins="log", cmap="Greys")
+        r_lo, r_hi = R.grid.extent[:2]
+    else:
+        r_lo, r_hi = np.nanmin(R), np.nanmax(R)
+        ax.hexbin(
+            R,
+            feh,
+            gridsize=(80, 50),
+            bins="log",
+            cmap="Greys",
+            mincnt=1,
+            extent=(r_lo, r_hi, -1.5, 1.0),
+        )
+    xs = np.linspace(r_lo, r_hi, 50)
     rng = np.random.default_rng(seed)
     samples = fit.samples
     for m, b in samples[
@@ -403,10 +439,10 @@ def fig7_vertical_gradients(
 
 
 def fig5_residual_maps(
-    x: npt.ArrayLike,
-    y: npt.ArrayLike,
-    observed: npt.ArrayLike,
-    predicted: npt.ArrayLike,
+    x: npt.ArrayLike | ResidualHexes,
+    y: npt.ArrayLike | None = None,
+    observed: npt.ArrayLike | None = None,
+    predicted: npt.ArrayLike | None = None,
     *,
     R0: float,
     **kwargs: Any,
@@ -452,10 +488,10 @@ def fig6_azimuthal_profile(profiles: Table | Mapping[Any, Table], **kwargs: Any)
 
 
 def fig8_residual_maps(
-    x: npt.ArrayLike,
-    y: npt.ArrayLike,
-    observed: npt.ArrayLike,
-    predicted: npt.ArrayLike,
+    x: npt.ArrayLike | ResidualHexes,
+    y: npt.ArrayLike | None = None,
+    observed: npt.ArrayLike | None = None,
+    predicted: npt.ArrayLike | None = None,
     *,
     R0: float,
     **kwargs: Any,
