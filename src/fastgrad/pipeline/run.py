@@ -185,13 +185,29 @@ def _apply(kept, preset, plan, reports, sample):
             f'FILE_COLUMN = "{column}", or switch the cut off with [samples.{sample}.cuts] '
             f"{name} = false"
         ) from None
-    reports.append(rep)
-    _check_not_empty(kept, rep, sample)
+    reports.record(rep, kept, sample)
     return kept
 
 
 def _cut_columns(cut):
     return {n for spec in cut.columns for n in spec.split("|")}
+
+
+class Steps(list):
+    """The cut reports of one sample's steps, in order.
+
+    ``partition=True``: the steps run on one partition of a partitioned
+    catalogue, where an emptied partition is no error (the summed report is
+    checked once, :func:`fastgrad.pipeline.partitioned.prepare_partitioned`)."""
+
+    def __init__(self, partition: bool = False) -> None:
+        super().__init__()
+        self.partition = partition
+
+    def record(self, rep, kept, sample):
+        self.append(rep)
+        if not self.partition:
+            _check_not_empty(kept, rep, sample)
 
 
 def _check_not_empty(kept, rep, sample):
@@ -238,8 +254,7 @@ def _join_gaia(kept, gaia, plan, reports, sample):
         rep = _step_report(
             "join_gaia", n0, len(kept), "1", "the Gaia DR3 row of the star's source_id"
         )
-    reports.append(rep)
-    _check_not_empty(kept, rep, sample)
+    reports.record(rep, kept, sample)
     return kept
 
 
@@ -268,8 +283,7 @@ def _distances(kept, tables, plan, reports, sample):
             spec.distance
         ]
     rep = _step_report("distance_match", n0, len(kept), "2.3", what)
-    reports.append(rep)
-    _check_not_empty(kept, rep, sample)
+    reports.record(rep, kept, sample)
     return kept
 
 
@@ -319,8 +333,7 @@ def _fit_inputs(kept, reports, sample, nan_policy):
         "docs/method.md 5",
         "finite metallicity, metallicity error, R, z and their errors",
     )
-    reports.append(rep)
-    _check_not_empty(kept, rep, sample)
+    reports.record(rep, kept, sample)
     return kept
 
 
@@ -330,7 +343,7 @@ def prepare_sample(
     progress: Progress,
     n_threads: int | None = None,
     engine: LocalEngine | DaskEngine | None = None,
-    reports: list[Table] | None = None,
+    reports: Steps | None = None,
 ) -> tuple[Table, Table, Any]:
     """Read, cut, match, distances, MC transform, populations: one sample's
     final catalogue, its cut report (docs/method.md sections 1-4) and, for the
@@ -338,7 +351,7 @@ def prepare_sample(
 
     ``engine`` (:mod:`fastgrad.engine`) runs the per-star steps; default a
     :class:`~fastgrad.engine.LocalEngine` with ``n_threads``. ``reports``, a
-    list, receives each step's report as it is made, so that a sample that
+    :class:`Steps`, receives each step's report as it is made, so that a sample that
     fails or empties keeps the report of the steps before.
 
     Examples
@@ -363,12 +376,31 @@ def prepare_sample(
     if engine is None:
         engine = LocalEngine(n_threads, chunks=progress.chunks)
     plan = sample_plan(cfg, sample)
-    spec = plan.spec
-    steps = [] if reports is None else reports
+    steps = Steps() if reports is None else reports
     with progress.step(f"{sample}: read catalogues"):
         tables, synthetic = _load_tables(cfg, plan)
+    truth = tables[plan.spec.primary].meta.get("truth") if synthetic else None
+    kept = per_star_steps(cfg, plan, tables, engine, steps, progress)
+    # the final sample in source_id order: the order a partitioned run
+    # (fastgrad.pipeline.partitioned) restores, so both fit the same arrays
+    kept = kept[np.argsort(np.asarray(kept["source_id"]), kind="stable")]
+    report = vstack([_normalise_report(r, sample) for r in steps])
+    return kept, report, truth
+
+
+def per_star_steps(cfg, plan, tables, engine, steps, progress=None):
+    """The per-star steps of one sample (docs/method.md sections 1-4) on its
+    input tables: cuts, the join or match to Gaia, distances, cuts, the
+    Monte Carlo, populations and halo cut, the metallicity used and the
+    finite-input check.  The whole catalogue (:func:`prepare_sample`) or one
+    partition of it (:mod:`fastgrad.pipeline.partitioned`) goes through this
+    one function; ``steps`` (a :class:`Steps`) receives each step's report."""
+    if progress is None:
+        from .progress import Progress
+
+        progress = Progress(False)
+    sample, spec = plan.name, plan.spec
     kept = tables[spec.primary]
-    truth = kept.meta.get("truth") if synthetic else None
     frame = get_frame(cfg["frame"])
     for preset in spec.cuts_before:
         with progress.step(f"{sample}: {preset} cuts"):
@@ -421,12 +453,9 @@ def prepare_sample(
             kept[name] = probs[name]
         kept.meta["kinematics"] = probs.meta["kinematics"]
         kept, rep = populations.halo_cut(kept, cfg["halo_p_max"], frame=frame)
-        steps.append(rep)
-        _check_not_empty(kept, rep, sample)
+        steps.record(rep, kept, sample)
     _metallicity(kept, spec)
-    kept = _fit_inputs(kept, steps, sample, _settings(cfg, plan)[0]["nan_policy"])
-    report = vstack([_normalise_report(r, sample) for r in steps])
-    return kept, report, truth
+    return _fit_inputs(kept, steps, sample, _settings(cfg, plan)[0]["nan_policy"])
 
 
 def _settings(cfg, plan):
@@ -823,7 +852,7 @@ def sample_config(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
 def _analyse(cfg, results, truths, reports, progress, n_threads, engine):
     first = None
     for name in cfg["run"]:
-        steps = []
+        steps = Steps()
         try:
             sample, report, truth = prepare_sample(
                 cfg, name, progress, n_threads, engine, reports=steps
