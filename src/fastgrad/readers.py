@@ -85,7 +85,9 @@ def read_catalog(
     ----------
     path : str or os.PathLike
         A FITS, VOTable, CSV, ECSV or Parquet file (``.gz`` allowed where the
-        reader allows it).
+        reader allows it), or a directory: a HATS catalogue (the layout LSDB
+        reads; read whole here, by partition with ``engine = "dask"``,
+        docs/dask.md) or a Parquet dataset (a folder of Parquet files).
     kind : str or None
         Which catalogue (:data:`~fastgrad.schema.CATALOG_KINDS`): fixes the
         required columns and the default name map
@@ -233,11 +235,13 @@ def read_catalog(
 def _format_of(path, format):
     if format is not None:
         fmt = format.lower().replace("ascii.", "")
-        if fmt not in set(_FORMATS.values()):
+        if fmt not in set(_FORMATS.values()) | {"hats"}:
             raise ValueError(
-                f"format must be one of {sorted(set(_FORMATS.values()))}, got {format!r}"
+                f"format must be one of {sorted(set(_FORMATS.values()) | {'hats'})}, got {format!r}"
             )
         return fmt
+    if os.path.isdir(path):
+        return "hats" if is_hats(path) else "parquet"
     name = path.lower()
     if name.endswith(".gz"):
         name = name[:-3]
@@ -250,7 +254,53 @@ def _format_of(path, format):
     return _FORMATS[ext]
 
 
+def is_hats(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a HATS catalogue (a directory with its
+    ``hats.properties``, ``properties`` before hats 0.4, and a ``dataset/``)
+    or a HATS collection (``collection.properties``: a catalogue and its
+    margins, as ``lsdb.Catalog.to_hats`` writes)."""
+    return hats_catalog_dir(path) is not None
+
+
+def hats_catalog_dir(path: str | os.PathLike[str]) -> str | None:
+    """The HATS catalogue directory of ``path`` (a collection's primary
+    table), or ``None`` when ``path`` is neither."""
+    path = os.fspath(path)
+    props = os.path.join(path, "collection.properties")
+    if os.path.isfile(props):
+        with open(props) as f:
+            entries = dict(
+                line.strip().split("=", 1) for line in f if "=" in line and line[0] != "#"
+            )
+        primary = entries.get("hats_primary_table_url")
+        return hats_catalog_dir(os.path.join(path, primary)) if primary else None
+    if os.path.isdir(os.path.join(path, "dataset")) and any(
+        os.path.isfile(os.path.join(path, f)) for f in ("hats.properties", "properties")
+    ):
+        return path
+    return None
+
+
+#: Columns HATS adds to every row: the spatial index and the partition keys
+HATS_COLUMNS = ("_healpix_29", "Norder", "Dir", "Npix")
+
+
+def _read_dataset(path, read_kwargs):
+    """A Parquet dataset or a HATS catalogue's ``dataset/``, whole, in the
+    files' sorted order, without HATS's index and partition columns."""
+    import pyarrow.dataset as ds
+
+    hats = hats_catalog_dir(path)
+    root = os.path.join(hats, "dataset") if hats else path
+    data = ds.dataset(root, format="parquet", partitioning=None, exclude_invalid_files=True)
+    names = [n for n in data.schema.names if n not in HATS_COLUMNS]
+    arrow = data.to_table(columns=read_kwargs.get("columns", names))
+    return Table.from_pandas(arrow.to_pandas())
+
+
 def _read(path, fmt, read_kwargs):
+    if fmt == "hats" or (fmt == "parquet" and os.path.isdir(path)):
+        return _read_dataset(path, read_kwargs)
     if fmt == "csv":
         import pandas as pd  # its C parser reads 1e6 rows ~5x faster than astropy's
 

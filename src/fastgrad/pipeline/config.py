@@ -259,9 +259,26 @@ def _sample_inputs(plan):
         )
     for k in given:
         path = plan.inputs[k]
-        if not os.path.isfile(path):
-            what = "is a folder, not a file" if os.path.isdir(path) else "not found"
-            raise ConfigError(f"{where}.{k}: {path}: {what}")
+        if os.path.isdir(path):
+            _catalogue_folder(f"{where}.{k}", path)
+        elif not os.path.isfile(path):
+            raise ConfigError(f"{where}.{k}: {path}: not found")
+
+
+def _catalogue_folder(where, path):
+    """A folder input: a HATS catalogue or collection, or a folder of Parquet
+    files (read whole by the local engine, by partition by the Dask engine)."""
+    from ..readers import is_hats
+
+    if is_hats(path):
+        return
+    names = os.listdir(path)
+    if not any(n.endswith((".parquet", ".pq")) for n in names):
+        raise ConfigError(
+            f"{where}: {path}: is a folder but neither a HATS catalogue (no hats.properties "
+            "and dataset/, or collection.properties) nor a Parquet dataset (no .parquet "
+            f"files in it: {', '.join(sorted(names)[:8]) or 'empty'})"
+        )
 
 
 def _truth(truth, plans):
@@ -365,6 +382,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _str("dask.scheduler", d["scheduler"], optional=True)
     _int("dask.n_workers", d["n_workers"], ge=1, optional=True)
     _int("dask.partitions", d["partitions"], ge=1, optional=True)
+    _str("dask.scratch", d["scratch"], optional=True)
     _frame(cfg["frame"])
     # 2" in the paper; beyond a degree it is no longer a cross-match
     _real("crossmatch_radius_arcsec", cfg["crossmatch_radius_arcsec"], gt=0, le=3600)
@@ -449,7 +467,9 @@ DEFAULT_CONFIG = {
     # where the per-star steps (Monte Carlo, populations) run: "local", this
     # machine, or "dask", the same steps over Dask partitions (fastgrad.engine)
     "engine": "local",
-    "dask": {"scheduler": None, "n_workers": None, "partitions": None},
+    # scratch: where a partitioned sample's final catalogue is written while it
+    # is analysed (fastgrad.pipeline.partitioned; default the system's temp folder)
+    "dask": {"scheduler": None, "n_workers": None, "partitions": None, "scratch": None},
     "frame": "hawkins2023",  # docs/method.md 3
     "crossmatch_radius_arcsec": paper.CROSSMATCH_RADIUS_ARCSEC,  # docs/method.md 1
     "cuts": {},  # threshold overrides, fastgrad.apply_cuts

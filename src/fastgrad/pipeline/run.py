@@ -45,6 +45,7 @@ from ..readers import read_catalog
 from ..schema import MissingColumnsError, column_values, source_label
 from ..significance import azimuthal_significance
 from .config import load_config, sample_plan
+from .partitioned import partitioned_input
 from .progress import Progress
 from .report import output_names, summary, write_results
 
@@ -243,6 +244,10 @@ def _join_gaia(kept, gaia, plan, reports, sample):
             f'nearest Gaia DR3 source within {spec.match_radius_arcsec:g}" '
             + ("(many-to-one)" if many else "(one-to-one)"),
         )
+    elif _same_input(plan, "gaia"):
+        rep = _step_report(
+            "join_gaia", n0, n0, "1", "the Gaia DR3 row of the star's source_id (same catalogue)"
+        )
     else:
         # Gaia's astrometry wins (its positions are at the epoch of its proper
         # motions); the primary's own copies stay as <name>_<sample>
@@ -258,6 +263,14 @@ def _join_gaia(kept, gaia, plan, reports, sample):
     return kept
 
 
+def _same_input(plan, name):
+    """Whether input ``name`` is the primary's own catalogue (one file or
+    folder holding every input's columns: the join on source_id is the
+    identity, docs/dask.md)."""
+    primary = plan.inputs.get(plan.spec.primary)
+    return primary is not None and plan.inputs.get(name) == primary
+
+
 def _repeat_spectra(kept, reports, sample):
     """Several spectra of one Gaia source: keep the highest SNR
     (:func:`fastgrad.crossmatch.best_per_source`; docs/method.md section 1)."""
@@ -270,7 +283,10 @@ def _distances(kept, tables, plan, reports, sample):
     spec = plan.spec
     n0 = len(kept)
     if spec.distance.startswith("bailer_jones"):
-        kept = join_distances(kept, tables["distances"], columns=BJ_COLUMNS[spec.distance])
+        if not _same_input(plan, "distances"):
+            kept = join_distances(kept, tables["distances"], columns=BJ_COLUMNS[spec.distance])
+        else:  # a catalogue joined beforehand: a star without a distance has NaN there
+            kept = kept[np.isfinite(column_values(kept, BJ_COLUMNS[spec.distance][0]))]
         kept = add_distances(kept, source=spec.distance)
         what = (
             "Bailer-Jones (2021) "
@@ -406,6 +422,7 @@ def per_star_steps(cfg, plan, tables, engine, steps, progress=None):
         with progress.step(f"{sample}: {preset} cuts"):
             kept = _apply(kept, preset, plan, steps, sample)
     if "gaia" in tables and spec.primary != "gaia":
+        # (one catalogue given for both: the join is the identity, counted as one)
         what = (
             f'{spec.match_radius_arcsec:g}" cross-match' if spec.join == "sky" else "source_id join"
         )
@@ -854,20 +871,20 @@ def _analyse(cfg, results, truths, reports, progress, n_threads, engine):
     for name in cfg["run"]:
         steps = Steps()
         try:
-            sample, report, truth = prepare_sample(
-                cfg, name, progress, n_threads, engine, reports=steps
-            )
+            plan = sample_plan(cfg, name)
+            path = partitioned_input(cfg, plan)
             scfg = sample_config(cfg, name)
-            with progress.step(f"{name}: Tables 1 and 2 (emcee fits of the |Z| and R bins)"):
-                t1, t2 = gradient_tables(sample, scfg, n_threads)
-            with progress.step(
-                f"{name}: residual maps and azimuthal profiles "
-                f"(|Z| < {scfg['azimuthal']['zmax']} kpc)"
-            ):
-                az = azimuthal_analysis(sample, scfg, n_threads)
-            if first is None:
-                with progress.step(f"{name}: posterior draws of the first |Z| bin (Figure 3)"):
-                    results.fits[name] = first_bin_fit(sample, scfg, n_threads)
+            if path is None:
+                sample, report, truth = prepare_sample(
+                    cfg, name, progress, n_threads, engine, reports=steps
+                )
+                t1, t2, az, fit = _fits_and_maps(sample, scfg, name, first, progress, n_threads)
+            else:
+                sample, report, truth, t1, t2, az, fit = _partitioned(
+                    cfg, scfg, name, path, first, progress, n_threads, steps
+                )
+            if fit is not None:
+                results.fits[name] = fit
                 first = name
         except (InputError, SamplingError) as exc:
             # one sample's bad data never costs the others their results
@@ -881,6 +898,48 @@ def _analyse(cfg, results, truths, reports, progress, n_threads, engine):
         truths[name] = truth
         results.tables[name] = {"table1": t1, "table2": t2}
         results.azimuthal[name] = az
+
+
+def _fits_and_maps(sample, scfg, name, first, progress, n_threads, maps=True):
+    """Tables 1 and 2, the azimuthal analysis (``maps``) and, for the run's
+    first sample (``first is None``), Figure 3's fit."""
+    with progress.step(f"{name}: Tables 1 and 2 (emcee fits of the |Z| and R bins)"):
+        t1, t2 = gradient_tables(sample, scfg, n_threads)
+    az = None
+    if maps:
+        with progress.step(
+            f"{name}: residual maps and azimuthal profiles (|Z| < {scfg['azimuthal']['zmax']} kpc)"
+        ):
+            az = azimuthal_analysis(sample, scfg, n_threads)
+    fit = None
+    if first is None:
+        with progress.step(f"{name}: posterior draws of the first |Z| bin (Figure 3)"):
+            fit = first_bin_fit(sample, scfg, n_threads)
+    return t1, t2, az, fit
+
+
+def _partitioned(cfg, scfg, name, path, first, progress, n_threads, steps):
+    """A sample read by partition (:mod:`.partitioned`): the per-star steps on
+    the workers, the fits on the gathered fit columns, the maps and profiles
+    from the partitioned final catalogue (:mod:`.partitioned_analysis`)."""
+    from .partitioned import prepare_partitioned
+    from .partitioned_analysis import azimuthal_analysis_partitioned
+
+    with prepare_partitioned(cfg, name, progress, path, steps) as part:
+        with progress.step(f"{name}: gather the fit columns ({part.n_stars:,} stars)"):
+            fit_table = part.fit_table()
+        t1, t2, _, fit = _fits_and_maps(
+            fit_table, scfg, name, first, progress, n_threads, maps=False
+        )
+        del fit_table  # the client holds the maps' aggregates, not the stars
+        with progress.step(
+            f"{name}: residual maps and azimuthal profiles on the partitions "
+            f"(|Z| < {scfg['azimuthal']['zmax']} kpc)"
+        ):
+            az = azimuthal_analysis_partitioned(
+                part.frame, scfg, n_threads, kinematics=part.kinematics.get("velocities")
+            )
+    return part, part.report, None, t1, t2, az, fit
 
 
 def _engine(cfg, progress, n_threads):
