@@ -142,6 +142,7 @@ def write_xp_hats(
     highest_healpix_order: int = 10,
     tmp_dir: str | os.PathLike[str] | None = None,
     memory_limit: str = "3GB",
+    processes: bool = True,
     on_block: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Write the XP giants catalogue of ``n_stars`` rows as a HATS catalogue at ``path``.
@@ -167,6 +168,9 @@ def write_xp_hats(
         (default: a folder beside ``path``); removed afterwards.
     memory_limit : str
         Each Dask worker's memory limit.
+    processes : bool
+        hats-import's Dask workers are processes (``False``: threads of this
+        process, which starts faster: small catalogues, tests).
     on_block : callable, optional
         ``on_block(done, total)`` as blocks finish.
 
@@ -231,9 +235,9 @@ def write_xp_hats(
     cluster = LocalCluster(
         n_workers=max(1, int(n_workers)),
         threads_per_worker=1,
-        processes=True,
+        processes=processes,
         dashboard_address=None,
-        memory_limit=memory_limit,
+        memory_limit=memory_limit if processes else None,
         local_directory=str(work / "dask"),
     )
     try:

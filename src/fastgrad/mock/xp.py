@@ -449,8 +449,9 @@ class TruthAccumulator:
         self.full = xp_truth(truth)
         self.frame = get_frame(frame)
         self.block_size = int(block_size)
-        self.t1 = np.zeros((len(TABLE1_EDGES) - 1, 5))
-        self.t2 = np.zeros((len(TABLE2_EDGES) - 1, 5))
+        # per block, summed in block order at the end: the same floating-point
+        # sums whatever order the blocks come in (a few kB per block)
+        self.sums: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.counts: dict[str, int] = {}
         self.azimuthal: dict[int, dict[str, np.ndarray]] = {}
         self.blocks: set[int] = set()
@@ -462,8 +463,7 @@ class TruthAccumulator:
         if b in self.blocks:
             raise ValueError(f"block {b} added twice")
         self.blocks.add(b)
-        self.t1 += stats["table1"]
-        self.t2 += stats["table2"]
+        self.sums[b] = (np.asarray(stats["table1"]), np.asarray(stats["table2"]))
         for k, v in stats["counts"].items():
             self.counts[k] = self.counts.get(k, 0) + int(v)
         if "azimuthal" in stats:
@@ -475,6 +475,11 @@ class TruthAccumulator:
         want = n_blocks(self.n_stars, self.block_size)
         if len(self.blocks) != want:
             raise ValueError(f"{len(self.blocks)} of {want} blocks added")
+        t1 = np.zeros((len(TABLE1_EDGES) - 1, 5))
+        t2 = np.zeros((len(TABLE2_EDGES) - 1, 5))
+        for b in sorted(self.sums):
+            t1 += self.sums[b][0]
+            t2 += self.sums[b][1]
         azi = self.full["azimuthal"]
         parts = [self.azimuthal[b] for b in sorted(self.azimuthal)]
         cat = {k: np.concatenate([p[k] for p in parts], axis=-1) for k in parts[0]}
@@ -494,8 +499,8 @@ class TruthAccumulator:
             "rotation_speed_kms": self.vc,
             "frame": frame_metadata(self.frame),
             "counts": counts,
-            "table1": _bin_rows(TABLE1_EDGES, self.t1, 8.0),
-            "table2": _bin_rows(TABLE2_EDGES, self.t2, 0.0),
+            "table1": _bin_rows(TABLE1_EDGES, t1, 8.0),
+            "table2": _bin_rows(TABLE2_EDGES, t2, 0.0),
             "azimuthal_amplitude": float(azi["amplitude_dex"]) if azi["kind"] != "none" else 0.0,
             "azimuthal_amplitude_observed": expected_amplitude(
                 azi, cat["nominal"], cat["model"], fin, geo.r0_pattern
