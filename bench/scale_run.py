@@ -152,9 +152,13 @@ def generate(args):
             print(f"catalogue: reusing {path} ({rec['bytes_per_star']:.0f} bytes/star)")
             return path, t, rec
 
+    blocks_done = []
+
     def tick(done, total):
         if done == total or done % max(1, total // 10) == 0:
             print(f"  blocks {done}/{total}", flush=True)
+        if done == total:
+            blocks_done.append(time.time())
 
     print(f"catalogue: generating {args.n_stars:,} stars ({args.format}) into {path}", flush=True)
     t0 = time.perf_counter()
@@ -184,6 +188,10 @@ def generate(args):
         **{k: round(v, 2) for k, v in stages.items()},
         **extra,
         "peak_rss_mb": mon.peaks(),
+        # the block processes (worker-1..) and hats-import's Dask workers (the
+        # next ones) by phase
+        "peak_rss_mb_blocks": mon.peaks(None, blocks_done[0]) if blocks_done else {},
+        "peak_rss_mb_import": mon.peaks(blocks_done[0], None) if blocks_done else {},
         "disk_bytes": disk,
         "bytes_per_star": disk / args.n_stars,
     }
@@ -191,7 +199,12 @@ def generate(args):
         f"catalogue: {wall:.1f} s ({', '.join(f'{k} {v:.1f}' for k, v in stages.items())}), "
         f"{disk / 1e6:.1f} MB on disk = {disk / args.n_stars:.0f} bytes/star"
     )
-    print("  peak RSS (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in rec["peak_rss_mb"].items()))
+    for phase in ("blocks", "import"):
+        peaks = rec[f"peak_rss_mb_{phase}"]
+        if peaks:
+            print(
+                f"  peak RSS (MB), {phase}: " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items())
+            )
     return path, out["truth"], rec
 
 

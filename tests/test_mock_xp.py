@@ -194,3 +194,11 @@ def test_hats_round_trip(tmp_path):
     lsdb = pytest.importorskip("lsdb")
     cat = lsdb.open_catalog(tmp_path / "xp_hats")
     assert len(cat.get_healpix_pixels()) == out["partitions"]
+
+
+def test_hats_refuses_a_foreign_folder(tmp_path):
+    pytest.importorskip("hats_import")
+    (tmp_path / "mine.txt").write_text("not a catalogue")
+    with pytest.raises(FileExistsError, match="not a catalogue written by write_xp_hats"):
+        mock_hats.write_xp_hats(tmp_path, 1_000, seed=1, n_workers=1)
+    assert (tmp_path / "mine.txt").exists()

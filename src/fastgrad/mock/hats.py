@@ -150,7 +150,8 @@ def write_xp_hats(
     Parameters
     ----------
     path : path
-        The catalogue's folder (created; its contents are replaced).
+        The catalogue's folder: created, or replaced when it holds an earlier
+        catalogue (its ``fastgrad_truth.json``) or nothing.
     n_stars : int
     seed : int
         The catalogue's seed (:func:`fastgrad.mock.xp.make_xp_block`).
@@ -185,6 +186,8 @@ def write_xp_hats(
     ------
     ImportError
         hats-import is not installed.
+    FileExistsError
+        ``path`` holds something else.
     """
     try:
         from dask.distributed import Client, LocalCluster
@@ -198,6 +201,12 @@ def write_xp_hats(
 
     path = Path(path).absolute()
     if path.exists():
+        # replace only an earlier catalogue of ours (or an empty folder)
+        if any(path.iterdir()) and not (path / TRUTH_FILE).exists():
+            raise FileExistsError(
+                f"{path} exists and is not a catalogue written by write_xp_hats "
+                f"(no {TRUTH_FILE}); remove it or choose another path"
+            )
         shutil.rmtree(path)
     work = Path(tmp_dir) if tmp_dir is not None else path.parent / f".{path.name}.tmp"
     if work.exists():
@@ -236,7 +245,7 @@ def write_xp_hats(
         n_workers=max(1, int(n_workers)),
         threads_per_worker=1,
         processes=processes,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: never "8787 is already in use"
         memory_limit=memory_limit if processes else None,
         local_directory=str(work / "dask"),
     )
