@@ -505,9 +505,12 @@ class TruthAccumulator:
             "azimuthal_amplitude_observed": expected_amplitude(
                 azi, cat["nominal"], cat["model"], fin, geo.r0_pattern
             ),
+            # None: too few final stars for annulus means (a tiny catalogue)
             "azimuthal_profile": azimuthal_truth(
                 azi, cat["R"], cat["phi"], cat["absz"], cat["model"], geo.r0_pattern
-            ),
+            )
+            if fin.size >= 10
+            else None,
             "azimuthal_truth_rows": int(fin.size),
         }
         return json.loads(json.dumps(meta))
