@@ -19,7 +19,8 @@ One command (issue 16 item 2)::
    (the steps' start lines on the run's stderr);
 4. prints a table (step, wall time, peak RSS per process) and the recovered
    Table 1 / Table 2 gradients against the injected truth (pulls), and writes
-   everything to ``scale_run.json`` (``--json``).
+   everything to ``scale_run_<N>_<format>_<engine>.json`` in the data folder
+   (``--json``).
 
 ``--engine local`` runs the same sample on the local engine (side by side at
 small N); the local reader reads plain files, so use it with
@@ -141,12 +142,16 @@ def _disk_bytes(path):
 def generate(args):
     """The catalogue folder, generated unless present; its generation record."""
     from fastgrad.mock.hats import TRUTH_FILE, write_xp_hats, write_xp_parquet
+    from fastgrad.mock.xp import XP_TRUTH_DEFAULTS
 
-    path = Path(args.data_dir) / f"xp_{args.n_stars}_{args.format}"
+    gtag = "" if args.g_max is None else f"_g{args.g_max:g}"
+    path = Path(args.data_dir) / f"xp_{args.n_stars}_{args.format}{gtag}"
+    over = None if args.g_max is None else {"survey": {"g_max_mag": args.g_max}}
     truth_file = path / TRUTH_FILE
     if truth_file.exists():
         t = json.loads(truth_file.read_text())
-        if t["n"] == args.n_stars and t["seed"] == args.seed:
+        g_max = args.g_max if args.g_max is not None else XP_TRUTH_DEFAULTS["survey"]["g_max_mag"]
+        if t["n"] == args.n_stars and t["seed"] == args.seed and t["survey"]["g_max_mag"] == g_max:
             rec = {"path": str(path), "reused": True, "disk_bytes": _disk_bytes(path)}
             rec["bytes_per_star"] = rec["disk_bytes"] / args.n_stars
             print(f"catalogue: reusing {path} ({rec['bytes_per_star']:.0f} bytes/star)")
@@ -169,6 +174,7 @@ def generate(args):
                 args.n_stars,
                 seed=args.seed,
                 n_workers=args.workers,
+                truth=over,
                 pixel_threshold=args.pixel_threshold,
                 on_block=tick,
             )
@@ -176,7 +182,12 @@ def generate(args):
             extra = {"partitions": out["partitions"]}
         else:
             out = write_xp_parquet(
-                path, args.n_stars, seed=args.seed, n_workers=args.workers, on_block=tick
+                path,
+                args.n_stars,
+                seed=args.seed,
+                n_workers=args.workers,
+                truth=over,
+                on_block=tick,
             )
             stages, extra = {}, {}
     wall = time.perf_counter() - t0
@@ -353,13 +364,22 @@ def main(argv=None):
     p.add_argument("--engine", choices=("dask", "local"), default="dask")
     p.add_argument("--format", choices=("hats", "parquet"), default="hats")
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument(
+        "--g-max",
+        type=float,
+        default=None,
+        help="the mock's faint limit (mag; default 16.2, Andrae et al.'s G < 16 giants); "
+        "12.5, the GSP-Spec giants' limit, gives precise distances and unbiased slopes",
+    )
     p.add_argument("--mc-samples", type=int, default=1000, help="[monte_carlo] n_samples")
     p.add_argument("--pixel-threshold", type=int, default=None, help="HATS rows per partition")
     p.add_argument("--n-threads", type=int, default=None, help="fastgrad run --n-threads")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--generate-only", action="store_true")
     p.add_argument("--data-dir", default=str(HERE / ".scale"))
-    p.add_argument("--json", default=None, help="default: <data-dir>/scale_run_<N>_<engine>.json")
+    p.add_argument(
+        "--json", default=None, help="default: <data-dir>/scale_run_<N>_<format>_<engine>.json"
+    )
     args = p.parse_args(argv)
     if args.pixel_threshold is None:
         from fastgrad.mock.hats import PIXEL_THRESHOLD
@@ -372,20 +392,21 @@ def main(argv=None):
         "engine": args.engine,
         "format": args.format,
         "seed": args.seed,
+        "g_max": args.g_max,
         "cpus": os.cpu_count(),
         "load_average_start": os.getloadavg(),
     }
     path, truth, gen = generate(args)
     record["generation"] = gen
     if not args.generate_only:
-        workdir = Path(args.data_dir) / f"run_{args.n_stars}_{args.format}"
+        workdir = Path(args.data_dir) / f"run_{path.name[3:]}"
         workdir.mkdir(exist_ok=True)
         run, out = run_pipeline(args, path, workdir)
         record["run"] = run
         record["pulls"] = pulls(out, truth) if run["rc"] == 0 else {}
         print_tables(gen, run, record["pulls"])
     record["load_average_end"] = os.getloadavg()
-    dest = Path(args.json or Path(args.data_dir) / f"scale_run_{args.n_stars}_{args.engine}.json")
+    dest = Path(args.json or Path(args.data_dir) / f"scale_run_{path.name[3:]}_{args.engine}.json")
     dest.write_text(json.dumps(record, indent=1))
     print(f"\nwritten {dest}")
     return 0 if args.generate_only or record["run"]["rc"] == 0 else 1
