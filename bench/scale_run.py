@@ -339,7 +339,9 @@ def print_tables(gen, run, pl):
     roles = sorted({k for s in run["stages"] for k in s["peak_rss_mb"]} | set(run["peak_rss_mb"]))
     roles = ["client"] + [r for r in roles if r not in ("client", "total")] + ["total"]
     print()
-    print(f"{'step':58s} {'wall s':>7s}  " + "  ".join(f"{r[:7]:>7s}" for r in roles))
+    short = {"resource_tracker": "rtrack", "forkserver": "forksrv"}
+    heads = [short.get(r, r.replace("worker-", "worker")) for r in roles]
+    print(f"{'step':58s} {'wall s':>7s}  " + "  ".join(f"{h[:7]:>7s}" for h in heads))
     print(f"{'':58s} {'':>7s}  " + "  ".join(f"{'MB':>7s}" for _ in roles))
     for s in run["stages"]:
         print(f"{s['step'][:58]:58s} {s['seconds']:7.1f}  {_fmt_peaks(s['peak_rss_mb'], roles)}")
