@@ -41,6 +41,7 @@ MODULES = [
     "fastgrad.fitting.likelihood",
     "fastgrad.fitting.mcmc",
     "fastgrad.mock.surveys",
+    "fastgrad.mock.xp",
     "fastgrad.pipeline.config",
     "fastgrad.pipeline.partitioned_analysis",
     "fastgrad.pipeline.progress",

@@ -39,6 +39,11 @@ How a star is made (all vectorised numpy), module by module:
    :mod:`.truth` (the model's defaults) computes what an ideal analysis of
    the final sample finds.
 
+At survey scale, :mod:`.xp` makes a Gaia XP giants catalogue (the
+``xp_giants`` sample's layout, the giants' galaxy and truth) in independent
+blocks, and :mod:`.hats` writes it as a HATS catalogue (hats-import) or as
+the sample's three Parquet files, never whole in memory.
+
 The truth travels in every table's ``meta["truth"]`` (JSON-serialisable): the
 model parameters, the frame, the count of the docs/method.md cuts and the
 result an ideal fit of the final disk sample would give, per bin of Tables 1
