@@ -14,6 +14,8 @@ cdef extern from "fg_rng.h" nogil:
     double fg_uniform(uint64_t key, uint64_t counter)
     void fg_normal_pair(uint64_t key, uint64_t counter, double *z0, double *z1)
     void fg_normal_pair_f(uint64_t key, uint64_t counter, double *z0, double *z1)
+    void fg_normal_pair_f_at(uint64_t point, double *z0, double *z1)
+    const uint64_t FG_GAMMA
 
 # Output columns of the transform kernels, in this order.
 N_COORDS = 9   # x, y, z, vx, vy, vz, R, phi, absz
@@ -333,20 +335,26 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef double absz0 = fabs(z0)
     cdef double nx = -x0, ny = y0
     cdef Py_ssize_t blk, kk
-    cdef uint64_t c, attempt
+    cdef uint64_t attempt
     cdef double w, e0, e1, e2, e3, dra, ddec, sdr, cdr, sdd, cdd
     cdef double sa_k, ca_k, sd_k, cd_k, dk, vk, pmra_k, pmdec_k
     cdef double ux, uy, uz, ax, ay, bx, by, bz, kd, px, py, pz, qx, qy, qz
     cdef double x, y, z, vx, vy, vz, r2, dR, dphi, t0, t1
     cdef Py_ssize_t ib, nblk = (K + LANES - 1) // LANES
+    # the stream's points of draw k are key + (3 k + j) * FG_GAMMA, j = 1, 2,
+    # 3 (fg_normal_pair_f with counters 3 k, 3 k + 1, 3 k + 2), advanced by
+    # additions (mod 2^64: the same numbers)
+    cdef uint64_t pt[LANES]
+    for l in range(LANES):
+        pt[l] = key + <uint64_t>(3 * l) * FG_GAMMA
     for ib in range(nblk):
         blk = ib * LANES
         # pass 1: six standard normals per draw
         for l in range(LANES):
-            c = <uint64_t>(blk + l) * 3
-            fg_normal_pair_f(key, c, &zb[0][l], &zb[1][l])
-            fg_normal_pair_f(key, c + 1, &zb[2][l], &zb[3][l])
-            fg_normal_pair_f(key, c + 2, &zb[4][l], &zb[5][l])
+            fg_normal_pair_f_at(pt[l] + FG_GAMMA, &zb[0][l], &zb[1][l])
+            fg_normal_pair_f_at(pt[l] + 2 * FG_GAMMA, &zb[2][l], &zb[3][l])
+            fg_normal_pair_f_at(pt[l] + 3 * FG_GAMMA, &zb[4][l], &zb[5][l])
+            pt[l] = pt[l] + <uint64_t>(3 * LANES) * FG_GAMMA
             db[l] = d + s_d * zb[4][l]
             wl[l] = 1.0 if blk + l < K else 0.0  # 0: padding lane of the last block
         # pass 2 (rare, scalar): redraw non-positive distances from a

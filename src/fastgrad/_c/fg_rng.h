@@ -60,9 +60,21 @@ static inline void fg_normal_pair(uint64_t key, uint64_t counter, double *z0, do
  * relative rounding of ~6e-8 (immaterial beside the Monte-Carlo noise of
  * 1000 draws, ~2 % on a standard deviation) and |z| <= 5.64, a tail of
  * probability 2e-8 per draw.  The transform itself runs in double. */
+#define FG_GAMMA UINT64_C(0x9E3779B97F4A7C15)   /* SplitMix64's increment */
+
+/* fg_normal_pair_f from the stream's point key + (counter + 1) * FG_GAMMA
+ * (mod 2^64), which a loop over consecutive counters can advance by
+ * additions: the multiply is an emulated 64-bit product on AVX2. */
+static inline void fg_normal_pair_f_at(uint64_t point, double *z0, double *z1);
+
 static inline void fg_normal_pair_f(uint64_t key, uint64_t counter, double *z0, double *z1)
 {
-    uint64_t bits = fg_mix64(key + (counter + 1) * UINT64_C(0x9E3779B97F4A7C15));
+    fg_normal_pair_f_at(key + (counter + 1) * FG_GAMMA, z0, z1);
+}
+
+static inline void fg_normal_pair_f_at(uint64_t point, double *z0, double *z1)
+{
+    uint64_t bits = fg_mix64(point);
     uint32_t b1 = (uint32_t)(bits >> 9) & 0x007FFFFFu, b2 = (uint32_t)(bits >> 41);
     float f1, f2;
     b1 |= 0x3F800000u;
