@@ -388,19 +388,51 @@ cdef int _ll_data(LLData *d, const double[::1] x, const double[::1] y,
     return 0
 
 
-def line_loglike_one(double m, double b, double lam, const double[::1] x,
-                     const double[::1] y, const double[::1] x_err,
-                     const double[::1] y_err, const double[::1] xy_cov,
+cdef const double *_plain_data(object a, Py_ssize_t n) except NULL:
+    """The data of ``a`` when it is an aligned, C-contiguous 1-D float64
+    ndarray of length n; else ValueError.  Read through numpy's C API: no
+    buffer export and no memoryview object (microseconds of a call)."""
+    cdef cnp.ndarray arr
+    if type(a) is not np.ndarray:
+        raise ValueError("not an ndarray")
+    arr = <cnp.ndarray>a
+    if (cnp.PyArray_NDIM(arr) != 1 or cnp.PyArray_DIMS(arr)[0] != n
+            or cnp.PyArray_TYPE(arr) != cnp.NPY_DOUBLE
+            or not cnp.PyArray_ISCARRAY_RO(arr)):
+        raise ValueError("x, y, x_err, y_err must be contiguous float64 arrays of one length")
+    return <const double *>cnp.PyArray_DATA(arr)
+
+
+def line_loglike_one(double m, double b, double lam, x, y, x_err, y_err,
                      bint perpendicular, int n_threads):
     """line_loglike_batch for one theta = (m, b, lam) of standard deviations
-    without bounds or box, with no arrays for theta and the result: returns
-    ``(status, ln L)``, status as line_loglike_batch's."""
+    without covariance, bounds or box, with no arrays for theta and the
+    result: returns ``(status, ln L)``, status as line_loglike_batch's.
+    ``x``, ``y``, ``x_err``, ``y_err``: aligned, C-contiguous 1-D float64
+    ndarrays of one length > 0 (else ValueError)."""
     cdef LLData d
     cdef double th[3]
     cdef double val = 0.0
     cdef Py_ssize_t status
     cdef Interrupt it
-    _ll_data(&d, x, y, x_err, y_err, xy_cov, None, False, perpendicular)
+    cdef Py_ssize_t n
+    cdef int j
+    if type(x) is not np.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>x) != 1:
+        raise ValueError("x must be a 1-D ndarray")
+    n = cnp.PyArray_DIMS(<cnp.ndarray>x)[0]
+    if n == 0:
+        raise ValueError("no stars")
+    d.n = n
+    d.x = _plain_data(x, n)
+    d.y = _plain_data(y, n)
+    d.ux = _plain_data(x_err, n)
+    d.uy = _plain_data(y_err, n)
+    d.cov = NULL
+    d.variances = False
+    d.perpendicular = perpendicular
+    d.has_bounds = False
+    for j in range(4):
+        d.bnd[j] = 0.0
     th[0] = m
     th[1] = b
     th[2] = lam

@@ -193,7 +193,7 @@ def line_loglike(
         # refuses) goes the general way below, which says what is wrong
         try:
             status, value = _core.line_loglike_one(
-                theta[0], theta[1], theta[2], x, y, x_err, y_err, _NO_COV, perpendicular, 1
+                theta[0], theta[1], theta[2], x, y, x_err, y_err, perpendicular, 1
             )
         except ValueError:
             status = None
