@@ -128,6 +128,14 @@ class LineLogLike:
 
     track_speedup_line_loglike.unit = "x"
 
+    def track_speedup_line_loglike_1_thread(self, n):
+        return self._ratio(
+            lambda: fastgrad.line_loglike(THETA, *self.data, n_threads=1),
+            lambda: numpy_loglike(THETA, *self.data),
+        )
+
+    track_speedup_line_loglike_1_thread.unit = "x"
+
     def track_speedup_model(self, n):
         return self._ratio(
             lambda: self.model.loglike(THETA), lambda: numpy_loglike(THETA, *self.data)

@@ -22,6 +22,9 @@ from libc.stdint cimport uint64_t, uint32_t, int8_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
 
 include "_runtime.pxi"
 include "_transform.pxi"

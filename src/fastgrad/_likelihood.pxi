@@ -20,10 +20,14 @@
 # binary exponent into an integer sum: no log in the loop, one log per lane
 # per chunk.  The products stay in the normal range when every Sigma^2 lies
 # in [1e-19, 1e19] (16 * 19 < 307).  Whether it does is decided per theta
-# before the loop, from bounds on the data's variances (min/max of sigma_x^2
-# and sigma_y^2), so the loop carries no range checks; a theta outside, or a
-# chunk whose sum comes out non-finite, takes the plain loop (one division
-# and one log per star).  Both agree to rounding: ~1e-15 relative.
+# from bounds on the data's variances (min/max of sigma_x^2 and sigma_y^2),
+# so the loop carries no range checks: bounds given once (LineModel), or
+# else per chunk, from that chunk's scan of the errors (the checks of
+# line_error_scan), which for standard deviations without covariance runs in
+# the same pass as the blocked sums (the errors are read once).  A theta
+# outside, or a chunk whose sum comes out non-finite, takes the plain loop
+# (one division and one log per star).  Both agree to rounding: ~1e-15
+# relative.
 #
 # The lanes are written with GCC/Clang vector extensions: 4-double vectors
 # where the build targets AVX, 2-double (SSE2, NEON) vectors otherwise, so
@@ -58,6 +62,9 @@ cdef extern from "fg_likelihood.h":
                      const double *ey, const double *cxy, Py_ssize_t n,
                      double m, double b, double s, int variances, int has_cov,
                      int blocked, double *res) noexcept nogil
+    void fg_ll_chunk_scan(const double *x, const double *y, const double *ex,
+                          const double *ey, Py_ssize_t n, double m, double b, double s,
+                          double *res, double *scan) noexcept nogil
     void fg_ll_theta(double m, double lam, int perpendicular, int has_cov,
                      const double *bnd, double *s_out, double *blocked) noexcept nogil
     double fg_ll_total(const double *parts, Py_ssize_t n_chunks, Py_ssize_t stride,
@@ -134,11 +141,16 @@ cdef bint _ll_scan(const double *ex, const double *ey, const double *cxy,
     for ch in range(n_chunks):
         fg_ll_scan_merge(tot, parts + ch * FG_LL_NSCAN)
     free(parts)
+    return _ll_scan_ok(tot, bounds)
+
+
+cdef inline bint _ll_scan_ok(const double *tot, double *bounds) noexcept nogil:
+    """bounds = the squares of a scan's minima and maxima; False when the
+    scan found negative errors, a star with both errors zero or |cov| > sx sy."""
     bounds[0] = tot[0] * tot[0]
     bounds[1] = tot[1] * tot[1]
     bounds[2] = tot[2] * tot[2]
     bounds[3] = tot[3] * tot[3]
-    # negative errors, a star with both errors zero, |cov| > sx sy
     return not (tot[0] < 0.0 or tot[2] < 0.0 or tot[4] <= 0.0 or tot[5] > 0.0)
 
 
@@ -184,21 +196,54 @@ cdef struct LLData:
 
 
 cdef inline void _ll_item(const LLData *d, const double *theta, Py_ssize_t n_theta,
-                          const double *svals, Py_ssize_t w, double *parts,
+                          const double *svals, Py_ssize_t w, double *parts, char *bad,
                           Interrupt *it) noexcept nogil:
-    """Work item w = (chunk, theta), chunk-major."""
+    """Work item w = (chunk, theta), chunk-major.  Without bounds (d.has_bounds
+    false) the item first scans its chunk's standard deviations (bad[w] = 1
+    when they fail the checks) and takes the blocked path by the chunk's
+    bounds: the scan's pass then reads data the evaluation finds in cache."""
     cdef Py_ssize_t ch = w // n_theta
     cdef Py_ssize_t t = w - ch * n_theta
     cdef Py_ssize_t start, cnt
-    if svals[3 * t + 1] != 0.0 and not _interrupted(it, LL_CHUNK):
-        start = ch * LL_CHUNK
-        cnt = d.n - start
-        if cnt > LL_CHUNK:
-            cnt = LL_CHUNK
+    cdef double scan[FG_LL_NSCAN]
+    cdef double bnd[4]
+    cdef double s = svals[3 * t], blocked = svals[3 * t + 2]
+    cdef bint act = svals[3 * t + 1] != 0.0
+    # the first theta scans even when it is not evaluated: bad errors are
+    # reported whatever the thetas
+    if not (act or (t == 0 and not d.has_bounds)) or _interrupted(it, LL_CHUNK):
+        return
+    start = ch * LL_CHUNK
+    cnt = d.n - start
+    if cnt > LL_CHUNK:
+        cnt = LL_CHUNK
+    if act and not d.has_bounds and d.cov == NULL and not d.variances:
+        # the common call: scan and blocked sums in one pass, the blocked
+        # sums kept when the chunk's bounds allow them (the same decision and
+        # numbers as scanning first)
+        fg_ll_chunk_scan(d.x + start, d.y + start, d.ux + start, d.uy + start, cnt,
+                         theta[3 * t], theta[3 * t + 1], s, parts + 2 * w, scan)
+        if not _ll_scan_ok(scan, bnd):
+            bad[w] = 1
+            return
+        fg_ll_theta(theta[3 * t], theta[3 * t + 2], d.perpendicular, False, bnd, &s,
+                    &blocked)
+        if blocked != 0.0 and fabs(parts[2 * w]) < INFINITY and \
+                fabs(parts[2 * w + 1]) < INFINITY:
+            return
+        blocked = 0.0
+    elif not d.has_bounds:
+        _ll_scan_chunk(d.ux, d.uy, d.cov, d.n, ch, False, scan)
+        if not _ll_scan_ok(scan, bnd):
+            bad[w] = 1
+            return
+        fg_ll_theta(theta[3 * t], theta[3 * t + 2], d.perpendicular, d.cov != NULL,
+                    bnd, &s, &blocked)
+    if act:
         fg_ll_chunk(d.x + start, d.y + start, d.ux + start, d.uy + start,
                     d.cov + start if d.cov != NULL else NULL, cnt,
-                    theta[3 * t], theta[3 * t + 1], svals[3 * t], d.variances,
-                    d.cov != NULL, svals[3 * t + 2] != 0.0, parts + 2 * w)
+                    theta[3 * t], theta[3 * t + 1], s, d.variances,
+                    d.cov != NULL, blocked != 0.0, parts + 2 * w)
 
 
 cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
@@ -206,31 +251,29 @@ cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
                         Interrupt *it) noexcept nogil:
     """ln L for the n_theta rows of ``theta`` (row-major (m, b, lambda)) into
     ``out``: the number of evaluated rows that came out -inf, -1 when the
-    standard deviations fail the scan (d.has_bounds false: it runs first),
-    -2 when out of memory.  See line_loglike_batch."""
+    standard deviations fail the scan (d.has_bounds false: each work item
+    scans its chunk before evaluating it), -2 when out of memory.  See line_loglike_batch."""
     cdef Py_ssize_t n = d.n
     cdef Py_ssize_t n_chunks = (n + LL_CHUNK - 1) // LL_CHUNK
     cdef Py_ssize_t n_items = n_chunks * n_theta
     cdef bint has_cov = d.cov != NULL
     cdef double *parts
     cdef double *svals
-    cdef double bnd[4]
+    cdef char *bad
     cdef Py_ssize_t w, t, j, n_inf = 0
     cdef double val
     cdef bint act
     if n_theta == 0:
         return 0
-    if n > 0 and not d.has_bounds:
-        if not _ll_scan(d.ux, d.uy, d.cov, n, n_threads, bnd, False, it):
-            return -1
-    elif n > 0:
-        for t in range(4):
-            bnd[t] = d.bnd[t]
-    # per theta: s, whether it is evaluated, whether it takes the blocked path
-    parts = <double *>malloc((n_items + n_theta) * 3 * sizeof(double))
+    # per item: its two partial sums and (scanned per chunk, without
+    # bounds) whether its errors fail the checks; per theta: s, whether it
+    # is evaluated, whether it takes the blocked path (given bounds)
+    parts = <double *>malloc((2 * n_items + 3 * n_theta) * sizeof(double) + n_items)
     if parts == NULL:
         return -2
-    svals = parts + n_items * 3
+    svals = parts + 2 * n_items
+    bad = <char *>(svals + 3 * n_theta)
+    memset(bad, 0, n_items)
     for t in range(n_theta):
         act = theta[3 * t + 2] >= 0.0
         for j in range(3):
@@ -238,17 +281,23 @@ cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
             if box != NULL:
                 act = act and box[2 * j] <= theta[3 * t + j] <= box[2 * j + 1]
         svals[3 * t + 1] = act
-        fg_ll_theta(theta[3 * t], theta[3 * t + 2], d.perpendicular, has_cov, bnd,
+        # (without bounds, each item decides the blocked path from its chunk)
+        fg_ll_theta(theta[3 * t], theta[3 * t + 2], d.perpendicular, has_cov, d.bnd,
                     &svals[3 * t], &svals[3 * t + 2])
     # one thread: a plain loop, no OpenMP region (its entry and barrier cost
     # microseconds, a sizeable part of a call on 30,000 stars); the items and
     # their sums are the same either way
     if n_threads == 1:
         for w in range(n_items):
-            _ll_item(d, theta, n_theta, svals, w, parts, it)
+            _ll_item(d, theta, n_theta, svals, w, parts, bad, it)
     else:
         for w in prange(n_items, num_threads=n_threads, schedule='static'):
-            _ll_item(d, theta, n_theta, svals, w, parts, it)
+            _ll_item(d, theta, n_theta, svals, w, parts, bad, it)
+    if not d.has_bounds:
+        for w in range(n_items):
+            if bad[w]:
+                free(parts)
+                return -1
     # combine the chunks in a fixed order
     for t in range(n_theta):
         if svals[3 * t + 1] == 0.0:
@@ -334,25 +383,56 @@ cdef int _ll_data(LLData *d, const double[::1] x, const double[::1] y,
     d.variances = variances
     d.perpendicular = perpendicular
     d.has_bounds = bounds is not None
-    if d.has_bounds:
-        for j in range(4):
-            d.bnd[j] = bounds[j]
+    for j in range(4):
+        d.bnd[j] = bounds[j] if d.has_bounds else 0.0   # (unused without bounds)
     return 0
 
 
-def line_loglike_one(double m, double b, double lam, const double[::1] x,
-                     const double[::1] y, const double[::1] x_err,
-                     const double[::1] y_err, const double[::1] xy_cov,
+cdef const double *_plain_data(object a, Py_ssize_t n) except NULL:
+    """The data of ``a`` when it is an aligned, C-contiguous 1-D float64
+    ndarray of length n; else ValueError.  Read through numpy's C API: no
+    buffer export and no memoryview object (microseconds of a call)."""
+    cdef cnp.ndarray arr
+    if type(a) is not np.ndarray:
+        raise ValueError("not an ndarray")
+    arr = <cnp.ndarray>a
+    if (cnp.PyArray_NDIM(arr) != 1 or cnp.PyArray_DIMS(arr)[0] != n
+            or cnp.PyArray_TYPE(arr) != cnp.NPY_DOUBLE
+            or not cnp.PyArray_ISCARRAY_RO(arr)):
+        raise ValueError("x, y, x_err, y_err must be contiguous float64 arrays of one length")
+    return <const double *>cnp.PyArray_DATA(arr)
+
+
+def line_loglike_one(double m, double b, double lam, x, y, x_err, y_err,
                      bint perpendicular, int n_threads):
     """line_loglike_batch for one theta = (m, b, lam) of standard deviations
-    without bounds or box, with no arrays for theta and the result: returns
-    ``(status, ln L)``, status as line_loglike_batch's."""
+    without covariance, bounds or box, with no arrays for theta and the
+    result: returns ``(status, ln L)``, status as line_loglike_batch's.
+    ``x``, ``y``, ``x_err``, ``y_err``: aligned, C-contiguous 1-D float64
+    ndarrays of one length > 0 (else ValueError)."""
     cdef LLData d
     cdef double th[3]
     cdef double val = 0.0
     cdef Py_ssize_t status
     cdef Interrupt it
-    _ll_data(&d, x, y, x_err, y_err, xy_cov, None, False, perpendicular)
+    cdef Py_ssize_t n
+    cdef int j
+    if type(x) is not np.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>x) != 1:
+        raise ValueError("x must be a 1-D ndarray")
+    n = cnp.PyArray_DIMS(<cnp.ndarray>x)[0]
+    if n == 0:
+        raise ValueError("no stars")
+    d.n = n
+    d.x = _plain_data(x, n)
+    d.y = _plain_data(y, n)
+    d.ux = _plain_data(x_err, n)
+    d.uy = _plain_data(y_err, n)
+    d.cov = NULL
+    d.variances = False
+    d.perpendicular = perpendicular
+    d.has_bounds = False
+    for j in range(4):
+        d.bnd[j] = 0.0
     th[0] = m
     th[1] = b
     th[2] = lam

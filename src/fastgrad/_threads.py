@@ -127,7 +127,9 @@ def threads_for(kernel, work, n_threads=None):
     :data:`SERIAL_BELOW`): 1 below its threshold, else
     :func:`effective_n_threads`. ``n_threads`` is validated either way
     (without the OpenMP runtime's calls on the common, valid small calls)."""
-    if work < SERIAL_BELOW[kernel]:
+    if work < SERIAL_BELOW[kernel] or (n_threads == 1 and type(n_threads) is int):
+        # (one thread is always allowed: no OpenMP runtime queries, which cost
+        # microseconds, a sizeable part of a likelihood call)
         if n_threads is not None and (type(n_threads) is not int or n_threads == 0):
             effective_n_threads(n_threads)  # raises for an invalid value
         return 1

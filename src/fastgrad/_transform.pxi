@@ -14,6 +14,8 @@ cdef extern from "fg_rng.h" nogil:
     double fg_uniform(uint64_t key, uint64_t counter)
     void fg_normal_pair(uint64_t key, uint64_t counter, double *z0, double *z1)
     void fg_normal_pair_f(uint64_t key, uint64_t counter, double *z0, double *z1)
+    void fg_normal_pair_f_at(uint64_t point, double *z0, double *z1)
+    const uint64_t FG_GAMMA
 
 # Output columns of the transform kernels, in this order.
 N_COORDS = 9   # x, y, z, vx, vy, vz, R, phi, absz
@@ -111,41 +113,67 @@ cdef Py_ssize_t _nominal_block(const Frame *f, const double *ra, const double *d
                                Py_ssize_t n, double *out) noexcept nogil:
     """One block of LANES stars; returns how many have a non-finite output."""
     # the block's scratch arrays are locals of this function: private to the
-    # thread (arrays declared outside a prange body would be shared)
+    # thread (arrays declared outside a prange body would be shared).  Each
+    # step is a loop over the lanes with no branch and no indexed store, so
+    # that gcc vectorises all of it (the sines through libmvec, the rest, the
+    # atan2 included, on 4-double vectors): the stores to ``out`` and the
+    # count of non-finite stars come last, in their own loops.
     cdef double ar[LANES]
     cdef double dr[LANES]
     cdef double sa[LANES]
     cdef double ca[LANES]
     cdef double sd[LANES]
     cdef double cd[LANES]
-    cdef double o[9]
+    cdef double dd[LANES]
+    cdef double pa[LANES]
+    cdef double pd[LANES]
+    cdef double vr[LANES]
+    cdef double o[9][LANES]
+    cdef double on[6]
+    cdef double tot[LANES]
     cdef Py_ssize_t idx[LANES]
     cdef Py_ssize_t i, n_bad = 0
-    cdef double tot
     cdef int l, q
     for l in range(LANES):
         idx[l] = first + l if first + l < n else n - 1
+    for l in range(LANES):
+        i = idx[l]
         # rounded to double before the + pi/2 below, as the radians numpy
         # used to compute were: no FMA of the AVX2 build moves these bits
-        ar[l] = fg_no_contract(ra[idx[l]] * angle_unit)
-        dr[l] = fg_no_contract(dec[idx[l]] * angle_unit)
+        ar[l] = fg_no_contract(ra[i] * angle_unit)
+        dr[l] = fg_no_contract(dec[i] * angle_unit)
+        dd[l] = dist[i]
+        pa[l] = pmra[i]
+        pd[l] = pmdec[i]
+        vr[l] = rv[i]
     for l in range(LANES):
         sa[l] = sin(ar[l])
         ca[l] = sin(ar[l] + FG_HALF_PI)
         sd[l] = sin(dr[l])
         cd[l] = sin(dr[l] + FG_HALF_PI)
     for l in range(LANES):
-        i = idx[l]
-        _star_nominal(f, sa[l], ca[l], sd[l], cd[l], dist[i], pmra[i], pmdec[i], rv[i], o)
-        o[6] = sqrt(o[0] * o[0] + o[1] * o[1])
-        o[7] = fg_atan2(o[1], -o[0])
-        o[8] = fabs(o[2])
-        tot = 0.0
+        _star_nominal(f, sa[l], ca[l], sd[l], cd[l], dd[l], pa[l], pd[l], vr[l], on)
+        for q in range(6):
+            o[q][l] = on[q]
+        o[6][l] = sqrt(on[0] * on[0] + on[1] * on[1])
+        o[7][l] = fg_atan2(on[1], -on[0])
+        o[8][l] = fabs(on[2])
+        tot[l] = 0.0
         for q in range(9):
-            out[q * n + i] = o[q]
-            tot = tot + o[q] * 0.0   # NaN when some value is NaN or infinite
-        if l == 0 or i != idx[l - 1]:  # the padding lanes repeat the last star
-            n_bad += tot != 0.0
+            tot[l] = tot[l] + o[q][l] * 0.0   # NaN when some value is NaN or infinite
+    if first + LANES <= n:
+        for q in range(9):
+            for l in range(LANES):
+                out[q * n + first + l] = o[q][l]
+        for l in range(LANES):
+            n_bad += tot[l] != 0.0
+    else:
+        for l in range(LANES):
+            i = idx[l]
+            for q in range(9):
+                out[q * n + i] = o[q][l]
+            if l == 0 or i != idx[l - 1]:  # the padding lanes repeat the last star
+                n_bad += tot[l] != 0.0
     return n_bad
 
 
@@ -307,20 +335,26 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef double absz0 = fabs(z0)
     cdef double nx = -x0, ny = y0
     cdef Py_ssize_t blk, kk
-    cdef uint64_t c, attempt
+    cdef uint64_t attempt
     cdef double w, e0, e1, e2, e3, dra, ddec, sdr, cdr, sdd, cdd
     cdef double sa_k, ca_k, sd_k, cd_k, dk, vk, pmra_k, pmdec_k
     cdef double ux, uy, uz, ax, ay, bx, by, bz, kd, px, py, pz, qx, qy, qz
     cdef double x, y, z, vx, vy, vz, r2, dR, dphi, t0, t1
     cdef Py_ssize_t ib, nblk = (K + LANES - 1) // LANES
+    # the stream's points of draw k are key + (3 k + j) * FG_GAMMA, j = 1, 2,
+    # 3 (fg_normal_pair_f with counters 3 k, 3 k + 1, 3 k + 2), advanced by
+    # additions (mod 2^64: the same numbers)
+    cdef uint64_t pt[LANES]
+    for l in range(LANES):
+        pt[l] = key + <uint64_t>(3 * l) * FG_GAMMA
     for ib in range(nblk):
         blk = ib * LANES
         # pass 1: six standard normals per draw
         for l in range(LANES):
-            c = <uint64_t>(blk + l) * 3
-            fg_normal_pair_f(key, c, &zb[0][l], &zb[1][l])
-            fg_normal_pair_f(key, c + 1, &zb[2][l], &zb[3][l])
-            fg_normal_pair_f(key, c + 2, &zb[4][l], &zb[5][l])
+            fg_normal_pair_f_at(pt[l] + FG_GAMMA, &zb[0][l], &zb[1][l])
+            fg_normal_pair_f_at(pt[l] + 2 * FG_GAMMA, &zb[2][l], &zb[3][l])
+            fg_normal_pair_f_at(pt[l] + 3 * FG_GAMMA, &zb[4][l], &zb[5][l])
+            pt[l] = pt[l] + <uint64_t>(3 * LANES) * FG_GAMMA
             db[l] = d + s_d * zb[4][l]
             wl[l] = 1.0 if blk + l < K else 0.0  # 0: padding lane of the last block
         # pass 2 (rare, scalar): redraw non-positive distances from a

@@ -201,8 +201,14 @@ FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
                                        const double *ex, const double *ey,
                                        const double *cxy, ptrdiff_t n,
                                        double m, double b, double s,
-                                       int variances, int has_cov, double *res)
+                                       int variances, int has_cov, double *res,
+                                       int scan, double *scan_out)
 {
+    /* scan (standard deviations, no covariance): also fg_ll_scan_min's
+     * scan of the chunk into scan_out, from the same loads */
+    fg_vd smin_x[FG_NV], smin_y[FG_NV];
+    for (int h = 0; h < FG_NV; h++)
+        smin_x[h] = smin_y[h] = fg_splat(INFINITY);
     const fg_vd vm = fg_splat(m), vb = fg_splat(b), vs = fg_splat(s);
     const fg_vd vm2 = fg_splat(m * m), vtm = fg_splat(2.0 * m);
     const fg_vu mant = (fg_vu){0} + 0x000FFFFFFFFFFFFFull;
@@ -223,7 +229,12 @@ FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
             for (int h = 0; h < FG_NV; h++) {
                 const ptrdiff_t o = g * FG_LL_LANES + h * FG_VW;
                 const fg_vd a = fg_load(ex + o), c = fg_load(ey + o);
-                fg_vd var = variances ? vm2 * a + c + vs : vm2 * (a * a) + c * c + vs;
+                if (scan) {
+                    smin_x[h] = fg_vmin(a, smin_x[h]);
+                    smin_y[h] = fg_vmin(c, smin_y[h]);
+                }
+                /* (standard deviations: three FMA-able operations, not four) */
+                fg_vd var = variances ? vm2 * a + c + vs : c * c + ((vm2 * a) * a + vs);
                 if (has_cov)
                     var = var - vtm * fg_load(cxy + o);
                 const fg_vd d = fg_load(y + o) - (vm * fg_load(x + o) + vb);
@@ -263,6 +274,23 @@ FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
     l_sum += (double)e_sum * FG_LN2_HI + (double)e_sum * FG_LN2_LO;
     res[0] = c_sum;
     res[1] = l_sum;
+    if (scan) {
+        fg_ll_scan_init(scan_out);
+        for (int h = 0; h < FG_NV; h++) {
+            for (int l = 0; l < FG_VW; l++) {
+                double lane[FG_LL_NSCAN] = {smin_x[h][l], -INFINITY, smin_y[h][l],
+                                            -INFINITY, INFINITY, -INFINITY};
+                fg_ll_scan_merge(scan_out, lane);
+            }
+        }
+        for (ptrdiff_t i = ng * FG_LL_LANES; i < n; i++)
+            fg_ll_scan1(ex, ey, NULL, i, 0, scan_out);
+        scan_out[1] = scan_out[3] = INFINITY;   /* not looked for */
+        if (scan_out[0] <= 0.0 || scan_out[2] <= 0.0) {
+            for (ptrdiff_t i = 0; i < n; i++)
+                scan_out[4] = ex[i] + ey[i] < scan_out[4] ? ex[i] + ey[i] : scan_out[4];
+        }
+    }
 }
 #else
 #define FG_LL_VW 0
@@ -311,11 +339,11 @@ FG_NOINLINE void fg_ll_chunk(const double *x, const double *y, const double *ex,
 #if FG_LL_VECTOR
     if (blocked) {
         if (has_cov) {
-            if (variances) fg_ll_chunk_impl(x, y, ex, ey, cxy, n, m, b, s, 1, 1, res);
-            else fg_ll_chunk_impl(x, y, ex, ey, cxy, n, m, b, s, 0, 1, res);
+            if (variances) fg_ll_chunk_impl(x, y, ex, ey, cxy, n, m, b, s, 1, 1, res, 0, NULL);
+            else fg_ll_chunk_impl(x, y, ex, ey, cxy, n, m, b, s, 0, 1, res, 0, NULL);
         } else {
-            if (variances) fg_ll_chunk_impl(x, y, ex, ey, NULL, n, m, b, s, 1, 0, res);
-            else fg_ll_chunk_impl(x, y, ex, ey, NULL, n, m, b, s, 0, 0, res);
+            if (variances) fg_ll_chunk_impl(x, y, ex, ey, NULL, n, m, b, s, 1, 0, res, 0, NULL);
+            else fg_ll_chunk_impl(x, y, ex, ey, NULL, n, m, b, s, 0, 0, res, 0, NULL);
         }
         /* a non-finite sum (a NaN or a huge Delta): redo star by star */
         if (fabs(res[0]) < INFINITY && fabs(res[1]) < INFINITY)
@@ -329,6 +357,26 @@ FG_NOINLINE void fg_ll_chunk(const double *x, const double *y, const double *ex,
         if (variances) fg_ll_exact(x, y, ex, ey, NULL, 0, n, m, b, s, 1, 0, &res[0], &res[1]);
         else fg_ll_exact(x, y, ex, ey, NULL, 0, n, m, b, s, 0, 0, &res[0], &res[1]);
     }
+}
+
+
+/* fg_ll_chunk of standard deviations without covariance on the blocked
+ * path, taken before the chunk's bounds are known, with fg_ll_scan_min's
+ * scan of the chunk (into scan) from the same loads: one pass over the
+ * errors instead of two.  The caller then checks the scan, and redoes the
+ * chunk with fg_ll_chunk's exact loop when the chunk's bounds do not allow
+ * the blocked path (fg_ll_theta) or its sums are not finite.  The plain-loop
+ * build scans, then runs the exact loop. */
+FG_NOINLINE void fg_ll_chunk_scan(const double *x, const double *y, const double *ex,
+                                  const double *ey, ptrdiff_t n, double m, double b,
+                                  double s, double *res, double *scan)
+{
+#if FG_LL_VECTOR
+    fg_ll_chunk_impl(x, y, ex, ey, NULL, n, m, b, s, 0, 0, res, 1, scan);
+#else
+    fg_ll_scan_impl(ex, ey, NULL, n, 0, 0, scan);
+    fg_ll_exact(x, y, ex, ey, NULL, 0, n, m, b, s, 0, 0, &res[0], &res[1]);
+#endif
 }
 
 

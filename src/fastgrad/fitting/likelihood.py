@@ -180,16 +180,20 @@ def line_loglike(
         and _plain(y)
         and _plain(x_err)
         and _plain(y_err)
-        and 0 < x.size < _MIN_WORK_AUTO_FIT
+        and 0 < x.size
         and xy_cov is None
-        and n_threads is None
+        and (
+            (n_threads is None and x.size < _MIN_WORK_AUTO_FIT)
+            or (n_threads == 1 and type(n_threads) is int)
+        )
     ):
         # the commonest call (one theta, one thread): no arrays for theta and
-        # the result; any doubt (bad errors, -inf, a buffer the kernel
+        # the result, and one pass over the data (the kernel checks the
+        # errors of each chunk as it evaluates it); any doubt (bad errors, -inf, a buffer the kernel
         # refuses) goes the general way below, which says what is wrong
         try:
             status, value = _core.line_loglike_one(
-                theta[0], theta[1], theta[2], x, y, x_err, y_err, _NO_COV, perpendicular, 1
+                theta[0], theta[1], theta[2], x, y, x_err, y_err, perpendicular, 1
             )
         except ValueError:
             status = None
