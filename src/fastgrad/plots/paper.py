@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from .. import paper
 from ..hexbins import HexImage, ResidualHexes
-from .maps import plot_residual_maps
+from .maps import median_hexbin, plot_residual_maps
 from .overlays import draw_arms, draw_sun
 from .profiles import plot_azimuthal_profile
 
@@ -88,11 +88,14 @@ def _xy_panel(
         hb = x.draw(ax, cmap=cmap, **({} if _is_values(C) else {"bins": "log"}))
     else:
         kw = dict(gridsize=gridsize, extent=_XY_EXTENT, cmap=cmap)
-        if C is not None:
-            kw.update(C=C, reduce_C_function=reduce or np.median, mincnt=mincnt)
+        if C is not None and (reduce is None or reduce is np.median):
+            hb = median_hexbin(ax, x, y, C, mincnt=mincnt, **kw)  # hexbin's, by one sort
         else:
-            kw.update(bins="log", mincnt=1)
-        hb = ax.hexbin(x, y, **kw)
+            if C is not None:
+                kw.update(C=C, reduce_C_function=reduce, mincnt=mincnt)
+            else:
+                kw.update(bins="log", mincnt=1)
+            hb = ax.hexbin(x, y, **kw)
     if arms:
         draw_arms(ax, R0=R0)
     draw_sun(ax, R0=R0)
@@ -112,10 +115,9 @@ def _rz_panel(ax, R, z, C=None, *, R0, z_sun=0.0, mincnt=None, cmap="viridis", l
     else:
         kw = dict(gridsize=(70, 35), extent=(4, 16, -2.5, 2.5), cmap=cmap)
         if C is not None:
-            kw.update(C=C, reduce_C_function=np.median, mincnt=mincnt)
+            hb = median_hexbin(ax, R, z, C, mincnt=mincnt, **kw)  # hexbin's, by one sort
         else:
-            kw.update(bins="log", mincnt=1)
-        hb = ax.hexbin(R, z, **kw)
+            hb = ax.hexbin(R, z, bins="log", mincnt=1, **kw)
     ax.plot([R0], [z_sun], marker="*", ms=16, color="orange", mec="k", ls="none", zorder=5)
     ax.set_xlabel("R (kpc)")
     ax.set_ylabel("Z (kpc)")
