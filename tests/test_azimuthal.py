@@ -651,3 +651,29 @@ def test_masked_values_are_reported_as_masked():
     v = np.ma.masked_array([0.1, -99999.0, 0.3], mask=[False, True, False])
     with pytest.raises(ValueError, match=r"values: 1 row\(s\) are NaN, infinite or masked"):
         azimuthal_deviation([8.0, 8.1, 8.2], v)
+
+
+@pytest.mark.parametrize("n_cells", [7, 2500, 40_000])
+def test_binned_median_is_the_lexsort_one(n_cells):
+    """_binned_median's order (a value sort, then a stable radix sort of the
+    cells) gives the medians of np.lexsort((values, cell)), ties and empty
+    cells included, for 16-bit cell indices and beyond."""
+    from fastgrad.azimuthal import _binned_median
+
+    rng = np.random.default_rng(n_cells)
+    cell = rng.integers(0, n_cells, 50_000).astype(np.intp)
+    values = np.round(rng.normal(size=cell.size), 1)  # many ties
+    order = np.lexsort((values, cell))
+    v_sorted = values[order]
+    count = np.bincount(cell, minlength=n_cells)
+    start = np.concatenate(([0], np.cumsum(count)[:-1]))
+    full = count > 0
+    ref = np.full(n_cells, np.nan)
+    ref[full] = 0.5 * (
+        v_sorted[start[full] + (count[full] - 1) // 2] + v_sorted[start[full] + count[full] // 2]
+    )
+    med, got_count = _binned_median(cell, values, n_cells)
+    np.testing.assert_array_equal(got_count, count)
+    np.testing.assert_array_equal(med, ref)
+    for c in np.flatnonzero(full)[:50]:
+        assert med[c] == np.median(values[cell == c])

@@ -16,12 +16,13 @@ from matplotlib.figure import Figure
 from ..azimuthal import (
     DEFAULT_MAP_MIN_COUNT,
     ResidualMap,
+    _binned_median,
     map_inputs,
     residual_map,
     residuals,
     xy_extent,
 )
-from ..hexbins import HexGrid, HexImage, ResidualHexes, hex_medians
+from ..hexbins import HexGrid, HexImage, ResidualHexes
 from ..significance import DEFAULT_N_PERMUTATIONS
 from .overlays import default_R0, draw_arms, draw_sun
 
@@ -37,7 +38,7 @@ __all__ = ["plot_residual_maps"]
 def median_hexbin(ax, x, y, C, *, gridsize, extent, mincnt=None, index=None, **kwargs):
     """``ax.hexbin(x, y, C=C, reduce_C_function=np.median, mincnt=mincnt,
     gridsize=gridsize, extent=extent, **kwargs)``, the medians by one sort
-    (:func:`fastgrad.hexbins.hex_medians`) instead of matplotlib's Python loop
+    (as :func:`fastgrad.hexbins.hex_medians`) instead of matplotlib's Python loop
     over every point: the same hexes with the same values, so the same PNG
     (tests/test_plots.py); ~50x faster at 10^5-10^6 points.
 
@@ -47,23 +48,31 @@ def median_hexbin(ax, x, y, C, *, gridsize, extent, mincnt=None, index=None, **k
     :meth:`fastgrad.hexbins.HexGrid.index` when the caller has them (several
     panels on one grid); it must be of the points as given.
     """
+    if np.asarray(np.ma.getdata(C)).dtype != np.float64:
+        # hexbin's median of other values is in their own precision
+        kwargs.update(gridsize=gridsize, extent=extent, mincnt=mincnt)
+        return ax.hexbin(x, y, C=C, reduce_C_function=np.median, **kwargs)
     ok = None
     if index is None:
         # hexbin's own filter (cbook.delete_masked_points): a point any of
         # whose x, y, C is masked or not finite is not binned
         x, y, C = cbook.delete_masked_points(x, y, C)
     else:
-        x, y, C = (np.asarray(a) for a in (x, y, C))
-        ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(C)
+        masked = np.ma.getmaskarray(C)
+        x, y, C = (np.asarray(np.ma.getdata(a)) for a in (x, y, C))
+        ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(C) & ~masked
         if ok.all():
             ok = None
+    C = np.asarray(C)
     grid = HexGrid(gridsize, tuple(extent))
     idx = grid.index(x, y) if index is None else np.asarray(index)
     if ok is not None:
-        idx, C = idx[ok], np.asarray(C)[ok]
+        idx, C = idx[ok], C[ok]
+    inside = idx >= 0
+    median, count = _binned_median(idx[inside].astype(np.intp), C[inside], grid.n_hexes)
     # hexbin: hexes of fewer than mincnt points (None or 0 with C: 1) are NaN
-    values = hex_medians(idx, C, grid.n_hexes, min_count=max(int(mincnt or 1), 1))
-    return HexImage(grid, values, n_stars=int(idx.size)).draw(ax, **kwargs)
+    median[count < max(int(mincnt or 1), 1)] = np.nan
+    return HexImage(grid, median, n_stars=int(idx.size)).draw(ax, **kwargs)
 
 
 def _clim(values, lo=2.0, hi=98.0):
