@@ -6,14 +6,13 @@ results are the same files.
 
 Each ``--run`` is one variant: a Python interpreter with fastgrad installed
 (another checkout's virtual environment: before/after a change) and
-environment variables for it (e.g. ``FASTGRAD_BACKGROUND=0``: no background
-process, :mod:`fastgrad.pipeline.prefetch`).  Default: this interpreter with
-and without the background process.  The variants run in turn, ``--repeat``
+environment variables for it (e.g. ``OMP_NUM_THREADS=1``).  Default: this
+interpreter alone (``--repeat`` runs of it).  The variants run in turn, ``--repeat``
 rounds (ABAB...), each on a fresh output folder; printed per run: the load
 average before it (the runs are only comparable on a quiet machine), wall
 time, the CPU time of the run's process and the children it waited for, the
 peak resident memory of the main process and the sampled peak of the sum over
-its process tree (main, forkserver, fit and background workers), and whether
+its process tree (main, forkserver and fit workers), and whether
 every output file is byte for byte that of the first variant's first run
 (summary.json and report.md less their timings; .fastgrad-results.json less
 its date).
@@ -108,10 +107,7 @@ def main(argv=None):
     ap.add_argument("--keep", help="keep the output folders under this folder")
     args = ap.parse_args(argv)
     variants = []
-    for spec in args.run or [
-        f"background={sys.executable},FASTGRAD_BACKGROUND=1",
-        f"no-background={sys.executable},FASTGRAD_BACKGROUND=0",
-    ]:
+    for spec in args.run or [f"this={sys.executable}"]:
         label, rest = spec.split("=", 1)
         python, *pairs = rest.split(",")
         variants.append((label, python, dict(p.split("=", 1) for p in pairs)))
