@@ -15,9 +15,12 @@ import fastgrad
 from fastgrad import _core
 
 _LONG_MC = r"""
-import sys, time
+import signal, sys, time
 import numpy as np
 import fastgrad
+# Python keeps SIGINT ignored when its parent ignored it (a job started in the
+# background by a non-interactive shell): restore Ctrl-C as an interactive user has it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 n = 20_000
 rng = np.random.default_rng(0)
 s = dict(ra=rng.uniform(0, 360, n), dec=rng.uniform(-60, 60, n), distance=rng.uniform(0.1, 5, n),
