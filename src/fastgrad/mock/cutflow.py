@@ -266,19 +266,7 @@ def giant_final_sample(
         + (("has_bailer_jones", None, "a Bailer-Jones distance exists"),)
     )
     steps = preset_steps("gaia_giants", {}, "after_teff_logg")
-    steps += [
-        (
-            "after_distance_match",
-            [
-                truth_cut(
-                    "distance_match",
-                    "has_bailer_jones",
-                    "keep the stars with a Bailer-Jones distance",
-                )
-            ],
-        ),
-        ("after_astrometric", "astrometric"),
-    ]
+    steps += distance_and_astrometric_steps()
     keep, counts = count_cuts(table(spec, data), steps)
     counts = {"candidates": len(has_bj), **counts}
     nominal = nominal_coordinates(
@@ -297,3 +285,22 @@ def giant_final_sample(
         "fastgrad.populations.HALO_CUT) on the mock's columns, in order"
     )
     return keep, nominal, counts
+
+
+def distance_and_astrometric_steps() -> list:
+    """The truth's steps after a giants sample's first cuts (``count_cuts``
+    form): the Bailer-Jones distance match (``has_bailer_jones``), then the
+    astrometric cuts (docs/method.md sections 1-2)."""
+    return [
+        (
+            "after_distance_match",
+            [
+                truth_cut(
+                    "distance_match",
+                    "has_bailer_jones",
+                    "keep the stars with a Bailer-Jones distance",
+                )
+            ],
+        ),
+        ("after_astrometric", "astrometric"),
+    ]

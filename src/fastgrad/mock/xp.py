@@ -58,7 +58,13 @@ from astropy.table import Table
 
 from ..frames import frame_metadata, get_frame
 from .columns import BAILER_JONES_COLUMNS, GAIA_COLUMNS, _with_units, table
-from .cutflow import _halo_step, count_cuts, nominal_coordinates, preset_steps, truth_cut
+from .cutflow import (
+    _halo_step,
+    count_cuts,
+    distance_and_astrometric_steps,
+    nominal_coordinates,
+    preset_steps,
+)
 from .galaxy import Geometry
 from .observe import bailer_jones, lognormal, observe_gaia
 from .surveys import _common_truth
@@ -270,19 +276,7 @@ def _final_sample(cols, has_bj, frame):
     spec = XP_CATALOG_COLUMNS + (("has_bailer_jones", None, "a Bailer-Jones distance exists"),)
     data = {**cols, "has_bailer_jones": has_bj}
     steps = preset_steps("xp_giants", {}, "after_xp_giants")
-    steps += [
-        (
-            "after_distance_match",
-            [
-                truth_cut(
-                    "distance_match",
-                    "has_bailer_jones",
-                    "keep the stars with a Bailer-Jones distance",
-                )
-            ],
-        ),
-        ("after_astrometric", "astrometric"),
-    ]
+    steps += distance_and_astrometric_steps()
     keep, counts = count_cuts(table(spec, data), steps)
     counts = {"candidates": len(has_bj), **counts}
     nominal = nominal_coordinates(
