@@ -20,7 +20,7 @@ from .. import paper
 from .._seeds import seed_sequence
 from .._validation import as_count, as_float_array
 from ..errors import InputError
-from .data import N_PARAMS, PARAM_NAMES, check_scatter, prepare_line_data, unit_of
+from .data import N_PARAMS, PARAM_NAMES, LineData, check_scatter, prepare_line_data, unit_of
 from .likelihood import LineModel, priors_box
 from .mcmc import AutocorrWarning, check_counts
 from .workers import run_plans
@@ -37,6 +37,19 @@ __all__ = ["fit_binned", "fit_tables", "BinPlan"]
 _FIT_KEYS = ("scatter", "priors", "n_walkers", "n_steps", "burn", "seed", "n_threads", "progress")
 #: fit_tables' binning arguments and the unit their plain numbers are read in
 _PLAIN_UNIT_HINT = {"R": "kpc", "z": "kpc"}
+
+
+def bin_rows(by: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """The rows of the half-open bin [lo, hi) of ``by`` (finite): those of
+    ``searchsorted(edges, by, side="right") - 1 == k`` for ``lo, hi = edges[k],
+    edges[k + 1]``."""
+    return np.flatnonzero((by >= lo) & (by < hi))
+
+
+def bin_model(data: LineData, lo: float, hi: float, scatter: str, priors: Any) -> LineModel:
+    """The LineModel of the stars of ``data`` whose ``extra["by"]`` is in
+    [lo, hi): one bin's arrays, on one thread until a worker sets its share."""
+    return LineModel.from_data(data.subset(bin_rows(data.extra["by"], lo, hi)), scatter, priors, 1)
 
 
 class BinPlan:
@@ -58,8 +71,10 @@ class BinPlan:
     >>> feh = 0.5 - 0.06 * R + rng.normal(0.0, 0.1, R.size)  # dex
     >>> plan = BinPlan(R, feh, np.full(1000, 0.2), np.full(1000, 0.05), absz, [0.0, 0.5, 0.9, 1.5],
     ...                min_stars=200, xy_cov=None, nan_policy="raise", fit_kwargs={"seed": 1})
-    >>> plan.n_stars.tolist(), [k for k, model, seed in plan.jobs]  # the last bin is too small
+    >>> plan.n_stars.tolist(), [k for k, seed in plan.jobs]  # the last bin is too small
     ([495, 407, 98], [0, 1])
+    >>> plan.model(0).n_stars  # made when the bin is fitted
+    495
     >>> plan.table()["bin_lo", "n_stars", "slope"]  # no fit run yet: slopes masked
     <Table length=3>
      bin_lo n_stars  slope
@@ -136,12 +151,14 @@ class BinPlan:
         self.min_stars = max(min_stars, N_PARAMS)
         self.scatter = fit_kwargs.get("scatter", "perpendicular")
         check_scatter(self.scatter)
-        # half-open bins [lo, hi)
+        # half-open bins [lo, hi): the counts now, each bin's rows when its
+        # model is made (bin_rows), so that one bin's arrays exist at a time
         by_v = data.extra["by"]
-        index = np.searchsorted(edges, by_v, side="right") - 1
         n_bins = len(edges) - 1
-        self.rows = [np.flatnonzero(index == k) for k in range(n_bins)]
-        self.n_stars = np.array([len(r) for r in self.rows])
+        index = np.searchsorted(edges, by_v, side="right") - 1
+        inside = (index >= 0) & (index < n_bins)
+        self.n_stars = np.bincount(index[inside], minlength=n_bins)
+        del index, inside
         if self.n_stars.sum() == 0:
             unit = f" {self.by_unit}" if self.by_unit is not None else ""
             span = (
@@ -158,15 +175,18 @@ class BinPlan:
                 f"right? ({hint}; pass an astropy Quantity to have it converted)"
             )
         seeds = seed_sequence(fit_kwargs.get("seed")).spawn(n_bins)
-        self.jobs = []  # (bin, model, seed)
-        for k in range(n_bins):
-            if self.n_stars[k] >= self.min_stars:
-                model = LineModel.from_data(
-                    data.subset(self.rows[k]), self.scatter, fit_kwargs.get("priors"), 1
-                )
-                self.jobs.append((k, model, seeds[k]))
+        # (bin, seed) of the bins fitted; their models are made by model(k)
+        self.jobs = [(k, seeds[k]) for k in range(n_bins) if self.n_stars[k] >= self.min_stars]
         self.results = {}
         self.label = ""
+
+    def model(self, k: int) -> LineModel:
+        """The LineModel of bin ``k`` (its stars' arrays, copied out of the
+        plan's): made when the bin is fitted, so that one bin's arrays exist
+        at a time (:func:`~fastgrad.fitting.workers.run_plans`)."""
+        return bin_model(
+            self.data, self.edges[k], self.edges[k + 1], self.scatter, self.fit_kwargs.get("priors")
+        )
 
     def table(self) -> Table:
         """The result table of :func:`fit_binned` (one row per bin)."""
@@ -437,8 +457,9 @@ def fit_tables(
     n_jobs: int | None = None,
     nan_policy: str = "raise",
     seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    return_fits: bool = False,
     **fit_kwargs: Any,
-) -> tuple[Table, Table]:
+) -> tuple[Table, Table] | tuple[Table, Table, dict, dict]:
     """The paper's Tables 1 and 2 in one call (the bins of both in one pool).
 
     Table 1 (the radial gradient): [Fe/H] against R in bins of |Z|
@@ -468,13 +489,17 @@ def fit_tables(
         two ``fit_binned`` calls with the spawned seeds.
     min_stars, n_jobs, nan_policy, **fit_kwargs
         As :func:`fit_binned`.
+    return_fits : bool
+        Also return each table's fits, ``{bin: LineFit}`` of the fitted bins
+        (their posterior samples: Figure 3 draws Table 1's first bin).
 
     Returns
     -------
-    (Table, Table)
+    (Table, Table) or (Table, Table, dict, dict)
         The radial (Table 1) and vertical (Table 2) gradients, with units:
         bins in kpc, slope in dex / kpc, intercept and scatter in dex (so
-        that ``Table.write(..., format="ascii.ecsv")`` keeps them).
+        that ``Table.write(..., format="ascii.ecsv")`` keeps them); with
+        ``return_fits``, then their LineFits by bin.
 
     Raises
     ------
@@ -509,7 +534,9 @@ def fit_tables(
     # plain numbers are kpc and dex; Quantities (and Columns with units) are
     # converted, so z in pc meets the kpc edges in kpc
     R = as_float_array("R", R, u.kpc)
-    absz = np.abs(as_float_array("z", z, u.kpc))
+    absz = as_float_array("z", z, u.kpc)
+    if np.signbit(absz).any():  # else z is |Z| already (given as absz): no copy
+        absz = np.abs(absz)
     R_err = as_float_array("R_err", R_err, u.kpc)
     z_err = as_float_array("z_err", z_err, u.kpc)
     feh = as_float_array("feh", feh, u.dex)
@@ -569,4 +596,6 @@ def fit_tables(
         t.meta["seed"] = seed if isinstance(seed, (int, np.integer)) else None
         tables.append(t)
     _warn_autocorr([("|Z| in ", tables[0]), ("R in ", tables[1])])
+    if return_fits:
+        return tables[0], tables[1], radial.results, vertical.results
     return tables[0], tables[1]

@@ -55,6 +55,64 @@ def _fit_job(model, kw, seed, threads_per_fit, min_work, label=""):
         raise type(exc)(f"{label}: {exc}" if label else str(exc)) from None
 
 
+def _fit_shared_job(
+    refs, units, lo, hi, scatter, priors, kw, seed, threads_per_fit, min_work, label=""
+):
+    """One bin's fit in a worker process, from the plan's columns in shared
+    memory (:mod:`fastgrad.fitting.shared`): the worker selects the bin's
+    rows and makes its model itself, the arrays a model made by
+    :meth:`BinPlan.model` would hold, so the same numbers."""
+    from .binned import bin_model
+    from .data import LineData
+    from .shared import attach
+
+    with attach(list(refs.values())) as views:
+        columns = dict(zip(refs, views))
+        data = LineData()
+        for name in ("x", "y", "x_err", "y_err"):
+            setattr(data, name, columns[name])
+        data.xy_cov = columns.get("xy_cov")
+        data.extra = {"by": columns["by"]}
+        data.n_omitted = 0
+        data.x_unit, data.y_unit = units
+        model = bin_model(data, lo, hi, scatter, priors)  # copies: the views may go
+        del data, columns, views
+    fit = _fit_job(model, kw, seed, threads_per_fit, min_work, label)
+    # the sampler goes back to the caller without its log-probability (the
+    # model, i.e. the bin's arrays: 220 MB for 7e6 stars, every bin's at once)
+    fit.sampler.log_prob_fn = _ModelLeftInWorker(label, model.n_stars)
+    return fit
+
+
+class _ModelLeftInWorker:
+    """The log-probability of a sampler that ran in a worker process: its data
+    stayed there (the chain, log-probabilities and acceptances came back)."""
+
+    def __init__(self, label, n_stars):
+        self.label, self.n_stars = label, n_stars
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(
+            f"{self.label}: this sampler ran in a worker process and its model (the "
+            f"{self.n_stars} stars' arrays) stayed there; to sample further, fit with "
+            "n_jobs=None, or run emcee on LineModel(...) of the bin's stars"
+        )
+
+
+def _plan_columns(plan):
+    """The columns of a plan's data that a worker needs to make its models."""
+    d = plan.data
+    out = {"x": d.x, "y": d.y, "x_err": d.x_err, "y_err": d.y_err, "by": d.extra["by"]}
+    if d.xy_cov is not None:
+        out["xy_cov"] = d.xy_cov
+    return out
+
+
+def _memory(array):
+    """Where an array's numbers are (two views of one column are one)."""
+    return (array.__array_interface__["data"][0], array.strides, array.shape)
+
+
 def start_worker_server() -> None:
     """Start the forkserver that the bins' worker processes come from, so that
     its imports (numpy, astropy, emcee) overlap other work; a no-op where
@@ -212,7 +270,7 @@ def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | Non
     """Fit the jobs of all plans: one after the other, or in worker processes.
 
     ``plans`` are :class:`fastgrad.fitting.binned.BinPlan`: their ``jobs``
-    (bin, LineModel, seed) are fitted and the LineFits stored in their
+    (bin, seed) are fitted and the LineFits stored in their
     ``results`` by bin.  Bins run concurrently in processes (each fit on
     ``cpus // n_jobs`` OpenMP threads), which exit with this process however
     it ends and never re-run a script's ``__main__`` (see ``_pool_context``).
@@ -222,7 +280,7 @@ def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | Non
     numbers whatever ``n_jobs``.
     """
     n_jobs = _check_n_jobs(n_jobs)
-    jobs = [(plan, k, model, seed) for plan in plans for (k, model, seed) in plan.jobs]
+    jobs = [(plan, k, seed) for plan in plans for (k, seed) in plan.jobs]
     if not jobs:
         return
     n_cpu = effective_n_threads(n_threads)
@@ -230,46 +288,66 @@ def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | Non
         n_jobs = 1
     elif n_jobs == -1:
         work = sum(
-            model.n_stars
+            plan.n_stars[k]
             * plan.fit_kwargs.get("n_walkers", 10)
             * plan.fit_kwargs.get("n_steps", 1000)
-            for plan, _, model, _ in jobs
+            for plan, k, _ in jobs
         )
         n_jobs = n_cpu if work >= MIN_WORK_PROCESSES else 1
     n_jobs = min(n_jobs, len(jobs))
     threads_per_fit = n_cpu if n_jobs == 1 else max(1, n_cpu // n_jobs)
     min_work = min_work_for(n_threads)
     # the biggest bins first, so the long fits do not finish last
-    jobs.sort(key=lambda job: -job[2].n_stars)
+    jobs.sort(key=lambda job: -job[0].n_stars[job[1]])
 
     def label(plan, k):
         return f"{plan.label}bin [{plan.edges[k]:g}, {plan.edges[k + 1]:g})"
 
     if n_jobs == 1:
+        # each bin's model made when it is fitted: one bin's arrays at a time
         fits = [
-            _fit_job(model, plan.fit_kwargs, seed, threads_per_fit, min_work, label(plan, k))
-            for plan, k, model, seed in jobs
+            _fit_job(plan.model(k), plan.fit_kwargs, seed, threads_per_fit, min_work, label(plan, k))
+            for plan, k, seed in jobs
         ]
     else:
-        pool = _process_pool(n_jobs)
-        try:
-            futures = [
-                pool.submit(
-                    _fit_job,
-                    model,
-                    plan.fit_kwargs,
-                    seed,
-                    threads_per_fit,
-                    min_work,
-                    label(plan, k),
-                )
-                for plan, k, model, seed in jobs
-            ]
-            fits = [f.result() for f in futures]
-        except BaseException:
-            _kill_workers(pool)
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    for (plan, k, _, _), fit in zip(jobs, fits):
+        from .shared import share
+
+        # the workers read the plans' columns from shared memory and make
+        # their bins' models themselves: nothing per star is pickled, and
+        # this process never holds the models (fastgrad.fitting.shared)
+        columns = {id(plan): _plan_columns(plan) for plan in plans}
+        # one copy of a column two plans share (feh, feh_err; R is Table 1's
+        # x and Table 2's binning variable)
+        unique = {_memory(a): a for cols in columns.values() for a in cols.values()}
+        with share(unique) as shared:
+            refs = {
+                key: {name: shared[_memory(a)] for name, a in cols.items()}
+                for key, cols in columns.items()
+            }
+            pool = _process_pool(n_jobs)
+            try:
+                futures = [
+                    pool.submit(
+                        _fit_shared_job,
+                        refs[id(plan)],
+                        (plan.data.x_unit, plan.data.y_unit),
+                        float(plan.edges[k]),
+                        float(plan.edges[k + 1]),
+                        plan.scatter,
+                        plan.fit_kwargs.get("priors"),
+                        plan.fit_kwargs,
+                        seed,
+                        threads_per_fit,
+                        min_work,
+                        label(plan, k),
+                    )
+                    for plan, k, seed in jobs
+                ]
+                fits = [f.result() for f in futures]
+            except BaseException:
+                _kill_workers(pool)
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+    for (plan, k, _), fit in zip(jobs, fits):
         plan.results[k] = fit

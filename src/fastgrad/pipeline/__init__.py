@@ -5,7 +5,7 @@ One pipeline over engines (:mod:`fastgrad.engine`):
 - :mod:`.config`: :data:`DEFAULT_CONFIG`, :func:`load_config` and the
   validation of every key, before any work;
 - :mod:`.run`: the steps, in the order of docs/method.md (:func:`run`,
-  :func:`prepare_sample`, :func:`gradient_tables`, :func:`first_bin_fit`,
+  :func:`prepare_sample`, :func:`gradient_tables` (:func:`gradient_fits`), :func:`first_bin_fit`,
   :func:`azimuthal_analysis`);
 - :mod:`.report`: the files (ECSV tables, Figures 1-8, summary.json,
   report.md), staged and moved into place whole;
@@ -19,6 +19,7 @@ from .run import (
     SampleFailure,
     azimuthal_analysis,
     first_bin_fit,
+    gradient_fits,
     gradient_tables,
     prepare_sample,
     run,
@@ -35,6 +36,7 @@ __all__ = [
     "SampleFailure",
     "prepare_sample",
     "gradient_tables",
+    "gradient_fits",
     "first_bin_fit",
     "azimuthal_analysis",
     "PAPER_TABLE1",

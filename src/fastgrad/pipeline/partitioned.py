@@ -33,6 +33,7 @@ one catalogue holding every input's columns).  A catalogue whose rows of one
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -42,14 +43,14 @@ from typing import TYPE_CHECKING
 import astropy.units as u
 import numpy as np
 import pandas as pd
-from astropy.table import Table
+from astropy.table import Column, Table
 
 from ..errors import ConfigError
 from ..partitions import require_dask
 from ..readers import HATS_COLUMNS, is_hats, standardize_columns
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from typing import Any
 
     from .config import SamplePlan
@@ -83,8 +84,9 @@ FINAL_COLUMNS = {
     "p_thin": None,
 }
 
-#: What Tables 1 and 2 and Figure 3's fit read, gathered on the client
-FIT_COLUMNS = ("R", "z", "absz", "feh_used", "R_err", "z_err", "feh_used_err")
+#: What Tables 1 and 2 (and Figure 3, their first bin) read, gathered on the
+#: client into shared memory, which the fit processes map
+FIT_COLUMNS = ("R", "absz", "feh_used", "R_err", "z_err", "feh_used_err")
 
 
 def partitioned_input(cfg: Mapping[str, Any], plan: SamplePlan) -> str | None:
@@ -213,17 +215,29 @@ class PartitionedSample:
         dd = require_dask()
         return dd.read_parquet(self.path)
 
-    def fit_table(self) -> Table:
+    @contextlib.contextmanager
+    def fit_table(self) -> Iterator[Table]:
         """:data:`FIT_COLUMNS` of every final star, in source_id order, with
-        units (kpc, dex): what Tables 1-2 and Figure 3's fit read.  Gathered
-        one column at a time (peak: two columns' worth besides the table)."""
+        units (kpc, dex): what Tables 1 and 2 read (a context manager).
+
+        The columns are gathered one at a time straight into a block of
+        shared memory (:class:`fastgrad.fitting.shared.SharedColumns`), 48
+        bytes a star: the fit processes map it and select their bins' stars
+        themselves, so neither the columns nor any bin's arrays are copied
+        on the client.  The block is freed on exit (its memory once the
+        table and its columns are gone)."""
+        from ..fitting.shared import SharedColumns
+
         frame = self.frame
         order = np.argsort(frame["source_id"].compute().to_numpy(), kind="stable")
-        out = Table()
-        for c in FIT_COLUMNS:
-            out[c] = frame[c].compute().to_numpy()[order]
-            out[c].unit = FINAL_COLUMNS[c]
-        return out
+        with SharedColumns(order.size, FIT_COLUMNS) as block:
+            for c in FIT_COLUMNS:
+                np.take(frame[c].compute().to_numpy(), order, out=block[c])
+            del order
+            yield Table(
+                [Column(block[c], name=c, unit=FINAL_COLUMNS[c], copy=False) for c in FIT_COLUMNS],
+                copy=False,
+            )
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

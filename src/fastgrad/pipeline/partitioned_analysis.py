@@ -10,26 +10,27 @@ global step (the emcee fit, a permutation test) needs star by star:
 * the |Z| < zmax stars' ``R, feh_used, R_err, feh_used_err`` and, 4 + 4 + 2
   bytes a star, their residual-map cell, Figure 5's hex and their azimuth
   bin, all **sorted by source_id** (the order of the local engine's final
-  sample), so the fit, the maps' medians and permutations and the profiles
-  are the local ones bit for bit (:func:`fastgrad.azimuthal.residual_map_from_cells`,
+  sample), so the fit, the deviations from the annulus means, the maps'
+  medians and permutations and the profiles are the local ones bit for bit
+  (:func:`fastgrad.azimuthal_deviation` on the client: it needs R and
+  [Fe/H] of these stars, which the fit holds anyway;
+  :func:`fastgrad.azimuthal.residual_map_from_cells`,
   :func:`fastgrad.azimuthal.profile_from_labels`,
   :func:`fastgrad.significance.ring_significance`);
-* the deviations at fixed radius from the exact annulus means across
-  partitions (:func:`fastgrad.dask.annulus_mean`), 8 bytes a star;
 * per-hex counts and medians of Figures 1-3 (hexes on the partitions, medians
   after a shuffle on the hex: :mod:`fastgrad.hexbins`), the exact 5th and
   95th percentiles of the metallicity (Figure 2's colours), the share with
   P_thin > 0.9, and the injected pattern's shape for the matched filter.
 
 Client memory, per star of the |Z| < zmax selection (none for the others):
-50 bytes held (source_id 8, the four fit columns 32, cell 4, hex 4, azimuth
-bin 2; tests/test_partitioned_analysis.py), about twice that at the peak
-while the partitions' pieces are concatenated and sorted by source_id, then
-16 + 16 for the annulus means with their ids while they are aligned; 8 more
-with a synthetic catalogue's injected pattern.  The catalogue is read four
-times (counts and extents; the selection, Figure 2's shuffle and the
-histogram; the annulus means' R sketch; the values of two histogram bins):
-``persist()`` it first.
+50 bytes held (source_id 8 until its uniqueness is checked, the four fit
+columns 32, cell 4, hex 4, azimuth bin 2; tests/test_partitioned_analysis.py),
+filled piece by piece from the workers (each piece sorted there; with a
+distributed client one piece on the client at a time); then 8 each for the
+deviations, the fitted line and the residuals; 8 more with a synthetic
+catalogue's injected pattern.  The catalogue is read three times (counts and
+extents; the selection, Figure 2's shuffle and the histogram; the values of
+two histogram bins): ``persist()`` it first.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..azimuthal import (
+    azimuthal_deviation,
     map_cells,
     map_edges,
     phi_labels,
@@ -177,7 +179,56 @@ def _selection_columns(df, *, zmax, x_edges, y_edges, hex_grid, phi_edges, truth
         from ..mock import pattern_shape
 
         out["shape"] = pattern_shape(x, y, truth) if len(s) else np.zeros(0)
-    return out
+    # sorted here, so that the client only concatenates (see _gather_selection)
+    return out.sort_values("source_id", kind="stable", ignore_index=True)
+
+
+def _gather_selection(pieces, n_rows):
+    """The partitions' selection pieces (each sorted by source_id) as one set
+    of numpy columns in source_id order, built piece by piece into arrays of
+    ``n_rows`` (the first pass's count): the client holds the result and one
+    piece, not every piece and their concatenation and its sorted copy.
+
+    ``pieces`` yields DataFrames (fetched one at a time from the workers).
+    When the pieces' source_id ranges follow each other (a HATS catalogue:
+    Gaia's source_id orders by HEALPix pixel, as its partitions do) the
+    concatenation is sorted already; otherwise a stable argsort puts it in
+    order, one column at a time.  The same order as sorting the
+    concatenation: source_id is unique (checked by the caller)."""
+    cols, start, last, in_order = None, 0, None, True
+    for piece in pieces:
+        if cols is None:
+            cols = {c: np.empty(n_rows, dtype=piece[c].dtype) for c in piece.columns}
+        n = len(piece)
+        if n == 0:
+            continue
+        if start + n > n_rows:
+            raise RuntimeError("the partitions' selection outgrew the first pass's count")
+        ids = piece["source_id"].to_numpy()
+        if last is not None and ids[0] <= last:
+            in_order = False
+        last = ids[-1]
+        for c in cols:
+            cols[c][start : start + n] = piece[c].to_numpy()
+        start += n
+        del piece, ids
+    if cols is None or start != n_rows:
+        raise RuntimeError(
+            f"the partitions' selection has {start} stars, the first pass counted {n_rows}"
+        )
+    if not in_order:
+        order = np.argsort(cols["source_id"], kind="stable")
+        for c in cols:
+            cols[c] = cols[c][order]
+    return cols
+
+
+def _fetch_one_by_one(futures):
+    """The results of ``futures`` in order, each released once fetched."""
+    for i, f in enumerate(futures):
+        yield f.result()
+        f.release()
+        futures[i] = None
 
 
 def _hex_values(df, *, feh):
@@ -289,6 +340,16 @@ def exact_percentiles(counts_of, values_of, q, n, lo, hi):
 # ---------------------------------------------------------------------------
 # the analysis
 # ---------------------------------------------------------------------------
+def _client():
+    """The Dask distributed client in use, or None (dask's local schedulers)."""
+    try:
+        from distributed import default_client
+
+        return default_client()
+    except (ImportError, ValueError):
+        return None
+
+
 def _compute(*args):
     import dask
 
@@ -312,7 +373,7 @@ def azimuthal_analysis_partitioned(
         The final per-star catalogue (any partitioning, any row order):
         ``source_id`` (unique), ``x, y, z, R, phi, absz`` (kpc, rad),
         ``feh_used, feh_used_err`` (dex), ``R_err`` (kpc), ``p_thin``.
-        Read four times: ``persist()`` a costly graph first.
+        Read three times: ``persist()`` a costly graph first.
     cfg : dict
         The sample's configuration (:func:`fastgrad.pipeline.run.sample_config`).
     n_threads : int, optional
@@ -327,8 +388,8 @@ def azimuthal_analysis_partitioned(
     -------
     dict
         The keys of ``azimuthal_analysis`` with the same ``fit``,
-        ``residual_map``, ``profiles`` and ``significance`` (bit for bit when
-        the annulus means are: the tests hold them to 1e-12); ``selection``
+        ``residual_map``, ``profiles`` and ``significance`` (bit for bit:
+        tests/test_partitioned_run.py); ``selection``
         a :class:`PartitionedSelection`, ``delta`` and ``predicted`` None
         (per star, they stay on the client only inside this function);
         and ``sample`` (:class:`SampleAggregates`) and ``recovery`` (the
@@ -336,8 +397,6 @@ def azimuthal_analysis_partitioned(
         the figures read in place of the catalogue.
     """
     from dask import delayed
-
-    from ..dask import annulus_mean
 
     a, f = cfg["azimuthal"], cfg["fit"]
     zmax, z_edges, feh = float(a["zmax"]), tuple(f["z_edges"][:2]), "feh_used"
@@ -362,7 +421,7 @@ def azimuthal_analysis_partitioned(
     )
     lo, hi = first["feh"]
 
-    # pass 2: the selection's columns, the annulus means, Figure 2's medians, Figure 3
+    # pass 2: the selection's columns, Figure 2's medians, Figure 3
     selected = [
         delayed(_selection_columns)(
             p,
@@ -376,8 +435,6 @@ def azimuthal_analysis_partitioned(
         )
         for p in parts
     ]
-    sel_frame = frame[frame["absz"] < zmax][["source_id", "R", feh]]
-    means = annulus_mean(sel_frame, R="R", values=feh, half_width=a["half_width"], key="source_id")
     hexed = frame.map_partitions(
         _hex_values, feh=feh, meta=pd.DataFrame({"hex": np.zeros(0, np.int64), "v": np.zeros(0)})
     )
@@ -397,13 +454,23 @@ def azimuthal_analysis_partitioned(
     )
     # all as delayed: one compute of delayed objects and expressions mixed
     # returns them out of order (dask 2026.8)
-    sel_parts, means, medians, hist, fig3 = _compute(
-        selected,
-        delayed(pd.concat)(means.to_delayed()),
+    rest = (
         delayed(pd.concat)(medians.to_delayed()),
         hist,
         fig3,
     )
+    client = _client()
+    if client is not None:
+        # one graph (the partitions read once), the selection's pieces fetched
+        # one at a time into their final arrays
+        futures = client.compute([*selected, *rest])
+        medians, hist, fig3 = (f.result() for f in futures[len(selected) :])
+        s = _gather_selection(_fetch_one_by_one(futures[: len(selected)]), first["n_sel"])
+        del futures
+    else:
+        sel_parts, medians, hist, fig3 = _compute(selected, *rest)
+        s = _gather_selection(sel_parts, first["n_sel"])
+        del sel_parts
 
     # pass 3: the values of the histogram bins that hold Figure 2's percentiles
     def values_of(lo_, hi_, wanted):
@@ -416,21 +483,21 @@ def azimuthal_analysis_partitioned(
         lambda lo_, hi_: hist, values_of, FIG2_PERCENTILES, first["n_feh"], lo, hi
     )
 
-    # the client: the selection in source_id order
-    s = pd.concat(sel_parts, ignore_index=True)
-    del sel_parts
-    order = np.argsort(s["source_id"].to_numpy(), kind="stable")
-    s = s.iloc[order].reset_index(drop=True)
-    del order
-    m = means.sort_index(kind="stable")
-    if not np.array_equal(m.index.to_numpy(), s["source_id"].to_numpy()):
-        raise ValueError("annulus_mean: its stars are not the selection's (duplicated source_id?)")
-    R, y = s["R"].to_numpy(), s["feh"].to_numpy()
+    # the client: the selection in source_id order, the local engine's order
+    ids = s.pop("source_id")
+    dup = np.flatnonzero(ids[1:] == ids[:-1])
+    if dup.size:
+        raise ValueError(
+            f"the final catalogue repeats source_id {ids[dup[0]]} ({dup.size} repeat(s)): "
+            "one row a star is needed for the maps"
+        )
+    del ids, dup
+    R, y = s["R"], s["feh"]
     fit = fit_line(
         R,
         y,
-        s["R_err"].to_numpy(),
-        s["feh_err"].to_numpy(),
+        s["R_err"],
+        s["feh_err"],
         n_walkers=f["n_walkers"],
         n_steps=f["n_steps"],
         burn=f["burn"],
@@ -440,7 +507,7 @@ def azimuthal_analysis_partitioned(
     )
     predicted = fit.slope * R + fit.intercept
     rmap = residual_map_from_cells(
-        s["cell"].to_numpy(),
+        s["cell"],
         y,
         predicted,
         x_edges,
@@ -451,9 +518,13 @@ def azimuthal_analysis_partitioned(
         seed=a["permutation_seed"],
         n_threads=n_threads,
     )
-    delta = y - m.iloc[:, 0].to_numpy()
-    del m
-    label = s["phi_bin"].to_numpy()
+    # the deviations at fixed radius from the exact annulus means, here: the
+    # client holds R and [Fe/H] of these stars for the fit anyway, and the
+    # compiled kernel on them is the local engine's computation (same bits)
+    # in ~0.5 s for 10^7 stars, where a range shuffle across partitions took
+    # a minute and 32 bytes a star on the client
+    delta = azimuthal_deviation(R, y, a["half_width"], n_threads=n_threads)
+    label = s["phi_bin"]
     profiles, significance = {}, {}
     for lo_r, hi_r in (tuple(float(v) for v in r) for r in a["rings"]):
         ring = (R >= lo_r) & (R < hi_r)
@@ -470,9 +541,9 @@ def azimuthal_analysis_partitioned(
             seed=a["permutation_seed"],
             n_threads=n_threads,
         )
-    hx = s["hex"].to_numpy()
+    hx = s["hex"]
     mc = a["map_min_count"]
-    n_sel = len(s)
+    n_sel = R.size
     hexes = ResidualHexes(
         *(
             HexImage(res_grid, hex_medians(hx, v, res_grid.n_hexes, min_count=mc), n_sel)
@@ -482,11 +553,11 @@ def azimuthal_analysis_partitioned(
         sign=a["sign"],
     )
     recovery = None
-    if "shape" in s.columns:
+    if "shape" in s:
         from ..validation import recover_amplitude_from_shape
 
         recovery = recover_amplitude_from_shape(
-            R, delta, s["shape"].to_numpy(), truth, half_width=a["half_width"]
+            R, delta, s["shape"], truth, half_width=a["half_width"]
         )
     n_xy = FIG_XY.n_hexes
     med = np.full(n_xy + FIG_RZ.n_hexes, np.nan)

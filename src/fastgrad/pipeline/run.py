@@ -23,6 +23,7 @@ did not write is ever deleted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from typing import TYPE_CHECKING
@@ -63,6 +64,7 @@ __all__ = [
     "prepare_sample",
     "sample_config",
     "gradient_tables",
+    "gradient_fits",
     "first_bin_fit",
     "azimuthal_analysis",
 ]
@@ -523,11 +525,22 @@ def gradient_tables(
     ['-0.058 +- 0.003', '-0.059 +- 0.003']
     ['-0.189 +- 0.028', '-0.181 +- 0.024', '-0.215 +- 0.026']
     """
+    t1, t2, _ = gradient_fits(sample, cfg, n_threads)
+    return t1, t2
+
+
+def gradient_fits(
+    sample: Table, cfg: Mapping[str, Any], n_threads: int | None = None
+) -> tuple[Table, Table, LineFit | None]:
+    """:func:`gradient_tables` and the LineFit of Table 1's first |Z| bin
+    (Figure 3's posterior draws; None when that bin has too few stars to be
+    fitted, :func:`first_bin_fit` then fits it alone)."""
     f = cfg["fit"]
-    # sigma of |Z| is the MC std of z, not of |z| (biased low near the plane)
-    return fit_tables(
+    # sigma of |Z| is the MC std of z, not of |z| (biased low near the plane);
+    # |Z| itself from absz where the sample has it (the same numbers, no copy)
+    t1, t2, fits1, _ = fit_tables(
         np.asarray(sample["R"]),
-        np.asarray(sample["z"]),
+        np.asarray(sample["absz" if "absz" in sample.colnames else "z"]),
         np.asarray(sample["feh_used"]),
         np.asarray(sample["R_err"]),
         np.asarray(sample["z_err"]),
@@ -542,7 +555,9 @@ def gradient_tables(
         burn=f["burn"],
         scatter=f["scatter"],
         n_threads=n_threads,
+        return_fits=True,
     )
+    return t1, t2, fits1.get(0)
 
 
 def first_bin_fit(sample: Table, cfg: Mapping[str, Any], n_threads: int | None = None) -> LineFit:
@@ -902,17 +917,18 @@ def _analyse(cfg, results, truths, reports, progress, n_threads, engine):
 
 def _fits_and_maps(sample, scfg, name, first, progress, n_threads, maps=True):
     """Tables 1 and 2, the azimuthal analysis (``maps``) and, for the run's
-    first sample (``first is None``), Figure 3's fit."""
+    first sample (``first is None``), Figure 3's fit: Table 1's first bin."""
     with progress.step(f"{name}: Tables 1 and 2 (emcee fits of the |Z| and R bins)"):
-        t1, t2 = gradient_tables(sample, scfg, n_threads)
+        t1, t2, fit = gradient_fits(sample, scfg, n_threads)
     az = None
     if maps:
         with progress.step(
             f"{name}: residual maps and azimuthal profiles (|Z| < {scfg['azimuthal']['zmax']} kpc)"
         ):
             az = azimuthal_analysis(sample, scfg, n_threads)
-    fit = None
-    if first is None:
+    if first is not None:
+        fit = None  # Figure 3 is of the run's first sample
+    elif fit is None:  # Table 1's first bin has too few stars to be in the table
         with progress.step(f"{name}: posterior draws of the first |Z| bin (Figure 3)"):
             fit = first_bin_fit(sample, scfg, n_threads)
     return t1, t2, az, fit
@@ -926,12 +942,13 @@ def _partitioned(cfg, scfg, name, path, first, progress, n_threads, steps):
     from .partitioned_analysis import azimuthal_analysis_partitioned
 
     with prepare_partitioned(cfg, name, progress, path, steps) as part:
-        with progress.step(f"{name}: gather the fit columns ({part.n_stars:,} stars)"):
-            fit_table = part.fit_table()
-        t1, t2, _, fit = _fits_and_maps(
-            fit_table, scfg, name, first, progress, n_threads, maps=False
-        )
-        del fit_table  # the client holds the maps' aggregates, not the stars
+        with contextlib.ExitStack() as stack:
+            with progress.step(f"{name}: gather the fit columns ({part.n_stars:,} stars)"):
+                fit_table = stack.enter_context(part.fit_table())
+            t1, t2, _, fit = _fits_and_maps(
+                fit_table, scfg, name, first, progress, n_threads, maps=False
+            )
+            del fit_table  # the client holds the maps' aggregates, not the stars
         with progress.step(
             f"{name}: residual maps and azimuthal profiles on the partitions "
             f"(|Z| < {scfg['azimuthal']['zmax']} kpc)"
