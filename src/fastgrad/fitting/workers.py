@@ -306,7 +306,9 @@ def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | Non
     if n_jobs == 1:
         # each bin's model made when it is fitted: one bin's arrays at a time
         fits = [
-            _fit_job(plan.model(k), plan.fit_kwargs, seed, threads_per_fit, min_work, label(plan, k))
+            _fit_job(
+                plan.model(k), plan.fit_kwargs, seed, threads_per_fit, min_work, label(plan, k)
+            )
             for plan, k, seed in jobs
         ]
     else:

@@ -18,7 +18,7 @@ global step (the emcee fit, a permutation test) needs star by star:
   :func:`fastgrad.azimuthal.profile_from_labels`,
   :func:`fastgrad.significance.ring_significance`);
 * per-hex counts and medians of Figures 1-3 (hexes on the partitions, medians
-  after a shuffle on the hex: :mod:`fastgrad.hexbins`), the exact 5th and
+  of ranges of hexes gathered from every partition: :mod:`fastgrad.hexbins`), the exact 5th and
   95th percentiles of the metallicity (Figure 2's colours), the share with
   P_thin > 0.9, and the injected pattern's shape for the matched filter.
 
@@ -231,8 +231,10 @@ def _fetch_one_by_one(futures):
         futures[i] = None
 
 
-def _hex_values(df, *, feh):
-    """(hex, value) of Figure 2's panels: X-Y hexes then R-Z hexes (offset)."""
+def _hex_values(df, *, feh, n_buckets):
+    """(hex, value) of Figure 2's panels (X-Y hexes, then R-Z hexes offset),
+    split into ``n_buckets`` pieces by contiguous ranges of hex: piece b is
+    what bucket b's medians need from this partition."""
     v = _arr(df, feh)
     ok = np.isfinite(v)
     ixy = FIG_XY.index(_arr(df, "x"), _arr(df, "y"))
@@ -241,12 +243,23 @@ def _hex_values(df, *, feh):
     h = np.concatenate([ixy[ok], irz[ok]])
     vv = np.concatenate([v[ok], v[ok]])
     keep = h >= 0
-    return pd.DataFrame({"hex": h[keep], "v": vv[keep]})
+    h, vv = h[keep].astype(np.int32), vv[keep]
+    bucket = _hex_bucket(h, n_buckets)
+    order = np.argsort(bucket, kind="stable")
+    cuts = np.searchsorted(bucket[order], np.arange(1, n_buckets))
+    return tuple((h[i], vv[i]) for i in np.split(order, cuts))
 
 
-def _medians_partition(df):
-    groups, counts, med = grouped_medians(df["hex"].to_numpy(), df["v"].to_numpy())
-    return pd.DataFrame({"hex": groups, "count": counts, "median": med})
+def _hex_bucket(h, n_buckets):
+    return (h.astype(np.int64) * n_buckets) // (FIG_XY.n_hexes + FIG_RZ.n_hexes)
+
+
+def _bucket_medians(pieces):
+    """Counts and medians per hex of one bucket's pieces from every partition
+    (grouped_medians: np.median's value whatever the order of the stars)."""
+    h = np.concatenate([p[0] for p in pieces])
+    v = np.concatenate([p[1] for p in pieces])
+    return grouped_medians(h, v)
 
 
 def _fig3_counts(df, *, z_edges, grid, feh):
@@ -350,6 +363,14 @@ def _client():
         return None
 
 
+def _n_workers():
+    """Workers of the distributed client in use (1 without one)."""
+    client = _client()
+    if client is None:
+        return 1
+    return max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+
+
 def _compute(*args):
     import dask
 
@@ -435,15 +456,18 @@ def azimuthal_analysis_partitioned(
         )
         for p in parts
     ]
-    hexed = frame.map_partitions(
-        _hex_values, feh=feh, meta=pd.DataFrame({"hex": np.zeros(0, np.int64), "v": np.zeros(0)})
-    )
-    medians = hexed.shuffle(on="hex").map_partitions(
-        _medians_partition,
-        meta=pd.DataFrame(
-            {"hex": np.zeros(0, np.int64), "count": np.zeros(0, np.int64), "median": np.zeros(0)}
-        ),
-    )
+    # Figure 2's exact medians: each partition splits its (hex, value) pairs
+    # by ranges of hex, one task a range takes its pieces from every
+    # partition (a shuffle by tasks: the values move once, in memory, and
+    # the partitions are read once for all of pass 2)
+    n_buckets = max(1, min(len(parts), 2 * _n_workers()))
+    split = [
+        delayed(_hex_values, nout=n_buckets, pure=True)(p, feh=feh, n_buckets=n_buckets)
+        for p in parts
+    ]
+    medians = [
+        delayed(_bucket_medians, pure=True)([sp[b] for sp in split]) for b in range(n_buckets)
+    ]
     hist = delayed(sum)([delayed(_hist_counts)(p, column=feh, lo=lo, hi=hi) for p in parts])
     fig3 = (
         delayed(sum)(
@@ -455,7 +479,7 @@ def azimuthal_analysis_partitioned(
     # all as delayed: one compute of delayed objects and expressions mixed
     # returns them out of order (dask 2026.8)
     rest = (
-        delayed(pd.concat)(medians.to_delayed()),
+        medians,
         hist,
         fig3,
     )
@@ -561,8 +585,9 @@ def azimuthal_analysis_partitioned(
         )
     n_xy = FIG_XY.n_hexes
     med = np.full(n_xy + FIG_RZ.n_hexes, np.nan)
-    keep = medians["count"].to_numpy() >= a["map_min_count"]
-    med[medians["hex"].to_numpy()[keep]] = medians["median"].to_numpy()[keep]
+    for groups, counts, values in medians:
+        keep = counts >= a["map_min_count"]
+        med[groups[keep]] = values[keep]
     n = first["n"]
     sample = SampleAggregates(
         n_stars=n,
