@@ -12,9 +12,9 @@ done, whether it succeeds or fails).  The client gathers:
 
 * the cut report: each partition's counts, summed (the local report, row for
   row);
-* the fit columns (:data:`FIT_COLUMNS`, 56 bytes a star, in source_id order:
+* the fit columns (:data:`FIT_COLUMNS`, 48 bytes a star, in source_id order:
   the order of the local engine's final sample, so the emcee fits see the same
-  arrays bit for bit);
+  arrays bit for bit) in shared memory, which the fit processes map;
 * the aggregates of :func:`fastgrad.pipeline.partitioned_analysis.azimuthal_analysis_partitioned`.
 
 Each star's Monte-Carlo stream is keyed by ``(seed, source_id)`` and every
