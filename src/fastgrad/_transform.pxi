@@ -15,13 +15,15 @@ cdef extern from "fg_rng.h" nogil:
     void fg_normal_pair(uint64_t key, uint64_t counter, double *z0, double *z1)
     void fg_normal_pair_f(uint64_t key, uint64_t counter, double *z0, double *z1)
     void fg_normal_pair_f_at(uint64_t point, double *z0, double *z1)
+    void fg_normal_pair_f_bits(uint32_t b1, uint32_t b2, double *z0, double *z1)
+    void fg_pair_bits8(const uint64_t *pt, uint64_t add, uint32_t *b1, uint32_t *b2)
     const uint64_t FG_GAMMA
 
 # Output columns of the transform kernels, in this order.
 N_COORDS = 9   # x, y, z, vx, vy, vz, R, phi, absz
 
 cdef enum:
-    LANES = 8  # draws evaluated side by side: two AVX2 vectors of doubles
+    LANES = 8  # draws evaluated side by side: two AVX2 vectors of doubles (fg_pair_bits8: 8)
     NOMINAL_SUPER = 32  # blocks of LANES stars per work item of nominal_transform
 
 # A draw of the (ra, dec) offsets beyond this bound (rad) uses exact sines;
@@ -348,16 +350,21 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     # 3 (fg_normal_pair_f with counters 3 k, 3 k + 1, 3 k + 2), advanced by
     # additions (mod 2^64: the same numbers)
     cdef uint64_t pt[LANES]
+    cdef uint32_t ub[6][LANES]
     for l in range(LANES):
         pt[l] = key + <uint64_t>(3 * l) * FG_GAMMA
     for ib in range(nblk):
         blk = ib * LANES
         # pass 1: six standard normals per draw
         nonpos = 0
+        # (the hashes of the 8 lanes at once: fg_pair_bits8)
+        fg_pair_bits8(pt, FG_GAMMA, ub[0], ub[1])
+        fg_pair_bits8(pt, 2 * FG_GAMMA, ub[2], ub[3])
+        fg_pair_bits8(pt, 3 * FG_GAMMA, ub[4], ub[5])
         for l in range(LANES):
-            fg_normal_pair_f_at(pt[l] + FG_GAMMA, &zb[0][l], &zb[1][l])
-            fg_normal_pair_f_at(pt[l] + 2 * FG_GAMMA, &zb[2][l], &zb[3][l])
-            fg_normal_pair_f_at(pt[l] + 3 * FG_GAMMA, &zb[4][l], &zb[5][l])
+            fg_normal_pair_f_bits(ub[0][l], ub[1][l], &zb[0][l], &zb[1][l])
+            fg_normal_pair_f_bits(ub[2][l], ub[3][l], &zb[2][l], &zb[3][l])
+            fg_normal_pair_f_bits(ub[4][l], ub[5][l], &zb[4][l], &zb[5][l])
             pt[l] = pt[l] + <uint64_t>(3 * LANES) * FG_GAMMA
             db[l] = d + s_d * zb[4][l]
             # any non-positive distance in the block: a vector test here,
