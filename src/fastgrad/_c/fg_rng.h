@@ -110,7 +110,7 @@ static inline void fg_normal_pair_f_bits(uint32_t b1, uint32_t b2, double *z0, d
     memcpy(&f2, &b2, sizeof f2);
     float u1 = 2.0f - f1;                /* (0, 1] */
     float u2 = f2 - 1.0f;                /* [0, 1) */
-    float r = sqrtf(-2.0f * logf(u1));
+    float r = sqrtf(-2.0f * fg_logf_normal(u1));   /* u1 normal, > 0 */
     fg_sincos_turns_f(u2, &sn, &cs);
     *z0 = (double)(r * cs);
     *z1 = (double)(r * sn);
