@@ -131,14 +131,20 @@ static inline void fg_normal_pair_f_at(uint64_t point, double *z0, double *z1)
 #if defined(__AVX2__)
 #include <immintrin.h>
 
-/* z * c mod 2^64, from 32-bit products (AVX2 has no 64-bit multiply) */
+/* z * c mod 2^64 from 32-bit products (AVX2 has no 64-bit multiply):
+ * z_lo c_lo + 2^32 (z_lo c_hi + z_hi c_lo).  One vpmulld makes both cross
+ * products (mod 2^32, all that is kept of them) in the two halves of each
+ * lane: 6 instructions instead of the usual 7. */
 static inline __m256i fg_mul64c_avx2(__m256i z, uint64_t c)
 {
     const __m256i lo = _mm256_set1_epi64x((int64_t)(c & 0xFFFFFFFFu));
-    const __m256i hi = _mm256_set1_epi64x((int64_t)(c >> 32));
-    __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(z, 32), lo),
-                                     _mm256_mul_epu32(z, hi));
-    return _mm256_add_epi64(_mm256_mul_epu32(z, lo), _mm256_slli_epi64(cross, 32));
+    /* 32-bit halves (c_hi, c_lo): the low half of each lane times c_hi */
+    const __m256i swapped = _mm256_set1_epi64x((int64_t)((c << 32) | (c >> 32)));
+    const __m256i high_halves = _mm256_set1_epi64x((int64_t)UINT64_C(0xFFFFFFFF00000000));
+    __m256i cross = _mm256_mullo_epi32(z, swapped);   /* (z_lo c_hi, z_hi c_lo) */
+    __m256i sum = _mm256_add_epi64(_mm256_slli_epi64(cross, 32),
+                                   _mm256_and_si256(cross, high_halves));
+    return _mm256_add_epi64(_mm256_mul_epu32(z, lo), sum);
 }
 
 static inline __m256i fg_mix64_avx2(__m256i z)
