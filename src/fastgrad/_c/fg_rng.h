@@ -92,10 +92,21 @@ static inline void fg_sincos_turns_f(float u, float *sn, float *cs)
     float cx = 1.0f - 0.5f * z
                + z * z * (4.166664568298827e-2f + z * (-1.388731625493765e-3f
                                                       + z * 2.443315711809948e-5f));
-    float s1 = (q & 1) ? cx : sx;             /* odd quadrants swap sin and cos */
-    float c1 = (q & 1) ? sx : cx;
-    *sn = (q & 2) ? -s1 : s1;                 /* sin < 0 in quadrants 2, 3 */
-    *cs = ((q + 1) & 2) ? -c1 : c1;           /* cos < 0 in quadrants 1, 2 */
+    /* Odd quadrants swap sin and cos: the test is bit 0 of q moved to the
+     * sign bit, which is all a vector blend reads (no compare).  The signs
+     * (sin < 0 in quadrants 2, 3, cos < 0 in 1, 2) are bit 1 of q and of
+     * q + 1 moved to the sign bit and XORed in: exactly a negation, in
+     * fewer vector instructions than a negation and a blend. */
+    uint32_t uq = (uint32_t)q, bs, bc;
+    int32_t odd = (int32_t)(uq << 31);
+    float s1 = odd < 0 ? cx : sx;
+    float c1 = odd < 0 ? sx : cx;
+    memcpy(&bs, &s1, sizeof bs);
+    memcpy(&bc, &c1, sizeof bc);
+    bs ^= (uq & 2u) << 30;
+    bc ^= ((uq + 1u) & 2u) << 30;
+    memcpy(sn, &bs, sizeof bs);
+    memcpy(cs, &bc, sizeof bc);
 }
 
 /* fg_normal_pair_f_at from the two 23-bit mantissas of its uniforms, b1 =
