@@ -41,16 +41,27 @@ def main():
         env = dict(os.environ, OMP_NUM_THREADS="1")
         code = CHILD.format(bench=bench, n=args.stars, k=args.draws)
         subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-             "--toggle-collect=*_mc_star", sys.executable, "-c", code],
-            check=True, env=env, stderr=subprocess.DEVNULL,
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                "--toggle-collect=*_mc_star",
+                sys.executable,
+                "-c",
+                code,
+            ],
+            check=True,
+            env=env,
+            stderr=subprocess.DEVNULL,
         )
         text = open(out).read()
     m = re.search(r"^(?:summary|totals):\s+(\d+)", text, re.M)
     ir = int(m.group(1))
     draws = args.stars * args.draws
-    print(f"kernels {kernels}: {ir:,} instructions in _mc_star for "
-          f"{args.stars:,} stars x {args.draws} draws = {ir / draws:.1f} per draw")
+    print(
+        f"kernels {kernels}: {ir:,} instructions in _mc_star for "
+        f"{args.stars:,} stars x {args.draws} draws = {ir / draws:.1f} per draw"
+    )
 
 
 if __name__ == "__main__":
