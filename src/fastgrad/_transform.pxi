@@ -15,13 +15,15 @@ cdef extern from "fg_rng.h" nogil:
     void fg_normal_pair(uint64_t key, uint64_t counter, double *z0, double *z1)
     void fg_normal_pair_f(uint64_t key, uint64_t counter, double *z0, double *z1)
     void fg_normal_pair_f_at(uint64_t point, double *z0, double *z1)
+    void fg_normal_pair_f_bits(uint32_t b1, uint32_t b2, double *z0, double *z1)
+    void fg_pair_bits8(const uint64_t *pt, uint64_t add, uint32_t *b1, uint32_t *b2)
     const uint64_t FG_GAMMA
 
 # Output columns of the transform kernels, in this order.
 N_COORDS = 9   # x, y, z, vx, vy, vz, R, phi, absz
 
 cdef enum:
-    LANES = 8  # draws evaluated side by side: two AVX2 vectors of doubles
+    LANES = 8  # draws evaluated side by side: two AVX2 vectors of doubles (fg_pair_bits8: 8)
     NOMINAL_SUPER = 32  # blocks of LANES stars per work item of nominal_transform
 
 # A draw of the (ra, dec) offsets beyond this bound (rad) uses exact sines;
@@ -325,7 +327,9 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef double s2[9][LANES]
     cdef double zb[6][LANES]
     cdef double db[LANES]
-    cdef double wl[LANES]
+    # the sums before the last block, when it has padding lanes (draws >= K)
+    cdef double s1k[9][LANES]
+    cdef double s2k[9][LANES]
     for q in range(9):
         for l in range(LANES):
             s1[q][l] = 0.0
@@ -336,42 +340,61 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef double nx = -x0, ny = y0
     cdef Py_ssize_t blk, kk
     cdef uint64_t attempt
-    cdef double w, e0, e1, e2, e3, dra, ddec, sdr, cdr, sdd, cdd
+    cdef double e0, e1, e2, e3, dra, ddec, sdr, cdr, sdd, cdd
     cdef double sa_k, ca_k, sd_k, cd_k, dk, vk, pmra_k, pmdec_k
     cdef double ux, uy, uz, ax, ay, bx, by, bz, kd, px, py, pz, qx, qy, qz
     cdef double x, y, z, vx, vy, vz, r2, dR, dphi, t0, t1
-    cdef Py_ssize_t ib, nblk = (K + LANES - 1) // LANES
+    cdef Py_ssize_t ib, nblk = (K + LANES - 1) // LANES, nfull = K // LANES
+    cdef Py_ssize_t nonpos
     # the stream's points of draw k are key + (3 k + j) * FG_GAMMA, j = 1, 2,
     # 3 (fg_normal_pair_f with counters 3 k, 3 k + 1, 3 k + 2), advanced by
     # additions (mod 2^64: the same numbers)
     cdef uint64_t pt[LANES]
+    cdef uint32_t ub[6][LANES]
     for l in range(LANES):
         pt[l] = key + <uint64_t>(3 * l) * FG_GAMMA
     for ib in range(nblk):
         blk = ib * LANES
         # pass 1: six standard normals per draw
+        nonpos = 0
+        # (the hashes of the 8 lanes at once: fg_pair_bits8)
+        fg_pair_bits8(pt, FG_GAMMA, ub[0], ub[1])
+        fg_pair_bits8(pt, 2 * FG_GAMMA, ub[2], ub[3])
+        fg_pair_bits8(pt, 3 * FG_GAMMA, ub[4], ub[5])
         for l in range(LANES):
-            fg_normal_pair_f_at(pt[l] + FG_GAMMA, &zb[0][l], &zb[1][l])
-            fg_normal_pair_f_at(pt[l] + 2 * FG_GAMMA, &zb[2][l], &zb[3][l])
-            fg_normal_pair_f_at(pt[l] + 3 * FG_GAMMA, &zb[4][l], &zb[5][l])
+            fg_normal_pair_f_bits(ub[0][l], ub[1][l], &zb[0][l], &zb[1][l])
+            fg_normal_pair_f_bits(ub[2][l], ub[3][l], &zb[2][l], &zb[3][l])
+            fg_normal_pair_f_bits(ub[4][l], ub[5][l], &zb[4][l], &zb[5][l])
             pt[l] = pt[l] + <uint64_t>(3 * LANES) * FG_GAMMA
             db[l] = d + s_d * zb[4][l]
-            wl[l] = 1.0 if blk + l < K else 0.0  # 0: padding lane of the last block
+            # any non-positive distance in the block: a vector test here,
+            # since the scalar loop below, run on every block, costs ~10
+            # instructions a draw in its test and bookkeeping alone
+            nonpos = nonpos | (db[l] <= 0.0)
         # pass 2 (rare, scalar): redraw non-positive distances from a
         # separate part of the stream, so the other draws are unchanged
-        for l in range(LANES):
-            attempt = 0
-            while db[l] <= 0.0:
-                kk = blk + l
-                fg_normal_pair(key, (<uint64_t>1 << 62) + <uint64_t>kk * 128 + 2 * attempt,
-                               &t0, &t1)
-                db[l] = d + s_d * t0
-                attempt = attempt + 1
-                if attempt >= 64:
-                    db[l] = d  # probability < 2**-64: keep the central value
+        if nonpos:
+            for l in range(LANES):
+                attempt = 0
+                while db[l] <= 0.0:
+                    kk = blk + l
+                    fg_normal_pair(key, (<uint64_t>1 << 62) + <uint64_t>kk * 128
+                                   + 2 * attempt, &t0, &t1)
+                    db[l] = d + s_d * t0
+                    attempt = attempt + 1
+                    if attempt >= 64:
+                        db[l] = d  # probability < 2**-64: keep the central value
+        # Only a last partial block has padding lanes: rather than weighing
+        # every draw by 0 or 1 (18 multiplies a block), the sums are kept
+        # here and the padding lanes' restored after pass 3, which leaves
+        # them exactly as if nothing had been added.
+        if ib == nfull:
+            for q in range(9):
+                for l in range(LANES):
+                    s1k[q][l] = s1[q][l]
+                    s2k[q][l] = s2[q][l]
         # pass 3: transform each draw and accumulate shifted sums
         for l in range(LANES):
-            w = wl[l]
             e0 = zb[0][l]
             e1 = zb[1][l]
             e2 = zb[2][l]
@@ -422,33 +445,38 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
             r2 = x * x + y * y
             dR = <float>(r2 - r0sq) / (sqrtf(<float>r2) + R0f)
             dphi = fg_atan2f(<float>(nx * y - ny * (-x)), <float>(nx * (-x) + ny * y))
-            t0 = (x - x0) * w
+            t0 = (x - x0)
             s1[0][l] += t0
             s2[0][l] += t0 * t0
-            t0 = (y - y0) * w
+            t0 = (y - y0)
             s1[1][l] += t0
             s2[1][l] += t0 * t0
-            t0 = (z - z0) * w
+            t0 = (z - z0)
             s1[2][l] += t0
             s2[2][l] += t0 * t0
-            t0 = (vx - nom[3]) * w
+            t0 = (vx - nom[3])
             s1[3][l] += t0
             s2[3][l] += t0 * t0
-            t0 = (vy - nom[4]) * w
+            t0 = (vy - nom[4])
             s1[4][l] += t0
             s2[4][l] += t0 * t0
-            t0 = (vz - nom[5]) * w
+            t0 = (vz - nom[5])
             s1[5][l] += t0
             s2[5][l] += t0 * t0
-            t0 = dR * w
+            t0 = dR
             s1[6][l] += t0
             s2[6][l] += t0 * t0
-            t0 = dphi * w
+            t0 = dphi
             s1[7][l] += t0
             s2[7][l] += t0 * t0
-            t0 = (fabs(z) - absz0) * w
+            t0 = (fabs(z) - absz0)
             s1[8][l] += t0
             s2[8][l] += t0 * t0
+        if ib == nfull:
+            for q in range(9):
+                for l in range(K - blk, LANES):
+                    s1[q][l] = s1k[q][l]
+                    s2[q][l] = s2k[q][l]
     # combine the lanes in a fixed order: the result does not depend on threads
     cdef double m1, m2
     for q in range(9):

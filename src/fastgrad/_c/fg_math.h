@@ -14,6 +14,8 @@
 #define FASTGRAD_FG_MATH_H
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #if defined(FG_USE_LIBMVEC) && defined(__GNUC__) && !defined(__clang__)
 #define FG_SIMD __attribute__((simd("notinbranch")))
@@ -104,6 +106,41 @@ static inline float fg_atan2f(float y, float x)
     a = ay > ax ? 1.57079632679489662f - a : a;
     a = x < 0.0f ? 3.14159265358979324f - a : a;
     return copysignf(a, y);
+}
+
+/* logf for the AVX2 + FMA build: the same operations, FMAs and constants as
+ * glibc 2.36's 8-lane libmvec logf (_ZGVdN8v_logf_avx2, from
+ * sysdeps/x86_64/fpu/multiarch/svml_s_logf8_core_avx2.S), so the same bits
+ * on this platform, but inline: the call cost 32 instructions per 8 lanes
+ * and forced every live vector register to the stack around it (the
+ * Monte-Carlo kernel makes three a block).  For normal positive x only,
+ * which is all the kernel passes (Box-Muller's u1 in [2^-23, 1]): libmvec's
+ * branch for zero, negative, subnormal, infinite and NaN arguments is left
+ * out.  x = 2^e m with m in [2/3, 4/3); log x = e ln 2 + log1p(m - 1) by a
+ * degree-8 polynomial r + r^2 p(r). */
+static inline float fg_logf_normal(float x)
+{
+#if defined(__AVX2__) && defined(__FMA__)
+    uint32_t ix, im;
+    float m;
+    memcpy(&ix, &x, sizeof ix);
+    uint32_t t = ix - 0x3F2AAAABu;                 /* bits of x - those of 2/3 */
+    int32_t e = (int32_t)t >> 23;                  /* arithmetic shift: signed e */
+    im = (t & 0x007FFFFFu) + 0x3F2AAAABu;
+    memcpy(&m, &im, sizeof m);
+    float r = m - 1.0f;
+    float p = fmaf(r, -0.15177205204963684f, 0.16964881122112274f);
+    p = fmaf(r, p, -0.16462457180023193f);
+    p = fmaf(r, p, 0.19822503626346588f);
+    p = fmaf(r, p, -0.25004664063453674f);
+    p = fmaf(r, p, 0.33336564898490906f);
+    p = fmaf(r, p, -0.5f);
+    float q = p * r;
+    q = fmaf(r, q, r);
+    return fmaf((float)e, 0.6931471824645996f, q);
+#else
+    return logf(x);
+#endif
 }
 
 #endif  /* FASTGRAD_FG_MATH_H */
