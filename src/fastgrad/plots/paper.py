@@ -290,10 +290,14 @@ def fig3_radial_fit(
     ]:
         ax.plot(xs, m * xs + b, color="red", lw=0.4, alpha=0.35)
     ax.plot(xs, fit.slope * xs + fit.intercept, "k--", lw=2, label="best fit")
+    # 3 decimals, or the error's first two digits when it is smaller (10^7
+    # stars give errors of 3e-5 dex/kpc, which 3 decimals would show as 0.000)
+    err = fit.slope_err
+    nd = 3 if not (0 < err < 5e-4) else int(1 - np.floor(np.log10(err)))
     ax.text(
         0.03,
         0.05,
-        f"$m_R$ = {fit.slope:.3f} $\\pm$ {fit.slope_err:.3f} dex/kpc\n{zlabel}",
+        f"$m_R$ = {fit.slope:.{nd}f} $\\pm$ {err:.{nd}f} dex/kpc\n{zlabel}",
         transform=ax.transAxes,
         fontsize=12,
         va="bottom",
