@@ -40,6 +40,7 @@ MODULES = [
     "fastgrad.fitting.binned",
     "fastgrad.fitting.likelihood",
     "fastgrad.fitting.mcmc",
+    "fastgrad.fitting.shared",
     "fastgrad.mock.surveys",
     "fastgrad.mock.xp",
     "fastgrad.pipeline.config",

@@ -368,7 +368,11 @@ def _n_workers():
     client = _client()
     if client is None:
         return 1
-    return max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+    try:
+        info = client.scheduler_info(n_workers=-1)  # all of them (distributed >= 2025.1)
+    except TypeError:
+        info = client.scheduler_info()
+    return max(1, len(info.get("workers", {})))
 
 
 def _compute(*args):
