@@ -39,11 +39,15 @@ _FIT_KEYS = ("scatter", "priors", "n_walkers", "n_steps", "burn", "seed", "n_thr
 _PLAIN_UNIT_HINT = {"R": "kpc", "z": "kpc"}
 
 
+def _in_bin(by: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Which values of ``by`` are in the half-open bin [lo, hi): the one
+    definition of a bin, for its count and its rows."""
+    return (by >= lo) & (by < hi)
+
+
 def bin_rows(by: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """The rows of the half-open bin [lo, hi) of ``by`` (finite): those of
-    ``searchsorted(edges, by, side="right") - 1 == k`` for ``lo, hi = edges[k],
-    edges[k + 1]``."""
-    return np.flatnonzero((by >= lo) & (by < hi))
+    """The rows of the half-open bin [lo, hi) of ``by``."""
+    return np.flatnonzero(_in_bin(by, lo, hi))
 
 
 def bin_model(data: LineData, lo: float, hi: float, scatter: str, priors: Any) -> LineModel:
@@ -155,10 +159,9 @@ class BinPlan:
         # model is made (bin_rows), so that one bin's arrays exist at a time
         by_v = data.extra["by"]
         n_bins = len(edges) - 1
-        index = np.searchsorted(edges, by_v, side="right") - 1
-        inside = (index >= 0) & (index < n_bins)
-        self.n_stars = np.bincount(index[inside], minlength=n_bins)
-        del index, inside
+        self.n_stars = np.array(
+            [np.count_nonzero(_in_bin(by_v, edges[k], edges[k + 1])) for k in range(n_bins)]
+        )
         if self.n_stars.sum() == 0:
             unit = f" {self.by_unit}" if self.by_unit is not None else ""
             span = (

@@ -58,16 +58,36 @@ class LineData:
 
     __slots__ = ("x", "y", "x_err", "y_err", "xy_cov", "extra", "n_omitted", "x_unit", "y_unit")
 
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        x_err: np.ndarray,
+        y_err: np.ndarray,
+        xy_cov: np.ndarray | None = None,
+        extra: Mapping[str, np.ndarray] | None = None,
+        n_omitted: int = 0,
+        x_unit: u.UnitBase | None = None,
+        y_unit: u.UnitBase | None = None,
+    ) -> None:
+        self.x, self.y, self.x_err, self.y_err, self.xy_cov = x, y, x_err, y_err, xy_cov
+        self.extra = dict(extra or {})
+        self.n_omitted = n_omitted
+        self.x_unit, self.y_unit = x_unit, y_unit
+
     def subset(self, rows: npt.ArrayLike) -> LineData:
         """The data of ``rows`` (an index array), e.g. one bin's stars."""
-        new = LineData()
-        for name in ("x", "y", "x_err", "y_err"):
-            setattr(new, name, getattr(self, name)[rows])
-        new.xy_cov = None if self.xy_cov is None else self.xy_cov[rows]
-        new.extra = {k: v[rows] for k, v in self.extra.items()}
-        new.n_omitted = 0
-        new.x_unit, new.y_unit = self.x_unit, self.y_unit
-        return new
+        return LineData(
+            self.x[rows],
+            self.y[rows],
+            self.x_err[rows],
+            self.y_err[rows],
+            None if self.xy_cov is None else self.xy_cov[rows],
+            {k: v[rows] for k, v in self.extra.items()},
+            0,
+            self.x_unit,
+            self.y_unit,
+        )
 
     def __len__(self):
         return len(self.x)
@@ -190,9 +210,14 @@ def prepare_line_data(
             f"{names['x']}, {names['y']}: need at least {min_points} "
             f"point(s){why}; got {n_kept}{after}"
         )
-    data = LineData()
-    data.x, data.y, data.x_err, data.y_err, data.xy_cov = (arrays["x"], arrays["y"], xe, ye, cov)
-    data.extra = {k: arrays[k] for k in extra_arrays}
-    data.n_omitted = n_omitted
-    data.x_unit, data.y_unit = x_unit, y_unit
-    return data
+    return LineData(
+        arrays["x"],
+        arrays["y"],
+        xe,
+        ye,
+        cov,
+        {k: arrays[k] for k in extra_arrays},
+        n_omitted,
+        x_unit,
+        y_unit,
+    )

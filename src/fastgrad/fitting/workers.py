@@ -67,16 +67,12 @@ def _fit_shared_job(
     from .shared import attach
 
     with attach(list(refs.values())) as views:
-        columns = dict(zip(refs, views))
-        data = LineData()
-        for name in ("x", "y", "x_err", "y_err"):
-            setattr(data, name, columns[name])
-        data.xy_cov = columns.get("xy_cov")
-        data.extra = {"by": columns["by"]}
-        data.n_omitted = 0
-        data.x_unit, data.y_unit = units
+        c = dict(zip(refs, views))
+        data = LineData(
+            c["x"], c["y"], c["x_err"], c["y_err"], c.get("xy_cov"), {"by": c["by"]}, 0, *units
+        )
         model = bin_model(data, lo, hi, scatter, priors)  # copies: the views may go
-        del data, columns, views
+        del data, c, views
     fit = _fit_job(model, kw, seed, threads_per_fit, min_work, label)
     # the sampler goes back to the caller without its log-probability (the
     # model, i.e. the bin's arrays: 220 MB for 7e6 stars, every bin's at once)

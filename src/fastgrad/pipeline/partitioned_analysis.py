@@ -29,7 +29,7 @@ filled piece by piece from the workers (each piece sorted there; with a
 distributed client one piece on the client at a time); then 8 each for the
 deviations, the fitted line and the residuals; 8 more with a synthetic
 catalogue's injected pattern.  The catalogue is read three times (counts and
-extents; the selection, Figure 2's shuffle and the histogram; the values of
+extents; the selection, Figure 2's medians and the histogram; the values of
 two histogram bins): ``persist()`` it first.
 """
 
