@@ -318,3 +318,26 @@ def test_median_hexbin_panels_are_matplotlibs():
     ):
         slow = draw()
     assert fast == slow
+
+
+def test_fig3_writes_a_tiny_slope_error_with_its_digits():
+    """10^7 stars give slope errors of ~3e-5 dex/kpc: written with two
+    significant digits, not as 0.000; errors >= 5e-4 keep 3 decimals."""
+    rng = np.random.default_rng(4)
+    R = rng.uniform(4.0, 16.0, 4000)
+    written = {}
+    for noise in (1e-3, 0.3):  # slope errors ~5e-6 and ~1.4e-3 dex/kpc
+        feh = 0.4 - 0.07 * R + rng.normal(0.0, noise, R.size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = fastgrad.fit_line(
+                R, feh, np.full(R.size, 1e-3), np.full(R.size, 1e-3), n_walkers=8, n_steps=100,
+                seed=1,
+            )  # fmt: skip
+        text = plots.fig3_radial_fit(R, feh, fit, n_draws=5).axes[0].texts[0].get_text()
+        written[noise] = (fit.slope_err, text.split(r"$\pm$ ")[1].split(" ")[0])
+    err, shown = written[1e-3]
+    assert err < 5e-4 and shown == f"{err:.{int(1 - np.floor(np.log10(err)))}f}"
+    assert len(shown.rstrip("0").split(".")[1]) >= 6 and float(shown) == pytest.approx(err, rel=0.1)
+    err, shown = written[0.3]
+    assert err >= 5e-4 and shown == f"{err:.3f}"
