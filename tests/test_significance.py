@@ -288,3 +288,102 @@ def test_bad_input_named_and_degenerate_maps():
     p, p_adj, s = cell_significance([0, 0, 0, 1], [1.0, 2.0, 3.0, 4.0], 2, min_count=2)
     assert np.isnan(p).all() and np.isnan(p_adj).all()
     assert s["n_cells"] == 1 and s["n_significant"] == 0 and np.isnan(s["p_value_global"])
+
+
+def _blocked_permutation(labels, n_bins, seed, k, block, slack=8.0, dtype=np.uint32):
+    """Permutation k as the kernel draws it with buckets of ``block`` target
+    stars, blocked whatever N (min_blocked = 0)."""
+    out = np.empty(labels.size, dtype=dtype)
+    core.permutation_labels(labels.astype(dtype), n_bins, np.uint64(seed), k, out, block, 0, slack)
+    return out
+
+
+def test_unblocked_shuffle_is_the_earlier_versions_draw_for_draw():
+    """Up to PERMUTATION_MIN_BLOCKED stars the shuffle is one Fisher-Yates
+    pass: permutations 0-2 of seed 7 as fastgrad 0.1 (session 6) drew them."""
+    labels = (np.arange(12) % 5).astype(np.uint32)
+    earlier = [
+        [1, 1, 4, 0, 4, 0, 1, 3, 2, 2, 3, 0],
+        [0, 3, 2, 2, 1, 0, 1, 3, 4, 4, 1, 0],
+        [1, 0, 0, 2, 3, 0, 4, 1, 3, 4, 2, 1],
+    ]
+    for k, ref in enumerate(earlier):
+        assert _kernel_permutation(labels, 5, 7, k).tolist() == ref
+    assert core.PERMUTATION_MIN_BLOCKED >= 2**20  # the runs of the paper's scale
+
+
+def test_blocked_shuffle_is_uniform():
+    """The cache-blocked shuffle (stars scattered into 2**b buckets, each
+    bucket shuffled) is exactly uniform: the 720 orderings of 6 labels in 8
+    buckets, and the 24 of 4 labels in 2, come out equally often."""
+    for n, block, draws in ((6, 1, 72_000), (4, 2, 12_000)):
+        labels = np.arange(n)
+        seen = {}
+        for k in range(draws):
+            key = tuple(_blocked_permutation(labels, n, 11, k, block))
+            seen[key] = seen.get(key, 0) + 1
+        assert len(seen) == np.prod(np.arange(1, n + 1))
+        assert stats.chisquare(list(seen.values())).pvalue > 1e-3, (n, block)
+
+
+def test_blocked_shuffle_sums_layouts_widths_and_threads_agree():
+    """Blocked (200,000 stars in buckets of ~3,000): each permutation is a
+    permutation of the labels; the statistics equal numpy's on the exposed
+    permutation; a bucket outgrowing its region (slack 0 forces it) takes the
+    exact layout and draws the same permutation; 2- and 4-byte labels and
+    1-3 threads give the same numbers; the null distribution matches numpy's
+    own shuffles."""
+    rng = np.random.default_rng(8)
+    n, n_bins, K, block = 200_000, 40, 24, 3000
+    labels = rng.integers(0, n_bins, n)
+    d = rng.exponential(0.1, n)
+    d -= d.mean()
+    counts = np.bincount(labels, minlength=n_bins).astype(float)
+    for k in range(3):
+        perm = _blocked_permutation(labels, n_bins, 9, k, block)
+        assert np.array_equal(np.bincount(perm, minlength=n_bins), counts)
+        assert not np.array_equal(perm, labels)
+        assert np.array_equal(_blocked_permutation(labels, n_bins, 9, k, block, slack=0.0), perm)
+        assert np.array_equal(
+            _blocked_permutation(labels, n_bins, 9, k, block, dtype=np.uint16), perm
+        )
+    runs = {}
+    for dtype, threads, slack in (
+        (np.uint16, 1, 8.0),
+        (np.uint16, 2, 8.0),
+        (np.uint32, 3, 8.0),
+        (np.uint16, 2, 0.0),
+    ):
+        stat = np.empty(K)
+        core.permutation_test(
+            labels.astype(dtype),
+            d,
+            counts,
+            d.sum(),
+            np.uint64(9),
+            stat,
+            np.empty(0),
+            np.empty(0),
+            np.zeros(0, np.int64),
+            np.empty(0),
+            threads,
+            block,
+            0,
+            slack,
+        )
+        runs[(dtype, threads, slack)] = stat
+    first = runs[(np.uint16, 1, 8.0)]
+    for stat in runs.values():
+        assert np.array_equal(stat, first)
+    for k in range(3):
+        perm = _blocked_permutation(labels, n_bins, 9, k, block)
+        sums = np.bincount(perm, weights=d, minlength=n_bins)
+        assert first[k] == pytest.approx(np.sum(sums**2 / counts), rel=1e-10)
+    # 400 blocked permutations against 400 of numpy's (two-sample KS)
+    K = 400
+    stat = np.empty(K)
+    args = (np.empty(0), np.empty(0), np.zeros(0, np.int64), np.empty(0), 2, block, 0)
+    core.permutation_test(labels.astype(np.uint16), d, counts, d.sum(), np.uint64(3), stat, *args)
+    gen = np.random.default_rng(4)
+    ref = [np.sum(np.bincount(labels, gen.permutation(d), n_bins) ** 2 / counts) for _ in range(K)]
+    assert stats.ks_2samp(stat, ref).pvalue > 1e-3

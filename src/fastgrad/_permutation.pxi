@@ -6,21 +6,37 @@
 # are exchangeable among the stars, so the null distribution of any statistic
 # of the bin sums comes from permuting the values among fixed labels, i.e.
 # from permuting the labels among fixed values.  The kernel shuffles the
-# labels (4 bytes a star, in cache, where the values are 8) and needs only the
+# labels (2 or 4 bytes a star, where the values are 8) and needs only the
 # bin sums of each permutation:
 #   T_k       = sum_b S_b^2 / n_b - S^2 / N    (between-bin sum of squares)
 #   exceed_b += |S_b / n_b - mu| >= thr_b      (per-bin two-sided mean test)
 #   M_k       = max_b |S_b / n_b - mu| / sd_b  (Westfall-Young maxT over bins)
 #
-# Randomness.  Permutation k is a Fisher-Yates shuffle (Durstenfeld's, from
-# the last position down) of the original labels, driven by its own
-# counter-based stream: 32-bit halves of SplitMix64 outputs keyed by
-# fg_stream_key(seed, k) (fg_rng.h), bounded by Lemire's multiply-shift with
-# rejection (exactly uniform).  Permutation k is thus a pure function of
-# (seed, k, labels): any thread may compute it, and the statistics are
-# bit-identical for any thread count; the per-bin counts are integers summed
-# over threads.  The Fisher-Yates position i is final once it is swapped, so
-# the bin sums are accumulated in the same pass, over i = N-1 ... 0.
+# The shuffle.  Up to PERM_MIN_BLOCKED stars, a Fisher-Yates shuffle
+# (Durstenfeld's, from the last position down) of the labels.  Above, a
+# Fisher-Yates pass over millions of labels misses the cache at every step
+# (16-25 ns a step at 9.3e6 stars), so the shuffle is cache-blocked (Rao 1961;
+# Sandelius 1962): each star draws one of B = 2**b buckets (B >= 2 the
+# smallest power of two with N / B <= PERM_BLOCK, at most
+# 2**PERM_MAX_BUCKET_BITS), the labels are scattered into the buckets in star
+# order (through line buffers, _perm_scatter), and each bucket, in bucket
+# order, is Fisher-Yates shuffled in cache.  Given the bucket sizes, which
+# stars share a bucket is uniform, and so is the order within each: the
+# concatenation is an exactly uniform permutation.
+#
+# Randomness.  Permutation k is driven by its own counter-based streams keyed
+# by fg_stream_key(seed, k) (fg_rng.h): the Fisher-Yates draws are 32-bit
+# halves of SplitMix64 outputs of that key, bounded by Lemire's multiply-shift
+# with rejection (exactly uniform), one stream through the buckets in order;
+# the bucket numbers are the top b bits of 16-bit quarters of the outputs of
+# a second key derived from it (star i: output i / 4, quarter i mod 4).
+# Permutation k is thus a pure function of (seed, k, labels): any thread may
+# compute it, and the statistics are bit-identical for any thread count; the
+# per-bin counts are integers summed over threads.  (Unblocked, N <=
+# PERM_MIN_BLOCKED, it is the shuffle of earlier fastgrad versions, draw for
+# draw.)  A Fisher-Yates position is final once it is swapped, so the bin
+# sums are accumulated in the same pass: bucket by bucket, in each from its
+# last position down.
 # ==========================================================================
 # Included by _core.pyx; the Python wrappers are in significance.py.
 from cython.parallel cimport threadid
@@ -80,29 +96,190 @@ cdef inline uint32_t _perm_below(PermStream *s, uint32_t bound) noexcept nogil:
     return <uint32_t>(m >> 32)
 
 
-cdef inline void _perm_shuffle_sums(const perm_label_t *labels, const double *values,
-                                    Py_ssize_t n, uint64_t seed, uint64_t k,
-                                    perm_label_t *scratch, double *sums,
-                                    Py_ssize_t n_bins) noexcept nogil:
-    """Permutation k of ``labels`` into ``scratch``, and the bin sums of
-    ``values`` under it (accumulated over i = n-1 ... 0) into ``sums``."""
-    cdef PermStream st
-    cdef Py_ssize_t i
+cdef extern from "fg_shuffle.h" nogil:
+    void fg_line_copy(void *dst, const void *src)
+    void fg_store_fence()
+
+from libc.math cimport ceil
+from libc.stdint cimport uintptr_t
+
+cdef enum:
+    # target stars per bucket: 128 KiB of 2-byte labels, shuffled in L2
+    PERM_BLOCK = 65536
+    # blocked only above this many stars: below, the labels (4 MiB of 2
+    # bytes) mostly stay in L2/L3 and one Fisher-Yates pass is faster
+    # (300,000 stars: 3.5 ns a step against 7.2 blocked; 9.3e6: 15.7
+    # against 6.3; bench/README.md)
+    PERM_MIN_BLOCKED = 2097152
+    # at most 2048 buckets (write streams of the scatter pass)
+    PERM_MAX_BUCKET_BITS = 11
+    # entries of a shuffle's cursor array: B sizes, B + 1 starts
+    PERM_CURSOR = 2 * (1 << PERM_MAX_BUCKET_BITS) + 1
+
+# exported for the tests, which shuffle tiny arrays in blocks
+PERMUTATION_BLOCK = PERM_BLOCK
+PERMUTATION_MIN_BLOCKED = PERM_MIN_BLOCKED
+# a bucket's region holds its expected size plus this many standard
+# deviations (rounded up to whole lines); a fuller bucket (never seen:
+# p ~ 1e-15 a bucket) sends the permutation to the exact layout
+PERMUTATION_SLACK = 8.0
+# the bucket stream's key is fg_mix64(Fisher-Yates key ^ this)
+cdef uint64_t PERM_BUCKET_SALT = 0xD1B54A32D192ED03ULL
+
+
+cdef struct PermLayout:
+    int bits              # B = 2**bits buckets; 0: one Fisher-Yates pass
+    Py_ssize_t cap        # labels a bucket's region holds (whole lines)
+    Py_ssize_t line       # labels a 64-byte line holds
+    Py_ssize_t size       # labels of a thread's scratch (regions, then line buffers)
+
+
+cdef inline PermLayout _perm_layout(Py_ssize_t n, Py_ssize_t block, Py_ssize_t min_blocked,
+                                    double slack, Py_ssize_t label_bytes) noexcept nogil:
+    """Buckets: none up to ``min_blocked`` stars, else the fewest B = 2**b
+    with n <= B * block (b <= 11); each bucket's region: its mean size n / B
+    plus ``slack`` standard deviations."""
+    cdef PermLayout lay
+    cdef double mean
+    lay.bits = 0
+    if n > min_blocked:
+        lay.bits = 1
+        while lay.bits < PERM_MAX_BUCKET_BITS and ((<Py_ssize_t>1) << lay.bits) * block < n:
+            lay.bits = lay.bits + 1
+    lay.line = 64 // label_bytes
+    if lay.bits == 0:
+        lay.cap = n
+        lay.size = n
+        return lay
+    mean = <double>n / <double>(1 << lay.bits)
+    lay.cap = <Py_ssize_t>ceil(mean + slack * sqrt(mean))
+    lay.cap = (lay.cap + lay.line - 1) // lay.line * lay.line
+    lay.size = (lay.cap + lay.line) << lay.bits
+    return lay
+
+
+cdef inline void _perm_fisher_yates_sums(perm_label_t *lab, const double *values,
+                                         Py_ssize_t n, PermStream *st,
+                                         double *sums) noexcept nogil:
+    """Shuffle ``lab[0:n]`` in place (from the last position down) and add
+    ``values[i]`` to the sum of the label that lands at i."""
+    cdef Py_ssize_t i = n - 1
     cdef uint32_t j
     cdef perm_label_t t
-    _perm_stream_init(&st, seed, k)
-    memcpy(scratch, labels, n * sizeof(perm_label_t))
-    memset(sums, 0, n_bins * sizeof(double))
-    i = n - 1
     while i > 0:
-        j = _perm_below(&st, <uint32_t>(i + 1))
-        t = scratch[j]
-        scratch[j] = scratch[i]
-        scratch[i] = t
+        j = _perm_below(st, <uint32_t>(i + 1))
+        t = lab[j]
+        lab[j] = lab[i]
+        lab[i] = t
         sums[t] += values[i]
         i = i - 1
     if n > 0:
-        sums[scratch[0]] += values[0]
+        sums[lab[0]] += values[0]
+
+
+cdef inline uint32_t _perm_bucket(uint64_t bkey, Py_ssize_t i, int shift) noexcept nogil:
+    """The bucket of star i: the top bits of quarter i % 4 of output i / 4."""
+    cdef uint64_t r = fg_mix64(bkey + <uint64_t>((i >> 2) + 1) * PERM_GAMMA)
+    return <uint32_t>(((r >> (16 * (i & 3))) & 0xFFFF) >> shift)
+
+
+cdef inline bint _perm_scatter(const perm_label_t *labels, Py_ssize_t n, uint64_t bkey,
+                               const PermLayout *lay, perm_label_t *region,
+                               Py_ssize_t *size) noexcept nogil:
+    """Labels into bucket c's region (region + c * cap), in star order,
+    through line buffers (after the regions); size[c] its labels.  False
+    when a bucket outgrows its region."""
+    cdef Py_ssize_t le = lay.line, cap = lay.cap, g, c, f, i, rem
+    cdef Py_ssize_t n_buckets = (<Py_ssize_t>1) << lay.bits
+    cdef perm_label_t *buf = region + (cap << lay.bits)
+    cdef int shift = 16 - lay.bits, q
+    cdef uint64_t r
+    memset(size, 0, n_buckets * sizeof(Py_ssize_t))
+    for g in range(n >> 2):
+        r = fg_mix64(bkey + <uint64_t>(g + 1) * PERM_GAMMA)
+        for q in range(4):
+            c = <Py_ssize_t>(((r >> (16 * q)) & 0xFFFF) >> shift)
+            f = size[c]
+            buf[c * le + (f & (le - 1))] = labels[4 * g + q]
+            f = f + 1
+            size[c] = f
+            if (f & (le - 1)) == 0:
+                if f > cap:
+                    return False
+                fg_line_copy(region + c * cap + f - le, buf + c * le)
+    for i in range(n & ~(<Py_ssize_t>3), n):
+        c = _perm_bucket(bkey, i, shift)
+        f = size[c]
+        buf[c * le + (f & (le - 1))] = labels[i]
+        size[c] = f + 1
+    for c in range(n_buckets):
+        f = size[c]
+        if f > cap:
+            return False
+        rem = f & (le - 1)
+        memcpy(region + c * cap + f - rem, buf + c * le, rem * sizeof(perm_label_t))
+    fg_store_fence()
+    return True
+
+
+cdef inline void _perm_shuffle_sums(const perm_label_t *labels, const double *values,
+                                    Py_ssize_t n, uint64_t seed, uint64_t k,
+                                    const PermLayout *lay, perm_label_t *scratch,
+                                    Py_ssize_t *cursor, double *sums, Py_ssize_t n_bins,
+                                    perm_label_t *out) noexcept nogil:
+    """Permutation k of ``labels`` and the bin sums of ``values`` under it
+    (into ``sums``); the permuted labels into ``out`` unless NULL.
+    ``scratch``: lay.size labels, 64-byte aligned; ``cursor``: PERM_CURSOR."""
+    cdef PermStream st
+    cdef Py_ssize_t c, i, n_buckets, at
+    cdef Py_ssize_t *size = cursor
+    cdef Py_ssize_t *start = cursor + (1 << PERM_MAX_BUCKET_BITS)
+    cdef perm_label_t *lab
+    cdef uint64_t bkey
+    cdef int shift
+    cdef bint regions
+    _perm_stream_init(&st, seed, k)
+    memset(sums, 0, n_bins * sizeof(double))
+    if lay.bits == 0:
+        lab = out if out != NULL else scratch
+        memcpy(lab, labels, n * sizeof(perm_label_t))
+        _perm_fisher_yates_sums(lab, values, n, &st, sums)
+        return
+    n_buckets = (<Py_ssize_t>1) << lay.bits
+    bkey = fg_mix64(st.key ^ PERM_BUCKET_SALT)
+    shift = 16 - lay.bits
+    regions = _perm_scatter(labels, n, bkey, lay, scratch, size)
+    if not regions:
+        # the exact layout: the buckets' sizes first, then each bucket at
+        # its place in the concatenation (the same buckets, the same order)
+        memset(size, 0, n_buckets * sizeof(Py_ssize_t))
+        for i in range(n):
+            size[_perm_bucket(bkey, i, shift)] += 1
+        start[0] = 0
+        for c in range(n_buckets):
+            start[c + 1] = start[c] + size[c]
+            size[c] = start[c]
+        for i in range(n):
+            c = _perm_bucket(bkey, i, shift)
+            scratch[size[c]] = labels[i]
+            size[c] += 1
+        for c in range(n_buckets):
+            size[c] = start[c + 1] - start[c]
+    # each bucket shuffled in cache, in bucket order, by one stream; its
+    # positions in the concatenation start where the previous bucket's end
+    at = 0
+    for c in range(n_buckets):
+        lab = scratch + (c * lay.cap if regions else at)
+        _perm_fisher_yates_sums(lab, values + at, size[c], &st, sums)
+        if out != NULL:
+            memcpy(out + at, lab, size[c] * sizeof(perm_label_t))
+        at = at + size[c]
+
+
+cdef inline void *_perm_aligned(void *p) noexcept nogil:
+    """``p`` rounded up to a 64-byte boundary (the allocations carry 64
+    spare bytes)."""
+    return <void *>((<uintptr_t>p + 63) & ~(<uintptr_t>63))
 
 
 cdef inline double _perm_between_ss(const double *sums, const double *counts,
@@ -118,7 +295,9 @@ cdef inline double _perm_between_ss(const double *sums, const double *counts,
 def permutation_test(const perm_label_t[::1] labels, const double[::1] values,
                      const double[::1] counts, double total, uint64_t seed, double[::1] statistic,
                      const double[::1] thresholds, const double[::1] inv_sd,
-                     int64_t[::1] exceed, double[::1] max_z, int n_threads):
+                     int64_t[::1] exceed, double[::1] max_z, int n_threads,
+                     Py_ssize_t block=PERM_BLOCK, Py_ssize_t min_blocked=PERM_MIN_BLOCKED,
+                     double slack=PERMUTATION_SLACK):
     """Permutations k = 0 .. K-1 (K = len(statistic)) of ``labels`` (uint16
     or uint32) among the stars; for each, ``statistic[k]`` = the between-bin
     sum of squares of ``values`` and, when ``thresholds`` is not empty,
@@ -131,16 +310,25 @@ def permutation_test(const perm_label_t[::1] labels, const double[::1] values,
     ``labels`` in [0, n_bins) with n_bins = len(counts); ``counts[b]`` the
     stars of bin b (all >= 1); values finite; the caller
     (fastgrad.significance) checks.  Statistics are bit-identical for any
-    ``n_threads``."""
+    ``n_threads``.  ``block``, ``min_blocked``: the shuffle's target stars
+    per bucket and the stars above which it is blocked (the permutations
+    depend on them; the tests set them small); ``slack``: the
+    buckets' room (not the numbers: a small one only sends permutations to
+    the exact layout, which the tests check)."""
     cdef Py_ssize_t n = labels.shape[0], n_bins = counts.shape[0]
     cdef Py_ssize_t K = statistic.shape[0], k, b, tid
     cdef bint per_bin = thresholds.shape[0] > 0
     cdef int T = n_threads if n_threads > 0 else 1
     cdef double mu, dn = <double>n, dev, mz
+    cdef PermLayout lay
+    cdef void *block_mem
     cdef perm_label_t *scratch
     cdef double *sums
     cdef int64_t *cnt
+    cdef Py_ssize_t *cursor
     cdef Interrupt it
+    if block < 1 or not slack >= 0.0:
+        raise ValueError("permutation_test: block must be >= 1 and slack >= 0")
     if K == 0 or n == 0:
         return
     if n >= <Py_ssize_t>4294967295:
@@ -148,13 +336,20 @@ def permutation_test(const perm_label_t[::1] labels, const double[::1] values,
     if T > K:
         T = <int>K
     mu = total / dn
-    scratch = <perm_label_t *>fg_big_alloc(T * n * sizeof(perm_label_t))
+    lay = _perm_layout(n, block, min_blocked, slack, sizeof(perm_label_t))
+    # each thread's scratch starts on a 64-byte boundary (lay.size is whole
+    # lines when blocked; else rounded up here)
+    lay.size = (lay.size + lay.line - 1) // lay.line * lay.line
+    block_mem = fg_big_alloc(T * lay.size * sizeof(perm_label_t) + 64)
+    scratch = <perm_label_t *>_perm_aligned(block_mem)
     sums = <double *>malloc(T * n_bins * sizeof(double))
     cnt = <int64_t *>calloc(T * n_bins, sizeof(int64_t))
-    if scratch == NULL or sums == NULL or cnt == NULL:
-        fg_big_free(scratch)
+    cursor = <Py_ssize_t *>malloc(T * PERM_CURSOR * sizeof(Py_ssize_t))
+    if block_mem == NULL or sums == NULL or cnt == NULL or cursor == NULL:
+        fg_big_free(block_mem)
         free(sums)
         free(cnt)
+        free(cursor)
         raise MemoryError("permutation_test: out of memory")
     _interrupt_init(&it, POLL_STARS)
     with nogil:
@@ -163,8 +358,9 @@ def permutation_test(const perm_label_t[::1] labels, const double[::1] values,
         for k in prange(K, num_threads=T, schedule='dynamic', chunksize=1):
             tid = threadid()
             if not _interrupted(&it, n):
-                _perm_shuffle_sums(&labels[0], &values[0], n, seed, <uint64_t>k,
-                                   scratch + tid * n, sums + tid * n_bins, n_bins)
+                _perm_shuffle_sums(&labels[0], &values[0], n, seed, <uint64_t>k, &lay,
+                                   scratch + tid * lay.size, cursor + tid * PERM_CURSOR,
+                                   sums + tid * n_bins, n_bins, NULL)
                 statistic[k] = _perm_between_ss(sums + tid * n_bins, &counts[0], n_bins,
                                                 total, dn)
                 if per_bin:
@@ -181,27 +377,43 @@ def permutation_test(const perm_label_t[::1] labels, const double[::1] values,
                 exceed[b] = 0
                 for tid in range(T):
                     exceed[b] += cnt[tid * n_bins + b]
-    fg_big_free(scratch)
+    fg_big_free(block_mem)
     free(sums)
     free(cnt)
+    free(cursor)
     _raise_if_interrupted(&it)
 
 
 def permutation_labels(const perm_label_t[::1] labels, Py_ssize_t n_bins, uint64_t seed,
-                       uint64_t k, perm_label_t[::1] out):
+                       uint64_t k, perm_label_t[::1] out, Py_ssize_t block=PERM_BLOCK,
+                       Py_ssize_t min_blocked=PERM_MIN_BLOCKED,
+                       double slack=PERMUTATION_SLACK):
     """Permutation k of ``labels`` (in [0, n_bins)) exactly as
-    :func:`permutation_test` draws it, into ``out``: for the tests, which
-    recompute its statistics in numpy."""
+    :func:`permutation_test` draws it with the same ``block`` and
+    ``min_blocked``, into ``out``:
+    for the tests, which recompute its statistics in numpy."""
     cdef Py_ssize_t n = labels.shape[0]
+    cdef PermLayout lay
+    if block < 1 or not slack >= 0.0:
+        raise ValueError("permutation_labels: block must be >= 1 and slack >= 0")
     if n == 0:
         return
+    lay = _perm_layout(n, block, min_blocked, slack, sizeof(perm_label_t))
     cdef double *zeros = <double *>calloc(n, sizeof(double))
     cdef double *sums = <double *>malloc(n_bins * sizeof(double))
-    if zeros == NULL or sums == NULL:
+    cdef Py_ssize_t *cursor = <Py_ssize_t *>malloc(PERM_CURSOR * sizeof(Py_ssize_t))
+    cdef void *block_mem = malloc(lay.size * sizeof(perm_label_t) + 64)
+    if zeros == NULL or sums == NULL or cursor == NULL or block_mem == NULL:
         free(zeros)
         free(sums)
+        free(cursor)
+        free(block_mem)
         raise MemoryError("permutation_labels: out of memory")
     with nogil:
-        _perm_shuffle_sums(&labels[0], zeros, n, seed, k, &out[0], sums, n_bins)
+        _perm_shuffle_sums(&labels[0], zeros, n, seed, k, &lay,
+                           <perm_label_t *>_perm_aligned(block_mem), cursor, sums, n_bins,
+                           &out[0])
     free(zeros)
     free(sums)
+    free(cursor)
+    free(block_mem)

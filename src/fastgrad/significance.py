@@ -101,7 +101,9 @@ def permutation_test(
     n_permutations : int, >= 1
     seed : None, int in [0, 2**64), SeedSequence or Generator
         Permutation k is a function of (seed, k) only: the same seed gives
-        the same numbers whatever ``n_threads``.
+        the same numbers whatever ``n_threads``.  Above 2**21 stars the
+        shuffle is cache-blocked (docs/method.md section 6): exactly
+        uniform too, with other draws.
     per_bin : bool
         Also test each bin's mean: count the permutations whose bin mean is
         at least as far from the overall mean as the observed one, and the
