@@ -17,9 +17,12 @@ import time
 import numpy as np
 
 import fastgrad
+from fastgrad._kernels import core
 from fastgrad.significance import permutation_test
 
 HALF_WIDTH = 0.1
+#: permutations per blocked-shuffle benchmark (seconds each at 9.3e6 stars)
+BLOCKED_PERMUTATIONS = 20
 
 
 def make_stars(n, seed=0):
@@ -153,6 +156,55 @@ class PermutationTest:
         numpy_permutation_statistics(self.labels, self.values, N_PHI_BINS, N_PERMUTATIONS)
 
 
+class BlockedShuffle:
+    """Permutations of survey-scale samples (9.3 million stars, the 2x10^7
+    run's map): the cache-blocked shuffle fastgrad takes above 2**21 stars
+    against the one-pass Fisher-Yates shuffle it takes below (the kernel's
+    ``min_blocked`` argument), 20 permutations, 2500 cells, per-cell test."""
+
+    params = [[3_000_000, 9_300_000], [1, 2]]
+    param_names = ["n_stars", "n_threads"]
+    timeout = 300
+
+    def setup(self, n, n_threads):
+        self.args = blocked_shuffle_args(n)
+
+    def time_blocked(self, n, n_threads):
+        run_kernel_permutations(self.args, n_threads, blocked=True)
+
+    def time_one_pass(self, n, n_threads):
+        run_kernel_permutations(self.args, n_threads, blocked=False)
+
+
+def blocked_shuffle_args(n, n_cells=2500):
+    """The kernel's arguments for a per-cell test of n stars in ``n_cells``."""
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, n_cells, n).astype(np.uint16)
+    d = rng.normal(0.0, 0.1, n)
+    d -= d.mean()
+    counts = np.bincount(labels, minlength=n_cells).astype(np.float64)
+    return labels, d, counts, np.full(n_cells, 1e-3), np.full(n_cells, 10.0)
+
+
+def run_kernel_permutations(args, n_threads, blocked, k=BLOCKED_PERMUTATIONS):
+    labels, d, counts, thresholds, inv_sd = args
+    core.permutation_test(
+        labels,
+        d,
+        counts,
+        d.sum(),
+        np.uint64(1),
+        np.empty(k),
+        thresholds,
+        inv_sd,
+        np.zeros(counts.size, np.int64),
+        np.empty(k),
+        n_threads,
+        core.PERMUTATION_BLOCK,
+        0 if blocked else 2**62,
+    )
+
+
 def _best(fn, repeat):
     times = []
     for _ in range(repeat):
@@ -203,6 +255,17 @@ def main():
             f"(1 thread {t_fg1:5.2f} s; 2500 cells, per-cell test {t_map:5.2f} s) | "
             f"numpy/fastgrad {t_np / t_fg:4.1f}x"
         )
+    k = BLOCKED_PERMUTATIONS
+    for n in (3_000_000, 9_300_000):
+        args = blocked_shuffle_args(n)
+        for threads in (1, 2):
+            t_one = _best(lambda: run_kernel_permutations(args, threads, blocked=False), 3)
+            t_blk = _best(lambda: run_kernel_permutations(args, threads, blocked=True), 3)
+            print(
+                f"N={n:>9,}, {k} permutations, {threads} thread(s), 2500 cells: one pass "
+                f"{t_one:5.2f} s ({t_one / (k * n) * 1e9:4.1f} ns a star), blocked {t_blk:5.2f} s "
+                f"({t_blk / (k * n) * 1e9:4.1f} ns) | one pass/blocked {t_one / t_blk:4.1f}x"
+            )
 
 
 if __name__ == "__main__":
