@@ -196,3 +196,14 @@ def test_headers_in_a_c_program(flags, tmp_path):
     assert res.returncode == 0, res.stderr
     run = subprocess.run([str(exe)], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_import_leaves_heavy_modules_for_later():
+    """``import fastgrad`` loads numpy, astropy and the kernels, not
+    scipy.stats (~1.5 s), emcee, matplotlib or Dask: they load on first use."""
+    code = (
+        "import sys, fastgrad; "
+        "print([m for m in ('scipy.stats', 'emcee', 'matplotlib', 'dask') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
