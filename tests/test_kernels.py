@@ -31,8 +31,44 @@ def test_variants_lists_runnable_builds():
     found = _kernels.variants()
     assert list(found)[0] == "baseline" and found["baseline"] is BASELINE
     assert _kernels.core is found[_kernels.variant]
+    assert list(found) == [v for v in ("baseline", "avx2", "avx512") if v in found]
+    if "avx512" in found:
+        assert BASELINE.cpu_has_avx512() and BASELINE.cpu_has_avx2_fma()
+    if "avx2" in found:
+        assert BASELINE.cpu_has_avx2_fma()
     if BASELINE.cpu_has_avx2_fma() and "avx2" not in found:
         pytest.skip("this build has no AVX2 variant")  # a non-x86 or a gcc without -mavx2
+
+
+def test_cpu_checks_agree_with_proc_cpuinfo():
+    """The CPUID + XGETBV checks against the flags Linux reports (Linux lists
+    avx512* only when the OS saves the zmm state)."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo")
+    flags = next(
+        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), None
+    )
+    if flags is None:
+        pytest.skip("no x86 flags in /proc/cpuinfo")
+    assert BASELINE.cpu_has_avx2_fma() == ({"avx2", "fma"} <= set(flags))
+    want = {"avx2", "fma", "avx512f", "avx512dq", "avx512vl", "avx512bw"}
+    assert BASELINE.cpu_has_avx512() == (want <= set(flags))
+
+
+@pytest.mark.parametrize("choice", ["avx2", "avx512"])
+def test_fastgrad_kernels_demands_a_build(choice):
+    """FASTGRAD_KERNELS=avx2 / avx512 loads that build, or fails at import
+    where this machine cannot run it."""
+    env = dict(os.environ, FASTGRAD_KERNELS=choice)
+    code = "from fastgrad import _kernels; print(_kernels.variant, _kernels.core.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if choice in KERNEL_VARIANTS:
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [choice, f"fastgrad._core_{choice}"]
+    else:
+        assert out.returncode != 0 and "ImportError" in out.stderr
 
 
 @pytest.mark.parametrize("choice", ["baseline", "auto"])
