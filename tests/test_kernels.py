@@ -170,6 +170,44 @@ def test_mc_transform_nominal_rows_and_builds_agree(kernel_variant):
     np.testing.assert_allclose(out[9:, ok], base[9:, ok], rtol=1e-5, atol=1e-12)
 
 
+def test_mc_transform_avx512_build_gives_the_avx2_bits():
+    """The AVX-512 build's Monte Carlo (the same hashes, 8 draws in one
+    vector instead of two of 4, the same FMA contraction) gives the AVX2
+    build's bits here.  Should another compiler contract differently at 512
+    bits, this becomes a tolerance like the baseline comparison above."""
+    if not {"avx2", "avx512"} <= set(KERNEL_VARIANTS):
+        pytest.skip("this machine does not run both the AVX2 and the AVX-512 build")
+    n = 1500
+    s = random_stars(n, seed=9)
+    A, t, v = frame_constants(get_frame("hawkins2023"))
+    errs = [s[k] for k in ("ra_err", "dec_err", "dist_err", "pmra_err", "pmdec_err", "rv_err")]
+    ids = np.arange(n, dtype=np.uint64) * 7 + 3
+    corr = np.random.default_rng(10).uniform(-0.3, 0.3, (n, 6))
+    for k in (2, 9, 1003):
+        outs = []
+        for name in ("avx2", "avx512"):
+            out, status = np.empty((18, n)), np.empty(n, np.int8)
+            KERNEL_VARIANTS[name].mc_transform(
+                *_kernel_args(s),
+                *errs,
+                corr,
+                ids,
+                A,
+                t,
+                v,
+                PM_TO_KMS,
+                k,
+                np.uint64(12),
+                out,
+                status,
+                2,
+            )
+            outs.append((out, status))
+        assert (outs[0][1] == 0).mean() > 0.9
+        np.testing.assert_array_equal(outs[1][1], outs[0][1])
+        np.testing.assert_array_equal(outs[1][0], outs[0][0])
+
+
 # ---- the straight-line likelihood (docs/method.md section 5) -----------------
 def numpy_loglike(theta, x, y, sx, sy, sxy, perpendicular):
     m, b, lam = theta
