@@ -268,3 +268,40 @@ def test_mock_truth_from_the_config_runs_a_null_test(tmp_path):
     assert entry["truth"]["azimuthal"]["kind"] == "none"
     assert "azimuthal_recovery" not in entry
     assert not any(a["significant"] for a in entry["azimuthal"].values())
+
+
+def test_catalogue_made_ahead_gives_the_same_sample(small_run, tmp_path, monkeypatch):
+    """The giants' synthetic catalogue, made in a thread while the LAMOST
+    sample is analysed, gives the tables of a run of the giants alone (made
+    in the main thread when it is their turn)."""
+    import importlib
+
+    run_module = importlib.import_module("fastgrad.pipeline.run")  # (not the function)
+
+    made = []
+    load = run_module._load_tables
+
+    def spy(cfg, plan):
+        import threading
+
+        made.append((plan.name, threading.current_thread().name))
+        return load(cfg, plan)
+
+    monkeypatch.setattr(run_module, "_load_tables", spy)
+    alone = pipeline.run(
+        {**SMALL, "run": ["giants"]}, out=tmp_path / "alone", verbose=False, figures=False
+    )
+    assert made == [("giants", "MainThread")]
+    both, _ = small_run  # lamost, then giants made ahead in a thread
+    for key in ("table1", "table2"):
+        a, b = alone.tables["giants"][key], both.tables["giants"][key]
+        assert np.array_equal(
+            np.ma.filled(a["slope"], np.nan), np.ma.filled(b["slope"], np.nan), equal_nan=True
+        )
+    assert np.array_equal(alone.samples["giants"]["R"], both.samples["giants"]["R"])
+    made.clear()
+    pipeline.run(SMALL, out=tmp_path / "both", verbose=False, figures=False)
+    assert {name: thread.startswith("fastgrad-mock") for name, thread in made} == {
+        "lamost": False,
+        "giants": True,
+    }
