@@ -34,7 +34,7 @@ root="$(ls -d "$work"/unpacked/fastgrad-*)"
 (cd "$root" && find . -type f | sort)
 missing=0
 for needed in PKG-INFO pyproject.toml meson.build README.md src/fastgrad/meson.build \
-        src/fastgrad/_core.pyx src/fastgrad/_core_avx2.pyx src/fastgrad/_core_avx512.pyx \
+        src/fastgrad/_core.pyx src/fastgrad/_core_avx2.pyx \
         src/fastgrad/_build_info.py.in src/fastgrad/__init__.py tests; do
     [[ -e "$root/$needed" ]] || { echo "MISSING from sdist: $needed" >&2; missing=1; }
 done

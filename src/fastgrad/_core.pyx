@@ -4,8 +4,7 @@ Small kernels on typed memoryviews, free of Python objects, GIL released,
 OpenMP over stars.  They trust their inputs: the Python modules that call them
 (transform.py, fitting.py, azimuthal.py, through fastgrad._kernels) validate
 and convert first.  One file per kernel family, included here so that they
-form one extension module (built up to three times, see meson.build,
-_core_avx2.pyx and _core_avx512.pyx):
+form one extension module (built twice, see meson.build and _core_avx2.pyx):
 
     _runtime.pxi      OpenMP / CPU introspection, Ctrl-C checks inside kernels
     _transform.pxi    ICRS -> Galactocentric, nominal and Monte Carlo (method.md s. 3)

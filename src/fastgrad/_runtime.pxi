@@ -17,18 +17,11 @@ cdef extern from "fg_openmp.h" nogil:
 # --------------------------------------------------------------------------
 cdef extern from "fg_runtime.h" nogil:
     int fg_cpu_has_avx2_fma()
-    int fg_cpu_has_avx512()
 
 
 def cpu_has_avx2_fma():
     """True when this CPU (and OS) can run the AVX2+FMA build of the kernels."""
     return bool(fg_cpu_has_avx2_fma())
-
-
-def cpu_has_avx512():
-    """True when this CPU (and OS: XGETBV shows the zmm state saved) can run
-    the AVX-512 build of the kernels (AVX-512 F, DQ, VL, BW with AVX2 + FMA)."""
-    return bool(fg_cpu_has_avx512())
 
 
 def openmp_enabled():

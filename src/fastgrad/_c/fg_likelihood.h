@@ -104,13 +104,8 @@ FG_ALWAYS_INLINE void fg_ll_scan1(const double *ex, const double *ey,
 }
 
 #if FG_LL_VECTOR
-/* Vector width in doubles: 8 where the build targets AVX-512 (the 8 lanes
- * in one vector), 4 where it targets AVX, else 2.  Lane j handles the stars
- * i = j mod 8 and the lanes combine in the same order whatever the width,
- * so the builds differ only where their compilers contract differently. */
-#if defined(__AVX512F__)
-#define FG_VW 8
-#elif defined(__AVX__)
+/* Vector width in doubles: 4 where the build targets AVX, else 2. */
+#if defined(__AVX__)
 #define FG_VW 4
 #else
 #define FG_VW 2
@@ -129,11 +124,7 @@ FG_ALWAYS_INLINE fg_vd fg_load(const double *p)
 }
 FG_ALWAYS_INLINE fg_vd fg_splat(double a) { return (fg_vd){0} + a; }
 /* minimum and maximum (the second operand where one is NaN) */
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#define fg_vmin(a, b) ((fg_vd)_mm512_min_pd((__m512d)(a), (__m512d)(b)))
-#define fg_vmax(a, b) ((fg_vd)_mm512_max_pd((__m512d)(a), (__m512d)(b)))
-#elif defined(__AVX__)
+#if defined(__AVX__)
 #include <immintrin.h>
 #define fg_vmin(a, b) ((fg_vd)_mm256_min_pd((__m256d)(a), (__m256d)(b)))
 #define fg_vmax(a, b) ((fg_vd)_mm256_max_pd((__m256d)(a), (__m256d)(b)))
