@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -363,7 +362,6 @@ def prepare_sample(
     n_threads: int | None = None,
     engine: LocalEngine | DaskEngine | None = None,
     reports: Steps | None = None,
-    _inputs: Any = None,
 ) -> tuple[Table, Table, Any]:
     """Read, cut, match, distances, MC transform, populations: one sample's
     final catalogue, its cut report (docs/method.md sections 1-4) and, for the
@@ -398,8 +396,7 @@ def prepare_sample(
     plan = sample_plan(cfg, sample)
     steps = Steps() if reports is None else reports
     with progress.step(f"{sample}: read catalogues"):
-        # _inputs: a future of _load_tables's result, started earlier (_analyse)
-        tables, synthetic = _load_tables(cfg, plan) if _inputs is None else _inputs.result()
+        tables, synthetic = _load_tables(cfg, plan)
     truth = tables[plan.spec.primary].meta.get("truth") if synthetic else None
     kept = per_star_steps(cfg, plan, tables, engine, steps, progress)
     # the final sample in source_id order: the order a partitioned run
@@ -884,57 +881,17 @@ def sample_config(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
     return {**cfg, "fit": fit, "azimuthal": az}
 
 
-def _synthetic_ahead(cfg):
-    """The run's samples whose inputs are synthetic catalogues made in this
-    process (not partitioned), in run order."""
-    ahead = []
-    for name in cfg["run"]:
-        with contextlib.suppress(ConfigError, InputError):  # reported in the loop
-            plan = sample_plan(cfg, name)
-            if plan.synthetic and partitioned_input(cfg, plan) is None:
-                ahead.append(name)
-    return ahead
-
-
 def _analyse(cfg, results, truths, reports, progress, n_threads, engine):
-    # The synthetic catalogues are generated in numpy, one core (5.5 s for
-    # the default 10^6 giants): the next one is made in a thread while the
-    # current sample is analysed (its Monte Carlo and fits in compiled
-    # threads and worker processes).  The same seeded tables either way.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastgrad-mock") as pool:
-        try:
-            _analyse_samples(cfg, results, truths, reports, progress, n_threads, engine, pool)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _analyse_samples(cfg, results, truths, reports, progress, n_threads, engine, pool):
     first = None
-    ahead = _synthetic_ahead(cfg)
-    started = {}
-
-    def start(name):
-        if name not in started:
-            started[name] = pool.submit(_load_tables, cfg, sample_plan(cfg, name))
-
-    for i, name in enumerate(cfg["run"]):
+    for name in cfg["run"]:
         steps = Steps()
-        later = [n for n in cfg["run"][i + 1 :] if n in ahead and n not in started]
-        if later:
-            start(later[0])  # at most one catalogue made ahead
         try:
             plan = sample_plan(cfg, name)
             path = partitioned_input(cfg, plan)
             scfg = sample_config(cfg, name)
             if path is None:
                 sample, report, truth = prepare_sample(
-                    cfg,
-                    name,
-                    progress,
-                    n_threads,
-                    engine,
-                    reports=steps,
-                    _inputs=started.pop(name, None),
+                    cfg, name, progress, n_threads, engine, reports=steps
                 )
                 t1, t2, az, fit = _fits_and_maps(sample, scfg, name, first, progress, n_threads)
             else:
