@@ -45,7 +45,8 @@ cdef extern from "fg_rng.h" nogil:
     uint64_t fg_mix64(uint64_t z)
     uint64_t fg_stream_key(uint64_t seed, uint64_t star_id)
 
-from libc.stdint cimport int64_t, uint16_t
+from libc.math cimport ceil
+from libc.stdint cimport int64_t, uint16_t, uintptr_t
 from libc.stdlib cimport calloc
 
 cdef uint64_t PERM_GAMMA = 0x9E3779B97F4A7C15ULL   # SplitMix64's increment
@@ -100,16 +101,13 @@ cdef extern from "fg_shuffle.h" nogil:
     void fg_line_copy(void *dst, const void *src)
     void fg_store_fence()
 
-from libc.math cimport ceil
-from libc.stdint cimport uintptr_t
-
 cdef enum:
     # target stars per bucket: 128 KiB of 2-byte labels, shuffled in L2
     PERM_BLOCK = 65536
     # blocked only above this many stars: below, the labels (4 MiB of 2
-    # bytes) mostly stay in L2/L3 and one Fisher-Yates pass is faster
-    # (300,000 stars: 3.5 ns a step against 7.2 blocked; 9.3e6: 15.7
-    # against 6.3; bench/README.md)
+    # bytes) mostly stay in L2/L3 and one Fisher-Yates pass is faster (one
+    # thread: 300,000 stars 3.5 ns a step against 7.2 blocked, 3e6 8.8
+    # against 7.5, 9.3e6 21.3 against 7.5; bench/README.md)
     PERM_MIN_BLOCKED = 2097152
     # at most 2048 buckets (write streams of the scatter pass)
     PERM_MAX_BUCKET_BITS = 11
