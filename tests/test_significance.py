@@ -387,3 +387,19 @@ def test_blocked_shuffle_sums_layouts_widths_and_threads_agree():
     gen = np.random.default_rng(4)
     ref = [np.sum(np.bincount(labels, gen.permutation(d), n_bins) ** 2 / counts) for _ in range(K)]
     assert stats.ks_2samp(stat, ref).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32])
+def test_blocked_shuffle_when_the_last_stars_fill_a_line(dtype):
+    """N not a multiple of 4: the last N % 4 stars draw their buckets one by
+    one, and one of them can complete a bucket's 64-byte line (32 or 16
+    labels), which must be written out like any other.  Two buckets of
+    ~N/2 stars (block = N), many permutations: each is a permutation of the
+    distinct labels, and the same when the buckets' room is tight (slack 0)."""
+    for n in (67, 131, 1027):
+        labels = np.arange(n).astype(dtype)
+        for k in range(300):
+            perm = _blocked_permutation(labels, n, 1, k, n, dtype=dtype)
+            assert np.array_equal(np.sort(perm), labels), (n, k)
+            tight = _blocked_permutation(labels, n, 1, k, n, slack=0.0, dtype=dtype)
+            assert np.array_equal(perm, tight), (n, k)

@@ -175,10 +175,33 @@ cdef inline void _perm_fisher_yates_sums(perm_label_t *lab, const double *values
         sums[lab[0]] += values[0]
 
 
+cdef inline uint32_t _perm_quarter(uint64_t r, int q, int shift) noexcept nogil:
+    """The bucket drawn by quarter q of the output r: its top 16 - shift bits."""
+    return <uint32_t>(((r >> (16 * q)) & 0xFFFF) >> shift)
+
+
 cdef inline uint32_t _perm_bucket(uint64_t bkey, Py_ssize_t i, int shift) noexcept nogil:
-    """The bucket of star i: the top bits of quarter i % 4 of output i / 4."""
-    cdef uint64_t r = fg_mix64(bkey + <uint64_t>((i >> 2) + 1) * PERM_GAMMA)
-    return <uint32_t>(((r >> (16 * (i & 3))) & 0xFFFF) >> shift)
+    """The bucket of star i: quarter i % 4 of the bucket stream's output i / 4."""
+    return _perm_quarter(fg_mix64(bkey + <uint64_t>((i >> 2) + 1) * PERM_GAMMA), <int>(i & 3),
+                         shift)
+
+
+cdef inline bint _perm_put(perm_label_t label, Py_ssize_t c, const PermLayout *lay,
+                           perm_label_t *region, perm_label_t *buf,
+                           Py_ssize_t *size) noexcept nogil:
+    """Append ``label`` to bucket c: into its line buffer, the line written
+    out to the bucket's region when it is full.  False when the bucket
+    outgrows its region."""
+    cdef Py_ssize_t le = lay.line
+    cdef Py_ssize_t f = size[c]
+    buf[c * le + (f & (le - 1))] = label
+    f = f + 1
+    size[c] = f
+    if (f & (le - 1)) == 0:
+        if f > lay.cap:
+            return False
+        fg_line_copy(region + c * lay.cap + f - le, buf + c * le)
+    return True
 
 
 cdef inline bint _perm_scatter(const perm_label_t *labels, Py_ssize_t n, uint64_t bkey,
@@ -193,23 +216,17 @@ cdef inline bint _perm_scatter(const perm_label_t *labels, Py_ssize_t n, uint64_
     cdef int shift = 16 - lay.bits, q
     cdef uint64_t r
     memset(size, 0, n_buckets * sizeof(Py_ssize_t))
+    # whole groups of 4 stars: one output of the bucket stream each
     for g in range(n >> 2):
         r = fg_mix64(bkey + <uint64_t>(g + 1) * PERM_GAMMA)
         for q in range(4):
-            c = <Py_ssize_t>(((r >> (16 * q)) & 0xFFFF) >> shift)
-            f = size[c]
-            buf[c * le + (f & (le - 1))] = labels[4 * g + q]
-            f = f + 1
-            size[c] = f
-            if (f & (le - 1)) == 0:
-                if f > cap:
-                    return False
-                fg_line_copy(region + c * cap + f - le, buf + c * le)
+            if not _perm_put(labels[4 * g + q], _perm_quarter(r, q, shift), lay, region, buf,
+                             size):
+                return False
+    # the last n % 4 stars (a line may fill here too)
     for i in range(n & ~(<Py_ssize_t>3), n):
-        c = _perm_bucket(bkey, i, shift)
-        f = size[c]
-        buf[c * le + (f & (le - 1))] = labels[i]
-        size[c] = f + 1
+        if not _perm_put(labels[i], _perm_bucket(bkey, i, shift), lay, region, buf, size):
+            return False
     for c in range(n_buckets):
         f = size[c]
         if f > cap:
