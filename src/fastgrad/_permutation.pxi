@@ -186,21 +186,22 @@ cdef inline uint32_t _perm_bucket(uint64_t bkey, Py_ssize_t i, int shift) noexce
                          shift)
 
 
-cdef inline bint _perm_put(perm_label_t label, Py_ssize_t c, const PermLayout *lay,
+cdef inline bint _perm_put(perm_label_t label, Py_ssize_t c, Py_ssize_t le, Py_ssize_t cap,
                            perm_label_t *region, perm_label_t *buf,
                            Py_ssize_t *size) noexcept nogil:
-    """Append ``label`` to bucket c: into its line buffer, the line written
-    out to the bucket's region when it is full.  False when the bucket
-    outgrows its region."""
-    cdef Py_ssize_t le = lay.line
+    """Append ``label`` to bucket c: into its line buffer (``le`` labels a
+    line), the line written out to the bucket's region (``cap`` labels) when
+    it is full.  False when the bucket outgrows its region.  (The sizes come
+    as values: read through a pointer they would be reloaded after every
+    store.)"""
     cdef Py_ssize_t f = size[c]
     buf[c * le + (f & (le - 1))] = label
     f = f + 1
     size[c] = f
     if (f & (le - 1)) == 0:
-        if f > lay.cap:
+        if f > cap:
             return False
-        fg_line_copy(region + c * lay.cap + f - le, buf + c * le)
+        fg_line_copy(region + c * cap + f - le, buf + c * le)
     return True
 
 
@@ -220,12 +221,12 @@ cdef inline bint _perm_scatter(const perm_label_t *labels, Py_ssize_t n, uint64_
     for g in range(n >> 2):
         r = fg_mix64(bkey + <uint64_t>(g + 1) * PERM_GAMMA)
         for q in range(4):
-            if not _perm_put(labels[4 * g + q], _perm_quarter(r, q, shift), lay, region, buf,
-                             size):
+            if not _perm_put(labels[4 * g + q], _perm_quarter(r, q, shift), le, cap, region,
+                             buf, size):
                 return False
     # the last n % 4 stars (a line may fill here too)
     for i in range(n & ~(<Py_ssize_t>3), n):
-        if not _perm_put(labels[i], _perm_bucket(bkey, i, shift), lay, region, buf, size):
+        if not _perm_put(labels[i], _perm_bucket(bkey, i, shift), le, cap, region, buf, size):
             return False
     for c in range(n_buckets):
         f = size[c]
