@@ -119,6 +119,23 @@ int main(void)
         if (fails) return 1;
     }
     CHECK(fabs(s / 100000 - 0.5) < 0.005);
+
+    /* the Monte Carlo's 8 hashes at once (AVX2 intrinsics with the AVX2
+     * flags): the mantissas of the scalar hash, lane for lane, and the
+     * normals of fg_normal_pair_f */
+    uint64_t pt[8];
+    uint32_t b1[8], b2[8];
+    for (int l = 0; l < 8; l++)
+        pt[l] = key + (uint64_t)(3 * l) * FG_GAMMA + (uint64_t)l * UINT64_C(0x123456789);
+    fg_pair_bits8(pt, FG_GAMMA, b1, b2);
+    for (int l = 0; l < 8; l++) {
+        uint64_t bits = fg_mix64(pt[l] + FG_GAMMA);
+        CHECK(b1[l] == (uint32_t)bits >> 9 && b2[l] == (uint32_t)(bits >> 32) >> 9);
+        double z0, z1, f0, f1;
+        fg_normal_pair_f_bits(b1[l], b2[l], &z0, &z1);
+        fg_normal_pair_f_at(pt[l] + FG_GAMMA, &f0, &f1);
+        CHECK(z0 == f0 && z1 == f1);
+    }
     CHECK(fg_no_contract(1.5) == 1.5);
 
     /* the likelihood's blocked path against its plain loop */
