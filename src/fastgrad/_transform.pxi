@@ -13,8 +13,6 @@ cdef extern from "fg_rng.h" nogil:
     uint64_t fg_stream_key(uint64_t seed, uint64_t star_id)
     double fg_uniform(uint64_t key, uint64_t counter)
     void fg_normal_pair(uint64_t key, uint64_t counter, double *z0, double *z1)
-    void fg_normal_pair_f(uint64_t key, uint64_t counter, double *z0, double *z1)
-    void fg_normal_pair_f_at(uint64_t point, double *z0, double *z1)
     void fg_normal_pair_f_bits(uint32_t b1, uint32_t b2, double *z0, double *z1)
     void fg_pair_bits8(const uint64_t *pt, uint64_t add, uint32_t *b1, uint32_t *b2)
     const uint64_t FG_GAMMA
