@@ -221,6 +221,71 @@ def test_mc_std_matches_astropy_monte_carlo(correlated):
         np.testing.assert_allclose(t[name], nom[name], rtol=1e-12, atol=1e-12)
 
 
+def test_mc_std_of_coordinates_blind_to_the_large_errors():
+    # A star seen from the Sun straight towards the Galactic centre, in the
+    # plane z = z_sun: its z, phi and v_z do not change with its distance or
+    # radial velocity (errors 0.3 kpc, 10 km/s) to first order, only with
+    # its position and proper-motion errors (0.02 mas, 1e-4 mas/yr), so their
+    # standard deviations are ~1e-9 of the others.  The Monte Carlo computes
+    # each draw's offsets in single precision; built as differences of
+    # coordinates they would carry rounding errors of ~1e-7 x 0.3 kpc, 100x
+    # the true spread here.  Expected: first-order propagation with the
+    # derivatives from astropy (central differences).
+    frame = fastgrad.paper_frame()
+    eps = SkyCoord(ra=0 * u.deg, dec=0 * u.deg, distance=1e-12 * u.kpc).transform_to(frame)
+    sun = np.array([q.to_value(u.kpc) for q in (eps.x, eps.y, eps.z)])
+    d, sd, srv, sang, spm = 5.0, 0.3, 10.0, 0.02, 1e-4  # kpc, kpc, km/s, mas, mas/yr
+    gc = SkyCoord(
+        x=(sun[0] + d) * u.kpc, y=sun[1] * u.kpc, z=sun[2] * u.kpc, frame=frame
+    ).transform_to("icrs")
+    ra, dec = gc.ra.rad, gc.dec.rad
+
+    def pos(r, de):  # Galactocentric position (kpc) of the direction at 1 kpc
+        g = SkyCoord(ra=r * u.rad, dec=de * u.rad, distance=1 * u.kpc).transform_to(frame)
+        return np.array([q.to_value(u.kpc) for q in (g.x, g.y, g.z)])
+
+    h = 1e-6  # rad
+    # d(position)/d(angle) per kpc: along ra cos dec (a) and along dec (b)
+    ga = (pos(ra + h / np.cos(dec), dec) - pos(ra - h / np.cos(dec), dec)) / (2 * h)
+    gb = (pos(ra, dec + h) - pos(ra, dec - h)) / (2 * h)
+    sig_ang = sang * MAS
+    K = 20_000
+    t = fastgrad.mc_galactocentric(
+        ra=[np.degrees(ra)],
+        dec=[np.degrees(dec)],
+        distance=[d],
+        pmra=[0.0],
+        pmdec=[0.0],
+        radial_velocity=[0.0],
+        ra_error=[sang],
+        dec_error=[sang],
+        distance_error=[sd],
+        pmra_error=[spm],
+        pmdec_error=[spm],
+        radial_velocity_error=[srv],
+        n_samples=K,
+        seed=3,
+    )
+    assert abs(t["phi"][0]) < 1e-12 and abs(t["y"][0]) < 1e-9  # on the Sun-centre line
+    # z - z0 = (d + dd) g_z with g_z the angles' offset: var (d^2 + sd^2) var(g_z)
+    var_gz = (ga[2] ** 2 + gb[2] ** 2) * sig_ang**2
+    expect = {"z": np.sqrt((d**2 + sd**2) * var_gz)}
+    # phi - phi0 = atan(y / -x) ~ (d + dd) g_y / -(x_sun + d + dd), over the
+    # distance offsets by Gauss-Hermite quadrature
+    nodes, weights = np.polynomial.hermite_e.hermegauss(40)
+    dd = sd * nodes
+    ratio2 = np.sum(weights * ((d + dd) / (sun[0] + d + dd)) ** 2) / np.sqrt(2 * np.pi)
+    expect["phi"] = np.sqrt((ga[1] ** 2 + gb[1] ** 2) * sig_ang**2 * ratio2)
+    # v_z - v_z0 = dv g_z + k (d + dd)(dpmra g_a,z + dpmdec g_b,z)
+    k = 4.740470463533348  # km/s per (mas/yr kpc)
+    var_pm = k**2 * (d**2 + sd**2) * spm**2 * (ga[2] ** 2 + gb[2] ** 2)
+    expect["vz"] = np.sqrt(srv**2 * var_gz + var_pm)
+    for name, value in expect.items():
+        # a std of 20,000 near-normal draws: 0.5 % sampling error; 6 sigma
+        assert t[name + "_err"][0] == pytest.approx(value, rel=0.03), name
+    assert expect["z"] < 1e-8 and expect["phi"] < 1e-8  # kpc, rad: blind indeed
+
+
 def test_distance_draws_truncated_at_zero():
     # a nearby star with a distance error larger than its distance: the draws
     # follow a normal truncated at 0, whose std is known in closed form

@@ -13,7 +13,7 @@ cdef extern from "fg_rng.h" nogil:
     uint64_t fg_stream_key(uint64_t seed, uint64_t star_id)
     double fg_uniform(uint64_t key, uint64_t counter)
     void fg_normal_pair(uint64_t key, uint64_t counter, double *z0, double *z1)
-    void fg_normal_pair_f_bits(uint32_t b1, uint32_t b2, double *z0, double *z1)
+    void fg_normal_pair_f_bitsf(uint32_t b1, uint32_t b2, float *z0, float *z1)
     void fg_pair_bits8(const uint64_t *pt, uint64_t add, uint32_t *b1, uint32_t *b2)
     const uint64_t FG_GAMMA
 
@@ -260,6 +260,18 @@ cdef inline double _small_cos(double x) noexcept nogil:
         -1.3888888888888889e-03 + x2 * 2.4801587301587302e-05)))
 
 
+cdef inline void _mc_flush(float a1[9][LANES], float a2[9][LANES], double s1[9][LANES],
+                           double s2[9][LANES]) noexcept nogil:
+    # the float running sums of the Monte Carlo into its double ones, zeroed
+    cdef int q, l
+    for q in range(9):
+        for l in range(LANES):
+            s1[q][l] += a1[q][l]
+            s2[q][l] += a2[q][l]
+            a1[q][l] = 0.0
+            a2[q][l] = 0.0
+
+
 cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmra,
                      double pmdec, double rv, double s_ra, double s_dec, double s_d,
                      double s_pmra, double s_pmdec, double s_rv, const double *rho,
@@ -272,7 +284,6 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef double x0 = nom[0], y0 = nom[1], z0 = nom[2]
     cdef double r0sq = x0 * x0 + y0 * y0
     cdef double R0 = sqrt(r0sq)
-    cdef float R0f = <float>R0
     for q in range(6):
         o[(q) * os] = nom[q]
     o[(6) * os] = R0
@@ -321,27 +332,93 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
         return 2
 
     cdef uint64_t key = fg_stream_key(seed, star_id)
+    # Each draw's offsets from the nominal coordinates, in single precision
+    # (docs/method.md section 3).  They are built from the offsets of the
+    # inputs in a basis fixed per star, not as differences of two large
+    # numbers: with the local basis (e_r, a, e_z) = ((ca, sa, 0), (-sa, ca,
+    # 0), (0, 0, 1)) the offset of the line of sight is
+    # (cos dec_k cos da - cos dec, cos dec_k sin da, sin dec_k - sin dec),
+    # each a sum of terms as small as the angles' offsets, and the rows of
+    # the rotation to (x, y, z) and to the nominal position's cylindrical
+    # directions (R, phi) meet that basis in double precision once per star.
+    # So each offset is exact to ~1e-7 of the largest term that makes it,
+    # invisible beside the 2.2 % sampling error of a 1000-draw standard
+    # deviation; and 8 draws make one AVX2 vector of floats, not two of
+    # doubles.
+    cdef float zf[6][LANES]
+    cdef float ddist[LANES]
+    # running sums of the offsets and of their squares: 16 blocks in float
+    # (at most 16 terms a lane, so ~1e-6 relative at worst), then added to
+    # the double sums (any number of draws)
+    cdef float a1[9][LANES]
+    cdef float a2[9][LANES]
     cdef double s1[9][LANES]
     cdef double s2[9][LANES]
-    cdef double zb[6][LANES]
-    cdef double db[LANES]
-    # the sums before the last block, when it has padding lanes (draws >= K)
-    cdef double s1k[9][LANES]
-    cdef double s2k[9][LANES]
     for q in range(9):
         for l in range(LANES):
             s1[q][l] = 0.0
             s2[q][l] = 0.0
-    # shift of the accumulated sums: the nominal values, close to the mean,
-    # so the one-pass variance does not cancel
-    cdef double absz0 = fabs(z0)
-    cdef double nx = -x0, ny = y0
+            a1[q][l] = 0.0
+            a2[q][l] = 0.0
+    # rows: x, y, z, R, phi (unit vectors of the Galactocentric frame); the
+    # cylindrical ones at the nominal position, phi = atan2(y, -x)
+    cdef double rows[5][3]
+    cdef double mb[5][3]
+    cdef double er[3]
+    cdef double ea[3]
+    for a in range(3):
+        for b in range(3):
+            rows[a][b] = f.A[a][b]
+    if R0 > 0.0:
+        er[0] = x0 / R0
+        er[1] = y0 / R0
+    else:
+        er[0] = -1.0
+        er[1] = 0.0
+    for b in range(3):
+        rows[3][b] = er[0] * f.A[0][b] + er[1] * f.A[1][b]
+        rows[4][b] = er[1] * f.A[0][b] - er[0] * f.A[1][b]
+    # each row in the local basis (e_r, a, e_z)
+    for a in range(5):
+        mb[a][0] = rows[a][0] * ca + rows[a][1] * sa
+        mb[a][1] = rows[a][1] * ca - rows[a][0] * sa
+        mb[a][2] = rows[a][2]
+    # the star's constants, rounded to float once: the rows in the local
+    # basis, the line of sight U = cd e_r + sd e_z and b = -sd e_r + cd e_z
+    cdef float mx0 = <float>mb[0][0], mx1 = <float>mb[0][1], mx2 = <float>mb[0][2]
+    cdef float my0 = <float>mb[1][0], my1 = <float>mb[1][1], my2 = <float>mb[1][2]
+    cdef float mz0 = <float>mb[2][0], mz1 = <float>mb[2][1], mz2 = <float>mb[2][2]
+    cdef float mr0 = <float>mb[3][0], mr1 = <float>mb[3][1], mr2 = <float>mb[3][2]
+    cdef float mp0 = <float>mb[4][0], mp1 = <float>mb[4][1], mp2 = <float>mb[4][2]
+    cdef float ux = <float>(cd * mb[0][0] + sd * mb[0][2])
+    cdef float uy = <float>(cd * mb[1][0] + sd * mb[1][2])
+    cdef float uz = <float>(cd * mb[2][0] + sd * mb[2][2])
+    cdef float ur = <float>(cd * mb[3][0] + sd * mb[3][2])
+    cdef float up = <float>(cd * mb[4][0] + sd * mb[4][2])
+    cdef float bx = <float>(cd * mb[0][2] - sd * mb[0][0])
+    cdef float by = <float>(cd * mb[1][2] - sd * mb[1][0])
+    cdef float bz = <float>(cd * mb[2][2] - sd * mb[2][0])
+    cdef float c_s3 = <float>(-1.0 / 6.0), c_c2 = <float>-0.5, c_c4 = <float>(1.0 / 24.0)
+    cdef float fL00 = <float>L00, fL10 = <float>L10, fL11 = <float>L11
+    cdef float fL20 = <float>L20, fL21 = <float>L21, fL22 = <float>L22
+    cdef float fL30 = <float>L30, fL31 = <float>L31, fL32 = <float>L32, fL33 = <float>L33
+    cdef float fsd = <float>sd, fcd = <float>cd
+    cdef float fd = <float>d, fmd = <float>(-d), fs_d = <float>s_d, fs_rv = <float>s_rv
+    cdef float frv = <float>rv, fpmra = <float>pmra, fpmdec = <float>pmdec
+    cdef float fk = <float>f.k, fkd = <float>(f.k * d)
+    cdef float fR0 = <float>R0, f2R0 = <float>(2.0 * R0), fr0sq = <float>r0sq
+    # |z| - |z0| = max(w, -2 |z0| - w) with w the offset along z0's sign
+    # (exact, branch-free; z0 = 0 gives |dz| whichever the sign)
+    cdef float fzs = <float>1.0 if z0 >= 0.0 else <float>-1.0
+    cdef float fm2az = <float>(-2.0 * fabs(z0))
     cdef Py_ssize_t blk, kk
     cdef uint64_t attempt
-    cdef double e0, e1, e2, e3, dra, ddec, sdr, cdr, sdd, cdd
-    cdef double sa_k, ca_k, sd_k, cd_k, dk, vk, pmra_k, pmdec_k
-    cdef double ux, uy, uz, ax, ay, bx, by, bz, kd, px, py, pz, qx, qy, qz
-    cdef double x, y, z, vx, vy, vz, r2, dR, dphi, t0, t1
+    cdef float e0, e1, e2, e3, dra, ddec, dpa, dpd, x2, sal, mal, sbe, mbe
+    cdef float dsd, dcd, sdk, cdk, du0, du1, db0, db1, dd, dv, pak, pdk, kdd
+    cdef float dux, duy, duz, dur, dup, dax, day, daz, dbx, dby, dbz
+    cdef float ukx, uky, ukz, akx, aky, akz, bkx, bky, bkz
+    cdef float dx, dy, dz, dr, dp, dvx, dvy, dvz, num, dR, dphi, w, dabs
+    cdef double t0, t1, db
     cdef Py_ssize_t ib, nblk = (K + LANES - 1) // LANES, nfull = K // LANES
     cdef Py_ssize_t nonpos
     # the stream's points of draw k are key + (3 k + j) * FG_GAMMA, j = 1, 2,
@@ -360,121 +437,138 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
         fg_pair_bits8(pt, 2 * FG_GAMMA, ub[2], ub[3])
         fg_pair_bits8(pt, 3 * FG_GAMMA, ub[4], ub[5])
         for l in range(LANES):
-            fg_normal_pair_f_bits(ub[0][l], ub[1][l], &zb[0][l], &zb[1][l])
-            fg_normal_pair_f_bits(ub[2][l], ub[3][l], &zb[2][l], &zb[3][l])
-            fg_normal_pair_f_bits(ub[4][l], ub[5][l], &zb[4][l], &zb[5][l])
+            fg_normal_pair_f_bitsf(ub[0][l], ub[1][l], &zf[0][l], &zf[1][l])
+            fg_normal_pair_f_bitsf(ub[2][l], ub[3][l], &zf[2][l], &zf[3][l])
+            fg_normal_pair_f_bitsf(ub[4][l], ub[5][l], &zf[4][l], &zf[5][l])
             pt[l] = pt[l] + <uint64_t>(3 * LANES) * FG_GAMMA
-            db[l] = d + s_d * zb[4][l]
+            ddist[l] = fs_d * zf[4][l]
             # any non-positive distance in the block: a vector test here,
             # since the scalar loop below, run on every block, costs ~10
             # instructions a draw in its test and bookkeeping alone
-            nonpos = nonpos | (db[l] <= 0.0)
+            nonpos = nonpos | (ddist[l] <= fmd)
         # pass 2 (rare, scalar): redraw non-positive distances from a
         # separate part of the stream, so the other draws are unchanged
         if nonpos:
             for l in range(LANES):
+                if ddist[l] > fmd:
+                    continue
                 attempt = 0
-                while db[l] <= 0.0:
+                db = 0.0
+                while db <= 0.0:
                     kk = blk + l
                     fg_normal_pair(key, (<uint64_t>1 << 62) + <uint64_t>kk * 128
                                    + 2 * attempt, &t0, &t1)
-                    db[l] = d + s_d * t0
+                    db = d + s_d * t0
                     attempt = attempt + 1
                     if attempt >= 64:
-                        db[l] = d  # probability < 2**-64: keep the central value
-        # Only a last partial block has padding lanes: rather than weighing
-        # every draw by 0 or 1 (18 multiplies a block), the sums are kept
-        # here and the padding lanes' restored after pass 3, which leaves
-        # them exactly as if nothing had been added.
-        if ib == nfull:
-            for q in range(9):
-                for l in range(LANES):
-                    s1k[q][l] = s1[q][l]
-                    s2k[q][l] = s2[q][l]
-        # pass 3: transform each draw and accumulate shifted sums
+                        db = d  # probability < 2**-64: keep the central value
+                ddist[l] = <float>(db - d)
+        # the float sums into the double ones: every 16 blocks, and before a
+        # last partial block, whose padding lanes (draws >= K) are then
+        # zeroed: exactly as if nothing had been added for them
+        if ib == nfull or (ib > 0 and ib % 16 == 0):
+            _mc_flush(a1, a2, s1, s2)
+        # pass 3: transform each draw's offsets and accumulate them
         for l in range(LANES):
-            e0 = zb[0][l]
-            e1 = zb[1][l]
-            e2 = zb[2][l]
-            e3 = zb[3][l]
-            dra = L00 * e0
-            ddec = L10 * e0 + L11 * e1
-            pmra_k = pmra + L20 * e0 + L21 * e1 + L22 * e2
-            pmdec_k = pmdec + L30 * e0 + L31 * e1 + L32 * e2 + L33 * e3
-            sdr = _small_sin(dra)
-            cdr = _small_cos(dra)
-            sdd = _small_sin(ddec)
-            cdd = _small_cos(ddec)
-            sa_k = sa * cdr + ca * sdr
-            ca_k = ca * cdr - sa * sdr
-            sd_k = sd * cdd + cd * sdd
-            cd_k = cd * cdd - sd * sdd
-            dk = db[l]
-            vk = rv + s_rv * zb[5][l]
-            ux = cd_k * ca_k
-            uy = cd_k * sa_k
-            uz = sd_k
-            ax = -sa_k
-            ay = ca_k
-            bx = -sd_k * ca_k
-            by = -sd_k * sa_k
-            bz = cd_k
-            kd = f.k * dk
-            px = dk * ux
-            py = dk * uy
-            pz = dk * uz
-            qx = vk * ux + kd * (pmra_k * ax + pmdec_k * bx)
-            qy = vk * uy + kd * (pmra_k * ay + pmdec_k * by)
-            qz = vk * uz + kd * (pmdec_k * bz)
-            x = f.A[0][0] * px + f.A[0][1] * py + f.A[0][2] * pz + f.t[0]
-            y = f.A[1][0] * px + f.A[1][1] * py + f.A[1][2] * pz + f.t[1]
-            z = f.A[2][0] * px + f.A[2][1] * py + f.A[2][2] * pz + f.t[2]
-            vx = f.A[0][0] * qx + f.A[0][1] * qy + f.A[0][2] * qz + f.v[0]
-            vy = f.A[1][0] * qx + f.A[1][1] * qy + f.A[1][2] * qz + f.v[1]
-            vz = f.A[2][0] * qx + f.A[2][1] * qy + f.A[2][2] * qz + f.v[2]
-            # Single precision where only the draws' spread is kept and
-            # float's 6e-8 relative rounding is invisible beside the
-            # Monte-Carlo noise (bench/README.md): R - R0 =
-            # (R^2 - R0^2) / (R + R0), the difference of squares in double
-            # (no cancellation to lose), the sum with a float square root;
-            # and the azimuth relative to the nominal one, wrapped to
-            # (-pi, pi] (no jump at the anticentre), from a float atan2 of
-            # double cross and dot products.
-            r2 = x * x + y * y
-            dR = <float>(r2 - r0sq) / (sqrtf(<float>r2) + R0f)
-            dphi = fg_atan2f(<float>(nx * y - ny * (-x)), <float>(nx * (-x) + ny * y))
-            t0 = (x - x0)
-            s1[0][l] += t0
-            s2[0][l] += t0 * t0
-            t0 = (y - y0)
-            s1[1][l] += t0
-            s2[1][l] += t0 * t0
-            t0 = (z - z0)
-            s1[2][l] += t0
-            s2[2][l] += t0 * t0
-            t0 = (vx - nom[3])
-            s1[3][l] += t0
-            s2[3][l] += t0 * t0
-            t0 = (vy - nom[4])
-            s1[4][l] += t0
-            s2[4][l] += t0 * t0
-            t0 = (vz - nom[5])
-            s1[5][l] += t0
-            s2[5][l] += t0 * t0
-            t0 = dR
-            s1[6][l] += t0
-            s2[6][l] += t0 * t0
-            t0 = dphi
-            s1[7][l] += t0
-            s2[7][l] += t0 * t0
-            t0 = (fabs(z) - absz0)
-            s1[8][l] += t0
-            s2[8][l] += t0 * t0
+            e0 = zf[0][l]
+            e1 = zf[1][l]
+            e2 = zf[2][l]
+            e3 = zf[3][l]
+            dra = fL00 * e0
+            ddec = fL10 * e0 + fL11 * e1
+            dpa = fL20 * e0 + fL21 * e1 + fL22 * e2
+            dpd = fL30 * e0 + fL31 * e1 + fL32 * e2 + fL33 * e3
+            # sin x and cos x - 1 of the angles' offsets (|x| <= SMALL_ANGLE:
+            # the series are exact to float precision)
+            x2 = dra * dra
+            sal = dra + dra * x2 * c_s3
+            mal = x2 * (c_c2 + x2 * c_c4)
+            x2 = ddec * ddec
+            sbe = ddec + ddec * x2 * c_s3
+            mbe = x2 * (c_c2 + x2 * c_c4)
+            dsd = fsd * mbe + fcd * sbe
+            dcd = fcd * mbe - fsd * sbe
+            sdk = fsd + dsd
+            cdk = fcd + dcd
+            # offsets of the line of sight u, of a = (-sin ra, cos ra, 0) and
+            # of b = (-sin dec cos ra, -sin dec sin ra, cos dec) in (e_r, a,
+            # e_z): (du0, du1, dsd), (-sal, mal, 0), (db0, db1, dcd); then in
+            # the rows' directions
+            du0 = dcd + cdk * mal
+            du1 = cdk * sal
+            db0 = -(dsd + sdk * mal)
+            db1 = -(sdk * sal)
+            dux = mx0 * du0 + mx1 * du1 + mx2 * dsd
+            duy = my0 * du0 + my1 * du1 + my2 * dsd
+            duz = mz0 * du0 + mz1 * du1 + mz2 * dsd
+            dur = mr0 * du0 + mr1 * du1 + mr2 * dsd
+            dup = mp0 * du0 + mp1 * du1 + mp2 * dsd
+            dax = mx1 * mal - mx0 * sal
+            day = my1 * mal - my0 * sal
+            daz = mz1 * mal - mz0 * sal
+            dbx = mx0 * db0 + mx1 * db1 + mx2 * dcd
+            dby = my0 * db0 + my1 * db1 + my2 * dcd
+            dbz = mz0 * db0 + mz1 * db1 + mz2 * dcd
+            dd = ddist[l]
+            dv = fs_rv * zf[5][l]
+            # position: d_k u_k - d u = dd u_k + d du
+            dx = dd * (ux + dux) + fd * dux
+            dy = dd * (uy + duy) + fd * duy
+            dz = dd * (uz + duz) + fd * duz
+            dr = dd * (ur + dur) + fd * dur
+            dp = dd * (up + dup) + fd * dup
+            # velocity: v_k u_k + k d_k W_k - (v u + k d W), W = pmra a + pmdec b:
+            # dv u_k + v du + k dd W_k + k d (dpa a_k + pmra da + dpd b_k + pmdec db)
+            ukx = ux + dux
+            uky = uy + duy
+            ukz = uz + duz
+            akx = mx1 + dax
+            aky = my1 + day
+            akz = mz1 + daz
+            bkx = bx + dbx
+            bky = by + dby
+            bkz = bz + dbz
+            pak = fpmra + dpa
+            pdk = fpmdec + dpd
+            kdd = fk * dd
+            dvx = (dv * ukx + frv * dux + kdd * (pak * akx + pdk * bkx)
+                   + fkd * (dpa * akx + fpmra * dax + dpd * bkx + fpmdec * dbx))
+            dvy = (dv * uky + frv * duy + kdd * (pak * aky + pdk * bky)
+                   + fkd * (dpa * aky + fpmra * day + dpd * bky + fpmdec * dby))
+            dvz = (dv * ukz + frv * duz + kdd * (pak * akz + pdk * bkz)
+                   + fkd * (dpa * akz + fpmra * daz + dpd * bkz + fpmdec * dbz))
+            # R - R0 = (R^2 - R0^2) / (R + R0), R^2 - R0^2 = dr (2 R0 + dr) +
+            # dp^2; the azimuth relative to the nominal one, wrapped to
+            # (-pi, pi] (no jump at the anticentre)
+            num = dr * (f2R0 + dr) + dp * dp
+            dR = num / (sqrtf(fr0sq + num) + fR0)
+            dphi = fg_atan2f(dp, fR0 + dr)
+            w = fzs * dz
+            dabs = w if w > fm2az - w else fm2az - w
+            a1[0][l] += dx
+            a2[0][l] += dx * dx
+            a1[1][l] += dy
+            a2[1][l] += dy * dy
+            a1[2][l] += dz
+            a2[2][l] += dz * dz
+            a1[3][l] += dvx
+            a2[3][l] += dvx * dvx
+            a1[4][l] += dvy
+            a2[4][l] += dvy * dvy
+            a1[5][l] += dvz
+            a2[5][l] += dvz * dvz
+            a1[6][l] += dR
+            a2[6][l] += dR * dR
+            a1[7][l] += dphi
+            a2[7][l] += dphi * dphi
+            a1[8][l] += dabs
+            a2[8][l] += dabs * dabs
         if ib == nfull:
             for q in range(9):
                 for l in range(K - blk, LANES):
-                    s1[q][l] = s1k[q][l]
-                    s2[q][l] = s2k[q][l]
+                    a1[q][l] = 0.0
+                    a2[q][l] = 0.0
+    _mc_flush(a1, a2, s1, s2)
     # combine the lanes in a fixed order: the result does not depend on threads
     cdef double m1, m2
     for q in range(9):

@@ -112,7 +112,7 @@ static inline void fg_sincos_turns_f(float u, float *sn, float *cs)
 /* fg_normal_pair_f_at from the two 23-bit mantissas of its uniforms, b1 =
  * bits 9..31 and b2 = bits 41..63 of the hash, i.e. each 32-bit half of it
  * shifted right by 9 (fg_pair_bits8 computes them 8 points at a time). */
-static inline void fg_normal_pair_f_bits(uint32_t b1, uint32_t b2, double *z0, double *z1)
+static inline void fg_normal_pair_f_bitsf(uint32_t b1, uint32_t b2, float *z0, float *z1)
 {
     float f1, f2, sn, cs;
     b1 |= 0x3F800000u;
@@ -123,8 +123,17 @@ static inline void fg_normal_pair_f_bits(uint32_t b1, uint32_t b2, double *z0, d
     float u2 = f2 - 1.0f;                /* [0, 1) */
     float r = sqrtf(-2.0f * fg_logf_normal(u1));   /* u1 normal, > 0 */
     fg_sincos_turns_f(u2, &sn, &cs);
-    *z0 = (double)(r * cs);
-    *z1 = (double)(r * sn);
+    *z0 = r * cs;
+    *z1 = r * sn;
+}
+
+/* The same normals as doubles (exactly: every float is a double). */
+static inline void fg_normal_pair_f_bits(uint32_t b1, uint32_t b2, double *z0, double *z1)
+{
+    float f0, f1;
+    fg_normal_pair_f_bitsf(b1, b2, &f0, &f1);
+    *z0 = (double)f0;
+    *z1 = (double)f1;
 }
 
 static inline void fg_normal_pair_f_at(uint64_t point, double *z0, double *z1)
