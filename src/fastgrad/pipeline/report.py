@@ -263,10 +263,22 @@ def load_overlays(cfg, frame):
     """The user's overlays of ``cfg["overlays"]``, read (InputError naming a
     bad file): ``{"arms", "contours", "levels", "literature_radial",
     "literature_vertical"}`` for the figures."""
-    from ..plots import read_literature, read_overdensity_grid
-
     o = cfg["overlays"]
     R0 = float(frame.galcen_distance.to_value(u.kpc))
+
+    # matplotlib is imported only where a file is read: the figures are
+    # drawn by worker processes (overlap.FigureDrawing), and its import
+    # would hold up the start of the run
+    def read_overdensity_grid(*args, **kwargs):
+        from ..plots import read_overdensity_grid
+
+        return read_overdensity_grid(*args, **kwargs)
+
+    def read_literature(path):
+        from ..plots import read_literature
+
+        return read_literature(path)
+
     return {
         "arms": None if o["arms"] == "none" else o["arms"],
         "contours": (

@@ -832,22 +832,24 @@ def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
     frame = get_frame(cfg["frame"])
     results = RunResult(config=cfg, tables={}, fits={}, samples={}, azimuthal={}, failed={})
     truths, reports = {}, []
-    if figures:  # a bad overlay file is found before any work
-        from .report import load_overlays
-
-        results["overlays"] = load_overlays(cfg, frame)
-    engine = _engine(cfg, progress, n_threads)
     if effective_n_threads(n_threads) > 1:
-        start_worker_server()  # the bins' fits run in worker processes (fit_tables)
-    try:
-        # the later samples' synthetic catalogues are made in a worker process
-        # while the first sample is analysed
-        with Prefetch.start(cfg, n_threads) as ahead:
+        # the bins' fits run in worker processes (fit_tables), and more
+        # (.overlap): the server's imports overlap this process's
+        start_worker_server()
+    # the later samples' synthetic catalogues are made in a worker process
+    # while the first sample is analysed
+    with Prefetch.start(cfg, n_threads) as ahead:
+        if figures:  # a bad overlay file is found before any work
+            from .report import load_overlays
+
+            results["overlays"] = load_overlays(cfg, frame)
+        engine = _engine(cfg, progress, n_threads)
+        try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 _analyse(cfg, results, truths, reports, progress, n_threads, engine, ahead)
-    finally:
-        engine.close()
+        finally:
+            engine.close()
     # emcee's autocorrelation warnings are expected for the paper's short
     # chains: collected into the summary (and one line), others passed on
     autocorr = [str(w.message) for w in caught if issubclass(w.category, AutocorrWarning)]
