@@ -209,10 +209,21 @@ def test_run_overlapped_writes_the_same_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(prun, "synthetic_survey", counted)
     monkeypatch.setattr(overlap, "MIN_PREFETCH_STARS", 100)
+    early = []
+    real_start = prun.start_first_figures
+
+    def start_first_figures(*args):
+        early.append(real_start(*args))
+        return early[-1]
+
+    monkeypatch.setattr(prun, "start_first_figures", start_first_figures)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prun.run(config, out=tmp_path / "overlapped", n_threads=2, verbose=False)
         assert made_here == ["lamost"]  # the giants' made ahead
+        # Figures 1-7 drawn by a worker while the giants ran, Figure 8 at the end
+        assert [sorted(d.numbers) for d in early] == [[1, 2, 3, 4, 5, 6, 7]]
+        assert early[0]._pool is None and early[0]._futures  # was a pool, closed
         monkeypatch.setattr(prun.Prefetch, "start", classmethod(lambda cls, *a: cls()))
         monkeypatch.setattr(
             overlap.FigureDrawing, "__init__", _serial_init(overlap.FigureDrawing.__init__)
@@ -229,7 +240,7 @@ def test_run_overlapped_writes_the_same_files(tmp_path, monkeypatch):
 
 
 def _serial_init(init):
-    def serial(self, jobs, folder, n_workers):
-        init(self, jobs, folder, 1)
+    def serial(self, jobs, folder, n_workers, here=None):
+        init(self, jobs, folder, 1, here=True)
 
     return serial

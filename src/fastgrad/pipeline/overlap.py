@@ -197,8 +197,9 @@ def draw_figure(name: str, args: tuple, kwargs: Mapping[str, Any], path: str) ->
 
 
 class FigureDrawing:
-    """Figures drawn and saved while the caller does other work: in worker
-    processes (``n_workers`` > 1) or, when :meth:`wait` is called, here.
+    """Figures drawn and saved while the caller does other work: in
+    ``n_workers`` worker processes or, when :meth:`wait` is called, here
+    (``here``; default: with one worker or one figure).
 
     ``jobs`` are ``(number, plot function, args, kwargs)`` (the report's
     Figures 1-8), saved as ``folder / f"fig{number}.png"``: the same bytes
@@ -207,12 +208,14 @@ class FigureDrawing:
     stopped at once on an error or Ctrl-C (:meth:`close`).
     """
 
-    def __init__(self, jobs, folder, n_workers: int) -> None:
+    def __init__(self, jobs, folder, n_workers: int, here: bool | None = None) -> None:
         self._jobs = [
             (i, name, args, kwargs, str(folder / f"fig{i}.png")) for i, name, args, kwargs in jobs
         ]
         self._pool, self._futures = None, []
-        if n_workers > 1 and len(self._jobs) > 1:
+        if here is None:  # workers when there are CPUs and figures to share
+            here = n_workers < 2 or len(self._jobs) < 2
+        if not here and self._jobs:
             from ..fitting.workers import worker_pool
 
             self._pool = worker_pool(min(n_workers, len(self._jobs)))
@@ -224,6 +227,11 @@ class FigureDrawing:
             except BaseException:
                 self.close(abort=True)
                 raise
+
+    @property
+    def numbers(self) -> list[int]:
+        """The numbers of the figures drawn (or to be), in the jobs' order."""
+        return [i for i, *_ in self._jobs]
 
     def wait(self) -> list[int]:
         """Wait for (or draw) every figure; their numbers, in order."""
@@ -238,7 +246,7 @@ class FigureDrawing:
                 self.close(abort=True)
                 raise
             self.close()
-        return [i for i, *_ in self._jobs]
+        return self.numbers
 
     def close(self, abort: bool = False) -> None:
         """Stop the workers: now (``abort``) or once idle."""

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from astropy.coordinates import Galactocentric
 
     from .._outdir import ResultsDir
+    from .overlap import FigureDrawing
     from .progress import Progress
     from .run import RunResult
 
@@ -72,15 +73,17 @@ def write_results(
     progress: Progress,
     verbose: bool,
     n_threads: int | None = None,
+    early: FigureDrawing | None = None,
 ) -> None:
     """Write every file of the run into ``outdir`` (a prepared
     :class:`fastgrad._outdir.ResultsDir`) and commit it; sets ``results["out"]``.
 
     The figures are drawn by ``n_threads`` worker processes (None: one per
     CPU; 1: here) while the tables are written
-    (:class:`fastgrad.pipeline.overlap.FigureDrawing`): the same files."""
+    (:class:`fastgrad.pipeline.overlap.FigureDrawing`): the same files.
+    ``early``: the figures already being drawn (:func:`start_first_figures`)."""
     try:
-        _write_files(outdir.staging, results, cfg, frame, figures, progress, n_threads)
+        _write_files(outdir.staging, results, cfg, frame, figures, progress, n_threads, early)
     except OSError as exc:  # a full disk, a file-size limit, a vanished folder
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         raise OutputError(
@@ -188,22 +191,48 @@ def _table_records(table):
     return recs
 
 
-def _write_files(d, results, cfg, frame, figures, progress, n_threads=None):
+def _write_files(d, results, cfg, frame, figures, progress, n_threads=None, early=None):
     from .._threads import effective_n_threads
     from .overlap import FigureDrawing
 
     frame_meta = frame_metadata(frame)
     with progress.step("write tables, figures, summary and report"):
         jobs = []
+        started = early.numbers if early is not None else []
         if figures and results.samples:
-            (d / "figures").mkdir()
+            (d / "figures").mkdir(exist_ok=True)
             # the longest first, so that none is left alone at the end
-            jobs = sorted(_figure_jobs(results, cfg, frame), key=lambda j: _DRAW_ORDER.index(j[0]))
+            jobs = sorted(
+                (j for j in _figure_jobs(results, cfg, frame) if j[0] not in started),
+                key=lambda j: _DRAW_ORDER.index(j[0]),
+            )
         # the figures are drawn in worker processes while the tables are written
-        with FigureDrawing(jobs, d / "figures", effective_n_threads(n_threads)) as drawing:
+        n_cpu = effective_n_threads(n_threads)
+        # beside the early ones' worker, this process draws a last figure
+        here = n_cpu < 2 or len(jobs) < 2
+        with FigureDrawing(jobs, d / "figures", n_cpu, here=here) as drawing:
             _write_tables(d, results, cfg, frame, frame_meta)
-            drawn = sorted(drawing.wait())
-        (d / "report.md").write_text(_report(results, cfg, drawn))
+            drawn = drawing.wait()
+            if early is not None:
+                drawn += early.wait()
+        (d / "report.md").write_text(_report(results, cfg, sorted(drawn)))
+
+
+def start_first_figures(
+    staging: Any, results: RunResult, cfg: Mapping[str, Any], frame: Galactocentric
+) -> FigureDrawing:
+    """Start drawing the figures of the run's first sample (Figures 1-7) in
+    a worker process, into ``staging / "figures"``, once that sample is done:
+    they overlap the next samples' steps.  :func:`write_results` (``early=``)
+    waits for them and draws the others."""
+    from .overlap import FigureDrawing
+
+    (staging / "figures").mkdir(exist_ok=True)
+    jobs = sorted(
+        (j for j in _figure_jobs(results, cfg, frame) if j[0] != 8),
+        key=lambda j: _DRAW_ORDER.index(j[0]),
+    )
+    return FigureDrawing(jobs, staging / "figures", 1, here=False)
 
 
 #: Figures 1-8 by the time they take to draw (the paper's run, one core:

@@ -50,7 +50,7 @@ from .config import load_config, sample_plan
 from .overlap import Prefetch, synthetic_survey
 from .partitioned import partitioned_input
 from .progress import Progress
-from .report import output_names, summary, write_results
+from .report import output_names, start_first_figures, summary, write_results
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -836,6 +836,24 @@ def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
         # the bins' fits run in worker processes (fit_tables), and more
         # (.overlap): the server's imports overlap this process's
         start_worker_server()
+    early = []  # Figures 1-7, drawn by a worker once the first sample is done
+
+    def first_done():
+        if figures and effective_n_threads(n_threads) > 1 and len(cfg["run"]) > 1:
+            early.append(start_first_figures(outdir.staging, results, cfg, frame))
+
+    try:
+        caught = _analyse_all(
+            cfg, results, truths, reports, progress, n_threads, figures, frame, first_done
+        )
+        write = (outdir, figures, verbose, n_threads, early[0] if early else None)
+        return _finish(cfg, results, truths, reports, progress, frame, caught, write)
+    finally:
+        for drawing in early:
+            drawing.close(abort=True)  # an error or Ctrl-C (a no-op once they are drawn)
+
+
+def _analyse_all(cfg, results, truths, reports, progress, n_threads, figures, frame, first_done):
     # the later samples' synthetic catalogues are made in a worker process
     # while the first sample is analysed
     with Prefetch.start(cfg, n_threads) as ahead:
@@ -847,9 +865,18 @@ def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                _analyse(cfg, results, truths, reports, progress, n_threads, engine, ahead)
+                _analyse(
+                    cfg, results, truths, reports, progress, n_threads, engine, ahead, first_done
+                )
         finally:
             engine.close()
+    return caught
+
+
+def _finish(cfg, results, truths, reports, progress, frame, caught, write):
+    """The summary, the files (``write``: write_results' arguments after
+    ``progress``) and SampleFailure if a sample failed."""
+    outdir, figures, verbose, n_threads, early = write
     # emcee's autocorrelation warnings are expected for the paper's short
     # chains: collected into the summary (and one line), others passed on
     autocorr = [str(w.message) for w in caught if issubclass(w.category, AutocorrWarning)]
@@ -866,7 +893,7 @@ def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
             "autocorrelation times (the paper's 10 walkers x 1000 steps); fits kept, "
             "details in summary.json"
         )
-    write_results(outdir, results, cfg, frame, figures, progress, verbose, n_threads)
+    write_results(outdir, results, cfg, frame, figures, progress, verbose, n_threads, early)
     if results.failed:
         raise SampleFailure(results)
     return results
@@ -921,7 +948,9 @@ def sample_config(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
     return {**cfg, "fit": fit, "azimuthal": az}
 
 
-def _analyse(cfg, results, truths, reports, progress, n_threads, engine, ahead=None):
+def _analyse(
+    cfg, results, truths, reports, progress, n_threads, engine, ahead=None, first_done=None
+):
     first = None
     for name in cfg["run"]:
         steps = Steps()
@@ -953,6 +982,8 @@ def _analyse(cfg, results, truths, reports, progress, n_threads, engine, ahead=N
         truths[name] = truth
         results.tables[name] = {"table1": t1, "table2": t2}
         results.azimuthal[name] = az
+        if first_done is not None and len(results.samples) == 1:
+            first_done()  # the run's first sample that succeeded: Figures 1-7's
 
 
 def _fits_and_maps(sample, scfg, name, first, progress, n_threads, maps=True):
