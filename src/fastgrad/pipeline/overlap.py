@@ -5,9 +5,12 @@ processes: the wall time of a run on a few cores, never a number.
   made in a worker process while the first sample is analysed (making the
   giants' mock is ~5 s on one core, while the LAMOST sample's steps leave a
   core idle);
-- :class:`FigureDrawing`: Figures 1-8 drawn and saved by worker processes
-  while the run writes its tables (one figure a job, on all the CPUs: the
-  figures are ~11 s on one core at the paper's scale).
+- :class:`FigureDrawing`: figures drawn and saved by worker processes, one
+  figure a job (~11 s on one core for the eight at the paper's scale):
+  Figures 1-7 by one worker as soon as the run's first sample is done, while
+  the next samples run (:func:`fastgrad.pipeline.report.start_first_figures`);
+  at the end, those left (Figure 8 in the run's own process, or a one-sample
+  run's figures on all the CPUs) while the tables are written.
 
 The workers come from the fits' forkserver (:func:`fastgrad.fitting.workers.worker_pool`:
 never fork after OpenMP has run; they exit with the run however it ends).
