@@ -182,6 +182,25 @@ class BinPlan:
         self.jobs = [(k, seeds[k]) for k in range(n_bins) if self.n_stars[k] >= self.min_stars]
         self.results = {}
         self.label = ""
+        # fits of the plan's line on a range of ``by`` outside the bins
+        # (add_fit): (key, lo, hi, seed, n_stars), their LineFits by key
+        self.extra_jobs = []
+        self.extra_results = {}
+
+    def add_fit(self, key: Any, lo: float, hi: float, seed: Any) -> int:
+        """Also fit the line of the stars with ``lo <= by < hi`` (with its own
+        ``seed``), in the same pool as the bins (:func:`run_plans`): its LineFit
+        goes to ``extra_results[key]``, the numbers of :func:`fit_line` on those
+        stars with the plan's settings and that seed.  Not a bin of the table.
+        Returns the number of stars in the range."""
+        lo, hi = float(lo), float(hi)
+        n = int(np.count_nonzero(_in_bin(self.data.extra["by"], lo, hi)))
+        self.extra_jobs.append((key, lo, hi, seed, n))
+        return n
+
+    def range_model(self, lo: float, hi: float) -> LineModel:
+        """The LineModel of the stars with ``lo <= by < hi`` (:meth:`add_fit`)."""
+        return bin_model(self.data, lo, hi, self.scatter, self.fit_kwargs.get("priors"))
 
     def model(self, k: int) -> LineModel:
         """The LineModel of bin ``k`` (its stars' arrays, copied out of the
@@ -461,8 +480,9 @@ def fit_tables(
     nan_policy: str = "raise",
     seed: int | np.random.SeedSequence | np.random.Generator | None = None,
     return_fits: bool = False,
+    radial_fits: Mapping[Any, tuple[float, float, Any]] | None = None,
     **fit_kwargs: Any,
-) -> tuple[Table, Table] | tuple[Table, Table, dict, dict]:
+) -> tuple[Table, Table] | tuple[Table, Table, dict, dict] | tuple[Table, Table, dict, dict, dict]:
     """The paper's Tables 1 and 2 in one call (the bins of both in one pool).
 
     Table 1 (the radial gradient): [Fe/H] against R in bins of |Z|
@@ -495,6 +515,17 @@ def fit_tables(
     return_fits : bool
         Also return each table's fits, ``{bin: LineFit}`` of the fitted bins
         (their posterior samples: Figure 3 draws Table 1's first bin).
+    radial_fits : dict or None
+        More fits of Table 1's line, [Fe/H] against R, fitted in the bins'
+        pool while the bins are: ``{key: (lo, hi, seed)}`` fits the stars
+        with ``lo <= |Z| < hi`` (kpc) with that seed and the bins' settings
+        (the pipeline's |Z| < 0.3 kpc fit of the maps, docs/method.md section
+        6).  Each is the LineFit of :func:`fit_line` on those stars' plain
+        numbers (kpc, dex; no units) with ``seed``, the same numbers, its
+        autocorrelation warning left to the caller (``autocorr_warning``);
+        returned last, ``{key: LineFit}``, after the tables (and their fits
+        with ``return_fits``).  An error of a bin is raised before one of
+        these fits.
 
     Returns
     -------
@@ -591,6 +622,8 @@ def fit_tables(
         },
     )
     radial.label, vertical.label = "radial table, |z| ", "vertical table, R "
+    for key, (lo, hi, fit_seed) in (radial_fits or {}).items():
+        radial.add_fit(key, lo, hi, fit_seed)
     run_plans([radial, vertical], n_jobs, fit_kwargs.get("n_threads"))
     tables = []
     for plan, name in ((radial, "radial"), (vertical, "vertical")):
@@ -599,6 +632,14 @@ def fit_tables(
         t.meta["seed"] = seed if isinstance(seed, (int, np.integer)) else None
         tables.append(t)
     _warn_autocorr([("|Z| in ", tables[0]), ("R in ", tables[1])])
+    out = (tables[0], tables[1])
     if return_fits:
-        return tables[0], tables[1], radial.results, vertical.results
-    return tables[0], tables[1]
+        out += (radial.results, vertical.results)
+    if radial_fits is not None:
+        extra = {}
+        for key in radial_fits:
+            fit = radial.extra_results[key]
+            fit.x_unit = fit.y_unit = None  # fit_line's of plain numbers
+            extra[key] = fit
+        out += (extra,)
+    return out

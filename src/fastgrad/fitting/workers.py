@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .binned import BinPlan
 
 
-__all__ = ["run_plans", "start_worker_server", "MIN_WORK_PROCESSES"]
+__all__ = ["run_plans", "start_worker_server", "worker_pool", "stop_workers", "MIN_WORK_PROCESSES"]
 
 #: below this many star-evaluations in all (stars x walkers x steps summed over
 #: the bins) ``n_jobs=-1`` fits the bins one after the other: starting worker
@@ -233,6 +233,21 @@ def _process_pool(n_workers):
     )
 
 
+def worker_pool(n_workers: int) -> ProcessPoolExecutor:
+    """A pool of ``n_workers`` processes like the bins' (from the forkserver,
+    never fork; they exit with this process however it ends and do not
+    re-run ``__main__``): other single-core steps of a run go there too
+    (:mod:`fastgrad.pipeline.overlap`).  Stop it with :func:`stop_workers`
+    on an error or an interrupt."""
+    return _process_pool(n_workers)
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's workers now, mid-job, and shut it down (an error, Ctrl-C)."""
+    _kill_workers(pool)
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _kill_workers(pool):
     """Stop a pool's workers now, mid-fit (Ctrl-C, SIGTERM handled as an
     exception, a failed bin): shutdown() alone would wait for every queued fit."""
@@ -267,16 +282,29 @@ def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | Non
 
     ``plans`` are :class:`fastgrad.fitting.binned.BinPlan`: their ``jobs``
     (bin, seed) are fitted and the LineFits stored in their
-    ``results`` by bin.  Bins run concurrently in processes (each fit on
+    ``results`` by bin; their ``extra_jobs`` (:meth:`BinPlan.add_fit`) run in
+    the same pool, their LineFits stored in ``extra_results`` by key.  Bins
+    run concurrently in processes (each fit on
     ``cpus // n_jobs`` OpenMP threads), which exit with this process however
     it ends and never re-run a script's ``__main__`` (see ``_pool_context``).
     ``n_jobs=None``: one bin at a time in this process; ``n_jobs=-1``: one
     process per CPU when the bins' total work exceeds ``MIN_WORK_PROCESSES``,
     else one at a time.  Each bin has its own seed: the results are the same
-    numbers whatever ``n_jobs``.
+    numbers whatever ``n_jobs``.  An error of a bin is raised before one of
+    an extra fit (the bins are what the caller asked for first).
     """
     n_jobs = _check_n_jobs(n_jobs)
-    jobs = [(plan, k, seed) for plan in plans for (k, seed) in plan.jobs]
+    # (plan, key, seed, lo, hi, n_stars, extra)
+    jobs = [
+        (plan, k, seed, float(plan.edges[k]), float(plan.edges[k + 1]), plan.n_stars[k], False)
+        for plan in plans
+        for (k, seed) in plan.jobs
+    ]
+    jobs += [
+        (plan, key, seed, lo, hi, n, True)
+        for plan in plans
+        for (key, lo, hi, seed, n) in getattr(plan, "extra_jobs", ())
+    ]
     if not jobs:
         return
     n_cpu = effective_n_threads(n_threads)
@@ -284,29 +312,32 @@ def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | Non
         n_jobs = 1
     elif n_jobs == -1:
         work = sum(
-            plan.n_stars[k]
-            * plan.fit_kwargs.get("n_walkers", 10)
-            * plan.fit_kwargs.get("n_steps", 1000)
-            for plan, k, _ in jobs
+            n * plan.fit_kwargs.get("n_walkers", 10) * plan.fit_kwargs.get("n_steps", 1000)
+            for plan, _, _, _, _, n, _ in jobs
         )
         n_jobs = n_cpu if work >= MIN_WORK_PROCESSES else 1
     n_jobs = min(n_jobs, len(jobs))
     threads_per_fit = n_cpu if n_jobs == 1 else max(1, n_cpu // n_jobs)
     min_work = min_work_for(n_threads)
-    # the biggest bins first, so the long fits do not finish last
-    jobs.sort(key=lambda job: -job[0].n_stars[job[1]])
+    # the biggest fits first, so the long fits do not finish last
+    jobs.sort(key=lambda job: -job[5])
 
-    def label(plan, k):
-        return f"{plan.label}bin [{plan.edges[k]:g}, {plan.edges[k + 1]:g})"
+    def label(job):
+        plan, _, _, lo, hi, _, extra = job
+        # an extra fit's messages are fit_line's own (the caller's fit)
+        return "" if extra else f"{plan.label}bin [{lo:g}, {hi:g})"
 
+    # the bins' fits are collected (and their errors raised) before the extras'
+    order = [i for i, job in enumerate(jobs) if not job[6]]
+    order += [i for i, job in enumerate(jobs) if job[6]]
+    fits = [None] * len(jobs)
     if n_jobs == 1:
         # each bin's model made when it is fitted: one bin's arrays at a time
-        fits = [
-            _fit_job(
-                plan.model(k), plan.fit_kwargs, seed, threads_per_fit, min_work, label(plan, k)
-            )
-            for plan, k, seed in jobs
-        ]
+        for i in order:
+            plan, key, seed, lo, hi, _, extra = job = jobs[i]
+            model = plan.range_model(lo, hi) if extra else plan.model(key)
+            fits[i] = _fit_job(model, plan.fit_kwargs, seed, threads_per_fit, min_work, label(job))
+            del model
     else:
         from .shared import share
 
@@ -327,25 +358,29 @@ def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | Non
                 futures = [
                     pool.submit(
                         _fit_shared_job,
-                        refs[id(plan)],
-                        (plan.data.x_unit, plan.data.y_unit),
-                        float(plan.edges[k]),
-                        float(plan.edges[k + 1]),
-                        plan.scatter,
-                        plan.fit_kwargs.get("priors"),
-                        plan.fit_kwargs,
-                        seed,
+                        refs[id(job[0])],
+                        (job[0].data.x_unit, job[0].data.y_unit),
+                        job[3],
+                        job[4],
+                        job[0].scatter,
+                        job[0].fit_kwargs.get("priors"),
+                        job[0].fit_kwargs,
+                        job[2],
                         threads_per_fit,
                         min_work,
-                        label(plan, k),
+                        label(job),
                     )
-                    for plan, k, seed in jobs
+                    for job in jobs
                 ]
-                fits = [f.result() for f in futures]
+                for i in order:
+                    fits[i] = futures[i].result()
             except BaseException:
                 _kill_workers(pool)
                 raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
-    for (plan, k, _), fit in zip(jobs, fits):
-        plan.results[k] = fit
+    for (plan, key, _, _, _, _, extra), fit in zip(jobs, fits):
+        if extra:
+            plan.extra_results[key] = fit
+        else:
+            plan.results[key] = fit

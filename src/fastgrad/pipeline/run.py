@@ -41,14 +41,16 @@ from ..distances import BJ_COLUMNS, add_distances, join_distances
 from ..engine import DaskEngine, LocalEngine
 from ..errors import ConfigError, InputError
 from ..fitting import AutocorrWarning, SamplingError, fit_line, fit_tables, start_worker_server
+from ..fitting.data import N_PARAMS
 from ..frames import get_frame
 from ..readers import read_catalog
 from ..schema import MissingColumnsError, column_values, source_label
 from ..significance import azimuthal_significance
 from .config import load_config, sample_plan
+from .overlap import Prefetch, synthetic_survey
 from .partitioned import partitioned_input
 from .progress import Progress
-from .report import output_names, summary, write_results
+from .report import output_names, start_first_figures, summary, write_results
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -124,21 +126,15 @@ class EmptySample(InputError):
     """No star of a sample survives a step (the cut report names it)."""
 
 
-def _load_tables(cfg, plan):
+def _load_tables(cfg, plan, ahead=None):
     """The sample's input tables (input name -> canonical Table), and whether
-    they are the preset's synthetic catalogue."""
+    they are the preset's synthetic catalogue (made ahead by ``ahead``, a
+    :class:`~fastgrad.pipeline.overlap.Prefetch`, or here)."""
     spec = plan.spec
     if plan.synthetic:
-        from ..mock import make_survey
-        from .config import _MOCK_SEED_OFFSET, MOCK_SIZE_KEY
-
-        syn = cfg["synthetic"]
-        survey = make_survey(
-            spec.mock,
-            syn[MOCK_SIZE_KEY[spec.mock]],
-            seed=syn["seed"] + _MOCK_SEED_OFFSET[spec.mock],
-            truth=syn["truth"].get(plan.name),
-        )
+        survey = ahead.survey(plan.name) if ahead is not None else None
+        if survey is None:
+            survey = synthetic_survey(cfg, plan.name)
         return _mock_inputs(spec, survey), True
     tables = {}
     for name, kind in spec.inputs.items():
@@ -362,6 +358,7 @@ def prepare_sample(
     n_threads: int | None = None,
     engine: LocalEngine | DaskEngine | None = None,
     reports: Steps | None = None,
+    ahead: Prefetch | None = None,
 ) -> tuple[Table, Table, Any]:
     """Read, cut, match, distances, MC transform, populations: one sample's
     final catalogue, its cut report (docs/method.md sections 1-4) and, for the
@@ -370,7 +367,9 @@ def prepare_sample(
     ``engine`` (:mod:`fastgrad.engine`) runs the per-star steps; default a
     :class:`~fastgrad.engine.LocalEngine` with ``n_threads``. ``reports``, a
     :class:`Steps`, receives each step's report as it is made, so that a sample that
-    fails or empties keeps the report of the steps before.
+    fails or empties keeps the report of the steps before.  ``ahead``, a
+    :class:`~fastgrad.pipeline.overlap.Prefetch`, may hold the sample's
+    synthetic catalogue, made in a worker process (the same tables).
 
     Examples
     --------
@@ -396,7 +395,7 @@ def prepare_sample(
     plan = sample_plan(cfg, sample)
     steps = Steps() if reports is None else reports
     with progress.step(f"{sample}: read catalogues"):
-        tables, synthetic = _load_tables(cfg, plan)
+        tables, synthetic = _load_tables(cfg, plan, ahead)
     truth = tables[plan.spec.primary].meta.get("truth") if synthetic else None
     kept = per_star_steps(cfg, plan, tables, engine, steps, progress)
     # the final sample in source_id order: the order a partitioned run
@@ -535,10 +534,29 @@ def gradient_fits(
     """:func:`gradient_tables` and the LineFit of Table 1's first |Z| bin
     (Figure 3's posterior draws; None when that bin has too few stars to be
     fitted, :func:`first_bin_fit` then fits it alone)."""
+    t1, t2, fit, _ = _table_fits(sample, cfg, n_threads)
+    return t1, t2, fit
+
+
+#: the key of the maps' radial fit among fit_tables' radial_fits
+_MAP_FIT = "map"
+
+
+def _table_fits(sample, cfg, n_threads, map_fit=False):
+    """:func:`gradient_fits` and, with ``map_fit``, the radial fit of the
+    |Z| < zmax stars of :func:`azimuthal_analysis` fitted in the bins' pool
+    (the same LineFit as its own fit_line: the same stars, settings and seed;
+    None where it is left to azimuthal_analysis: fewer stars than a line has
+    parameters, whose error fit_line reports as before)."""
     f = cfg["fit"]
+    radial_fits = None
+    if map_fit and "absz" in sample.colnames:
+        zmax = cfg["azimuthal"]["zmax"]
+        if np.count_nonzero(np.asarray(sample["absz"]) < zmax) >= N_PARAMS:
+            radial_fits = {_MAP_FIT: (-np.inf, zmax, f["seed"])}
     # sigma of |Z| is the MC std of z, not of |z| (biased low near the plane);
     # |Z| itself from absz where the sample has it (the same numbers, no copy)
-    t1, t2, fits1, _ = fit_tables(
+    t1, t2, fits1, _, *extra = fit_tables(
         np.asarray(sample["R"]),
         np.asarray(sample["absz" if "absz" in sample.colnames else "z"]),
         np.asarray(sample["feh_used"]),
@@ -556,8 +574,9 @@ def gradient_fits(
         scatter=f["scatter"],
         n_threads=n_threads,
         return_fits=True,
+        radial_fits=radial_fits,
     )
-    return t1, t2, fits1.get(0)
+    return t1, t2, fits1.get(0), extra[0][_MAP_FIT] if extra else None
 
 
 def first_bin_fit(sample: Table, cfg: Mapping[str, Any], n_threads: int | None = None) -> LineFit:
@@ -601,9 +620,17 @@ def first_bin_fit(sample: Table, cfg: Mapping[str, Any], n_threads: int | None =
 
 
 def azimuthal_analysis(
-    sample: Table, cfg: Mapping[str, Any], n_threads: int | None = None
+    sample: Table,
+    cfg: Mapping[str, Any],
+    n_threads: int | None = None,
+    fit: LineFit | None = None,
 ) -> dict[str, Any]:
     """|Z| < zmax: one radial fit, residual map, deviations and profiles.
+
+    ``fit``: that radial fit made beforehand (the pipeline fits it in the
+    pool of Tables 1 and 2: ``fit_tables(radial_fits=...)``), the LineFit of
+    the |Z| < zmax stars with ``cfg["fit"]``'s settings and seed; its
+    autocorrelation warning is issued here, as the fit's own would be.
 
     Examples
     --------
@@ -634,18 +661,26 @@ def azimuthal_analysis(
     sel = np.asarray(sample["absz"]) < a["zmax"]
     s = sample[sel]
     R, y = np.asarray(s["R"]), np.asarray(s["feh_used"])
-    fit = fit_line(
-        R,
-        y,
-        np.asarray(s["R_err"]),
-        np.asarray(s["feh_used_err"]),
-        n_walkers=f["n_walkers"],
-        n_steps=f["n_steps"],
-        burn=f["burn"],
-        scatter=f["scatter"],
-        seed=f["seed"],
-        n_threads=n_threads,
-    )
+    if fit is None:
+        fit = fit_line(
+            R,
+            y,
+            np.asarray(s["R_err"]),
+            np.asarray(s["feh_used_err"]),
+            n_walkers=f["n_walkers"],
+            n_steps=f["n_steps"],
+            burn=f["burn"],
+            scatter=f["scatter"],
+            seed=f["seed"],
+            n_threads=n_threads,
+        )
+    else:
+        if fit.n_stars != len(s):
+            raise ValueError(
+                f"fit: a fit of {fit.n_stars} stars, but {len(s)} have |Z| < {a['zmax']} kpc"
+            )
+        if fit.autocorr_warning:
+            warnings.warn(fit.autocorr_warning, AutocorrWarning, stacklevel=2)
     predicted = fit.slope * R + fit.intercept
     # with each cell's permutation p-value (fastgrad.significance)
     rmap = residual_map(
@@ -797,19 +832,51 @@ def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
     frame = get_frame(cfg["frame"])
     results = RunResult(config=cfg, tables={}, fits={}, samples={}, azimuthal={}, failed={})
     truths, reports = {}, []
-    if figures:  # a bad overlay file is found before any work
-        from .report import load_overlays
-
-        results["overlays"] = load_overlays(cfg, frame)
-    engine = _engine(cfg, progress, n_threads)
     if effective_n_threads(n_threads) > 1:
-        start_worker_server()  # the bins' fits run in worker processes (fit_tables)
+        # the bins' fits run in worker processes (fit_tables), and more
+        # (.overlap): the server's imports overlap this process's
+        start_worker_server()
+    early = []  # Figures 1-7, drawn by a worker once the first sample is done
+
+    def first_done():
+        if figures and effective_n_threads(n_threads) > 1 and len(cfg["run"]) > 1:
+            early.append(start_first_figures(outdir.staging, results, cfg, frame))
+
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            _analyse(cfg, results, truths, reports, progress, n_threads, engine)
+        caught = _analyse_all(
+            cfg, results, truths, reports, progress, n_threads, figures, frame, first_done
+        )
+        write = (outdir, figures, verbose, n_threads, early[0] if early else None)
+        return _finish(cfg, results, truths, reports, progress, frame, caught, write)
     finally:
-        engine.close()
+        for drawing in early:
+            drawing.close(abort=True)  # an error or Ctrl-C (a no-op once they are drawn)
+
+
+def _analyse_all(cfg, results, truths, reports, progress, n_threads, figures, frame, first_done):
+    # the later samples' synthetic catalogues are made in a worker process
+    # while the first sample is analysed
+    with Prefetch.start(cfg, n_threads) as ahead:
+        if figures:  # a bad overlay file is found before any work
+            from .report import load_overlays
+
+            results["overlays"] = load_overlays(cfg, frame)
+        engine = _engine(cfg, progress, n_threads)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                _analyse(
+                    cfg, results, truths, reports, progress, n_threads, engine, ahead, first_done
+                )
+        finally:
+            engine.close()
+    return caught
+
+
+def _finish(cfg, results, truths, reports, progress, frame, caught, write):
+    """The summary, the files (``write``: write_results' arguments after
+    ``progress``) and SampleFailure if a sample failed."""
+    outdir, figures, verbose, n_threads, early = write
     # emcee's autocorrelation warnings are expected for the paper's short
     # chains: collected into the summary (and one line), others passed on
     autocorr = [str(w.message) for w in caught if issubclass(w.category, AutocorrWarning)]
@@ -826,7 +893,7 @@ def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
             "autocorrelation times (the paper's 10 walkers x 1000 steps); fits kept, "
             "details in summary.json"
         )
-    write_results(outdir, results, cfg, frame, figures, progress, verbose)
+    write_results(outdir, results, cfg, frame, figures, progress, verbose, n_threads, early)
     if results.failed:
         raise SampleFailure(results)
     return results
@@ -881,7 +948,9 @@ def sample_config(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
     return {**cfg, "fit": fit, "azimuthal": az}
 
 
-def _analyse(cfg, results, truths, reports, progress, n_threads, engine):
+def _analyse(
+    cfg, results, truths, reports, progress, n_threads, engine, ahead=None, first_done=None
+):
     first = None
     for name in cfg["run"]:
         steps = Steps()
@@ -891,7 +960,7 @@ def _analyse(cfg, results, truths, reports, progress, n_threads, engine):
             scfg = sample_config(cfg, name)
             if path is None:
                 sample, report, truth = prepare_sample(
-                    cfg, name, progress, n_threads, engine, reports=steps
+                    cfg, name, progress, n_threads, engine, reports=steps, ahead=ahead
                 )
                 t1, t2, az, fit = _fits_and_maps(sample, scfg, name, first, progress, n_threads)
             else:
@@ -913,19 +982,22 @@ def _analyse(cfg, results, truths, reports, progress, n_threads, engine):
         truths[name] = truth
         results.tables[name] = {"table1": t1, "table2": t2}
         results.azimuthal[name] = az
+        if first_done is not None and len(results.samples) == 1:
+            first_done()  # the run's first sample that succeeded: Figures 1-7's
 
 
 def _fits_and_maps(sample, scfg, name, first, progress, n_threads, maps=True):
     """Tables 1 and 2, the azimuthal analysis (``maps``) and, for the run's
     first sample (``first is None``), Figure 3's fit: Table 1's first bin."""
     with progress.step(f"{name}: Tables 1 and 2 (emcee fits of the |Z| and R bins)"):
-        t1, t2, fit = gradient_fits(sample, scfg, n_threads)
+        # the maps' radial fit runs in the bins' pool, beside the bins' fits
+        t1, t2, fit, map_fit = _table_fits(sample, scfg, n_threads, map_fit=maps)
     az = None
     if maps:
         with progress.step(
             f"{name}: residual maps and azimuthal profiles (|Z| < {scfg['azimuthal']['zmax']} kpc)"
         ):
-            az = azimuthal_analysis(sample, scfg, n_threads)
+            az = azimuthal_analysis(sample, scfg, n_threads, fit=map_fit)
     if first is not None:
         fit = None  # Figure 3 is of the run's first sample
     elif fit is None:  # Table 1's first bin has too few stars to be in the table

@@ -1,0 +1,270 @@
+"""The single-core steps of ``fastgrad run`` that run beside others, in worker
+processes: the wall time of a run on a few cores, never a number.
+
+- :class:`Prefetch`: the synthetic catalogues of the run's later samples are
+  made in a worker process while the first sample is analysed (making the
+  giants' mock is ~5 s on one core, while the LAMOST sample's steps leave a
+  core idle);
+- :class:`FigureDrawing`: figures drawn and saved by worker processes, one
+  figure a job (~11 s on one core for the eight at the paper's scale):
+  Figures 1-7 by one worker as soon as the run's first sample is done, while
+  the next samples run (:func:`fastgrad.pipeline.report.start_first_figures`);
+  at the end, those left (Figure 8 in the run's own process, or a one-sample
+  run's figures on all the CPUs) while the tables are written.
+
+The workers come from the fits' forkserver (:func:`fastgrad.fitting.workers.worker_pool`:
+never fork after OpenMP has run; they exit with the run however it ends).
+What they make is what the run would make itself: the catalogues are those
+of :func:`synthetic_survey` (the same seed, size and truth, bit for bit), the
+figures the same PNG bytes.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING
+
+from .._threads import effective_n_threads
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from astropy.table import Table
+
+__all__ = [
+    "Prefetch",
+    "FigureDrawing",
+    "synthetic_survey",
+    "make_figure",
+    "draw_figure",
+    "MIN_PREFETCH_STARS",
+    "FIGURE_DPI",
+]
+
+#: a sample's synthetic catalogue is made ahead in a worker process from this
+#: many stars (the paper's scale is 330,000 and 1,000,000): a smaller one is
+#: made in less time than a worker takes to start and to send it back
+MIN_PREFETCH_STARS = 100_000
+
+
+def synthetic_survey(cfg: Mapping[str, Any], name: str) -> dict[str, Table]:
+    """The synthetic survey tables of sample ``name`` of a run
+    (:func:`fastgrad.mock.make_survey` with the run's ``[synthetic]`` size,
+    seed and truth), what the sample reads when it names no input file.
+
+    Examples
+    --------
+    >>> from fastgrad.pipeline.config import load_config
+    >>> from fastgrad.pipeline.overlap import synthetic_survey
+    >>> survey = synthetic_survey(load_config({"synthetic": {"n_giants": 500}}), "giants")
+    >>> sorted(survey), len(survey["gaia"])
+    (['bailer_jones', 'gaia'], 500)
+    """
+    from ..mock import make_survey
+    from .config import _MOCK_SEED_OFFSET, MOCK_SIZE_KEY, sample_plan
+
+    kind = sample_plan(cfg, name).spec.mock
+    syn = cfg["synthetic"]
+    return make_survey(
+        kind,
+        syn[MOCK_SIZE_KEY[kind]],
+        seed=syn["seed"] + _MOCK_SEED_OFFSET[kind],
+        truth=syn["truth"].get(name),
+    )
+
+
+def _prefetched_samples(cfg):
+    """The run's samples after its first whose synthetic catalogue is worth
+    making ahead (read whole, at least MIN_PREFETCH_STARS stars)."""
+    from ..mock.truth import check_n
+    from .config import MOCK_SIZE_KEY, sample_plan
+    from .partitioned import partitioned_input
+
+    names = []
+    for name in cfg["run"][1:]:
+        try:
+            plan = sample_plan(cfg, name)
+            if not plan.synthetic or partitioned_input(cfg, plan) is not None:
+                continue
+            n = check_n(plan.spec.mock, cfg["synthetic"][MOCK_SIZE_KEY[plan.spec.mock]])
+        except Exception:  # noqa: BLE001 - the sample's own turn reports it
+            continue
+        if n >= MIN_PREFETCH_STARS:
+            names.append(name)
+    return names
+
+
+class Prefetch:
+    """The synthetic catalogues of a run's later samples, made in one worker
+    process while the earlier samples are analysed.
+
+    ``Prefetch.start(cfg, n_threads)`` submits them (nothing with one CPU, or
+    when no later sample reads a large synthetic catalogue);
+    :meth:`survey` gives a sample's catalogue when its turn comes (waiting
+    for it), the tables :func:`synthetic_survey` makes; :meth:`close` stops
+    the worker (mid-job on an error or Ctrl-C).  A context manager.
+
+    Examples
+    --------
+    >>> from fastgrad.pipeline.config import load_config
+    >>> from fastgrad.pipeline.overlap import Prefetch
+    >>> cfg = load_config({"synthetic": {"n_lamost": 500, "n_giants": 500}})
+    >>> with Prefetch.start(cfg, n_threads=2) as ahead:  # too small to be worth a worker
+    ...     ahead.samples, ahead.survey("giants")
+    ([], None)
+    """
+
+    def __init__(self) -> None:
+        self._pool = None
+        self._futures = {}
+
+    @classmethod
+    def start(
+        cls, cfg: Mapping[str, Any], n_threads: int | None, names: list[str] | None = None
+    ) -> Prefetch:
+        """Start making the catalogues of ``names`` (default: the run's
+        samples after its first with a synthetic catalogue of at least
+        :data:`MIN_PREFETCH_STARS` stars) in a worker process."""
+        self = cls()
+        if effective_n_threads(n_threads) < 2:
+            return self  # one CPU: nothing to overlap
+        names = _prefetched_samples(cfg) if names is None else list(names)
+        if not names:
+            return self
+        from ..fitting.workers import worker_pool
+
+        self._pool = worker_pool(1)
+        try:
+            for name in names:
+                self._futures[name] = self._pool.submit(synthetic_survey, cfg, name)
+        except BaseException:
+            self.close(abort=True)
+            raise
+        return self
+
+    @property
+    def samples(self) -> list[str]:
+        """The samples whose catalogue is being made ahead (not yet taken)."""
+        return list(self._futures)
+
+    def survey(self, name: str) -> dict[str, Table] | None:
+        """Sample ``name``'s synthetic survey (waiting for it), or None when
+        it is not made ahead (then the caller makes it).  An error of
+        :func:`synthetic_survey` is raised here, as the caller's own would be."""
+        future = self._futures.pop(name, None)
+        if future is None:
+            return None
+        try:
+            return future.result()
+        except BrokenProcessPool:  # the worker died (e.g. killed for memory)
+            return None  # the caller makes the catalogue itself
+
+    def close(self, abort: bool = False) -> None:
+        """Stop the worker: now (``abort``, or a catalogue nobody took), or
+        once it is idle."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        pending, self._futures = self._futures, {}
+        if abort or pending:
+            from ..fitting.workers import stop_workers
+
+            stop_workers(pool)
+        else:
+            pool.shutdown(wait=True)
+
+    def __enter__(self) -> Prefetch:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(abort=exc_type is not None)
+
+
+#: Figures 1-8 are saved at this resolution (dots per inch)
+FIGURE_DPI = 110
+
+
+def make_figure(name: str, args: tuple, kwargs: Mapping[str, Any]) -> Any:
+    """Figure ``name`` of :mod:`fastgrad.plots` drawn on ``args``, ``kwargs``."""
+    from .. import plots
+
+    return getattr(plots, name)(*args, **kwargs)
+
+
+def draw_figure(name: str, args: tuple, kwargs: Mapping[str, Any], path: str) -> None:
+    """Draw a figure (:func:`make_figure`) and save it as ``path`` (PNG,
+    :data:`FIGURE_DPI`): one job of :func:`draw_figures`, module-level so
+    that a worker process can run it."""
+    make_figure(name, args, kwargs).savefig(path, dpi=FIGURE_DPI)
+
+
+class FigureDrawing:
+    """Figures drawn and saved while the caller does other work: in
+    ``n_workers`` worker processes or, when :meth:`wait` is called, here
+    (``here``; default: with one worker or one figure).
+
+    ``jobs`` are ``(number, plot function, args, kwargs)`` (the report's
+    Figures 1-8), saved as ``folder / f"fig{number}.png"``: the same bytes
+    either way.  :meth:`wait` returns the numbers drawn, raising the error
+    of the first figure that failed (in the jobs' order); the workers are
+    stopped at once on an error or Ctrl-C (:meth:`close`).
+    """
+
+    def __init__(self, jobs, folder, n_workers: int, here: bool | None = None) -> None:
+        self._jobs = [
+            (i, name, args, kwargs, str(folder / f"fig{i}.png")) for i, name, args, kwargs in jobs
+        ]
+        self._pool, self._futures = None, []
+        if here is None:  # workers when there are CPUs and figures to share
+            here = n_workers < 2 or len(self._jobs) < 2
+        if not here and self._jobs:
+            from ..fitting.workers import worker_pool
+
+            self._pool = worker_pool(min(n_workers, len(self._jobs)))
+            try:
+                self._futures = [
+                    self._pool.submit(draw_figure, name, args, kwargs, path)
+                    for _, name, args, kwargs, path in self._jobs
+                ]
+            except BaseException:
+                self.close(abort=True)
+                raise
+
+    @property
+    def numbers(self) -> list[int]:
+        """The numbers of the figures drawn (or to be), in the jobs' order."""
+        return [i for i, *_ in self._jobs]
+
+    def wait(self) -> list[int]:
+        """Wait for (or draw) every figure; their numbers, in order."""
+        if self._pool is None:
+            for _, name, args, kwargs, path in self._jobs:
+                draw_figure(name, args, kwargs, path)
+        else:
+            try:
+                for future in self._futures:
+                    future.result()
+            except BaseException:
+                self.close(abort=True)
+                raise
+            self.close()
+        return self.numbers
+
+    def close(self, abort: bool = False) -> None:
+        """Stop the workers: now (``abort``) or once idle."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if abort:
+            from ..fitting.workers import stop_workers
+
+            stop_workers(pool)
+        else:
+            pool.shutdown(wait=True)
+
+    def __enter__(self) -> FigureDrawing:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(abort=exc_type is not None)
