@@ -286,6 +286,44 @@ def test_mc_std_of_coordinates_blind_to_the_large_errors():
     assert expect["z"] < 1e-8 and expect["phi"] < 1e-8  # kpc, rad: blind indeed
 
 
+def test_mc_draws_through_the_galactic_axis():
+    # Stars beyond the Galactic centre, their lines of sight within 1e-4 kpc
+    # of its axis, 30 % distance errors: some draws land next to the axis,
+    # where R^2 = R0^2 + (R^2 - R0^2) rounded in float came out negative (NaN
+    # found at 2x10^7 stars).  R's spread against astropy's, finite everywhere.
+    frame = fastgrad.paper_frame()
+    n, K = 40, 1000
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(0.5, 3.0, n), rng.uniform(-1e-4, 1e-4, n)  # kpc
+    eps = SkyCoord(ra=0 * u.deg, dec=0 * u.deg, distance=1e-12 * u.kpc).transform_to(frame)
+    c = SkyCoord(x=x * u.kpc, y=y * u.kpc, z=np.full(n, eps.z.to_value(u.kpc)) * u.kpc, frame=frame)
+    c = c.transform_to("icrs")
+    d = c.distance.to_value(u.kpc)
+    s = dict(
+        ra=c.ra.deg,
+        dec=c.dec.deg,
+        distance=d,
+        pmra=np.zeros(n),
+        pmdec=np.zeros(n),
+        radial_velocity=np.zeros(n),
+    )
+    e = dict(
+        ra_error=np.full(n, 0.02),
+        dec_error=np.full(n, 0.02),
+        distance_error=0.3 * d,
+        pmra_error=np.full(n, 0.1),
+        pmdec_error=np.full(n, 0.1),
+        radial_velocity_error=np.full(n, 5.0),
+    )
+    t = fastgrad.mc_galactocentric(**s, **e, n_samples=K, seed=5)
+    for name in t.colnames:
+        if t[name].dtype.kind == "f":
+            assert np.isfinite(t[name]).all(), name
+    sd, rel_se = _astropy_mc(s, e, frame, K, seed=6)["R"]
+    z = np.abs(np.asarray(t["R_err"]) / sd - 1) / (np.sqrt(2) * rel_se)
+    assert np.all(z < 5), z.max()
+
+
 def test_distance_draws_truncated_at_zero():
     # a nearby star with a distance error larger than its distance: the draws
     # follow a normal truncated at 0, whose std is known in closed form

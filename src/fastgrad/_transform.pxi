@@ -406,7 +406,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef float fd = <float>d, fmd = <float>(-d), fs_d = <float>s_d, fs_rv = <float>s_rv
     cdef float frv = <float>rv, fpmra = <float>pmra, fpmdec = <float>pmdec
     cdef float fk = <float>f.k, fkd = <float>(f.k * d)
-    cdef float fR0 = <float>R0, f2R0 = <float>(2.0 * R0), fr0sq = <float>r0sq
+    cdef float fR0 = <float>R0, f2R0 = <float>(2.0 * R0)
     # |z| - |z0| = max(w, -2 |z0| - w) with w the offset along z0's sign
     # (exact, branch-free; z0 = 0 gives |dz| whichever the sign)
     cdef float fzs = <float>1.0 if z0 >= 0.0 else <float>-1.0
@@ -540,8 +540,10 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
             # R - R0 = (R^2 - R0^2) / (R + R0), R^2 - R0^2 = dr (2 R0 + dr) +
             # dp^2; the azimuth relative to the nominal one, wrapped to
             # (-pi, pi] (no jump at the anticentre)
+            # (R from its non-negative square, not R0^2 + num, which rounding
+            # can make negative for a draw near the Galactic axis)
             num = dr * (f2R0 + dr) + dp * dp
-            dR = num / (sqrtf(fr0sq + num) + fR0)
+            dR = num / (sqrtf((fR0 + dr) * (fR0 + dr) + dp * dp) + fR0)
             dphi = fg_atan2f(dp, fR0 + dr)
             w = fzs * dz
             dabs = w if w > fm2az - w else fm2az - w
