@@ -21,11 +21,12 @@ cdef extern from "fg_rng.h" nogil:
 N_COORDS = 9   # x, y, z, vx, vy, vz, R, phi, absz
 
 cdef enum:
-    LANES = 8  # draws evaluated side by side: two AVX2 vectors of doubles (fg_pair_bits8: 8)
+    LANES = 8  # side by side: 2 AVX2 vectors of doubles (nominal stars), 1 of floats (MC draws)
     NOMINAL_SUPER = 32  # blocks of LANES stars per work item of nominal_transform
 
-# A draw of the (ra, dec) offsets beyond this bound (rad) uses exact sines;
-# below it the small-angle series below is exact to double precision.
+# The Monte Carlo's (ra, dec) offsets stay below this bound (rad), where its
+# small-angle series of their sines and cosines are exact to float precision;
+# a star whose errors could exceed it is reported (status 2).
 cdef double SMALL_ANGLE = 1e-2
 # |z| of a Box-Muller normal from 52-bit uniforms never exceeds 8.5.
 cdef double MAX_NORMAL = 8.6
@@ -246,20 +247,6 @@ def mc_transform(const double[::1] ra, const double[::1] dec, const double[::1] 
     _raise_if_interrupted(&it)
 
 
-cdef inline double _small_sin(double x) noexcept nogil:
-    # Taylor series, exact to double precision for |x| <= 1e-2 rad
-    # (multiplications by constant coefficients, no divisions)
-    cdef double x2 = x * x
-    return x + x * x2 * (-1.6666666666666666e-01 + x2 * (8.3333333333333332e-03
-                                                         + x2 * (-1.9841269841269841e-04)))
-
-
-cdef inline double _small_cos(double x) noexcept nogil:
-    cdef double x2 = x * x
-    return 1.0 + x2 * (-0.5 + x2 * (4.1666666666666664e-02 + x2 * (
-        -1.3888888888888889e-03 + x2 * 2.4801587301587302e-05)))
-
-
 cdef inline void _mc_flush(float a1[9][LANES], float a2[9][LANES], double s1[9][LANES],
                            double s2[9][LANES]) noexcept nogil:
     # the float running sums of the Monte Carlo into its double ones, zeroed
@@ -279,7 +266,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
                      double *o, Py_ssize_t os) noexcept nogil:
     cdef double sa = sin(ra), ca = cos(ra), sd = sin(dec), cd = cos(dec)
     cdef double nom[6]
-    cdef int q, l, j, a, b
+    cdef int q, l, a, b
     _star_nominal(f, sa, ca, sd, cd, d, pmra, pmdec, rv, nom)
     cdef double x0 = nom[0], y0 = nom[1], z0 = nom[2]
     cdef double r0sq = x0 * x0 + y0 * y0
@@ -321,7 +308,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef double L00 = L[0][0] * icd, L10 = L[1][0], L11 = L[1][1]
     cdef double L20 = L[2][0], L21 = L[2][1], L22 = L[2][2]
     cdef double L30 = L[3][0], L31 = L[3][1], L32 = L[3][2], L33 = L[3][3]
-    # The offsets' sines and cosines come from a series exact to double
+    # The offsets' sines and cosines come from a series exact to float
     # precision below SMALL_ANGLE rad; Box-Muller normals never exceed
     # MAX_NORMAL, so this bounds every draw.  Larger positional errors (> ~4
     # arcmin) are not astrometric errors: the caller reports them (status 2).
@@ -365,7 +352,6 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     cdef double rows[5][3]
     cdef double mb[5][3]
     cdef double er[3]
-    cdef double ea[3]
     for a in range(3):
         for b in range(3):
             rows[a][b] = f.A[a][b]

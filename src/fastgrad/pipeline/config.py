@@ -53,6 +53,25 @@ _LEGACY_INPUTS = {
     "giants_bailer_jones": ("giants", "distances"),
 }
 
+#: The ``[fit]`` keys that set the sampler, as :func:`fastgrad.fit_line` and
+#: :func:`fastgrad.fit_tables` take them (:func:`sampler_settings`).
+SAMPLER_KEYS = ("n_walkers", "n_steps", "burn", "scatter", "seed")
+
+
+def sampler_settings(fit: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampler's settings of a ``[fit]`` table (:data:`SAMPLER_KEYS`), the
+    keyword arguments every fit of a run is given: its bins', the maps' and
+    Figure 3's.
+
+    Examples
+    --------
+    >>> from fastgrad.pipeline.config import load_config, sampler_settings
+    >>> sampler_settings(load_config({"fit": {"n_steps": 400}})["fit"])["n_steps"]
+    400
+    """
+    return {key: fit[key] for key in SAMPLER_KEYS}
+
+
 #: The mock's seed offset of each mock kind (the synthetic catalogues of a run
 #: are ``make_survey(kind, n, seed=synthetic.seed + offset)``) and the
 #: ``[synthetic]`` key of its size.

@@ -95,6 +95,17 @@ def _prefetched_samples(cfg):
     return names
 
 
+def _close_pool(pool, abort):
+    """Stop a worker pool of this module: kill its workers now (``abort``:
+    an error, Ctrl-C, or work nobody will collect), else once they are idle."""
+    if abort:
+        from ..fitting.workers import stop_workers
+
+        stop_workers(pool)
+    else:
+        pool.shutdown(wait=True)
+
+
 class Prefetch:
     """The synthetic catalogues of a run's later samples, made in one worker
     process while the earlier samples are analysed.
@@ -167,12 +178,7 @@ class Prefetch:
         if pool is None:
             return
         pending, self._futures = self._futures, {}
-        if abort or pending:
-            from ..fitting.workers import stop_workers
-
-            stop_workers(pool)
-        else:
-            pool.shutdown(wait=True)
+        _close_pool(pool, abort or bool(pending))
 
     def __enter__(self) -> Prefetch:
         return self
@@ -194,7 +200,7 @@ def make_figure(name: str, args: tuple, kwargs: Mapping[str, Any]) -> Any:
 
 def draw_figure(name: str, args: tuple, kwargs: Mapping[str, Any], path: str) -> None:
     """Draw a figure (:func:`make_figure`) and save it as ``path`` (PNG,
-    :data:`FIGURE_DPI`): one job of :func:`draw_figures`, module-level so
+    :data:`FIGURE_DPI`): one job of :class:`FigureDrawing`, module-level so
     that a worker process can run it."""
     make_figure(name, args, kwargs).savefig(path, dpi=FIGURE_DPI)
 
@@ -254,14 +260,8 @@ class FigureDrawing:
     def close(self, abort: bool = False) -> None:
         """Stop the workers: now (``abort``) or once idle."""
         pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        if abort:
-            from ..fitting.workers import stop_workers
-
-            stop_workers(pool)
-        else:
-            pool.shutdown(wait=True)
+        if pool is not None:
+            _close_pool(pool, abort)
 
     def __enter__(self) -> FigureDrawing:
         return self

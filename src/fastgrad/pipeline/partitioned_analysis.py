@@ -54,6 +54,7 @@ from ..azimuthal import (
 from ..fitting import fit_line
 from ..hexbins import HexGrid, HexImage, ResidualHexes, counts_image, grouped_medians, hex_medians
 from ..significance import ring_significance
+from .config import sampler_settings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -526,11 +527,7 @@ def azimuthal_analysis_partitioned(
         y,
         s["R_err"],
         s["feh_err"],
-        n_walkers=f["n_walkers"],
-        n_steps=f["n_steps"],
-        burn=f["burn"],
-        scatter=f["scatter"],
-        seed=f["seed"],
+        **sampler_settings(f),
         n_threads=n_threads,
     )
     predicted = fit.slope * R + fit.intercept

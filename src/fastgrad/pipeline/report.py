@@ -198,19 +198,12 @@ def _write_files(d, results, cfg, frame, figures, progress, n_threads=None, earl
     frame_meta = frame_metadata(frame)
     with progress.step("write tables, figures, summary and report"):
         jobs = []
-        started = early.numbers if early is not None else []
         if figures and results.samples:
             (d / "figures").mkdir(exist_ok=True)
-            # the longest first, so that none is left alone at the end
-            jobs = sorted(
-                (j for j in _figure_jobs(results, cfg, frame) if j[0] not in started),
-                key=lambda j: _DRAW_ORDER.index(j[0]),
-            )
-        # the figures are drawn in worker processes while the tables are written
-        n_cpu = effective_n_threads(n_threads)
-        # beside the early ones' worker, this process draws a last figure
-        here = n_cpu < 2 or len(jobs) < 2
-        with FigureDrawing(jobs, d / "figures", n_cpu, here=here) as drawing:
+            jobs = _longest_first(results, cfg, frame, skip=early.numbers if early else ())
+        # the figures are drawn in worker processes while the tables are
+        # written (beside the early ones' worker, a last one is drawn here)
+        with FigureDrawing(jobs, d / "figures", effective_n_threads(n_threads)) as drawing:
             _write_tables(d, results, cfg, frame, frame_meta)
             drawn = drawing.wait()
             if early is not None:
@@ -228,11 +221,15 @@ def start_first_figures(
     from .overlap import FigureDrawing
 
     (staging / "figures").mkdir(exist_ok=True)
-    jobs = sorted(
-        (j for j in _figure_jobs(results, cfg, frame) if j[0] != 8),
-        key=lambda j: _DRAW_ORDER.index(j[0]),
-    )
+    jobs = _longest_first(results, cfg, frame, skip=(8,))
     return FigureDrawing(jobs, staging / "figures", 1, here=False)
+
+
+def _longest_first(results, cfg, frame, skip):
+    """The figure jobs of :func:`_figure_jobs` but those numbered in
+    ``skip``, the longest to draw first, so that none is left alone at the end."""
+    jobs = (j for j in _figure_jobs(results, cfg, frame) if j[0] not in skip)
+    return sorted(jobs, key=lambda j: _DRAW_ORDER.index(j[0]))
 
 
 #: Figures 1-8 by the time they take to draw (the paper's run, one core:
@@ -336,7 +333,7 @@ def _figures(results, cfg, frame):
 def _figure_jobs(results, cfg, frame):
     """(number, plot function of :mod:`fastgrad.plots`, args, kwargs) of each
     of Figures 1-8 the run draws: what a worker process needs to draw one
-    (:func:`fastgrad.pipeline.overlap.draw_figures`)."""
+    (:func:`fastgrad.pipeline.overlap.draw_figure`)."""
     from dataclasses import replace
 
     over = results.get("overlays") or load_overlays(cfg, frame)

@@ -46,7 +46,7 @@ from ..frames import get_frame
 from ..readers import read_catalog
 from ..schema import MissingColumnsError, column_values, source_label
 from ..significance import azimuthal_significance
-from .config import load_config, sample_plan
+from .config import load_config, sample_plan, sampler_settings
 from .overlap import Prefetch, synthetic_survey
 from .partitioned import partitioned_input
 from .progress import Progress
@@ -566,12 +566,8 @@ def _table_fits(sample, cfg, n_threads, map_fit=False):
         absz_edges=f["z_edges"],
         R_edges=f["r_edges"],
         min_stars=f["min_stars"],
-        seed=f["seed"],
         n_jobs=-1,
-        n_walkers=f["n_walkers"],
-        n_steps=f["n_steps"],
-        burn=f["burn"],
-        scatter=f["scatter"],
+        **sampler_settings(f),
         n_threads=n_threads,
         return_fits=True,
         radial_fits=radial_fits,
@@ -610,11 +606,7 @@ def first_bin_fit(sample: Table, cfg: Mapping[str, Any], n_threads: int | None =
         np.asarray(sample["feh_used"])[sel],
         np.asarray(sample["R_err"])[sel],
         np.asarray(sample["feh_used_err"])[sel],
-        n_walkers=f["n_walkers"],
-        n_steps=f["n_steps"],
-        burn=f["burn"],
-        scatter=f["scatter"],
-        seed=f["seed"],
+        **sampler_settings(f),
         n_threads=n_threads,
     )
 
@@ -667,11 +659,7 @@ def azimuthal_analysis(
             y,
             np.asarray(s["R_err"]),
             np.asarray(s["feh_used_err"]),
-            n_walkers=f["n_walkers"],
-            n_steps=f["n_steps"],
-            burn=f["burn"],
-            scatter=f["scatter"],
-            seed=f["seed"],
+            **sampler_settings(f),
             n_threads=n_threads,
         )
     else:
@@ -846,8 +834,20 @@ def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
         caught = _analyse_all(
             cfg, results, truths, reports, progress, n_threads, figures, frame, first_done
         )
-        write = (outdir, figures, verbose, n_threads, early[0] if early else None)
-        return _finish(cfg, results, truths, reports, progress, frame, caught, write)
+        return _finish(
+            cfg,
+            results,
+            truths,
+            reports,
+            progress,
+            frame,
+            caught,
+            outdir,
+            figures,
+            verbose,
+            n_threads,
+            early[0] if early else None,
+        )
     finally:
         for drawing in early:
             drawing.close(abort=True)  # an error or Ctrl-C (a no-op once they are drawn)
@@ -873,10 +873,22 @@ def _analyse_all(cfg, results, truths, reports, progress, n_threads, figures, fr
     return caught
 
 
-def _finish(cfg, results, truths, reports, progress, frame, caught, write):
-    """The summary, the files (``write``: write_results' arguments after
-    ``progress``) and SampleFailure if a sample failed."""
-    outdir, figures, verbose, n_threads, early = write
+def _finish(
+    cfg,
+    results,
+    truths,
+    reports,
+    progress,
+    frame,
+    caught,
+    outdir,
+    figures,
+    verbose,
+    n_threads,
+    early,
+):
+    """The summary, the files (:func:`write_results`, ``early``: Figures 1-7
+    already being drawn) and SampleFailure if a sample failed."""
     # emcee's autocorrelation warnings are expected for the paper's short
     # chains: collected into the summary (and one line), others passed on
     autocorr = [str(w.message) for w in caught if issubclass(w.category, AutocorrWarning)]
