@@ -1,5 +1,7 @@
 """fastgrad.engine: one step, mapped over a table or over pandas/Dask partitions, same bits."""
 
+import os
+
 import astropy.units as u
 import numpy as np
 import pytest
@@ -140,3 +142,33 @@ def test_dask_engine_maps_the_steps_bit_identically():
             )
             assert got[name].unit == ref[name].unit, name
     assert probs.meta["kinematics"] == probs_ref.meta["kinematics"]
+
+
+def test_worker_environment_drops_only_dasks_default_malloc_trim():
+    """Dask's nanny default MALLOC_TRIM_THRESHOLD_=65536 pins glibc's mmap
+    threshold (every partition-sized array faults its pages in anew): gone
+    for fastgrad's LocalClusters, a user's own value kept, the rest as it is."""
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    key = "distributed.nanny.pre-spawn-environ"
+    default = dict(dask.config.get(key))
+    assert str(default.get("MALLOC_TRIM_THRESHOLD_")) == str(engine.DASK_DEFAULT_MALLOC_TRIM)
+    with engine.worker_environment():
+        inside = dict(dask.config.get(key))
+    assert "MALLOC_TRIM_THRESHOLD_" not in inside
+    assert inside == {k: v for k, v in default.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    assert dict(dask.config.get(key)) == default  # restored
+    with dask.config.set({key: {**default, "MALLOC_TRIM_THRESHOLD_": 1 << 20}}):
+        with engine.worker_environment():
+            assert dask.config.get(key)["MALLOC_TRIM_THRESHOLD_"] == 1 << 20
+
+
+def test_dask_engines_own_workers_start_without_the_trim_threshold(monkeypatch):
+    pytest.importorskip("dask.dataframe")
+    pytest.importorskip("distributed")
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with engine.DaskEngine(n_workers=1) as eng:
+        env = eng.client.run(
+            lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS"))
+        )
+    assert list(env.values()) == [(None, "1")]

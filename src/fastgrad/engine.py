@@ -20,6 +20,7 @@ same adapter.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,7 @@ import numpy as np
 from astropy.table import MaskedColumn, Table, vstack
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
     from typing import Any
 
     import pandas as pd
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LocalEngine",
     "DaskEngine",
+    "worker_environment",
     "table_to_frame",
     "frame_to_table",
     "column_info",
@@ -295,6 +297,41 @@ class LocalEngine:
         return False
 
 
+#: The value of ``MALLOC_TRIM_THRESHOLD_`` that Dask's nanny gives its workers
+#: by default (``distributed.nanny.pre-spawn-environ``).
+DASK_DEFAULT_MALLOC_TRIM = 65536
+
+
+@contextlib.contextmanager
+def worker_environment() -> Iterator[None]:
+    """Dask's configuration for the workers of a ``LocalCluster`` made inside:
+    its nanny's ``pre-spawn-environ`` less ``MALLOC_TRIM_THRESHOLD_`` where
+    that holds Dask's default (:data:`DASK_DEFAULT_MALLOC_TRIM`; a value of
+    the user's own is kept).
+
+    Why: glibc takes any explicit trim threshold as a reason to fix its mmap
+    threshold at 128 KiB, so every column-sized array a step allocates is a
+    fresh mapping whose pages fault in, and is unmapped again when freed.
+    fastgrad's per-partition steps allocate and free the same partition-sized
+    arrays partition after partition: with Dask's default they took 5.6x the
+    page faults and 12-35 % more time (bench/README.md, "Survey scale");
+    glibc's own adaptive thresholds keep those arrays' memory for the next
+    partition, and a worker's peak is its largest partition's working set
+    either way.
+    """
+    import dask
+
+    key = "distributed.nanny.pre-spawn-environ"
+    env = dict(dask.config.get(key, default={}) or {})
+    trim = env.get("MALLOC_TRIM_THRESHOLD_")
+    if trim is None or str(trim) != str(DASK_DEFAULT_MALLOC_TRIM):
+        yield
+        return
+    del env["MALLOC_TRIM_THRESHOLD_"]
+    with dask.config.set({key: env}):
+        yield
+
+
 class DaskEngine:
     """Run a step on the partitions of a Dask cluster (``pip install fastgrad[dask]``).
 
@@ -353,9 +390,10 @@ class DaskEngine:
             self.client = Client(scheduler)
         else:
             n = n_workers or (os.cpu_count() or 1)
-            self.cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-            )
+            with worker_environment():
+                self.cluster = LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+                )
             self.client = Client(self.cluster)
         workers = len(self.client.scheduler_info().get("workers", {})) or 1
         self.partitions = partitions or 4 * workers

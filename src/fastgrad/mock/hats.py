@@ -202,6 +202,7 @@ def write_xp_hats(
         raise ImportError(
             f'write_xp_hats needs hats-import and distributed: pip install "fastgrad[scale]" ({exc})'
         ) from None
+    from ..engine import worker_environment
 
     path = Path(path).absolute()
     if path.exists():
@@ -245,14 +246,15 @@ def write_xp_hats(
         resume=False,
         progress_bar=False,
     )
-    cluster = LocalCluster(
-        n_workers=max(1, int(n_workers)),
-        threads_per_worker=1,
-        processes=processes,
-        dashboard_address=":0",  # any free port: never "8787 is already in use"
-        memory_limit=memory_limit if processes else None,
-        local_directory=str(work / "dask"),
-    )
+    with worker_environment():
+        cluster = LocalCluster(
+            n_workers=max(1, int(n_workers)),
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=":0",  # any free port: never "8787 is already in use"
+            memory_limit=memory_limit if processes else None,
+            local_directory=str(work / "dask"),
+        )
     try:
         with Client(cluster) as client:
             pipeline_with_client(args, client)

@@ -155,14 +155,19 @@ def steps_on_partition(
     from .run import Steps, _normalise_report, per_star_steps
 
     plan = sample_plan(cfg, name)
-    # a plain DataFrame (LSDB's partitions are nested-pandas NestedFrames)
+    # a plain DataFrame (LSDB's partitions are nested-pandas NestedFrames),
+    # made a Table once for all the inputs it holds: standardize_columns
+    # shares a Table's data, where it converted a DataFrame once per input
     df = pd.DataFrame({c: df[c].to_numpy() for c in df.columns if c not in HATS_COLUMNS})
+    table = Table.from_pandas(df, index=False)
+    del df
     tables = {
         inp: standardize_columns(
-            df, kind=kind, columns=plan.columns.get(inp) or None, source=source
+            table, kind=kind, columns=plan.columns.get(inp) or None, source=source
         )
         for inp, kind in plan.spec.inputs.items()
     }
+    del table
     steps = Steps(partition=True)
     # Dask's nanny runs each worker with OMP_NUM_THREADS=1: n_threads=None
     # resolves to one thread a task, one task a core
@@ -307,8 +312,12 @@ def prepare_partitioned(
 
 
 def _write_part(frame: pd.DataFrame, path: str) -> int:
-    """One partition's final stars to ``path`` (Parquet, zstd); its row count."""
-    frame.to_parquet(path, index=False, compression="zstd")
+    """One partition's final stars to ``path`` (Parquet, zstd); its row count.
+
+    No dictionary encoding: floats that are all different are only tried
+    in a dictionary, then written plain anyway (with the try: 3x the time,
+    and a larger file)."""
+    frame.to_parquet(path, index=False, compression="zstd", use_dictionary=False)
     return len(frame)
 
 
