@@ -16,8 +16,9 @@ One command (issue 16 item 2)::
 3. polls the run's process tree every 0.2 s with psutil: the peak RSS of
    the client (which also holds the Dask scheduler and the nannies of a
    LocalCluster) and of each worker process, overall and per pipeline step
-   (the steps' start lines on the run's stderr);
-4. prints a table (step, wall time, peak RSS per process) and the recovered
+   (the steps' start lines on the run's stderr), and the CPU seconds (user
+   and system: page faults show in the latter) each process used per step;
+4. prints a table (step, wall time, peak RSS per process), the CPU seconds, and the recovered
    Table 1 / Table 2 gradients against the injected truth (pulls), and writes
    everything to ``scale_run_<N>_<format>_<engine>.json`` in the data folder
    (``--json``).
@@ -79,6 +80,10 @@ class TreeMonitor:
         self.root_pid = root_pid
         self.interval = interval
         self.samples = []  # (wall time, {label: rss bytes})
+        # CPU seconds (user, system) used so far, by label, exited processes
+        # included: (wall time, {label: (user, system)})
+        self.cpu_samples = []
+        self._cpu_last = {}  # pid: (label, user, system)
         self.labels = {}
         self._count = {}
         self._stop = threading.Event()
@@ -111,9 +116,20 @@ class TreeMonitor:
                     continue
                 label = self._label(p)
                 snap[label] = snap.get(label, 0) + rss
+                try:
+                    ct = p.cpu_times()
+                    self._cpu_last[p.pid] = (label, ct.user, ct.system)
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
             if snap:
                 snap["total"] = sum(snap.values())
-                self.samples.append((time.time(), snap))
+                now = time.time()
+                self.samples.append((now, snap))
+                cum = {}
+                for label, user, system in self._cpu_last.values():
+                    a, b = cum.get(label, (0.0, 0.0))
+                    cum[label] = (a + user, b + system)
+                self.cpu_samples.append((now, cum))
             self._stop.wait(self.interval)
 
     def __enter__(self):
@@ -133,6 +149,25 @@ class TreeMonitor:
                 for k, v in snap.items():
                     out[k] = max(out.get(k, 0.0), v / MB)
         return {k: round(v, 1) for k, v in sorted(out.items())}
+
+    def cpu(self, t0=None, t1=None):
+        """{label: [user, system] CPU seconds} used in [t0, t1) (to the poll);
+        system time is where page faults show."""
+
+        def at(t):
+            last = {}
+            for ts, cum in self.cpu_samples:
+                if t is not None and ts >= t:
+                    break
+                last = cum
+            return last
+
+        a, b = ({} if t0 is None else at(t0)), at(t1)
+        out = {}
+        for label, (user, system) in sorted(b.items()):
+            u0, s0 = a.get(label, (0.0, 0.0))
+            out[label] = [round(user - u0, 1), round(system - s0, 1)]
+        return out
 
 
 # ---------------------------------------------------------------------------
@@ -296,13 +331,19 @@ def run_pipeline(args, path, workdir):
     bounds = [s[0] for s in steps] + [t1]
     for (ts, name), te in zip(steps, bounds[1:]):
         stages.append(
-            {"step": name, "seconds": round(te - ts, 2), "peak_rss_mb": mon.peaks(ts, te)}
+            {
+                "step": name,
+                "seconds": round(te - ts, 2),
+                "peak_rss_mb": mon.peaks(ts, te),
+                "cpu_s": mon.cpu(ts, te),
+            }
         )
     rec = {
         "command": " ".join(cmd[3:]),
         "rc": rc,
         "wall_s": round(t1 - t0, 2),
         "peak_rss_mb": mon.peaks(),
+        "cpu_s": mon.cpu(),
         "stages": stages,
         "toml": cfg.read_text(),
     }
@@ -349,6 +390,11 @@ def print_tables(gen, run, pl):
         f"{'whole run (rc ' + str(run['rc']) + ')':58s} {run['wall_s']:7.1f}  "
         f"{_fmt_peaks(run['peak_rss_mb'], roles)}"
     )
+    print("\nCPU seconds, user / system, by process:")
+    for s in [*run["stages"], {"step": "whole run", "cpu_s": run["cpu_s"]}]:
+        cpu = s.get("cpu_s", {})
+        shown = ", ".join(f"{k} {u:.1f}/{y:.1f}" for k, (u, y) in cpu.items() if u + y >= 0.1)
+        print(f"  {s['step'][:56]:56s} {shown}")
     if not gen["reused"]:
         print(
             f"{'catalogue generation':58s} {gen['seconds']:7.1f}  (peaks above, "

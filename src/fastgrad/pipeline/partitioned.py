@@ -34,6 +34,7 @@ one catalogue holding every input's columns).  A catalogue whose rows of one
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
@@ -230,19 +231,42 @@ class PartitionedSample:
         bytes a star: the fit processes map it and select their bins' stars
         themselves, so neither the columns nor any bin's arrays are copied
         on the client.  The block is freed on exit (its memory once the
-        table and its columns are gone)."""
+        table and its columns are gone).
+
+        The client reads the scratch files itself (it made their folder,
+        which the workers write to): a column of 1.5x10^7 stars is read in
+        ~0.1 s, where a Dask graph over the partitions moved it through the
+        workers and the scheduler in ~3 s."""
         from ..fitting.shared import SharedColumns
 
-        frame = self.frame
-        order = np.argsort(frame["source_id"].compute().to_numpy(), kind="stable")
+        order = np.argsort(self._column("source_id"), kind="stable")
         with SharedColumns(order.size, FIT_COLUMNS) as block:
             for c in FIT_COLUMNS:
-                np.take(frame[c].compute().to_numpy(), order, out=block[c])
+                np.take(self._column(c), order, out=block[c])
             del order
             yield Table(
                 [Column(block[c], name=c, unit=FINAL_COLUMNS[c], copy=False) for c in FIT_COLUMNS],
                 copy=False,
             )
+
+    def _column(self, name: str) -> np.ndarray:
+        """Column ``name`` of every final star, in the order of the scratch
+        files (the partitions')."""
+        import pyarrow.parquet as pq
+
+        files = sorted(glob.glob(os.path.join(self.path, "part.*.parquet")))
+        out = np.empty(self.n_stars, dtype=np.int64 if name == "source_id" else np.float64)
+        at = 0
+        for f in files:
+            # (ParquetFile: no dataset discovery, ~3x faster than read_table)
+            col = pq.ParquetFile(f).read(columns=[name]).column(name).to_numpy()
+            if at + col.size > out.size:
+                raise RuntimeError(f"{self.path}: more than the {self.n_stars:,} final stars")
+            out[at : at + col.size] = col
+            at += col.size
+        if at != out.size:
+            raise RuntimeError(f"{self.path}: {at:,} final stars, not {self.n_stars:,}")
+        return out
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
