@@ -182,6 +182,43 @@ def test_line_loglike_batch_matches_numpy(kernel_variant, variances, with_cov, p
     np.testing.assert_allclose(out, base, rtol=1e-13)
 
 
+@pytest.mark.parametrize("n", [1, 7, 8, 129, 2048, 2 * 2048 + 13])
+def test_line_kernel_evaluates_pairs_of_thetas_to_the_one_theta_bits(kernel_variant, n):
+    """LineKernel's calls of 2 or more thetas take two thetas a pass over
+    each chunk (fg_ll_chunk_pair): each theta's value is the bits of its call
+    alone, on 1 or 2 threads, with thetas outside the prior, a negative
+    scatter, and stars that send a chunk to the exact loop (a NaN, an
+    overflowing Delta^2) among them."""
+    rng = np.random.default_rng(n)
+    x = rng.uniform(6, 13, n)
+    y = -0.07 * x + 0.4 + rng.normal(0, 0.2, n)
+    xv, yv = rng.uniform(0.05, 0.4, n) ** 2, rng.uniform(0.03, 0.2, n) ** 2
+    box = np.array([-2.0, 2.0, -10.0, 10.0, 0.0, 5.0])
+    theta = np.column_stack(
+        [rng.normal(-0.07, 0.05, 9), rng.normal(0.4, 0.2, 9), rng.uniform(0.01, 1, 9)]
+    )
+    theta[2, 0] = 3.0  # outside the prior: -inf, not evaluated
+    theta[5, 2] = -0.1  # lambda < 0: -inf
+    for y_bad in (None, np.nan, 1e200):
+        yy = y.copy()
+        if y_bad is not None:
+            yy[n // 2] = y_bad  # this star's chunk: the exact loop
+        bounds = np.array([xv.min(), xv.max(), yv.min(), yv.max()])
+        for perpendicular in (True, False):
+            kern = kernel_variant.LineKernel(x, yy, xv, yv, np.empty(0), bounds, box, perpendicular)
+            alone = np.empty(len(theta))
+            for i, th in enumerate(theta):
+                one = np.empty(1)
+                kern.evaluate(np.ascontiguousarray(th[None, :]), True, one, 1)
+                alone[i] = one[0]
+            assert np.isfinite(alone).sum() == (7 if y_bad is None else 0)
+            for k in range(2, len(theta) + 1):
+                for threads in (1, 2):
+                    out = np.empty(k)
+                    kern.evaluate(np.ascontiguousarray(theta[:k]), True, out, threads)
+                    np.testing.assert_array_equal(out, alone[:k], err_msg=f"{k} thetas")
+
+
 @HYPO
 @given(
     n=st.integers(1, 300),

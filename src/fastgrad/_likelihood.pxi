@@ -37,10 +37,17 @@
 # i = j (mod 8) and the lanes are combined in one fixed order.  Other
 # compilers get the plain loop.
 #
+# Two thetas a pass.  A chunk (2048 stars, 64 KB) outgrows L1, so each
+# theta's pass over it reads the four columns again from L2.  LineKernel's
+# calls (emcee's half-ensembles: 5 walkers) evaluate two thetas in one pass
+# (fg_ll_chunk_pair), each with exactly the one-theta loop's operations: the
+# same bits, 1.14-1.16x on 1.3-4e5 stars (in L3), no change from memory or
+# in L2 (bench/README.md).
+#
 # Determinism.  Stars are cut into fixed chunks of LL_CHUNK, independent of
-# the thread count; every (chunk, theta) pair is one work item whose partial
-# sums are combined in chunk order afterwards, so a build gives bit-identical
-# results for any number of threads.  (The AVX2 build contracts a*b + c into
+# the thread count; every (chunk, theta) pair (or pair of thetas) is one work
+# item whose partial sums are combined in chunk order afterwards, so a build
+# gives bit-identical results for any number of threads.  (The AVX2 build contracts a*b + c into
 # FMAs, so it differs from the baseline build by rounding, ~1e-15.)  Items
 # are ordered chunk-major, theta-minor: a thread evaluates consecutive
 # thetas on a chunk still in its cache, and a batch of walkers is spread
@@ -62,6 +69,9 @@ cdef extern from "fg_likelihood.h":
                      const double *ey, const double *cxy, Py_ssize_t n,
                      double m, double b, double s, int variances, int has_cov,
                      int blocked, double *res) noexcept nogil
+    void fg_ll_chunk_pair(const double *x, const double *y, const double *ex,
+                          const double *ey, Py_ssize_t n, const double *m, const double *b,
+                          const double *s, double *res0, double *res1) noexcept nogil
     void fg_ll_chunk_scan(const double *x, const double *y, const double *ex,
                           const double *ey, Py_ssize_t n, double m, double b, double s,
                           double *res, double *scan) noexcept nogil
@@ -246,6 +256,41 @@ cdef inline void _ll_item(const LLData *d, const double *theta, Py_ssize_t n_the
                     d.cov != NULL, blocked != 0.0, parts + 2 * w)
 
 
+cdef inline void _ll_pair_item(const LLData *d, const double *theta, Py_ssize_t n_theta,
+                               const double *svals, Py_ssize_t w, Py_ssize_t n_pairs,
+                               double *parts, Interrupt *it) noexcept nogil:
+    """Work item w = (chunk, thetas 2p and 2p + 1), chunk-major, of data with
+    bounds, variances and no covariance (LineKernel's): both thetas in one
+    pass over the chunk (fg_ll_chunk_pair) when both are evaluated on the
+    blocked path, else each as _ll_item does; the partial sums go where
+    _ll_item puts them, the same bits."""
+    cdef Py_ssize_t ch = w // n_pairs
+    cdef Py_ssize_t t0 = 2 * (w - ch * n_pairs)
+    cdef Py_ssize_t t1 = t0 + 2 if t0 + 2 <= n_theta else n_theta
+    cdef Py_ssize_t start = ch * LL_CHUNK, cnt = d.n - start, t
+    cdef double m[2]
+    cdef double b[2]
+    cdef double s[2]
+    if _interrupted(it, LL_CHUNK):
+        return
+    if cnt > LL_CHUNK:
+        cnt = LL_CHUNK
+    if t1 - t0 == 2 and svals[3 * t0 + 1] != 0.0 and svals[3 * t0 + 4] != 0.0 and \
+            svals[3 * t0 + 2] != 0.0 and svals[3 * t0 + 5] != 0.0:
+        for t in range(2):
+            m[t] = theta[3 * (t0 + t)]
+            b[t] = theta[3 * (t0 + t) + 1]
+            s[t] = svals[3 * (t0 + t)]
+        fg_ll_chunk_pair(d.x + start, d.y + start, d.ux + start, d.uy + start, cnt, m, b, s,
+                         parts + 2 * (ch * n_theta + t0), parts + 2 * (ch * n_theta + t0 + 1))
+        return
+    for t in range(t0, t1):
+        if svals[3 * t + 1] != 0.0:
+            fg_ll_chunk(d.x + start, d.y + start, d.ux + start, d.uy + start, NULL, cnt,
+                        theta[3 * t], theta[3 * t + 1], svals[3 * t], True, False,
+                        svals[3 * t + 2] != 0.0, parts + 2 * (ch * n_theta + t))
+
+
 cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
                         const double *box, double *out, int n_threads,
                         Interrupt *it) noexcept nogil:
@@ -260,7 +305,7 @@ cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
     cdef double *parts
     cdef double *svals
     cdef char *bad
-    cdef Py_ssize_t w, t, j, n_inf = 0
+    cdef Py_ssize_t w, t, j, n_inf = 0, n_pairs
     cdef double val
     cdef bint act
     if n_theta == 0:
@@ -286,8 +331,18 @@ cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
                     &svals[3 * t], &svals[3 * t + 2])
     # one thread: a plain loop, no OpenMP region (its entry and barrier cost
     # microseconds, a sizeable part of a call on 30,000 stars); the items and
-    # their sums are the same either way
-    if n_threads == 1:
+    # their sums are the same either way.  LineKernel's data (bounds,
+    # variances, no covariance) with 2 or more thetas: items of two thetas,
+    # whose sums are those of the one-theta items
+    if d.has_bounds and d.variances and not has_cov and n_theta >= 2 and FG_LL_VECTOR:
+        n_pairs = (n_theta + 1) // 2
+        if n_threads == 1:
+            for w in range(n_chunks * n_pairs):
+                _ll_pair_item(d, theta, n_theta, svals, w, n_pairs, parts, it)
+        else:
+            for w in prange(n_chunks * n_pairs, num_threads=n_threads, schedule='static'):
+                _ll_pair_item(d, theta, n_theta, svals, w, n_pairs, parts, it)
+    elif n_threads == 1:
         for w in range(n_items):
             _ll_item(d, theta, n_theta, svals, w, parts, bad, it)
     else:

@@ -360,6 +360,93 @@ FG_NOINLINE void fg_ll_chunk(const double *x, const double *y, const double *ex,
 }
 
 
+/* fg_ll_chunk of two thetas (m[j], b[j], s[j]) in one pass over a chunk of
+ * variances without covariance, both known to take the blocked path
+ * (LineKernel's calls: 5 walkers a call): each theta's arithmetic is
+ * fg_ll_chunk_impl's, operation for operation in the same order, so its sums
+ * res0, res1 are fg_ll_chunk's bits (tested); the chunk's four columns are
+ * read once for both thetas, where fg_ll_chunk reads them again from L2 for
+ * each (the loop's bound once the chunk is out of L1; bench/README.md).  A
+ * theta whose sums come out non-finite is redone by fg_ll_chunk's exact loop,
+ * as fg_ll_chunk does.  Plain-loop builds: fg_ll_chunk for each. */
+FG_NOINLINE void fg_ll_chunk_pair(const double *x, const double *y, const double *ex,
+                                  const double *ey, ptrdiff_t n, const double *m,
+                                  const double *b, const double *s, double *res0,
+                                  double *res1)
+{
+    double *res[2] = {res0, res1};
+#if FG_LL_VECTOR
+    fg_vd vm[2], vb[2], vs[2], vm2[2];
+    fg_vd num[2][FG_NV], prod[2][FG_NV], chi[2][FG_NV];
+    fg_vu expo[2][FG_NV];
+    const fg_vu mant = (fg_vu){0} + 0x000FFFFFFFFFFFFFull;
+    const fg_vu expone = (fg_vu){0} + 0x3FF0000000000000ull;
+    for (int j = 0; j < 2; j++) {
+        vm[j] = fg_splat(m[j]);
+        vb[j] = fg_splat(b[j]);
+        vs[j] = fg_splat(s[j]);
+        vm2[j] = fg_splat(m[j] * m[j]);
+        for (int h = 0; h < FG_NV; h++) {
+            num[j][h] = chi[j][h] = fg_splat(0.0);
+            prod[j][h] = fg_splat(1.0);
+            expo[j][h] = (fg_vu){0};
+        }
+    }
+    int64_t n_renorm = 0;
+    const ptrdiff_t ng = n / FG_LL_LANES;
+    for (ptrdiff_t g0 = 0; g0 < ng; g0 += FG_LL_PROD) {
+        const ptrdiff_t g1 = g0 + FG_LL_PROD < ng ? g0 + FG_LL_PROD : ng;
+        for (ptrdiff_t g = g0; g < g1; g++) {
+            for (int h = 0; h < FG_NV; h++) {
+                const ptrdiff_t o = g * FG_LL_LANES + h * FG_VW;
+                const fg_vd a = fg_load(ex + o), c = fg_load(ey + o);
+                const fg_vd xo = fg_load(x + o), yo = fg_load(y + o);
+                for (int j = 0; j < 2; j++) {
+                    /* fg_ll_chunk_impl's expressions (variances, no covariance) */
+                    fg_vd var = vm2[j] * a + c + vs[j];
+                    const fg_vd d = yo - (vm[j] * xo + vb[j]);
+                    num[j][h] = num[j][h] * var + (d * d) * prod[j][h];
+                    prod[j][h] = prod[j][h] * var;
+                }
+            }
+        }
+        for (int j = 0; j < 2; j++) {
+            for (int h = 0; h < FG_NV; h++) {
+                chi[j][h] += num[j][h] / prod[j][h] + (prod[j][h] - prod[j][h]);
+                num[j][h] = fg_splat(0.0);
+                fg_vu u = (fg_vu)prod[j][h];
+                expo[j][h] += u >> 52;
+                u = (u & mant) | expone;
+                prod[j][h] = (fg_vd)u;
+            }
+        }
+        n_renorm++;
+    }
+    for (int j = 0; j < 2; j++) {
+        double c_sum, l_sum;
+        fg_ll_exact(x, y, ex, ey, NULL, ng * FG_LL_LANES, n, m[j], b[j], s[j], 1, 0,
+                    &c_sum, &l_sum);
+        int64_t e_sum = 0;
+        for (int h = 0; h < FG_NV; h++) {
+            for (int l = 0; l < FG_VW; l++) {
+                c_sum += chi[j][h][l];
+                l_sum += log(prod[j][h][l]);
+                e_sum += (int64_t)expo[j][h][l];
+            }
+        }
+        e_sum -= 1023 * n_renorm * FG_LL_LANES;
+        l_sum += (double)e_sum * FG_LN2_HI + (double)e_sum * FG_LN2_LO;
+        res[j][0] = c_sum;
+        res[j][1] = l_sum;
+        if (!(fabs(c_sum) < INFINITY && fabs(l_sum) < INFINITY))
+            fg_ll_chunk(x, y, ex, ey, NULL, n, m[j], b[j], s[j], 1, 0, 0, res[j]);
+    }
+#else
+    for (int j = 0; j < 2; j++)
+        fg_ll_chunk(x, y, ex, ey, NULL, n, m[j], b[j], s[j], 1, 0, 1, res[j]);
+#endif
+}
+
 /* fg_ll_chunk of standard deviations without covariance on the blocked
  * path, taken before the chunk's bounds are known, with fg_ll_scan_min's
  * scan of the chunk (into scan) from the same loads: one pass over the
