@@ -195,6 +195,59 @@ FG_ALWAYS_INLINE void fg_ll_scan_impl(const double *ex, const double *ey,
     }
 }
 
+/* The blocked path's lane arithmetic, one vector of lanes at a time, shared
+ * by fg_ll_chunk_impl and fg_ll_chunk_pair so that both do the same
+ * operations (and give the same bits). */
+FG_ALWAYS_INLINE void fg_ll_lanes_init(fg_vd *num, fg_vd *prod, fg_vd *chi, fg_vu *expo)
+{
+    *num = *chi = fg_splat(0.0);
+    *prod = fg_splat(1.0);
+    *expo = (fg_vu){0};
+}
+
+/* one star a lane into the running fraction num/prod and the product */
+FG_ALWAYS_INLINE void fg_ll_fold(fg_vd *num, fg_vd *prod, fg_vd var, fg_vd d)
+{
+    *num = *num * var + (d * d) * *prod;
+    *prod = *prod * var;
+}
+
+/* at most FG_LL_PROD stars a lane: divide out the fraction and bring the
+ * product back to [1, 2), its binary exponent into expo.  (+ (prod - prod):
+ * 0, or NaN once prod overflowed (a Sigma^2 far above FG_LL_VAR_MAX), which
+ * sends the chunk to the exact loop even when num itself stayed finite) */
+FG_ALWAYS_INLINE void fg_ll_renorm(fg_vd *num, fg_vd *prod, fg_vd *chi, fg_vu *expo)
+{
+    const fg_vu mant = (fg_vu){0} + 0x000FFFFFFFFFFFFFull;
+    const fg_vu expone = (fg_vu){0} + 0x3FF0000000000000ull;
+    *chi += *num / *prod + (*prod - *prod);
+    *num = fg_splat(0.0);
+    fg_vu u = (fg_vu)*prod;
+    *expo += u >> 52;
+    u = (u & mant) | expone;
+    *prod = (fg_vd)u;
+}
+
+/* res = (sum Delta^2/Sigma^2, sum ln Sigma^2): the lanes' sums added to the
+ * exact loop's c_sum, l_sum (the last < 8 stars) in one fixed order */
+FG_ALWAYS_INLINE void fg_ll_lanes_total(const fg_vd *chi, const fg_vd *prod,
+                                        const fg_vu *expo, int64_t n_renorm,
+                                        double c_sum, double l_sum, double *res)
+{
+    int64_t e_sum = 0;
+    for (int h = 0; h < FG_NV; h++) {
+        for (int l = 0; l < FG_VW; l++) {
+            c_sum += chi[h][l];
+            l_sum += log(prod[h][l]);
+            e_sum += (int64_t)expo[h][l];
+        }
+    }
+    e_sum -= 1023 * n_renorm * FG_LL_LANES;
+    l_sum += (double)e_sum * FG_LN2_HI + (double)e_sum * FG_LN2_LO;
+    res[0] = c_sum;
+    res[1] = l_sum;
+}
+
 /* The blocked path; the caller has checked that every Sigma^2 of this
  * theta lies in [FG_LL_VAR_MIN, FG_LL_VAR_MAX]. */
 FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
@@ -211,15 +264,10 @@ FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
         smin_x[h] = smin_y[h] = fg_splat(INFINITY);
     const fg_vd vm = fg_splat(m), vb = fg_splat(b), vs = fg_splat(s);
     const fg_vd vm2 = fg_splat(m * m), vtm = fg_splat(2.0 * m);
-    const fg_vu mant = (fg_vu){0} + 0x000FFFFFFFFFFFFFull;
-    const fg_vu expone = (fg_vu){0} + 0x3FF0000000000000ull;
     fg_vd num[FG_NV], prod[FG_NV], chi[FG_NV];
     fg_vu expo[FG_NV];
-    for (int h = 0; h < FG_NV; h++) {
-        num[h] = chi[h] = fg_splat(0.0);
-        prod[h] = fg_splat(1.0);
-        expo[h] = (fg_vu){0};
-    }
+    for (int h = 0; h < FG_NV; h++)
+        fg_ll_lanes_init(&num[h], &prod[h], &chi[h], &expo[h]);
     int64_t n_renorm = 0;
     const ptrdiff_t ng = n / FG_LL_LANES;  /* whole groups of 8 stars */
     for (ptrdiff_t g0 = 0; g0 < ng; g0 += FG_LL_PROD) {
@@ -238,42 +286,18 @@ FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
                 if (has_cov)
                     var = var - vtm * fg_load(cxy + o);
                 const fg_vd d = fg_load(y + o) - (vm * fg_load(x + o) + vb);
-                num[h] = num[h] * var + (d * d) * prod[h];
-                prod[h] = prod[h] * var;
+                fg_ll_fold(&num[h], &prod[h], var, d);
             }
         }
-        /* at most FG_LL_PROD stars per lane: divide out the fractions
-         * and bring the products back to [1, 2) */
-        for (int h = 0; h < FG_NV; h++) {
-            /* + (prod - prod): 0, or NaN once prod overflowed (a Sigma^2
-             * far above FG_LL_VAR_MAX), which sends the chunk to the exact
-             * loop even when num itself stayed finite */
-            chi[h] += num[h] / prod[h] + (prod[h] - prod[h]);
-            num[h] = fg_splat(0.0);
-            fg_vu u = (fg_vu)prod[h];
-            expo[h] += u >> 52;
-            u = (u & mant) | expone;
-            prod[h] = (fg_vd)u;
-        }
+        for (int h = 0; h < FG_NV; h++)
+            fg_ll_renorm(&num[h], &prod[h], &chi[h], &expo[h]);
         n_renorm++;
     }
     /* the last < 8 stars: one division and one log each */
     double c_sum, l_sum;
     fg_ll_exact(x, y, ex, ey, cxy, ng * FG_LL_LANES, n, m, b, s, variances,
                 has_cov, &c_sum, &l_sum);
-    /* combine the lanes in a fixed order */
-    int64_t e_sum = 0;
-    for (int h = 0; h < FG_NV; h++) {
-        for (int l = 0; l < FG_VW; l++) {
-            c_sum += chi[h][l];
-            l_sum += log(prod[h][l]);
-            e_sum += (int64_t)expo[h][l];
-        }
-    }
-    e_sum -= 1023 * n_renorm * FG_LL_LANES;
-    l_sum += (double)e_sum * FG_LN2_HI + (double)e_sum * FG_LN2_LO;
-    res[0] = c_sum;
-    res[1] = l_sum;
+    fg_ll_lanes_total(chi, prod, expo, n_renorm, c_sum, l_sum, res);
     if (scan) {
         fg_ll_scan_init(scan_out);
         for (int h = 0; h < FG_NV; h++) {
@@ -379,18 +403,13 @@ FG_NOINLINE void fg_ll_chunk_pair(const double *x, const double *y, const double
     fg_vd vm[2], vb[2], vs[2], vm2[2];
     fg_vd num[2][FG_NV], prod[2][FG_NV], chi[2][FG_NV];
     fg_vu expo[2][FG_NV];
-    const fg_vu mant = (fg_vu){0} + 0x000FFFFFFFFFFFFFull;
-    const fg_vu expone = (fg_vu){0} + 0x3FF0000000000000ull;
     for (int j = 0; j < 2; j++) {
         vm[j] = fg_splat(m[j]);
         vb[j] = fg_splat(b[j]);
         vs[j] = fg_splat(s[j]);
         vm2[j] = fg_splat(m[j] * m[j]);
-        for (int h = 0; h < FG_NV; h++) {
-            num[j][h] = chi[j][h] = fg_splat(0.0);
-            prod[j][h] = fg_splat(1.0);
-            expo[j][h] = (fg_vu){0};
-        }
+        for (int h = 0; h < FG_NV; h++)
+            fg_ll_lanes_init(&num[j][h], &prod[j][h], &chi[j][h], &expo[j][h]);
     }
     int64_t n_renorm = 0;
     const ptrdiff_t ng = n / FG_LL_LANES;
@@ -405,40 +424,21 @@ FG_NOINLINE void fg_ll_chunk_pair(const double *x, const double *y, const double
                     /* fg_ll_chunk_impl's expressions (variances, no covariance) */
                     fg_vd var = vm2[j] * a + c + vs[j];
                     const fg_vd d = yo - (vm[j] * xo + vb[j]);
-                    num[j][h] = num[j][h] * var + (d * d) * prod[j][h];
-                    prod[j][h] = prod[j][h] * var;
+                    fg_ll_fold(&num[j][h], &prod[j][h], var, d);
                 }
             }
         }
-        for (int j = 0; j < 2; j++) {
-            for (int h = 0; h < FG_NV; h++) {
-                chi[j][h] += num[j][h] / prod[j][h] + (prod[j][h] - prod[j][h]);
-                num[j][h] = fg_splat(0.0);
-                fg_vu u = (fg_vu)prod[j][h];
-                expo[j][h] += u >> 52;
-                u = (u & mant) | expone;
-                prod[j][h] = (fg_vd)u;
-            }
-        }
+        for (int j = 0; j < 2; j++)
+            for (int h = 0; h < FG_NV; h++)
+                fg_ll_renorm(&num[j][h], &prod[j][h], &chi[j][h], &expo[j][h]);
         n_renorm++;
     }
     for (int j = 0; j < 2; j++) {
         double c_sum, l_sum;
         fg_ll_exact(x, y, ex, ey, NULL, ng * FG_LL_LANES, n, m[j], b[j], s[j], 1, 0,
                     &c_sum, &l_sum);
-        int64_t e_sum = 0;
-        for (int h = 0; h < FG_NV; h++) {
-            for (int l = 0; l < FG_VW; l++) {
-                c_sum += chi[j][h][l];
-                l_sum += log(prod[j][h][l]);
-                e_sum += (int64_t)expo[j][h][l];
-            }
-        }
-        e_sum -= 1023 * n_renorm * FG_LL_LANES;
-        l_sum += (double)e_sum * FG_LN2_HI + (double)e_sum * FG_LN2_LO;
-        res[j][0] = c_sum;
-        res[j][1] = l_sum;
-        if (!(fabs(c_sum) < INFINITY && fabs(l_sum) < INFINITY))
+        fg_ll_lanes_total(chi[j], prod[j], expo[j], n_renorm, c_sum, l_sum, res[j]);
+        if (!(fabs(res[j][0]) < INFINITY && fabs(res[j][1]) < INFINITY))
             fg_ll_chunk(x, y, ex, ey, NULL, n, m[j], b[j], s[j], 1, 0, 0, res[j]);
     }
 #else
