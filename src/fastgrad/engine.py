@@ -314,7 +314,7 @@ def worker_environment() -> Iterator[None]:
     fresh mapping whose pages fault in, and is unmapped again when freed.
     fastgrad's per-partition steps allocate and free the same partition-sized
     arrays partition after partition: with Dask's default they took 5.6x the
-    page faults and 12-35 % more time (bench/README.md, "Survey scale");
+    page faults and 13-37 % more time (bench/README.md, "Survey scale");
     glibc's own adaptive thresholds keep those arrays' memory for the next
     partition, and a worker's peak is its largest partition's working set
     either way.
