@@ -195,9 +195,8 @@ FG_ALWAYS_INLINE void fg_ll_scan_impl(const double *ex, const double *ey,
     }
 }
 
-/* The blocked path's lane arithmetic, one vector of lanes at a time, shared
- * by fg_ll_chunk_impl and fg_ll_chunk_pair so that both do the same
- * operations (and give the same bits). */
+/* The blocked path's lane arithmetic (fg_ll_chunk_impl), one vector of
+ * lanes of one theta at a time. */
 FG_ALWAYS_INLINE void fg_ll_lanes_init(fg_vd *num, fg_vd *prod, fg_vd *chi, fg_vu *expo)
 {
     *num = *chi = fg_splat(0.0);
@@ -248,13 +247,20 @@ FG_ALWAYS_INLINE void fg_ll_lanes_total(const fg_vd *chi, const fg_vd *prod,
     res[1] = l_sum;
 }
 
-/* The blocked path; the caller has checked that every Sigma^2 of this
- * theta lies in [FG_LL_VAR_MIN, FG_LL_VAR_MAX]. */
+/* The blocked path for nt thetas (m[j], b[j], s[j]), j < nt <= FG_LL_MAXT,
+ * in one pass over the chunk, their sums into res[j]; the caller has checked
+ * that every Sigma^2 of these thetas lies in [FG_LL_VAR_MIN, FG_LL_VAR_MAX].
+ * Each theta's operations are the same whatever nt (nt is a constant where
+ * this is inlined), so its sums are the same bits: two thetas a pass
+ * (fg_ll_chunk_pair) read the chunk's columns once for both, where one
+ * theta a pass reads them again from L2 for each (a 2048-star chunk outgrows
+ * L1). */
+#define FG_LL_MAXT 2
 FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
                                        const double *ex, const double *ey,
-                                       const double *cxy, ptrdiff_t n,
-                                       double m, double b, double s,
-                                       int variances, int has_cov, double *res,
+                                       const double *cxy, ptrdiff_t n, int nt,
+                                       const double *m, const double *b, const double *s,
+                                       int variances, int has_cov, double *const *res,
                                        int scan, double *scan_out)
 {
     /* scan (standard deviations, no covariance): also fg_ll_scan_min's
@@ -262,12 +268,18 @@ FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
     fg_vd smin_x[FG_NV], smin_y[FG_NV];
     for (int h = 0; h < FG_NV; h++)
         smin_x[h] = smin_y[h] = fg_splat(INFINITY);
-    const fg_vd vm = fg_splat(m), vb = fg_splat(b), vs = fg_splat(s);
-    const fg_vd vm2 = fg_splat(m * m), vtm = fg_splat(2.0 * m);
-    fg_vd num[FG_NV], prod[FG_NV], chi[FG_NV];
-    fg_vu expo[FG_NV];
-    for (int h = 0; h < FG_NV; h++)
-        fg_ll_lanes_init(&num[h], &prod[h], &chi[h], &expo[h]);
+    fg_vd vm[FG_LL_MAXT], vb[FG_LL_MAXT], vs[FG_LL_MAXT], vm2[FG_LL_MAXT], vtm[FG_LL_MAXT];
+    fg_vd num[FG_LL_MAXT][FG_NV], prod[FG_LL_MAXT][FG_NV], chi[FG_LL_MAXT][FG_NV];
+    fg_vu expo[FG_LL_MAXT][FG_NV];
+    for (int j = 0; j < nt; j++) {
+        vm[j] = fg_splat(m[j]);
+        vb[j] = fg_splat(b[j]);
+        vs[j] = fg_splat(s[j]);
+        vm2[j] = fg_splat(m[j] * m[j]);
+        vtm[j] = fg_splat(2.0 * m[j]);
+        for (int h = 0; h < FG_NV; h++)
+            fg_ll_lanes_init(&num[j][h], &prod[j][h], &chi[j][h], &expo[j][h]);
+    }
     int64_t n_renorm = 0;
     const ptrdiff_t ng = n / FG_LL_LANES;  /* whole groups of 8 stars */
     for (ptrdiff_t g0 = 0; g0 < ng; g0 += FG_LL_PROD) {
@@ -277,27 +289,34 @@ FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
             for (int h = 0; h < FG_NV; h++) {
                 const ptrdiff_t o = g * FG_LL_LANES + h * FG_VW;
                 const fg_vd a = fg_load(ex + o), c = fg_load(ey + o);
+                const fg_vd xo = fg_load(x + o), yo = fg_load(y + o);
                 if (scan) {
                     smin_x[h] = fg_vmin(a, smin_x[h]);
                     smin_y[h] = fg_vmin(c, smin_y[h]);
                 }
-                /* (standard deviations: three FMA-able operations, not four) */
-                fg_vd var = variances ? vm2 * a + c + vs : c * c + ((vm2 * a) * a + vs);
-                if (has_cov)
-                    var = var - vtm * fg_load(cxy + o);
-                const fg_vd d = fg_load(y + o) - (vm * fg_load(x + o) + vb);
-                fg_ll_fold(&num[h], &prod[h], var, d);
+                for (int j = 0; j < nt; j++) {
+                    /* (standard deviations: three FMA-able operations, not four) */
+                    fg_vd var = variances ? vm2[j] * a + c + vs[j]
+                                          : c * c + ((vm2[j] * a) * a + vs[j]);
+                    if (has_cov)
+                        var = var - vtm[j] * fg_load(cxy + o);
+                    const fg_vd d = yo - (vm[j] * xo + vb[j]);
+                    fg_ll_fold(&num[j][h], &prod[j][h], var, d);
+                }
             }
         }
-        for (int h = 0; h < FG_NV; h++)
-            fg_ll_renorm(&num[h], &prod[h], &chi[h], &expo[h]);
+        for (int j = 0; j < nt; j++)
+            for (int h = 0; h < FG_NV; h++)
+                fg_ll_renorm(&num[j][h], &prod[j][h], &chi[j][h], &expo[j][h]);
         n_renorm++;
     }
-    /* the last < 8 stars: one division and one log each */
-    double c_sum, l_sum;
-    fg_ll_exact(x, y, ex, ey, cxy, ng * FG_LL_LANES, n, m, b, s, variances,
-                has_cov, &c_sum, &l_sum);
-    fg_ll_lanes_total(chi, prod, expo, n_renorm, c_sum, l_sum, res);
+    for (int j = 0; j < nt; j++) {
+        /* the last < 8 stars: one division and one log each */
+        double c_sum, l_sum;
+        fg_ll_exact(x, y, ex, ey, cxy, ng * FG_LL_LANES, n, m[j], b[j], s[j], variances,
+                    has_cov, &c_sum, &l_sum);
+        fg_ll_lanes_total(chi[j], prod[j], expo[j], n_renorm, c_sum, l_sum, res[j]);
+    }
     if (scan) {
         fg_ll_scan_init(scan_out);
         for (int h = 0; h < FG_NV; h++) {
@@ -362,12 +381,13 @@ FG_NOINLINE void fg_ll_chunk(const double *x, const double *y, const double *ex,
 {
 #if FG_LL_VECTOR
     if (blocked) {
+        double *r[1] = {res};
         if (has_cov) {
-            if (variances) fg_ll_chunk_impl(x, y, ex, ey, cxy, n, m, b, s, 1, 1, res, 0, NULL);
-            else fg_ll_chunk_impl(x, y, ex, ey, cxy, n, m, b, s, 0, 1, res, 0, NULL);
+            if (variances) fg_ll_chunk_impl(x, y, ex, ey, cxy, n, 1, &m, &b, &s, 1, 1, r, 0, NULL);
+            else fg_ll_chunk_impl(x, y, ex, ey, cxy, n, 1, &m, &b, &s, 0, 1, r, 0, NULL);
         } else {
-            if (variances) fg_ll_chunk_impl(x, y, ex, ey, NULL, n, m, b, s, 1, 0, res, 0, NULL);
-            else fg_ll_chunk_impl(x, y, ex, ey, NULL, n, m, b, s, 0, 0, res, 0, NULL);
+            if (variances) fg_ll_chunk_impl(x, y, ex, ey, NULL, n, 1, &m, &b, &s, 1, 0, r, 0, NULL);
+            else fg_ll_chunk_impl(x, y, ex, ey, NULL, n, 1, &m, &b, &s, 0, 0, r, 0, NULL);
         }
         /* a non-finite sum (a NaN or a huge Delta): redo star by star */
         if (fabs(res[0]) < INFINITY && fabs(res[1]) < INFINITY)
@@ -386,11 +406,9 @@ FG_NOINLINE void fg_ll_chunk(const double *x, const double *y, const double *ex,
 
 /* fg_ll_chunk of two thetas (m[j], b[j], s[j]) in one pass over a chunk of
  * variances without covariance, both known to take the blocked path
- * (LineKernel's calls: 5 walkers a call): each theta's arithmetic is
- * fg_ll_chunk_impl's, operation for operation in the same order, so its sums
- * res0, res1 are fg_ll_chunk's bits (tested); the chunk's four columns are
- * read once for both thetas, where fg_ll_chunk reads them again from L2 for
- * each (the loop's bound once the chunk is out of L1; bench/README.md).  A
+ * (LineKernel's calls: 5 walkers a call): fg_ll_chunk_impl with nt = 2, so
+ * res0, res1 are fg_ll_chunk's bits (tested), with the chunk's four columns
+ * read once for both thetas (bench/README.md).  A
  * theta whose sums come out non-finite is redone by fg_ll_chunk's exact loop,
  * as fg_ll_chunk does.  Plain-loop builds: fg_ll_chunk for each. */
 FG_NOINLINE void fg_ll_chunk_pair(const double *x, const double *y, const double *ex,
@@ -400,44 +418,8 @@ FG_NOINLINE void fg_ll_chunk_pair(const double *x, const double *y, const double
 {
     double *res[2] = {res0, res1};
 #if FG_LL_VECTOR
-    fg_vd vm[2], vb[2], vs[2], vm2[2];
-    fg_vd num[2][FG_NV], prod[2][FG_NV], chi[2][FG_NV];
-    fg_vu expo[2][FG_NV];
+    fg_ll_chunk_impl(x, y, ex, ey, NULL, n, 2, m, b, s, 1, 0, res, 0, NULL);
     for (int j = 0; j < 2; j++) {
-        vm[j] = fg_splat(m[j]);
-        vb[j] = fg_splat(b[j]);
-        vs[j] = fg_splat(s[j]);
-        vm2[j] = fg_splat(m[j] * m[j]);
-        for (int h = 0; h < FG_NV; h++)
-            fg_ll_lanes_init(&num[j][h], &prod[j][h], &chi[j][h], &expo[j][h]);
-    }
-    int64_t n_renorm = 0;
-    const ptrdiff_t ng = n / FG_LL_LANES;
-    for (ptrdiff_t g0 = 0; g0 < ng; g0 += FG_LL_PROD) {
-        const ptrdiff_t g1 = g0 + FG_LL_PROD < ng ? g0 + FG_LL_PROD : ng;
-        for (ptrdiff_t g = g0; g < g1; g++) {
-            for (int h = 0; h < FG_NV; h++) {
-                const ptrdiff_t o = g * FG_LL_LANES + h * FG_VW;
-                const fg_vd a = fg_load(ex + o), c = fg_load(ey + o);
-                const fg_vd xo = fg_load(x + o), yo = fg_load(y + o);
-                for (int j = 0; j < 2; j++) {
-                    /* fg_ll_chunk_impl's expressions (variances, no covariance) */
-                    fg_vd var = vm2[j] * a + c + vs[j];
-                    const fg_vd d = yo - (vm[j] * xo + vb[j]);
-                    fg_ll_fold(&num[j][h], &prod[j][h], var, d);
-                }
-            }
-        }
-        for (int j = 0; j < 2; j++)
-            for (int h = 0; h < FG_NV; h++)
-                fg_ll_renorm(&num[j][h], &prod[j][h], &chi[j][h], &expo[j][h]);
-        n_renorm++;
-    }
-    for (int j = 0; j < 2; j++) {
-        double c_sum, l_sum;
-        fg_ll_exact(x, y, ex, ey, NULL, ng * FG_LL_LANES, n, m[j], b[j], s[j], 1, 0,
-                    &c_sum, &l_sum);
-        fg_ll_lanes_total(chi[j], prod[j], expo[j], n_renorm, c_sum, l_sum, res[j]);
         if (!(fabs(res[j][0]) < INFINITY && fabs(res[j][1]) < INFINITY))
             fg_ll_chunk(x, y, ex, ey, NULL, n, m[j], b[j], s[j], 1, 0, 0, res[j]);
     }
@@ -459,7 +441,8 @@ FG_NOINLINE void fg_ll_chunk_scan(const double *x, const double *y, const double
                                   double s, double *res, double *scan)
 {
 #if FG_LL_VECTOR
-    fg_ll_chunk_impl(x, y, ex, ey, NULL, n, m, b, s, 0, 0, res, 1, scan);
+    double *r[1] = {res};
+    fg_ll_chunk_impl(x, y, ex, ey, NULL, n, 1, &m, &b, &s, 0, 0, r, 1, scan);
 #else
     fg_ll_scan_impl(ex, ey, NULL, n, 0, 0, scan);
     fg_ll_exact(x, y, ex, ey, NULL, 0, n, m, b, s, 0, 0, &res[0], &res[1]);
