@@ -5,8 +5,9 @@ import pytest
 
 from fastgrad import _kernels
 
-#: {name: module} of every kernel build this machine can run ("baseline",
-#: and "avx2" where it is built and the CPU has AVX2 + FMA)
+#: {name: module} of every kernel build this machine can run ("baseline";
+#: "avx2" where it is built and the CPU has AVX2 + FMA; "avx512" where the
+#: CPU also has AVX-512 F, DQ, VL and BW)
 KERNEL_VARIANTS = _kernels.variants()
 
 

@@ -39,10 +39,12 @@ def _cc():
 
 def _flag_sets():
     """Each way the package compiles the headers: baseline, with libmvec's
-    declarations, with OpenMP, and the AVX2 build's flags on x86-64."""
+    declarations, with OpenMP, and the AVX2 and AVX-512 builds' flags on x86-64."""
     sets = [[], ["-DFG_USE_LIBMVEC"], ["-fopenmp"]]
     if platform.machine().lower() in ("x86_64", "amd64"):
-        sets.append(["-mavx2", "-mfma", "-ffp-contract=fast", "-DFG_USE_LIBMVEC"])
+        avx2 = ["-mavx2", "-mfma", "-ffp-contract=fast", "-DFG_USE_LIBMVEC"]
+        avx512 = ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw"]
+        sets += [avx2, avx2 + avx512 + ["-mprefer-vector-width=512"]]
     return sets
 
 
@@ -121,14 +123,19 @@ int main(void)
     CHECK(fabs(s / 100000 - 0.5) < 0.005);
 
     /* the Monte Carlo's 8 hashes at once (AVX2 intrinsics with the AVX2
-     * flags): the mantissas of the scalar hash, lane for lane, and the
-     * normals of fg_normal_pair_f */
-    uint64_t pt[8];
-    uint32_t b1[8], b2[8];
-    for (int l = 0; l < 8; l++)
+     * flags), and its FG_MC_LANES (16 with AVX-512 intrinsics): the
+     * mantissas of the scalar hash, lane for lane, and the normals of
+     * fg_normal_pair_f */
+    uint64_t pt[FG_MC_LANES];
+    uint32_t b1[FG_MC_LANES], b2[FG_MC_LANES], c1[FG_MC_LANES], c2[FG_MC_LANES];
+    for (int l = 0; l < FG_MC_LANES; l++)
         pt[l] = key + (uint64_t)(3 * l) * FG_GAMMA + (uint64_t)l * UINT64_C(0x123456789);
     fg_pair_bits8(pt, FG_GAMMA, b1, b2);
-    for (int l = 0; l < 8; l++) {
+    fg_pair_bits_mc(pt, FG_GAMMA, c1, c2);
+    if (FG_MC_LANES > 8)
+        fg_pair_bits8(pt + 8, FG_GAMMA, b1 + 8, b2 + 8);
+    for (int l = 0; l < FG_MC_LANES; l++) {
+        CHECK(c1[l] == b1[l] && c2[l] == b2[l]);
         uint64_t bits = fg_mix64(pt[l] + FG_GAMMA);
         CHECK(b1[l] == (uint32_t)bits >> 9 && b2[l] == (uint32_t)(bits >> 32) >> 9);
         double z0, z1, f0, f1;
@@ -173,6 +180,9 @@ int main(void)
     fg_flag_raise(&flag);
     CHECK(fg_flag_get(&flag));
     CHECK(fg_cpu_has_avx2_fma() == 0 || fg_cpu_has_avx2_fma() == 1);
+    CHECK(fg_cpu_has_avx512() == 0 || fg_cpu_has_avx512() == 1);
+    CHECK(!fg_cpu_has_avx512() || fg_cpu_has_avx2_fma());
+    CHECK(fg_add_sq(1.0f, 3.0f) == 10.0f);
     CHECK(fg_propagate_error() == -1);
     return fails != 0;
 }
@@ -187,6 +197,8 @@ def test_headers_in_a_c_program(flags, tmp_path):
     cc = _cc()
     if "-mavx2" in flags and not core.cpu_has_avx2_fma():
         pytest.skip("this CPU cannot run AVX2 code")
+    if "-mavx512f" in flags and not core.cpu_has_avx512():
+        pytest.skip("this CPU cannot run AVX-512 code")
     src, exe = tmp_path / "headers.c", tmp_path / "headers"
     src.write_text(C_PROGRAM)
     res = _compiles(

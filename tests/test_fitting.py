@@ -58,17 +58,10 @@ THETAS = np.array(
 
 
 def kernel_variants():
-    """The baseline build, and the AVX2 build where this CPU runs it."""
-    from fastgrad import _core
+    """Every kernel build this CPU runs (baseline, AVX2, AVX-512)."""
+    from fastgrad import _kernels
 
-    variants = [pytest.param(_core, id="baseline")]
-    try:
-        from fastgrad import _core_avx2
-    except ImportError:
-        return variants
-    if _core.cpu_has_avx2_fma():
-        variants.append(pytest.param(_core_avx2, id="avx2"))
-    return variants
+    return [pytest.param(mod, id=name) for name, mod in _kernels.variants().items()]
 
 
 # --------------------------------------------------------------------------

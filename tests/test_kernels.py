@@ -31,14 +31,22 @@ def test_variants_lists_runnable_builds():
     found = _kernels.variants()
     assert list(found)[0] == "baseline" and found["baseline"] is BASELINE
     assert _kernels.core is found[_kernels.variant]
+    # the vector builds only where the CPU runs them; AVX-512 implies AVX2
+    assert ("avx2" in found) <= BASELINE.cpu_has_avx2_fma()
+    assert ("avx512" in found) <= BASELINE.cpu_has_avx512()
+    assert BASELINE.cpu_has_avx512() <= BASELINE.cpu_has_avx2_fma()
     if BASELINE.cpu_has_avx2_fma() and "avx2" not in found:
         pytest.skip("this build has no AVX2 variant")  # a non-x86 or a gcc without -mavx2
+    if BASELINE.cpu_has_avx512() and "avx512" not in found:
+        pytest.skip("this build has no AVX-512 variant")  # a gcc without -mavx512*
 
 
-@pytest.mark.parametrize("choice", ["baseline", "auto"])
+@pytest.mark.parametrize("choice", ["baseline", "auto", "avx2", "avx512"])
 def test_fastgrad_kernels_reaches_every_wrapper(choice):
     """FASTGRAD_KERNELS picks the module of transform, fitting, azimuthal and
     significance alike."""
+    if choice not in ("baseline", "auto") and choice not in KERNEL_VARIANTS:
+        pytest.skip(f"this machine does not run the {choice} build")
     code = (
         "from fastgrad import _kernels, transform, azimuthal, significance;"
         "from fastgrad.fitting import data, likelihood;"
@@ -49,8 +57,20 @@ def test_fastgrad_kernels_reaches_every_wrapper(choice):
     env = dict(os.environ, FASTGRAD_KERNELS=choice)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    expect = "baseline" if choice == "baseline" else list(KERNEL_VARIANTS)[-1]
+    expect = list(KERNEL_VARIANTS)[-1] if choice == "auto" else choice
     assert out.stdout.strip() == expect
+
+
+def test_fastgrad_kernels_refuses_a_build_the_cpu_cannot_run():
+    """Demanding AVX-512 on a CPU without it is an ImportError that says so
+    (where the CPU has it: that build)."""
+    env = dict(os.environ, FASTGRAD_KERNELS="avx512")
+    code = "import fastgrad._kernels as k; print(k.variant)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if BASELINE.cpu_has_avx512() and "avx512" in KERNEL_VARIANTS:
+        assert out.returncode == 0 and out.stdout.strip() == "avx512", out.stderr
+    elif not BASELINE.cpu_has_avx512():
+        assert out.returncode != 0 and "lacks AVX-512" in out.stderr
 
 
 def test_fastgrad_kernels_rejects_unknown():
@@ -133,6 +153,36 @@ def test_mc_transform_nominal_rows_and_builds_agree(kernel_variant):
     base, base_status = run(BASELINE, 2)
     assert np.array_equal(status, base_status)
     np.testing.assert_allclose(out[9:, ok], base[9:, ok], rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_samples", [1, 7, 8, 9, 16, 17, 24, 127, 129, 136, 1000])
+def test_mc_transform_avx512_gives_the_avx2_bits(n_samples):
+    """The AVX-512 build draws 16 at a time and hashes with 64-bit vector
+    multiplies, but adds the draws to the running sums block of 8 by block of
+    8 as the AVX2 build does, with the same arithmetic per draw: the same bits,
+    for any number of draws (partial blocks, a block of 16 half beyond the
+    last draw, the flushes every 16 blocks) and with redrawn non-positive
+    distances."""
+    if not {"avx2", "avx512"} <= set(KERNEL_VARIANTS):
+        pytest.skip("this machine does not run both the AVX2 and AVX-512 builds")
+    n = 600
+    s = random_stars(n, seed=8)
+    s["dist_err"][:60] = 0.9 * s["dist"][:60]  # ~13 % of draws non-positive: redrawn
+    A, t, v = frame_constants(get_frame("hawkins2023"))
+    errs = [s[k] for k in ("ra_err", "dec_err", "dist_err", "pmra_err", "pmdec_err", "rv_err")]
+    ids = np.arange(n, dtype=np.uint64) * 7919
+    corr = np.random.default_rng(9).uniform(-0.3, 0.3, (n, 6))
+    outs = []
+    for name in ("avx2", "avx512"):
+        out, status = np.empty((18, n)), np.empty(n, np.int8)
+        KERNEL_VARIANTS[name].mc_transform(
+            *_kernel_args(s), *errs, corr, ids, A, t, v, PM_TO_KMS,
+            n_samples, np.uint64(3), out, status, 2,
+        )  # fmt: skip
+        outs.append((out, status))
+    assert np.array_equal(outs[0][1], outs[1][1])
+    assert (outs[0][1] == 0).mean() > 0.9
+    assert np.array_equal(outs[0][0], outs[1][0], equal_nan=True)
 
 
 # ---- the straight-line likelihood (docs/method.md section 5) -----------------

@@ -113,7 +113,7 @@ def test_permutations_are_uniform_and_thread_independent():
 
 
 def test_kernel_builds_agree(kernel_variant):
-    """The baseline and AVX2 builds, with 2- or 4-byte labels, draw the same
+    """Each build and the baseline, with 2- or 4-byte labels, draw the same
     permutations and give the same statistics (integer shuffles; no a*b + c
     for FMA to contract)."""
     rng = np.random.default_rng(7)

@@ -455,36 +455,39 @@ def test_bad_input_is_reported():
         fastgrad.mc_galactocentric(**s, **e, correlations={"pmra_pmdec": np.zeros(20)})
 
 
-def test_both_kernel_builds_agree():
-    """The baseline (SSE2) and AVX2 builds compute the same thing."""
-    from fastgrad import _core
+def test_kernel_builds_agree():
+    """The baseline (SSE2), AVX2 and AVX-512 builds compute the same thing:
+    the vector builds the same bits, the baseline to rounding."""
+    from fastgrad import _kernels
 
-    try:
-        from fastgrad import _core_avx2
-    except ImportError:
-        pytest.skip("no AVX2 build on this platform")
-    if not _core.cpu_has_avx2_fma():
-        pytest.skip("CPU lacks AVX2/FMA")
+    builds = _kernels.variants()
+    if len(builds) < 2:
+        pytest.skip("no vector build on this platform or CPU")
     import fastgrad.transform as tr
 
     s = random_stars(400, seed=4)
     e = random_errors(s, seed=5)
-    outs = []
-    for mod in (_core, _core_avx2):
+    outs = {}
+    for name, mod in builds.items():
         saved = tr._core
         tr._core = mod
         try:
-            outs.append(fastgrad.mc_galactocentric(**s, **e, n_samples=300, seed=9))
+            outs[name] = fastgrad.mc_galactocentric(**s, **e, n_samples=300, seed=9)
         finally:
             tr._core = saved
-    for name in outs[0].colnames:
-        # same draws up to the float rounding of the single-precision normals
-        # (the SSE and AVX2 libmvec logf/sinf differ by an ulp, 6e-8); the
-        # nominal values differ only by FMA contraction
-        rtol = 1e-6 if name.endswith("_err") else 1e-12
-        np.testing.assert_allclose(
-            outs[1][name], outs[0][name], rtol=rtol, atol=1e-12, err_msg=name
-        )
+    base = outs.pop("baseline")
+    for build, out in outs.items():
+        for name in base.colnames:
+            # same draws up to the float rounding of the single-precision
+            # normals (the SSE and AVX2 logf/sinf differ by an ulp, 6e-8); the
+            # nominal values differ only by FMA contraction
+            rtol = 1e-6 if name.endswith("_err") else 1e-12
+            np.testing.assert_allclose(
+                out[name], base[name], rtol=rtol, atol=1e-12, err_msg=f"{build} {name}"
+            )
+    if "avx512" in outs:
+        for name in base.colnames:
+            assert np.array_equal(outs["avx512"][name], outs["avx2"][name]), name
 
 
 # --------------------------------------------------------------------------

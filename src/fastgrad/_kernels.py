@@ -1,62 +1,72 @@
 """The compiled kernels, in the best build this CPU can run.
 
-On x86-64 the kernels are compiled twice from one source (meson.build):
-``_core`` for any x86-64 CPU and ``_core_avx2`` with AVX2 + FMA.  ``core`` is
-the module every wrapper (transform.py, fitting.py, azimuthal.py, _threads.py,
-_config.py) calls; nothing else imports ``_core`` directly.
-``FASTGRAD_KERNELS`` (read once, at import) chooses: ``auto`` (the default:
-the fastest this CPU runs), ``baseline`` (the portable build, for tests and
-comparisons) or ``avx2`` (demand the fast one; ImportError where it cannot
-run).  ``variants()`` lists every build this machine can run, for tests that
-check the builds agree.
+On x86-64 the kernels are compiled three times from one source (meson.build):
+``_core`` for any x86-64 CPU, ``_core_avx2`` with AVX2 + FMA and
+``_core_avx512`` with AVX-512 (F, DQ, VL, BW) on top; the last two give the
+same bits.  ``core`` is the module every wrapper (transform.py, fitting.py,
+azimuthal.py, _threads.py, _config.py) calls; nothing else imports ``_core``
+directly.  ``FASTGRAD_KERNELS`` (read once, at import) chooses: ``auto`` (the
+default: the fastest this CPU runs), ``baseline`` (the portable build, for
+tests and comparisons), ``avx2`` or ``avx512`` (demand that build;
+ImportError where it cannot run).  ``variants()`` lists every build this
+machine can run, for tests that check the builds agree.
 """
 
+import importlib
 import os
 
 from . import _core as _baseline
 
 __all__ = ["core", "variant", "variants"]
 
-_CHOICES = ("auto", "baseline", "avx2")
+#: the vector builds, slowest first: (name, the CPU check in the baseline
+#: build, what the check looks for)
+_VECTOR_BUILDS = (
+    ("avx2", "cpu_has_avx2_fma", "AVX2/FMA"),
+    ("avx512", "cpu_has_avx512", "AVX-512 F/DQ/VL/BW"),
+)
+_CHOICES = ("auto", "baseline") + tuple(name for name, _, _ in _VECTOR_BUILDS)
 
 
-def _load_avx2():
-    """The AVX2 + FMA build when it is built and this CPU runs it, else None."""
-    if not _baseline.cpu_has_avx2_fma():
+def _load(name, check):
+    """The build ``_core_<name>`` when it is built and this CPU runs it, else None."""
+    if not getattr(_baseline, check)():
         return None
     try:
-        from . import _core_avx2
+        return importlib.import_module(f"._core_{name}", __package__)
     except ImportError:
         return None
-    return _core_avx2
 
 
 def variants():
     """``{name: module}`` of the kernel builds this machine can run, baseline first.
 
-    The names are those ``FASTGRAD_KERNELS`` takes ("baseline", "avx2").
+    The names are those ``FASTGRAD_KERNELS`` takes ("baseline", "avx2", "avx512").
     """
     found = {"baseline": _baseline}
-    avx2 = _load_avx2()
-    if avx2 is not None:
-        found["avx2"] = avx2
+    for name, check, _ in _VECTOR_BUILDS:
+        mod = _load(name, check)
+        if mod is not None:
+            found[name] = mod
     return found
 
 
 def _select():
     choice = os.environ.get("FASTGRAD_KERNELS", "auto").lower()
     if choice not in _CHOICES:
-        raise ImportError(f"FASTGRAD_KERNELS={choice!r}: use 'auto', 'baseline' or 'avx2'")
+        raise ImportError(
+            f"FASTGRAD_KERNELS={choice!r}: use one of {', '.join(map(repr, _CHOICES))}"
+        )
     if choice == "baseline":
         return _baseline, "baseline"
-    if choice == "avx2":
-        if not _baseline.cpu_has_avx2_fma():
-            raise ImportError("FASTGRAD_KERNELS=avx2 but this CPU lacks AVX2/FMA")
-        from . import _core_avx2  # its ImportError, if not built, is the message
-
-        return _core_avx2, "avx2"
-    avx2 = _load_avx2()
-    return (avx2, "avx2") if avx2 is not None else (_baseline, "baseline")
+    if choice == "auto":
+        name, mod = list(variants().items())[-1]
+        return mod, name
+    check, what = {n: (c, w) for n, c, w in _VECTOR_BUILDS}[choice]
+    if not getattr(_baseline, check)():
+        raise ImportError(f"FASTGRAD_KERNELS={choice} but this CPU lacks {what}")
+    # its ImportError, if not built, is the message
+    return importlib.import_module(f"._core_{choice}", __package__), choice
 
 
 core, variant = _select()

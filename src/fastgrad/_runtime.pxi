@@ -17,11 +17,17 @@ cdef extern from "fg_openmp.h" nogil:
 # --------------------------------------------------------------------------
 cdef extern from "fg_runtime.h" nogil:
     int fg_cpu_has_avx2_fma()
+    int fg_cpu_has_avx512()
 
 
 def cpu_has_avx2_fma():
     """True when this CPU (and OS) can run the AVX2+FMA build of the kernels."""
     return bool(fg_cpu_has_avx2_fma())
+
+
+def cpu_has_avx512():
+    """True when this CPU (and OS) can run the AVX-512 (F, DQ, VL, BW) build."""
+    return bool(fg_cpu_has_avx512())
 
 
 def openmp_enabled():

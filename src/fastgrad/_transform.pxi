@@ -7,6 +7,7 @@ cdef extern from "fg_math.h" nogil:
     float fg_atan2f(float y, float x)
     float sqrtf(float x)
     double fg_no_contract(double x)
+    float fg_add_sq(float a, float v)
     double FG_HALF_PI
 
 cdef extern from "fg_rng.h" nogil:
@@ -14,14 +15,17 @@ cdef extern from "fg_rng.h" nogil:
     double fg_uniform(uint64_t key, uint64_t counter)
     void fg_normal_pair(uint64_t key, uint64_t counter, double *z0, double *z1)
     void fg_normal_pair_f_bitsf(uint32_t b1, uint32_t b2, float *z0, float *z1)
-    void fg_pair_bits8(const uint64_t *pt, uint64_t add, uint32_t *b1, uint32_t *b2)
+    void fg_pair_bits_mc(const uint64_t *pt, uint64_t add, uint32_t *b1, uint32_t *b2)
     const uint64_t FG_GAMMA
+    enum: FG_MC_LANES  # draws a Monte-Carlo block computes side by side: 8, or 16 with AVX-512
 
 # Output columns of the transform kernels, in this order.
 N_COORDS = 9   # x, y, z, vx, vy, vz, R, phi, absz
 
 cdef enum:
-    LANES = 8  # side by side: 2 AVX2 vectors of doubles (nominal stars), 1 of floats (MC draws)
+    # side by side: 2 AVX2 vectors of doubles (nominal stars); the lanes of the
+    # Monte Carlo's running sums (FG_MC_LANES draws, 1 or 2 blocks of LANES, at once)
+    LANES = 8
     NOMINAL_SUPER = 32  # blocks of LANES stars per work item of nominal_transform
 
 # The Monte Carlo's (ra, dec) offsets stay below this bound (rad), where its
@@ -259,6 +263,139 @@ cdef inline void _mc_flush(float a1[9][LANES], float a2[9][LANES], double s1[9][
             a2[q][l] = 0.0
 
 
+cdef struct McStar:
+    # one star's constants of its Monte-Carlo draws, rounded to float once
+    # (_mc_star): the Cholesky factor of the astrometric covariance, the sine
+    # and cosine of dec, the rows of the rotation to (x, y, z) and to the
+    # nominal position's (R, phi) in the local basis (e_r, a, e_z), the line
+    # of sight u and b in those rows, and the nominal values the offsets need
+    float fL00, fL10, fL11, fL20, fL21, fL22, fL30, fL31, fL32, fL33
+    float fsd, fcd
+    float mx0, mx1, mx2, my0, my1, my2, mz0, mz1, mz2
+    float mr0, mr1, mr2, mp0, mp1, mp2
+    float ux, uy, uz, ur, up, bx, by, bz
+    float fd, fs_rv, frv, fpmra, fpmdec, fk, fkd, fR0, f2R0, fzs, fm2az
+
+
+cdef inline void _mc_draw(const McStar *c, float e0, float e1, float e2, float e3,
+                          float dd, float e5, float *o, Py_ssize_t os) noexcept nogil:
+    # One draw's offsets from the star's nominal (x, y, z, vx, vy, vz, R, phi,
+    # |z|) into o[0], o[os], ..., o[8 os], from its standard normals e0..e3
+    # (ra cos dec, dec, pmra, pmdec through the Cholesky factor), e5 (radial
+    # velocity) and its distance offset dd.  Inlined into loops over the
+    # lanes of a block, which gcc vectorises.
+    cdef float c_s3 = <float>(-1.0 / 6.0), c_c2 = <float>-0.5, c_c4 = <float>(1.0 / 24.0)
+    cdef float dra, ddec, dpa, dpd, x2, sal, mal, sbe, mbe
+    cdef float dsd, dcd, sdk, cdk, du0, du1, db0, db1, dv, pak, pdk, kdd
+    cdef float dux, duy, duz, dur, dup, dax, day, daz, dbx, dby, dbz
+    cdef float ukx, uky, ukz, akx, aky, akz, bkx, bky, bkz
+    cdef float dx, dy, dz, dr, dp, dvx, dvy, dvz, num, dR, dphi, w, dabs
+    dra = c.fL00 * e0
+    ddec = c.fL10 * e0 + c.fL11 * e1
+    dpa = c.fL20 * e0 + c.fL21 * e1 + c.fL22 * e2
+    dpd = c.fL30 * e0 + c.fL31 * e1 + c.fL32 * e2 + c.fL33 * e3
+    # sin x and cos x - 1 of the angles' offsets (|x| <= SMALL_ANGLE:
+    # the series are exact to float precision)
+    x2 = dra * dra
+    sal = dra + dra * x2 * c_s3
+    mal = x2 * (c_c2 + x2 * c_c4)
+    x2 = ddec * ddec
+    sbe = ddec + ddec * x2 * c_s3
+    mbe = x2 * (c_c2 + x2 * c_c4)
+    dsd = c.fsd * mbe + c.fcd * sbe
+    dcd = c.fcd * mbe - c.fsd * sbe
+    sdk = c.fsd + dsd
+    cdk = c.fcd + dcd
+    # offsets of the line of sight u, of a = (-sin ra, cos ra, 0) and
+    # of b = (-sin dec cos ra, -sin dec sin ra, cos dec) in (e_r, a,
+    # e_z): (du0, du1, dsd), (-sal, mal, 0), (db0, db1, dcd); then in
+    # the rows' directions
+    du0 = dcd + cdk * mal
+    du1 = cdk * sal
+    db0 = -(dsd + sdk * mal)
+    db1 = -(sdk * sal)
+    dux = c.mx0 * du0 + c.mx1 * du1 + c.mx2 * dsd
+    duy = c.my0 * du0 + c.my1 * du1 + c.my2 * dsd
+    duz = c.mz0 * du0 + c.mz1 * du1 + c.mz2 * dsd
+    dur = c.mr0 * du0 + c.mr1 * du1 + c.mr2 * dsd
+    dup = c.mp0 * du0 + c.mp1 * du1 + c.mp2 * dsd
+    dax = c.mx1 * mal - c.mx0 * sal
+    day = c.my1 * mal - c.my0 * sal
+    daz = c.mz1 * mal - c.mz0 * sal
+    dbx = c.mx0 * db0 + c.mx1 * db1 + c.mx2 * dcd
+    dby = c.my0 * db0 + c.my1 * db1 + c.my2 * dcd
+    dbz = c.mz0 * db0 + c.mz1 * db1 + c.mz2 * dcd
+    dv = c.fs_rv * e5
+    # position: d_k u_k - d u = dd u_k + d du
+    dx = dd * (c.ux + dux) + c.fd * dux
+    dy = dd * (c.uy + duy) + c.fd * duy
+    dz = dd * (c.uz + duz) + c.fd * duz
+    dr = dd * (c.ur + dur) + c.fd * dur
+    dp = dd * (c.up + dup) + c.fd * dup
+    # velocity: v_k u_k + k d_k W_k - (v u + k d W), W = pmra a + pmdec b:
+    # dv u_k + v du + k dd W_k + k d (dpa a_k + pmra da + dpd b_k + pmdec db)
+    ukx = c.ux + dux
+    uky = c.uy + duy
+    ukz = c.uz + duz
+    akx = c.mx1 + dax
+    aky = c.my1 + day
+    akz = c.mz1 + daz
+    bkx = c.bx + dbx
+    bky = c.by + dby
+    bkz = c.bz + dbz
+    pak = c.fpmra + dpa
+    pdk = c.fpmdec + dpd
+    kdd = c.fk * dd
+    dvx = (dv * ukx + c.frv * dux + kdd * (pak * akx + pdk * bkx)
+           + c.fkd * (dpa * akx + c.fpmra * dax + dpd * bkx + c.fpmdec * dbx))
+    dvy = (dv * uky + c.frv * duy + kdd * (pak * aky + pdk * bky)
+           + c.fkd * (dpa * aky + c.fpmra * day + dpd * bky + c.fpmdec * dby))
+    dvz = (dv * ukz + c.frv * duz + kdd * (pak * akz + pdk * bkz)
+           + c.fkd * (dpa * akz + c.fpmra * daz + dpd * bkz + c.fpmdec * dbz))
+    # R - R0 = (R^2 - R0^2) / (R + R0), R^2 - R0^2 = dr (2 R0 + dr) +
+    # dp^2; the azimuth relative to the nominal one, wrapped to
+    # (-pi, pi] (no jump at the anticentre)
+    # (R from its non-negative square, not R0^2 + num, which rounding
+    # can make negative for a draw near the Galactic axis)
+    num = dr * (c.f2R0 + dr) + dp * dp
+    dR = num / (sqrtf((c.fR0 + dr) * (c.fR0 + dr) + dp * dp) + c.fR0)
+    dphi = fg_atan2f(dp, c.fR0 + dr)
+    w = c.fzs * dz
+    dabs = w if w > c.fm2az - w else c.fm2az - w
+    o[0] = dx
+    o[os] = dy
+    o[2 * os] = dz
+    o[3 * os] = dvx
+    o[4 * os] = dvy
+    o[5 * os] = dvz
+    o[6 * os] = dR
+    o[7 * os] = dphi
+    o[8 * os] = dabs
+
+
+cdef inline void _mc_block_open(float a1[9][LANES], float a2[9][LANES], double s1[9][LANES],
+                                double s2[9][LANES], Py_ssize_t ib,
+                                Py_ssize_t nfull) noexcept nogil:
+    # before block ib of LANES draws joins the running sums: the float sums
+    # into the double ones every 16 blocks (at most 16 terms a float lane,
+    # ~1e-6 relative at worst), and before a last partial block
+    if ib == nfull or (ib > 0 and ib % 16 == 0):
+        _mc_flush(a1, a2, s1, s2)
+
+
+cdef inline void _mc_block_close(float a1[9][LANES], float a2[9][LANES], Py_ssize_t ib,
+                                 Py_ssize_t nfull, Py_ssize_t K) noexcept nogil:
+    # after the last partial block: its padding lanes (draws >= K) zeroed,
+    # exactly as if nothing had been added for them
+    cdef int q
+    cdef Py_ssize_t l
+    if ib == nfull:
+        for q in range(9):
+            for l in range(K - ib * LANES, LANES):
+                a1[q][l] = 0.0
+                a2[q][l] = 0.0
+
+
 cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmra,
                      double pmdec, double rv, double s_ra, double s_dec, double s_d,
                      double s_pmra, double s_pmdec, double s_rv, const double *rho,
@@ -332,8 +469,8 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     # invisible beside the 2.2 % sampling error of a 1000-draw standard
     # deviation; and 8 draws make one AVX2 vector of floats, not two of
     # doubles.
-    cdef float zf[6][LANES]
-    cdef float ddist[LANES]
+    cdef float zf[6][FG_MC_LANES]
+    cdef float ddist[FG_MC_LANES]
     # running sums of the offsets and of their squares: 16 blocks in float
     # (at most 16 terms a lane, so ~1e-6 relative at worst), then added to
     # the double sums (any number of draws)
@@ -371,62 +508,86 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
         mb[a][2] = rows[a][2]
     # the star's constants, rounded to float once: the rows in the local
     # basis, the line of sight U = cd e_r + sd e_z and b = -sd e_r + cd e_z
-    cdef float mx0 = <float>mb[0][0], mx1 = <float>mb[0][1], mx2 = <float>mb[0][2]
-    cdef float my0 = <float>mb[1][0], my1 = <float>mb[1][1], my2 = <float>mb[1][2]
-    cdef float mz0 = <float>mb[2][0], mz1 = <float>mb[2][1], mz2 = <float>mb[2][2]
-    cdef float mr0 = <float>mb[3][0], mr1 = <float>mb[3][1], mr2 = <float>mb[3][2]
-    cdef float mp0 = <float>mb[4][0], mp1 = <float>mb[4][1], mp2 = <float>mb[4][2]
-    cdef float ux = <float>(cd * mb[0][0] + sd * mb[0][2])
-    cdef float uy = <float>(cd * mb[1][0] + sd * mb[1][2])
-    cdef float uz = <float>(cd * mb[2][0] + sd * mb[2][2])
-    cdef float ur = <float>(cd * mb[3][0] + sd * mb[3][2])
-    cdef float up = <float>(cd * mb[4][0] + sd * mb[4][2])
-    cdef float bx = <float>(cd * mb[0][2] - sd * mb[0][0])
-    cdef float by = <float>(cd * mb[1][2] - sd * mb[1][0])
-    cdef float bz = <float>(cd * mb[2][2] - sd * mb[2][0])
-    cdef float c_s3 = <float>(-1.0 / 6.0), c_c2 = <float>-0.5, c_c4 = <float>(1.0 / 24.0)
-    cdef float fL00 = <float>L00, fL10 = <float>L10, fL11 = <float>L11
-    cdef float fL20 = <float>L20, fL21 = <float>L21, fL22 = <float>L22
-    cdef float fL30 = <float>L30, fL31 = <float>L31, fL32 = <float>L32, fL33 = <float>L33
-    cdef float fsd = <float>sd, fcd = <float>cd
-    cdef float fd = <float>d, fmd = <float>(-d), fs_d = <float>s_d, fs_rv = <float>s_rv
-    cdef float frv = <float>rv, fpmra = <float>pmra, fpmdec = <float>pmdec
-    cdef float fk = <float>f.k, fkd = <float>(f.k * d)
-    cdef float fR0 = <float>R0, f2R0 = <float>(2.0 * R0)
+    cdef McStar c
+    c.mx0 = <float>mb[0][0]
+    c.mx1 = <float>mb[0][1]
+    c.mx2 = <float>mb[0][2]
+    c.my0 = <float>mb[1][0]
+    c.my1 = <float>mb[1][1]
+    c.my2 = <float>mb[1][2]
+    c.mz0 = <float>mb[2][0]
+    c.mz1 = <float>mb[2][1]
+    c.mz2 = <float>mb[2][2]
+    c.mr0 = <float>mb[3][0]
+    c.mr1 = <float>mb[3][1]
+    c.mr2 = <float>mb[3][2]
+    c.mp0 = <float>mb[4][0]
+    c.mp1 = <float>mb[4][1]
+    c.mp2 = <float>mb[4][2]
+    c.ux = <float>(cd * mb[0][0] + sd * mb[0][2])
+    c.uy = <float>(cd * mb[1][0] + sd * mb[1][2])
+    c.uz = <float>(cd * mb[2][0] + sd * mb[2][2])
+    c.ur = <float>(cd * mb[3][0] + sd * mb[3][2])
+    c.up = <float>(cd * mb[4][0] + sd * mb[4][2])
+    c.bx = <float>(cd * mb[0][2] - sd * mb[0][0])
+    c.by = <float>(cd * mb[1][2] - sd * mb[1][0])
+    c.bz = <float>(cd * mb[2][2] - sd * mb[2][0])
+    c.fL00 = <float>L00
+    c.fL10 = <float>L10
+    c.fL11 = <float>L11
+    c.fL20 = <float>L20
+    c.fL21 = <float>L21
+    c.fL22 = <float>L22
+    c.fL30 = <float>L30
+    c.fL31 = <float>L31
+    c.fL32 = <float>L32
+    c.fL33 = <float>L33
+    c.fsd = <float>sd
+    c.fcd = <float>cd
+    c.fd = <float>d
+    cdef float fmd = <float>(-d), fs_d = <float>s_d
+    c.fs_rv = <float>s_rv
+    c.frv = <float>rv
+    c.fpmra = <float>pmra
+    c.fpmdec = <float>pmdec
+    c.fk = <float>f.k
+    c.fkd = <float>(f.k * d)
+    c.fR0 = <float>R0
+    c.f2R0 = <float>(2.0 * R0)
     # |z| - |z0| = max(w, -2 |z0| - w) with w the offset along z0's sign
     # (exact, branch-free; z0 = 0 gives |dz| whichever the sign)
-    cdef float fzs = <float>1.0 if z0 >= 0.0 else <float>-1.0
-    cdef float fm2az = <float>(-2.0 * fabs(z0))
-    cdef Py_ssize_t blk, kk
+    c.fzs = <float>1.0 if z0 >= 0.0 else <float>-1.0
+    c.fm2az = <float>(-2.0 * fabs(z0))
+    cdef Py_ssize_t blk, kk, h
     cdef uint64_t attempt
-    cdef float e0, e1, e2, e3, dra, ddec, dpa, dpd, x2, sal, mal, sbe, mbe
-    cdef float dsd, dcd, sdk, cdk, du0, du1, db0, db1, dd, dv, pak, pdk, kdd
-    cdef float dux, duy, duz, dur, dup, dax, day, daz, dbx, dby, dbz
-    cdef float ukx, uky, ukz, akx, aky, akz, bkx, bky, bkz
-    cdef float dx, dy, dz, dr, dp, dvx, dvy, dvz, num, dR, dphi, w, dabs
+    cdef float v
+    # each draw's nine offsets, FG_MC_LANES draws at a time, before they
+    # join the running sums block of LANES by block of LANES
+    cdef float dq[9][FG_MC_LANES]
     cdef double t0, t1, db
     cdef Py_ssize_t ib, nblk = (K + LANES - 1) // LANES, nfull = K // LANES
+    cdef Py_ssize_t ig, ngrp = (K + FG_MC_LANES - 1) // FG_MC_LANES
     cdef Py_ssize_t nonpos
     # the stream's points of draw k are key + (3 k + j) * FG_GAMMA, j = 1, 2,
     # 3 (fg_normal_pair_f with counters 3 k, 3 k + 1, 3 k + 2), advanced by
     # additions (mod 2^64: the same numbers)
-    cdef uint64_t pt[LANES]
-    cdef uint32_t ub[6][LANES]
-    for l in range(LANES):
+    cdef uint64_t pt[FG_MC_LANES]
+    cdef uint32_t ub[6][FG_MC_LANES]
+    for l in range(FG_MC_LANES):
         pt[l] = key + <uint64_t>(3 * l) * FG_GAMMA
-    for ib in range(nblk):
-        blk = ib * LANES
+    for ig in range(ngrp):
+        blk = ig * FG_MC_LANES
         # pass 1: six standard normals per draw
         nonpos = 0
-        # (the hashes of the 8 lanes at once: fg_pair_bits8)
-        fg_pair_bits8(pt, FG_GAMMA, ub[0], ub[1])
-        fg_pair_bits8(pt, 2 * FG_GAMMA, ub[2], ub[3])
-        fg_pair_bits8(pt, 3 * FG_GAMMA, ub[4], ub[5])
-        for l in range(LANES):
+        # (the hashes of the FG_MC_LANES draws at once)
+        fg_pair_bits_mc(pt, FG_GAMMA, ub[0], ub[1])
+        fg_pair_bits_mc(pt, 2 * FG_GAMMA, ub[2], ub[3])
+        fg_pair_bits_mc(pt, 3 * FG_GAMMA, ub[4], ub[5])
+        for l in range(FG_MC_LANES):
             fg_normal_pair_f_bitsf(ub[0][l], ub[1][l], &zf[0][l], &zf[1][l])
             fg_normal_pair_f_bitsf(ub[2][l], ub[3][l], &zf[2][l], &zf[3][l])
             fg_normal_pair_f_bitsf(ub[4][l], ub[5][l], &zf[4][l], &zf[5][l])
-            pt[l] = pt[l] + <uint64_t>(3 * LANES) * FG_GAMMA
+            pt[l] = pt[l] + <uint64_t>(3 * FG_MC_LANES) * FG_GAMMA
             ddist[l] = fs_d * zf[4][l]
             # any non-positive distance in the block: a vector test here,
             # since the scalar loop below, run on every block, costs ~10
@@ -435,7 +596,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
         # pass 2 (rare, scalar): redraw non-positive distances from a
         # separate part of the stream, so the other draws are unchanged
         if nonpos:
-            for l in range(LANES):
+            for l in range(FG_MC_LANES):
                 if ddist[l] > fmd:
                     continue
                 attempt = 0
@@ -449,113 +610,35 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
                     if attempt >= 64:
                         db = d  # probability < 2**-64: keep the central value
                 ddist[l] = <float>(db - d)
-        # the float sums into the double ones: every 16 blocks, and before a
-        # last partial block, whose padding lanes (draws >= K) are then
-        # zeroed: exactly as if nothing had been added for them
-        if ib == nfull or (ib > 0 and ib % 16 == 0):
-            _mc_flush(a1, a2, s1, s2)
-        # pass 3: transform each draw's offsets and accumulate them
-        for l in range(LANES):
-            e0 = zf[0][l]
-            e1 = zf[1][l]
-            e2 = zf[2][l]
-            e3 = zf[3][l]
-            dra = fL00 * e0
-            ddec = fL10 * e0 + fL11 * e1
-            dpa = fL20 * e0 + fL21 * e1 + fL22 * e2
-            dpd = fL30 * e0 + fL31 * e1 + fL32 * e2 + fL33 * e3
-            # sin x and cos x - 1 of the angles' offsets (|x| <= SMALL_ANGLE:
-            # the series are exact to float precision)
-            x2 = dra * dra
-            sal = dra + dra * x2 * c_s3
-            mal = x2 * (c_c2 + x2 * c_c4)
-            x2 = ddec * ddec
-            sbe = ddec + ddec * x2 * c_s3
-            mbe = x2 * (c_c2 + x2 * c_c4)
-            dsd = fsd * mbe + fcd * sbe
-            dcd = fcd * mbe - fsd * sbe
-            sdk = fsd + dsd
-            cdk = fcd + dcd
-            # offsets of the line of sight u, of a = (-sin ra, cos ra, 0) and
-            # of b = (-sin dec cos ra, -sin dec sin ra, cos dec) in (e_r, a,
-            # e_z): (du0, du1, dsd), (-sal, mal, 0), (db0, db1, dcd); then in
-            # the rows' directions
-            du0 = dcd + cdk * mal
-            du1 = cdk * sal
-            db0 = -(dsd + sdk * mal)
-            db1 = -(sdk * sal)
-            dux = mx0 * du0 + mx1 * du1 + mx2 * dsd
-            duy = my0 * du0 + my1 * du1 + my2 * dsd
-            duz = mz0 * du0 + mz1 * du1 + mz2 * dsd
-            dur = mr0 * du0 + mr1 * du1 + mr2 * dsd
-            dup = mp0 * du0 + mp1 * du1 + mp2 * dsd
-            dax = mx1 * mal - mx0 * sal
-            day = my1 * mal - my0 * sal
-            daz = mz1 * mal - mz0 * sal
-            dbx = mx0 * db0 + mx1 * db1 + mx2 * dcd
-            dby = my0 * db0 + my1 * db1 + my2 * dcd
-            dbz = mz0 * db0 + mz1 * db1 + mz2 * dcd
-            dd = ddist[l]
-            dv = fs_rv * zf[5][l]
-            # position: d_k u_k - d u = dd u_k + d du
-            dx = dd * (ux + dux) + fd * dux
-            dy = dd * (uy + duy) + fd * duy
-            dz = dd * (uz + duz) + fd * duz
-            dr = dd * (ur + dur) + fd * dur
-            dp = dd * (up + dup) + fd * dup
-            # velocity: v_k u_k + k d_k W_k - (v u + k d W), W = pmra a + pmdec b:
-            # dv u_k + v du + k dd W_k + k d (dpa a_k + pmra da + dpd b_k + pmdec db)
-            ukx = ux + dux
-            uky = uy + duy
-            ukz = uz + duz
-            akx = mx1 + dax
-            aky = my1 + day
-            akz = mz1 + daz
-            bkx = bx + dbx
-            bky = by + dby
-            bkz = bz + dbz
-            pak = fpmra + dpa
-            pdk = fpmdec + dpd
-            kdd = fk * dd
-            dvx = (dv * ukx + frv * dux + kdd * (pak * akx + pdk * bkx)
-                   + fkd * (dpa * akx + fpmra * dax + dpd * bkx + fpmdec * dbx))
-            dvy = (dv * uky + frv * duy + kdd * (pak * aky + pdk * bky)
-                   + fkd * (dpa * aky + fpmra * day + dpd * bky + fpmdec * dby))
-            dvz = (dv * ukz + frv * duz + kdd * (pak * akz + pdk * bkz)
-                   + fkd * (dpa * akz + fpmra * daz + dpd * bkz + fpmdec * dbz))
-            # R - R0 = (R^2 - R0^2) / (R + R0), R^2 - R0^2 = dr (2 R0 + dr) +
-            # dp^2; the azimuth relative to the nominal one, wrapped to
-            # (-pi, pi] (no jump at the anticentre)
-            # (R from its non-negative square, not R0^2 + num, which rounding
-            # can make negative for a draw near the Galactic axis)
-            num = dr * (f2R0 + dr) + dp * dp
-            dR = num / (sqrtf((fR0 + dr) * (fR0 + dr) + dp * dp) + fR0)
-            dphi = fg_atan2f(dp, fR0 + dr)
-            w = fzs * dz
-            dabs = w if w > fm2az - w else fm2az - w
-            a1[0][l] += dx
-            a2[0][l] += dx * dx
-            a1[1][l] += dy
-            a2[1][l] += dy * dy
-            a1[2][l] += dz
-            a2[2][l] += dz * dz
-            a1[3][l] += dvx
-            a2[3][l] += dvx * dvx
-            a1[4][l] += dvy
-            a2[4][l] += dvy * dvy
-            a1[5][l] += dvz
-            a2[5][l] += dvz * dvz
-            a1[6][l] += dR
-            a2[6][l] += dR * dR
-            a1[7][l] += dphi
-            a2[7][l] += dphi * dphi
-            a1[8][l] += dabs
-            a2[8][l] += dabs * dabs
-        if ib == nfull:
-            for q in range(9):
-                for l in range(K - blk, LANES):
-                    a1[q][l] = 0.0
-                    a2[q][l] = 0.0
+        # pass 3: each draw's offsets, into the running sums block of LANES
+        # draws by block, in the draws' order whatever FG_MC_LANES (so the
+        # same bits); with one block a group, straight from the draw (gcc
+        # keeps them in registers: storing all, then adding, costs the AVX2
+        # build ~40 more instructions a draw)
+        if FG_MC_LANES == LANES:
+            _mc_block_open(a1, a2, s1, s2, ig, nfull)
+            for l in range(LANES):
+                _mc_draw(&c, zf[0][l], zf[1][l], zf[2][l], zf[3][l], ddist[l], zf[5][l],
+                         &dq[0][l], FG_MC_LANES)
+                for q in range(9):
+                    a1[q][l] += dq[q][l]
+                    a2[q][l] = fg_add_sq(a2[q][l], dq[q][l])
+            _mc_block_close(a1, a2, ig, nfull, K)
+        else:
+            for l in range(FG_MC_LANES):
+                _mc_draw(&c, zf[0][l], zf[1][l], zf[2][l], zf[3][l], ddist[l], zf[5][l],
+                         &dq[0][l], FG_MC_LANES)
+            for h in range(FG_MC_LANES // LANES):
+                ib = ig * (FG_MC_LANES // LANES) + h
+                if ib >= nblk:
+                    break
+                _mc_block_open(a1, a2, s1, s2, ib, nfull)
+                for q in range(9):
+                    for l in range(LANES):
+                        v = dq[q][h * LANES + l]
+                        a1[q][l] += v
+                        a2[q][l] = fg_add_sq(a2[q][l], v)
+                _mc_block_close(a1, a2, ib, nfull, K)
     _mc_flush(a1, a2, s1, s2)
     # combine the lanes in a fixed order: the result does not depend on threads
     cdef double m1, m2

@@ -49,6 +49,20 @@ static inline double fg_no_contract(double x)
     return x;
 }
 
+/* a + v^2, the Monte Carlo's running sum of squares: one rounding (a fused
+ * multiply-add) in the builds with FMA, whatever gcc's heuristics (its
+ * generic tuning leaves some loop-carried sums of 256-bit vectors
+ * unfused), so the AVX2 and AVX-512 builds round every draw's square the
+ * same way. */
+static inline float fg_add_sq(float a, float v)
+{
+#if defined(__FMA__)
+    return fmaf(v, v, a);
+#else
+    return a + v * v;
+#endif
+}
+
 /* atan(num / den) for 0 <= num <= den, den > 0: Cephes' rational
  * approximation (Moshier), reduced with atan(t) = pi/4 + atan((t - 1)/(t + 1))
  * above t = 0.66.  Written with arithmetic selects and one division for the

@@ -199,4 +199,47 @@ static inline void fg_pair_bits8(const uint64_t *pt, uint64_t add, uint32_t *b1,
 }
 #endif
 
+/* Draws a Monte-Carlo block computes side by side (one vector of floats):
+ * 16 in the AVX-512 build, else 8.  The draws' running sums keep 8 lanes in
+ * every build, filled block of 8 after block of 8 in the same order, so the
+ * sums, and the transform's outputs, are the same bits in every build whose
+ * arithmetic per draw is the same (the AVX2 and AVX-512 ones). */
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#define FG_MC_LANES 16
+
+/* SplitMix64's mixer on 8 points: AVX-512DQ multiplies 64-bit lanes. */
+static inline __m512i fg_mix64_avx512(__m512i z)
+{
+    const __m512i c1 = _mm512_set1_epi64((int64_t)UINT64_C(0xBF58476D1CE4E5B9));
+    const __m512i c2 = _mm512_set1_epi64((int64_t)UINT64_C(0x94D049BB133111EB));
+    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)), c1);
+    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), c2);
+    return _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
+}
+
+/* fg_pair_bits8 for 16 points: the 32-bit halves of the 16 hashes shifted
+ * right by 9 in place, then the low halves (even 32-bit lanes of the pair of
+ * vectors) into b1 and the high ones (odd lanes) into b2 by two permutes. */
+static inline void fg_pair_bits_mc(const uint64_t *pt, uint64_t add, uint32_t *b1, uint32_t *b2)
+{
+    const __m512i inc = _mm512_set1_epi64((int64_t)add);
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16,
+                                          14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    __m512i a = fg_mix64_avx512(_mm512_add_epi64(_mm512_loadu_si512(pt), inc));
+    __m512i b = fg_mix64_avx512(_mm512_add_epi64(_mm512_loadu_si512(pt + 8), inc));
+    a = _mm512_srli_epi32(a, 9);
+    b = _mm512_srli_epi32(b, 9);
+    _mm512_storeu_si512(b1, _mm512_permutex2var_epi32(a, even, b));
+    _mm512_storeu_si512(b2, _mm512_permutex2var_epi32(a, odd, b));
+}
+#else
+#define FG_MC_LANES 8
+
+static inline void fg_pair_bits_mc(const uint64_t *pt, uint64_t add, uint32_t *b1, uint32_t *b2)
+{
+    fg_pair_bits8(pt, add, b1, b2);
+}
+#endif
+
 #endif  /* FASTGRAD_FG_RNG_H */

@@ -16,6 +16,20 @@ static inline int fg_cpu_has_avx2_fma(void)
 #endif
 }
 
+/* 1 when the CPU and OS can run the AVX-512 build (_core_avx512): F, DQ, VL
+ * and BW (libgcc checks that the OS saves the ZMM and mask registers). */
+static inline int fg_cpu_has_avx512(void)
+{
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    return fg_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f")
+           && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
+           && __builtin_cpu_supports("avx512bw");
+#else
+    return 0;
+#endif
+}
+
 /* The caller's exception is already set (PyErr_CheckSignals raised it):
  * returning -1 from a function Cython declares `except -1` makes Cython
  * propagate it. */
