@@ -813,90 +813,76 @@ def run(
 
 def _run(cfg, outdir, n_threads, verbose, figures):
     with Progress(verbose) as progress:
-        return _run_steps(cfg, outdir, n_threads, verbose, figures, progress)
+        state = _RunState(cfg, outdir, n_threads, verbose, figures, progress)
+        try:
+            return _finish(state, _analyse_all(state))
+        finally:
+            for drawing in state.early:
+                drawing.close(abort=True)  # an error or Ctrl-C (a no-op once they are drawn)
 
 
-def _run_steps(cfg, outdir, n_threads, verbose, figures, progress):
-    frame = get_frame(cfg["frame"])
-    results = RunResult(config=cfg, tables={}, fits={}, samples={}, azimuthal={}, failed={})
-    truths, reports = {}, []
-    if effective_n_threads(n_threads) > 1:
-        # the bins' fits run in worker processes (fit_tables), and more
-        # (.overlap): the server's imports overlap this process's
-        start_worker_server()
-    early = []  # Figures 1-7, drawn by a worker once the first sample is done
+class _RunState:
+    """One ``fastgrad run`` under way: its settings (``cfg``, the results
+    folder ``outdir``, ``n_threads``, ``verbose``, ``figures``, ``progress``,
+    the Galactocentric ``frame``) and what it has gathered (``results``,
+    the injected ``truths`` and the cut ``reports`` of each sample, and
+    ``early``: Figures 1-7 being drawn by a worker)."""
 
-    def first_done():
-        if figures and effective_n_threads(n_threads) > 1 and len(cfg["run"]) > 1:
-            early.append(start_first_figures(outdir.staging, results, cfg, frame))
-
-    try:
-        caught = _analyse_all(
-            cfg, results, truths, reports, progress, n_threads, figures, frame, first_done
+    def __init__(self, cfg, outdir, n_threads, verbose, figures, progress):
+        self.cfg, self.outdir, self.n_threads = cfg, outdir, n_threads
+        self.verbose, self.figures, self.progress = verbose, figures, progress
+        self.frame = get_frame(cfg["frame"])
+        self.results = RunResult(
+            config=cfg, tables={}, fits={}, samples={}, azimuthal={}, failed={}
         )
-        return _finish(
-            cfg,
-            results,
-            truths,
-            reports,
-            progress,
-            frame,
-            caught,
-            outdir,
-            figures,
-            verbose,
-            n_threads,
-            early[0] if early else None,
-        )
-    finally:
-        for drawing in early:
-            drawing.close(abort=True)  # an error or Ctrl-C (a no-op once they are drawn)
+        self.truths, self.reports, self.early = {}, [], []
+        self.parallel = effective_n_threads(n_threads) > 1
+        if self.parallel:
+            # the bins' fits run in worker processes (fit_tables), and more
+            # (.overlap): the server's imports overlap this process's
+            start_worker_server()
+
+    def first_done(self):
+        """The first sample succeeded: a worker draws Figures 1-7 from it
+        while the next ones are analysed."""
+        if self.figures and self.parallel and len(self.cfg["run"]) > 1:
+            self.early.append(
+                start_first_figures(self.outdir.staging, self.results, self.cfg, self.frame)
+            )
 
 
-def _analyse_all(cfg, results, truths, reports, progress, n_threads, figures, frame, first_done):
+def _analyse_all(state):
+    """Every sample of the run; the warnings they raised."""
+    cfg = state.cfg
     # the later samples' synthetic catalogues are made in a worker process
     # while the first sample is analysed
-    with Prefetch.start(cfg, n_threads) as ahead:
-        if figures:  # a bad overlay file is found before any work
+    with Prefetch.start(cfg, state.n_threads) as ahead:
+        if state.figures:  # a bad overlay file is found before any work
             from .report import load_overlays
 
-            results["overlays"] = load_overlays(cfg, frame)
-        engine = _engine(cfg, progress, n_threads)
+            state.results["overlays"] = load_overlays(cfg, state.frame)
+        engine = _engine(cfg, state.progress, state.n_threads)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                _analyse(
-                    cfg, results, truths, reports, progress, n_threads, engine, ahead, first_done
-                )
+                _analyse(state, engine, ahead)
         finally:
             engine.close()
     return caught
 
 
-def _finish(
-    cfg,
-    results,
-    truths,
-    reports,
-    progress,
-    frame,
-    caught,
-    outdir,
-    figures,
-    verbose,
-    n_threads,
-    early,
-):
-    """The summary, the files (:func:`write_results`, ``early``: Figures 1-7
+def _finish(state, caught):
+    """The summary, the files (:func:`write_results`, with Figures 1-7
     already being drawn) and SampleFailure if a sample failed."""
+    results, progress = state.results, state.progress
     # emcee's autocorrelation warnings are expected for the paper's short
     # chains: collected into the summary (and one line), others passed on
     autocorr = [str(w.message) for w in caught if issubclass(w.category, AutocorrWarning)]
     for w in caught:
         if not issubclass(w.category, AutocorrWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    results["cuts"] = vstack(reports) if reports else Table()
-    results["summary"] = summary(results, cfg, truths, frame, progress)
+    results["cuts"] = vstack(state.reports) if state.reports else Table()
+    results["summary"] = summary(results, state.cfg, state.truths, state.frame, progress)
     results["summary"]["autocorr_warnings"] = autocorr
     results["summary"]["failed"] = dict(results.failed)
     if autocorr:
@@ -905,7 +891,17 @@ def _finish(
             "autocorrelation times (the paper's 10 walkers x 1000 steps); fits kept, "
             "details in summary.json"
         )
-    write_results(outdir, results, cfg, frame, figures, progress, verbose, n_threads, early)
+    write_results(
+        state.outdir,
+        results,
+        state.cfg,
+        state.frame,
+        state.figures,
+        progress,
+        state.verbose,
+        state.n_threads,
+        state.early[0] if state.early else None,
+    )
     if results.failed:
         raise SampleFailure(results)
     return results
@@ -960,9 +956,10 @@ def sample_config(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
     return {**cfg, "fit": fit, "azimuthal": az}
 
 
-def _analyse(
-    cfg, results, truths, reports, progress, n_threads, engine, ahead=None, first_done=None
-):
+def _analyse(state, engine, ahead=None):
+    """Each sample of the run in turn, into ``state``; a sample that fails on
+    its input data is recorded in ``results.failed`` and the others go on."""
+    cfg, results, progress, n_threads = state.cfg, state.results, state.progress, state.n_threads
     first = None
     for name in cfg["run"]:
         steps = Steps()
@@ -987,15 +984,15 @@ def _analyse(
             results.failed[name] = str(exc)
             progress.note(f"{name}: FAILED: {exc}")
             if steps:
-                reports.append(vstack([_normalise_report(r, name) for r in steps]))
+                state.reports.append(vstack([_normalise_report(r, name) for r in steps]))
             continue
         results.samples[name] = sample
-        reports.append(report)
-        truths[name] = truth
+        state.reports.append(report)
+        state.truths[name] = truth
         results.tables[name] = {"table1": t1, "table2": t2}
         results.azimuthal[name] = az
-        if first_done is not None and len(results.samples) == 1:
-            first_done()  # the run's first sample that succeeded: Figures 1-7's
+        if len(results.samples) == 1:
+            state.first_done()  # the run's first sample that succeeded: Figures 1-7's
 
 
 def _fits_and_maps(sample, scfg, name, first, progress, n_threads, maps=True):
