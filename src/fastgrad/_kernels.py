@@ -60,8 +60,12 @@ def _select():
     if choice == "baseline":
         return _baseline, "baseline"
     if choice == "auto":
-        name, mod = list(variants().items())[-1]
-        return mod, name
+        # the best build first: only the one chosen is imported
+        for name, check, _ in reversed(_VECTOR_BUILDS):
+            mod = _load(name, check)
+            if mod is not None:
+                return mod, name
+        return _baseline, "baseline"
     check, what = {n: (c, w) for n, c, w in _VECTOR_BUILDS}[choice]
     if not getattr(_baseline, check)():
         raise ImportError(f"FASTGRAD_KERNELS={choice} but this CPU lacks {what}")

@@ -373,6 +373,18 @@ cdef inline void _mc_draw(const McStar *c, float e0, float e1, float e2, float e
     o[8 * os] = dabs
 
 
+cdef inline void _mc_add_draw(float a1[9][LANES], float a2[9][LANES],
+                              float dq[9][FG_MC_LANES], Py_ssize_t col,
+                              Py_ssize_t l) noexcept nogil:
+    # draw col of dq into lane l of the running sums: its offsets and their
+    # squares, each square fused into its sum (fg_add_sq: one rounding in
+    # every build with FMA, so the AVX2 and AVX-512 builds agree)
+    cdef int q
+    for q in range(9):
+        a1[q][l] += dq[q][col]
+        a2[q][l] = fg_add_sq(a2[q][l], dq[q][col])
+
+
 cdef inline void _mc_block_open(float a1[9][LANES], float a2[9][LANES], double s1[9][LANES],
                                 double s2[9][LANES], Py_ssize_t ib,
                                 Py_ssize_t nfull) noexcept nogil:
@@ -560,7 +572,6 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
     c.fm2az = <float>(-2.0 * fabs(z0))
     cdef Py_ssize_t blk, kk, h
     cdef uint64_t attempt
-    cdef float v
     # each draw's nine offsets, FG_MC_LANES draws at a time, before they
     # join the running sums block of LANES by block of LANES
     cdef float dq[9][FG_MC_LANES]
@@ -620,9 +631,7 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
             for l in range(LANES):
                 _mc_draw(&c, zf[0][l], zf[1][l], zf[2][l], zf[3][l], ddist[l], zf[5][l],
                          &dq[0][l], FG_MC_LANES)
-                for q in range(9):
-                    a1[q][l] += dq[q][l]
-                    a2[q][l] = fg_add_sq(a2[q][l], dq[q][l])
+                _mc_add_draw(a1, a2, dq, l, l)
             _mc_block_close(a1, a2, ig, nfull, K)
         else:
             for l in range(FG_MC_LANES):
@@ -633,11 +642,8 @@ cdef int8_t _mc_star(const Frame *f, double ra, double dec, double d, double pmr
                 if ib >= nblk:
                     break
                 _mc_block_open(a1, a2, s1, s2, ib, nfull)
-                for q in range(9):
-                    for l in range(LANES):
-                        v = dq[q][h * LANES + l]
-                        a1[q][l] += v
-                        a2[q][l] = fg_add_sq(a2[q][l], v)
+                for l in range(LANES):
+                    _mc_add_draw(a1, a2, dq, h * LANES + l, l)
                 _mc_block_close(a1, a2, ib, nfull, K)
     _mc_flush(a1, a2, s1, s2)
     # combine the lanes in a fixed order: the result does not depend on threads
