@@ -384,6 +384,27 @@ def test_chain_is_emcees_own():
     np.testing.assert_array_equal(plain.get_log_prob(), fit.sampler.get_log_prob())
 
 
+@pytest.mark.parametrize("kw", [{"nsplits": 3}, {"nsplits": 2, "randomize_split": False}])
+def test_stretch_move_is_emcees_for_other_splits(kw):
+    """fastgrad's StretchMove, given emcee's other options (three splits,
+    whose complementary ensemble is two splits concatenated; no random
+    split), still makes emcee's chain."""
+    from fastgrad.fitting.sampler import Sampler, StretchMove
+
+    x, y, sx, sy, _ = line_data(500, seed=8)
+    model = LineModel(x, y, sx, sy)
+    _, p0 = mcmc._initial_walkers(model, 12, np.random.default_rng(1))
+    chains = []
+    for cls, move in ((emcee.EnsembleSampler, emcee.moves.StretchMove), (Sampler, StretchMove)):
+        sampler = cls(12, 3, model.log_prob, vectorize=True, moves=move(**kw))
+        sampler._random = mcmc._CompactStateRandom(np.random.PCG64(5))
+        sampler.run_mcmc(p0.copy(), 80)
+        chains.append((sampler.get_chain(), sampler.get_log_prob(), sampler.acceptance_fraction))
+    for mine, ref in zip(chains[1], chains[0]):
+        np.testing.assert_array_equal(mine, ref)
+    assert 0 < chains[1][2].mean() < 1
+
+
 def test_short_chain_warns_and_keeps_the_fit():
     x, y, sx, sy, _ = line_data(500, seed=3)
     with pytest.warns(AutocorrWarning, match="autocorrelation time"):

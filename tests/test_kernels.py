@@ -233,9 +233,9 @@ def test_line_loglike_batch_matches_numpy(kernel_variant, variances, with_cov, p
 
 
 @pytest.mark.parametrize("n", [1, 7, 8, 129, 2048, 2 * 2048 + 13])
-def test_line_kernel_evaluates_pairs_of_thetas_to_the_one_theta_bits(kernel_variant, n):
-    """LineKernel's calls of 2 or more thetas take two thetas a pass over
-    each chunk (fg_ll_chunk_pair): each theta's value is the bits of its call
+def test_line_kernel_evaluates_groups_of_thetas_to_the_one_theta_bits(kernel_variant, n):
+    """LineKernel's calls of 2 or more thetas take up to five thetas a pass
+    over each chunk (fg_ll_chunk_group): each theta's value is the bits of its call
     alone, on 1 or 2 threads, with thetas outside the prior, a negative
     scatter, and stars that send a chunk to the exact loop (a NaN, an
     overflowing Delta^2) among them."""

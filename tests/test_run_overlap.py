@@ -152,6 +152,8 @@ def test_prefetch_close_stops_a_pending_worker():
 
     cfg = load_config({"synthetic": {"n_giants": 1_000_000}})  # ~6 s of work
     ahead = overlap.Prefetch.start(cfg, 2, names=["giants"])
+    # the submit runs in a thread (it waits for the forkserver); samples waits for it
+    assert ahead.samples == ["giants"]
     processes = list(ahead._pool._processes.values())
     assert processes
     t0 = time.perf_counter()
@@ -244,3 +246,19 @@ def _serial_init(init):
         init(self, jobs, folder, 1, here=True)
 
     return serial
+
+
+def test_prefetch_failed_submit_leaves_the_catalogue_to_the_caller(monkeypatch):
+    """The catalogues are submitted from a thread (the first submit waits for
+    the forkserver): a submit that fails there gives survey() None, and the
+    sample makes its catalogue itself, as when the worker dies."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", refuse)
+    cfg = load_config({"synthetic": {"n_giants": 200_000}})
+    with overlap.Prefetch.start(cfg, 2, names=["giants"]) as ahead:
+        assert ahead.samples == []
+        assert ahead.survey("giants") is None

@@ -37,21 +37,24 @@
 # i = j (mod 8) and the lanes are combined in one fixed order.  Other
 # compilers get the plain loop.
 #
-# Two thetas a pass.  A chunk (2048 stars, 64 KB) outgrows L1, so each
-# theta's pass over it reads the four columns again from L2.  LineKernel's
-# calls (emcee's half-ensembles: 5 walkers) evaluate two thetas in one pass
-# (fg_ll_chunk_pair), each with exactly the one-theta loop's operations: the
-# same bits, 1.14-1.16x on 1.3-4e5 stars (in L3), no change from memory or
-# in L2 (bench/README.md).
+# Five thetas a pass.  A chunk (2048 stars, 64 KB) outgrows L1, so each
+# theta's pass over it reads the four columns again from L2, and one theta's
+# product chains (2 a lane group) leave the multipliers waiting on their
+# latency.  LineKernel's calls (emcee's half-ensembles: 5 walkers) evaluate
+# up to FG_LL_MAXT = 5 thetas in one pass (fg_ll_chunk_group), each with
+# exactly the one-theta loop's operations: the same bits.  Session 9 took two
+# a pass (1.14-1.16x one); five are 1.1-1.3x two on 2e4-2e6 stars, one
+# thread (bench/README.md).
 #
 # Determinism.  Stars are cut into fixed chunks of LL_CHUNK, independent of
-# the thread count; every (chunk, theta) pair (or pair of thetas) is one work
+# the thread count; every (chunk, theta) pair (or group of thetas) is one work
 # item whose partial sums are combined in chunk order afterwards, so a build
 # gives bit-identical results for any number of threads.  (The AVX2 build contracts a*b + c into
 # FMAs, so it differs from the baseline build by rounding, ~1e-15.)  Items
 # are ordered chunk-major, theta-minor: a thread evaluates consecutive
-# thetas on a chunk still in its cache, and a batch of walkers is spread
-# over the threads even when N fits in one chunk.
+# thetas on a chunk still in its cache, and a batch of thetas is spread
+# over the threads even when N fits in one chunk (LineKernel's groups of
+# five: over its chunks only, as its calls of < 2 chunks run on one thread).
 cdef extern from "fg_likelihood.h":
     const double FG_LL_VAR_MIN
     const double FG_LL_VAR_MAX
@@ -69,9 +72,10 @@ cdef extern from "fg_likelihood.h":
                      const double *ey, const double *cxy, Py_ssize_t n,
                      double m, double b, double s, int variances, int has_cov,
                      int blocked, double *res) noexcept nogil
-    void fg_ll_chunk_pair(const double *x, const double *y, const double *ex,
-                          const double *ey, Py_ssize_t n, const double *m, const double *b,
-                          const double *s, double *res0, double *res1) noexcept nogil
+    enum: FG_LL_MAXT        # thetas a pass at most (fg_ll_chunk_group)
+    void fg_ll_chunk_group(const double *x, const double *y, const double *ex,
+                           const double *ey, Py_ssize_t n, int nt, const double *m,
+                           const double *b, const double *s, double *const *res) noexcept nogil
     void fg_ll_chunk_scan(const double *x, const double *y, const double *ex,
                           const double *ey, Py_ssize_t n, double m, double b, double s,
                           double *res, double *scan) noexcept nogil
@@ -256,39 +260,46 @@ cdef inline void _ll_item(const LLData *d, const double *theta, Py_ssize_t n_the
                     d.cov != NULL, blocked != 0.0, parts + 2 * w)
 
 
-cdef inline void _ll_pair_item(const LLData *d, const double *theta, Py_ssize_t n_theta,
-                               const double *svals, Py_ssize_t w, Py_ssize_t n_pairs,
-                               double *parts, Interrupt *it) noexcept nogil:
-    """Work item w = (chunk, thetas 2p and 2p + 1), chunk-major, of data with
-    bounds, variances and no covariance (LineKernel's): both thetas in one
-    pass over the chunk (fg_ll_chunk_pair) when both are evaluated on the
-    blocked path, else each as _ll_item does; the partial sums go where
-    _ll_item puts them, the same bits."""
-    cdef Py_ssize_t ch = w // n_pairs
-    cdef Py_ssize_t t0 = 2 * (w - ch * n_pairs)
-    cdef Py_ssize_t t1 = t0 + 2 if t0 + 2 <= n_theta else n_theta
+cdef inline void _ll_group_item(const LLData *d, const double *theta, Py_ssize_t n_theta,
+                                const double *svals, Py_ssize_t w, Py_ssize_t n_groups,
+                                Py_ssize_t group, double *parts, Interrupt *it) noexcept nogil:
+    """Work item w = (chunk, thetas group g .. g + group - 1), chunk-major, of
+    data with bounds, variances and no covariance (LineKernel's): those of
+    its thetas that take the blocked path in one pass over the chunk
+    (fg_ll_chunk_group), the others each as _ll_item does; the partial sums
+    go where _ll_item puts them, the same bits."""
+    cdef Py_ssize_t ch = w // n_groups
+    cdef Py_ssize_t t0 = group * (w - ch * n_groups)
+    cdef Py_ssize_t t1 = t0 + group if t0 + group <= n_theta else n_theta
     cdef Py_ssize_t start = ch * LL_CHUNK, cnt = d.n - start, t
-    cdef double m[2]
-    cdef double b[2]
-    cdef double s[2]
+    cdef int nt = 0
+    cdef double m[FG_LL_MAXT]
+    cdef double b[FG_LL_MAXT]
+    cdef double s[FG_LL_MAXT]
+    cdef double *res[FG_LL_MAXT]
     if _interrupted(it, LL_CHUNK):
         return
     if cnt > LL_CHUNK:
         cnt = LL_CHUNK
-    if t1 - t0 == 2 and svals[3 * t0 + 1] != 0.0 and svals[3 * t0 + 4] != 0.0 and \
-            svals[3 * t0 + 2] != 0.0 and svals[3 * t0 + 5] != 0.0:
-        for t in range(2):
-            m[t] = theta[3 * (t0 + t)]
-            b[t] = theta[3 * (t0 + t) + 1]
-            s[t] = svals[3 * (t0 + t)]
-        fg_ll_chunk_pair(d.x + start, d.y + start, d.ux + start, d.uy + start, cnt, m, b, s,
-                         parts + 2 * (ch * n_theta + t0), parts + 2 * (ch * n_theta + t0 + 1))
-        return
     for t in range(t0, t1):
-        if svals[3 * t + 1] != 0.0:
+        if svals[3 * t + 1] == 0.0:
+            continue  # not evaluated (-inf)
+        if svals[3 * t + 2] == 0.0:
             fg_ll_chunk(d.x + start, d.y + start, d.ux + start, d.uy + start, NULL, cnt,
-                        theta[3 * t], theta[3 * t + 1], svals[3 * t], True, False,
-                        svals[3 * t + 2] != 0.0, parts + 2 * (ch * n_theta + t))
+                        theta[3 * t], theta[3 * t + 1], svals[3 * t], True, False, False,
+                        parts + 2 * (ch * n_theta + t))
+            continue
+        m[nt] = theta[3 * t]
+        b[nt] = theta[3 * t + 1]
+        s[nt] = svals[3 * t]
+        res[nt] = parts + 2 * (ch * n_theta + t)
+        nt = nt + 1
+    if nt >= 2:
+        fg_ll_chunk_group(d.x + start, d.y + start, d.ux + start, d.uy + start, cnt, nt, m, b,
+                          s, res)
+    elif nt == 1:
+        fg_ll_chunk(d.x + start, d.y + start, d.ux + start, d.uy + start, NULL, cnt, m[0], b[0],
+                    s[0], True, False, True, res[0])
 
 
 cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
@@ -305,7 +316,7 @@ cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
     cdef double *parts
     cdef double *svals
     cdef char *bad
-    cdef Py_ssize_t w, t, j, n_inf = 0, n_pairs
+    cdef Py_ssize_t w, t, j, n_inf = 0, n_groups, group
     cdef double val
     cdef bint act
     if n_theta == 0:
@@ -335,13 +346,14 @@ cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
     # variances, no covariance) with 2 or more thetas: items of two thetas,
     # whose sums are those of the one-theta items
     if d.has_bounds and d.variances and not has_cov and n_theta >= 2 and FG_LL_VECTOR:
-        n_pairs = (n_theta + 1) // 2
+        group = FG_LL_MAXT
+        n_groups = (n_theta + group - 1) // group
         if n_threads == 1:
-            for w in range(n_chunks * n_pairs):
-                _ll_pair_item(d, theta, n_theta, svals, w, n_pairs, parts, it)
+            for w in range(n_chunks * n_groups):
+                _ll_group_item(d, theta, n_theta, svals, w, n_groups, group, parts, it)
         else:
-            for w in prange(n_chunks * n_pairs, num_threads=n_threads, schedule='static'):
-                _ll_pair_item(d, theta, n_theta, svals, w, n_pairs, parts, it)
+            for w in prange(n_chunks * n_groups, num_threads=n_threads, schedule='static'):
+                _ll_group_item(d, theta, n_theta, svals, w, n_groups, group, parts, it)
     elif n_threads == 1:
         for w in range(n_items):
             _ll_item(d, theta, n_theta, svals, w, parts, bad, it)

@@ -251,11 +251,11 @@ FG_ALWAYS_INLINE void fg_ll_lanes_total(const fg_vd *chi, const fg_vd *prod,
  * in one pass over the chunk, their sums into res[j]; the caller has checked
  * that every Sigma^2 of these thetas lies in [FG_LL_VAR_MIN, FG_LL_VAR_MAX].
  * Each theta's operations are the same whatever nt (nt is a constant where
- * this is inlined), so its sums are the same bits: two thetas a pass
- * (fg_ll_chunk_pair) read the chunk's columns once for both, where one
+ * this is inlined), so its sums are the same bits: nt thetas a pass
+ * (fg_ll_chunk_group) read the chunk's columns once for all, where one
  * theta a pass reads them again from L2 for each (a 2048-star chunk outgrows
  * L1). */
-#define FG_LL_MAXT 2
+#define FG_LL_MAXT 5
 FG_ALWAYS_INLINE void fg_ll_chunk_impl(const double *x, const double *y,
                                        const double *ex, const double *ey,
                                        const double *cxy, ptrdiff_t n, int nt,
@@ -404,27 +404,32 @@ FG_NOINLINE void fg_ll_chunk(const double *x, const double *y, const double *ex,
 }
 
 
-/* fg_ll_chunk of two thetas (m[j], b[j], s[j]) in one pass over a chunk of
- * variances without covariance, both known to take the blocked path
- * (LineKernel's calls: 5 walkers a call): fg_ll_chunk_impl with nt = 2, so
- * res0, res1 are fg_ll_chunk's bits (tested), with the chunk's four columns
- * read once for both thetas (bench/README.md).  A
- * theta whose sums come out non-finite is redone by fg_ll_chunk's exact loop,
- * as fg_ll_chunk does.  Plain-loop builds: fg_ll_chunk for each. */
-FG_NOINLINE void fg_ll_chunk_pair(const double *x, const double *y, const double *ex,
-                                  const double *ey, ptrdiff_t n, const double *m,
-                                  const double *b, const double *s, double *res0,
-                                  double *res1)
+/* fg_ll_chunk of nt thetas (m[j], b[j], s[j]), 2 <= nt <= FG_LL_MAXT, in one
+ * pass over a chunk of variances without covariance, all known to take the
+ * blocked path (LineKernel's calls: 5 walkers a call): fg_ll_chunk_impl with
+ * a constant nt, so each res[j] is fg_ll_chunk's bits for theta j alone
+ * (tested), with the chunk's four columns read once for all nt thetas and
+ * 2 nt independent product chains to hide the multiplies' latency
+ * (bench/README.md).  A theta whose sums come out non-finite is redone by
+ * fg_ll_chunk's exact loop, as fg_ll_chunk does.  Plain-loop builds:
+ * fg_ll_chunk for each. */
+FG_NOINLINE void fg_ll_chunk_group(const double *x, const double *y, const double *ex,
+                                   const double *ey, ptrdiff_t n, int nt, const double *m,
+                                   const double *b, const double *s, double *const *res)
 {
-    double *res[2] = {res0, res1};
 #if FG_LL_VECTOR
-    fg_ll_chunk_impl(x, y, ex, ey, NULL, n, 2, m, b, s, 1, 0, res, 0, NULL);
-    for (int j = 0; j < 2; j++) {
+    switch (nt) {
+    case 2: fg_ll_chunk_impl(x, y, ex, ey, NULL, n, 2, m, b, s, 1, 0, res, 0, NULL); break;
+    case 3: fg_ll_chunk_impl(x, y, ex, ey, NULL, n, 3, m, b, s, 1, 0, res, 0, NULL); break;
+    case 4: fg_ll_chunk_impl(x, y, ex, ey, NULL, n, 4, m, b, s, 1, 0, res, 0, NULL); break;
+    default: fg_ll_chunk_impl(x, y, ex, ey, NULL, n, 5, m, b, s, 1, 0, res, 0, NULL); break;
+    }
+    for (int j = 0; j < nt; j++) {
         if (!(fabs(res[j][0]) < INFINITY && fabs(res[j][1]) < INFINITY))
             fg_ll_chunk(x, y, ex, ey, NULL, n, m[j], b[j], s[j], 1, 0, 0, res[j]);
     }
 #else
-    for (int j = 0; j < 2; j++)
+    for (int j = 0; j < nt; j++)
         fg_ll_chunk(x, y, ex, ey, NULL, n, m[j], b[j], s[j], 1, 0, 1, res[j]);
 #endif
 }

@@ -32,6 +32,17 @@ if TYPE_CHECKING:
 
 __all__ = ["run_plans", "start_worker_server", "worker_pool", "stop_workers", "MIN_WORK_PROCESSES"]
 
+#: what the forkserver imports once, so that every worker it forks starts with
+#: it loaded: fastgrad, emcee (``fastgrad.fitting.sampler``: emcee imports
+#: scipy.stats, ~0.7 s) and matplotlib (``fastgrad.plots`` and the Agg canvas
+#: the figures are saved with, ~0.5 s), which each worker would import again
+PRELOAD = [
+    "fastgrad.fitting",
+    "fastgrad.fitting.sampler",
+    "fastgrad.plots",
+    "matplotlib.backends.backend_agg",
+]
+
 #: below this many star-evaluations in all (stars x walkers x steps summed over
 #: the bins) ``n_jobs=-1`` fits the bins one after the other: starting worker
 #: processes would cost more than it saves
@@ -116,7 +127,7 @@ def start_worker_server() -> None:
     import multiprocessing as mp
 
     if "forkserver" in mp.get_all_start_methods():
-        mp.get_context("forkserver").set_forkserver_preload(["fastgrad.fitting"])
+        mp.get_context("forkserver").set_forkserver_preload(PRELOAD)
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
@@ -220,7 +231,7 @@ def _pool_context():
             ctx = _NoMainContext()
             # the server imports fastgrad (numpy, astropy, emcee) once; the
             # workers it forks start with it loaded
-            ctx.set_forkserver_preload(["fastgrad.fitting"])
+            ctx.set_forkserver_preload(PRELOAD)
         else:  # pragma: no cover - Windows
             ctx = mp.get_context("spawn")
         _POOL_CONTEXT = ctx

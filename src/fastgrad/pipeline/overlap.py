@@ -129,6 +129,7 @@ class Prefetch:
     def __init__(self) -> None:
         self._pool = None
         self._futures = {}
+        self._submitting = None
 
     @classmethod
     def start(
@@ -143,26 +144,48 @@ class Prefetch:
         names = _prefetched_samples(cfg) if names is None else list(names)
         if not names:
             return self
+        import threading
+
         from ..fitting.workers import worker_pool
 
         self._pool = worker_pool(1)
+        # the first submit waits until the forkserver has made its imports
+        # (fastgrad, emcee: ~1 s) and forked the worker: a thread waits for
+        # it, the run goes on with its first sample
+        self._submitting = threading.Thread(
+            target=self._submit, args=(cfg, names), name="fastgrad-prefetch", daemon=True
+        )
+        self._submitting.start()
+        return self
+
+    def _submit(self, cfg, names):
+        """Submit the catalogues (in a thread); a failed submit leaves the
+        sample to the caller, which then makes its catalogue itself."""
+        futures = {}
         try:
             for name in names:
-                self._futures[name] = self._pool.submit(synthetic_survey, cfg, name)
-        except BaseException:
-            self.close(abort=True)
-            raise
-        return self
+                futures[name] = self._pool.submit(synthetic_survey, cfg, name)
+        except Exception:  # noqa: BLE001 - the sample's own turn makes it
+            pass
+        self._futures.update(futures)
+
+    def _submitted(self):
+        """Wait until the catalogues are submitted."""
+        if self._submitting is not None:
+            self._submitting.join()
+            self._submitting = None
 
     @property
     def samples(self) -> list[str]:
         """The samples whose catalogue is being made ahead (not yet taken)."""
+        self._submitted()
         return list(self._futures)
 
     def survey(self, name: str) -> dict[str, Table] | None:
         """Sample ``name``'s synthetic survey (waiting for it), or None when
         it is not made ahead (then the caller makes it).  An error of
         :func:`synthetic_survey` is raised here, as the caller's own would be."""
+        self._submitted()
         future = self._futures.pop(name, None)
         if future is None:
             return None
@@ -174,9 +197,10 @@ class Prefetch:
     def close(self, abort: bool = False) -> None:
         """Stop the worker: now (``abort``, or a catalogue nobody took), or
         once it is idle."""
-        pool, self._pool = self._pool, None
-        if pool is None:
+        if self._pool is None:
             return
+        self._submitted()
+        pool, self._pool = self._pool, None
         pending, self._futures = self._futures, {}
         _close_pool(pool, abort or bool(pending))
 
