@@ -262,3 +262,23 @@ def test_prefetch_failed_submit_leaves_the_catalogue_to_the_caller(monkeypatch):
     with overlap.Prefetch.start(cfg, 2, names=["giants"]) as ahead:
         assert ahead.samples == []
         assert ahead.survey("giants") is None
+
+
+def test_prefetch_survey_of_another_sample_does_not_wait():
+    """The first sample asks for its catalogue before the later samples' are
+    submitted (the submit waits for the forkserver in a thread): it is told
+    None at once, without waiting for that thread."""
+    import threading
+
+    cfg = load_config({"synthetic": {"n_giants": 200_000}})
+    with overlap.Prefetch.start(cfg, 2, names=["giants"]) as ahead:
+        release = threading.Event()
+        stand_in = threading.Thread(target=release.wait, args=(60,))
+        ahead._submitting, real = stand_in, ahead._submitting
+        stand_in.start()
+        assert ahead.survey("lamost") is None
+        assert stand_in.is_alive()  # survey() did not join it
+        release.set()
+        ahead._submitting.join()
+        ahead._submitting = real
+        assert ahead.survey("giants") is not None

@@ -129,6 +129,7 @@ class Prefetch:
     def __init__(self) -> None:
         self._pool = None
         self._futures = {}
+        self._names = []
         self._submitting = None
 
     @classmethod
@@ -149,6 +150,7 @@ class Prefetch:
         from ..fitting.workers import worker_pool
 
         self._pool = worker_pool(1)
+        self._names = list(names)
         # the first submit waits until the forkserver has made its imports
         # (fastgrad, emcee: ~1 s) and forked the worker: a thread waits for
         # it, the run goes on with its first sample
@@ -185,6 +187,9 @@ class Prefetch:
         """Sample ``name``'s synthetic survey (waiting for it), or None when
         it is not made ahead (then the caller makes it).  An error of
         :func:`synthetic_survey` is raised here, as the caller's own would be."""
+        if name not in self._names:
+            return None  # (without waiting for the submits of the others)
+        self._names.remove(name)
         self._submitted()
         future = self._futures.pop(name, None)
         if future is None:
@@ -232,7 +237,7 @@ def draw_figure(name: str, args: tuple, kwargs: Mapping[str, Any], path: str) ->
 class FigureDrawing:
     """Figures drawn and saved while the caller does other work: in
     ``n_workers`` worker processes or, when :meth:`wait` is called, here
-    (``here``; default: with one worker or one figure).
+    (``here``; default: with one CPU).
 
     ``jobs`` are ``(number, plot function, args, kwargs)`` (the report's
     Figures 1-8), saved as ``folder / f"fig{number}.png"``: the same bytes
@@ -246,8 +251,11 @@ class FigureDrawing:
             (i, name, args, kwargs, str(folder / f"fig{i}.png")) for i, name, args, kwargs in jobs
         ]
         self._pool, self._futures = None, []
-        if here is None:  # workers when there are CPUs and figures to share
-            here = n_workers < 2 or len(self._jobs) < 2
+        if here is None:
+            # workers when there are CPUs: even one figure, which a worker
+            # draws while the caller writes the tables, without importing
+            # matplotlib (the forkserver has: fitting.workers.PRELOAD)
+            here = n_workers < 2
         if not here and self._jobs:
             from ..fitting.workers import worker_pool
 

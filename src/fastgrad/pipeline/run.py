@@ -399,8 +399,11 @@ def prepare_sample(
     truth = tables[plan.spec.primary].meta.get("truth") if synthetic else None
     kept = per_star_steps(cfg, plan, tables, engine, steps, progress)
     # the final sample in source_id order: the order a partitioned run
-    # (fastgrad.pipeline.partitioned) restores, so both fit the same arrays
-    kept = kept[np.argsort(np.asarray(kept["source_id"]), kind="stable")]
+    # (fastgrad.pipeline.partitioned) restores, so both fit the same arrays.
+    # A catalogue already in it (Gaia's own) is not copied again
+    sid = np.asarray(kept["source_id"])
+    if not (sid[1:] >= sid[:-1]).all():
+        kept = kept[np.argsort(sid, kind="stable")]
     report = vstack([_normalise_report(r, sample) for r in steps])
     return kept, report, truth
 
