@@ -113,13 +113,17 @@ cdef inline void _ll_interrupt_init(Interrupt *it, Py_ssize_t work):
         _interrupt_init(it, POLL_LL)
 
 
+cdef inline Py_ssize_t _ll_chunk_size(Py_ssize_t n, Py_ssize_t ch) noexcept nogil:
+    """The number of stars in chunk ``ch`` (from star ch * LL_CHUNK) of ``n``."""
+    cdef Py_ssize_t cnt = n - ch * LL_CHUNK
+    return cnt if cnt < LL_CHUNK else LL_CHUNK
+
+
 cdef inline void _ll_scan_chunk(const double *ex, const double *ey, const double *cxy,
                                 Py_ssize_t n, Py_ssize_t ch, bint need_max,
                                 double *part) noexcept nogil:
     cdef Py_ssize_t start = ch * LL_CHUNK
-    cdef Py_ssize_t cnt = n - start
-    if cnt > LL_CHUNK:
-        cnt = LL_CHUNK
+    cdef Py_ssize_t cnt = _ll_chunk_size(n, ch)
     if cxy == NULL and not need_max:
         fg_ll_scan_min(ex + start, ey + start, cnt, part)
     else:
@@ -228,9 +232,7 @@ cdef inline void _ll_item(const LLData *d, const double *theta, Py_ssize_t n_the
     if not (act or (t == 0 and not d.has_bounds)) or _interrupted(it, LL_CHUNK):
         return
     start = ch * LL_CHUNK
-    cnt = d.n - start
-    if cnt > LL_CHUNK:
-        cnt = LL_CHUNK
+    cnt = _ll_chunk_size(d.n, ch)
     if act and not d.has_bounds and d.cov == NULL and not d.variances:
         # the common call: scan and blocked sums in one pass, the blocked
         # sums kept when the chunk's bounds allow them (the same decision and
@@ -271,7 +273,7 @@ cdef inline void _ll_group_item(const LLData *d, const double *theta, Py_ssize_t
     cdef Py_ssize_t ch = w // n_groups
     cdef Py_ssize_t t0 = group * (w - ch * n_groups)
     cdef Py_ssize_t t1 = t0 + group if t0 + group <= n_theta else n_theta
-    cdef Py_ssize_t start = ch * LL_CHUNK, cnt = d.n - start, t
+    cdef Py_ssize_t start = ch * LL_CHUNK, cnt = _ll_chunk_size(d.n, ch), t
     cdef int nt = 0
     cdef double m[FG_LL_MAXT]
     cdef double b[FG_LL_MAXT]
@@ -279,8 +281,6 @@ cdef inline void _ll_group_item(const LLData *d, const double *theta, Py_ssize_t
     cdef double *res[FG_LL_MAXT]
     if _interrupted(it, LL_CHUNK):
         return
-    if cnt > LL_CHUNK:
-        cnt = LL_CHUNK
     for t in range(t0, t1):
         if svals[3 * t + 1] == 0.0:
             continue  # not evaluated (-inf)
