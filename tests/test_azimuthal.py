@@ -653,6 +653,46 @@ def test_masked_values_are_reported_as_masked():
         azimuthal_deviation([8.0, 8.1, 8.2], v)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("case", ["finite", "nan", "sparse", "empty"])
+def test_grouped_medians_are_np_median_per_group(case, n_threads):
+    """hexbins.grouped_medians (a parallel radix sort of the values, then a
+    stable sort of the groups) gives the medians of np.lexsort's order (its
+    implementation before), each group's np.median for finite values, on any
+    thread count: with ties, with NaN values (sorted last, as np.sort does:
+    they count as the largest), with sparse labels (np.unique's grouping) and
+    with no stars."""
+    from fastgrad.hexbins import group_order, grouped_medians
+
+    rng = np.random.default_rng(4)
+    index = rng.integers(0, 300, 20_000)
+    values = np.round(rng.normal(size=index.size), 1)  # many ties
+    if case == "nan":
+        values[::997] = np.nan
+    if case == "sparse":
+        index = index * 10**9  # labels far beyond a grid's
+    if case == "empty":
+        index, values = index[:0], values[:0]
+    groups, counts, med = grouped_medians(index, values, n_threads)
+    ref = np.unique(index)
+    np.testing.assert_array_equal(groups, ref)
+    np.testing.assert_array_equal(counts, [np.sum(index == g) for g in ref])
+    order = np.lexsort((values, index))
+    start = np.searchsorted(index[order], ref)
+    lexsort_med = 0.5 * (
+        values[order][start + (counts - 1) // 2] + values[order][start + counts // 2]
+    )
+    np.testing.assert_array_equal(med, lexsort_med)
+    if case != "nan":
+        np.testing.assert_array_equal(med, [np.median(values[index == g]) for g in ref])
+    if case == "finite":  # the values in lexsort's order, whatever the threads
+        order = group_order(index, values, 300, n_threads)
+        np.testing.assert_array_equal(values[order], values[np.lexsort((values, index))])
+        np.testing.assert_array_equal(index[order], np.sort(index))
+    with pytest.raises(ValueError, match="index must be >= 0"):
+        grouped_medians(np.array([0, -1]), np.array([1.0, 2.0]))
+
+
 @pytest.mark.parametrize("n_cells", [7, 2500, 40_000])
 def test_binned_median_is_the_lexsort_one(n_cells):
     """_binned_median's order (a value sort, then a stable radix sort of the

@@ -343,8 +343,8 @@ cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
     # one thread: a plain loop, no OpenMP region (its entry and barrier cost
     # microseconds, a sizeable part of a call on 30,000 stars); the items and
     # their sums are the same either way.  LineKernel's data (bounds,
-    # variances, no covariance) with 2 or more thetas: items of two thetas,
-    # whose sums are those of the one-theta items
+    # variances, no covariance) with 2 or more thetas: items of up to
+    # FG_LL_MAXT thetas, whose sums are those of the one-theta items
     if d.has_bounds and d.variances and not has_cov and n_theta >= 2 and FG_LL_VECTOR:
         group = FG_LL_MAXT
         n_groups = (n_theta + group - 1) // group

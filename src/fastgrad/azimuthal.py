@@ -35,6 +35,7 @@ from . import paper
 from ._kernels import core as _core
 from ._threads import effective_n_threads, threads_for
 from ._validation import as_count, as_float_array, as_scalar, check_lengths, raise_bad_rows
+from .hexbins import group_order
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -636,22 +637,9 @@ class ResidualMap:
         return 0.5 * (self.y_edges[:-1] + self.y_edges[1:])
 
 
-def _cell_order(cell, values, n_cells):
-    """The order of the stars by cell, then by value within a cell:
-    ``np.lexsort((values, cell))`` up to the order of equal values (so the
-    sorted values are the same), 2-4x faster.  A sort of the values, then a
-    stable sort of their cells: numpy's radix sort for the 16-bit cell
-    indices of a map or hex grid (< 32,768 cells)."""
-    by_value = np.argsort(values)
-    cells = cell[by_value]
-    if n_cells <= np.iinfo(np.int16).max:
-        cells = cells.astype(np.int16)
-    return by_value[np.argsort(cells, kind="stable")]
-
-
-def _binned_median(cell, values, n_cells):
+def _binned_median(cell, values, n_cells, n_threads=None):
     """Median of ``values`` per cell index (NaN where a cell is empty)."""
-    order = _cell_order(cell, values, n_cells)
+    order = group_order(cell, values, n_cells, n_threads)
     v_sorted = values[order]
     count = np.bincount(cell, minlength=n_cells)
     start = np.concatenate(([0], np.cumsum(count)[:-1]))
@@ -957,7 +945,7 @@ def residual_map_from_cells(
     res_in = residuals(obs_in, pred_in, sign)
     maps = {}
     for key, vals in (("observed", obs_in), ("predicted", pred_in), ("residual", res_in)):
-        med, count = _binned_median(cell, vals, n_cells)
+        med, count = _binned_median(cell, vals, n_cells, n_threads)
         maps[key] = med.reshape(ny, nx)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (np.bincount(cell, weights=res_in, minlength=n_cells) / count).reshape(ny, nx)

@@ -40,6 +40,7 @@ class StretchMove(emcee.moves.StretchMove):
                 "It is unadvisable to use a red-blue move with fewer walkers "
                 "than twice the number of dimensions."
             )
+        self.setup(state.coords)
         random, a = model.random, self.a
         accepted = np.zeros(nwalkers, dtype=bool)
         inds = np.arange(nwalkers) % self.nsplits

@@ -571,7 +571,11 @@ def azimuthal_analysis_partitioned(
     n_sel = R.size
     hexes = ResidualHexes(
         *(
-            HexImage(res_grid, hex_medians(hx, v, res_grid.n_hexes, min_count=mc), n_sel)
+            HexImage(
+                res_grid,
+                hex_medians(hx, v, res_grid.n_hexes, min_count=mc, n_threads=n_threads),
+                n_sel,
+            )
             for v in (y, predicted, residuals(y, predicted, a["sign"]))
         ),
         extent=ext,
