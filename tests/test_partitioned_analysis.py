@@ -60,38 +60,6 @@ def test_fit_is_identical(both):
     np.testing.assert_array_equal(part["fit"].samples, local["fit"].samples)
 
 
-def test_fit_given_is_the_fit_made_here(both):
-    """``fastgrad run`` fits the maps' line in the pool of Tables 1 and 2, from
-    the fit columns, and hands it over (``fit=``): the same LineFit as the
-    one made on the client, so the same maps; a fit of other stars is refused."""
-    import dask
-
-    from fastgrad.pipeline.run import _table_fits
-
-    sample, scfg, _, _, part = both
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # AutocorrWarning: short chains
-        *_, pool_fit = _table_fits(sample, scfg, 1, map_fit=True)
-    np.testing.assert_array_equal(pool_fit.samples, part["fit"].samples)
-    cols = ["source_id", "x", "y", "z", "R", "phi", "absz", "R_err", "z_err"]
-    cols += ["feh_used", "feh_used_err", "p_thin", "p_thick", "p_halo"]
-    frame = dd.from_pandas(sample[cols].to_pandas(), npartitions=3)
-    with dask.config.set(scheduler="synchronous"):
-        given = pa.azimuthal_analysis_partitioned(frame, scfg, n_threads=1, fit=pool_fit)
-        assert given["fit"] is pool_fit
-        for k in ("residual", "p_value"):
-            np.testing.assert_array_equal(
-                np.ma.filled(getattr(given["residual_map"], k), 0.0),
-                np.ma.filled(getattr(part["residual_map"], k), 0.0),
-            )
-        from dataclasses import replace
-
-        with pytest.raises(ValueError, match=r"fit: a radial fit of 7 stars"):
-            pa.azimuthal_analysis_partitioned(
-                frame, scfg, n_threads=1, fit=replace(pool_fit, n_stars=7)
-            )
-
-
 def test_residual_map_is_identical(both):
     _, _, _, local, part = both
     a, b = local["residual_map"], part["residual_map"]

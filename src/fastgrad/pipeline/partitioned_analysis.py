@@ -60,8 +60,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from ..fitting import LineFit
-
 
 __all__ = [
     "azimuthal_analysis_partitioned",
@@ -391,7 +389,6 @@ def azimuthal_analysis_partitioned(
     *,
     truth: Mapping[str, Any] | None = None,
     kinematics: Any = None,
-    fit: LineFit | None = None,
 ) -> dict[str, Any]:
     """:func:`fastgrad.pipeline.run.azimuthal_analysis` of a partitioned final
     catalogue, with what the figures and summary need of the whole sample.
@@ -412,11 +409,6 @@ def azimuthal_analysis_partitioned(
         the matched filter's recovery (:func:`fastgrad.validation.recover_amplitude`).
     kinematics : optional
         The final sample's ``meta["kinematics"]["velocities"]``, for the summary.
-    fit : LineFit, optional
-        The radial fit of the |Z| < zmax stars, made already (``fastgrad run``
-        fits it in the pool of Tables 1 and 2, from the gathered fit columns:
-        the same stars in the same order, the same settings and seed, so the
-        same LineFit); None: fitted here, on the client.
 
     Returns
     -------
@@ -530,19 +522,14 @@ def azimuthal_analysis_partitioned(
         )
     del ids, dup
     R, y = s["R"], s["feh"]
-    if fit is None:
-        fit = fit_line(
-            R,
-            y,
-            s["R_err"],
-            s["feh_err"],
-            **sampler_settings(f),
-            n_threads=n_threads,
-        )
-    elif fit.n_stars != R.size:
-        raise ValueError(
-            f"fit: a radial fit of {fit.n_stars} stars, but {R.size} stars have |Z| < {zmax} kpc"
-        )
+    fit = fit_line(
+        R,
+        y,
+        s["R_err"],
+        s["feh_err"],
+        **sampler_settings(f),
+        n_threads=n_threads,
+    )
     predicted = fit.slope * R + fit.intercept
     rmap = residual_map_from_cells(
         s["cell"],

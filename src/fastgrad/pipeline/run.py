@@ -974,7 +974,7 @@ def _analyse(state, engine, ahead=None):
                 sample, report, truth = prepare_sample(
                     cfg, name, progress, n_threads, engine, reports=steps, ahead=ahead
                 )
-                t1, t2, az, fit, _ = _fits_and_maps(sample, scfg, name, first, progress, n_threads)
+                t1, t2, az, fit = _fits_and_maps(sample, scfg, name, first, progress, n_threads)
             else:
                 sample, report, truth, t1, t2, az, fit = _partitioned(
                     cfg, scfg, name, path, first, progress, n_threads, steps
@@ -1000,12 +1000,10 @@ def _analyse(state, engine, ahead=None):
 
 def _fits_and_maps(sample, scfg, name, first, progress, n_threads, maps=True):
     """Tables 1 and 2, the azimuthal analysis (``maps``) and, for the run's
-    first sample (``first is None``), Figure 3's fit: Table 1's first bin.
-    Also the maps' radial fit (None where left to the maps), which
-    ``maps=False`` leaves to the caller (a partitioned sample's maps)."""
+    first sample (``first is None``), Figure 3's fit: Table 1's first bin."""
     with progress.step(f"{name}: Tables 1 and 2 (emcee fits of the |Z| and R bins)"):
         # the maps' radial fit runs in the bins' pool, beside the bins' fits
-        t1, t2, fit, map_fit = _table_fits(sample, scfg, n_threads, map_fit=True)
+        t1, t2, fit, map_fit = _table_fits(sample, scfg, n_threads, map_fit=maps)
     az = None
     if maps:
         with progress.step(
@@ -1017,7 +1015,7 @@ def _fits_and_maps(sample, scfg, name, first, progress, n_threads, maps=True):
     elif fit is None:  # Table 1's first bin has too few stars to be in the table
         with progress.step(f"{name}: posterior draws of the first |Z| bin (Figure 3)"):
             fit = first_bin_fit(sample, scfg, n_threads)
-    return t1, t2, az, fit, map_fit
+    return t1, t2, az, fit
 
 
 def _partitioned(cfg, scfg, name, path, first, progress, n_threads, steps):
@@ -1031,9 +1029,7 @@ def _partitioned(cfg, scfg, name, path, first, progress, n_threads, steps):
         with contextlib.ExitStack() as stack:
             with progress.step(f"{name}: gather the fit columns ({part.n_stars:,} stars)"):
                 fit_table = stack.enter_context(part.fit_table())
-            # the maps' radial fit too: its |Z| < zmax stars are among the
-            # fit columns, in the same (source_id) order as the maps' selection
-            t1, t2, _, fit, map_fit = _fits_and_maps(
+            t1, t2, _, fit = _fits_and_maps(
                 fit_table, scfg, name, first, progress, n_threads, maps=False
             )
             del fit_table  # the client holds the maps' aggregates, not the stars
@@ -1042,11 +1038,7 @@ def _partitioned(cfg, scfg, name, path, first, progress, n_threads, steps):
             f"(|Z| < {scfg['azimuthal']['zmax']} kpc)"
         ):
             az = azimuthal_analysis_partitioned(
-                part.frame,
-                scfg,
-                n_threads,
-                kinematics=part.kinematics.get("velocities"),
-                fit=map_fit,
+                part.frame, scfg, n_threads, kinematics=part.kinematics.get("velocities")
             )
     return part, part.report, None, t1, t2, az, fit
 
