@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._kernels import core
+from ._threads import effective_n_threads
+
 if TYPE_CHECKING:
     from typing import Any
 
@@ -218,9 +221,6 @@ def group_order(
     values = np.asarray(values, dtype=np.float64)
     n = values.size
     if 0 < n < 2**32 - 1 and np.isfinite(values).all():
-        from ._kernels import core
-        from ._threads import effective_n_threads
-
         by_value = np.empty(n, dtype=np.uint32)
         core.radix_argsort(
             np.ascontiguousarray(values),
