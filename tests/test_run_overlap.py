@@ -248,7 +248,7 @@ def _serial_init(init):
     return serial
 
 
-def test_prefetch_failed_submit_leaves_the_catalogue_to_the_caller(monkeypatch):
+def test_prefetch_failed_submit_leaves_the_catalogue_to_the_caller(monkeypatch, caplog):
     """The catalogues are submitted from a thread (the first submit waits for
     the forkserver): a submit that fails there gives survey() None, and the
     sample makes its catalogue itself, as when the worker dies."""
@@ -259,9 +259,11 @@ def test_prefetch_failed_submit_leaves_the_catalogue_to_the_caller(monkeypatch):
 
     monkeypatch.setattr(ProcessPoolExecutor, "submit", refuse)
     cfg = load_config({"synthetic": {"n_giants": 200_000}})
-    with overlap.Prefetch.start(cfg, 2, names=["giants"]) as ahead:
-        assert ahead.samples == []
-        assert ahead.survey("giants") is None
+    with caplog.at_level("DEBUG", logger="fastgrad"):
+        with overlap.Prefetch.start(cfg, 2, names=["giants"]) as ahead:
+            assert ahead.samples == []
+            assert ahead.survey("giants") is None
+    assert "catalogues not made ahead (cannot schedule new futures" in caplog.text
 
 
 def test_prefetch_survey_of_another_sample_does_not_wait():

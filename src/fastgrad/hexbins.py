@@ -285,7 +285,8 @@ def hex_medians(
 ) -> np.ndarray:
     """Median of ``values`` per hex, NaN for hexes of fewer than
     ``min_count`` stars: hexbin's ``C=values, reduce_C_function=np.median,
-    mincnt=min_count`` accumulator.
+    mincnt=min_count`` accumulator.  ``n_threads``: of the sort
+    (:func:`group_order`; None: all CPUs); the result is the same for any.
 
     Examples
     --------

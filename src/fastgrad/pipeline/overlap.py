@@ -167,8 +167,10 @@ class Prefetch:
         try:
             for name in names:
                 futures[name] = self._pool.submit(synthetic_survey, cfg, name)
-        except Exception:  # noqa: BLE001 - the sample's own turn makes it
-            pass
+        except Exception as exc:  # noqa: BLE001 - the sample's own turn makes it
+            from .progress import logger
+
+            logger.debug("catalogues not made ahead (%s): each sample makes its own", exc)
         self._futures.update(futures)
 
     def _submitted(self):
