@@ -695,10 +695,10 @@ def test_grouped_medians_are_np_median_per_group(case, n_threads):
 
 @pytest.mark.parametrize("n_cells", [7, 2500, 40_000])
 def test_binned_median_is_the_lexsort_one(n_cells):
-    """_binned_median's order (a value sort, then a stable radix sort of the
+    """hexbins.binned_medians's order (a value sort, then a stable radix sort of the
     cells) gives the medians of np.lexsort((values, cell)), ties and empty
     cells included, for 16-bit cell indices and beyond."""
-    from fastgrad.azimuthal import _binned_median
+    from fastgrad.hexbins import binned_medians as _binned_median
 
     rng = np.random.default_rng(n_cells)
     cell = rng.integers(0, n_cells, 50_000).astype(np.intp)

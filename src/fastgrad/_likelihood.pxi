@@ -264,15 +264,15 @@ cdef inline void _ll_item(const LLData *d, const double *theta, Py_ssize_t n_the
 
 cdef inline void _ll_group_item(const LLData *d, const double *theta, Py_ssize_t n_theta,
                                 const double *svals, Py_ssize_t w, Py_ssize_t n_groups,
-                                Py_ssize_t group, double *parts, Interrupt *it) noexcept nogil:
-    """Work item w = (chunk, thetas group g .. g + group - 1), chunk-major, of
-    data with bounds, variances and no covariance (LineKernel's): those of
-    its thetas that take the blocked path in one pass over the chunk
-    (fg_ll_chunk_group), the others each as _ll_item does; the partial sums
-    go where _ll_item puts them, the same bits."""
+                                double *parts, Interrupt *it) noexcept nogil:
+    """Work item w = (chunk, group of up to FG_LL_MAXT consecutive thetas),
+    chunk-major, of data with bounds, variances and no covariance
+    (LineKernel's): those of its thetas that take the blocked path in one
+    pass over the chunk (fg_ll_chunk_group), the others each as _ll_item
+    does; the partial sums go where _ll_item puts them, the same bits."""
     cdef Py_ssize_t ch = w // n_groups
-    cdef Py_ssize_t t0 = group * (w - ch * n_groups)
-    cdef Py_ssize_t t1 = t0 + group if t0 + group <= n_theta else n_theta
+    cdef Py_ssize_t t0 = FG_LL_MAXT * (w - ch * n_groups)
+    cdef Py_ssize_t t1 = t0 + FG_LL_MAXT if t0 + FG_LL_MAXT <= n_theta else n_theta
     cdef Py_ssize_t start = ch * LL_CHUNK, cnt = _ll_chunk_size(d.n, ch), t
     cdef int nt = 0
     cdef double m[FG_LL_MAXT]
@@ -316,7 +316,7 @@ cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
     cdef double *parts
     cdef double *svals
     cdef char *bad
-    cdef Py_ssize_t w, t, j, n_inf = 0, n_groups, group
+    cdef Py_ssize_t w, t, j, n_inf = 0, n_groups
     cdef double val
     cdef bint act
     if n_theta == 0:
@@ -346,14 +346,13 @@ cdef Py_ssize_t _ll_run(LLData *d, const double *theta, Py_ssize_t n_theta,
     # variances, no covariance) with 2 or more thetas: items of up to
     # FG_LL_MAXT thetas, whose sums are those of the one-theta items
     if d.has_bounds and d.variances and not has_cov and n_theta >= 2 and FG_LL_VECTOR:
-        group = FG_LL_MAXT
-        n_groups = (n_theta + group - 1) // group
+        n_groups = (n_theta + FG_LL_MAXT - 1) // FG_LL_MAXT
         if n_threads == 1:
             for w in range(n_chunks * n_groups):
-                _ll_group_item(d, theta, n_theta, svals, w, n_groups, group, parts, it)
+                _ll_group_item(d, theta, n_theta, svals, w, n_groups, parts, it)
         else:
             for w in prange(n_chunks * n_groups, num_threads=n_threads, schedule='static'):
-                _ll_group_item(d, theta, n_theta, svals, w, n_groups, group, parts, it)
+                _ll_group_item(d, theta, n_theta, svals, w, n_groups, parts, it)
     elif n_threads == 1:
         for w in range(n_items):
             _ll_item(d, theta, n_theta, svals, w, parts, bad, it)

@@ -35,7 +35,7 @@ from . import paper
 from ._kernels import core as _core
 from ._threads import effective_n_threads, threads_for
 from ._validation import as_count, as_float_array, as_scalar, check_lengths, raise_bad_rows
-from .hexbins import group_order
+from .hexbins import binned_medians
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -637,20 +637,6 @@ class ResidualMap:
         return 0.5 * (self.y_edges[:-1] + self.y_edges[1:])
 
 
-def _binned_median(cell, values, n_cells, n_threads=None):
-    """Median of ``values`` per cell index (NaN where a cell is empty)."""
-    order = group_order(cell, values, n_cells, n_threads)
-    v_sorted = values[order]
-    count = np.bincount(cell, minlength=n_cells)
-    start = np.concatenate(([0], np.cumsum(count)[:-1]))
-    median = np.full(n_cells, np.nan)
-    full = count > 0
-    lo = start[full] + (count[full] - 1) // 2
-    hi = start[full] + count[full] // 2
-    median[full] = 0.5 * (v_sorted[lo] + v_sorted[hi])
-    return median, count
-
-
 def _grid_shape(gridsize, extent):
     x0, x1, y0, y1 = extent
     if np.ndim(gridsize) == 0:
@@ -945,7 +931,7 @@ def residual_map_from_cells(
     res_in = residuals(obs_in, pred_in, sign)
     maps = {}
     for key, vals in (("observed", obs_in), ("predicted", pred_in), ("residual", res_in)):
-        med, count = _binned_median(cell, vals, n_cells, n_threads)
+        med, count = binned_medians(cell, vals, n_cells, n_threads)
         maps[key] = med.reshape(ny, nx)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (np.bincount(cell, weights=res_in, minlength=n_cells) / count).reshape(ny, nx)

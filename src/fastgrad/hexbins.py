@@ -35,6 +35,7 @@ __all__ = [
     "counts_image",
     "hex_medians",
     "grouped_medians",
+    "binned_medians",
     "group_order",
 ]
 
@@ -236,6 +237,35 @@ def group_order(
     return by_value[np.argsort(groups, kind="stable")]
 
 
+def binned_medians(
+    index: np.ndarray, values: np.ndarray, n_groups: int, n_threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(medians, counts) of ``values`` in each group 0 .. n_groups - 1 of
+    ``index`` (ints in [0, n_groups)): each median ``np.median``'s for the
+    group's finite values, NaN for an empty group; NaN values sort last, as
+    in ``np.sort``, so they count as the largest.  ``n_threads``: of the sort
+    (:func:`group_order`); the result is the same for any.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgrad.hexbins import binned_medians
+    >>> binned_medians(np.array([3, 1, 3, 3, 1]), np.array([5.0, 1.0, 4.0, 9.0, 2.0]), 4)
+    (array([nan, 1.5, nan, 5. ]), array([0, 2, 0, 3]))
+    """
+    index = np.asarray(index)
+    values = np.asarray(values, dtype=np.float64)
+    v = values[group_order(index, values, n_groups, n_threads)]
+    counts = np.bincount(index, minlength=n_groups)
+    start = np.cumsum(counts) - counts
+    medians = np.full(n_groups, np.nan)
+    full = counts > 0
+    lo = start[full] + (counts[full] - 1) // 2
+    hi = start[full] + counts[full] // 2
+    medians[full] = 0.5 * (v[lo] + v[hi])
+    return medians, counts
+
+
 def grouped_medians(
     index: np.ndarray, values: np.ndarray, n_threads: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -265,14 +295,9 @@ def grouped_medians(
         labels, index = np.unique(index, return_inverse=True)
         groups, counts, med = grouped_medians(index.reshape(-1), values, n_threads)
         return labels[groups], counts, med
-    v = values[group_order(index, values, n_groups, n_threads)]
-    counts_all = np.bincount(index, minlength=n_groups)
-    groups = np.flatnonzero(counts_all)
-    counts = counts_all[groups]
-    start = (np.cumsum(counts_all) - counts_all)[groups]
-    lo = start + (counts - 1) // 2
-    hi = start + counts // 2
-    return groups.astype(index.dtype, copy=False), counts, 0.5 * (v[lo] + v[hi])
+    medians, counts = binned_medians(index, values, n_groups, n_threads)
+    groups = np.flatnonzero(counts)
+    return groups.astype(index.dtype, copy=False), counts[groups], medians[groups]
 
 
 def hex_medians(
@@ -297,8 +322,6 @@ def hex_medians(
     """
     index = np.asarray(index)
     inside = index >= 0
-    groups, counts, med = grouped_medians(index[inside], np.asarray(values)[inside], n_threads)
-    out = np.full(n_hexes, np.nan)
-    keep = counts >= min_count
-    out[groups[keep]] = med[keep]
-    return out
+    med, counts = binned_medians(index[inside], np.asarray(values)[inside], n_hexes, n_threads)
+    med[counts < min_count] = np.nan
+    return med

@@ -16,13 +16,12 @@ from matplotlib.figure import Figure
 from ..azimuthal import (
     DEFAULT_MAP_MIN_COUNT,
     ResidualMap,
-    _binned_median,
     map_inputs,
     residual_map,
     residuals,
     xy_extent,
 )
-from ..hexbins import HexGrid, HexImage, ResidualHexes
+from ..hexbins import HexGrid, HexImage, ResidualHexes, hex_medians
 from ..significance import DEFAULT_N_PERMUTATIONS
 from .overlays import default_R0, draw_arms, draw_sun
 
@@ -68,10 +67,10 @@ def median_hexbin(ax, x, y, C, *, gridsize, extent, mincnt=None, index=None, **k
     idx = grid.index(x, y) if index is None else np.asarray(index)
     if ok is not None:
         idx, C = idx[ok], C[ok]
-    inside = idx >= 0
-    median, count = _binned_median(idx[inside].astype(np.intp), C[inside], grid.n_hexes)
     # hexbin: hexes of fewer than mincnt points (None or 0 with C: 1) are NaN
-    median[count < max(int(mincnt or 1), 1)] = np.nan
+    median = hex_medians(
+        idx.astype(np.intp, copy=False), C, grid.n_hexes, min_count=max(int(mincnt or 1), 1)
+    )
     return HexImage(grid, median, n_stars=int(idx.size)).draw(ax, **kwargs)
 
 
