@@ -3,6 +3,7 @@
 the same files as when each runs alone, in this process."""
 
 import importlib
+import os
 import warnings
 
 import numpy as np
@@ -284,3 +285,69 @@ def test_prefetch_survey_of_another_sample_does_not_wait():
         ahead._submitting.join()
         ahead._submitting = real
         assert ahead.survey("giants") is not None
+
+
+def test_shared_tables_round_trip():
+    """SharedTables gives back the tables as they were: numeric columns
+    (1-d and 2-d) on the shared block, the others pickled, every name,
+    unit, description, format and meta; the block is unlinked once read."""
+    from astropy.table import MaskedColumn, Table
+
+    def _blocks():
+        shm = "/dev/shm"
+        return {f for f in os.listdir(shm) if f.startswith("psm_")} if os.path.isdir(shm) else set()
+
+    before = _blocks()
+    t = Table(meta={"truth": {"n": 3}, "kind": "mock"})
+    t["source_id"] = np.array([3, 1, 2], dtype=np.int64)
+    t["ra"] = np.array([10.0, 20.0, 30.0])
+    t["ra"].unit, t["ra"].description, t["ra"].format = "deg", "right ascension", ".3f"
+    t["ra"].meta["ucd"] = "pos.eq.ra"
+    t["flag"] = np.array([True, False, True])
+    t["mag"] = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=np.float32)
+    t["name"] = ["a", "bb", "ccc"]
+    t["rv"] = MaskedColumn([1.0, 2.0, 3.0], mask=[False, True, False], unit="km/s")
+    empty = Table({"x": np.zeros(0)})
+    sent = overlap.SharedTables({"gaia": t, "none": empty})
+    blocks = _blocks() - before
+    assert len(blocks) == 1
+    got = sent.tables()
+    assert _blocks() == before  # unlinked: its memory goes with the columns
+    g = got["gaia"]
+    assert g.colnames == t.colnames and g.meta == t.meta and type(g) is type(t)
+    for c in t.colnames:
+        a, b = g[c], t[c]
+        assert type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape, c
+        assert (a.unit, a.description, a.format, a.meta) == (
+            b.unit,
+            b.description,
+            b.format,
+            b.meta,
+        )
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert g["rv"].mask.tolist() == [False, True, False]
+    g["ra"][0] = 11.0  # writable, as a table made here
+    assert len(got["none"]) == 0 and got["none"].colnames == ["x"]
+    # a catalogue nobody takes: discard() frees the block
+    other = overlap.SharedTables({"gaia": t})
+    assert len(_blocks() - before) == 1
+    other.discard()
+    assert _blocks() == before
+
+
+def test_prefetch_job_pickles_without_room_in_shared_memory(monkeypatch):
+    """A worker whose /dev/shm has no room sends the tables pickled."""
+    import errno
+
+    def full(fd, offset, size):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    cfg = load_config({"synthetic": {"n_giants": 500, "seed": 9}})
+    made = overlap._prefetch_job(cfg, "giants")
+    assert isinstance(made, dict) and len(made["gaia"]) == 500
+    monkeypatch.undo()
+    sent = overlap._prefetch_job(cfg, "giants")
+    assert isinstance(sent, overlap.SharedTables)
+    got = sent.tables()
+    np.testing.assert_array_equal(np.asarray(got["gaia"]["ra"]), np.asarray(made["gaia"]["ra"]))

@@ -166,3 +166,46 @@ def test_figure3_is_table1_first_bin():
         warnings.simplefilter("ignore")
         u1, u2, _ = gradient_fits(plain, cfg, n_threads=1)
     _same((t1, t2), (u1, u2))
+
+
+def _no_room(monkeypatch):
+    """posix_fallocate says what a full /dev/shm says (Docker's 64 MB)."""
+    import errno
+
+    def full(fd, offset, size):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate")
+def test_no_room_in_shared_memory_is_an_error_not_a_sigbus(monkeypatch):
+    """A block whose pages /dev/shm cannot hold is refused when made (an
+    OSError naming the size), and nothing is left behind."""
+    from fastgrad.fitting.shared import new_block
+
+    before = _blocks()
+    _no_room(monkeypatch)
+    with pytest.raises(OSError, match=r"no room in shared memory for 2 MiB.*--shm-size") as err:
+        new_block(2 * 2**20)
+    assert err.value.errno == 28  # ENOSPC
+    with pytest.raises(OSError, match="no room"):
+        SharedColumns(1000, ["a", "b"])
+    assert _blocks() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate")
+def test_fits_without_room_in_shared_memory_run_here(monkeypatch):
+    """n_jobs=2 with a full /dev/shm: a RuntimeWarning that says why, and the
+    fits of one process (the same numbers)."""
+    R, z, feh, err = _data()
+    one = _tables(R, z, feh, err, err, err, n_jobs=None, **KW)
+    _no_room(monkeypatch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        here = fastgrad.fit_tables(R, z, feh, err, err, err, n_jobs=2, **KW)
+    said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert any(
+        "the fits run in this process" in m and "no room in shared memory" in m for m in said
+    )
+    _same(one, here)

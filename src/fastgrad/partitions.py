@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .schema import MissingColumnsError
 
@@ -19,6 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from types import ModuleType
     from typing import Any
+
+    import pandas as pd
 
 
 __all__ = [
@@ -97,6 +98,8 @@ def meta_of(like: Any) -> pd.DataFrame:
     >>> len(meta), meta.dtypes.astype(str).tolist()
     (0, ['int64', 'float64'])
     """
+    import pandas as pd  # here: the local engine's runs never import it
+
     if isinstance(like, pd.DataFrame):
         return like.iloc[:0]
     meta = getattr(like, "_meta", None)

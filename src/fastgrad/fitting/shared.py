@@ -15,11 +15,18 @@ numbers, as a model built on the client.
 columns straight into one (:meth:`fastgrad.pipeline.partitioned.PartitionedSample.fit_table`),
 so that nothing is copied; :func:`share` copies the columns that are not
 in one yet (the local engine's tables) into a new block.
+
+Every block is made by :func:`new_block`, which reserves its pages at once:
+a ``/dev/shm`` too small for it (Docker's default is 64 MB) is then an
+OSError naming the sizes, which the callers answer by working without
+shared memory, where a write past the room would kill the process (SIGBUS).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 from multiprocessing import shared_memory
 from typing import TYPE_CHECKING
 
@@ -28,7 +35,7 @@ import numpy as np
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
-__all__ = ["SharedColumns", "ColumnRef", "share", "attach"]
+__all__ = ["SharedColumns", "ColumnRef", "share", "attach", "new_block"]
 
 _FLOAT64 = np.dtype(np.float64)
 #: the blocks of this process that are open, by name
@@ -62,7 +69,7 @@ class SharedColumns:
         self.n_rows = int(n_rows)
         self.names = tuple(names)
         size = max(1, 8 * self.n_rows * len(self.names))
-        self._shm = shared_memory.SharedMemory(create=True, size=size)
+        self._shm = new_block(size)
         self._base = _view(self._shm, 0, size // 8)
         self._columns = {
             name: self._base[i * self.n_rows : (i + 1) * self.n_rows]
@@ -110,6 +117,57 @@ class SharedColumns:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def new_block(size: int) -> shared_memory.SharedMemory:
+    """A new block of ``size`` bytes of shared memory, its pages reserved.
+
+    POSIX shared memory lives in a tmpfs (``/dev/shm`` on Linux) that may be
+    smaller than the block: Docker gives containers 64 MB unless told
+    ``--shm-size``.  Made plainly, such a block is created all the same and
+    the first write past the room kills the process with SIGBUS.  Here its
+    pages are allocated at once (``posix_fallocate``, about the time the
+    writes would take to fault them in), so no room is an OSError (ENOSPC)
+    that says so, and the block is gone again.
+
+    Examples
+    --------
+    >>> from fastgrad.fitting.shared import new_block
+    >>> block = new_block(4096)
+    >>> block.size >= 4096
+    True
+    >>> block.close(); block.unlink()
+    """
+    shm = shared_memory.SharedMemory(create=True, size=size)
+    fd = getattr(shm, "_fd", -1)
+    if fd < 0 or not hasattr(os, "posix_fallocate"):
+        return shm  # (no POSIX fd, e.g. Windows; macOS: no posix_fallocate)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        _release(shm)
+        with contextlib.suppress(FileNotFoundError):
+            shm.unlink()
+        if exc.errno not in (errno.ENOSPC, errno.ENOMEM):
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+                # a shared-memory filesystem without fallocate: made plainly
+                return shared_memory.SharedMemory(create=True, size=size)
+            raise
+        raise OSError(
+            exc.errno,
+            f"no room in shared memory for {size / 2**20:,.0f} MiB{_free_shm()} "
+            "(in a container: give it more, e.g. docker run --shm-size=4g)",
+        ) from exc
+    return shm
+
+
+def _free_shm() -> str:
+    """How much /dev/shm has free, in words ('' where it is not a folder)."""
+    try:
+        st = os.statvfs("/dev/shm")
+    except (OSError, AttributeError):
+        return ""
+    return f" (/dev/shm has {st.f_bavail * st.f_frsize / 2**20:,.0f} MiB free)"
 
 
 def locate(array: np.ndarray) -> ColumnRef | None:

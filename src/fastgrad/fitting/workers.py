@@ -11,8 +11,10 @@ and never re-run the caller's ``__main__``.  ``docs/method.md`` section 5.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import sys
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -342,14 +344,8 @@ def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | Non
     order = [i for i, job in enumerate(jobs) if not job[6]]
     order += [i for i, job in enumerate(jobs) if job[6]]
     fits = [None] * len(jobs)
-    if n_jobs == 1:
-        # each bin's model made when it is fitted: one bin's arrays at a time
-        for i in order:
-            plan, key, seed, lo, hi, _, extra = job = jobs[i]
-            model = plan.range_model(lo, hi) if extra else plan.model(key)
-            fits[i] = _fit_job(model, plan.fit_kwargs, seed, threads_per_fit, min_work, label(job))
-            del model
-    else:
+    stack = contextlib.ExitStack()  # the shared columns' block, if any
+    if n_jobs > 1:
         from .shared import share
 
         # the workers read the plans' columns from shared memory and make
@@ -359,7 +355,25 @@ def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | Non
         # one copy of a column two plans share (feh, feh_err; R is Table 1's
         # x and Table 2's binning variable)
         unique = {_memory(a): a for cols in columns.values() for a in cols.values()}
-        with share(unique) as shared:
+        try:
+            shared = stack.enter_context(share(unique))
+        except OSError as exc:  # no room in /dev/shm: the same fits, here
+            warnings.warn(
+                f"the fits run in this process, one bin at a time on {n_cpu} thread(s), "
+                f"not in {n_jobs} worker processes: {exc}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            n_jobs, threads_per_fit = 1, n_cpu
+    if n_jobs == 1:
+        # each bin's model made when it is fitted: one bin's arrays at a time
+        for i in order:
+            plan, key, seed, lo, hi, _, extra = job = jobs[i]
+            model = plan.range_model(lo, hi) if extra else plan.model(key)
+            fits[i] = _fit_job(model, plan.fit_kwargs, seed, threads_per_fit, min_work, label(job))
+            del model
+    else:
+        with stack:
             refs = {
                 key: {name: shared[_memory(a)] for name, a in cols.items()}
                 for key, cols in columns.items()

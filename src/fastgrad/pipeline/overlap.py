@@ -16,7 +16,8 @@ The workers come from the fits' forkserver (:func:`fastgrad.fitting.workers.work
 never fork after OpenMP has run; they exit with the run however it ends).
 What they make is what the run would make itself: the catalogues are those
 of :func:`synthetic_survey` (the same seed, size and truth, bit for bit), the
-figures the same PNG bytes.
+figures the same PNG bytes.  A catalogue comes back in shared memory
+(:class:`SharedTables`), not pickled through the pool's pipe.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Prefetch",
+    "SharedTables",
     "FigureDrawing",
     "synthetic_survey",
     "make_figure",
@@ -72,6 +74,140 @@ def synthetic_survey(cfg: Mapping[str, Any], name: str) -> dict[str, Table]:
         seed=syn["seed"] + _MOCK_SEED_OFFSET[kind],
         truth=syn["truth"].get(name),
     )
+
+
+def _prefetch_job(cfg: Mapping[str, Any], name: str) -> SharedTables | dict[str, Table]:
+    """A worker's job of :class:`Prefetch`: sample ``name``'s synthetic survey
+    in shared memory, or pickled when shared memory has no room for it."""
+    tables = synthetic_survey(cfg, name)
+    try:
+        return SharedTables(tables)
+    except OSError as exc:
+        from .progress import logger
+
+        logger.debug("%s: the catalogue comes back pickled (%s)", name, exc)
+        return tables
+
+
+class SharedTables:
+    """Astropy Tables sent to another process through shared memory.
+
+    Made where the tables are (a worker process), pickled to the process
+    that wants them, which calls :meth:`tables` once.  The plain numeric
+    columns (an :class:`~astropy.table.Column` of a number dtype) are copied
+    into one block of shared memory (:func:`fastgrad.fitting.shared.new_block`)
+    and only their places travel; anything else (names, units, descriptions,
+    formats, each column's and table's ``meta``, other columns) is pickled.
+    :meth:`tables` gives the same tables (the same dtypes, values, units and
+    meta) whose numeric columns are views of that block: nothing is copied
+    there, where a pickled catalogue of 10^6 Gaia rows (~230 MB) was written
+    into the pool's pipe, read into a fresh buffer and unpickled into fresh
+    arrays.  The block is unlinked when :meth:`tables` (or :meth:`discard`)
+    runs; its memory goes with the last column viewing it.
+
+    Raises OSError (made here) when shared memory has no room for the
+    columns (:func:`~fastgrad.fitting.shared.new_block`).
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from fastgrad.pipeline.overlap import SharedTables
+    >>> t = Table({"source_id": [7, 8], "ra": [10.5, 11.0]}, meta={"survey": "mock"})
+    >>> t["ra"].unit = "deg"
+    >>> got = SharedTables({"gaia": t}).tables()["gaia"]  # (one process here)
+    >>> got["source_id"].tolist(), got["ra"].unit, got.meta["survey"]
+    ([7, 8], Unit("deg"), 'mock')
+    """
+
+    #: each column starts at a multiple of this many bytes (a cache line)
+    ALIGN = 64
+
+    def __init__(self, tables: Mapping[str, Table]) -> None:
+        from astropy.table import Column
+
+        from ..fitting.shared import _release, new_block
+
+        plan, size = {}, 0
+        for tname, t in tables.items():
+            cols = []
+            for col in t.itercols():
+                if type(col) is Column and col.dtype.kind in "biuf":
+                    attrs = {
+                        "name": col.info.name,
+                        "unit": col.info.unit,
+                        "description": col.info.description,
+                        "format": col.info.format,
+                        "meta": col.info.meta,
+                    }
+                    cols.append((size, col.dtype.str, col.shape, attrs))
+                    size += -(-col.nbytes // self.ALIGN) * self.ALIGN
+                else:
+                    cols.append((None, None, None, col))
+            plan[tname] = (type(t), t.meta, cols)
+        self._plan, self._name = plan, None
+        if size == 0:
+            return
+        shm = new_block(size)
+        try:
+            for tname, t in tables.items():
+                for offset, dtype, shape, attrs in plan[tname][2]:
+                    if offset is not None:
+                        view = _block_view(shm, offset, dtype, shape)
+                        view[...] = t[attrs["name"]]
+                        del view
+        except BaseException:
+            _release(shm)
+            shm.unlink()
+            raise
+        self._name = shm.name
+        # the block stays (this process's mapping goes): the receiver
+        # unlinks it.  (No numpy view of it is left here, so close() is safe.)
+        shm.close()
+
+    def tables(self) -> dict[str, Table]:
+        """The tables, their numeric columns on the shared block (which is
+        unlinked now: call once)."""
+        from astropy.table import Column
+
+        from ..fitting.shared import _open, _release
+
+        shm = None if self._name is None else _open(self._name)
+        try:
+            out = {}
+            for tname, (cls, meta, cols) in self._plan.items():
+                columns = [
+                    col
+                    if offset is None
+                    else Column(_block_view(shm, offset, dtype, shape), copy=False, **col)
+                    for offset, dtype, shape, col in cols
+                ]
+                out[tname] = cls(columns, meta=meta, copy=False)
+            return out
+        finally:
+            if shm is not None:
+                _release(shm)
+                shm.unlink()
+            self._name = None
+
+    def discard(self) -> None:
+        """Free the block without reading it (nobody takes the tables)."""
+        if self._name is not None:
+            from ..fitting.shared import _open
+
+            shm = _open(self._name)
+            shm.close()
+            shm.unlink()
+            self._name = None
+
+
+def _block_view(shm, offset, dtype, shape):
+    """The array of ``dtype`` and ``shape`` at byte ``offset`` of a shared block
+    (a view that keeps the mapping alive)."""
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape, dtype=np.int64))
+    return np.frombuffer(shm._mmap, dtype, count, offset).reshape(shape)
 
 
 def _prefetched_samples(cfg):
@@ -166,7 +302,7 @@ class Prefetch:
         futures = {}
         try:
             for name in names:
-                futures[name] = self._pool.submit(synthetic_survey, cfg, name)
+                futures[name] = self._pool.submit(_prefetch_job, cfg, name)
         except Exception as exc:  # noqa: BLE001 - the sample's own turn makes it
             from .progress import logger
 
@@ -197,9 +333,10 @@ class Prefetch:
         if future is None:
             return None
         try:
-            return future.result()
+            made = future.result()
         except BrokenProcessPool:  # the worker died (e.g. killed for memory)
             return None  # the caller makes the catalogue itself
+        return made.tables() if isinstance(made, SharedTables) else made
 
     def close(self, abort: bool = False) -> None:
         """Stop the worker: now (``abort``, or a catalogue nobody took), or
@@ -210,6 +347,12 @@ class Prefetch:
         pool, self._pool = self._pool, None
         pending, self._futures = self._futures, {}
         _close_pool(pool, abort or bool(pending))
+        for future in pending.values():
+            # a catalogue made but never taken: its shared block goes too
+            if future.done() and not future.cancelled() and future.exception() is None:
+                made = future.result()
+                if isinstance(made, SharedTables):
+                    made.discard()
 
     def __enter__(self) -> Prefetch:
         return self

@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
-import pandas as pd
 from astropy.table import Column, Table
 
 from ..errors import ConfigError
@@ -53,6 +52,8 @@ from ..readers import HATS_COLUMNS, is_hats, standardize_columns
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from typing import Any
+
+    import pandas as pd
 
     from .config import SamplePlan
     from .progress import Progress
@@ -151,6 +152,8 @@ def steps_on_partition(
     report (``cut, n_before, n_removed, n_after, section, description``) and
     the populations' metadata.  An emptied partition is no error here (the
     summed report is checked on the client)."""
+    import pandas as pd
+
     from ..engine import LocalEngine
     from .config import sample_plan
     from .run import Steps, _normalise_report, per_star_steps
@@ -240,12 +243,21 @@ class PartitionedSample:
         from ..fitting.shared import SharedColumns
 
         order = np.argsort(self._column("source_id"), kind="stable")
-        with SharedColumns(order.size, FIT_COLUMNS) as block:
+        try:
+            block = SharedColumns(order.size, FIT_COLUMNS)
+        except OSError:
+            # no room in /dev/shm: plain arrays (the fits then say so and run
+            # in this process, fastgrad.fitting.workers)
+            block = contextlib.nullcontext({c: np.empty(order.size) for c in FIT_COLUMNS})
+        with block as columns:
             for c in FIT_COLUMNS:
-                np.take(self._column(c), order, out=block[c])
+                np.take(self._column(c), order, out=columns[c])
             del order
             yield Table(
-                [Column(block[c], name=c, unit=FINAL_COLUMNS[c], copy=False) for c in FIT_COLUMNS],
+                [
+                    Column(columns[c], name=c, unit=FINAL_COLUMNS[c], copy=False)
+                    for c in FIT_COLUMNS
+                ],
                 copy=False,
             )
 
