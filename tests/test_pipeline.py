@@ -140,6 +140,24 @@ def test_missing_input_file_is_one_clear_error(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_dead_worker_is_exit_code_5(tmp_path, capsys, monkeypatch):
+    """fastgrad run when a worker process died (fastgrad.errors.WorkerError):
+    one line, exit code 5, nothing written."""
+    from fastgrad.errors import WorkerError
+
+    def died(*args, **kwargs):
+        raise WorkerError("a worker process of the fits died (killed by SIGKILL: ...)")
+
+    monkeypatch.setattr(pipeline, "run", died)
+    out = tmp_path / "out"
+    rc = main(["run", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 5 and err == [
+        "fastgrad: error: a worker process of the fits died (killed by SIGKILL: ...)"
+    ]
+    assert not out.exists()
+
+
 def test_unknown_config_key(tmp_path):
     with pytest.raises(ValueError, match="unknown configuration key 'fit.n_step'"):
         pipeline.load_config({"fit": {"n_step": 5}})

@@ -156,3 +156,78 @@ def test_pipeline_run_from_an_unguarded_script(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("slope") == 1  # the script ran once, not again in the workers
+
+
+def test_a_killed_fit_worker_is_a_worker_error(tmp_path):
+    """A fit worker killed mid-fit (SIGKILL: what the out-of-memory killer
+    sends) is a WorkerError that says so, not concurrent.futures'
+    BrokenProcessPool; the other workers are stopped."""
+    marker = uuid.uuid4().hex
+    script = (
+        DATA
+        + """
+import json, os, signal, threading, time
+from fastgrad.errors import WorkerError
+from fastgrad.fitting import workers
+
+made = []
+real = workers._process_pool
+
+def pool_then_kill(n):
+    pool = real(n)
+    made.append(pool)
+    return pool
+
+def killer():
+    while not (made and made[0]._processes):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(next(iter(made[0]._processes)), signal.SIGKILL)
+
+workers._process_pool = pool_then_kill
+threading.Thread(target=killer, daemon=True).start()
+try:
+    fastgrad.fit_tables(*args, n_jobs=2, n_steps=3000, **kw)
+    print(json.dumps({"error": None}))
+except WorkerError as exc:
+    print(json.dumps({"error": str(exc), "cause": type(exc.__cause__).__name__}))
+"""
+    )
+    proc = start(script, marker, tmp_path)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err.decode()
+    got = json.loads(out.decode().strip().splitlines()[-1])
+    assert got["error"] is not None, "the fits finished before the worker was killed"
+    assert "a worker process of the fits died (killed by SIGKILL" in got["error"]
+    assert "fits unfinished" in got["error"] and "fewer worker processes" in got["error"]
+    assert got["cause"] == "BrokenProcessPool"
+    deadline = time.time() + 20
+    while marked_pids(marker) and time.time() < deadline:
+        time.sleep(0.2)
+    assert marked_pids(marker) == []
+
+
+def test_a_dead_figure_worker_leaves_its_figures_drawn_here(tmp_path):
+    """FigureDrawing: when the pool breaks (a worker killed), the figures not
+    drawn yet are drawn in this process, with a RuntimeWarning."""
+    import warnings
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    import numpy as np
+
+    import fastgrad
+    from fastgrad.pipeline import overlap
+
+    jobs = [(6, "fig6_azimuthal_profile", (fastgrad.azimuthal_profiles(
+        np.full(50, 8.0), np.linspace(-0.3, 0.3, 50), np.zeros(50)),), {})]  # fmt: skip
+    drawing = overlap.FigureDrawing(jobs, tmp_path, n_workers=2, here=True)
+    broken = Future()
+    broken.set_exception(BrokenProcessPool("A process in the process pool was terminated"))
+    drawing._pool, drawing._futures = object(), [broken]
+    drawing.close = lambda abort=False: setattr(drawing, "_pool", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert drawing.wait() == [6]
+    assert (tmp_path / "fig6.png").stat().st_size > 1000
+    assert any("Figure(s) 6 drawn here instead" in str(w.message) for w in caught)

@@ -11,7 +11,7 @@ from ._threads import effective_n_threads
 from .crossmatch import best_per_source, crossmatch
 from .cuts import CUT_PRESETS, Cut, apply_cuts, get_cuts
 from .distances import add_distances, join_distances
-from .errors import ConfigError, InputError, OutputError
+from .errors import ConfigError, InputError, OutputError, WorkerError
 from .fitting import (
     AutocorrWarning,
     LineFit,
@@ -84,6 +84,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "OutputError",
+    "WorkerError",
 ]
 
 # azimuthal structure (docs/method.md section 6); figures live in fastgrad.plots

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-__all__ = ["main", "EXIT_CONFIG", "EXIT_INPUT", "EXIT_OUTPUT"]
+__all__ = ["main", "EXIT_CONFIG", "EXIT_INPUT", "EXIT_OUTPUT", "EXIT_WORKER"]
 
-EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT = 2, 3, 4
+EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT, EXIT_WORKER = 2, 3, 4, 5
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
 
 
@@ -178,7 +178,7 @@ def main(args: Sequence[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from .errors import ConfigError, InputError, OutputError
+    from .errors import ConfigError, InputError, OutputError, WorkerError
     from .fitting import SamplingError
     from .pipeline import run
 
@@ -220,6 +220,8 @@ def main(args: Sequence[str] | None = None) -> int:
     except (InputError, FileNotFoundError, ValueError, KeyError, TypeError, SamplingError) as exc:
         # a file, column or row of the input (each message names it)
         return _fail(exc, EXIT_INPUT)
+    except WorkerError as exc:  # e.g. a fit worker killed for memory
+        return _fail(exc, EXIT_WORKER)
     except Terminated:
         print("fastgrad: terminated (SIGTERM); no results written", file=sys.stderr)
         return EXIT_SIGTERM

@@ -12,12 +12,13 @@ code  meaning
 2     bad command line or configuration (:class:`ConfigError`)
 3     bad input data: a file, column or row (:class:`InputError`)
 4     the output cannot be written (:class:`OutputError`)
+5     a worker process died, e.g. killed for memory (:class:`WorkerError`)
 130   interrupted (Ctrl-C, SIGINT)
 143   terminated (SIGTERM)
 ====  ======================================================
 """
 
-__all__ = ["ConfigError", "InputError", "OutputError"]
+__all__ = ["ConfigError", "InputError", "OutputError", "WorkerError"]
 
 
 class ConfigError(ValueError):
@@ -63,3 +64,39 @@ class OutputError(OSError):
     ...     print("refused")
     refused
     """
+
+
+class WorkerError(RuntimeError):
+    """A worker process of fastgrad (the bins' fits) died mid-job: killed
+    by the system (SIGKILL: most often the out-of-memory killer) or by a
+    signal.  The message says which signal, how many fits were unfinished
+    and what to change; no result is written.
+
+    Examples
+    --------
+    >>> from fastgrad.errors import WorkerError, signal_words
+    >>> print(WorkerError(f"a fit worker process died ({signal_words([-9])})"))
+    a fit worker process died (killed by SIGKILL: the system's out-of-memory killer sends it)
+    """
+
+
+def signal_words(exitcodes) -> str:
+    """How worker processes ended, in words, from their exit codes (a
+    negative code -N: killed by signal N), e.g. "killed by SIGKILL: ..."."""
+    import signal
+
+    words = []
+    for code in exitcodes:
+        if code is None or code >= 0:
+            continue
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = {
+            "SIGKILL": ": the system's out-of-memory killer sends it",
+            "SIGBUS": ": shared memory (/dev/shm) too small?",
+            "SIGSEGV": ": a crash, please report it",
+        }.get(name, "")
+        words.append(f"killed by {name}{why}")
+    return "; ".join(dict.fromkeys(words)) or "it exited abruptly"

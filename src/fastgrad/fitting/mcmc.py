@@ -89,6 +89,16 @@ class _CompactStateRandom(np.random.RandomState):
     def get_state(self, legacy=False):
         return super().get_state(legacy=False)
 
+    def choice(self, a, size=None, replace=True, p=None):
+        # emcee picks its move with choice(moves, p=weights) at every step:
+        # with one move, RandomState.choice draws one uniform (random_sample())
+        # and returns that move, after ~8 us of checks on p (~7 % of a small
+        # fit).  The same draw here, so the same stream.
+        if size is None and replace and p is not None and len(a) == 1 and len(p) == 1 and p[0] == 1:
+            self.random_sample()
+            return a[0]
+        return super().choice(a, size, replace, p)
+
     def __reduce__(self):
         return (_CompactStateRandom, (np.random.PCG64(),), self.get_state())
 

@@ -16,13 +16,14 @@ import numbers
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._threads import effective_n_threads
 from .._validation import as_count
-from ..errors import InputError
+from ..errors import InputError, WorkerError, signal_words
 from .likelihood import min_work_for
 from .mcmc import SamplingError, sample_posterior
 
@@ -379,6 +380,7 @@ def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | Non
                 for key, cols in columns.items()
             }
             pool = _process_pool(n_jobs)
+            processes = []
             try:
                 futures = [
                     pool.submit(
@@ -397,8 +399,22 @@ def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | Non
                     )
                     for job in jobs
                 ]
+                # (the pool starts its workers at the first submits)
+                processes = list((getattr(pool, "_processes", None) or {}).values())
                 for i in order:
                     fits[i] = futures[i].result()
+            except BrokenProcessPool as exc:
+                _kill_workers(pool)
+                unfinished = sum(
+                    not (f.done() and not f.cancelled() and f.exception() is None) for f in futures
+                )
+                how = signal_words([p.exitcode for p in processes])
+                raise WorkerError(
+                    f"a worker process of the fits died ({how}) with {unfinished} of "
+                    f"{len(jobs)} fits unfinished; with less memory in use it would not: "
+                    f"fewer worker processes (n_jobs; fastgrad run --n-threads) or "
+                    f"a machine with more memory"
+                ) from exc
             except BaseException:
                 _kill_workers(pool)
                 raise

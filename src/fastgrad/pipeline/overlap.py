@@ -420,7 +420,9 @@ class FigureDrawing:
         return [i for i, *_ in self._jobs]
 
     def wait(self) -> list[int]:
-        """Wait for (or draw) every figure; their numbers, in order."""
+        """Wait for (or draw) every figure; their numbers, in order.  A worker
+        that died (killed for memory, say) leaves its figures to be drawn
+        here (a RuntimeWarning says so)."""
         if self._pool is None:
             for _, name, args, kwargs, path in self._jobs:
                 draw_figure(name, args, kwargs, path)
@@ -428,11 +430,31 @@ class FigureDrawing:
             try:
                 for future in self._futures:
                     future.result()
+            except BrokenProcessPool:
+                self.close(abort=True)
+                self._draw_unfinished()
             except BaseException:
                 self.close(abort=True)
                 raise
             self.close()
         return self.numbers
+
+    def _draw_unfinished(self):
+        import warnings
+
+        left = [
+            job
+            for job, future in zip(self._jobs, self._futures)
+            if not (future.done() and not future.cancelled() and future.exception() is None)
+        ]
+        warnings.warn(
+            f"a worker process drawing the figures died: Figure(s) "
+            f"{', '.join(str(job[0]) for job in left)} drawn here instead",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        for _, name, args, kwargs, path in left:
+            draw_figure(name, args, kwargs, path)
 
     def close(self, abort: bool = False) -> None:
         """Stop the workers: now (``abort``) or once idle."""
