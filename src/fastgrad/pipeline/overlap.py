@@ -169,9 +169,9 @@ class SharedTables:
         unlinked now: call once)."""
         from astropy.table import Column
 
-        from ..fitting.shared import _open, _release
+        from ..fitting.shared import _release
 
-        shm = None if self._name is None else _open(self._name)
+        shm = None if self._name is None else _attach_owned(self._name)
         try:
             out = {}
             for tname, (cls, meta, cols) in self._plan.items():
@@ -192,12 +192,23 @@ class SharedTables:
     def discard(self) -> None:
         """Free the block without reading it (nobody takes the tables)."""
         if self._name is not None:
-            from ..fitting.shared import _open
-
-            shm = _open(self._name)
+            shm = _attach_owned(self._name)
             shm.close()
             shm.unlink()
             self._name = None
+
+
+def _attach_owned(name):
+    """Attach the block ``name`` that this process now owns and will unlink.
+
+    The worker that made it registered it with the resource tracker (which
+    it shares with this process); attaching with tracking on (not
+    :func:`fastgrad.fitting.shared._open`'s ``track=False``) makes the
+    unlink here unregister it, on Python 3.13 as before it: otherwise the
+    tracker would report it leaked when the run ends."""
+    from multiprocessing import shared_memory
+
+    return shared_memory.SharedMemory(name=name)
 
 
 def _block_view(shm, offset, dtype, shape):
