@@ -1,4 +1,8 @@
-"""Shared fixtures: the kernel builds this machine runs, and seeded stars."""
+"""Shared fixtures: the kernel builds this machine runs, seeded stars, and
+the shared-memory helpers of the worker-process tests."""
+
+import errno
+import os
 
 import numpy as np
 import pytest
@@ -44,3 +48,21 @@ def random_stars(n, seed=0):
 def make_stars():
     """:func:`random_stars`, for tests that want seeded stars of their own size."""
     return random_stars
+
+
+def shm_blocks():
+    """The names of the POSIX shared-memory blocks Python made that exist now
+    (empty where there is no /dev/shm)."""
+    shm = "/dev/shm"
+    return {f for f in os.listdir(shm) if f.startswith("psm_")} if os.path.isdir(shm) else set()
+
+
+@pytest.fixture
+def no_shm_room(monkeypatch):
+    """posix_fallocate says what a full /dev/shm says (Docker's 64 MB)."""
+
+    def full(fd, offset, size):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    return monkeypatch

@@ -3,11 +3,11 @@
 the same files as when each runs alone, in this process."""
 
 import importlib
-import os
 import warnings
 
 import numpy as np
 import pytest
+from conftest import shm_blocks
 
 from fastgrad.fitting import AutocorrWarning, fit_line, fit_tables
 from fastgrad.pipeline import overlap
@@ -293,11 +293,7 @@ def test_shared_tables_round_trip():
     unit, description, format and meta; the block is unlinked once read."""
     from astropy.table import MaskedColumn, Table
 
-    def _blocks():
-        shm = "/dev/shm"
-        return {f for f in os.listdir(shm) if f.startswith("psm_")} if os.path.isdir(shm) else set()
-
-    before = _blocks()
+    before = shm_blocks()
     t = Table(meta={"truth": {"n": 3}, "kind": "mock"})
     t["source_id"] = np.array([3, 1, 2], dtype=np.int64)
     t["ra"] = np.array([10.0, 20.0, 30.0])
@@ -309,10 +305,10 @@ def test_shared_tables_round_trip():
     t["rv"] = MaskedColumn([1.0, 2.0, 3.0], mask=[False, True, False], unit="km/s")
     empty = Table({"x": np.zeros(0)})
     sent = overlap.SharedTables({"gaia": t, "none": empty})
-    blocks = _blocks() - before
+    blocks = shm_blocks() - before
     assert len(blocks) == 1
     got = sent.tables()
-    assert _blocks() == before  # unlinked: its memory goes with the columns
+    assert shm_blocks() == before  # unlinked: its memory goes with the columns
     g = got["gaia"]
     assert g.colnames == t.colnames and g.meta == t.meta and type(g) is type(t)
     for c in t.colnames:
@@ -330,23 +326,17 @@ def test_shared_tables_round_trip():
     assert len(got["none"]) == 0 and got["none"].colnames == ["x"]
     # a catalogue nobody takes: discard() frees the block
     other = overlap.SharedTables({"gaia": t})
-    assert len(_blocks() - before) == 1
+    assert len(shm_blocks() - before) == 1
     other.discard()
-    assert _blocks() == before
+    assert shm_blocks() == before
 
 
-def test_prefetch_job_pickles_without_room_in_shared_memory(monkeypatch):
+def test_prefetch_job_pickles_without_room_in_shared_memory(no_shm_room):
     """A worker whose /dev/shm has no room sends the tables pickled."""
-    import errno
-
-    def full(fd, offset, size):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
     cfg = load_config({"synthetic": {"n_giants": 500, "seed": 9}})
     made = overlap._prefetch_job(cfg, "giants")
     assert isinstance(made, dict) and len(made["gaia"]) == 500
-    monkeypatch.undo()
+    no_shm_room.undo()
     sent = overlap._prefetch_job(cfg, "giants")
     assert isinstance(sent, overlap.SharedTables)
     got = sent.tables()

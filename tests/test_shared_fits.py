@@ -17,15 +17,10 @@ import warnings
 import numpy as np
 import pytest
 from astropy.table import Column, Table
+from conftest import shm_blocks
 
 import fastgrad
 from fastgrad.fitting.shared import SharedColumns, attach, locate, share
-
-SHM = "/dev/shm"
-
-
-def _blocks():
-    return {f for f in os.listdir(SHM) if f.startswith("psm_")} if os.path.isdir(SHM) else set()
 
 
 def test_columns_refs_and_attach():
@@ -47,7 +42,7 @@ def test_columns_refs_and_attach():
 
 
 def test_share_copies_only_what_is_not_shared():
-    before = _blocks()
+    before = shm_blocks()
     with SharedColumns(3, ["x"]) as block:
         block["x"][:] = [1.0, 2.0, 3.0]
         plain = np.array([4.0, 5.0, 6.0])
@@ -57,7 +52,7 @@ def test_share_copies_only_what_is_not_shared():
             with attach([refs["y"]]) as (y,):
                 assert y.tolist() == [4.0, 5.0, 6.0]
                 del y
-    assert _blocks() == before
+    assert shm_blocks() == before
 
 
 def test_a_view_outlives_the_block():
@@ -110,7 +105,7 @@ def _same(a, b):
 
 def test_worker_fits_equal_one_process_fits():
     R, z, feh, err = _data()
-    before = _blocks()
+    before = shm_blocks()
     one = _tables(R, z, feh, err, err, err, n_jobs=None, **KW)
     workers = _tables(R, z, feh, err, err, err, n_jobs=2, **KW)
     _same(one, workers)
@@ -123,7 +118,7 @@ def test_worker_fits_equal_one_process_fits():
             n_jobs=2, **KW,
         )  # fmt: skip
     _same(one, shared)
-    assert _blocks() == before  # nothing left in /dev/shm
+    assert shm_blocks() == before  # nothing left in /dev/shm
 
 
 def test_a_worker_sampler_comes_back_without_the_data():
@@ -168,39 +163,27 @@ def test_figure3_is_table1_first_bin():
     _same((t1, t2), (u1, u2))
 
 
-def _no_room(monkeypatch):
-    """posix_fallocate says what a full /dev/shm says (Docker's 64 MB)."""
-    import errno
-
-    def full(fd, offset, size):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "posix_fallocate", full)
-
-
 @pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate")
-def test_no_room_in_shared_memory_is_an_error_not_a_sigbus(monkeypatch):
+def test_no_room_in_shared_memory_is_an_error_not_a_sigbus(no_shm_room):
     """A block whose pages /dev/shm cannot hold is refused when made (an
     OSError naming the size), and nothing is left behind."""
     from fastgrad.fitting.shared import new_block
 
-    before = _blocks()
-    _no_room(monkeypatch)
+    before = shm_blocks()
     with pytest.raises(OSError, match=r"no room in shared memory for 2 MiB.*--shm-size") as err:
         new_block(2 * 2**20)
     assert err.value.errno == 28  # ENOSPC
     with pytest.raises(OSError, match="no room"):
         SharedColumns(1000, ["a", "b"])
-    assert _blocks() == before
+    assert shm_blocks() == before
 
 
 @pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate")
-def test_fits_without_room_in_shared_memory_run_here(monkeypatch):
+def test_fits_without_room_in_shared_memory_run_here(no_shm_room):
     """n_jobs=2 with a full /dev/shm: a RuntimeWarning that says why, and the
     fits of one process (the same numbers)."""
     R, z, feh, err = _data()
     one = _tables(R, z, feh, err, err, err, n_jobs=None, **KW)
-    _no_room(monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         here = fastgrad.fit_tables(R, z, feh, err, err, err, n_jobs=2, **KW)

@@ -148,10 +148,10 @@ def new_block(size: int) -> shared_memory.SharedMemory:
         _release(shm)
         with contextlib.suppress(FileNotFoundError):
             shm.unlink()
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            # a shared-memory filesystem without fallocate: made plainly
+            return shared_memory.SharedMemory(create=True, size=size)
         if exc.errno not in (errno.ENOSPC, errno.ENOMEM):
-            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
-                # a shared-memory filesystem without fallocate: made plainly
-                return shared_memory.SharedMemory(create=True, size=size)
             raise
         raise OSError(
             exc.errno,
@@ -222,10 +222,11 @@ def attach(refs: Sequence[ColumnRef]) -> Iterator[list[np.ndarray]]:
             _release(shm)
 
 
-def _view(shm, offset, n):
-    """``n`` float64 at byte ``offset`` of the block, a view that keeps the
-    mapping alive (numpy holds the mmap object, not the block)."""
-    return np.frombuffer(shm._mmap, _FLOAT64, n, offset)
+def _view(shm, offset, n, dtype=_FLOAT64):
+    """``n`` values of ``dtype`` (default float64) at byte ``offset`` of the
+    block, a view that keeps the mapping alive (numpy holds the mmap object,
+    not the block)."""
+    return np.frombuffer(shm._mmap, dtype, n, offset)
 
 
 def _release(shm):
@@ -236,6 +237,17 @@ def _release(shm):
     itself when its last view is freed."""
     shm._mmap = None
     shm.close()
+
+
+def _open_owned(name):
+    """Attach the block ``name`` that another process made and this one now
+    owns and will unlink (:class:`fastgrad.pipeline.overlap.SharedTables`).
+
+    The maker registered it with the resource tracker the two share;
+    attaching with tracking on (not :func:`_open`'s ``track=False``) makes
+    the unlink here unregister it, on Python 3.13 as before it: otherwise
+    the tracker reports it leaked when the process ends."""
+    return shared_memory.SharedMemory(name=name)
 
 
 def _open(name):

@@ -33,7 +33,14 @@ if TYPE_CHECKING:
     from .binned import BinPlan
 
 
-__all__ = ["run_plans", "start_worker_server", "worker_pool", "stop_workers", "MIN_WORK_PROCESSES"]
+__all__ = [
+    "run_plans",
+    "start_worker_server",
+    "worker_pool",
+    "succeeded",
+    "stop_workers",
+    "MIN_WORK_PROCESSES",
+]
 
 #: what the forkserver imports once, so that every worker it forks starts with
 #: it loaded: fastgrad, emcee (``fastgrad.fitting.sampler``: emcee imports
@@ -262,6 +269,12 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
+def succeeded(future) -> bool:
+    """Whether a pool's ``future`` is done with a result (not running,
+    cancelled or failed); never waits."""
+    return future.done() and not future.cancelled() and future.exception() is None
+
+
 def _kill_workers(pool):
     """Stop a pool's workers now, mid-fit (Ctrl-C, SIGTERM handled as an
     exception, a failed bin): shutdown() alone would wait for every queued fit."""
@@ -405,9 +418,7 @@ def run_plans(plans: Sequence[BinPlan], n_jobs: int | None, n_threads: int | Non
                     fits[i] = futures[i].result()
             except BrokenProcessPool as exc:
                 _kill_workers(pool)
-                unfinished = sum(
-                    not (f.done() and not f.cancelled() and f.exception() is None) for f in futures
-                )
+                unfinished = sum(not succeeded(f) for f in futures)
                 how = signal_words([p.exitcode for p in processes])
                 raise WorkerError(
                     f"a worker process of the fits died ({how}) with {unfinished} of "

@@ -169,9 +169,9 @@ class SharedTables:
         unlinked now: call once)."""
         from astropy.table import Column
 
-        from ..fitting.shared import _release
+        from ..fitting.shared import _open_owned, _release
 
-        shm = None if self._name is None else _attach_owned(self._name)
+        shm = None if self._name is None else _open_owned(self._name)
         try:
             out = {}
             for tname, (cls, meta, cols) in self._plan.items():
@@ -192,23 +192,12 @@ class SharedTables:
     def discard(self) -> None:
         """Free the block without reading it (nobody takes the tables)."""
         if self._name is not None:
-            shm = _attach_owned(self._name)
+            from ..fitting.shared import _open_owned
+
+            shm = _open_owned(self._name)
             shm.close()
             shm.unlink()
             self._name = None
-
-
-def _attach_owned(name):
-    """Attach the block ``name`` that this process now owns and will unlink.
-
-    The worker that made it registered it with the resource tracker (which
-    it shares with this process); attaching with tracking on (not
-    :func:`fastgrad.fitting.shared._open`'s ``track=False``) makes the
-    unlink here unregister it, on Python 3.13 as before it: otherwise the
-    tracker would report it leaked when the run ends."""
-    from multiprocessing import shared_memory
-
-    return shared_memory.SharedMemory(name=name)
 
 
 def _block_view(shm, offset, dtype, shape):
@@ -216,9 +205,9 @@ def _block_view(shm, offset, dtype, shape):
     (a view that keeps the mapping alive)."""
     import numpy as np
 
-    dtype = np.dtype(dtype)
-    count = int(np.prod(shape, dtype=np.int64))
-    return np.frombuffer(shm._mmap, dtype, count, offset).reshape(shape)
+    from ..fitting.shared import _view
+
+    return _view(shm, offset, int(np.prod(shape, dtype=np.int64)), np.dtype(dtype)).reshape(shape)
 
 
 def _prefetched_samples(cfg):
@@ -358,9 +347,11 @@ class Prefetch:
         pool, self._pool = self._pool, None
         pending, self._futures = self._futures, {}
         _close_pool(pool, abort or bool(pending))
+        from ..fitting.workers import succeeded
+
         for future in pending.values():
             # a catalogue made but never taken: its shared block goes too
-            if future.done() and not future.cancelled() and future.exception() is None:
+            if succeeded(future):
                 made = future.result()
                 if isinstance(made, SharedTables):
                     made.discard()
@@ -453,11 +444,9 @@ class FigureDrawing:
     def _draw_unfinished(self):
         import warnings
 
-        left = [
-            job
-            for job, future in zip(self._jobs, self._futures)
-            if not (future.done() and not future.cancelled() and future.exception() is None)
-        ]
+        from ..fitting.workers import succeeded
+
+        left = [job for job, future in zip(self._jobs, self._futures) if not succeeded(future)]
         warnings.warn(
             f"a worker process drawing the figures died: Figure(s) "
             f"{', '.join(str(job[0]) for job in left)} drawn here instead",
