@@ -254,6 +254,41 @@ def test_halo_cut_boundary_and_count():
     assert HALO_CUT.params["p_halo_max"] == 0.01
 
 
+def test_halo_cut_consume_moves_the_columns():
+    """consume=True: the same kept table (values, units, masks, meta) as a
+    copy, the input left without columns; consume=False leaves it whole."""
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.0, 0.02, 50)
+    p[3] = np.nan
+    R, feh = rng.uniform(5, 15, 50), rng.normal(0, 0.3, 50)
+
+    def table():
+        t = Table({"p_halo": p, "id": np.arange(50)}, meta={"survey": "mock"})
+        t["R"] = u.Quantity(R, u.kpc)
+        t["feh"] = Table.Column(feh, unit=u.dex, description="[Fe/H]")
+        t["flag"] = Table.MaskedColumn(np.arange(50) % 3, mask=np.arange(50) % 7 == 0)
+        return t
+
+    t = table()
+    ref, ref_report = halo_cut(t)
+    assert len(t.colnames) == 5  # untouched
+    src = table()
+    kept, report = halo_cut(src, consume=True)
+    assert src.colnames == [] and len(kept) == len(ref) == np.count_nonzero(p < 0.01)
+    assert kept.colnames == ref.colnames and kept.meta == ref.meta
+    assert kept.meta["survey"] == "mock" and kept.meta["quality_cuts"][-1]["cut"] == "halo"
+    for name in ref.colnames:
+        np.testing.assert_array_equal(np.asarray(kept[name]), np.asarray(ref[name]))
+        assert getattr(kept[name], "unit", None) == getattr(ref[name], "unit", None)
+    assert kept["feh"].description == "[Fe/H]"
+    np.testing.assert_array_equal(kept["flag"].mask, ref["flag"].mask)
+    assert report.pformat() == ref_report.pformat()
+    # every row kept: the columns still move (a new table, the input emptied)
+    src = table()
+    kept, _ = halo_cut(src, p_max=1.0, consume=True)
+    assert src.colnames == [] and len(kept) == 49  # the NaN goes
+
+
 def test_halo_cut_from_velocities():
     frame = get_frame(None)
     lsr = frame.galcen_v_sun.xyz.to_value(u.km / u.s) - np.array(SUN_PEC)

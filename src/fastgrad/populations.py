@@ -662,6 +662,7 @@ def halo_cut(
     solar_motion: u.Quantity | Sequence[float] = SCHOENRICH2010_SOLAR_MOTION,
     populations: PopulationModel | Sequence[Population] = BENSBY2003,
     kinematics: str = "local",
+    consume: bool = False,
 ) -> tuple[Table, Table]:
     """Drop probable halo stars: keep ``p_halo < p_max`` (the paper: 1 %).
 
@@ -675,6 +676,10 @@ def halo_cut(
         Stars with ``p_halo >= p_max`` or NaN go; a number in [0, 1]
         (0 removes every star). Default: the paper's 0.01
         (:data:`fastgrad.paper.P_HALO_MAX`).
+    consume : bool, optional
+        Move the columns out of ``table`` while copying the kept rows
+        (:func:`fastgrad.apply_cuts`): less new memory for a wide table;
+        ``table`` is left with no columns. Default False.
 
     Returns
     -------
@@ -707,4 +712,4 @@ def halo_cut(
         )
         if "p_halo" not in table.colnames:
             raise ValueError("populations has no population named 'halo'")
-    return apply_cuts(table, [HALO_CUT], thresholds={"p_halo_max": p_max})
+    return apply_cuts(table, [HALO_CUT], thresholds={"p_halo_max": p_max}, consume=consume)

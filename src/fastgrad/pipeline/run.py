@@ -473,7 +473,9 @@ def per_star_steps(cfg, plan, tables, engine, steps, progress=None):
         for name in probs.colnames[5:]:
             kept[name] = probs[name]
         kept.meta["kinematics"] = probs.meta["kinematics"]
-        kept, rep = populations.halo_cut(kept, cfg["halo_p_max"], frame=frame)
+        # kept is this function's own table (the Monte Carlo added its
+        # columns to it): its columns move into the halo cut's copy
+        kept, rep = populations.halo_cut(kept, cfg["halo_p_max"], frame=frame, consume=True)
         steps.record(rep, kept, sample)
     _metallicity(kept, spec)
     return _fit_inputs(kept, steps, sample, _settings(cfg, plan)[0]["nan_policy"])
@@ -543,6 +545,10 @@ def gradient_fits(
 
 #: the key of the maps' radial fit among fit_tables' radial_fits
 _MAP_FIT = "map"
+
+#: the columns of :func:`azimuthal_analysis`'s ``selection``: what it, the
+#: report (the pattern's recovery) and Figures 5 and 8 read of the stars
+SELECTION_COLUMNS = ("R", "phi", "x", "y", "absz", "feh_used", "R_err", "feh_used_err")
 
 
 def _table_fits(sample, cfg, n_threads, map_fit=False):
@@ -627,6 +633,12 @@ def azimuthal_analysis(
     the |Z| < zmax stars with ``cfg["fit"]``'s settings and seed; its
     autocorrelation warning is issued here, as the fit's own would be.
 
+    Returns a dict: ``selection`` (a Table of the |Z| < zmax stars'
+    :data:`SELECTION_COLUMNS`), ``fit``, ``predicted`` (the fit's [Fe/H] at
+    each selected star's R), ``residual_map``, ``delta`` (each star's
+    deviation from its annulus mean), ``profiles`` and ``significance`` (per
+    ring of ``cfg["azimuthal"]["rings"]``).
+
     Examples
     --------
     >>> import warnings
@@ -654,7 +666,9 @@ def azimuthal_analysis(
     """
     a, f = cfg["azimuthal"], cfg["fit"]
     sel = np.asarray(sample["absz"]) < a["zmax"]
-    s = sample[sel]
+    # the selection holds the columns read here and by the report and
+    # figures, not a copy of every column of a survey-wide sample
+    s = Table([sample[c][sel] for c in SELECTION_COLUMNS], copy=False)
     R, y = np.asarray(s["R"]), np.asarray(s["feh_used"])
     if fit is None:
         fit = fit_line(
