@@ -287,6 +287,16 @@ def test_halo_cut_consume_moves_the_columns():
     src = table()
     kept, _ = halo_cut(src, p_max=1.0, consume=True)
     assert src.colnames == [] and len(kept) == 49  # the NaN goes
+    # integer indices (a sort), as the pipeline orders its final sample
+    from fastgrad.cuts import kept_rows
+
+    order = np.argsort(R)[::-1]
+    src, ref = table(), table()[order]
+    moved = kept_rows(src, order, consume=True)
+    assert src.colnames == [] and moved.meta == ref.meta
+    for name in ref.colnames:
+        np.testing.assert_array_equal(np.asarray(moved[name]), np.asarray(ref[name]))
+    np.testing.assert_array_equal(moved["flag"].mask, ref["flag"].mask)
 
 
 def test_halo_cut_from_velocities():

@@ -936,9 +936,10 @@ def apply_cuts(
     return kept, report
 
 
-def kept_rows(table: Table, alive: np.ndarray, *, consume: bool = False) -> Table:
-    """``table[alive]`` (``alive`` a boolean mask), or a new Table sharing
-    the columns when every row survives; ``consume`` as :func:`apply_cuts`.
+def kept_rows(table: Table, rows: np.ndarray, *, consume: bool = False) -> Table:
+    """``table[rows]`` (``rows`` a boolean mask or integer indices), or, for
+    a mask that keeps every row, a new Table sharing the columns; ``consume``
+    as :func:`apply_cuts`.
 
     Why consume: a survey-wide table of ~50 columns copied while the original
     is alive takes a second table's worth of fresh memory, whose first touch
@@ -946,16 +947,17 @@ def kept_rows(table: Table, alive: np.ndarray, *, consume: bool = False) -> Tabl
     giants' 54 columns on the 2-core VM of bench/README.md).  Column by
     column, each copy can reuse what the column before it freed.
     """
+    every = rows.dtype == bool and rows.all()
     if not consume or table.indices:
-        return table[alive] if not alive.all() else Table(table, copy=False)
-    if alive.all():
+        return Table(table, copy=False) if every else table[rows]
+    if every:
         out = Table(table, copy=False)
         table.remove_columns(table.colnames)
         return out
     out = table.__class__(masked=table.masked)
     out.meta = table.meta.copy()  # shallow, as astropy's own row slicing
     for name in list(table.colnames):
-        out.add_column(table.columns[name][alive], name=name, copy=False)
+        out.add_column(table.columns[name][rows], name=name, copy=False)
         table.remove_column(name)  # its data freed unless referenced elsewhere
     return out
 

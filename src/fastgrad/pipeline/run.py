@@ -36,7 +36,7 @@ from .._outdir import ResultsDir
 from .._threads import effective_n_threads
 from ..azimuthal import azimuthal_deviation, azimuthal_profiles, residual_map
 from ..crossmatch import best_per_source, crossmatch
-from ..cuts import apply_cuts
+from ..cuts import apply_cuts, kept_rows
 from ..distances import BJ_COLUMNS, add_distances, join_distances
 from ..engine import DaskEngine, LocalEngine
 from ..errors import ConfigError, InputError
@@ -339,7 +339,7 @@ def _fit_inputs(kept, reports, sample, nan_policy):
             'set [fit] nan_policy = "omit" to count and exclude them',
         )
     if not ok.all():
-        kept = kept[ok]
+        kept = kept_rows(kept, ok, consume=True)  # per_star_steps' own table
     rep = _step_report(
         "fit_inputs_finite",
         n0,
@@ -403,7 +403,7 @@ def prepare_sample(
     # A catalogue already in it (Gaia's own) is not copied again
     sid = np.asarray(kept["source_id"])
     if not (sid[1:] >= sid[:-1]).all():
-        kept = kept[np.argsort(sid, kind="stable")]
+        kept = kept_rows(kept, np.argsort(sid, kind="stable"), consume=True)
     report = vstack([_normalise_report(r, sample) for r in steps])
     return kept, report, truth
 
