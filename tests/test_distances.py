@@ -67,6 +67,14 @@ def test_join_distances_inner_left_and_duplicates():
     dup["source_id"][1] = 10
     with pytest.raises(ValueError, match="duplicated"):
         join_distances(stars, dup)
+    # consume=True: the same joins, the input's columns moved into the result
+    for how, ref in (("inner", inner), ("left", left)):
+        src = Table(stars, copy=True)
+        moved = join_distances(src, bj, join_type=how, consume=True)
+        assert src.colnames == [] and moved.meta == ref.meta
+        for name in ref.colnames:
+            np.testing.assert_array_equal(moved[name], ref[name])
+    assert stars.colnames == ["source_id", "x"]  # consume=False left it whole
 
 
 def bj_table(ids, **columns):

@@ -288,7 +288,7 @@ def test_halo_cut_consume_moves_the_columns():
     kept, _ = halo_cut(src, p_max=1.0, consume=True)
     assert src.colnames == [] and len(kept) == 49  # the NaN goes
     # integer indices (a sort), as the pipeline orders its final sample
-    from fastgrad.cuts import kept_rows
+    from fastgrad._validation import kept_rows
 
     order = np.argsort(R)[::-1]
     src, ref = table(), table()[order]

@@ -37,7 +37,7 @@ import numpy as np
 from astropy.table import Table
 
 from . import gspspec, paper
-from ._validation import as_scalar, as_table, is_dataframe
+from ._validation import as_scalar, as_table, is_dataframe, kept_rows
 from .errors import InputError
 from .schema import MissingColumnsError, column_values, reject_rows, source_label
 
@@ -934,32 +934,6 @@ def apply_cuts(
     ]
     kept.meta["quality_cuts"] = history
     return kept, report
-
-
-def kept_rows(table: Table, rows: np.ndarray, *, consume: bool = False) -> Table:
-    """``table[rows]`` (``rows`` a boolean mask or integer indices), or, for
-    a mask that keeps every row, a new Table sharing the columns; ``consume``
-    as :func:`apply_cuts`.
-
-    Why consume: a survey-wide table of ~50 columns copied while the original
-    is alive takes a second table's worth of fresh memory, whose first touch
-    (page faults) costs more than the copy (0.5 s of system time for 10^6
-    giants' 54 columns on the 2-core VM of bench/README.md).  Column by
-    column, each copy can reuse what the column before it freed.
-    """
-    every = rows.dtype == bool and rows.all()
-    if not consume or table.indices:
-        return Table(table, copy=False) if every else table[rows]
-    if every:
-        out = Table(table, copy=False)
-        table.remove_columns(table.colnames)
-        return out
-    out = table.__class__(masked=table.masked)
-    out.meta = table.meta.copy()  # shallow, as astropy's own row slicing
-    for name in list(table.colnames):
-        out.add_column(table.columns[name][rows], name=name, copy=False)
-        table.remove_column(name)  # its data freed unless referenced elsewhere
-    return out
 
 
 def _report_rows(counts, used):

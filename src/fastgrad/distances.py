@@ -15,7 +15,7 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Column, Table
 
-from ._validation import as_float_array, as_table, is_dataframe
+from ._validation import as_float_array, as_table, is_dataframe, kept_rows
 from .errors import InputError
 from .schema import MissingColumnsError, column_values, reject_rows, source_label
 
@@ -52,6 +52,7 @@ def join_distances(
     key: str = "source_id",
     columns: Sequence[str] = ("r_med_geo", "r_lo_geo", "r_hi_geo"),
     join_type: str = "inner",
+    consume: bool = False,
 ) -> Table:
     """Attach Bailer-Jones distances to ``table`` by ``source_id``.
 
@@ -67,6 +68,10 @@ def join_distances(
     join_type : {"inner", "left"}
         ``"inner"`` drops stars without a distance (the paper's "remove stars
         with no distance information"); ``"left"`` keeps them with NaN.
+    consume : bool
+        Move the columns out of ``table`` (a Table) into the result as its
+        rows are copied (:func:`fastgrad.apply_cuts`): less new memory for a
+        wide table; ``table`` is left with no columns. Default False.
 
     Returns
     -------
@@ -139,7 +144,9 @@ def join_distances(
             "identifier (Gaia DR3 source_id)?"
         )
     src = order[pos_c] if sorted_keys.size else pos_c
-    out = table[found] if join_type == "inner" else Table(table, copy=False)
+    out = kept_rows(
+        table, found if join_type == "inner" else np.ones(found.size, bool), consume=consume
+    )
     rows = src[found] if join_type == "inner" else src
     for c in columns:
         col = distances[c]
@@ -149,7 +156,7 @@ def join_distances(
             data = np.where(found, data, np.nan)
         out[c] = Column(data, unit=col.unit, description=col.description)
     out.meta["distance_join"] = {
-        "n_in": len(table),
+        "n_in": found.size,
         "n_without_distance": int(np.count_nonzero(~found)),
         "n_out": len(out),
     }

@@ -34,9 +34,10 @@ from astropy.table import Table, vstack
 from .. import populations, transform
 from .._outdir import ResultsDir
 from .._threads import effective_n_threads
+from .._validation import kept_rows
 from ..azimuthal import azimuthal_deviation, azimuthal_profiles, residual_map
 from ..crossmatch import best_per_source, crossmatch
-from ..cuts import apply_cuts, kept_rows
+from ..cuts import apply_cuts
 from ..distances import BJ_COLUMNS, add_distances, join_distances
 from ..engine import DaskEngine, LocalEngine
 from ..errors import ConfigError, InputError
@@ -170,7 +171,8 @@ def _apply(kept, preset, plan, reports, sample):
         names = {p for c in cuts for p in c.params}
         thresholds = {k: v for k, v in thresholds.items() if k in names} or None
     try:
-        kept, rep = apply_cuts(kept, cuts, thresholds=thresholds)
+        # kept is per_star_steps' own table: its columns move into the copy
+        kept, rep = apply_cuts(kept, cuts, thresholds=thresholds, consume=True)
     except MissingColumnsError as exc:
         if getattr(exc, "report", None) is not None and len(exc.report):
             reports.append(exc.report)  # the cuts that ran before this one
@@ -253,7 +255,9 @@ def _join_gaia(kept, gaia, plan, reports, sample):
         if both:
             kept = Table(kept, copy=False)
             kept.rename_columns(both, [f"{c}_{sample}" for c in both])
-        kept = join_distances(kept, gaia, columns=[c for c in gaia.colnames if c != "source_id"])
+        kept = join_distances(
+            kept, gaia, columns=[c for c in gaia.colnames if c != "source_id"], consume=True
+        )
         rep = _step_report(
             "join_gaia", n0, len(kept), "1", "the Gaia DR3 row of the star's source_id"
         )
@@ -282,9 +286,12 @@ def _distances(kept, tables, plan, reports, sample):
     n0 = len(kept)
     if spec.distance.startswith("bailer_jones"):
         if not _same_input(plan, "distances"):
-            kept = join_distances(kept, tables["distances"], columns=BJ_COLUMNS[spec.distance])
+            kept = join_distances(
+                kept, tables["distances"], columns=BJ_COLUMNS[spec.distance], consume=True
+            )
         else:  # a catalogue joined beforehand: a star without a distance has NaN there
-            kept = kept[np.isfinite(column_values(kept, BJ_COLUMNS[spec.distance][0]))]
+            has = np.isfinite(column_values(kept, BJ_COLUMNS[spec.distance][0]))
+            kept = kept_rows(kept, has, consume=True)
         kept = add_distances(kept, source=spec.distance)
         what = (
             "Bailer-Jones (2021) "
@@ -420,7 +427,10 @@ def per_star_steps(cfg, plan, tables, engine, steps, progress=None):
 
         progress = Progress(False)
     sample, spec = plan.name, plan.spec
-    kept = tables[spec.primary]
+    # this function's own Table (the catalogue's columns, not copied): the
+    # steps add columns to it and move its columns into their row copies
+    # (consume=True), which leaves the caller's tables as they were
+    kept = Table(tables[spec.primary], copy=False)
     frame = get_frame(cfg["frame"])
     for preset in spec.cuts_before:
         with progress.step(f"{sample}: {preset} cuts"):
@@ -473,8 +483,6 @@ def per_star_steps(cfg, plan, tables, engine, steps, progress=None):
         for name in probs.colnames[5:]:
             kept[name] = probs[name]
         kept.meta["kinematics"] = probs.meta["kinematics"]
-        # kept is this function's own table (the Monte Carlo added its
-        # columns to it): its columns move into the halo cut's copy
         kept, rep = populations.halo_cut(kept, cfg["halo_p_max"], frame=frame, consume=True)
         steps.record(rep, kept, sample)
     _metallicity(kept, spec)
