@@ -164,11 +164,22 @@ def test_worker_environment_drops_only_dasks_default_malloc_trim():
 
 
 def test_dask_engines_own_workers_start_without_the_trim_threshold(monkeypatch):
+    """The workers get Dask's OMP_NUM_THREADS=1 and no trim threshold; the
+    caller's process, where a LocalCluster's nannies write those variables
+    into os.environ before spawning, gets its own values back (unset stays
+    unset, a value of the user's is kept), with the cluster running and
+    after it closed."""
     pytest.importorskip("dask.dataframe")
     pytest.importorskip("distributed")
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    here = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
     with engine.DaskEngine(n_workers=1) as eng:
         env = eng.client.run(
             lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS"))
         )
+        assert [os.environ.get(k) for k in here] == [None, None, "3"]
+        os.environ["OMP_NUM_THREADS"] = "1"  # as a nanny restarting its worker would
     assert list(env.values()) == [(None, "1")]
+    assert [os.environ.get(k) for k in here] == [None, None, "3"]

@@ -299,6 +299,27 @@ def test_halo_cut_consume_moves_the_columns():
     np.testing.assert_array_equal(moved["flag"].mask, ref["flag"].mask)
 
 
+def test_kept_rows_keeps_the_table_class_and_indices():
+    """kept_rows (the pipeline's row copies): a QTable stays a QTable of
+    Quantities, every row kept or not; an indexed table keeps its index and
+    is emptied too when consumed."""
+    from astropy.table import QTable
+
+    from fastgrad._validation import kept_rows
+
+    q = QTable({"R": np.arange(5.0) * u.kpc, "id": np.arange(5)})
+    for rows in (np.ones(5, bool), np.array([True, False, True, True, False]), np.array([4, 0])):
+        src = q.copy()
+        out = kept_rows(src, rows, consume=True)
+        assert type(out) is QTable and isinstance(out["R"], u.Quantity)
+        np.testing.assert_array_equal(out["id"], q["id"][rows])
+        assert src.colnames == []
+    t = Table({"id": np.arange(6)[::-1], "v": np.arange(6.0)})
+    t.add_index("id")
+    out = kept_rows(t, np.arange(6) % 2 == 0, consume=True)
+    assert t.colnames == [] and out.indices and out.loc[3]["v"] == 2.0
+
+
 def test_halo_cut_from_velocities():
     frame = get_frame(None)
     lsr = frame.galcen_v_sun.xyz.to_value(u.km / u.s) - np.array(SUN_PEC)

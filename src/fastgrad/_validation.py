@@ -230,17 +230,17 @@ def kept_rows(table, rows, *, consume=False):
     giants' 54 columns on the 2-core VM of bench/README.md).  Column by
     column, each copy can reuse what the column before it freed.
     """
-    from astropy.table import Table
-
     every = rows.dtype == bool and rows.all()
-    if not consume or table.indices:
-        return Table(table, copy=False) if every else table[rows]
-    if every:
-        out = Table(table, copy=False)
-        table.remove_columns(table.colnames)
+    if every or not consume or table.indices:
+        # (an indexed table's rows through astropy's own slicing, which
+        # carries the indices)
+        out = table.__class__(table, copy=False) if every else table[rows]
+        if consume:
+            table.remove_columns(table.colnames)
         return out
     out = table.__class__(masked=table.masked)
-    out.meta = table.meta.copy()  # shallow, as astropy's own row slicing
+    if table.meta:
+        out.meta = table.meta.copy()  # shallow, as astropy's own row slicing
     for name in list(table.colnames):
         out.add_column(table.columns[name][rows], name=name, copy=False)
         table.remove_column(name)  # its data freed unless referenced elsewhere

@@ -38,6 +38,7 @@ __all__ = [
     "LocalEngine",
     "DaskEngine",
     "worker_environment",
+    "restore_environment",
     "table_to_frame",
     "frame_to_table",
     "column_info",
@@ -303,33 +304,56 @@ DASK_DEFAULT_MALLOC_TRIM = 65536
 
 
 @contextlib.contextmanager
-def worker_environment() -> Iterator[None]:
+def worker_environment() -> Iterator[dict[str, str | None]]:
     """Dask's configuration for the workers of a ``LocalCluster`` made inside:
     its nanny's ``pre-spawn-environ`` less ``MALLOC_TRIM_THRESHOLD_`` where
     that holds Dask's default (:data:`DASK_DEFAULT_MALLOC_TRIM`; a value of
-    the user's own is kept).
+    the user's own is kept); and the caller's own environment given back.
 
-    Why: glibc takes any explicit trim threshold as a reason to fix its mmap
-    threshold at 128 KiB, so every column-sized array a step allocates is a
-    fresh mapping whose pages fault in, and is unmapped again when freed.
-    fastgrad's per-partition steps allocate and free the same partition-sized
-    arrays partition after partition: with Dask's default they took 5.6x the
-    page faults and 13-37 % more time (bench/README.md, "Survey scale");
-    glibc's own adaptive thresholds keep those arrays' memory for the next
-    partition, and a worker's peak is its largest partition's working set
-    either way.
+    Why the trim threshold: glibc takes any explicit trim threshold as a
+    reason to fix its mmap threshold at 128 KiB, so every column-sized array
+    a step allocates is a fresh mapping whose pages fault in, and is unmapped
+    again when freed.  fastgrad's per-partition steps allocate and free the
+    same partition-sized arrays partition after partition: with Dask's
+    default they took 5.6x the page faults and 13-37 % more time
+    (bench/README.md, "Survey scale"); glibc's own adaptive thresholds keep
+    those arrays' memory for the next partition, and a worker's peak is its
+    largest partition's working set either way.
+
+    Why the environment: a nanny writes ``pre-spawn-environ``
+    (``OMP_NUM_THREADS=1`` and the like) into its own process's
+    ``os.environ`` before it spawns a worker, and a LocalCluster's nannies
+    live in the caller's process, so every process the caller started
+    afterwards (a later ``fastgrad run``, a pool's workers) would have one
+    thread.  Those variables are put back as they were when the block
+    exits; the block yields them as they were (``None``: unset), for
+    :func:`restore_environment` after a worker restarted by its nanny.
     """
     import dask
 
     key = "distributed.nanny.pre-spawn-environ"
     env = dict(dask.config.get(key, default={}) or {})
-    trim = env.get("MALLOC_TRIM_THRESHOLD_")
-    if trim is None or str(trim) != str(DASK_DEFAULT_MALLOC_TRIM):
-        yield
-        return
-    del env["MALLOC_TRIM_THRESHOLD_"]
-    with dask.config.set({key: env}):
-        yield
+    saved = {k: os.environ.get(k) for k in env}
+    try:
+        trim = env.get("MALLOC_TRIM_THRESHOLD_")
+        if trim is None or str(trim) != str(DASK_DEFAULT_MALLOC_TRIM):
+            yield saved
+        else:
+            del env["MALLOC_TRIM_THRESHOLD_"]
+            with dask.config.set({key: env}):
+                yield saved
+    finally:
+        restore_environment(saved)
+
+
+def restore_environment(saved: Mapping[str, str | None]) -> None:
+    """Set each variable of ``saved`` in ``os.environ`` back to its value
+    (``None``: remove it)."""
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 class DaskEngine:
@@ -383,6 +407,7 @@ class DaskEngine:
         from dask.distributed import Client, LocalCluster
 
         self.cluster = None
+        self._environ = {}  # the variables a LocalCluster's nannies set here, as they were
         self._own_client = client is None
         if client is not None:
             self.client = client
@@ -390,7 +415,7 @@ class DaskEngine:
             self.client = Client(scheduler)
         else:
             n = n_workers or (os.cpu_count() or 1)
-            with worker_environment():
+            with worker_environment() as self._environ:
                 self.cluster = LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
                 )
@@ -431,6 +456,8 @@ class DaskEngine:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+        # a nanny that restarted its worker wrote its variables here again
+        restore_environment(self._environ)
 
     def __enter__(self):
         return self

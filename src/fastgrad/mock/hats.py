@@ -202,7 +202,7 @@ def write_xp_hats(
         raise ImportError(
             f'write_xp_hats needs hats-import and distributed: pip install "fastgrad[scale]" ({exc})'
         ) from None
-    from ..engine import worker_environment
+    from ..engine import restore_environment, worker_environment
 
     path = Path(path).absolute()
     if path.exists():
@@ -246,7 +246,7 @@ def write_xp_hats(
         resume=False,
         progress_bar=False,
     )
-    with worker_environment():
+    with worker_environment() as environ:
         cluster = LocalCluster(
             n_workers=max(1, int(n_workers)),
             threads_per_worker=1,
@@ -260,6 +260,7 @@ def write_xp_hats(
             pipeline_with_client(args, client)
     finally:
         cluster.close()
+        restore_environment(environ)  # (after a worker its nanny restarted)
     t2 = time.perf_counter()
     shutil.rmtree(work, ignore_errors=True)
     _write_truth(path, truth_dict)
