@@ -476,8 +476,7 @@ def per_star_steps(cfg, plan, tables, engine, steps, progress=None):
             radial_velocity_error=rv_err,
             n_threads=engine.n_threads,
         )
-        for name in transform.GALACTOCENTRIC_COLUMNS:
-            kept[name] = gc[name]
+        _move_columns(gc, kept, transform.GALACTOCENTRIC_COLUMNS)
     with progress.step(f"{sample}: kinematic populations and halo cut"):
         probs = engine.map(
             populations.add_kinematic_probabilities,
@@ -485,13 +484,23 @@ def per_star_steps(cfg, plan, tables, engine, steps, progress=None):
             columns=["x", "y", "vx", "vy", "vz"],
             frame=frame,
         )
-        for name in probs.colnames[5:]:
-            kept[name] = probs[name]
+        _move_columns(probs, kept, probs.colnames[5:])
         kept.meta["kinematics"] = probs.meta["kinematics"]
         kept, rep = populations.halo_cut(kept, cfg["halo_p_max"], frame=frame, consume=True)
         steps.record(rep, kept, sample)
     _metallicity(kept, spec)
     return _fit_inputs(kept, steps, sample, _settings(cfg, plan)[0]["nan_policy"])
+
+
+def _move_columns(source, table, names):
+    """``table[name] = source[name]`` for each name, the data not copied
+    (a Table's item assignment copies it): a step's output columns join the
+    sample as they are."""
+    for name in names:
+        if name in table.colnames:
+            table.replace_column(name, source[name], copy=False)
+        else:
+            table.add_column(source[name], name=name, copy=False)
 
 
 def _settings(cfg, plan):
