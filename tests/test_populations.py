@@ -336,6 +336,10 @@ def test_halo_cut_from_velocities():
     kept, report = halo_cut(t)
     assert len(kept) == 1 and kept["p_thin"][0] > 0.99
     assert report["n_removed"][0] == 1
+    # the probabilities computed here: consume still leaves the input emptied
+    src = t.copy()
+    moved, _ = halo_cut(src, consume=True)
+    assert src.colnames == [] and moved.pformat() == kept.pformat()
 
 
 # --------------------------------------------------------------------------

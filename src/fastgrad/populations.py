@@ -709,6 +709,7 @@ def halo_cut(
             solar_motion=solar_motion,
             populations=populations,
             kinematics=kinematics,
+            copy=not consume,  # consumed: the input's columns and the new ones go
         )
         if "p_halo" not in table.colnames:
             raise ValueError("populations has no population named 'halo'")
