@@ -202,7 +202,7 @@ def write_xp_hats(
         raise ImportError(
             f'write_xp_hats needs hats-import and distributed: pip install "fastgrad[scale]" ({exc})'
         ) from None
-    from ..engine import restore_environment, worker_environment
+    from ..engine import worker_environment
 
     path = Path(path).absolute()
     if path.exists():
@@ -246,7 +246,9 @@ def write_xp_hats(
         resume=False,
         progress_bar=False,
     )
-    with worker_environment() as environ:
+    # the cluster's whole life inside: a nanny that restarts its worker gets
+    # the same environment, and the caller's is given back at the end
+    with worker_environment():
         cluster = LocalCluster(
             n_workers=max(1, int(n_workers)),
             threads_per_worker=1,
@@ -255,12 +257,11 @@ def write_xp_hats(
             memory_limit=memory_limit if processes else None,
             local_directory=str(work / "dask"),
         )
-    try:
-        with Client(cluster) as client:
-            pipeline_with_client(args, client)
-    finally:
-        cluster.close()
-        restore_environment(environ)  # (after a worker its nanny restarted)
+        try:
+            with Client(cluster) as client:
+                pipeline_with_client(args, client)
+        finally:
+            cluster.close()
     t2 = time.perf_counter()
     shutil.rmtree(work, ignore_errors=True)
     _write_truth(path, truth_dict)

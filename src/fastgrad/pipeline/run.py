@@ -432,7 +432,8 @@ def per_star_steps(cfg, plan, tables, engine, steps, progress=None):
     # this function's own Table (the catalogue's columns, not copied): the
     # steps add columns to it and move its columns into their row copies
     # (consume=True), which leaves the caller's tables as they were
-    kept = Table(tables[spec.primary], copy=False)
+    primary = tables[spec.primary]
+    kept = primary.__class__(primary, copy=False)
     frame = get_frame(cfg["frame"])
     for preset in spec.cuts_before:
         with progress.step(f"{sample}: {preset} cuts"):
